@@ -1,0 +1,436 @@
+//! [`Aws`] implemented with the official AWS SDK for Rust. Every list call is paginated;
+//! CloudWatch is asked for up to 500 repositories per `GetMetricData` call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use chrono::{DateTime, Utc};
+use futures::future::try_join_all;
+use serde_json::Value;
+
+use super::errors::ErrorContext;
+use super::{Aws, AwsError, AwsResult, NewRule, RepoSummary, Validation};
+use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
+
+/// How to reach AWS: the standard credential chain, optionally narrowed by these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Loads the shared config (profiles, SSO, env, credential_process). `AWS_ENDPOINT_URL` is
+/// honoured by aws-config itself; `--endpoint-url` overrides it.
+pub async fn load_config(opts: &ConnectOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &opts.region {
+        loader = loader.region(SdkRegion::new(r.clone()));
+    }
+    if let Some(u) = &opts.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
+}
+
+pub struct SdkAws {
+    pub ecr: aws_sdk_ecr::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    ctx: RwLock<ErrorContext>,
+}
+
+fn to_chrono(d: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    d.and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
+}
+
+fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(t.timestamp())
+}
+
+/// IAM returns policy documents URL-encoded.
+fn decode_policy(raw: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().to_string();
+    serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
+}
+
+impl SdkAws {
+    pub fn new(config: &SdkConfig, profile: Option<String>) -> Self {
+        let endpoint = config.endpoint_url().map(str::to_string);
+        Self {
+            ecr: aws_sdk_ecr::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            ctx: RwLock::new(ErrorContext {
+                profile,
+                identity_arn: None,
+                endpoint,
+            }),
+        }
+    }
+
+    pub async fn connect(opts: &ConnectOptions) -> (Self, Option<String>) {
+        let config = load_config(opts).await;
+        let region = config.region().map(|r| r.to_string());
+        (Self::new(&config, opts.profile.clone()), region)
+    }
+
+    /// Turns any SDK error into an [`AwsError`] for the given IAM action.
+    pub fn error<E, R>(&self, action: &str, err: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let ctx = self.ctx.read().expect("context lock").clone();
+        match &err {
+            SdkError::ServiceError(_) => {
+                let code = err.code().unwrap_or("Unknown").to_string();
+                AwsError::service(action, &code, err.message().unwrap_or("no message"), &ctx)
+            }
+            _ => AwsError::transport(action, &DisplayErrorContext(&err).to_string(), &ctx),
+        }
+    }
+
+    fn iam_tags(tags: &[(String, String)]) -> AwsResult<Vec<aws_sdk_iam::types::Tag>> {
+        tags.iter()
+            .map(|(k, v)| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| AwsError::service("iam:TagRole", "InvalidInput", &e.to_string(), &ErrorContext::default()))
+            })
+            .collect()
+    }
+}
+
+fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
+    CacheRule {
+        prefix: r.ecr_repository_prefix().unwrap_or_default().to_string(),
+        upstream_registry: r.upstream_registry().map(|u| u.as_str().to_string()).unwrap_or_default(),
+        upstream_url: r.upstream_registry_url().unwrap_or_default().to_string(),
+        upstream_prefix: r.upstream_repository_prefix().unwrap_or("ROOT").to_string(),
+        role_arn: r.custom_role_arn().map(str::to_string),
+        credential_arn: r.credential_arn().map(str::to_string),
+        created_at: to_chrono(r.created_at()),
+        managed_by: ManagedBy::Other,
+    }
+}
+
+#[async_trait]
+impl Aws for SdkAws {
+    async fn caller_identity(&self) -> AwsResult<Identity> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.error("sts:GetCallerIdentity", e))?;
+        let id = Identity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        };
+        self.ctx.write().expect("context lock").identity_arn = Some(id.arn.clone());
+        Ok(id)
+    }
+
+    async fn list_cache_rules(&self) -> AwsResult<Vec<CacheRule>> {
+        let rules = self
+            .ecr
+            .describe_pull_through_cache_rules()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("ecr:DescribePullThroughCacheRules", e))?;
+        Ok(rules.iter().map(rule_from).collect())
+    }
+
+    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<()> {
+        let mut req = self
+            .ecr
+            .create_pull_through_cache_rule()
+            .ecr_repository_prefix(&rule.prefix)
+            .upstream_registry(aws_sdk_ecr::types::UpstreamRegistry::Ecr)
+            .upstream_registry_url(&rule.upstream_url)
+            .custom_role_arn(&rule.role_arn);
+        // Only send the upstream prefix when it is not the default: ECR refuses it on ROOT rules.
+        if rule.upstream_prefix != crate::core::validate::ROOT {
+            req = req.upstream_repository_prefix(&rule.upstream_prefix);
+        }
+        req.send()
+            .await
+            .map_err(|e| self.error("ecr:CreatePullThroughCacheRule", e))?;
+        Ok(())
+    }
+
+    async fn update_cache_rule_role(&self, prefix: &str, role_arn: &str) -> AwsResult<()> {
+        self.ecr
+            .update_pull_through_cache_rule()
+            .ecr_repository_prefix(prefix)
+            .custom_role_arn(role_arn)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:UpdatePullThroughCacheRule", e))?;
+        Ok(())
+    }
+
+    async fn delete_cache_rule(&self, prefix: &str) -> AwsResult<()> {
+        self.ecr
+            .delete_pull_through_cache_rule()
+            .ecr_repository_prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:DeletePullThroughCacheRule", e))?;
+        Ok(())
+    }
+
+    async fn validate_cache_rule(&self, prefix: &str) -> AwsResult<Validation> {
+        let out = self
+            .ecr
+            .validate_pull_through_cache_rule()
+            .ecr_repository_prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:ValidatePullThroughCacheRule", e))?;
+        Ok(Validation {
+            is_valid: out.is_valid(),
+            failure: out.failure().map(str::to_string),
+        })
+    }
+
+    async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>> {
+        let out = match self.iam.get_role().role_name(name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let err = self.error("iam:GetRole", e);
+                return if err.is(super::ErrorKind::NotFound) { Ok(None) } else { Err(err) };
+            }
+        };
+        let Some(role) = out.role() else { return Ok(None) };
+        let names: Vec<String> = self
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("iam:ListRolePolicies", e))?;
+        let docs = try_join_all(names.iter().map(|p| async move {
+            let out = self
+                .iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .send()
+                .await
+                .map_err(|e| self.error("iam:GetRolePolicy", e))?;
+            Ok::<_, AwsError>((p.clone(), decode_policy(out.policy_document())))
+        }))
+        .await?;
+        let tags: Vec<aws_sdk_iam::types::Tag> = self
+            .iam
+            .list_role_tags()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("iam:ListRoleTags", e))?;
+        Ok(Some(ObservedRole {
+            name: role.role_name().to_string(),
+            arn: role.arn().to_string(),
+            trust: role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),
+            inline_policies: docs.into_iter().collect(),
+            tags: tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<BTreeMap<_, _>>(),
+        }))
+    }
+
+    async fn create_role(&self, name: &str, description: &str, trust: &Value, tags: &[(String, String)]) -> AwsResult<()> {
+        self.iam
+            .create_role()
+            .role_name(name)
+            .description(description)
+            .assume_role_policy_document(trust.to_string())
+            .set_tags(Some(Self::iam_tags(tags)?))
+            .send()
+            .await
+            .map_err(|e| self.error("iam:CreateRole", e))?;
+        Ok(())
+    }
+
+    async fn update_trust_policy(&self, name: &str, trust: &Value) -> AwsResult<()> {
+        self.iam
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust.to_string())
+            .send()
+            .await
+            .map_err(|e| self.error("iam:UpdateAssumeRolePolicy", e))?;
+        Ok(())
+    }
+
+    async fn put_role_policy(&self, role: &str, policy_name: &str, document: &Value) -> AwsResult<()> {
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(policy_name)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .map_err(|e| self.error("iam:PutRolePolicy", e))?;
+        Ok(())
+    }
+
+    async fn delete_role_policy(&self, role: &str, policy_name: &str) -> AwsResult<()> {
+        self.iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map_err(|e| self.error("iam:DeleteRolePolicy", e))?;
+        Ok(())
+    }
+
+    async fn tag_role(&self, name: &str, tags: &[(String, String)]) -> AwsResult<()> {
+        self.iam
+            .tag_role()
+            .role_name(name)
+            .set_tags(Some(Self::iam_tags(tags)?))
+            .send()
+            .await
+            .map_err(|e| self.error("iam:TagRole", e))?;
+        Ok(())
+    }
+
+    async fn delete_role(&self, name: &str) -> AwsResult<()> {
+        self.iam
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| self.error("iam:DeleteRole", e))?;
+        Ok(())
+    }
+
+    async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>> {
+        let repos = self
+            .ecr
+            .describe_repositories()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("ecr:DescribeRepositories", e))?;
+        Ok(repos
+            .iter()
+            .map(|r| RepoSummary {
+                name: r.repository_name().unwrap_or_default().to_string(),
+                created_at: to_chrono(r.created_at()),
+            })
+            .collect())
+    }
+
+    async fn list_images(&self, repository: &str) -> AwsResult<Vec<ImageInfo>> {
+        let images = self
+            .ecr
+            .describe_images()
+            .repository_name(repository)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("ecr:DescribeImages", e))?;
+        Ok(images
+            .iter()
+            .map(|i| ImageInfo {
+                digest: i.image_digest().unwrap_or_default().to_string(),
+                tags: i.image_tags().to_vec(),
+                size_bytes: i.image_size_in_bytes().unwrap_or(0).max(0) as u64,
+                pushed_at: to_chrono(i.image_pushed_at()),
+                last_pulled_at: to_chrono(i.last_recorded_pull_time()),
+            })
+            .collect())
+    }
+
+    async fn delete_repository(&self, name: &str) -> AwsResult<()> {
+        self.ecr
+            .delete_repository()
+            .repository_name(name)
+            .force(true)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:DeleteRepository", e))?;
+        Ok(())
+    }
+
+    async fn pull_counts(&self, repositories: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> AwsResult<HashMap<String, u64>> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let period = ((end - start).num_seconds().max(60) as i32 / 60) * 60;
+        let batches = repositories.chunks(crate::engine::observe::METRIC_BATCH).map(|batch| async move {
+            let queries: Vec<MetricDataQuery> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, repo)| {
+                    MetricDataQuery::builder()
+                        .id(format!("r{i}"))
+                        .metric_stat(
+                            MetricStat::builder()
+                                .metric(
+                                    Metric::builder()
+                                        .namespace("AWS/ECR")
+                                        .metric_name("RepositoryPullCount")
+                                        .dimensions(Dimension::builder().name("RepositoryName").value(repo).build())
+                                        .build(),
+                                )
+                                .period(period)
+                                .stat("Sum")
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build()
+                })
+                .collect();
+            let pages: Vec<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput> = self
+                .cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries))
+                .start_time(to_smithy(start))
+                .end_time(to_smithy(end))
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| self.error("cloudwatch:GetMetricData", e))?;
+            let mut counts = HashMap::new();
+            for r in pages.iter().flat_map(|p| p.metric_data_results()) {
+                let idx: usize = r.id().unwrap_or("r0")[1..].parse().unwrap_or(0);
+                let sum: f64 = r.values().iter().sum();
+                *counts.entry(batch[idx].clone()).or_insert(0) += sum.round() as u64;
+            }
+            Ok::<_, AwsError>(counts)
+        });
+        let mut all = HashMap::new();
+        for part in try_join_all(batches).await? {
+            all.extend(part);
+        }
+        Ok(all)
+    }
+}

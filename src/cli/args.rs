@@ -1,0 +1,119 @@
+//! The command line. Users' scripts depend on these names: keep them stable.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::core::validate::{DEFAULT_ECHO_REGION, DEFAULT_PREFIX, DEFAULT_ROLE_NAME, ROOT};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "echo-onboard",
+    version,
+    about = "Onboard an AWS account onto Echo's container registry (ECR pull-through cache)",
+    long_about = "Onboard an AWS account onto Echo's container registry: an ECR-to-ECR pull-through \
+cache rule plus the IAM role ECR assumes to pull from Echo.\n\nWithout a subcommand on a terminal, \
+opens the interactive wizard."
+)]
+pub struct Cli {
+    /// AWS profile from ~/.aws/config or ~/.aws/credentials (default: the standard chain).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region to set up or inspect (default: from the profile or AWS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (e.g. a local emulator). Also AWS_ENDPOINT_URL.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Write logs to a file in the state directory at this level (error, warn, info, debug, trace).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change, without changing anything.
+    Plan(PlanArgs),
+    /// Create or repair the role and the pull-through cache rule.
+    Apply(ApplyArgs),
+    /// List every pull-through cache rule in the region and the cached repositories.
+    Status,
+    /// Delete the rule and the role echo-onboard manages for a prefix.
+    Teardown(TeardownArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Direct AWS API calls.
+    Api,
+    /// A CloudFormation stack.
+    Cloudformation,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Echo's 12-digit AWS account id (Echo gives it to you).
+    #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID", default_value = "")]
+    pub echo_account: String,
+    /// Region of Echo's registry.
+    #[arg(long, value_name = "REGION", default_value = DEFAULT_ECHO_REGION)]
+    pub echo_region: String,
+    /// Cache prefix: images are pulled as <prefix>/<image>.
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Name of the IAM role ECR assumes to pull from Echo.
+    #[arg(long, default_value = DEFAULT_ROLE_NAME)]
+    pub role_name: String,
+    /// Repository prefix in Echo's registry that the cache maps to.
+    #[arg(long, default_value = ROOT)]
+    pub upstream_prefix: String,
+    /// Extra tag for the role, KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// How to make the changes.
+    #[arg(long, value_enum, default_value = "api")]
+    pub method: Method,
+    /// Take over an existing role or rule that echo-onboard did not create.
+    #[arg(long)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Exit 2 when changes are pending, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    /// Prefix of the rule to remove.
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Role to remove when no rule names one (default: the rule's role, else the default name).
+    #[arg(long)]
+    pub role_name: Option<String>,
+    /// Also delete the cached repositories under the prefix, with their images.
+    #[arg(long)]
+    pub delete_cached_repos: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How the setup was made.
+    #[arg(long, value_enum, default_value = "api")]
+    pub method: Method,
+}

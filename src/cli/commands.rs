@@ -1,0 +1,328 @@
+//! The non-interactive commands: thin glue between arguments, the engine and the terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+
+use super::args::{ApplyArgs, Cli, Command, Method, PlanArgs, SetupArgs, TeardownArgs};
+use super::output;
+use crate::aws::sdk::{ConnectOptions, SdkAws};
+use crate::aws::AwsError;
+use crate::core::model::{desired, usage_instructions, Desired, Observed};
+use crate::core::plan::{self, Plan, PlanOptions};
+use crate::core::render;
+use crate::core::validate::{FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME};
+use crate::engine::apply::{self, ApplyOptions};
+use crate::engine::events::{describe, Event};
+use crate::engine::observe::{self, Scope};
+use crate::engine::teardown;
+
+/// Why a command stopped, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or invalid input: nothing was sent to AWS (exit 2).
+    Usage(String),
+    Invalid(Vec<FieldError>),
+    /// `plan --detailed-exitcode` with changes pending (exit 2, not an error).
+    ChangesPending,
+    /// AWS or runtime failure (exit 1).
+    Aws(AwsError),
+    Runtime(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) | Failure::Invalid(_) | Failure::ChangesPending => 2,
+            Failure::Aws(_) | Failure::Runtime(_) => 1,
+        }
+    }
+    fn lines(&self) -> Vec<String> {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => vec![format!("error: {m}")],
+            Failure::Invalid(errors) => errors.iter().map(|e| format!("error: {e}")).collect(),
+            Failure::Aws(e) => vec![format!("error: {e}")],
+            Failure::ChangesPending => vec![],
+        }
+    }
+    fn json(&self) -> Value {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => json!({"error": {"message": m}}),
+            Failure::Invalid(errors) => json!({"error": {"message": "invalid input", "fields": errors}}),
+            Failure::Aws(e) => json!({"error": {"message": e.to_string(), "code": e.code, "action": e.action, "kind": e.kind}}),
+            Failure::ChangesPending => Value::Null,
+        }
+    }
+}
+
+impl From<AwsError> for Failure {
+    fn from(e: AwsError) -> Self {
+        Failure::Aws(e)
+    }
+}
+
+pub struct Context {
+    pub json: bool,
+    pub color: bool,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let ctx = Context {
+        json: cli.json,
+        color: output::color_enabled(),
+    };
+    let result = match &cli.command {
+        Some(Command::Plan(args)) => cmd_plan(&cli, args, &ctx).await,
+        Some(Command::Apply(args)) => cmd_apply(&cli, args, &ctx).await,
+        Some(Command::Status) => cmd_status(&cli, &ctx).await,
+        Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
+        None => Err(Failure::Usage("no command given: run `echo-onboard --help` for the commands".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            for line in f.lines() {
+                eprintln!("{line}");
+            }
+            if ctx.json && !matches!(f, Failure::ChangesPending) {
+                println!("{}", f.json());
+            }
+            tracing::error!(exit = f.exit_code(), "{:?}", f.lines());
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
+
+/// Loads credentials and picks the region. No request is sent to AWS here.
+async fn connect(cli: &Cli) -> Result<(SdkAws, Region), Failure> {
+    let (aws, config_region) = SdkAws::connect(&ConnectOptions {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    })
+    .await;
+    let region = cli.region.clone().or(config_region).ok_or_else(|| {
+        Failure::Usage("no AWS region: pass --region, set AWS_REGION, or set a region in the profile".into())
+    })?;
+    let region = Region::parse("region", &region).map_err(|e| Failure::Invalid(vec![e]))?;
+    Ok((aws, region))
+}
+
+fn refuse_cloudformation(method: Method) -> Result<(), Failure> {
+    match method {
+        Method::Api => Ok(()),
+        Method::Cloudformation => Err(Failure::Usage(
+            "--method cloudformation is not available in this version yet: use --method api (the default)".into(),
+        )),
+    }
+}
+
+fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
+    SetupInput {
+        echo_account: args.echo_account.clone(),
+        echo_region: args.echo_region.clone(),
+        region: region.to_string(),
+        prefix: args.prefix.clone(),
+        role_name: args.role_name.clone(),
+        upstream_prefix: args.upstream_prefix.clone(),
+        tags: args.tags.clone(),
+    }
+}
+
+struct Planned {
+    aws: SdkAws,
+    setup: Setup,
+    desired: Desired,
+    observed: Observed,
+    plan: Plan,
+}
+
+async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
+    refuse_cloudformation(args.method)?;
+    let (aws, region) = connect(cli).await?;
+    let setup = setup_input(args, &region).validate().map_err(Failure::Invalid)?;
+    let scope = Scope {
+        role_name: Some(setup.role_name.to_string()),
+        usage: false,
+    };
+    let observed = observe::observe(&aws, region.as_str(), &scope).await?;
+    let desired = desired(&setup, &observed.identity.account);
+    let plan = plan::plan(&desired, &observed, setup.echo_account.as_str(), PlanOptions { adopt: args.adopt });
+    Ok(Planned { aws, setup, desired, observed, plan })
+}
+
+fn print_plan(plan: &Plan, ctx: &Context) {
+    if ctx.json {
+        println!("{}", render::plan_json(plan));
+    } else {
+        for line in render::plan_lines(plan, ctx.color) {
+            println!("{line}");
+        }
+    }
+}
+
+async fn cmd_plan(cli: &Cli, args: &PlanArgs, ctx: &Context) -> Result<(), Failure> {
+    let p = make_plan(cli, &args.setup).await?;
+    print_plan(&p.plan, ctx);
+    if args.detailed_exitcode && p.plan.has_changes() {
+        return Err(Failure::ChangesPending);
+    }
+    Ok(())
+}
+
+/// Asks on the terminal. Without one, refuses: changes to AWS need an explicit yes.
+fn confirm(question: &str) -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Runtime(
+            "refusing to change AWS without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
+        ));
+    }
+    eprint!("{question} Type 'yes' to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::Runtime(e.to_string()))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::Runtime("cancelled: nothing was changed".into()))
+    }
+}
+
+/// Prints engine events on stderr as they come; returns the task so callers can drain it.
+fn event_printer() -> (crate::engine::EventSender, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let handle = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            tracing::info!(event = ?event);
+            eprintln!("{}", describe(&event));
+        }
+    });
+    (tx, handle)
+}
+
+async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Failure> {
+    let p = make_plan(cli, &args.setup).await?;
+    if !ctx.json {
+        print_plan(&p.plan, ctx);
+    }
+    if !p.plan.blockers.is_empty() {
+        return Err(Failure::Runtime(format!("nothing was changed: {}", p.plan.blockers.join("; "))));
+    }
+    if !p.plan.has_changes() {
+        let usage = usage_instructions(&p.desired.account, &p.desired.region, &p.desired.rule.prefix);
+        if ctx.json {
+            println!("{}", json!({"result": "no-op", "plan": render::plan_json(&p.plan), "usage": usage}));
+        } else {
+            println!("Nothing to do: the account already matches.");
+            output::print_usage(&usage);
+        }
+        return Ok(());
+    }
+    if !args.yes {
+        confirm("Apply these changes?")?;
+    }
+    let (tx, printer) = event_printer();
+    let result = apply::apply(&p.aws, &p.desired, &p.observed, &p.plan, &ApplyOptions::default(), &tx).await;
+    drop(tx);
+    let _ = printer.await;
+    match result {
+        Ok(outcome) => {
+            if ctx.json {
+                println!("{}", json!({"result": "applied", "plan": render::plan_json(&p.plan), "changed": outcome.changed, "validation": outcome.validation, "usage": outcome.usage}));
+            } else {
+                println!("Applied: {} change(s) in account {} ({}).", outcome.changed.len(), p.desired.account, p.setup.region);
+                output::print_usage(&outcome.usage);
+            }
+            Ok(())
+        }
+        Err(failure) => {
+            if failure.remaining.is_empty() {
+                eprintln!("Rolled back: the account is as it was before this run{}.", if failure.rolled_back.is_empty() { " (nothing had been changed)" } else { "" });
+            } else {
+                eprintln!("Could not undo everything. Still in the account from this run:");
+                for r in &failure.remaining {
+                    eprintln!("  - {r}");
+                }
+                eprintln!("Remove them by hand, or run `echo-onboard teardown --prefix {}`.", p.desired.rule.prefix);
+            }
+            if ctx.json {
+                println!("{}", json!({"result": "failed", "error": failure.error.to_string(), "code": failure.error.code, "rolled_back": failure.rolled_back, "remaining": failure.remaining}));
+            }
+            Err(Failure::Runtime(failure.error.to_string()))
+        }
+    }
+}
+
+async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
+    let (aws, region) = connect(cli).await?;
+    let observed = observe::observe(&aws, region.as_str(), &Scope { role_name: None, usage: true }).await?;
+    if ctx.json {
+        println!("{}", output::status_json(&observed));
+    } else {
+        for line in output::status_lines(&observed) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Failure> {
+    refuse_cloudformation(args.method)?;
+    let prefix = RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
+    let role_name = match &args.role_name {
+        Some(r) => Some(RoleName::parse("role-name", r).map_err(|e| Failure::Invalid(vec![e]))?.to_string()),
+        None => None,
+    };
+    let (aws, region) = connect(cli).await?;
+    let scope = Scope {
+        role_name: Some(role_name.clone().unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string())),
+        usage: args.delete_cached_repos,
+    };
+    let observed = observe::observe(&aws, region.as_str(), &scope).await?;
+    // The rule's own role wins over the default name; an explicit --role-name wins over both.
+    let role = match (&role_name, observed.rule(prefix.as_str()).and_then(|r| r.role_arn.clone())) {
+        (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
+        _ => observed.role.clone(),
+    };
+    let plan = plan::plan_teardown(&observed, prefix.as_str(), role.as_ref(), args.delete_cached_repos);
+    if !ctx.json {
+        print_plan(&plan, ctx);
+    }
+    if !plan.has_changes() {
+        if ctx.json {
+            println!("{}", json!({"result": "no-op", "plan": render::plan_json(&plan)}));
+        } else {
+            println!("Nothing to delete.");
+        }
+        return Ok(());
+    }
+    if !args.yes {
+        confirm("Delete these resources? This cannot be undone.")?;
+    }
+    let (tx, printer) = event_printer();
+    let result = teardown::teardown(&aws, &plan, role.as_ref(), &tx).await;
+    drop(tx);
+    let _ = printer.await;
+    match result {
+        Ok(outcome) => {
+            if ctx.json {
+                println!("{}", json!({"result": "deleted", "plan": render::plan_json(&plan), "deleted": outcome.deleted, "left_alone": outcome.left_alone}));
+            } else {
+                println!("Deleted {} resource(s).", outcome.deleted.len());
+                for l in &outcome.left_alone {
+                    println!("Left alone: {l}");
+                }
+            }
+            Ok(())
+        }
+        Err(failure) => {
+            eprintln!("Teardown stopped. Deleted: {}.", if failure.deleted.is_empty() { "nothing".into() } else { failure.deleted.join(", ") });
+            eprintln!("Still present: {}. Fix the error and run teardown again.", failure.remaining.join(", "));
+            if ctx.json {
+                println!("{}", json!({"result": "failed", "error": failure.error.to_string(), "deleted": failure.deleted, "remaining": failure.remaining}));
+            }
+            Err(Failure::Runtime(failure.error.to_string()))
+        }
+    }
+}

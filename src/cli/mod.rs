@@ -1,0 +1,7 @@
+//! The scriptable command line.
+
+pub mod args;
+pub mod commands;
+pub mod output;
+
+pub use args::Cli;

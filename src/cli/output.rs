@@ -1,0 +1,139 @@
+//! Text and JSON shapes of command output. `status --json` is a contract: keep field names.
+
+use std::io::IsTerminal;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::core::model::Observed;
+
+/// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+pub fn print_usage(lines: &[String]) {
+    println!("Pull images through the cache:");
+    for l in lines {
+        println!("  {l}");
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+}
+
+pub fn status_json(o: &Observed) -> Value {
+    json!({
+        "account": o.identity.account,
+        "region": o.region,
+        "rules": o.rules.iter().map(|r| json!({
+            "prefix": r.prefix,
+            "upstream_registry": r.upstream_registry,
+            "upstream_url": r.upstream_url,
+            "upstream_prefix": r.upstream_prefix,
+            "role_arn": r.role_arn,
+            "managed_by": r.managed_by.label(),
+            "created_at": time(r.created_at),
+        })).collect::<Vec<_>>(),
+        "repositories": o.repositories.iter().map(|r| json!({
+            "name": r.name,
+            "rule_prefix": r.rule_prefix,
+            "image_count": r.image_count,
+            "size_bytes": r.size_bytes,
+            "last_pulled_at": time(r.last_pulled_at),
+            "pull_count_30d": r.pull_count_30d,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let fmt = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![format!("  {}", fmt(headers.iter().map(|h| h.to_string()).collect()))];
+    out.extend(rows.iter().map(|r| format!("  {}", fmt(r.clone()))));
+    out
+}
+
+pub fn status_lines(o: &Observed) -> Vec<String> {
+    let mut out = vec![format!("Account {} ({}) in {}", o.identity.account, o.identity.arn, o.region)];
+    out.push(format!("Pull-through cache rules: {}/50", o.rules.len()));
+    if o.rules.is_empty() {
+        out.push("  (none) — run `echo-onboard plan --echo-account <id>` to set one up".into());
+    } else {
+        let rows: Vec<Vec<String>> = o
+            .rules
+            .iter()
+            .map(|r| {
+                vec![
+                    r.prefix.clone(),
+                    format!("{} {}", r.upstream_registry, r.upstream_url),
+                    r.upstream_prefix.clone(),
+                    r.role_arn.clone().unwrap_or_else(|| "-".into()),
+                    r.managed_by.label(),
+                ]
+            })
+            .collect();
+        out.extend(table(&["PREFIX", "UPSTREAM", "UPSTREAM PREFIX", "ROLE", "MANAGED BY"], &rows));
+    }
+    out.push(format!("Cached repositories: {}", o.repositories.len()));
+    let rows: Vec<Vec<String>> = o
+        .repositories
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.rule_prefix.clone(),
+                r.image_count.to_string(),
+                human_bytes(r.size_bytes),
+                r.last_pulled_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                r.pull_count_30d.to_string(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.extend(table(&["REPOSITORY", "RULE", "IMAGES", "SIZE", "LAST PULL", "PULLS (30D)"], &rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(2048), "2.0 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

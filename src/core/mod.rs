@@ -1,0 +1,8 @@
+//! The pure core: validated inputs, the desired state, the plan and its rendering. No I/O.
+
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod regions;
+pub mod render;
+pub mod validate;

@@ -1,0 +1,254 @@
+//! Plain data describing what exists in an account (as read from AWS) and what should exist.
+//! No I/O here: the AWS layer fills these, the planner compares them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::policy::{self, PolicyDocument};
+use super::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+/// Who manages a resource, as far as the tool can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagedBy {
+    EchoOnboard,
+    CloudFormation(String),
+    Other,
+}
+
+impl ManagedBy {
+    pub fn label(&self) -> String {
+        match self {
+            ManagedBy::EchoOnboard => "echo-onboard".into(),
+            ManagedBy::CloudFormation(stack) => format!("cloudformation:{stack}"),
+            ManagedBy::Other => "other".into(),
+        }
+    }
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Self {
+        if let Some(stack) = tags.get("aws:cloudformation:stack-name") {
+            ManagedBy::CloudFormation(stack.clone())
+        } else if tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE) {
+            ManagedBy::EchoOnboard
+        } else {
+            ManagedBy::Other
+        }
+    }
+    pub fn is_ours(&self) -> bool {
+        matches!(self, ManagedBy::EchoOnboard)
+    }
+}
+
+impl Serialize for ManagedBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label())
+    }
+}
+
+/// A pull-through cache rule as ECR describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheRule {
+    pub prefix: String,
+    pub upstream_registry: String,
+    pub upstream_url: String,
+    pub upstream_prefix: String,
+    pub role_arn: Option<String>,
+    pub credential_arn: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub managed_by: ManagedBy,
+}
+
+/// An IAM role with its trust policy, inline policies and tags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedRole {
+    pub name: String,
+    pub arn: String,
+    pub trust: Value,
+    pub inline_policies: BTreeMap<String, Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ObservedRole {
+    pub fn managed_by(&self) -> ManagedBy {
+        ManagedBy::from_tags(&self.tags)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageInfo {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub size_bytes: u64,
+    pub pushed_at: Option<DateTime<Utc>>,
+    pub last_pulled_at: Option<DateTime<Utc>>,
+}
+
+/// A cached repository under some rule's prefix, with usage figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepositoryInfo {
+    pub name: String,
+    pub rule_prefix: String,
+    pub image_count: usize,
+    pub size_bytes: u64,
+    pub last_pulled_at: Option<DateTime<Utc>>,
+    pub pull_count_30d: u64,
+}
+
+/// Everything read from one account and region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observed {
+    pub identity: Identity,
+    pub region: String,
+    pub rules: Vec<CacheRule>,
+    /// The role named in the setup (absent when it does not exist).
+    pub role: Option<ObservedRole>,
+    /// Every role read: the named one and those the rules use (same account only).
+    #[serde(skip)]
+    pub roles: Vec<ObservedRole>,
+    pub repositories: Vec<RepositoryInfo>,
+}
+
+impl Observed {
+    pub fn rule(&self, prefix: &str) -> Option<&CacheRule> {
+        self.rules.iter().find(|r| r.prefix == prefix)
+    }
+    pub fn role_by_arn(&self, arn: &str) -> Option<&ObservedRole> {
+        self.roles.iter().find(|r| r.arn == arn)
+    }
+}
+
+/// The role the tool wants.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredRole {
+    pub name: String,
+    pub arn: String,
+    pub description: String,
+    pub trust: PolicyDocument,
+    pub policy_name: String,
+    pub policy: PolicyDocument,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The pull-through cache rule the tool wants.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredRule {
+    pub prefix: String,
+    pub upstream_registry: String,
+    pub upstream_url: String,
+    pub upstream_prefix: String,
+    pub role_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Desired {
+    pub account: String,
+    pub region: String,
+    pub role: DesiredRole,
+    pub rule: DesiredRule,
+}
+
+pub fn upstream_registry_url(setup: &Setup) -> String {
+    format!(
+        "{}.dkr.ecr.{}.{}",
+        setup.echo_account,
+        setup.echo_region,
+        setup.echo_region.dns_suffix()
+    )
+}
+
+pub fn role_arn(partition: &str, account: &str, role: &str) -> String {
+    format!("arn:{partition}:iam::{account}:role/{role}")
+}
+
+/// The desired state for a validated setup in the caller's account.
+pub fn desired(setup: &Setup, own_account: &str) -> Desired {
+    let mut tags = setup.tags.clone();
+    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+    tags.insert(PREFIX_TAG_KEY.into(), setup.prefix.to_string());
+    let arn = role_arn(setup.region.partition(), own_account, setup.role_name.as_str());
+    Desired {
+        account: own_account.to_string(),
+        region: setup.region.to_string(),
+        role: DesiredRole {
+            name: setup.role_name.to_string(),
+            arn: arn.clone(),
+            description: format!(
+                "Lets ECR pull-through cache (prefix {}) pull from Echo's registry. Managed by echo-onboard.",
+                setup.prefix
+            ),
+            trust: policy::trust_policy(),
+            policy_name: super::validate::DEFAULT_POLICY_NAME.into(),
+            policy: policy::permission_policy(setup, own_account),
+            tags,
+        },
+        rule: DesiredRule {
+            prefix: setup.prefix.to_string(),
+            upstream_registry: "ecr".into(),
+            upstream_url: upstream_registry_url(setup),
+            upstream_prefix: setup.upstream_prefix.to_string(),
+            role_arn: arn,
+        },
+    }
+}
+
+/// The lines a user runs to log in and pull through the cache.
+pub fn usage_instructions(account: &str, region: &str, prefix: &str) -> Vec<String> {
+    let suffix = super::regions::dns_suffix(region);
+    let registry = format!("{account}.dkr.ecr.{region}.{suffix}");
+    let path = if prefix == super::validate::ROOT {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    vec![
+        format!("aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {registry}"),
+        format!("docker pull {registry}/{path}<image>:<tag>"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::validate::SetupInput;
+
+    #[test]
+    fn desired_state_from_defaults() {
+        let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
+        input.tags = vec!["team=platform".into()];
+        let d = desired(&input.validate().unwrap(), "444455556666");
+        assert_eq!(d.role.arn, "arn:aws:iam::444455556666:role/echo-pullthrough-cache-role");
+        assert_eq!(d.rule.role_arn, d.role.arn);
+        assert_eq!(d.rule.upstream_url, "111122223333.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(d.rule.upstream_registry, "ecr");
+        assert_eq!(d.rule.upstream_prefix, "ROOT");
+        assert_eq!(d.role.tags["managed-by"], "echo-onboard");
+        assert_eq!(d.role.tags["echo-onboard:prefix"], "echo");
+        assert_eq!(d.role.tags["team"], "platform");
+    }
+
+    #[test]
+    fn managed_by_from_tags() {
+        let mut t = BTreeMap::new();
+        assert_eq!(ManagedBy::from_tags(&t), ManagedBy::Other);
+        t.insert("managed-by".into(), "echo-onboard".into());
+        assert!(ManagedBy::from_tags(&t).is_ours());
+        t.insert("aws:cloudformation:stack-name".into(), "s".into());
+        assert_eq!(ManagedBy::from_tags(&t).label(), "cloudformation:s");
+    }
+
+    #[test]
+    fn usage_lines() {
+        let u = usage_instructions("444455556666", "eu-west-1", "echo");
+        assert!(u[0].contains("docker login --username AWS --password-stdin 444455556666.dkr.ecr.eu-west-1.amazonaws.com"));
+        assert_eq!(u[1], "docker pull 444455556666.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>");
+        let r = usage_instructions("444455556666", "cn-north-1", "ROOT");
+        assert_eq!(r[1], "docker pull 444455556666.dkr.ecr.cn-north-1.amazonaws.com.cn/<image>:<tag>");
+    }
+}

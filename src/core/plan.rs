@@ -1,0 +1,633 @@
+//! `plan(desired, observed)`: what must change, per resource, with field-level before → after.
+//! Pure: the same inputs always give the same plan.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::model::{CacheRule, Desired, ManagedBy, Observed, ObservedRole};
+use super::policy;
+use super::validate::{MANAGED_BY_KEY, PREFIX_TAG_KEY};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    IamRole,
+    PullThroughCacheRule,
+    EcrRepository,
+    CloudformationStack,
+}
+
+impl ResourceKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ResourceKind::IamRole => "iam-role",
+            ResourceKind::PullThroughCacheRule => "pull-through-cache-rule",
+            ResourceKind::EcrRepository => "ecr-repository",
+            ResourceKind::CloudformationStack => "cloudformation-stack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Replace => '±',
+            Action::Delete => '-',
+            Action::NoOp => '=',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceChange {
+    pub resource: ResourceKind,
+    pub name: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub fields: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub account: String,
+    pub region: String,
+    pub changes: Vec<ResourceChange>,
+    /// Things the user should know; they do not stop an apply.
+    pub warnings: Vec<String>,
+    /// Conflicts that stop an apply until the user decides (each says how).
+    pub blockers: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+    pub fn change(&self, kind: ResourceKind) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| c.resource == kind)
+    }
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Take over a role or rule that exists but was not created by echo-onboard.
+    pub adopt: bool,
+}
+
+/// Quota: pull-through cache rules per registry per region (cannot be raised).
+pub const RULE_QUOTA: usize = 50;
+
+fn field(name: &str, before: Value, after: Value) -> FieldChange {
+    FieldChange {
+        field: name.to_string(),
+        before,
+        after,
+    }
+}
+
+/// The plan that brings `observed` to `desired` (setup with the API method).
+pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: PlanOptions) -> Plan {
+    let mut p = Plan {
+        account: observed.identity.account.clone(),
+        region: observed.region.clone(),
+        changes: vec![],
+        warnings: vec![],
+        blockers: vec![],
+    };
+    if echo_account == observed.identity.account {
+        p.warnings.push(format!(
+            "the Echo account id {echo_account} is your own account: check the id Echo gave you \
+             (a same-account cache only makes sense for testing)"
+        ));
+    }
+    p.changes.push(plan_role(desired, observed.role.as_ref(), opts, &mut p.blockers));
+    p.changes.push(plan_rule(desired, observed, opts, &mut p.blockers));
+    p
+}
+
+fn plan_role(desired: &Desired, observed: Option<&ObservedRole>, opts: PlanOptions, blockers: &mut Vec<String>) -> ResourceChange {
+    let d = &desired.role;
+    let policy_field = format!("inline_policy.{}", d.policy_name);
+    let Some(role) = observed else {
+        return ResourceChange {
+            resource: ResourceKind::IamRole,
+            name: d.name.clone(),
+            action: Action::Create,
+            reason: None,
+            fields: vec![
+                field("trust_policy", Value::Null, d.trust.to_value()),
+                field(&policy_field, Value::Null, d.policy.to_value()),
+                field("tags", Value::Null, json!(d.tags)),
+            ],
+        };
+    };
+    match role.managed_by() {
+        ManagedBy::EchoOnboard => {
+            let owner_prefix = role.tags.get(PREFIX_TAG_KEY).cloned().unwrap_or_default();
+            let wanted_prefix = &d.tags[PREFIX_TAG_KEY];
+            if &owner_prefix != wanted_prefix && !opts.adopt {
+                blockers.push(format!(
+                    "IAM role {} is already used by echo-onboard for prefix {owner_prefix:?}: pass \
+                     --role-name to create a separate role for prefix {wanted_prefix:?}",
+                    role.name
+                ));
+            }
+        }
+        other if !opts.adopt => blockers.push(format!(
+            "IAM role {} already exists and was not created by echo-onboard (managed by {}): pass \
+             --role-name to use another name, or --adopt to let echo-onboard take it over",
+            role.name,
+            other.label()
+        )),
+        _ => {}
+    }
+    let mut fields = vec![];
+    let trust = d.trust.to_value();
+    if !policy::equivalent(&role.trust, &trust) {
+        fields.push(field("trust_policy", role.trust.clone(), trust));
+    }
+    let policy = d.policy.to_value();
+    match role.inline_policies.get(&d.policy_name) {
+        Some(current) if policy::equivalent(current, &policy) => {}
+        current => fields.push(field(&policy_field, current.cloned().unwrap_or(Value::Null), policy)),
+    }
+    let stale: BTreeMap<&String, Option<&String>> = d
+        .tags
+        .iter()
+        .filter(|(k, v)| role.tags.get(*k) != Some(*v))
+        .map(|(k, _)| (k, role.tags.get(k)))
+        .collect();
+    if !stale.is_empty() {
+        let before: BTreeMap<_, _> = stale.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let after: BTreeMap<_, _> = stale.keys().map(|k| (k.to_string(), json!(d.tags[*k]))).collect();
+        fields.push(field("tags", json!(before), json!(after)));
+    }
+    ResourceChange {
+        resource: ResourceKind::IamRole,
+        name: d.name.clone(),
+        action: if fields.is_empty() { Action::NoOp } else { Action::Update },
+        reason: None,
+        fields,
+    }
+}
+
+fn rule_summary(r: &CacheRule) -> String {
+    format!(
+        "upstream {} {}, upstream prefix {}, role {}",
+        r.upstream_registry,
+        r.upstream_url,
+        r.upstream_prefix,
+        r.role_arn.as_deref().unwrap_or("(none)")
+    )
+}
+
+fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers: &mut Vec<String>) -> ResourceChange {
+    let d = &desired.rule;
+    let Some(rule) = observed.rule(&d.prefix) else {
+        if observed.rules.len() >= RULE_QUOTA {
+            blockers.push(format!(
+                "region {} already has {} pull-through cache rules, the quota (it cannot be raised): \
+                 delete an unused rule first",
+                observed.region,
+                observed.rules.len()
+            ));
+        }
+        return ResourceChange {
+            resource: ResourceKind::PullThroughCacheRule,
+            name: d.prefix.clone(),
+            action: Action::Create,
+            reason: None,
+            fields: vec![
+                field("upstream_registry", Value::Null, json!(d.upstream_registry)),
+                field("upstream_url", Value::Null, json!(d.upstream_url)),
+                field("upstream_prefix", Value::Null, json!(d.upstream_prefix)),
+                field("role_arn", Value::Null, json!(d.role_arn)),
+            ],
+        };
+    };
+    let mut immutable = vec![];
+    let pairs = [
+        ("upstream_registry", &rule.upstream_registry, &d.upstream_registry),
+        ("upstream_url", &rule.upstream_url, &d.upstream_url),
+        ("upstream_prefix", &rule.upstream_prefix, &d.upstream_prefix),
+    ];
+    for (name, before, after) in pairs {
+        if before != after {
+            immutable.push(field(name, json!(before), json!(after)));
+        }
+    }
+    let role_changed = rule.role_arn.as_deref() != Some(d.role_arn.as_str());
+    let ours = rule.managed_by.is_ours() || (!role_changed && observed.role.as_ref().is_some_and(|r| r.managed_by().is_ours()));
+    let differs = !immutable.is_empty() || role_changed;
+    if differs && !ours && !opts.adopt {
+        blockers.push(format!(
+            "a pull-through cache rule for prefix {:?} already exists with other settings ({}; managed by {}): \
+             choose another --prefix, pass --adopt to let echo-onboard change it, or delete it with \
+             `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {}`",
+            d.prefix,
+            rule_summary(rule),
+            rule.managed_by.label(),
+            d.prefix,
+            observed.region
+        ));
+    }
+    let mut fields = immutable.clone();
+    if role_changed {
+        fields.push(field("role_arn", json!(rule.role_arn), json!(d.role_arn)));
+    }
+    let (action, reason) = if !immutable.is_empty() {
+        let names: Vec<_> = immutable.iter().map(|f| f.field.as_str()).collect();
+        (
+            Action::Replace,
+            Some(format!(
+                "ECR cannot change {} of an existing rule: it is deleted and created again \
+                 (cached repositories are kept)",
+                names.join(", ")
+            )),
+        )
+    } else if role_changed {
+        (Action::Update, Some("UpdatePullThroughCacheRule changes the role in place".into()))
+    } else {
+        (Action::NoOp, None)
+    };
+    ResourceChange {
+        resource: ResourceKind::PullThroughCacheRule,
+        name: d.prefix.clone(),
+        action,
+        reason,
+        fields,
+    }
+}
+
+/// The teardown plan for one prefix: the rule and the role echo-onboard manages for it, and
+/// the cached repositories when asked. Anything not ours is listed as left alone.
+pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRole>, delete_repos: bool) -> Plan {
+    let mut p = Plan {
+        account: observed.identity.account.clone(),
+        region: observed.region.clone(),
+        changes: vec![],
+        warnings: vec![],
+        blockers: vec![],
+    };
+    match observed.rule(prefix) {
+        None => p.warnings.push(format!("no pull-through cache rule with prefix {prefix:?} in {}", observed.region)),
+        Some(rule) if rule.managed_by.is_ours() => p.changes.push(ResourceChange {
+            resource: ResourceKind::PullThroughCacheRule,
+            name: prefix.to_string(),
+            action: Action::Delete,
+            reason: None,
+            fields: vec![field("upstream_url", json!(rule.upstream_url), Value::Null)],
+        }),
+        Some(rule) => p.changes.push(ResourceChange {
+            resource: ResourceKind::PullThroughCacheRule,
+            name: prefix.to_string(),
+            action: Action::NoOp,
+            reason: Some(format!("left alone: managed by {}, not echo-onboard", rule.managed_by.label())),
+            fields: vec![],
+        }),
+    }
+    if let Some(role) = role {
+        let ours = role.managed_by().is_ours();
+        let same_prefix = role.tags.get(PREFIX_TAG_KEY).map(String::as_str) == Some(prefix);
+        let used_elsewhere: Vec<&str> = observed
+            .rules
+            .iter()
+            .filter(|r| r.prefix != prefix && r.role_arn.as_deref() == Some(role.arn.as_str()))
+            .map(|r| r.prefix.as_str())
+            .collect();
+        let (action, reason) = if !ours {
+            (Action::NoOp, Some(format!("left alone: not tagged {MANAGED_BY_KEY}=echo-onboard")))
+        } else if !same_prefix {
+            (Action::NoOp, Some(format!("left alone: echo-onboard manages it for prefix {:?}", role.tags.get(PREFIX_TAG_KEY).cloned().unwrap_or_default())))
+        } else if !used_elsewhere.is_empty() {
+            (Action::NoOp, Some(format!("left alone: still used by rule(s) {}", used_elsewhere.join(", "))))
+        } else {
+            (Action::Delete, None)
+        };
+        p.changes.push(ResourceChange {
+            resource: ResourceKind::IamRole,
+            name: role.name.clone(),
+            action,
+            reason,
+            fields: if action == Action::Delete {
+                role.inline_policies.keys().map(|k| field(&format!("inline_policy.{k}"), json!("present"), Value::Null)).collect()
+            } else {
+                vec![]
+            },
+        });
+    }
+    let repos: Vec<_> = observed.repositories.iter().filter(|r| r.rule_prefix == prefix).collect();
+    if delete_repos {
+        for r in repos {
+            p.changes.push(ResourceChange {
+                resource: ResourceKind::EcrRepository,
+                name: r.name.clone(),
+                action: Action::Delete,
+                reason: None,
+                fields: vec![field("image_count", json!(r.image_count), Value::Null)],
+            });
+        }
+    } else if !repos.is_empty() {
+        p.warnings.push(format!(
+            "{} cached repositor{} under {prefix}/ will be kept; pass --delete-cached-repos to delete them with their images",
+            repos.len(),
+            if repos.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{desired, Identity, RepositoryInfo};
+    use crate::core::validate::SetupInput;
+
+    const OWN: &str = "444455556666";
+    const ECHO: &str = "111122223333";
+
+    fn setup_desired() -> Desired {
+        let mut input = SetupInput::with_defaults(ECHO, "eu-west-1");
+        input.tags = vec!["team=platform".into()];
+        desired(&input.validate().unwrap(), OWN)
+    }
+
+    fn empty() -> Observed {
+        Observed {
+            identity: Identity {
+                account: OWN.into(),
+                arn: format!("arn:aws:iam::{OWN}:user/alice"),
+            },
+            region: "eu-west-1".into(),
+            rules: vec![],
+            role: None,
+            roles: vec![],
+            repositories: vec![],
+        }
+    }
+
+    fn role_of(d: &Desired) -> ObservedRole {
+        ObservedRole {
+            name: d.role.name.clone(),
+            arn: d.role.arn.clone(),
+            trust: d.role.trust.to_value(),
+            inline_policies: [(d.role.policy_name.clone(), d.role.policy.to_value())].into(),
+            tags: d.role.tags.clone(),
+        }
+    }
+
+    fn rule_of(d: &Desired, managed_by: ManagedBy) -> CacheRule {
+        CacheRule {
+            prefix: d.rule.prefix.clone(),
+            upstream_registry: d.rule.upstream_registry.clone(),
+            upstream_url: d.rule.upstream_url.clone(),
+            upstream_prefix: d.rule.upstream_prefix.clone(),
+            role_arn: Some(d.rule.role_arn.clone()),
+            credential_arn: None,
+            created_at: None,
+            managed_by,
+        }
+    }
+
+    fn converged() -> (Desired, Observed) {
+        let d = setup_desired();
+        let mut o = empty();
+        o.role = Some(role_of(&d));
+        o.rules.push(rule_of(&d, ManagedBy::EchoOnboard));
+        (d, o)
+    }
+
+    #[test]
+    fn fresh_account_creates_both() {
+        let d = setup_desired();
+        let p = plan(&d, &empty(), ECHO, PlanOptions::default());
+        assert_eq!(p.changes.len(), 2);
+        assert!(p.changes.iter().all(|c| c.action == Action::Create));
+        assert!(p.blockers.is_empty() && p.warnings.is_empty());
+        let rule = p.change(ResourceKind::PullThroughCacheRule).unwrap();
+        assert_eq!(rule.fields.iter().find(|f| f.field == "role_arn").unwrap().after, json!(d.role.arn));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["changes"][0]["resource"], "iam-role");
+        assert_eq!(json["changes"][0]["action"], "create");
+        assert_eq!(json["changes"][1]["resource"], "pull-through-cache-rule");
+    }
+
+    #[test]
+    fn converged_is_all_no_op() {
+        let (d, o) = converged();
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert!(!p.has_changes(), "{p:#?}");
+        assert_eq!(serde_json::to_value(&p).unwrap()["changes"][0]["action"], "no-op");
+    }
+
+    #[test]
+    fn policy_drift_is_an_update_of_that_field_only() {
+        let (d, mut o) = converged();
+        let role = o.role.as_mut().unwrap();
+        role.inline_policies.insert(d.role.policy_name.clone(), json!({"Version":"2012-10-17","Statement":[]}));
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let c = p.change(ResourceKind::IamRole).unwrap();
+        assert_eq!(c.action, Action::Update);
+        assert_eq!(c.fields.len(), 1);
+        assert_eq!(c.fields[0].field, "inline_policy.echo-pullthrough-cache-policy");
+        assert_eq!(p.change(ResourceKind::PullThroughCacheRule).unwrap().action, Action::NoOp);
+    }
+
+    #[test]
+    fn reordered_policy_is_not_drift() {
+        let (d, mut o) = converged();
+        let role = o.role.as_mut().unwrap();
+        let mut doc = d.role.policy.to_value();
+        doc["Statement"].as_array_mut().unwrap().reverse();
+        role.inline_policies.insert(d.role.policy_name.clone(), doc);
+        assert!(!plan(&d, &o, ECHO, PlanOptions::default()).has_changes());
+    }
+
+    #[test]
+    fn trust_and_tag_drift() {
+        let (d, mut o) = converged();
+        let role = o.role.as_mut().unwrap();
+        role.trust = json!({"Version":"2012-10-17","Statement":[]});
+        role.tags.insert("team".into(), "other".into());
+        role.tags.insert("extra".into(), "kept".into());
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let c = p.change(ResourceKind::IamRole).unwrap();
+        let names: Vec<_> = c.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, vec!["trust_policy", "tags"]);
+        assert_eq!(c.fields[1].before, json!({"team":"other"}));
+        assert_eq!(c.fields[1].after, json!({"team":"platform"}));
+    }
+
+    #[test]
+    fn missing_inline_policy_is_an_update() {
+        let (d, mut o) = converged();
+        o.role.as_mut().unwrap().inline_policies.clear();
+        let c = plan(&d, &o, ECHO, PlanOptions::default()).change(ResourceKind::IamRole).unwrap().clone();
+        assert_eq!(c.action, Action::Update);
+        assert_eq!(c.fields[0].before, Value::Null);
+    }
+
+    #[test]
+    fn role_change_on_rule_is_update_in_place() {
+        let (d, mut o) = converged();
+        o.rules[0].role_arn = Some(format!("arn:aws:iam::{OWN}:role/old"));
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
+        assert_eq!(c.action, Action::Update);
+        assert_eq!(c.fields[0].field, "role_arn");
+        assert!(c.reason.as_ref().unwrap().contains("UpdatePullThroughCacheRule"));
+    }
+
+    #[test]
+    fn upstream_change_is_replace_with_reason() {
+        let (d, mut o) = converged();
+        o.rules[0].upstream_url = "999999999999.dkr.ecr.us-east-1.amazonaws.com".into();
+        o.rules[0].upstream_prefix = "old".into();
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
+        assert_eq!(c.action, Action::Replace);
+        assert!(c.reason.as_ref().unwrap().contains("upstream_url, upstream_prefix"));
+        assert!(p.blockers.is_empty());
+    }
+
+    #[test]
+    fn foreign_rule_with_other_settings_blocks_unless_adopted() {
+        let (d, mut o) = converged();
+        o.rules[0].managed_by = ManagedBy::Other;
+        o.rules[0].role_arn = Some(format!("arn:aws:iam::{OWN}:role/hand-made"));
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert_eq!(p.blockers.len(), 1);
+        assert!(p.blockers[0].contains("choose another --prefix"), "{}", p.blockers[0]);
+        assert!(p.blockers[0].contains("role arn:aws:iam::444455556666:role/hand-made"));
+        let adopted = plan(&d, &o, ECHO, PlanOptions { adopt: true });
+        assert!(adopted.blockers.is_empty());
+        assert_eq!(adopted.change(ResourceKind::PullThroughCacheRule).unwrap().action, Action::Update);
+    }
+
+    #[test]
+    fn foreign_rule_identical_to_desired_is_no_op() {
+        let (d, mut o) = converged();
+        o.rules[0].managed_by = ManagedBy::Other;
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert!(p.blockers.is_empty());
+        assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn foreign_role_blocks() {
+        let (d, mut o) = converged();
+        o.role.as_mut().unwrap().tags.clear();
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert!(p.blockers.iter().any(|b| b.contains("not created by echo-onboard")), "{:?}", p.blockers);
+        assert!(plan(&d, &o, ECHO, PlanOptions { adopt: true }).blockers.is_empty());
+    }
+
+    #[test]
+    fn role_of_another_prefix_blocks() {
+        let (d, mut o) = converged();
+        o.role.as_mut().unwrap().tags.insert(PREFIX_TAG_KEY.into(), "other".into());
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert!(p.blockers[0].contains("for prefix \"other\""), "{:?}", p.blockers);
+    }
+
+    #[test]
+    fn quota_blocks_a_new_rule() {
+        let d = setup_desired();
+        let mut o = empty();
+        for i in 0..RULE_QUOTA {
+            let mut r = rule_of(&d, ManagedBy::Other);
+            r.prefix = format!("p{i:02}");
+            o.rules.push(r);
+        }
+        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        assert!(p.blockers[0].contains("quota"));
+    }
+
+    #[test]
+    fn own_account_as_echo_account_warns() {
+        let d = setup_desired();
+        let p = plan(&d, &empty(), OWN, PlanOptions::default());
+        assert!(p.warnings[0].contains("your own account"));
+    }
+
+    fn repo(name: &str, prefix: &str) -> RepositoryInfo {
+        RepositoryInfo {
+            name: name.into(),
+            rule_prefix: prefix.into(),
+            image_count: 2,
+            size_bytes: 10,
+            last_pulled_at: None,
+            pull_count_30d: 0,
+        }
+    }
+
+    #[test]
+    fn teardown_deletes_ours_and_keeps_repos_by_default() {
+        let (_, mut o) = converged();
+        o.repositories = vec![repo("echo/python", "echo"), repo("other/x", "other")];
+        let role = o.role.clone();
+        let p = plan_teardown(&o, "echo", role.as_ref(), false);
+        let actions: Vec<_> = p.changes.iter().map(|c| (c.resource, c.action)).collect();
+        assert_eq!(actions, vec![(ResourceKind::PullThroughCacheRule, Action::Delete), (ResourceKind::IamRole, Action::Delete)]);
+        assert!(p.warnings[0].contains("1 cached repository under echo/ will be kept"));
+        let p = plan_teardown(&o, "echo", role.as_ref(), true);
+        assert_eq!(p.changes.len(), 3);
+        assert_eq!(p.changes[2].name, "echo/python");
+        assert_eq!(p.changes[2].action, Action::Delete);
+    }
+
+    #[test]
+    fn teardown_leaves_foreign_things_alone() {
+        let (_, mut o) = converged();
+        o.rules[0].managed_by = ManagedBy::Other;
+        let mut role = o.role.clone().unwrap();
+        role.tags.clear();
+        let p = plan_teardown(&o, "echo", Some(&role), false);
+        assert!(!p.has_changes());
+        assert!(p.changes.iter().all(|c| c.reason.as_ref().unwrap().starts_with("left alone")));
+    }
+
+    #[test]
+    fn teardown_keeps_a_role_still_used_by_another_rule() {
+        let (d, mut o) = converged();
+        let mut other = rule_of(&d, ManagedBy::EchoOnboard);
+        other.prefix = "second".into();
+        o.rules.push(other);
+        let role = o.role.clone();
+        let p = plan_teardown(&o, "echo", role.as_ref(), false);
+        let c = p.change(ResourceKind::IamRole).unwrap();
+        assert_eq!(c.action, Action::NoOp);
+        assert!(c.reason.as_ref().unwrap().contains("second"));
+    }
+
+    #[test]
+    fn teardown_of_missing_rule_warns() {
+        let p = plan_teardown(&empty(), "echo", None, false);
+        assert!(p.changes.is_empty());
+        assert!(p.warnings[0].contains("no pull-through cache rule"));
+    }
+}

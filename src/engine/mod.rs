@@ -1,0 +1,9 @@
+//! The engine shared by the CLI and the TUI: observe an account, and apply or tear down a plan
+//! while reporting progress as [`events::Event`]s on a channel.
+
+pub mod apply;
+pub mod events;
+pub mod observe;
+pub mod teardown;
+
+pub use events::{Event, EventSender};

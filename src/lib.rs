@@ -1,0 +1,8 @@
+//! echo-onboard: onboard an AWS account onto Echo's container registry through an ECR-to-ECR
+//! pull-through cache rule and the IAM role ECR assumes to pull from Echo.
+
+pub mod aws;
+pub mod cli;
+pub mod core;
+pub mod engine;
+pub mod logging;

@@ -1,0 +1,37 @@
+//! Logs are off unless `--log-level` is given; then they go to a file in the platform state
+//! directory, never to the terminal (the TUI owns it). Credentials are never logged: the tool
+//! only logs its own events and errors, which carry no secrets.
+
+use std::path::PathBuf;
+
+use directories::ProjectDirs;
+
+pub fn log_dir() -> Option<PathBuf> {
+    let dirs = ProjectDirs::from("com", "echohq", "echo-onboard")?;
+    Some(dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir()).to_path_buf())
+}
+
+pub fn log_file() -> Option<PathBuf> {
+    log_dir().map(|d| d.join("echo-onboard.log"))
+}
+
+/// Starts file logging at `level`; returns the log file's path.
+pub fn init(level: &str) -> Result<PathBuf, String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("echo_onboard={level}"))
+        .map_err(|e| format!("--log-level {level:?} is invalid: {e} (example: debug)"))?;
+    let path = log_file().ok_or("no home directory to keep logs in")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(path)
+}

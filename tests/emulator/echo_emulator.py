@@ -1,0 +1,691 @@
+"""echo-onboard's local AWS emulator: moto server plus what moto lacks.
+
+moto (pinned in requirements.txt) serves STS, IAM, ECR repositories/images,
+CloudFormation and CloudWatch. This module adds, at import time:
+
+* the five ECR pull-through-cache-rule operations with AWS's validation and
+  error codes, including a 50-rule quota;
+* ``ValidatePullThroughCacheRule`` that checks the rule's role exists and
+  trusts ``pullthroughcache.ecr.amazonaws.com``;
+* ``maxResults``/``nextToken`` paging for ``DescribeRepositories``;
+* a simulated pull: ``BatchGetImage`` on ``<prefix>/<repo>`` creates the
+  cached repository from the upstream account's repository, records
+  ``lastRecordedPullTime`` and adds to ``AWS/ECR RepositoryPullCount``;
+* a bridge for the Rust CloudWatch client's rpc-v2-cbor protocol;
+* a fault control: make operation X fail with a code/status, or add latency,
+  N times (``POST /_echo/faults``);
+* a control endpoint to seed images into an upstream (Echo) account
+  (``POST /_echo/upstream-image``).
+
+Run: ``python echo_emulator.py [--port 0]``; it prints ``READY http://127.0.0.1:PORT``
+once it is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+import cbor2
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ecr import models as ecr_models
+from moto.ecr import responses as ecr_responses
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+
+PREFIX_PATTERN = re.compile(
+    r"^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*/?|ROOT)$"
+)
+ECR_UPSTREAM_URL = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
+KNOWN_UPSTREAMS = {
+    "ecr": None,
+    "ecr-public": "public.ecr.aws",
+    "quay": "quay.io",
+    "k8s": "registry.k8s.io",
+    "docker-hub": "registry-1.docker.io",
+    "github-container-registry": "ghcr.io",
+    "azure-container-registry": None,
+    "gitlab-container-registry": "registry.gitlab.com",
+}
+NEEDS_SECRET = {
+    "docker-hub",
+    "github-container-registry",
+    "azure-container-registry",
+    "gitlab-container-registry",
+}
+RULE_QUOTA = 50
+PTC_SERVICE = "pullthroughcache.ecr.amazonaws.com"
+
+
+# --- exceptions (moto derives the service from the module name) -------------
+
+
+def _exc(name: str) -> type[ServiceException]:
+    cls = type(name, (ServiceException,), {"code": name})
+    cls.__module__ = "moto.ecr.exceptions"
+    return cls
+
+
+PullThroughCacheRuleAlreadyExistsException = _exc("PullThroughCacheRuleAlreadyExistsException")
+PullThroughCacheRuleNotFoundException = _exc("PullThroughCacheRuleNotFoundException")
+UnsupportedUpstreamRegistryException = _exc("UnsupportedUpstreamRegistryException")
+ValidationException = _exc("ValidationException")
+InvalidParameterException = _exc("InvalidParameterException")
+LimitExceededException = _exc("LimitExceededException")
+InvalidNextTokenException = _exc("InvalidNextTokenException")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- pull-through cache rules on the ECR backend -----------------------------
+
+
+def _rules(backend: Any) -> dict[str, dict[str, Any]]:
+    if not hasattr(backend, "echo_ptc_rules"):
+        backend.echo_ptc_rules = {}
+    return backend.echo_ptc_rules
+
+
+def _strip_slash(prefix: str) -> str:
+    return prefix[:-1] if prefix.endswith("/") and prefix != "ROOT" else prefix
+
+
+def _validate_prefix(field: str, value: str | None) -> str:
+    if value is None:
+        raise ValidationException(f"1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")
+    if not 2 <= len(value) <= 30:
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            "Member must have length less than or equal to 30 and greater than or equal to 2"
+        )
+    if not PREFIX_PATTERN.match(value):
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {PREFIX_PATTERN.pattern}"
+        )
+    return _strip_slash(value)
+
+
+def _role_problem(account_id: str, role_arn: str) -> str | None:
+    """Why ECR could not assume this role, or None when it could."""
+    from moto.iam.models import iam_backends
+
+    m = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([^/]+)$", role_arn or "")
+    if not m:
+        return f"customRoleArn '{role_arn}' is not an IAM role ARN"
+    if m.group(1) != account_id:
+        return f"The role {role_arn} must be in the registry's account {account_id}"
+    try:
+        role = iam_backends[account_id]["global"].get_role(m.group(2))
+    except Exception:
+        return f"Unable to assume role {role_arn}: the role does not exist"
+    doc = role.assume_role_policy_document
+    try:
+        trust = json.loads(doc) if isinstance(doc, str) else doc
+    except ValueError:
+        return f"Unable to assume role {role_arn}: its trust policy is not valid JSON"
+    statements = trust.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        services = (st.get("Principal") or {}).get("Service", [])
+        services = [services] if isinstance(services, str) else services
+        if PTC_SERVICE in services and any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            return None
+    return f"Unable to assume role {role_arn}: its trust policy does not allow {PTC_SERVICE} to call sts:AssumeRole"
+
+
+def _rule_view(rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    out = {k: v for k, v in rule.items() if v is not None}
+    out.update(extra)
+    return out
+
+
+def create_pull_through_cache_rule(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    prefix = _validate_prefix("ecrRepositoryPrefix", self._get_param("ecrRepositoryPrefix"))
+    url = self._get_param("upstreamRegistryUrl")
+    registry = self._get_param("upstreamRegistry")
+    role_arn = self._get_param("customRoleArn")
+    credential_arn = self._get_param("credentialArn")
+    upstream_prefix = self._get_param("upstreamRepositoryPrefix")
+    registry_id = self._get_param("registryId") or backend.account_id
+
+    if not url:
+        raise ValidationException("1 validation error detected: Value null at 'upstreamRegistryUrl' failed to satisfy constraint: Member must not be null")
+    if registry is None:
+        registry = next((k for k, v in KNOWN_UPSTREAMS.items() if v == url), None)
+        if registry is None and ECR_UPSTREAM_URL.match(url):
+            registry = "ecr"
+    if registry not in KNOWN_UPSTREAMS:
+        raise UnsupportedUpstreamRegistryException(
+            f"This feature is disabled for upstream registry '{url}'. Supported upstream registries: "
+            + ", ".join(KNOWN_UPSTREAMS)
+        )
+    if registry in NEEDS_SECRET and not credential_arn:
+        raise UnsupportedUpstreamRegistryException(
+            f"The upstream registry '{url}' requires authentication; specify credentialArn"
+        )
+    if registry == "ecr":
+        m = ECR_UPSTREAM_URL.match(url)
+        if not m:
+            raise InvalidParameterException(
+                f"Invalid parameter at 'upstreamRegistryUrl' failed to satisfy constraint: "
+                f"'{url}' is not of the form <accountId>.dkr.ecr.<region>.amazonaws.com"
+            )
+        if not role_arn:
+            raise UnsupportedUpstreamRegistryException(
+                "The upstream registry 'ecr' requires authentication with AWS IAM role; specify customRoleArn"
+            )
+    if role_arn is not None and len(role_arn) > 2048:
+        raise ValidationException("1 validation error detected: Value at 'customRoleArn' failed to satisfy constraint: Member must have length less than or equal to 2048")
+    if upstream_prefix is not None:
+        if prefix == "ROOT" and upstream_prefix != "ROOT":
+            raise ValidationException(
+                "upstreamRepositoryPrefix can only be specified when ecrRepositoryPrefix is not ROOT"
+            )
+        upstream_prefix = _validate_prefix("upstreamRepositoryPrefix", upstream_prefix)
+    rules = _rules(backend)
+    if prefix in rules:
+        raise PullThroughCacheRuleAlreadyExistsException(
+            f"A pull through cache rule with these settings already exists for the registry with id '{registry_id}'"
+        )
+    if len(rules) >= RULE_QUOTA:
+        raise LimitExceededException(
+            f"The maximum number of pull through cache rules ({RULE_QUOTA}) for this registry has been reached"
+        )
+    rule = {
+        "ecrRepositoryPrefix": prefix,
+        "upstreamRegistryUrl": url,
+        "createdAt": _now(),
+        "registryId": registry_id,
+        "credentialArn": credential_arn,
+        "customRoleArn": role_arn,
+        "upstreamRegistry": registry,
+        "upstreamRepositoryPrefix": upstream_prefix or "ROOT",
+        "updatedAt": _now(),
+    }
+    rules[prefix] = rule
+    return ActionResult(_rule_view(rule))
+
+
+def _get_rule(backend: Any, prefix: str | None, registry_id: str | None) -> dict[str, Any]:
+    key = _strip_slash(prefix or "")
+    rule = _rules(backend).get(key)
+    if rule is None:
+        raise PullThroughCacheRuleNotFoundException(
+            f"The pull through cache rule with prefix '{prefix}' does not exist in the registry with id "
+            f"'{registry_id or backend.account_id}'"
+        )
+    return rule
+
+
+def describe_pull_through_cache_rules(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    prefixes = self._get_param("ecrRepositoryPrefixes")
+    max_results = int(self._get_param("maxResults") or 100)
+    token = self._get_param("nextToken")
+    if prefixes:
+        selected = [_get_rule(backend, p, None) for p in prefixes]
+    else:
+        selected = sorted(_rules(backend).values(), key=lambda r: r["ecrRepositoryPrefix"])
+    start = _decode_token(token)
+    page = selected[start : start + max_results]
+    result: dict[str, Any] = {"pullThroughCacheRules": [_rule_view(r) for r in page]}
+    if start + max_results < len(selected):
+        result["nextToken"] = _encode_token(start + max_results)
+    return ActionResult(result)
+
+
+def update_pull_through_cache_rule(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    prefix = self._get_param("ecrRepositoryPrefix")
+    rule = _get_rule(backend, prefix, self._get_param("registryId"))
+    role_arn = self._get_param("customRoleArn")
+    credential_arn = self._get_param("credentialArn")
+    if role_arn is None and credential_arn is None:
+        raise ValidationException("Either credentialArn or customRoleArn must be specified")
+    if role_arn is not None:
+        rule["customRoleArn"] = role_arn
+    if credential_arn is not None:
+        rule["credentialArn"] = credential_arn
+    rule["updatedAt"] = _now()
+    return ActionResult(
+        {
+            k: rule.get(k)
+            for k in (
+                "ecrRepositoryPrefix",
+                "registryId",
+                "updatedAt",
+                "credentialArn",
+                "customRoleArn",
+                "upstreamRepositoryPrefix",
+            )
+            if rule.get(k) is not None
+        }
+    )
+
+
+def delete_pull_through_cache_rule(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    prefix = self._get_param("ecrRepositoryPrefix")
+    rule = _get_rule(backend, prefix, self._get_param("registryId"))
+    del _rules(backend)[rule["ecrRepositoryPrefix"]]
+    return ActionResult(_rule_view(rule))
+
+
+def validate_pull_through_cache_rule(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    rule = _get_rule(backend, self._get_param("ecrRepositoryPrefix"), self._get_param("registryId"))
+    failure = None
+    if rule.get("customRoleArn"):
+        failure = _role_problem(backend.account_id, rule["customRoleArn"])
+    view = {
+        k: rule.get(k)
+        for k in (
+            "ecrRepositoryPrefix",
+            "registryId",
+            "upstreamRegistryUrl",
+            "credentialArn",
+            "customRoleArn",
+            "upstreamRepositoryPrefix",
+        )
+        if rule.get(k) is not None
+    }
+    view["isValid"] = failure is None
+    if failure:
+        view["failure"] = failure
+    return ActionResult(view)
+
+
+def _encode_token(n: int) -> str:
+    return f"echo-{n}"
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    m = re.fullmatch(r"echo-(\d+)", token)
+    if not m:
+        raise InvalidNextTokenException("The specified nextToken is not valid")
+    return int(m.group(1))
+
+
+def describe_repositories(self: Any) -> ActionResult:
+    names = self._get_param("repositoryNames")
+    registry_id = self._get_param("registryId")
+    max_results = self._get_param("maxResults")
+    repos = self.ecr_backend.describe_repositories(repository_names=names, registry_id=registry_id)
+    repos = sorted(repos, key=lambda r: r.name)
+    if names or max_results is None and not self._get_param("nextToken"):
+        # AWS's default page is 100 even without maxResults: keep that so
+        # callers that forget to paginate are caught by the tests.
+        max_results = 100
+    start = _decode_token(self._get_param("nextToken"))
+    size = int(max_results or 100)
+    result: dict[str, Any] = {"repositories": repos[start : start + size]}
+    if start + size < len(repos):
+        result["nextToken"] = _encode_token(start + size)
+    return ActionResult(result)
+
+
+# --- simulated pull ------------------------------------------------------------
+
+
+def _matching_rule(backend: Any, repo_name: str) -> dict[str, Any] | None:
+    best = None
+    for prefix, rule in _rules(backend).items():
+        if prefix != "ROOT" and repo_name.startswith(prefix + "/"):
+            if best is None or len(prefix) > len(best["ecrRepositoryPrefix"]):
+                best = rule
+    if best is None and "ROOT" in _rules(backend):
+        best = _rules(backend)["ROOT"]
+    return best
+
+
+def _fill_cache(backend: Any, repo_name: str) -> None:
+    """Create ``repo_name`` from the upstream registry, as the cache does on a first pull."""
+    rule = _matching_rule(backend, repo_name)
+    if rule is None:
+        return
+    if rule["upstreamRegistry"] != "ecr":
+        return
+    problem = _role_problem(backend.account_id, rule.get("customRoleArn") or "")
+    if problem:
+        raise ecr_models.RepositoryNotFoundException(repo_name, backend.account_id)
+    m = ECR_UPSTREAM_URL.match(rule["upstreamRegistryUrl"])
+    upstream_account, upstream_region = m.group(1), m.group(2)
+    rest = repo_name if rule["ecrRepositoryPrefix"] == "ROOT" else repo_name[len(rule["ecrRepositoryPrefix"]) + 1 :]
+    upstream_prefix = rule.get("upstreamRepositoryPrefix") or "ROOT"
+    upstream_name = rest if upstream_prefix == "ROOT" else f"{upstream_prefix}/{rest}"
+    upstream = ecr_models.ecr_backends[upstream_account][upstream_region]
+    source = upstream.repositories.get(upstream_name)
+    if source is None:
+        return
+    backend.create_repository(
+        repository_name=repo_name,
+        registry_id=None,
+        encryption_config=None,
+        image_scan_config=None,
+        image_tag_mutability=None,
+        tags=[],
+    )
+    for image in source.images:
+        for tag in image.image_tags or [None]:
+            backend.put_image(repo_name, image.image_manifest, tag, image.image_manifest_media_type)
+
+
+def _record_pull(backend: Any, repo_name: str, images: list[Any]) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    now = _now()
+    for image in images:
+        image.last_recorded_pull_time = now
+    cloudwatch_backends[backend.account_id][backend.region_name].put_metric_data(
+        "AWS/ECR",
+        [
+            {
+                "MetricName": "RepositoryPullCount",
+                "Dimensions": [{"Name": "RepositoryName", "Value": repo_name}],
+                "Value": float(len(images)),
+                "Unit": "Count",
+                # moto's CloudWatch compares naive UTC datetimes
+                "Timestamp": now.replace(tzinfo=None),
+            }
+        ],
+    )
+
+
+_original_batch_get_image = ecr_models.ECRBackend.batch_get_image
+
+
+def batch_get_image(self: Any, repository_name: str, registry_id: str | None = None, image_ids: Any = None) -> Any:
+    cached = _matching_rule(self, repository_name) is not None
+    if cached and repository_name not in self.repositories:
+        _fill_cache(self, repository_name)
+    response = _original_batch_get_image(self, repository_name, registry_id, image_ids)
+    if cached and response["images"]:
+        _record_pull(self, repository_name, response["images"])
+    return response
+
+
+def install_ecr() -> None:
+    for fn in (
+        create_pull_through_cache_rule,
+        describe_pull_through_cache_rules,
+        update_pull_through_cache_rule,
+        delete_pull_through_cache_rule,
+        validate_pull_through_cache_rule,
+        describe_repositories,
+    ):
+        setattr(ecr_responses.ECRResponse, fn.__name__, fn)
+    ecr_models.ECRBackend.batch_get_image = batch_get_image
+    # DescribeImages: moto never serialises lastRecordedPullTime unless the attribute exists.
+    ecr_models.Image.last_recorded_pull_time = None
+
+
+# --- fault control -------------------------------------------------------------
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[dict[str, Any]] = []
+
+    def add(self, spec: dict[str, Any]) -> None:
+        spec = dict(spec)
+        spec.setdefault("times", 1)
+        spec.setdefault("status", 400)
+        spec.setdefault("latency_ms", 0)
+        with self.lock:
+            self.rules.append(spec)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def take(self, operation: str) -> dict[str, Any] | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule["operation"] == operation and rule["times"] != 0:
+                    if rule["times"] > 0:
+                        rule["times"] -= 1
+                    return dict(rule)
+        return None
+
+
+FAULTS = Faults()
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _operation(environ: dict[str, Any], body: bytes) -> tuple[str | None, str]:
+    """The AWS operation name and the wire protocol of a request."""
+    path = environ.get("PATH_INFO", "")
+    m = re.match(r"^/service/[^/]+/operation/([A-Za-z]+)$", path)
+    if m:
+        return m.group(1), "cbor"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1], "json"
+    ctype = environ.get("CONTENT_TYPE", "")
+    if "x-www-form-urlencoded" in ctype:
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return action[0], "query"
+    return None, "rest"
+
+
+def _error_response(protocol: str, code: str, message: str, status: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    status_line = f"{status} Error"
+    if protocol == "cbor":
+        body = cbor2.dumps({"__type": code, "message": message})
+        return status_line, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], body
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status_line, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{code}</Code><Message>{_xml_escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return status_line, [("Content-Type", "text/xml")], body
+
+
+def _xml_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- CloudWatch rpc-v2-cbor bridge -----------------------------------------------
+
+
+def _cbor_to_json(value: Any) -> Any:
+    if isinstance(value, cbor2.CBORTag) and value.tag == 1:
+        return value.value
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: _cbor_to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cbor_to_json(v) for v in value]
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode()
+    return value
+
+
+TIMESTAMP_KEYS = {"Timestamps", "Timestamp", "StateUpdatedTimestamp", "AlarmConfigurationUpdatedTimestamp"}
+
+
+def _json_to_cbor(value: Any, key: str | None = None) -> Any:
+    if key in TIMESTAMP_KEYS:
+        if isinstance(value, list):
+            return [cbor2.CBORTag(1, _epoch(v)) for v in value]
+        return cbor2.CBORTag(1, _epoch(value))
+    if isinstance(value, dict):
+        return {k: _json_to_cbor(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_to_cbor(v) for v in value]
+    return value
+
+
+def _epoch(v: Any) -> float:
+    if isinstance(v, (int, float)):
+        return float(v)
+    return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+
+
+def _bridge_cbor(app: Any, environ: dict[str, Any], start_response: Any, operation: str, body: bytes) -> Any:
+    payload = cbor2.loads(body) if body else {}
+    json_body = json.dumps(_cbor_to_json(payload)).encode()
+    inner = dict(environ)
+    inner["PATH_INFO"] = "/"
+    inner["REQUEST_METHOD"] = "POST"
+    inner["CONTENT_TYPE"] = "application/x-amz-json-1.0"
+    inner["CONTENT_LENGTH"] = str(len(json_body))
+    inner["HTTP_X_AMZ_TARGET"] = f"GraniteServiceVersion20100801.{operation}"
+    inner["wsgi.input"] = io.BytesIO(json_body)
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"] = status
+        captured["headers"] = headers
+        return lambda _data: None
+
+    chunks = b"".join(app(inner, capture))
+    status = captured.get("status", "500 Internal Server Error")
+    try:
+        data = json.loads(chunks) if chunks else {}
+    except ValueError:
+        data = {"__type": "InternalFailure", "message": chunks.decode("utf-8", "replace")}
+    if not status.startswith("2"):
+        code = str(data.get("__type", "InternalFailure")).split("#")[-1]
+        data = {"__type": code, "message": data.get("message") or data.get("Message") or ""}
+        out = cbor2.dumps(data)
+    else:
+        out = cbor2.dumps(_json_to_cbor(data))
+    start_response(
+        status,
+        [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"), ("Content-Length", str(len(out)))],
+    )
+    return [out]
+
+
+# --- control endpoints -----------------------------------------------------------
+
+
+def _seed_upstream_image(spec: dict[str, Any]) -> dict[str, Any]:
+    backend = ecr_models.ecr_backends[spec["account"]][spec.get("region", "us-east-1")]
+    name = spec["repository"]
+    if name not in backend.repositories:
+        backend.create_repository(
+            repository_name=name,
+            registry_id=None,
+            encryption_config=None,
+            image_scan_config=None,
+            image_tag_mutability=None,
+            tags=[],
+        )
+    size = int(spec.get("size", 7023))
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": size, "digest": "sha256:" + uuid.uuid4().hex * 2},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": size, "digest": "sha256:" + uuid.uuid4().hex * 2}],
+        }
+    )
+    image = backend.put_image(name, manifest, spec.get("tag", "latest"))
+    return {"repository": name, "digest": image.image_digest}
+
+
+class EchoEmulator:
+    """WSGI middleware in front of moto's app: faults, control endpoints, the CBOR bridge."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_echo/"):
+            return self._control(environ, start_response, path)
+        body = _read_body(environ)
+        operation, protocol = _operation(environ, body)
+        if operation:
+            fault = FAULTS.take(operation)
+            if fault:
+                if fault["latency_ms"]:
+                    time.sleep(fault["latency_ms"] / 1000.0)
+                if fault.get("code"):
+                    status, headers, out = _error_response(
+                        protocol, fault["code"], fault.get("message") or f"Injected fault on {operation}", int(fault["status"])
+                    )
+                    start_response(status, headers + [("Content-Length", str(len(out)))])
+                    return [out]
+        if protocol == "cbor":
+            return _bridge_cbor(self.app, environ, start_response, operation, body)
+        return self.app(environ, start_response)
+
+    def _control(self, environ: dict[str, Any], start_response: Any, path: str) -> Any:
+        body = _read_body(environ)
+        spec = json.loads(body) if body else {}
+        result: Any = {"ok": True}
+        if path == "/_echo/faults" and environ["REQUEST_METHOD"] == "POST":
+            FAULTS.add(spec)
+        elif path == "/_echo/faults" and environ["REQUEST_METHOD"] == "DELETE":
+            FAULTS.clear()
+        elif path == "/_echo/upstream-image":
+            result = _seed_upstream_image(spec)
+        elif path == "/_echo/health":
+            result = {"ok": True}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"ok":false}']
+        out = json.dumps(result).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+        return [out]
+
+
+def build_app() -> Any:
+    install_ecr()
+    return EchoEmulator(DomainDispatcherApplication(create_backend_app))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    args = parser.parse_args()
+    server = make_server(args.host, args.port, build_app(), threaded=True)
+    print(f"READY http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
