@@ -8,7 +8,11 @@ use directories::ProjectDirs;
 
 pub fn log_dir() -> Option<PathBuf> {
     let dirs = ProjectDirs::from("com", "echohq", "echo-onboard")?;
-    Some(dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir()).to_path_buf())
+    Some(
+        dirs.state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf(),
+    )
 }
 
 pub fn log_file() -> Option<PathBuf> {
@@ -21,7 +25,8 @@ pub fn init(level: &str) -> Result<PathBuf, String> {
         .map_err(|e| format!("--log-level {level:?} is invalid: {e} (example: debug)"))?;
     let path = log_file().ok_or("no home directory to keep logs in")?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -35,7 +35,11 @@ pub struct AwsError {
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = self.message.trim().trim_end_matches('.');
-        write!(f, "{} failed: {message} — {} [{}]", self.action, self.fix, self.code)
+        write!(
+            f,
+            "{} failed: {message} — {} [{}]",
+            self.action, self.fix, self.code
+        )
     }
 }
 
@@ -56,7 +60,10 @@ impl AwsError {
 
     /// Classify a service error response (one with an AWS error code).
     pub fn service(action: &str, code: &str, message: &str, ctx: &ErrorContext) -> Self {
-        let who = ctx.identity_arn.as_deref().unwrap_or("the current identity");
+        let who = ctx
+            .identity_arn
+            .as_deref()
+            .unwrap_or("the current identity");
         let login = login_hint(ctx);
         let (kind, fix) = match code {
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" => (
@@ -126,8 +133,14 @@ impl AwsError {
     pub fn transport(action: &str, detail: &str, ctx: &ErrorContext) -> Self {
         let lower = detail.to_ascii_lowercase();
         let login = login_hint(ctx);
-        let (kind, code, fix) = if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
-            (ErrorKind::SsoExpired, "SsoTokenExpired", format!("the SSO session has expired or is missing: {login}"))
+        let (kind, code, fix) = if lower.contains("sso")
+            && (lower.contains("expired") || lower.contains("token"))
+        {
+            (
+                ErrorKind::SsoExpired,
+                "SsoTokenExpired",
+                format!("the SSO session has expired or is missing: {login}"),
+            )
         } else if lower.contains("no credentials")
             || lower.contains("credentialsnotloaded")
             || lower.contains("could not find") && lower.contains("credential")
@@ -140,9 +153,18 @@ impl AwsError {
                 "no AWS credentials found: pass --profile, set AWS_PROFILE, run `aws configure` or `aws sso login`, or try `echo-onboard --sandbox`".to_string(),
             )
         } else if lower.contains("expired") {
-            (ErrorKind::ExpiredCredentials, "ExpiredToken", format!("the credentials have expired: {login}"))
+            (
+                ErrorKind::ExpiredCredentials,
+                "ExpiredToken",
+                format!("the credentials have expired: {login}"),
+            )
         } else if lower.contains("timed out") || lower.contains("timeout") {
-            (ErrorKind::Network, "Timeout", "AWS did not answer in time: check your network or proxy and run the command again".to_string())
+            (
+                ErrorKind::Network,
+                "Timeout",
+                "AWS did not answer in time: check your network or proxy and run the command again"
+                    .to_string(),
+            )
         } else {
             let target = ctx.endpoint.clone().unwrap_or_else(|| "AWS".into());
             (
@@ -182,10 +204,18 @@ mod tests {
 
     #[test]
     fn access_denied_names_action_and_identity() {
-        let e = AwsError::service("ecr:CreatePullThroughCacheRule", "AccessDeniedException", "User is not authorized.", &ctx());
+        let e = AwsError::service(
+            "ecr:CreatePullThroughCacheRule",
+            "AccessDeniedException",
+            "User is not authorized.",
+            &ctx(),
+        );
         assert_eq!(e.kind, ErrorKind::AccessDenied);
         let line = e.to_string();
-        assert!(line.starts_with("ecr:CreatePullThroughCacheRule failed: User is not authorized —"), "{line}");
+        assert!(
+            line.starts_with("ecr:CreatePullThroughCacheRule failed: User is not authorized —"),
+            "{line}"
+        );
         assert!(line.contains("arn:aws:iam::444455556666:user/alice is not allowed to call ecr:CreatePullThroughCacheRule"));
         assert!(line.ends_with("[AccessDeniedException]"));
         assert!(!line.contains('\n'));
@@ -193,10 +223,19 @@ mod tests {
 
     #[test]
     fn expired_sso_says_how_to_log_in() {
-        let e = AwsError::transport("sts:GetCallerIdentity", "failed to load credentials: the SSO session token has expired", &ctx());
+        let e = AwsError::transport(
+            "sts:GetCallerIdentity",
+            "failed to load credentials: the SSO session token has expired",
+            &ctx(),
+        );
         assert_eq!(e.kind, ErrorKind::SsoExpired);
         assert!(e.to_string().contains("aws sso login --profile prod"));
-        let e = AwsError::service("sts:GetCallerIdentity", "ExpiredToken", "expired", &ErrorContext::default());
+        let e = AwsError::service(
+            "sts:GetCallerIdentity",
+            "ExpiredToken",
+            "expired",
+            &ErrorContext::default(),
+        );
         assert_eq!(e.kind, ErrorKind::ExpiredCredentials);
         assert!(e.fix.contains("aws sso login"));
     }
@@ -210,18 +249,31 @@ mod tests {
 
     #[test]
     fn network_names_endpoint() {
-        let c = ErrorContext { endpoint: Some("http://127.0.0.1:1".into()), ..Default::default() };
-        let e = AwsError::transport("ecr:DescribePullThroughCacheRules", "io error: connection refused", &c);
+        let c = ErrorContext {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let e = AwsError::transport(
+            "ecr:DescribePullThroughCacheRules",
+            "io error: connection refused",
+            &c,
+        );
         assert_eq!(e.kind, ErrorKind::Network);
         assert!(e.fix.contains("http://127.0.0.1:1"));
-        assert_eq!(AwsError::transport("x", "operation timed out", &c).kind, ErrorKind::Network);
+        assert_eq!(
+            AwsError::transport("x", "operation timed out", &c).kind,
+            ErrorKind::Network
+        );
     }
 
     #[test]
     fn every_known_code_has_a_kind() {
         let cases = [
             ("ThrottlingException", ErrorKind::Throttled),
-            ("PullThroughCacheRuleAlreadyExistsException", ErrorKind::AlreadyExists),
+            (
+                "PullThroughCacheRuleAlreadyExistsException",
+                ErrorKind::AlreadyExists,
+            ),
             ("PullThroughCacheRuleNotFoundException", ErrorKind::NotFound),
             ("NoSuchEntity", ErrorKind::NotFound),
             ("EntityAlreadyExists", ErrorKind::AlreadyExists),
@@ -236,7 +288,12 @@ mod tests {
             assert_eq!(e.kind, kind, "{code}");
             assert!(e.to_string().ends_with(&format!("[{code}]")));
         }
-        let e = AwsError::service("ecr:CreatePullThroughCacheRule", "PullThroughCacheRuleAlreadyExistsException", "exists", &ErrorContext::default());
+        let e = AwsError::service(
+            "ecr:CreatePullThroughCacheRule",
+            "PullThroughCacheRuleAlreadyExistsException",
+            "exists",
+            &ErrorContext::default(),
+        );
         assert!(e.fix.contains("--adopt"));
     }
 }

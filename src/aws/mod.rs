@@ -52,9 +52,20 @@ pub trait Aws: Send + Sync {
 
     /// The role with its trust policy, inline policies and tags; `None` when it does not exist.
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>>;
-    async fn create_role(&self, name: &str, description: &str, trust: &Value, tags: &[(String, String)]) -> AwsResult<()>;
+    async fn create_role(
+        &self,
+        name: &str,
+        description: &str,
+        trust: &Value,
+        tags: &[(String, String)],
+    ) -> AwsResult<()>;
     async fn update_trust_policy(&self, name: &str, trust: &Value) -> AwsResult<()>;
-    async fn put_role_policy(&self, role: &str, policy_name: &str, document: &Value) -> AwsResult<()>;
+    async fn put_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+        document: &Value,
+    ) -> AwsResult<()>;
     async fn delete_role_policy(&self, role: &str, policy_name: &str) -> AwsResult<()>;
     async fn tag_role(&self, name: &str, tags: &[(String, String)]) -> AwsResult<()>;
     async fn delete_role(&self, name: &str) -> AwsResult<()>;
@@ -66,5 +77,10 @@ pub trait Aws: Send + Sync {
     async fn delete_repository(&self, name: &str) -> AwsResult<()>;
 
     /// `AWS/ECR RepositoryPullCount` summed over `[start, end)` per repository.
-    async fn pull_counts(&self, repositories: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> AwsResult<HashMap<String, u64>>;
+    async fn pull_counts(
+        &self,
+        repositories: &[String],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> AwsResult<HashMap<String, u64>>;
 }

@@ -58,7 +58,9 @@ fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 
 /// IAM returns policy documents URL-encoded.
 fn decode_policy(raw: &str) -> Value {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().to_string();
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .to_string();
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }
 
@@ -108,7 +110,14 @@ impl SdkAws {
                     .key(k)
                     .value(v)
                     .build()
-                    .map_err(|e| AwsError::service("iam:TagRole", "InvalidInput", &e.to_string(), &ErrorContext::default()))
+                    .map_err(|e| {
+                        AwsError::service(
+                            "iam:TagRole",
+                            "InvalidInput",
+                            &e.to_string(),
+                            &ErrorContext::default(),
+                        )
+                    })
             })
             .collect()
     }
@@ -117,7 +126,10 @@ impl SdkAws {
 fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
     CacheRule {
         prefix: r.ecr_repository_prefix().unwrap_or_default().to_string(),
-        upstream_registry: r.upstream_registry().map(|u| u.as_str().to_string()).unwrap_or_default(),
+        upstream_registry: r
+            .upstream_registry()
+            .map(|u| u.as_str().to_string())
+            .unwrap_or_default(),
         upstream_url: r.upstream_registry_url().unwrap_or_default().to_string(),
         upstream_prefix: r.upstream_repository_prefix().unwrap_or("ROOT").to_string(),
         role_arn: r.custom_role_arn().map(str::to_string),
@@ -215,10 +227,16 @@ impl Aws for SdkAws {
             Ok(out) => out,
             Err(e) => {
                 let err = self.error("iam:GetRole", e);
-                return if err.is(super::ErrorKind::NotFound) { Ok(None) } else { Err(err) };
+                return if err.is(super::ErrorKind::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
             }
         };
-        let Some(role) = out.role() else { return Ok(None) };
+        let Some(role) = out.role() else {
+            return Ok(None);
+        };
         let names: Vec<String> = self
             .iam
             .list_role_policies()
@@ -254,13 +272,25 @@ impl Aws for SdkAws {
         Ok(Some(ObservedRole {
             name: role.role_name().to_string(),
             arn: role.arn().to_string(),
-            trust: role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),
+            trust: role
+                .assume_role_policy_document()
+                .map(decode_policy)
+                .unwrap_or(Value::Null),
             inline_policies: docs.into_iter().collect(),
-            tags: tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<BTreeMap<_, _>>(),
+            tags: tags
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect::<BTreeMap<_, _>>(),
         }))
     }
 
-    async fn create_role(&self, name: &str, description: &str, trust: &Value, tags: &[(String, String)]) -> AwsResult<()> {
+    async fn create_role(
+        &self,
+        name: &str,
+        description: &str,
+        trust: &Value,
+        tags: &[(String, String)],
+    ) -> AwsResult<()> {
         self.iam
             .create_role()
             .role_name(name)
@@ -284,7 +314,12 @@ impl Aws for SdkAws {
         Ok(())
     }
 
-    async fn put_role_policy(&self, role: &str, policy_name: &str, document: &Value) -> AwsResult<()> {
+    async fn put_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+        document: &Value,
+    ) -> AwsResult<()> {
         self.iam
             .put_role_policy()
             .role_name(role)
@@ -381,52 +416,68 @@ impl Aws for SdkAws {
         Ok(())
     }
 
-    async fn pull_counts(&self, repositories: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> AwsResult<HashMap<String, u64>> {
+    async fn pull_counts(
+        &self,
+        repositories: &[String],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> AwsResult<HashMap<String, u64>> {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-        let period = ((end - start).num_seconds().max(60) as i32 / 60) * 60;
-        let batches = repositories.chunks(crate::engine::observe::METRIC_BATCH).map(|batch| async move {
-            let queries: Vec<MetricDataQuery> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, repo)| {
-                    MetricDataQuery::builder()
-                        .id(format!("r{i}"))
-                        .metric_stat(
-                            MetricStat::builder()
-                                .metric(
-                                    Metric::builder()
-                                        .namespace("AWS/ECR")
-                                        .metric_name("RepositoryPullCount")
-                                        .dimensions(Dimension::builder().name("RepositoryName").value(repo).build())
-                                        .build(),
-                                )
-                                .period(period)
-                                .stat("Sum")
-                                .build(),
-                        )
-                        .return_data(true)
-                        .build()
-                })
-                .collect();
-            let pages: Vec<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput> = self
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries))
-                .start_time(to_smithy(start))
-                .end_time(to_smithy(end))
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| self.error("cloudwatch:GetMetricData", e))?;
-            let mut counts = HashMap::new();
-            for r in pages.iter().flat_map(|p| p.metric_data_results()) {
-                let idx: usize = r.id().unwrap_or("r0")[1..].parse().unwrap_or(0);
-                let sum: f64 = r.values().iter().sum();
-                *counts.entry(batch[idx].clone()).or_insert(0) += sum.round() as u64;
-            }
-            Ok::<_, AwsError>(counts)
-        });
+        // Daily buckets, summed below: CloudWatch keeps 1-day resolution for 455 days, and 30
+        // points x 500 queries stays far under GetMetricData's 100,800 data points per call.
+        let period = 86_400;
+        let batches = repositories
+            .chunks(crate::engine::observe::METRIC_BATCH)
+            .map(|batch| async move {
+                let queries: Vec<MetricDataQuery> = batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, repo)| {
+                        MetricDataQuery::builder()
+                            .id(format!("r{i}"))
+                            .metric_stat(
+                                MetricStat::builder()
+                                    .metric(
+                                        Metric::builder()
+                                            .namespace("AWS/ECR")
+                                            .metric_name("RepositoryPullCount")
+                                            .dimensions(
+                                                Dimension::builder()
+                                                    .name("RepositoryName")
+                                                    .value(repo)
+                                                    .build(),
+                                            )
+                                            .build(),
+                                    )
+                                    .period(period)
+                                    .stat("Sum")
+                                    .build(),
+                            )
+                            .return_data(true)
+                            .build()
+                    })
+                    .collect();
+                let pages: Vec<
+                    aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput,
+                > = self
+                    .cloudwatch
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(queries))
+                    .start_time(to_smithy(start))
+                    .end_time(to_smithy(end))
+                    .into_paginator()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.error("cloudwatch:GetMetricData", e))?;
+                let mut counts = HashMap::new();
+                for r in pages.iter().flat_map(|p| p.metric_data_results()) {
+                    let idx: usize = r.id().unwrap_or("r0")[1..].parse().unwrap_or(0);
+                    let sum: f64 = r.values().iter().sum();
+                    *counts.entry(batch[idx].clone()).or_insert(0) += sum.round() as u64;
+                }
+                Ok::<_, AwsError>(counts)
+            });
         let mut all = HashMap::new();
         for part in try_join_all(batches).await? {
             all.extend(part);

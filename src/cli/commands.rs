@@ -12,7 +12,9 @@ use crate::aws::AwsError;
 use crate::core::model::{desired, usage_instructions, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::render;
-use crate::core::validate::{FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME};
+use crate::core::validate::{
+    FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME,
+};
 use crate::engine::apply::{self, ApplyOptions};
 use crate::engine::events::{describe, Event};
 use crate::engine::observe::{self, Scope};
@@ -49,8 +51,12 @@ impl Failure {
     fn json(&self) -> Value {
         match self {
             Failure::Usage(m) | Failure::Runtime(m) => json!({"error": {"message": m}}),
-            Failure::Invalid(errors) => json!({"error": {"message": "invalid input", "fields": errors}}),
-            Failure::Aws(e) => json!({"error": {"message": e.to_string(), "code": e.code, "action": e.action, "kind": e.kind}}),
+            Failure::Invalid(errors) => {
+                json!({"error": {"message": "invalid input", "fields": errors}})
+            }
+            Failure::Aws(e) => {
+                json!({"error": {"message": e.to_string(), "code": e.code, "action": e.action, "kind": e.kind}})
+            }
             Failure::ChangesPending => Value::Null,
         }
     }
@@ -77,7 +83,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Apply(args)) => cmd_apply(&cli, args, &ctx).await,
         Some(Command::Status) => cmd_status(&cli, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
-        None => Err(Failure::Usage("no command given: run `echo-onboard --help` for the commands".into())),
+        None => Err(Failure::Usage(
+            "no command given: run `echo-onboard --help` for the commands".into(),
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,7 +111,9 @@ async fn connect(cli: &Cli) -> Result<(SdkAws, Region), Failure> {
     })
     .await;
     let region = cli.region.clone().or(config_region).ok_or_else(|| {
-        Failure::Usage("no AWS region: pass --region, set AWS_REGION, or set a region in the profile".into())
+        Failure::Usage(
+            "no AWS region: pass --region, set AWS_REGION, or set a region in the profile".into(),
+        )
     })?;
     let region = Region::parse("region", &region).map_err(|e| Failure::Invalid(vec![e]))?;
     Ok((aws, region))
@@ -141,15 +151,28 @@ struct Planned {
 async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
     refuse_cloudformation(args.method)?;
     let (aws, region) = connect(cli).await?;
-    let setup = setup_input(args, &region).validate().map_err(Failure::Invalid)?;
+    let setup = setup_input(args, &region)
+        .validate()
+        .map_err(Failure::Invalid)?;
     let scope = Scope {
         role_name: Some(setup.role_name.to_string()),
         usage: false,
     };
     let observed = observe::observe(&aws, region.as_str(), &scope).await?;
     let desired = desired(&setup, &observed.identity.account);
-    let plan = plan::plan(&desired, &observed, setup.echo_account.as_str(), PlanOptions { adopt: args.adopt });
-    Ok(Planned { aws, setup, desired, observed, plan })
+    let plan = plan::plan(
+        &desired,
+        &observed,
+        setup.echo_account.as_str(),
+        PlanOptions { adopt: args.adopt },
+    );
+    Ok(Planned {
+        aws,
+        setup,
+        desired,
+        observed,
+        plan,
+    })
 }
 
 fn print_plan(plan: &Plan, ctx: &Context) {
@@ -181,7 +204,10 @@ fn confirm(question: &str) -> Result<(), Failure> {
     eprint!("{question} Type 'yes' to continue: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::Runtime(e.to_string()))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     if line.trim() == "yes" {
         Ok(())
     } else {
@@ -207,12 +233,22 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
         print_plan(&p.plan, ctx);
     }
     if !p.plan.blockers.is_empty() {
-        return Err(Failure::Runtime(format!("nothing was changed: {}", p.plan.blockers.join("; "))));
+        return Err(Failure::Runtime(format!(
+            "nothing was changed: {}",
+            p.plan.blockers.join("; ")
+        )));
     }
     if !p.plan.has_changes() {
-        let usage = usage_instructions(&p.desired.account, &p.desired.region, &p.desired.rule.prefix);
+        let usage = usage_instructions(
+            &p.desired.account,
+            &p.desired.region,
+            &p.desired.rule.prefix,
+        );
         if ctx.json {
-            println!("{}", json!({"result": "no-op", "plan": render::plan_json(&p.plan), "usage": usage}));
+            println!(
+                "{}",
+                json!({"result": "no-op", "plan": render::plan_json(&p.plan), "usage": usage})
+            );
         } else {
             println!("Nothing to do: the account already matches.");
             output::print_usage(&usage);
@@ -223,31 +259,60 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
         confirm("Apply these changes?")?;
     }
     let (tx, printer) = event_printer();
-    let result = apply::apply(&p.aws, &p.desired, &p.observed, &p.plan, &ApplyOptions::default(), &tx).await;
+    let result = apply::apply(
+        &p.aws,
+        &p.desired,
+        &p.observed,
+        &p.plan,
+        &ApplyOptions::default(),
+        &tx,
+    )
+    .await;
     drop(tx);
     let _ = printer.await;
     match result {
         Ok(outcome) => {
             if ctx.json {
-                println!("{}", json!({"result": "applied", "plan": render::plan_json(&p.plan), "changed": outcome.changed, "validation": outcome.validation, "usage": outcome.usage}));
+                println!(
+                    "{}",
+                    json!({"result": "applied", "plan": render::plan_json(&p.plan), "changed": outcome.changed, "validation": outcome.validation, "usage": outcome.usage})
+                );
             } else {
-                println!("Applied: {} change(s) in account {} ({}).", outcome.changed.len(), p.desired.account, p.setup.region);
+                println!(
+                    "Applied: {} change(s) in account {} ({}).",
+                    outcome.changed.len(),
+                    p.desired.account,
+                    p.setup.region
+                );
                 output::print_usage(&outcome.usage);
             }
             Ok(())
         }
         Err(failure) => {
             if failure.remaining.is_empty() {
-                eprintln!("Rolled back: the account is as it was before this run{}.", if failure.rolled_back.is_empty() { " (nothing had been changed)" } else { "" });
+                eprintln!(
+                    "Rolled back: the account is as it was before this run{}.",
+                    if failure.rolled_back.is_empty() {
+                        " (nothing had been changed)"
+                    } else {
+                        ""
+                    }
+                );
             } else {
                 eprintln!("Could not undo everything. Still in the account from this run:");
                 for r in &failure.remaining {
                     eprintln!("  - {r}");
                 }
-                eprintln!("Remove them by hand, or run `echo-onboard teardown --prefix {}`.", p.desired.rule.prefix);
+                eprintln!(
+                    "Remove them by hand, or run `echo-onboard teardown --prefix {}`.",
+                    p.desired.rule.prefix
+                );
             }
             if ctx.json {
-                println!("{}", json!({"result": "failed", "error": failure.error.to_string(), "code": failure.error.code, "rolled_back": failure.rolled_back, "remaining": failure.remaining}));
+                println!(
+                    "{}",
+                    json!({"result": "failed", "error": failure.error.to_string(), "code": failure.error.code, "rolled_back": failure.rolled_back, "remaining": failure.remaining})
+                );
             }
             Err(Failure::Runtime(failure.error.to_string()))
         }
@@ -256,7 +321,15 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
 
 async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
     let (aws, region) = connect(cli).await?;
-    let observed = observe::observe(&aws, region.as_str(), &Scope { role_name: None, usage: true }).await?;
+    let observed = observe::observe(
+        &aws,
+        region.as_str(),
+        &Scope {
+            role_name: None,
+            usage: true,
+        },
+    )
+    .await?;
     if ctx.json {
         println!("{}", output::status_json(&observed));
     } else {
@@ -269,29 +342,51 @@ async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
 
 async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Failure> {
     refuse_cloudformation(args.method)?;
-    let prefix = RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
+    let prefix =
+        RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
     let role_name = match &args.role_name {
-        Some(r) => Some(RoleName::parse("role-name", r).map_err(|e| Failure::Invalid(vec![e]))?.to_string()),
+        Some(r) => Some(
+            RoleName::parse("role-name", r)
+                .map_err(|e| Failure::Invalid(vec![e]))?
+                .to_string(),
+        ),
         None => None,
     };
     let (aws, region) = connect(cli).await?;
     let scope = Scope {
-        role_name: Some(role_name.clone().unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string())),
+        role_name: Some(
+            role_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
+        ),
         usage: args.delete_cached_repos,
     };
     let observed = observe::observe(&aws, region.as_str(), &scope).await?;
     // The rule's own role wins over the default name; an explicit --role-name wins over both.
-    let role = match (&role_name, observed.rule(prefix.as_str()).and_then(|r| r.role_arn.clone())) {
+    let role = match (
+        &role_name,
+        observed
+            .rule(prefix.as_str())
+            .and_then(|r| r.role_arn.clone()),
+    ) {
         (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
         _ => observed.role.clone(),
     };
-    let plan = plan::plan_teardown(&observed, prefix.as_str(), role.as_ref(), args.delete_cached_repos);
+    let plan = plan::plan_teardown(
+        &observed,
+        prefix.as_str(),
+        role.as_ref(),
+        args.delete_cached_repos,
+    );
     if !ctx.json {
         print_plan(&plan, ctx);
     }
     if !plan.has_changes() {
         if ctx.json {
-            println!("{}", json!({"result": "no-op", "plan": render::plan_json(&plan)}));
+            println!(
+                "{}",
+                json!({"result": "no-op", "plan": render::plan_json(&plan)})
+            );
         } else {
             println!("Nothing to delete.");
         }
@@ -307,7 +402,10 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
     match result {
         Ok(outcome) => {
             if ctx.json {
-                println!("{}", json!({"result": "deleted", "plan": render::plan_json(&plan), "deleted": outcome.deleted, "left_alone": outcome.left_alone}));
+                println!(
+                    "{}",
+                    json!({"result": "deleted", "plan": render::plan_json(&plan), "deleted": outcome.deleted, "left_alone": outcome.left_alone})
+                );
             } else {
                 println!("Deleted {} resource(s).", outcome.deleted.len());
                 for l in &outcome.left_alone {
@@ -317,10 +415,23 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
             Ok(())
         }
         Err(failure) => {
-            eprintln!("Teardown stopped. Deleted: {}.", if failure.deleted.is_empty() { "nothing".into() } else { failure.deleted.join(", ") });
-            eprintln!("Still present: {}. Fix the error and run teardown again.", failure.remaining.join(", "));
+            eprintln!(
+                "Teardown stopped. Deleted: {}.",
+                if failure.deleted.is_empty() {
+                    "nothing".into()
+                } else {
+                    failure.deleted.join(", ")
+                }
+            );
+            eprintln!(
+                "Still present: {}. Fix the error and run teardown again.",
+                failure.remaining.join(", ")
+            );
             if ctx.json {
-                println!("{}", json!({"result": "failed", "error": failure.error.to_string(), "deleted": failure.deleted, "remaining": failure.remaining}));
+                println!(
+                    "{}",
+                    json!({"result": "failed", "error": failure.error.to_string(), "deleted": failure.deleted, "remaining": failure.remaining})
+                );
             }
             Err(Failure::Runtime(failure.error.to_string()))
         }

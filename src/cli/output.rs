@@ -20,7 +20,9 @@ pub fn print_usage(lines: &[String]) {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    t.map_or(Value::Null, |t| {
+        json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    })
 }
 
 pub fn status_json(o: &Observed) -> Value {
@@ -79,13 +81,19 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             .trim_end()
             .to_string()
     };
-    let mut out = vec![format!("  {}", fmt(headers.iter().map(|h| h.to_string()).collect()))];
+    let mut out = vec![format!(
+        "  {}",
+        fmt(headers.iter().map(|h| h.to_string()).collect())
+    )];
     out.extend(rows.iter().map(|r| format!("  {}", fmt(r.clone()))));
     out
 }
 
 pub fn status_lines(o: &Observed) -> Vec<String> {
-    let mut out = vec![format!("Account {} ({}) in {}", o.identity.account, o.identity.arn, o.region)];
+    let mut out = vec![format!(
+        "Account {} ({}) in {}",
+        o.identity.account, o.identity.arn, o.region
+    )];
     out.push(format!("Pull-through cache rules: {}/50", o.rules.len()));
     if o.rules.is_empty() {
         out.push("  (none) — run `echo-onboard plan --echo-account <id>` to set one up".into());
@@ -103,7 +111,16 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                 ]
             })
             .collect();
-        out.extend(table(&["PREFIX", "UPSTREAM", "UPSTREAM PREFIX", "ROLE", "MANAGED BY"], &rows));
+        out.extend(table(
+            &[
+                "PREFIX",
+                "UPSTREAM",
+                "UPSTREAM PREFIX",
+                "ROLE",
+                "MANAGED BY",
+            ],
+            &rows,
+        ));
     }
     out.push(format!("Cached repositories: {}", o.repositories.len()));
     let rows: Vec<Vec<String>> = o
@@ -115,13 +132,25 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                 r.rule_prefix.clone(),
                 r.image_count.to_string(),
                 human_bytes(r.size_bytes),
-                r.last_pulled_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                r.last_pulled_at.map_or("never".into(), |t| {
+                    t.format("%Y-%m-%d %H:%M UTC").to_string()
+                }),
                 r.pull_count_30d.to_string(),
             ]
         })
         .collect();
     if !rows.is_empty() {
-        out.extend(table(&["REPOSITORY", "RULE", "IMAGES", "SIZE", "LAST PULL", "PULLS (30D)"], &rows));
+        out.extend(table(
+            &[
+                "REPOSITORY",
+                "RULE",
+                "IMAGES",
+                "SIZE",
+                "LAST PULL",
+                "PULLS (30D)",
+            ],
+            &rows,
+        ));
     }
     out
 }

@@ -172,7 +172,11 @@ pub fn desired(setup: &Setup, own_account: &str) -> Desired {
     let mut tags = setup.tags.clone();
     tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
     tags.insert(PREFIX_TAG_KEY.into(), setup.prefix.to_string());
-    let arn = role_arn(setup.region.partition(), own_account, setup.role_name.as_str());
+    let arn = role_arn(
+        setup.region.partition(),
+        own_account,
+        setup.role_name.as_str(),
+    );
     Desired {
         account: own_account.to_string(),
         region: setup.region.to_string(),
@@ -223,9 +227,15 @@ mod tests {
         let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
         input.tags = vec!["team=platform".into()];
         let d = desired(&input.validate().unwrap(), "444455556666");
-        assert_eq!(d.role.arn, "arn:aws:iam::444455556666:role/echo-pullthrough-cache-role");
+        assert_eq!(
+            d.role.arn,
+            "arn:aws:iam::444455556666:role/echo-pullthrough-cache-role"
+        );
         assert_eq!(d.rule.role_arn, d.role.arn);
-        assert_eq!(d.rule.upstream_url, "111122223333.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            d.rule.upstream_url,
+            "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+        );
         assert_eq!(d.rule.upstream_registry, "ecr");
         assert_eq!(d.rule.upstream_prefix, "ROOT");
         assert_eq!(d.role.tags["managed-by"], "echo-onboard");
@@ -247,8 +257,14 @@ mod tests {
     fn usage_lines() {
         let u = usage_instructions("444455556666", "eu-west-1", "echo");
         assert!(u[0].contains("docker login --username AWS --password-stdin 444455556666.dkr.ecr.eu-west-1.amazonaws.com"));
-        assert_eq!(u[1], "docker pull 444455556666.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>");
+        assert_eq!(
+            u[1],
+            "docker pull 444455556666.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>"
+        );
         let r = usage_instructions("444455556666", "cn-north-1", "ROOT");
-        assert_eq!(r[1], "docker pull 444455556666.dkr.ecr.cn-north-1.amazonaws.com.cn/<image>:<tag>");
+        assert_eq!(
+            r[1],
+            "docker pull 444455556666.dkr.ecr.cn-north-1.amazonaws.com.cn/<image>:<tag>"
+        );
     }
 }

@@ -124,12 +124,23 @@ pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: Pl
              (a same-account cache only makes sense for testing)"
         ));
     }
-    p.changes.push(plan_role(desired, observed.role.as_ref(), opts, &mut p.blockers));
-    p.changes.push(plan_rule(desired, observed, opts, &mut p.blockers));
+    p.changes.push(plan_role(
+        desired,
+        observed.role.as_ref(),
+        opts,
+        &mut p.blockers,
+    ));
+    p.changes
+        .push(plan_rule(desired, observed, opts, &mut p.blockers));
     p
 }
 
-fn plan_role(desired: &Desired, observed: Option<&ObservedRole>, opts: PlanOptions, blockers: &mut Vec<String>) -> ResourceChange {
+fn plan_role(
+    desired: &Desired,
+    observed: Option<&ObservedRole>,
+    opts: PlanOptions,
+    blockers: &mut Vec<String>,
+) -> ResourceChange {
     let d = &desired.role;
     let policy_field = format!("inline_policy.{}", d.policy_name);
     let Some(role) = observed else {
@@ -173,7 +184,11 @@ fn plan_role(desired: &Desired, observed: Option<&ObservedRole>, opts: PlanOptio
     let policy = d.policy.to_value();
     match role.inline_policies.get(&d.policy_name) {
         Some(current) if policy::equivalent(current, &policy) => {}
-        current => fields.push(field(&policy_field, current.cloned().unwrap_or(Value::Null), policy)),
+        current => fields.push(field(
+            &policy_field,
+            current.cloned().unwrap_or(Value::Null),
+            policy,
+        )),
     }
     let stale: BTreeMap<&String, Option<&String>> = d
         .tags
@@ -182,14 +197,24 @@ fn plan_role(desired: &Desired, observed: Option<&ObservedRole>, opts: PlanOptio
         .map(|(k, _)| (k, role.tags.get(k)))
         .collect();
     if !stale.is_empty() {
-        let before: BTreeMap<_, _> = stale.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-        let after: BTreeMap<_, _> = stale.keys().map(|k| (k.to_string(), json!(d.tags[*k]))).collect();
+        let before: BTreeMap<_, _> = stale
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let after: BTreeMap<_, _> = stale
+            .keys()
+            .map(|k| (k.to_string(), json!(d.tags[*k])))
+            .collect();
         fields.push(field("tags", json!(before), json!(after)));
     }
     ResourceChange {
         resource: ResourceKind::IamRole,
         name: d.name.clone(),
-        action: if fields.is_empty() { Action::NoOp } else { Action::Update },
+        action: if fields.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        },
         reason: None,
         fields,
     }
@@ -205,7 +230,12 @@ fn rule_summary(r: &CacheRule) -> String {
     )
 }
 
-fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers: &mut Vec<String>) -> ResourceChange {
+fn plan_rule(
+    desired: &Desired,
+    observed: &Observed,
+    opts: PlanOptions,
+    blockers: &mut Vec<String>,
+) -> ResourceChange {
     let d = &desired.rule;
     let Some(rule) = observed.rule(&d.prefix) else {
         if observed.rules.len() >= RULE_QUOTA {
@@ -231,7 +261,11 @@ fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers
     };
     let mut immutable = vec![];
     let pairs = [
-        ("upstream_registry", &rule.upstream_registry, &d.upstream_registry),
+        (
+            "upstream_registry",
+            &rule.upstream_registry,
+            &d.upstream_registry,
+        ),
         ("upstream_url", &rule.upstream_url, &d.upstream_url),
         ("upstream_prefix", &rule.upstream_prefix, &d.upstream_prefix),
     ];
@@ -241,7 +275,12 @@ fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers
         }
     }
     let role_changed = rule.role_arn.as_deref() != Some(d.role_arn.as_str());
-    let ours = rule.managed_by.is_ours() || (!role_changed && observed.role.as_ref().is_some_and(|r| r.managed_by().is_ours()));
+    let ours = rule.managed_by.is_ours()
+        || (!role_changed
+            && observed
+                .role
+                .as_ref()
+                .is_some_and(|r| r.managed_by().is_ours()));
     let differs = !immutable.is_empty() || role_changed;
     if differs && !ours && !opts.adopt {
         blockers.push(format!(
@@ -270,7 +309,10 @@ fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers
             )),
         )
     } else if role_changed {
-        (Action::Update, Some("UpdatePullThroughCacheRule changes the role in place".into()))
+        (
+            Action::Update,
+            Some("UpdatePullThroughCacheRule changes the role in place".into()),
+        )
     } else {
         (Action::NoOp, None)
     };
@@ -285,7 +327,12 @@ fn plan_rule(desired: &Desired, observed: &Observed, opts: PlanOptions, blockers
 
 /// The teardown plan for one prefix: the rule and the role echo-onboard manages for it, and
 /// the cached repositories when asked. Anything not ours is listed as left alone.
-pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRole>, delete_repos: bool) -> Plan {
+pub fn plan_teardown(
+    observed: &Observed,
+    prefix: &str,
+    role: Option<&ObservedRole>,
+    delete_repos: bool,
+) -> Plan {
     let mut p = Plan {
         account: observed.identity.account.clone(),
         region: observed.region.clone(),
@@ -294,7 +341,10 @@ pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRo
         blockers: vec![],
     };
     match observed.rule(prefix) {
-        None => p.warnings.push(format!("no pull-through cache rule with prefix {prefix:?} in {}", observed.region)),
+        None => p.warnings.push(format!(
+            "no pull-through cache rule with prefix {prefix:?} in {}",
+            observed.region
+        )),
         Some(rule) if rule.managed_by.is_ours() => p.changes.push(ResourceChange {
             resource: ResourceKind::PullThroughCacheRule,
             name: prefix.to_string(),
@@ -306,7 +356,10 @@ pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRo
             resource: ResourceKind::PullThroughCacheRule,
             name: prefix.to_string(),
             action: Action::NoOp,
-            reason: Some(format!("left alone: managed by {}, not echo-onboard", rule.managed_by.label())),
+            reason: Some(format!(
+                "left alone: managed by {}, not echo-onboard",
+                rule.managed_by.label()
+            )),
             fields: vec![],
         }),
     }
@@ -320,11 +373,28 @@ pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRo
             .map(|r| r.prefix.as_str())
             .collect();
         let (action, reason) = if !ours {
-            (Action::NoOp, Some(format!("left alone: not tagged {MANAGED_BY_KEY}=echo-onboard")))
+            (
+                Action::NoOp,
+                Some(format!(
+                    "left alone: not tagged {MANAGED_BY_KEY}=echo-onboard"
+                )),
+            )
         } else if !same_prefix {
-            (Action::NoOp, Some(format!("left alone: echo-onboard manages it for prefix {:?}", role.tags.get(PREFIX_TAG_KEY).cloned().unwrap_or_default())))
+            (
+                Action::NoOp,
+                Some(format!(
+                    "left alone: echo-onboard manages it for prefix {:?}",
+                    role.tags.get(PREFIX_TAG_KEY).cloned().unwrap_or_default()
+                )),
+            )
         } else if !used_elsewhere.is_empty() {
-            (Action::NoOp, Some(format!("left alone: still used by rule(s) {}", used_elsewhere.join(", "))))
+            (
+                Action::NoOp,
+                Some(format!(
+                    "left alone: still used by rule(s) {}",
+                    used_elsewhere.join(", ")
+                )),
+            )
         } else {
             (Action::Delete, None)
         };
@@ -334,13 +404,20 @@ pub fn plan_teardown(observed: &Observed, prefix: &str, role: Option<&ObservedRo
             action,
             reason,
             fields: if action == Action::Delete {
-                role.inline_policies.keys().map(|k| field(&format!("inline_policy.{k}"), json!("present"), Value::Null)).collect()
+                role.inline_policies
+                    .keys()
+                    .map(|k| field(&format!("inline_policy.{k}"), json!("present"), Value::Null))
+                    .collect()
             } else {
                 vec![]
             },
         });
     }
-    let repos: Vec<_> = observed.repositories.iter().filter(|r| r.rule_prefix == prefix).collect();
+    let repos: Vec<_> = observed
+        .repositories
+        .iter()
+        .filter(|r| r.rule_prefix == prefix)
+        .collect();
     if delete_repos {
         for r in repos {
             p.changes.push(ResourceChange {
@@ -429,7 +506,14 @@ mod tests {
         assert!(p.changes.iter().all(|c| c.action == Action::Create));
         assert!(p.blockers.is_empty() && p.warnings.is_empty());
         let rule = p.change(ResourceKind::PullThroughCacheRule).unwrap();
-        assert_eq!(rule.fields.iter().find(|f| f.field == "role_arn").unwrap().after, json!(d.role.arn));
+        assert_eq!(
+            rule.fields
+                .iter()
+                .find(|f| f.field == "role_arn")
+                .unwrap()
+                .after,
+            json!(d.role.arn)
+        );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["changes"][0]["resource"], "iam-role");
         assert_eq!(json["changes"][0]["action"], "create");
@@ -441,20 +525,32 @@ mod tests {
         let (d, o) = converged();
         let p = plan(&d, &o, ECHO, PlanOptions::default());
         assert!(!p.has_changes(), "{p:#?}");
-        assert_eq!(serde_json::to_value(&p).unwrap()["changes"][0]["action"], "no-op");
+        assert_eq!(
+            serde_json::to_value(&p).unwrap()["changes"][0]["action"],
+            "no-op"
+        );
     }
 
     #[test]
     fn policy_drift_is_an_update_of_that_field_only() {
         let (d, mut o) = converged();
         let role = o.role.as_mut().unwrap();
-        role.inline_policies.insert(d.role.policy_name.clone(), json!({"Version":"2012-10-17","Statement":[]}));
+        role.inline_policies.insert(
+            d.role.policy_name.clone(),
+            json!({"Version":"2012-10-17","Statement":[]}),
+        );
         let p = plan(&d, &o, ECHO, PlanOptions::default());
         let c = p.change(ResourceKind::IamRole).unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields.len(), 1);
-        assert_eq!(c.fields[0].field, "inline_policy.echo-pullthrough-cache-policy");
-        assert_eq!(p.change(ResourceKind::PullThroughCacheRule).unwrap().action, Action::NoOp);
+        assert_eq!(
+            c.fields[0].field,
+            "inline_policy.echo-pullthrough-cache-policy"
+        );
+        assert_eq!(
+            p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
+            Action::NoOp
+        );
     }
 
     #[test]
@@ -486,7 +582,10 @@ mod tests {
     fn missing_inline_policy_is_an_update() {
         let (d, mut o) = converged();
         o.role.as_mut().unwrap().inline_policies.clear();
-        let c = plan(&d, &o, ECHO, PlanOptions::default()).change(ResourceKind::IamRole).unwrap().clone();
+        let c = plan(&d, &o, ECHO, PlanOptions::default())
+            .change(ResourceKind::IamRole)
+            .unwrap()
+            .clone();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields[0].before, Value::Null);
     }
@@ -499,7 +598,11 @@ mod tests {
         let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields[0].field, "role_arn");
-        assert!(c.reason.as_ref().unwrap().contains("UpdatePullThroughCacheRule"));
+        assert!(c
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("UpdatePullThroughCacheRule"));
     }
 
     #[test]
@@ -510,7 +613,11 @@ mod tests {
         let p = plan(&d, &o, ECHO, PlanOptions::default());
         let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
         assert_eq!(c.action, Action::Replace);
-        assert!(c.reason.as_ref().unwrap().contains("upstream_url, upstream_prefix"));
+        assert!(c
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("upstream_url, upstream_prefix"));
         assert!(p.blockers.is_empty());
     }
 
@@ -521,11 +628,21 @@ mod tests {
         o.rules[0].role_arn = Some(format!("arn:aws:iam::{OWN}:role/hand-made"));
         let p = plan(&d, &o, ECHO, PlanOptions::default());
         assert_eq!(p.blockers.len(), 1);
-        assert!(p.blockers[0].contains("choose another --prefix"), "{}", p.blockers[0]);
+        assert!(
+            p.blockers[0].contains("choose another --prefix"),
+            "{}",
+            p.blockers[0]
+        );
         assert!(p.blockers[0].contains("role arn:aws:iam::444455556666:role/hand-made"));
         let adopted = plan(&d, &o, ECHO, PlanOptions { adopt: true });
         assert!(adopted.blockers.is_empty());
-        assert_eq!(adopted.change(ResourceKind::PullThroughCacheRule).unwrap().action, Action::Update);
+        assert_eq!(
+            adopted
+                .change(ResourceKind::PullThroughCacheRule)
+                .unwrap()
+                .action,
+            Action::Update
+        );
     }
 
     #[test]
@@ -542,16 +659,32 @@ mod tests {
         let (d, mut o) = converged();
         o.role.as_mut().unwrap().tags.clear();
         let p = plan(&d, &o, ECHO, PlanOptions::default());
-        assert!(p.blockers.iter().any(|b| b.contains("not created by echo-onboard")), "{:?}", p.blockers);
-        assert!(plan(&d, &o, ECHO, PlanOptions { adopt: true }).blockers.is_empty());
+        assert!(
+            p.blockers
+                .iter()
+                .any(|b| b.contains("not created by echo-onboard")),
+            "{:?}",
+            p.blockers
+        );
+        assert!(plan(&d, &o, ECHO, PlanOptions { adopt: true })
+            .blockers
+            .is_empty());
     }
 
     #[test]
     fn role_of_another_prefix_blocks() {
         let (d, mut o) = converged();
-        o.role.as_mut().unwrap().tags.insert(PREFIX_TAG_KEY.into(), "other".into());
+        o.role
+            .as_mut()
+            .unwrap()
+            .tags
+            .insert(PREFIX_TAG_KEY.into(), "other".into());
         let p = plan(&d, &o, ECHO, PlanOptions::default());
-        assert!(p.blockers[0].contains("for prefix \"other\""), "{:?}", p.blockers);
+        assert!(
+            p.blockers[0].contains("for prefix \"other\""),
+            "{:?}",
+            p.blockers
+        );
     }
 
     #[test]
@@ -592,7 +725,13 @@ mod tests {
         let role = o.role.clone();
         let p = plan_teardown(&o, "echo", role.as_ref(), false);
         let actions: Vec<_> = p.changes.iter().map(|c| (c.resource, c.action)).collect();
-        assert_eq!(actions, vec![(ResourceKind::PullThroughCacheRule, Action::Delete), (ResourceKind::IamRole, Action::Delete)]);
+        assert_eq!(
+            actions,
+            vec![
+                (ResourceKind::PullThroughCacheRule, Action::Delete),
+                (ResourceKind::IamRole, Action::Delete)
+            ]
+        );
         assert!(p.warnings[0].contains("1 cached repository under echo/ will be kept"));
         let p = plan_teardown(&o, "echo", role.as_ref(), true);
         assert_eq!(p.changes.len(), 3);
@@ -608,7 +747,10 @@ mod tests {
         role.tags.clear();
         let p = plan_teardown(&o, "echo", Some(&role), false);
         assert!(!p.has_changes());
-        assert!(p.changes.iter().all(|c| c.reason.as_ref().unwrap().starts_with("left alone")));
+        assert!(p
+            .changes
+            .iter()
+            .all(|c| c.reason.as_ref().unwrap().starts_with("left alone")));
     }
 
     #[test]

@@ -307,22 +307,38 @@ mod tests {
                 "Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":["sts:AssumeRole"]}]})
         );
         assert!(trusts_ecr_service(&v));
-        assert!(!trusts_ecr_service(&json!({"Statement":{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}})));
-        assert!(!trusts_ecr_service(&json!({"Statement":{"Effect":"Deny","Principal":{"Service":ECR_PTC_SERVICE},"Action":"sts:AssumeRole"}})));
+        assert!(!trusts_ecr_service(
+            &json!({"Statement":{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}})
+        ));
+        assert!(!trusts_ecr_service(
+            &json!({"Statement":{"Effect":"Deny","Principal":{"Service":ECR_PTC_SERVICE},"Action":"sts:AssumeRole"}})
+        ));
     }
 
     #[test]
     fn permission_policy_is_least_privilege() {
         let v = permission_policy(&setup(), "444455556666").to_value();
         let sts = v["Statement"].as_array().unwrap();
-        assert_eq!(sts[0]["Resource"], json!(["arn:aws:ecr:us-east-1:111122223333:repository/*"]));
+        assert_eq!(
+            sts[0]["Resource"],
+            json!(["arn:aws:ecr:us-east-1:111122223333:repository/*"])
+        );
         assert_eq!(sts[0]["Action"].as_array().unwrap().len(), 5);
-        assert_eq!(sts[1]["Resource"], json!(["arn:aws:ecr:eu-west-1:444455556666:repository/echo/*"]));
-        assert!(sts[1]["Action"].as_array().unwrap().contains(&json!("ecr:PutImage")));
+        assert_eq!(
+            sts[1]["Resource"],
+            json!(["arn:aws:ecr:eu-west-1:444455556666:repository/echo/*"])
+        );
+        assert!(sts[1]["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ecr:PutImage")));
         assert_eq!(sts[2]["Resource"], json!(["*"]));
         assert_eq!(sts[2]["Action"], json!(["ecr:GetAuthorizationToken"]));
         // Only GetAuthorizationToken is granted on "*".
-        let star: Vec<_> = sts.iter().filter(|s| s["Resource"] == json!(["*"])).collect();
+        let star: Vec<_> = sts
+            .iter()
+            .filter(|s| s["Resource"] == json!(["*"]))
+            .collect();
         assert_eq!(star.len(), 1);
     }
 
@@ -334,12 +350,21 @@ mod tests {
         input.prefix = "team/echo".into();
         let s = input.validate().unwrap();
         let v = permission_policy(&s, "444455556666").to_value();
-        assert_eq!(v["Statement"][0]["Resource"][0], "arn:aws-cn:ecr:cn-north-1:111122223333:repository/hardened/*");
-        assert_eq!(v["Statement"][1]["Resource"][0], "arn:aws-cn:ecr:cn-north-1:444455556666:repository/team/echo/*");
+        assert_eq!(
+            v["Statement"][0]["Resource"][0],
+            "arn:aws-cn:ecr:cn-north-1:111122223333:repository/hardened/*"
+        );
+        assert_eq!(
+            v["Statement"][1]["Resource"][0],
+            "arn:aws-cn:ecr:cn-north-1:444455556666:repository/team/echo/*"
+        );
         let mut root = SetupInput::with_defaults("111122223333", "eu-west-1");
         root.prefix = "ROOT".into();
         let v = permission_policy(&root.validate().unwrap(), "444455556666").to_value();
-        assert_eq!(v["Statement"][1]["Resource"][0], "arn:aws:ecr:eu-west-1:444455556666:repository/*");
+        assert_eq!(
+            v["Statement"][1]["Resource"][0],
+            "arn:aws:ecr:eu-west-1:444455556666:repository/*"
+        );
     }
 
     #[test]
@@ -364,7 +389,10 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert!(d[0].starts_with("- Allow ecr:putimage on"), "{d:?}");
         assert!(d[1].contains("ecr:uploadlayerpart"), "{d:?}");
-        let v = describe_difference(&json!({"Version":"2008-10-17","Statement":[]}), &json!({"Version":"2012-10-17","Statement":[]}));
+        let v = describe_difference(
+            &json!({"Version":"2008-10-17","Statement":[]}),
+            &json!({"Version":"2012-10-17","Statement":[]}),
+        );
         assert_eq!(v.len(), 1);
     }
 }

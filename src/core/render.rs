@@ -57,7 +57,10 @@ fn is_policy(v: &Value) -> bool {
 
 /// Lines of the human diff, without trailing newlines.
 pub fn plan_lines(plan: &Plan, color: bool) -> Vec<String> {
-    let mut out = vec![format!("Plan for account {} in {}:", plan.account, plan.region)];
+    let mut out = vec![format!(
+        "Plan for account {} in {}:",
+        plan.account, plan.region
+    )];
     for c in &plan.changes {
         let tone = action_tone(c.action);
         let head = format!("{} {} {}", c.action.symbol(), c.resource.label(), c.name);
@@ -68,28 +71,51 @@ pub fn plan_lines(plan: &Plan, color: bool) -> Vec<String> {
             Action::Delete => "delete",
             Action::NoOp => "no changes",
         };
-        out.push(format!("  {} {}", paint(&head, tone, color), paint(&format!("({verb})"), Tone::Muted, color)));
+        out.push(format!(
+            "  {} {}",
+            paint(&head, tone, color),
+            paint(&format!("({verb})"), Tone::Muted, color)
+        ));
         if let Some(reason) = &c.reason {
-            out.push(format!("      {}", paint(&format!("# {reason}"), Tone::Muted, color)));
+            out.push(format!(
+                "      {}",
+                paint(&format!("# {reason}"), Tone::Muted, color)
+            ));
         }
         for f in &c.fields {
             if is_policy(&f.after) && is_policy(&f.before) {
                 out.push(format!("      {}:", f.field));
                 for line in policy::describe_difference(&f.before, &f.after) {
-                    let t = if line.starts_with('+') { Tone::Added } else { Tone::Removed };
+                    let t = if line.starts_with('+') {
+                        Tone::Added
+                    } else {
+                        Tone::Removed
+                    };
                     out.push(format!("        {}", paint(&line, t, color)));
                 }
             } else if is_policy(&f.after) {
-                out.push(format!("      {}: {}", f.field, paint("(new document)", Tone::Added, color)));
+                out.push(format!(
+                    "      {}: {}",
+                    f.field,
+                    paint("(new document)", Tone::Added, color)
+                ));
                 for line in policy::describe_difference(&Value::Null, &f.after) {
                     out.push(format!("        {}", paint(&line, Tone::Added, color)));
                 }
             } else if f.after.is_null() && f.before.is_null() {
                 continue;
             } else if f.before.is_null() {
-                out.push(format!("      {}: {}", f.field, paint(&short(&f.after), Tone::Added, color)));
+                out.push(format!(
+                    "      {}: {}",
+                    f.field,
+                    paint(&short(&f.after), Tone::Added, color)
+                ));
             } else if f.after.is_null() {
-                out.push(format!("      {}: {}", f.field, paint(&short(&f.before), Tone::Removed, color)));
+                out.push(format!(
+                    "      {}: {}",
+                    f.field,
+                    paint(&short(&f.before), Tone::Removed, color)
+                ));
             } else {
                 out.push(format!(
                     "      {}: {} → {}",
@@ -130,9 +156,17 @@ mod tests {
 
     #[test]
     fn create_plan_renders_plain_without_color() {
-        let d = desired(&SetupInput::with_defaults("111122223333", "eu-west-1").validate().unwrap(), "444455556666");
+        let d = desired(
+            &SetupInput::with_defaults("111122223333", "eu-west-1")
+                .validate()
+                .unwrap(),
+            "444455556666",
+        );
         let o = Observed {
-            identity: Identity { account: "444455556666".into(), arn: "arn:aws:iam::444455556666:user/a".into() },
+            identity: Identity {
+                account: "444455556666".into(),
+                arn: "arn:aws:iam::444455556666:user/a".into(),
+            },
             region: "eu-west-1".into(),
             rules: vec![],
             role: None,
@@ -142,11 +176,15 @@ mod tests {
         let p = plan(&d, &o, "111122223333", PlanOptions::default());
         let text = plan_lines(&p, false).join("\n");
         assert!(!text.contains('\u{1b}'));
-        assert!(text.contains("+ iam-role echo-pullthrough-cache-role (create)"), "{text}");
+        assert!(
+            text.contains("+ iam-role echo-pullthrough-cache-role (create)"),
+            "{text}"
+        );
         assert!(text.contains("+ pull-through-cache-rule echo (create)"));
         assert!(text.contains("upstream_url: 111122223333.dkr.ecr.us-east-1.amazonaws.com"));
         assert!(text.contains("+ Allow ecr:getauthorizationtoken on *"));
-        assert!(text.ends_with("Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."));
+        assert!(text
+            .ends_with("Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."));
         let colored = plan_lines(&p, true).join("\n");
         assert!(colored.contains('\u{1b}'));
     }

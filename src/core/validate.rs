@@ -248,13 +248,28 @@ impl Tag {
         };
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(err(field, value, "the key must be 1-128 characters", example));
+            return Err(err(
+                field,
+                value,
+                "the key must be 1-128 characters",
+                example,
+            ));
         }
         if v.chars().count() > 256 {
-            return Err(err(field, value, "the value must be at most 256 characters", example));
+            return Err(err(
+                field,
+                value,
+                "the value must be at most 256 characters",
+                example,
+            ));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(err(field, value, "keys starting with aws: are reserved by AWS", example));
+            return Err(err(
+                field,
+                value,
+                "keys starting with aws: are reserved by AWS",
+                example,
+            ));
         }
         if k == MANAGED_BY_KEY || k == PREFIX_TAG_KEY {
             return Err(err(
@@ -268,7 +283,9 @@ impl Tag {
             return Err(err(
                 field,
                 value,
-                format!("may contain only letters, digits, spaces and _ . : / = + - @ (found {bad:?})"),
+                format!(
+                    "may contain only letters, digits, spaces and _ . : / = + - @ (found {bad:?})"
+                ),
                 example,
             ));
         }
@@ -281,12 +298,23 @@ impl Tag {
 
 /// Tags as given, rejecting a key given twice (IAM keys are case-insensitive) and more than
 /// the 50 IAM allows including the tool's own two.
-pub fn parse_tags(field: &'static str, raw: &[String]) -> Result<BTreeMap<String, String>, FieldError> {
+pub fn parse_tags(
+    field: &'static str,
+    raw: &[String],
+) -> Result<BTreeMap<String, String>, FieldError> {
     let mut out = BTreeMap::new();
     for item in raw {
         let tag = Tag::parse(field, item)?;
-        if out.keys().any(|k: &String| k.eq_ignore_ascii_case(&tag.key)) {
-            return Err(err(field, item, format!("the key {} is given twice", tag.key), "team=platform"));
+        if out
+            .keys()
+            .any(|k: &String| k.eq_ignore_ascii_case(&tag.key))
+        {
+            return Err(err(
+                field,
+                item,
+                format!("the key {} is given twice", tag.key),
+                "team=platform",
+            ));
         }
         out.insert(tag.key, tag.value);
     }
@@ -372,19 +400,23 @@ impl SetupInput {
             }
         }
         match setup {
-            (Some(echo_account), Some(echo_region), Some(region), Some(prefix), Some(role_name), Some(upstream_prefix), Some(tags))
-                if errors.is_empty() =>
-            {
-                Ok(Setup {
-                    echo_account,
-                    echo_region,
-                    region,
-                    prefix,
-                    role_name,
-                    upstream_prefix,
-                    tags,
-                })
-            }
+            (
+                Some(echo_account),
+                Some(echo_region),
+                Some(region),
+                Some(prefix),
+                Some(role_name),
+                Some(upstream_prefix),
+                Some(tags),
+            ) if errors.is_empty() => Ok(Setup {
+                echo_account,
+                echo_region,
+                region,
+                prefix,
+                role_name,
+                upstream_prefix,
+                tags,
+            }),
             _ => Err(errors),
         }
     }
@@ -416,7 +448,10 @@ mod tests {
         let e = AccountId::parse("echo-account", "abcdefghijkl").unwrap_err();
         assert!(e.rule.contains("0-9 only"), "{e}");
         assert!(AccountId::parse("echo-account", "1234567890123").is_err());
-        assert!(AccountId::parse("echo-account", "").unwrap_err().rule.contains("required"));
+        assert!(AccountId::parse("echo-account", "")
+            .unwrap_err()
+            .rule
+            .contains("required"));
         assert!(e.to_string().contains("example: 123456789012"));
     }
 
@@ -428,23 +463,47 @@ mod tests {
         assert_eq!(e.field, "region");
         assert!(e.to_string().contains("AWS region code"));
         assert!(Region::parse("region", "EU-WEST-1").is_err());
-        assert_eq!(Region::parse("r", "cn-north-1").unwrap().partition(), "aws-cn");
-        assert_eq!(Region::parse("r", "cn-north-1").unwrap().dns_suffix(), "amazonaws.com.cn");
-        assert_eq!(Region::parse("r", "us-gov-east-1").unwrap().partition(), "aws-us-gov");
+        assert_eq!(
+            Region::parse("r", "cn-north-1").unwrap().partition(),
+            "aws-cn"
+        );
+        assert_eq!(
+            Region::parse("r", "cn-north-1").unwrap().dns_suffix(),
+            "amazonaws.com.cn"
+        );
+        assert_eq!(
+            Region::parse("r", "us-gov-east-1").unwrap().partition(),
+            "aws-us-gov"
+        );
     }
 
     #[test]
     fn prefixes() {
-        for ok in ["echo", "ec", "echo/prod", "team-a.images", "a_b", "ROOT", "echo/", "a1/b2/c3"] {
+        for ok in [
+            "echo",
+            "ec",
+            "echo/prod",
+            "team-a.images",
+            "a_b",
+            "ROOT",
+            "echo/",
+            "a1/b2/c3",
+        ] {
             assert!(RepoPrefix::parse("prefix", ok).is_ok(), "{ok}");
         }
-        assert_eq!(RepoPrefix::parse("prefix", "echo/").unwrap().as_str(), "echo");
+        assert_eq!(
+            RepoPrefix::parse("prefix", "echo/").unwrap().as_str(),
+            "echo"
+        );
         let e = RepoPrefix::parse("prefix", "Echo_Prod").unwrap_err();
         assert!(e.rule.contains("lowercase"), "{e}");
         let e = RepoPrefix::parse("prefix", "a").unwrap_err();
         assert!(e.rule.contains("2-30 characters (got 1)"), "{e}");
         let long = "a".repeat(31);
-        assert!(RepoPrefix::parse("prefix", &long).unwrap_err().rule.contains("got 31"));
+        assert!(RepoPrefix::parse("prefix", &long)
+            .unwrap_err()
+            .rule
+            .contains("got 31"));
         assert!(RepoPrefix::parse("prefix", &"a".repeat(30)).is_ok());
         for bad in ["echo--x", "-echo", "echo//x", "ech o", "echo.", "/echo"] {
             assert!(RepoPrefix::parse("prefix", bad).is_err(), "{bad}");
@@ -465,7 +524,10 @@ mod tests {
         assert!(RoleName::parse("role-name", "echo-pullthrough-cache-role").is_ok());
         assert!(RoleName::parse("role-name", "a+=,.@_-Z9").is_ok());
         assert!(RoleName::parse("role-name", &"r".repeat(64)).is_ok());
-        assert!(RoleName::parse("role-name", &"r".repeat(65)).unwrap_err().rule.contains("1-64"));
+        assert!(RoleName::parse("role-name", &"r".repeat(65))
+            .unwrap_err()
+            .rule
+            .contains("1-64"));
         assert!(RoleName::parse("role-name", "").is_err());
         let e = RoleName::parse("role-name", "my role").unwrap_err();
         assert!(e.rule.contains("' '"), "{e}");
@@ -478,10 +540,19 @@ mod tests {
         assert_eq!((t.key.as_str(), t.value.as_str()), ("team", "platform"));
         assert_eq!(Tag::parse("tag", "empty=").unwrap().value, "");
         assert_eq!(Tag::parse("tag", "url=a=b").unwrap().value, "a=b");
-        assert!(Tag::parse("tag", "novalue").unwrap_err().rule.contains("KEY=VALUE"));
+        assert!(Tag::parse("tag", "novalue")
+            .unwrap_err()
+            .rule
+            .contains("KEY=VALUE"));
         assert!(Tag::parse("tag", "=x").is_err());
-        assert!(Tag::parse("tag", "aws:foo=x").unwrap_err().rule.contains("reserved"));
-        assert!(Tag::parse("tag", "managed-by=me").unwrap_err().rule.contains("echo-onboard"));
+        assert!(Tag::parse("tag", "aws:foo=x")
+            .unwrap_err()
+            .rule
+            .contains("reserved"));
+        assert!(Tag::parse("tag", "managed-by=me")
+            .unwrap_err()
+            .rule
+            .contains("echo-onboard"));
         assert!(Tag::parse("tag", &format!("{}=x", "k".repeat(129))).is_err());
         assert!(Tag::parse("tag", &format!("k={}", "v".repeat(257))).is_err());
         assert!(Tag::parse("tag", "k=a;b").is_err());
@@ -511,7 +582,9 @@ mod tests {
 
     #[test]
     fn setup_defaults_match_the_seeds() {
-        let s = SetupInput::with_defaults("123456789012", "eu-west-1").validate().unwrap();
+        let s = SetupInput::with_defaults("123456789012", "eu-west-1")
+            .validate()
+            .unwrap();
         assert_eq!(s.echo_region.as_str(), "us-east-1");
         assert_eq!(s.prefix.as_str(), "echo");
         assert_eq!(s.role_name.as_str(), "echo-pullthrough-cache-role");

@@ -53,25 +53,54 @@ pub struct ApplyFailure {
 /// How to undo one change.
 #[derive(Debug, Clone)]
 enum Undo {
-    DeleteRole { name: String, policy: Option<String> },
-    DeleteRolePolicy { role: String, policy: String },
-    RestoreRolePolicy { role: String, policy: String, document: Value },
-    RestoreTrust { role: String, document: Value },
-    DeleteRule { prefix: String },
-    RestoreRuleRole { prefix: String, role_arn: String },
-    RecreateRule { rule: CacheRule },
+    DeleteRole {
+        name: String,
+        policy: Option<String>,
+    },
+    DeleteRolePolicy {
+        role: String,
+        policy: String,
+    },
+    RestoreRolePolicy {
+        role: String,
+        policy: String,
+        document: Value,
+    },
+    RestoreTrust {
+        role: String,
+        document: Value,
+    },
+    DeleteRule {
+        prefix: String,
+    },
+    RestoreRuleRole {
+        prefix: String,
+        role_arn: String,
+    },
+    RecreateRule {
+        rule: CacheRule,
+    },
 }
 
 impl Undo {
     fn label(&self) -> String {
         match self {
             Undo::DeleteRole { name, .. } => format!("created IAM role {name}"),
-            Undo::DeleteRolePolicy { role, policy } => format!("added inline policy {policy} on role {role}"),
-            Undo::RestoreRolePolicy { role, policy, .. } => format!("changed inline policy {policy} on role {role}"),
+            Undo::DeleteRolePolicy { role, policy } => {
+                format!("added inline policy {policy} on role {role}")
+            }
+            Undo::RestoreRolePolicy { role, policy, .. } => {
+                format!("changed inline policy {policy} on role {role}")
+            }
             Undo::RestoreTrust { role, .. } => format!("changed trust policy of role {role}"),
             Undo::DeleteRule { prefix } => format!("created pull-through cache rule {prefix}"),
-            Undo::RestoreRuleRole { prefix, .. } => format!("changed the role of pull-through cache rule {prefix}"),
-            Undo::RecreateRule { rule } => format!("deleted pull-through cache rule {} (for replacement)", rule.prefix),
+            Undo::RestoreRuleRole { prefix, .. } => {
+                format!("changed the role of pull-through cache rule {prefix}")
+            }
+            Undo::RecreateRule { rule } => format!(
+                "deleted pull-through cache rule {} (for replacement)",
+                rule.prefix
+            ),
         }
     }
 
@@ -83,11 +112,19 @@ impl Undo {
                 }
                 ignore_not_found(aws.delete_role(name).await)
             }
-            Undo::DeleteRolePolicy { role, policy } => ignore_not_found(aws.delete_role_policy(role, policy).await),
-            Undo::RestoreRolePolicy { role, policy, document } => aws.put_role_policy(role, policy, document).await,
+            Undo::DeleteRolePolicy { role, policy } => {
+                ignore_not_found(aws.delete_role_policy(role, policy).await)
+            }
+            Undo::RestoreRolePolicy {
+                role,
+                policy,
+                document,
+            } => aws.put_role_policy(role, policy, document).await,
             Undo::RestoreTrust { role, document } => aws.update_trust_policy(role, document).await,
             Undo::DeleteRule { prefix } => ignore_not_found(aws.delete_cache_rule(prefix).await),
-            Undo::RestoreRuleRole { prefix, role_arn } => aws.update_cache_rule_role(prefix, role_arn).await,
+            Undo::RestoreRuleRole { prefix, role_arn } => {
+                aws.update_cache_rule_role(prefix, role_arn).await
+            }
             Undo::RecreateRule { rule } => {
                 aws.create_cache_rule(&NewRule {
                     prefix: rule.prefix.clone(),
@@ -132,7 +169,10 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     if let Some(c) = plan.change(ResourceKind::IamRole) {
         match c.action {
             Action::Create => {
-                out.push(Step { label: format!("create IAM role {}", role.name), op: Op::CreateRole });
+                out.push(Step {
+                    label: format!("create IAM role {}", role.name),
+                    op: Op::CreateRole,
+                });
                 out.push(Step {
                     label: format!("attach inline policy {} to {}", role.policy_name, role.name),
                     op: Op::PutPolicy { previous: None },
@@ -143,13 +183,23 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
                     match f.field.as_str() {
                         "trust_policy" => out.push(Step {
                             label: format!("update trust policy of {}", role.name),
-                            op: Op::UpdateTrust { previous: f.before.clone() },
+                            op: Op::UpdateTrust {
+                                previous: f.before.clone(),
+                            },
                         }),
                         name if name == policy_field => out.push(Step {
-                            label: format!("update inline policy {} of {}", role.policy_name, role.name),
-                            op: Op::PutPolicy { previous: (!f.before.is_null()).then(|| f.before.clone()) },
+                            label: format!(
+                                "update inline policy {} of {}",
+                                role.policy_name, role.name
+                            ),
+                            op: Op::PutPolicy {
+                                previous: (!f.before.is_null()).then(|| f.before.clone()),
+                            },
                         }),
-                        "tags" => out.push(Step { label: format!("tag role {}", role.name), op: Op::TagRole }),
+                        "tags" => out.push(Step {
+                            label: format!("tag role {}", role.name),
+                            op: Op::TagRole,
+                        }),
                         _ => {}
                     }
                 }
@@ -160,10 +210,15 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     if let Some(c) = plan.change(ResourceKind::PullThroughCacheRule) {
         let prefix = &desired.rule.prefix;
         match c.action {
-            Action::Create => out.push(Step { label: format!("create pull-through cache rule {prefix}"), op: Op::CreateRule }),
+            Action::Create => out.push(Step {
+                label: format!("create pull-through cache rule {prefix}"),
+                op: Op::CreateRule,
+            }),
             Action::Update => out.push(Step {
                 label: format!("point rule {prefix} at role {}", role.name),
-                op: Op::UpdateRuleRole { previous: observed.rule(prefix).and_then(|r| r.role_arn.clone()) },
+                op: Op::UpdateRuleRole {
+                    previous: observed.rule(prefix).and_then(|r| r.role_arn.clone()),
+                },
             }),
             Action::Replace => {
                 if let Some(previous) = observed.rule(prefix).cloned() {
@@ -172,13 +227,19 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
                         op: Op::DeleteRuleForReplace { previous },
                     });
                 }
-                out.push(Step { label: format!("create pull-through cache rule {prefix}"), op: Op::CreateRule });
+                out.push(Step {
+                    label: format!("create pull-through cache rule {prefix}"),
+                    op: Op::CreateRule,
+                });
             }
             _ => {}
         }
     }
     if !out.is_empty() {
-        out.push(Step { label: format!("validate rule {}", desired.rule.prefix), op: Op::Validate });
+        out.push(Step {
+            label: format!("validate rule {}", desired.rule.prefix),
+            op: Op::Validate,
+        });
     }
     out
 }
@@ -200,19 +261,39 @@ pub async fn apply(
     let role = &desired.role;
     for (i, step) in steps.iter().enumerate() {
         let index = i + 1;
-        emit(tx, Event::StepStarted { index, total, label: step.label.clone() });
+        emit(
+            tx,
+            Event::StepStarted {
+                index,
+                total,
+                label: step.label.clone(),
+            },
+        );
         let result: Result<Option<Undo>, AwsError> = match &step.op {
             Op::CreateRole => {
-                let tags: Vec<_> = role.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let tags: Vec<_> = role
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 aws.create_role(&role.name, &role.description, &role.trust.to_value(), &tags)
                     .await
-                    .map(|_| Some(Undo::DeleteRole { name: role.name.clone(), policy: None }))
+                    .map(|_| {
+                        Some(Undo::DeleteRole {
+                            name: role.name.clone(),
+                            policy: None,
+                        })
+                    })
             }
             Op::PutPolicy { previous } => aws
                 .put_role_policy(&role.name, &role.policy_name, &role.policy.to_value())
                 .await
                 .map(|_| match previous {
-                    Some(doc) => Some(Undo::RestoreRolePolicy { role: role.name.clone(), policy: role.policy_name.clone(), document: doc.clone() }),
+                    Some(doc) => Some(Undo::RestoreRolePolicy {
+                        role: role.name.clone(),
+                        policy: role.policy_name.clone(),
+                        document: doc.clone(),
+                    }),
                     None => {
                         // A role created by this run takes its policy with it on undo.
                         match journal.last_mut() {
@@ -220,17 +301,29 @@ pub async fn apply(
                                 *policy = Some(role.policy_name.clone());
                                 None
                             }
-                            _ => Some(Undo::DeleteRolePolicy { role: role.name.clone(), policy: role.policy_name.clone() }),
+                            _ => Some(Undo::DeleteRolePolicy {
+                                role: role.name.clone(),
+                                policy: role.policy_name.clone(),
+                            }),
                         }
                     }
                 }),
             Op::UpdateTrust { previous } => aws
                 .update_trust_policy(&role.name, &role.trust.to_value())
                 .await
-                .map(|_| Some(Undo::RestoreTrust { role: role.name.clone(), document: previous.clone() })),
+                .map(|_| {
+                    Some(Undo::RestoreTrust {
+                        role: role.name.clone(),
+                        document: previous.clone(),
+                    })
+                }),
             // Tags only add; leaving them after a failed run is harmless, so there is no undo.
             Op::TagRole => {
-                let tags: Vec<_> = role.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let tags: Vec<_> = role
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 aws.tag_role(&role.name, &tags).await.map(|_| None)
             }
             Op::CreateRule => aws
@@ -241,20 +334,36 @@ pub async fn apply(
                     role_arn: desired.rule.role_arn.clone(),
                 })
                 .await
-                .map(|_| Some(Undo::DeleteRule { prefix: desired.rule.prefix.clone() })),
+                .map(|_| {
+                    Some(Undo::DeleteRule {
+                        prefix: desired.rule.prefix.clone(),
+                    })
+                }),
             Op::UpdateRuleRole { previous } => aws
                 .update_cache_rule_role(&desired.rule.prefix, &desired.rule.role_arn)
                 .await
-                .map(|_| previous.clone().map(|role_arn| Undo::RestoreRuleRole { prefix: desired.rule.prefix.clone(), role_arn })),
-            Op::DeleteRuleForReplace { previous } => aws
-                .delete_cache_rule(&previous.prefix)
-                .await
-                .map(|_| Some(Undo::RecreateRule { rule: previous.clone() })),
-            Op::Validate => match validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await {
-                Ok(v) => {
-                    validation = Some(ValidationReport { is_valid: v.is_valid, failure: v.failure.clone() });
-                    if !v.is_valid {
-                        emit(tx, Event::Warning {
+                .map(|_| {
+                    previous.clone().map(|role_arn| Undo::RestoreRuleRole {
+                        prefix: desired.rule.prefix.clone(),
+                        role_arn,
+                    })
+                }),
+            Op::DeleteRuleForReplace { previous } => {
+                aws.delete_cache_rule(&previous.prefix).await.map(|_| {
+                    Some(Undo::RecreateRule {
+                        rule: previous.clone(),
+                    })
+                })
+            }
+            Op::Validate => {
+                match validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await {
+                    Ok(v) => {
+                        validation = Some(ValidationReport {
+                            is_valid: v.is_valid,
+                            failure: v.failure.clone(),
+                        });
+                        if !v.is_valid {
+                            emit(tx, Event::Warning {
                             message: format!(
                                 "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
                                 desired.rule.prefix,
@@ -262,11 +371,12 @@ pub async fn apply(
                                 desired.account
                             ),
                         });
+                        }
+                        Ok(None)
                     }
-                    Ok(None)
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
         };
         match result {
             Ok(undo) => {
@@ -274,12 +384,31 @@ pub async fn apply(
                     changed.push(step.label.clone());
                 }
                 journal.extend(undo);
-                emit(tx, Event::StepDone { index, total, label: step.label.clone() });
+                emit(
+                    tx,
+                    Event::StepDone {
+                        index,
+                        total,
+                        label: step.label.clone(),
+                    },
+                );
             }
             Err(error) => {
-                emit(tx, Event::StepFailed { index, total, label: step.label.clone(), error: error.to_string() });
+                emit(
+                    tx,
+                    Event::StepFailed {
+                        index,
+                        total,
+                        label: step.label.clone(),
+                        error: error.to_string(),
+                    },
+                );
                 let (rolled_back, remaining) = rollback(aws, journal, tx).await;
-                return Err(ApplyFailure { error, rolled_back, remaining });
+                return Err(ApplyFailure {
+                    error,
+                    rolled_back,
+                    remaining,
+                });
             }
         }
     }
@@ -290,7 +419,13 @@ pub async fn apply(
     })
 }
 
-async fn validate_with_retry(aws: &dyn Aws, prefix: &str, opts: &ApplyOptions, label: &str, tx: &EventSender) -> Result<Validation, AwsError> {
+async fn validate_with_retry(
+    aws: &dyn Aws,
+    prefix: &str,
+    opts: &ApplyOptions,
+    label: &str,
+    tx: &EventSender,
+) -> Result<Validation, AwsError> {
     let attempts = opts.validate_attempts.max(1);
     let mut last = None;
     for attempt in 1..=attempts {
@@ -299,12 +434,18 @@ async fn validate_with_retry(aws: &dyn Aws, prefix: &str, opts: &ApplyOptions, l
             return Ok(v);
         }
         if attempt < attempts {
-            emit(tx, Event::Retrying {
-                label: label.to_string(),
-                attempt,
-                of: attempts,
-                reason: format!("not valid yet ({}); IAM changes can take a few seconds to propagate", v.failure.as_deref().unwrap_or("no reason")),
-            });
+            emit(
+                tx,
+                Event::Retrying {
+                    label: label.to_string(),
+                    attempt,
+                    of: attempts,
+                    reason: format!(
+                        "not valid yet ({}); IAM changes can take a few seconds to propagate",
+                        v.failure.as_deref().unwrap_or("no reason")
+                    ),
+                },
+            );
             tokio::time::sleep(opts.validate_delay).await;
         }
         last = Some(v);
@@ -312,22 +453,42 @@ async fn validate_with_retry(aws: &dyn Aws, prefix: &str, opts: &ApplyOptions, l
     Ok(last.expect("at least one attempt"))
 }
 
-async fn rollback(aws: &dyn Aws, journal: Vec<Undo>, tx: &EventSender) -> (Vec<String>, Vec<String>) {
+async fn rollback(
+    aws: &dyn Aws,
+    journal: Vec<Undo>,
+    tx: &EventSender,
+) -> (Vec<String>, Vec<String>) {
     let mut rolled_back = vec![];
     let mut remaining = vec![];
     if journal.is_empty() {
         return (rolled_back, remaining);
     }
-    emit(tx, Event::RollbackStarted { steps: journal.len() });
+    emit(
+        tx,
+        Event::RollbackStarted {
+            steps: journal.len(),
+        },
+    );
     for undo in journal.into_iter().rev() {
         let label = undo.label();
         match undo.run(aws).await {
             Ok(()) => {
-                emit(tx, Event::RolledBack { label: label.clone() });
+                emit(
+                    tx,
+                    Event::RolledBack {
+                        label: label.clone(),
+                    },
+                );
                 rolled_back.push(label);
             }
             Err(e) => {
-                emit(tx, Event::RollbackFailed { label: label.clone(), error: e.to_string() });
+                emit(
+                    tx,
+                    Event::RollbackFailed {
+                        label: label.clone(),
+                        error: e.to_string(),
+                    },
+                );
                 remaining.push(label);
             }
         }

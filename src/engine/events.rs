@@ -6,15 +6,42 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A step began; `index` counts from 1 up to `total`.
-    StepStarted { index: usize, total: usize, label: String },
-    StepDone { index: usize, total: usize, label: String },
-    StepFailed { index: usize, total: usize, label: String, error: String },
+    StepStarted {
+        index: usize,
+        total: usize,
+        label: String,
+    },
+    StepDone {
+        index: usize,
+        total: usize,
+        label: String,
+    },
+    StepFailed {
+        index: usize,
+        total: usize,
+        label: String,
+        error: String,
+    },
     /// A step is being tried again (e.g. while IAM propagates).
-    Retrying { label: String, attempt: u32, of: u32, reason: String },
-    Warning { message: String },
-    RollbackStarted { steps: usize },
-    RolledBack { label: String },
-    RollbackFailed { label: String, error: String },
+    Retrying {
+        label: String,
+        attempt: u32,
+        of: u32,
+        reason: String,
+    },
+    Warning {
+        message: String,
+    },
+    RollbackStarted {
+        steps: usize,
+    },
+    RolledBack {
+        label: String,
+    },
+    RollbackFailed {
+        label: String,
+        error: String,
+    },
 }
 
 pub type EventSender = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -27,12 +54,32 @@ pub fn emit(tx: &EventSender, event: Event) {
 /// One line per event, for the CLI and logs.
 pub fn describe(event: &Event) -> String {
     match event {
-        Event::StepStarted { index, total, label } => format!("[{index}/{total}] {label} …"),
-        Event::StepDone { index, total, label } => format!("[{index}/{total}] {label} ✓"),
-        Event::StepFailed { index, total, label, error } => format!("[{index}/{total}] {label} ✗ {error}"),
-        Event::Retrying { label, attempt, of, reason } => format!("      {label}: attempt {attempt}/{of} — {reason}"),
+        Event::StepStarted {
+            index,
+            total,
+            label,
+        } => format!("[{index}/{total}] {label} …"),
+        Event::StepDone {
+            index,
+            total,
+            label,
+        } => format!("[{index}/{total}] {label} ✓"),
+        Event::StepFailed {
+            index,
+            total,
+            label,
+            error,
+        } => format!("[{index}/{total}] {label} ✗ {error}"),
+        Event::Retrying {
+            label,
+            attempt,
+            of,
+            reason,
+        } => format!("      {label}: attempt {attempt}/{of} — {reason}"),
         Event::Warning { message } => format!("warning: {message}"),
-        Event::RollbackStarted { steps } => format!("rolling back {steps} change(s) made by this run …"),
+        Event::RollbackStarted { steps } => {
+            format!("rolling back {steps} change(s) made by this run …")
+        }
         Event::RolledBack { label } => format!("  undone: {label}"),
         Event::RollbackFailed { label, error } => format!("  could not undo: {label}: {error}"),
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, DurationRound, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{Aws, AwsResult, RepoSummary};
@@ -26,7 +26,8 @@ pub struct Scope {
 
 fn role_name_of(arn: &str, account: &str) -> Option<String> {
     let (head, name) = arn.rsplit_once('/')?;
-    head.contains(&format!(":{account}:")).then(|| name.to_string())
+    head.contains(&format!(":{account}:"))
+        .then(|| name.to_string())
 }
 
 /// The most specific rule prefix covering a repository name.
@@ -34,7 +35,13 @@ pub fn rule_for<'a>(rules: &'a [CacheRule], repo: &str) -> Option<&'a CacheRule>
     rules
         .iter()
         .filter(|r| RepoPrefix::parse("prefix", &r.prefix).is_ok_and(|p| p.covers(repo)))
-        .max_by_key(|r| if r.prefix == crate::core::validate::ROOT { 0 } else { r.prefix.len() })
+        .max_by_key(|r| {
+            if r.prefix == crate::core::validate::ROOT {
+                0
+            } else {
+                r.prefix.len()
+            }
+        })
 }
 
 pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Observed> {
@@ -53,7 +60,11 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
 
     let mut role_names: BTreeSet<String> = rules
         .iter()
-        .filter_map(|r| r.role_arn.as_deref().and_then(|a| role_name_of(a, &identity.account)))
+        .filter_map(|r| {
+            r.role_arn
+                .as_deref()
+                .and_then(|a| role_name_of(a, &identity.account))
+        })
         .collect();
     if let Some(r) = &role {
         role_names.remove(&r.name);
@@ -64,23 +75,35 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         .collect();
     let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
 
-    let rule_roles = stream::iter(role_names.into_iter().map(|n| async move { aws.get_role(&n).await }))
-        .buffer_unordered(IMAGE_CONCURRENCY)
-        .try_collect::<Vec<_>>();
+    let rule_roles = stream::iter(
+        role_names
+            .into_iter()
+            .map(|n| async move { aws.get_role(&n).await }),
+    )
+    .buffer_unordered(IMAGE_CONCURRENCY)
+    .try_collect::<Vec<_>>();
     let images = async {
         if !scope.usage {
             return Ok(BTreeMap::new());
         }
-        stream::iter(names.iter().map(|n| async move { aws.list_images(n).await.map(|i| (n.clone(), i)) }))
-            .buffer_unordered(IMAGE_CONCURRENCY)
-            .try_collect::<BTreeMap<_, _>>()
-            .await
+        stream::iter(
+            names
+                .iter()
+                .map(|n| async move { aws.list_images(n).await.map(|i| (n.clone(), i)) }),
+        )
+        .buffer_unordered(IMAGE_CONCURRENCY)
+        .try_collect::<BTreeMap<_, _>>()
+        .await
     };
     let counts = async {
         if !scope.usage || names.is_empty() {
             return Ok(Default::default());
         }
-        let end = Utc::now();
+        // Up to the end of the current minute, so pulls of the last seconds are counted.
+        let end = Utc::now()
+            .duration_trunc(Duration::minutes(1))
+            .unwrap_or_else(|_| Utc::now())
+            + Duration::minutes(1);
         aws.pull_counts(&names, end - Duration::days(30), end).await
     };
     let (rule_roles, images, counts) = futures::try_join!(rule_roles, images, counts)?;
@@ -143,7 +166,10 @@ mod tests {
     #[test]
     fn most_specific_rule_wins() {
         let rules = vec![rule("ROOT"), rule("echo"), rule("echo/prod")];
-        assert_eq!(rule_for(&rules, "echo/prod/python").unwrap().prefix, "echo/prod");
+        assert_eq!(
+            rule_for(&rules, "echo/prod/python").unwrap().prefix,
+            "echo/prod"
+        );
         assert_eq!(rule_for(&rules, "echo/python").unwrap().prefix, "echo");
         assert_eq!(rule_for(&rules, "mine").unwrap().prefix, "ROOT");
         assert!(rule_for(&rules[1..], "mine").is_none());
@@ -151,7 +177,13 @@ mod tests {
 
     #[test]
     fn role_names_only_from_own_account() {
-        assert_eq!(role_name_of("arn:aws:iam::444455556666:role/path/r", "444455556666").as_deref(), Some("r"));
-        assert_eq!(role_name_of("arn:aws:iam::111122223333:role/r", "444455556666"), None);
+        assert_eq!(
+            role_name_of("arn:aws:iam::444455556666:role/path/r", "444455556666").as_deref(),
+            Some("r")
+        );
+        assert_eq!(
+            role_name_of("arn:aws:iam::111122223333:role/r", "444455556666"),
+            None
+        );
     }
 }

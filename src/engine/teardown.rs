@@ -32,43 +32,117 @@ fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
     }
 }
 
-pub async fn teardown(aws: &dyn Aws, plan: &Plan, role: Option<&ObservedRole>, tx: &EventSender) -> Result<TeardownOutcome, TeardownFailure> {
-    let deletions: Vec<_> = plan.changes.iter().filter(|c| c.action == Action::Delete).collect();
+pub async fn teardown(
+    aws: &dyn Aws,
+    plan: &Plan,
+    role: Option<&ObservedRole>,
+    tx: &EventSender,
+) -> Result<TeardownOutcome, TeardownFailure> {
+    let deletions: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .collect();
     let left_alone: Vec<String> = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::NoOp)
-        .map(|c| format!("{} {} ({})", c.resource.label(), c.name, c.reason.clone().unwrap_or_default()))
+        .map(|c| {
+            format!(
+                "{} {} ({})",
+                c.resource.label(),
+                c.name,
+                c.reason.clone().unwrap_or_default()
+            )
+        })
         .collect();
     let total = deletions.len();
     let mut deleted = vec![];
-    let label = |c: &crate::core::plan::ResourceChange| format!("delete {} {}", c.resource.label(), c.name);
+    let label =
+        |c: &crate::core::plan::ResourceChange| format!("delete {} {}", c.resource.label(), c.name);
 
-    let (singles, repos): (Vec<_>, Vec<_>) = deletions.iter().enumerate().partition(|(_, c)| c.resource != ResourceKind::EcrRepository);
+    let (singles, repos): (Vec<_>, Vec<_>) = deletions
+        .iter()
+        .enumerate()
+        .partition(|(_, c)| c.resource != ResourceKind::EcrRepository);
     for (i, c) in singles {
         let index = i + 1;
-        emit(tx, Event::StepStarted { index, total, label: label(c) });
+        emit(
+            tx,
+            Event::StepStarted {
+                index,
+                total,
+                label: label(c),
+            },
+        );
         let result = match c.resource {
-            ResourceKind::PullThroughCacheRule => gone_is_fine(aws.delete_cache_rule(&c.name).await),
+            ResourceKind::PullThroughCacheRule => {
+                gone_is_fine(aws.delete_cache_rule(&c.name).await)
+            }
             ResourceKind::IamRole => delete_role(aws, &c.name, role).await,
             _ => Ok(()),
         };
         if let Err(error) = result {
-            emit(tx, Event::StepFailed { index, total, label: label(c), error: error.to_string() });
-            let remaining = deletions.iter().skip(i).map(|c| format!("{} {}", c.resource.label(), c.name)).collect();
-            return Err(TeardownFailure { error, deleted, remaining });
+            emit(
+                tx,
+                Event::StepFailed {
+                    index,
+                    total,
+                    label: label(c),
+                    error: error.to_string(),
+                },
+            );
+            let remaining = deletions
+                .iter()
+                .skip(i)
+                .map(|c| format!("{} {}", c.resource.label(), c.name))
+                .collect();
+            return Err(TeardownFailure {
+                error,
+                deleted,
+                remaining,
+            });
         }
-        emit(tx, Event::StepDone { index, total, label: label(c) });
+        emit(
+            tx,
+            Event::StepDone {
+                index,
+                total,
+                label: label(c),
+            },
+        );
         deleted.push(format!("{} {}", c.resource.label(), c.name));
     }
 
     let results: Vec<_> = stream::iter(repos.into_iter().map(|(i, c)| async move {
         let index = i + 1;
-        emit(tx, Event::StepStarted { index, total, label: label(c) });
+        emit(
+            tx,
+            Event::StepStarted {
+                index,
+                total,
+                label: label(c),
+            },
+        );
         let r = gone_is_fine(aws.delete_repository(&c.name).await);
         match &r {
-            Ok(()) => emit(tx, Event::StepDone { index, total, label: label(c) }),
-            Err(e) => emit(tx, Event::StepFailed { index, total, label: label(c), error: e.to_string() }),
+            Ok(()) => emit(
+                tx,
+                Event::StepDone {
+                    index,
+                    total,
+                    label: label(c),
+                },
+            ),
+            Err(e) => emit(
+                tx,
+                Event::StepFailed {
+                    index,
+                    total,
+                    label: label(c),
+                    error: e.to_string(),
+                },
+            ),
         }
         (c, r)
     }))
@@ -88,12 +162,23 @@ pub async fn teardown(aws: &dyn Aws, plan: &Plan, role: Option<&ObservedRole>, t
         }
     }
     match first_error {
-        Some(error) => Err(TeardownFailure { error, deleted, remaining }),
-        None => Ok(TeardownOutcome { deleted, left_alone }),
+        Some(error) => Err(TeardownFailure {
+            error,
+            deleted,
+            remaining,
+        }),
+        None => Ok(TeardownOutcome {
+            deleted,
+            left_alone,
+        }),
     }
 }
 
-async fn delete_role(aws: &dyn Aws, name: &str, role: Option<&ObservedRole>) -> Result<(), AwsError> {
+async fn delete_role(
+    aws: &dyn Aws,
+    name: &str,
+    role: Option<&ObservedRole>,
+) -> Result<(), AwsError> {
     if let Some(r) = role.filter(|r| r.name == name) {
         for policy in r.inline_policies.keys() {
             gone_is_fine(aws.delete_role_policy(name, policy).await)?;

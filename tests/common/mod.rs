@@ -1,0 +1,183 @@
+//! Test harness: a private AWS emulator (moto + tests/emulator/echo_emulator.py) per test,
+//! reached over HTTP through the same SDK code users run. It never skips: when the emulator
+//! cannot start, the test fails and says how to fix it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::{json, Value};
+
+pub const ECHO_ACCOUNT: &str = "111122223333";
+pub const OWN_ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "eu-west-1";
+pub const ROLE: &str = "echo-pullthrough-cache-role";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("tests/emulator/setup.sh"))
+        .output()
+        .expect("bash must be installed to set up the AWS emulator");
+    if !out.status.success() {
+        panic!(
+            "the AWS emulator could not be set up (it needs python3 with venv and pip, and PyPI).\n\
+             Run `bash tests/emulator/setup.sh` to see why.\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+    pub home: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        let python = python();
+        let home = tempfile::tempdir().unwrap();
+        let log = home.path().join("emulator.log");
+        let mut child = Command::new(&python)
+            .arg("echo_emulator.py")
+            .args(["--port", "0"])
+            .current_dir(root().join("tests/emulator"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; run `bash tests/emulator/setup.sh`",
+                    python.display()
+                )
+            });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_default();
+        let Some(endpoint) = line.trim().strip_prefix("READY ").map(str::to_string) else {
+            let _ = child.kill();
+            panic!(
+                "the AWS emulator did not start; its log:\n{}\nStart it by hand with `tests/emulator/emulator.sh start` to see why.",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        Self {
+            child,
+            endpoint,
+            home,
+            log,
+        }
+    }
+
+    /// The real binary, pointed at this emulator, with an empty home (no profiles) and
+    /// recognisable fake credentials.
+    pub fn cli(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("echo-onboard").unwrap();
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k == "ECHO_ACCOUNT_ID" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", self.home.path())
+            .env("XDG_STATE_HOME", self.home.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("AWS_CONFIG_FILE", self.home.path().join("aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.path().join("aws-credentials"),
+            )
+            .env("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01")
+            .env("AWS_SECRET_ACCESS_KEY", "testSecretKeyDoNotLeak0123456789")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("NO_COLOR", "1")
+            .timeout(Duration::from_secs(300));
+        cmd
+    }
+
+    fn control(&self, path: &str, body: Value) -> Value {
+        ureq::post(&format!("{}{path}", self.endpoint))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("emulator control {path} failed: {e}"))
+            .into_json()
+            .unwrap()
+    }
+
+    /// Makes `operation` fail with `code` (HTTP `status`) the next `times` calls.
+    pub fn fault(&self, operation: &str, code: &str, status: u16, times: i64) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "code": code, "status": status, "times": times}),
+        );
+    }
+
+    /// Puts an image into a repository of the upstream (Echo) account.
+    pub fn seed_upstream(&self, repository: &str, tag: &str) {
+        self.control(
+            "/_echo/upstream-image",
+            json!({"account": ECHO_ACCOUNT, "region": "us-east-1", "repository": repository, "tag": tag}),
+        );
+    }
+
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "AKIATESTKEYEXAMPLE01",
+                "testing",
+                None,
+                None,
+                "test",
+            ))
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn stdout_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
