@@ -68,6 +68,7 @@ pub trait Aws: Send + Sync {
     ) -> AwsResult<()>;
     async fn delete_role_policy(&self, role: &str, policy_name: &str) -> AwsResult<()>;
     async fn tag_role(&self, name: &str, tags: &[(String, String)]) -> AwsResult<()>;
+    async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()>;
     async fn delete_role(&self, name: &str) -> AwsResult<()>;
 
     /// Every repository in the registry (all pages).

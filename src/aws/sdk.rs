@@ -353,6 +353,17 @@ impl Aws for SdkAws {
         Ok(())
     }
 
+    async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
+        self.iam
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.error("iam:UntagRole", e))?;
+        Ok(())
+    }
+
     async fn delete_role(&self, name: &str) -> AwsResult<()> {
         self.iam
             .delete_role()

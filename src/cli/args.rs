@@ -29,6 +29,9 @@ pub struct Cli {
     /// Write logs to a file in the state directory at this level (error, warn, info, debug, trace).
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Use a simulated AWS account in memory: try everything without an AWS account.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 use super::args::{ApplyArgs, Cli, Command, Method, PlanArgs, SetupArgs, TeardownArgs};
 use super::output;
 use crate::aws::sdk::{ConnectOptions, SdkAws};
-use crate::aws::AwsError;
+use crate::aws::{Aws, AwsError};
+use crate::sandbox::SandboxAws;
+
+/// The region the sandbox pretends to be in unless --region says otherwise.
+pub const SANDBOX_REGION: &str = "eu-west-1";
 use crate::core::model::{desired, usage_instructions, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::render;
@@ -102,8 +106,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Loads credentials and picks the region. No request is sent to AWS here.
-async fn connect(cli: &Cli) -> Result<(SdkAws, Region), Failure> {
+/// Loads credentials and picks the region (or the sandbox). No request is sent to AWS here.
+async fn connect(cli: &Cli) -> Result<(Box<dyn Aws>, Region), Failure> {
+    if cli.sandbox {
+        let region = Region::parse("region", cli.region.as_deref().unwrap_or(SANDBOX_REGION))
+            .map_err(|e| Failure::Invalid(vec![e]))?;
+        let aws = SandboxAws::demo(region.as_str(), std::time::Duration::from_millis(120));
+        return Ok((Box::new(aws), region));
+    }
     let (aws, config_region) = SdkAws::connect(&ConnectOptions {
         profile: cli.profile.clone(),
         region: cli.region.clone(),
@@ -116,7 +126,7 @@ async fn connect(cli: &Cli) -> Result<(SdkAws, Region), Failure> {
         )
     })?;
     let region = Region::parse("region", &region).map_err(|e| Failure::Invalid(vec![e]))?;
-    Ok((aws, region))
+    Ok((Box::new(aws), region))
 }
 
 fn refuse_cloudformation(method: Method) -> Result<(), Failure> {
@@ -141,7 +151,7 @@ fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
 }
 
 struct Planned {
-    aws: SdkAws,
+    aws: Box<dyn Aws>,
     setup: Setup,
     desired: Desired,
     observed: Observed,
@@ -157,8 +167,9 @@ async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
     let scope = Scope {
         role_name: Some(setup.role_name.to_string()),
         usage: false,
+        prefix: None,
     };
-    let observed = observe::observe(&aws, region.as_str(), &scope).await?;
+    let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
     let desired = desired(&setup, &observed.identity.account);
     let plan = plan::plan(
         &desired,
@@ -260,7 +271,7 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
     }
     let (tx, printer) = event_printer();
     let result = apply::apply(
-        &p.aws,
+        p.aws.as_ref(),
         &p.desired,
         &p.observed,
         &p.plan,
@@ -322,11 +333,12 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
 async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
     let (aws, region) = connect(cli).await?;
     let observed = observe::observe(
-        &aws,
+        aws.as_ref(),
         region.as_str(),
         &Scope {
             role_name: None,
             usage: true,
+            prefix: None,
         },
     )
     .await?;
@@ -360,8 +372,9 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
                 .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
         ),
         usage: args.delete_cached_repos,
+        prefix: Some(prefix.to_string()),
     };
-    let observed = observe::observe(&aws, region.as_str(), &scope).await?;
+    let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
     // The rule's own role wins over the default name; an explicit --role-name wins over both.
     let role = match (
         &role_name,
@@ -396,7 +409,7 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
         confirm("Delete these resources? This cannot be undone.")?;
     }
     let (tx, printer) = event_printer();
-    let result = teardown::teardown(&aws, &plan, role.as_ref(), &tx).await;
+    let result = teardown::teardown(aws.as_ref(), &plan, role.as_ref(), &tx).await;
     drop(tx);
     let _ = printer.await;
     match result {

@@ -155,12 +155,10 @@ const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
 pub fn canonical(doc: &Value) -> Value {
     let mut doc = doc.clone();
     if let Some(obj) = doc.as_object_mut() {
-        let statements = match obj.remove("Statement") {
-            Some(Value::Array(items)) => items,
-            Some(single) => vec![single],
-            None => vec![],
-        };
-        let mut canon: Vec<Value> = statements.iter().map(canonical_statement).collect();
+        let mut canon: Vec<Value> = statements(&Value::Object(obj.clone()))
+            .iter()
+            .map(|s| canonical_statement(s, true))
+            .collect();
         canon.sort_by_key(|s| s.to_string());
         canon.dedup();
         obj.insert("Statement".into(), Value::Array(canon));
@@ -168,7 +166,16 @@ pub fn canonical(doc: &Value) -> Value {
     doc
 }
 
-fn canonical_statement(st: &Value) -> Value {
+fn statements(doc: &Value) -> Vec<Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+        None => vec![],
+    }
+}
+
+/// `lowercase` folds action names (IAM matches them case-insensitively); display keeps case.
+fn canonical_statement(st: &Value, lowercase: bool) -> Value {
     let Some(obj) = st.as_object() else {
         return st.clone();
     };
@@ -177,7 +184,10 @@ fn canonical_statement(st: &Value) -> Value {
         match k.as_str() {
             "Sid" => {}
             k if SET_KEYS.contains(&k) => {
-                out.insert(k.to_string(), string_set(v, k.ends_with("Action")));
+                out.insert(
+                    k.to_string(),
+                    string_set(v, lowercase && k.ends_with("Action")),
+                );
             }
             "Principal" | "NotPrincipal" => {
                 let p = match v {
@@ -218,24 +228,28 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     canonical(a) == canonical(b)
 }
 
-/// What changed between two policies, in words: statements added and removed (each
+/// What changed between two policies, in words: statements removed and added (each
 /// summarised as effect, actions and resources). Empty when the policies are equivalent.
 pub fn describe_difference(before: &Value, after: &Value) -> Vec<String> {
-    let (b, a) = (canonical(before), canonical(after));
-    let list = |v: &Value| -> Vec<Value> { v["Statement"].as_array().cloned().unwrap_or_default() };
-    let (bs, as_) = (list(&b), list(&a));
+    let keyed = |doc: &Value| -> Vec<(Value, Value)> {
+        statements(doc)
+            .iter()
+            .map(|s| (canonical_statement(s, true), canonical_statement(s, false)))
+            .collect()
+    };
+    let (bs, as_) = (keyed(before), keyed(after));
     let mut out = Vec::new();
-    for s in &bs {
-        if !as_.contains(s) {
-            out.push(format!("- {}", summarise(s)));
+    for (key, shown) in &bs {
+        if !as_.iter().any(|(k, _)| k == key) {
+            out.push(format!("- {}", summarise(shown)));
         }
     }
-    for s in &as_ {
-        if !bs.contains(s) {
-            out.push(format!("+ {}", summarise(s)));
+    for (key, shown) in &as_ {
+        if !bs.iter().any(|(k, _)| k == key) {
+            out.push(format!("+ {}", summarise(shown)));
         }
     }
-    if out.is_empty() && b != a {
+    if out.is_empty() && canonical(before) != canonical(after) {
         out.push("~ document-level fields differ (Version or other keys)".into());
     }
     out
@@ -387,8 +401,8 @@ mod tests {
         assert!(!equivalent(&desired, &edited));
         let d = describe_difference(&edited, &desired);
         assert_eq!(d.len(), 2);
-        assert!(d[0].starts_with("- Allow ecr:putimage on"), "{d:?}");
-        assert!(d[1].contains("ecr:uploadlayerpart"), "{d:?}");
+        assert!(d[0].starts_with("- Allow ecr:PutImage on"), "{d:?}");
+        assert!(d[1].contains("ecr:UploadLayerPart"), "{d:?}");
         let v = describe_difference(
             &json!({"Version":"2008-10-17","Statement":[]}),
             &json!({"Version":"2012-10-17","Statement":[]}),

@@ -182,7 +182,7 @@ mod tests {
         );
         assert!(text.contains("+ pull-through-cache-rule echo (create)"));
         assert!(text.contains("upstream_url: 111122223333.dkr.ecr.us-east-1.amazonaws.com"));
-        assert!(text.contains("+ Allow ecr:getauthorizationtoken on *"));
+        assert!(text.contains("+ Allow ecr:GetAuthorizationToken on *"));
         assert!(text
             .ends_with("Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."));
         let colored = plan_lines(&p, true).join("\n");

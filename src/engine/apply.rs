@@ -66,6 +66,11 @@ enum Undo {
         policy: String,
         document: Value,
     },
+    /// Tag values before this run; `None` for keys the run added.
+    RestoreTags {
+        role: String,
+        previous: Vec<(String, Option<String>)>,
+    },
     RestoreTrust {
         role: String,
         document: Value,
@@ -93,6 +98,7 @@ impl Undo {
                 format!("changed inline policy {policy} on role {role}")
             }
             Undo::RestoreTrust { role, .. } => format!("changed trust policy of role {role}"),
+            Undo::RestoreTags { role, .. } => format!("changed tags of role {role}"),
             Undo::DeleteRule { prefix } => format!("created pull-through cache rule {prefix}"),
             Undo::RestoreRuleRole { prefix, .. } => {
                 format!("changed the role of pull-through cache rule {prefix}")
@@ -121,6 +127,24 @@ impl Undo {
                 document,
             } => aws.put_role_policy(role, policy, document).await,
             Undo::RestoreTrust { role, document } => aws.update_trust_policy(role, document).await,
+            Undo::RestoreTags { role, previous } => {
+                let retag: Vec<(String, String)> = previous
+                    .iter()
+                    .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                    .collect();
+                let added: Vec<String> = previous
+                    .iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if !retag.is_empty() {
+                    aws.tag_role(role, &retag).await?;
+                }
+                if !added.is_empty() {
+                    aws.untag_role(role, &added).await?;
+                }
+                Ok(())
+            }
             Undo::DeleteRule { prefix } => ignore_not_found(aws.delete_cache_rule(prefix).await),
             Undo::RestoreRuleRole { prefix, role_arn } => {
                 aws.update_cache_rule_role(prefix, role_arn).await
@@ -153,12 +177,22 @@ struct Step {
 
 enum Op {
     CreateRole,
-    PutPolicy { previous: Option<Value> },
-    UpdateTrust { previous: Value },
-    TagRole,
+    PutPolicy {
+        previous: Option<Value>,
+    },
+    UpdateTrust {
+        previous: Value,
+    },
+    TagRole {
+        previous: Vec<(String, Option<String>)>,
+    },
     CreateRule,
-    UpdateRuleRole { previous: Option<String> },
-    DeleteRuleForReplace { previous: CacheRule },
+    UpdateRuleRole {
+        previous: Option<String>,
+    },
+    DeleteRuleForReplace {
+        previous: CacheRule,
+    },
     Validate,
 }
 
@@ -198,7 +232,19 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
                         }),
                         "tags" => out.push(Step {
                             label: format!("tag role {}", role.name),
-                            op: Op::TagRole,
+                            op: Op::TagRole {
+                                previous: f
+                                    .before
+                                    .as_object()
+                                    .map(|m| {
+                                        m.iter()
+                                            .map(|(k, v)| {
+                                                (k.clone(), v.as_str().map(str::to_string))
+                                            })
+                                            .collect()
+                                    })
+                                    .unwrap_or_default(),
+                            },
                         }),
                         _ => {}
                     }
@@ -317,14 +363,18 @@ pub async fn apply(
                         document: previous.clone(),
                     })
                 }),
-            // Tags only add; leaving them after a failed run is harmless, so there is no undo.
-            Op::TagRole => {
+            Op::TagRole { previous } => {
                 let tags: Vec<_> = role
                     .tags
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                aws.tag_role(&role.name, &tags).await.map(|_| None)
+                aws.tag_role(&role.name, &tags).await.map(|_| {
+                    Some(Undo::RestoreTags {
+                        role: role.name.clone(),
+                        previous: previous.clone(),
+                    })
+                })
             }
             Op::CreateRule => aws
                 .create_cache_rule(&NewRule {

@@ -22,6 +22,9 @@ pub struct Scope {
     pub role_name: Option<String>,
     /// Read images and pull counts of cached repositories (status, dashboard).
     pub usage: bool,
+    /// Also count repositories under this prefix as cached when no rule covers them any more
+    /// (what a half-finished teardown leaves behind).
+    pub prefix: Option<String>,
 }
 
 fn role_name_of(arn: &str, account: &str) -> Option<String> {
@@ -69,9 +72,19 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     if let Some(r) = &role {
         role_names.remove(&r.name);
     }
+    let orphan_prefix = scope
+        .prefix
+        .as_deref()
+        .and_then(|p| RepoPrefix::parse("prefix", p).ok());
     let cached: Vec<(RepoSummary, String)> = repos
         .into_iter()
-        .filter_map(|r| rule_for(&rules, &r.name).map(|rule| (r.clone(), rule.prefix.clone())))
+        .filter_map(|r| match rule_for(&rules, &r.name) {
+            Some(rule) => Some((r.clone(), rule.prefix.clone())),
+            None => orphan_prefix
+                .as_ref()
+                .filter(|p| !p.is_root() && p.covers(&r.name))
+                .map(|p| (r.clone(), p.to_string())),
+        })
         .collect();
     let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
 

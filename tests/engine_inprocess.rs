@@ -1,0 +1,260 @@
+//! The engine against the in-process sandbox account: rollback and teardown paths, fast.
+
+use echo_onboard::aws::Aws;
+use echo_onboard::core::model::desired;
+use echo_onboard::core::plan::{plan, plan_teardown, Action, PlanOptions, ResourceKind};
+use echo_onboard::core::validate::SetupInput;
+use echo_onboard::engine::apply::{apply, ApplyOptions};
+use echo_onboard::engine::events::Event;
+use echo_onboard::engine::observe::{observe, Scope};
+use echo_onboard::engine::teardown::teardown;
+use echo_onboard::sandbox::{SandboxAws, SANDBOX_ECHO_ACCOUNT};
+
+const REGION: &str = "eu-west-1";
+const ROLE: &str = "echo-pullthrough-cache-role";
+
+fn input() -> SetupInput {
+    SetupInput::with_defaults(SANDBOX_ECHO_ACCOUNT, REGION)
+}
+
+fn scope() -> Scope {
+    Scope {
+        role_name: Some(ROLE.into()),
+        usage: false,
+        prefix: None,
+    }
+}
+
+async fn run_apply(
+    aws: &SandboxAws,
+    input: &SetupInput,
+) -> (
+    Result<echo_onboard::engine::apply::ApplyOutcome, echo_onboard::engine::apply::ApplyFailure>,
+    Vec<Event>,
+) {
+    let setup = input.validate().unwrap();
+    let observed = observe(aws, REGION, &scope()).await.unwrap();
+    let d = desired(&setup, &observed.identity.account);
+    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = ApplyOptions {
+        validate_attempts: 2,
+        validate_delay: std::time::Duration::from_millis(1),
+    };
+    let result = apply(aws, &d, &observed, &p, &opts, &tx).await;
+    drop(tx);
+    let mut events = vec![];
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    (result, events)
+}
+
+async fn is_converged(aws: &SandboxAws, input: &SetupInput) -> bool {
+    let setup = input.validate().unwrap();
+    let observed = observe(aws, REGION, &scope()).await.unwrap();
+    let d = desired(&setup, &observed.identity.account);
+    !plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default()).has_changes()
+}
+
+#[tokio::test]
+async fn apply_then_no_op_with_progress_events() {
+    let aws = SandboxAws::empty(REGION);
+    let (result, events) = run_apply(&aws, &input()).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.changed.len(), 3);
+    assert!(outcome.validation.unwrap().is_valid);
+    let done: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepDone { index, total, .. } => Some((*index, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, vec![(1, 4), (2, 4), (3, 4), (4, 4)]);
+    assert!(is_converged(&aws, &input()).await);
+}
+
+#[tokio::test]
+async fn failed_policy_attach_deletes_the_new_role() {
+    let aws = SandboxAws::empty(REGION);
+    aws.fail_next("PutRolePolicy", "AccessDenied", "not allowed");
+    let (result, events) = run_apply(&aws, &input()).await;
+    let failure = result.unwrap_err();
+    assert_eq!(failure.error.action, "iam:PutRolePolicy");
+    assert_eq!(
+        failure.rolled_back,
+        vec![format!("created IAM role {ROLE}")]
+    );
+    assert!(failure.remaining.is_empty());
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::RollbackStarted { steps: 1 })));
+    assert!(aws.get_role(ROLE).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn failed_rule_creation_after_role_update_restores_the_policy() {
+    let aws = SandboxAws::empty(REGION);
+    run_apply(&aws, &input()).await.0.unwrap();
+    let before = aws.role_snapshot(ROLE).unwrap();
+    // Change the prefix: the role's policy changes and a new rule is created.
+    let mut other = input();
+    other.prefix = "echo2".into();
+    aws.fail_next("CreatePullThroughCacheRule", "ServerException", "boom");
+    // The role is tagged for prefix "echo": planning "echo2" with the same role is blocked...
+    let setup = other.validate().unwrap();
+    let observed = observe(&aws, REGION, &scope()).await.unwrap();
+    let d = desired(&setup, &observed.identity.account);
+    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    assert!(p.blockers[0].contains("--role-name"));
+    // ...and with --adopt the failed run puts the old policy and tags back.
+    let p = plan(
+        &d,
+        &observed,
+        SANDBOX_ECHO_ACCOUNT,
+        PlanOptions { adopt: true },
+    );
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let failure = apply(&aws, &d, &observed, &p, &ApplyOptions::default(), &tx)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error.code, "ServerException");
+    assert!(failure.remaining.is_empty(), "{:?}", failure.remaining);
+    let after = aws.role_snapshot(ROLE).unwrap();
+    assert_eq!(before["policies"], after["policies"]);
+    assert!(is_converged(&aws, &input()).await);
+}
+
+#[tokio::test]
+async fn failed_replacement_recreates_the_old_rule() {
+    let aws = SandboxAws::empty(REGION);
+    run_apply(&aws, &input()).await.0.unwrap();
+    let mut changed = input();
+    changed.upstream_prefix = "hardened".into();
+    let setup = changed.validate().unwrap();
+    let observed = observe(&aws, REGION, &scope()).await.unwrap();
+    let d = desired(&setup, &observed.identity.account);
+    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    assert_eq!(
+        p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
+        Action::Replace
+    );
+    aws.fail_next("CreatePullThroughCacheRule", "ServerException", "boom");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let failure = apply(&aws, &d, &observed, &p, &ApplyOptions::default(), &tx)
+        .await
+        .unwrap_err();
+    assert!(
+        failure
+            .rolled_back
+            .iter()
+            .any(|r| r.contains("deleted pull-through cache rule echo (for replacement)")),
+        "{:?}",
+        failure.rolled_back
+    );
+    let rules = aws.list_cache_rules().await.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].upstream_prefix, "ROOT");
+    assert!(is_converged(&aws, &input()).await);
+}
+
+#[tokio::test]
+async fn a_failed_undo_is_reported_as_remaining() {
+    let aws = SandboxAws::empty(REGION);
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "AccessDeniedException",
+        "denied",
+    );
+    aws.fail_next("DeleteRole", "AccessDenied", "cannot delete");
+    let (result, _) = run_apply(&aws, &input()).await;
+    let failure = result.unwrap_err();
+    assert_eq!(failure.remaining, vec![format!("created IAM role {ROLE}")]);
+}
+
+#[tokio::test]
+async fn teardown_reports_what_remains_on_failure() {
+    let aws = SandboxAws::empty(REGION);
+    run_apply(&aws, &input()).await.0.unwrap();
+    aws.simulate_pull("echo/python", "3.12").unwrap();
+    let observed = observe(
+        &aws,
+        REGION,
+        &Scope {
+            role_name: Some(ROLE.into()),
+            usage: true,
+            prefix: Some("echo".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let p = plan_teardown(&observed, "echo", observed.role.as_ref(), true);
+    aws.fail_next("DeleteRole", "AccessDenied", "denied");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let failure = teardown(&aws, &p, observed.role.as_ref(), &tx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.deleted,
+        vec!["pull-through-cache-rule echo".to_string()]
+    );
+    assert_eq!(
+        failure.remaining,
+        vec![
+            format!("iam-role {ROLE}"),
+            "ecr-repository echo/python".into()
+        ]
+    );
+    // Running it again finishes the job.
+    let observed = observe(
+        &aws,
+        REGION,
+        &Scope {
+            role_name: Some(ROLE.into()),
+            usage: true,
+            prefix: Some("echo".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let p = plan_teardown(&observed, "echo", observed.role.as_ref(), true);
+    let outcome = teardown(&aws, &p, observed.role.as_ref(), &tx)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deleted.len(), 2);
+    assert!(aws.get_role(ROLE).await.unwrap().is_none());
+    assert!(aws.list_repositories().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sandbox_gives_the_errors_aws_gives() {
+    let aws = SandboxAws::empty(REGION);
+    let rule = echo_onboard::aws::NewRule {
+        prefix: "Echo_Prod".into(),
+        upstream_url: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
+        upstream_prefix: "ROOT".into(),
+        role_arn: "arn:aws:iam::210987654321:role/x".into(),
+    };
+    assert_eq!(
+        aws.create_cache_rule(&rule).await.unwrap_err().code,
+        "ValidationException"
+    );
+    let ok = echo_onboard::aws::NewRule {
+        prefix: "echo".into(),
+        ..rule
+    };
+    aws.create_cache_rule(&ok).await.unwrap();
+    assert_eq!(
+        aws.create_cache_rule(&ok).await.unwrap_err().code,
+        "PullThroughCacheRuleAlreadyExistsException"
+    );
+    let v = aws.validate_cache_rule("echo").await.unwrap();
+    assert!(!v.is_valid);
+    assert!(v.failure.unwrap().contains("does not exist"));
+    assert_eq!(
+        aws.delete_cache_rule("nope").await.unwrap_err().code,
+        "PullThroughCacheRuleNotFoundException"
+    );
+}
