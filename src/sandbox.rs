@@ -455,6 +455,47 @@ impl Aws for SandboxAws {
             })
     }
 
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        resource: &str,
+    ) -> AwsResult<Vec<(String, String)>> {
+        let action = "iam:SimulatePrincipalPolicy";
+        self.call("SimulatePrincipalPolicy", action).await?;
+        let s = self.state.lock().unwrap();
+        // The sandbox operator is an administrator; roles are judged by their stored policies.
+        let policies: Vec<Value> = if principal_arn.contains(":assumed-role/PlatformAdmin/")
+            || principal_arn.ends_with(":role/PlatformAdmin")
+        {
+            vec![json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]
+        } else {
+            let name = principal_arn.rsplit('/').next().unwrap_or_default();
+            s.roles
+                .get(name)
+                .ok_or_else(|| no_such_entity(action, name))?
+                .inline_policies
+                .values()
+                .cloned()
+                .collect()
+        };
+        Ok(actions
+            .iter()
+            .map(|a| {
+                let d = match crate::core::policy_eval::evaluate(policies.iter(), a, resource) {
+                    crate::core::policy_eval::Decision::Allowed => "allowed",
+                    crate::core::policy_eval::Decision::ExplicitDeny => "explicitDeny",
+                    crate::core::policy_eval::Decision::ImplicitDeny => "implicitDeny",
+                };
+                (a.clone(), d.to_string())
+            })
+            .collect())
+    }
+
+    async fn session_expiry(&self) -> Option<DateTime<Utc>> {
+        Some(Utc::now() + chrono::Duration::hours(8))
+    }
+
     async fn pull_counts(
         &self,
         repositories: &[String],

@@ -77,6 +77,18 @@ pub trait Aws: Send + Sync {
     async fn list_images(&self, repository: &str) -> AwsResult<Vec<ImageInfo>>;
     async fn delete_repository(&self, name: &str) -> AwsResult<()>;
 
+    /// IAM's policy simulator: the decision (`allowed`, `implicitDeny`, `explicitDeny`) for each
+    /// action on `resource` as `principal_arn` (a user or role ARN).
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        resource: &str,
+    ) -> AwsResult<Vec<(String, String)>>;
+
+    /// When the current credentials expire (SSO and assumed-role sessions), if they do.
+    async fn session_expiry(&self) -> Option<DateTime<Utc>>;
+
     /// `AWS/ECR RepositoryPullCount` summed over `[start, end)` per repository.
     async fn pull_counts(
         &self,

@@ -45,6 +45,7 @@ pub struct SdkAws {
     pub sts: aws_sdk_sts::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ctx: RwLock<ErrorContext>,
 }
 
@@ -73,6 +74,7 @@ impl SdkAws {
             sts: aws_sdk_sts::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
+            credentials: config.credentials_provider(),
             ctx: RwLock::new(ErrorContext {
                 profile,
                 identity_arn: None,
@@ -425,6 +427,47 @@ impl Aws for SdkAws {
             .await
             .map_err(|e| self.error("ecr:DeleteRepository", e))?;
         Ok(())
+    }
+
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        resource: &str,
+    ) -> AwsResult<Vec<(String, String)>> {
+        let results: Vec<aws_sdk_iam::types::EvaluationResult> = self
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(principal_arn)
+            .set_action_names(Some(actions.to_vec()))
+            .resource_arns(resource)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("iam:SimulatePrincipalPolicy", e))?;
+        Ok(results
+            .iter()
+            .map(|r| {
+                (
+                    r.eval_action_name().to_string(),
+                    r.eval_decision().as_str().to_string(),
+                )
+            })
+            .collect())
+    }
+
+    async fn session_expiry(&self) -> Option<DateTime<Utc>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        // Only the expiry is kept; the credentials themselves are dropped here.
+        let creds = self
+            .credentials
+            .as_ref()?
+            .provide_credentials()
+            .await
+            .ok()?;
+        creds.expiry().map(DateTime::<Utc>::from)
     }
 
     async fn pull_counts(

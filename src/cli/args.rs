@@ -46,6 +46,24 @@ pub enum Command {
     Status,
     /// Delete the rule and the role echo-onboard manages for a prefix.
     Teardown(TeardownArgs),
+    /// Check the setup end to end (PASS / WARN / FAIL with fixes); write a support bundle.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiagnoseArgs {
+    /// Prefix of the rule to check.
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Echo's account id (default: read from the rule).
+    #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID")]
+    pub echo_account: Option<String>,
+    /// Also check that this workload role can pull through the cache.
+    #[arg(long, value_name = "ARN")]
+    pub puller_role: Option<String>,
+    /// Write a support bundle (JSON with a Markdown summary, mode 0600) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

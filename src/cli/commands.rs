@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use super::args::{ApplyArgs, Cli, Command, Method, PlanArgs, SetupArgs, TeardownArgs};
+use super::args::{
+    ApplyArgs, Cli, Command, DiagnoseArgs, Method, PlanArgs, SetupArgs, TeardownArgs,
+};
 use super::output;
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::{Aws, AwsError};
@@ -13,13 +15,16 @@ use crate::sandbox::SandboxAws;
 
 /// The region the sandbox pretends to be in unless --region says otherwise.
 pub const SANDBOX_REGION: &str = "eu-west-1";
+use crate::core::checks::{self, Status};
 use crate::core::model::{desired, usage_instructions, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
+use crate::core::redact;
 use crate::core::render;
 use crate::core::validate::{
-    FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME,
+    AccountId, FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME,
 };
 use crate::engine::apply::{self, ApplyOptions};
+use crate::engine::diagnose::{self, DiagnoseInput};
 use crate::engine::events::{describe, Event};
 use crate::engine::observe::{self, Scope};
 use crate::engine::teardown;
@@ -35,18 +40,22 @@ pub enum Failure {
     /// AWS or runtime failure (exit 1).
     Aws(AwsError),
     Runtime(String),
+    /// A failure whose JSON result is already on stdout (exit 1; the message goes to stderr).
+    Reported(String),
 }
 
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) | Failure::Invalid(_) | Failure::ChangesPending => 2,
-            Failure::Aws(_) | Failure::Runtime(_) => 1,
+            Failure::Aws(_) | Failure::Runtime(_) | Failure::Reported(_) => 1,
         }
     }
     fn lines(&self) -> Vec<String> {
         match self {
-            Failure::Usage(m) | Failure::Runtime(m) => vec![format!("error: {m}")],
+            Failure::Usage(m) | Failure::Runtime(m) | Failure::Reported(m) => {
+                vec![format!("error: {m}")]
+            }
             Failure::Invalid(errors) => errors.iter().map(|e| format!("error: {e}")).collect(),
             Failure::Aws(e) => vec![format!("error: {e}")],
             Failure::ChangesPending => vec![],
@@ -61,7 +70,7 @@ impl Failure {
             Failure::Aws(e) => {
                 json!({"error": {"message": e.to_string(), "code": e.code, "action": e.action, "kind": e.kind}})
             }
-            Failure::ChangesPending => Value::Null,
+            Failure::ChangesPending | Failure::Reported(_) => Value::Null,
         }
     }
 }
@@ -82,11 +91,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         json: cli.json,
         color: output::color_enabled(),
     };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), command = ?cli.command.as_ref().map(command_name), region = ?cli.region, profile = ?cli.profile, "start");
     let result = match &cli.command {
         Some(Command::Plan(args)) => cmd_plan(&cli, args, &ctx).await,
         Some(Command::Apply(args)) => cmd_apply(&cli, args, &ctx).await,
         Some(Command::Status) => cmd_status(&cli, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
+        Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
         None => Err(Failure::Usage(
             "no command given: run `echo-onboard --help` for the commands".into(),
         )),
@@ -97,12 +108,22 @@ pub async fn run(cli: Cli) -> ExitCode {
             for line in f.lines() {
                 eprintln!("{line}");
             }
-            if ctx.json && !matches!(f, Failure::ChangesPending) {
+            if ctx.json && !matches!(f, Failure::ChangesPending | Failure::Reported(_)) {
                 println!("{}", f.json());
             }
             tracing::error!(exit = f.exit_code(), "{:?}", f.lines());
             ExitCode::from(f.exit_code())
         }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Status => "status",
+        Command::Teardown(_) => "teardown",
+        Command::Diagnose(_) => "diagnose",
     }
 }
 
@@ -449,4 +470,71 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
             Err(Failure::Runtime(failure.error.to_string()))
         }
     }
+}
+
+async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(), Failure> {
+    let prefix =
+        RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
+    let echo_account = match &args.echo_account {
+        Some(a) => Some(
+            AccountId::parse("echo-account", a)
+                .map_err(|e| Failure::Invalid(vec![e]))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let (aws, region) = connect(cli).await?;
+    let input = DiagnoseInput {
+        prefix: prefix.to_string(),
+        echo_account: echo_account.clone(),
+        puller_role: args.puller_role.clone(),
+    };
+    let report = diagnose::diagnose(aws.as_ref(), region.as_str(), &input).await;
+    let secrets = redact::secrets_from_env();
+    for c in &report.checks {
+        tracing::info!(check = c.id, "{}", redact::redact(&c.line(), &secrets));
+    }
+    let mut bundle_path = None;
+    if let Some(path) = &args.output {
+        let settings = json!({
+            "profile": cli.profile, "region": region.as_str(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
+            "prefix": prefix.as_str(), "echo_account": echo_account, "puller_role": args.puller_role,
+        });
+        let bundle = super::bundle::build(&report, settings, super::bundle::log_tail());
+        super::bundle::write(path, &bundle).map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot write the bundle to {}: {e}",
+                path.display()
+            ))
+        })?;
+        bundle_path = Some(path.display().to_string());
+    }
+    if ctx.json {
+        let out = json!({"checks": report.checks, "summary": checks::summary(&report.checks), "bundle": bundle_path});
+        println!("{}", redact::redact(&out.to_string(), &secrets));
+    } else {
+        for c in &report.checks {
+            let line = redact::redact(&c.line(), &secrets);
+            let tone = match c.status {
+                Status::Pass => render::Tone::Added,
+                Status::Warn => render::Tone::Warn,
+                Status::Fail => render::Tone::Danger,
+            };
+            println!("{}", render::paint(&line, tone, ctx.color));
+        }
+        let s = checks::summary(&report.checks);
+        println!(
+            "{} passed, {} warnings, {} failed.",
+            s["pass"], s["warn"], s["fail"]
+        );
+        if let Some(p) = &bundle_path {
+            println!("Support bundle written to {p} (attach it to your ticket with Echo support).");
+        }
+    }
+    if report.failed() {
+        return Err(Failure::Reported(
+            "diagnostics found failures (see the FAIL checks)".into(),
+        ));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The scriptable command line.
 
 pub mod args;
+pub mod bundle;
 pub mod commands;
 pub mod output;
 

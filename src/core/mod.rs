@@ -1,8 +1,11 @@
 //! The pure core: validated inputs, the desired state, the plan and its rendering. No I/O.
 
+pub mod checks;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod policy_eval;
+pub mod redact;
 pub mod regions;
 pub mod render;
 pub mod validate;

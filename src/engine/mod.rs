@@ -2,6 +2,7 @@
 //! while reporting progress as [`events::Event`]s on a channel.
 
 pub mod apply;
+pub mod diagnose;
 pub mod events;
 pub mod observe;
 pub mod teardown;

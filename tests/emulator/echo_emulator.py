@@ -43,6 +43,8 @@ from moto.ecr import responses as ecr_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+import echo_iam
+
 
 PREFIX_PATTERN = re.compile(
     r"^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*/?|ROOT)$"
@@ -671,6 +673,7 @@ class EchoEmulator:
 
 def build_app() -> Any:
     install_ecr()
+    echo_iam.install()
     return EchoEmulator(DomainDispatcherApplication(create_backend_app))
 
 

@@ -1,0 +1,163 @@
+//! Runs every diagnostic check: one parallel observation wave, then the checks that need their
+//! own AWS calls (validation, permission simulations) in parallel.
+
+use serde::Serialize;
+
+use super::observe::{observe, Scope};
+use crate::aws::Aws;
+use crate::core::checks::{self, Check, Status};
+use crate::core::model::{desired, Observed};
+use crate::core::plan::{plan, Plan, PlanOptions};
+use crate::core::validate::{SetupInput, DEFAULT_ROLE_NAME};
+
+#[derive(Debug, Clone, Default)]
+pub struct DiagnoseInput {
+    pub prefix: String,
+    /// Echo's account id; taken from the rule's upstream URL when not given.
+    pub echo_account: Option<String>,
+    pub puller_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    #[serde(skip)]
+    pub observed: Option<Observed>,
+    /// What `apply` would change to repair the setup (when Echo's account is known).
+    pub plan: Option<Plan>,
+}
+
+impl Report {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == Status::Fail)
+    }
+}
+
+pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Report {
+    let prefix = input.prefix.as_str();
+    let scope = Scope {
+        role_name: Some(DEFAULT_ROLE_NAME.into()),
+        usage: true,
+        prefix: Some(prefix.to_string()),
+    };
+    let (observed, expiry) = futures::join!(observe(aws, region, &scope), aws.session_expiry());
+    let observed = match observed {
+        Ok(o) => o,
+        Err(e) => {
+            let check = Check::new(
+                "identity",
+                "Credentials",
+                Status::Fail,
+                format!("{} [{}]", e.message, e.code),
+            )
+            .fix(e.fix.clone());
+            return Report {
+                checks: vec![check, checks::region(region)],
+                observed: None,
+                plan: None,
+            };
+        }
+    };
+    let rule = observed.rule(prefix).cloned();
+    let role = rule
+        .as_ref()
+        .and_then(|r| r.role_arn.as_deref())
+        .and_then(|arn| observed.role_by_arn(arn))
+        .cloned();
+    let account = observed.identity.account.clone();
+
+    let principal = checks::principal_for(&observed.identity.arn);
+    let operator_actions: Vec<String> = checks::OPERATOR_ACTIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let puller_actions: Vec<String> = checks::PULLER_ACTIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let sample_repo = format!(
+        "arn:{}:ecr:{region}:{account}:repository/{prefix}/example",
+        crate::core::regions::partition(region)
+    );
+    let validate = async {
+        match &rule {
+            Some(_) => Some(
+                aws.validate_cache_rule(prefix)
+                    .await
+                    .map(|v| (v.is_valid, v.failure))
+                    .map_err(|e| e.to_string()),
+            ),
+            None => None,
+        }
+    };
+    let operator = async {
+        aws.simulate_principal_policy(&principal, &operator_actions, "*")
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let puller = async {
+        match &input.puller_role {
+            Some(arn) => Some(
+                aws.simulate_principal_policy(arn, &puller_actions, &sample_repo)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            None => None,
+        }
+    };
+    let (validation, operator, puller) = futures::join!(validate, operator, puller);
+
+    let echo_account = input.echo_account.clone().or_else(|| {
+        rule.as_ref()
+            .and_then(|r| checks::parse_upstream_url(&r.upstream_url))
+            .map(|(a, _)| a)
+    });
+    let mut out = vec![
+        checks::identity(&observed, expiry, chrono::Utc::now()),
+        checks::region(region),
+        checks::rule(&observed, prefix, input.echo_account.as_deref()),
+    ];
+    out.extend(checks::role(rule.as_ref(), role.as_ref(), &account, region));
+    if let Some(v) = validation {
+        out.push(checks::validation(v));
+    }
+    out.push(checks::repositories(&observed, prefix));
+    out.push(checks::quota(&observed, prefix));
+    out.push(checks::operator(operator, &principal));
+    if let (Some(result), Some(arn)) = (puller, &input.puller_role) {
+        out.push(checks::puller(result, arn, region, &account, prefix));
+    }
+
+    let plan = echo_account.and_then(|echo| {
+        let mut setup = SetupInput::with_defaults(&echo, region);
+        setup.prefix = prefix.to_string();
+        if let Some(r) = &role {
+            setup.role_name = r.name.clone();
+        }
+        if let Some(r) = &rule {
+            setup.upstream_prefix = r.upstream_prefix.clone();
+            if let Some((_, echo_region)) = checks::parse_upstream_url(&r.upstream_url) {
+                setup.echo_region = echo_region;
+            }
+        }
+        let setup = setup.validate().ok()?;
+        let mut view = observed.clone();
+        view.role = role.clone().or_else(|| {
+            observed
+                .role
+                .clone()
+                .filter(|r| r.name == setup.role_name.as_str())
+        });
+        Some(plan(
+            &desired(&setup, &account),
+            &view,
+            setup.echo_account.as_str(),
+            PlanOptions { adopt: true },
+        ))
+    });
+    Report {
+        checks: out,
+        observed: Some(observed),
+        plan,
+    }
+}
