@@ -43,6 +43,7 @@ from moto.ecr import responses as ecr_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+import echo_cfn
 import echo_iam
 
 
@@ -161,14 +162,20 @@ def _rule_view(rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def create_pull_through_cache_rule(self: Any) -> ActionResult:
-    backend = self.ecr_backend
-    prefix = _validate_prefix("ecrRepositoryPrefix", self._get_param("ecrRepositoryPrefix"))
-    url = self._get_param("upstreamRegistryUrl")
-    registry = self._get_param("upstreamRegistry")
-    role_arn = self._get_param("customRoleArn")
-    credential_arn = self._get_param("credentialArn")
-    upstream_prefix = self._get_param("upstreamRepositoryPrefix")
-    registry_id = self._get_param("registryId") or backend.account_id
+    names = ("ecrRepositoryPrefix", "upstreamRegistryUrl", "upstreamRegistry", "customRoleArn", "credentialArn", "upstreamRepositoryPrefix", "registryId")
+    rule = create_rule(self.ecr_backend, {n: self._get_param(n) for n in names})
+    return ActionResult(_rule_view(rule))
+
+
+def create_rule(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Creates a rule with AWS's validation; shared by the API and CloudFormation."""
+    prefix = _validate_prefix("ecrRepositoryPrefix", params.get("ecrRepositoryPrefix"))
+    url = params.get("upstreamRegistryUrl")
+    registry = params.get("upstreamRegistry")
+    role_arn = params.get("customRoleArn")
+    credential_arn = params.get("credentialArn")
+    upstream_prefix = params.get("upstreamRepositoryPrefix")
+    registry_id = params.get("registryId") or backend.account_id
 
     if not url:
         raise ValidationException("1 validation error detected: Value null at 'upstreamRegistryUrl' failed to satisfy constraint: Member must not be null")
@@ -225,7 +232,7 @@ def create_pull_through_cache_rule(self: Any) -> ActionResult:
         "updatedAt": _now(),
     }
     rules[prefix] = rule
-    return ActionResult(_rule_view(rule))
+    return rule
 
 
 def _get_rule(backend: Any, prefix: str | None, registry_id: str | None) -> dict[str, Any]:
@@ -674,6 +681,7 @@ class EchoEmulator:
 def build_app() -> Any:
     install_ecr()
     echo_iam.install()
+    echo_cfn.install(sys.modules[__name__])
     return EchoEmulator(DomainDispatcherApplication(create_backend_app))
 
 

@@ -1,0 +1,434 @@
+"""CloudFormation additions for echo-onboard's emulator.
+
+moto skips ``AWS::ECR::PullThroughCacheRule``, stores ``AWS::IAM::Role`` inline policies as a
+Python repr and ignores policy/trust/name changes on update, emits stack-level events only,
+never rolls back a failed stack, and builds change sets by comparing template text. This module:
+
+* adds an ``AWS::ECR::PullThroughCacheRule`` model backed by the emulator's rule store
+  (create, replace on any property change, delete), which the fault control can make fail
+  (operation ``CloudFormation:AWS::ECR::PullThroughCacheRule``);
+* makes ``AWS::IAM::Role`` store policies as JSON and apply trust, policy, tag and name
+  (replacement) changes on update;
+* emits per-resource stack events, and turns a failing create/update into
+  ``ROLLBACK_COMPLETE`` / ``UPDATE_ROLLBACK_COMPLETE`` with the failing resource's reason;
+* computes change sets from resolved properties (parameters included), with ``Replacement``
+  and ``Details`` as CloudFormation gives them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+from moto.ecr import models as ecr_models
+from moto.iam import models as iam_models
+
+RULE_TYPE = "AWS::ECR::PullThroughCacheRule"
+emulator: Any = None  # the echo_emulator module, set by install()
+
+
+class ResourceFailed(Exception):
+    def __init__(self, logical_id: str, reason: str):
+        super().__init__(reason)
+        self.logical_id = logical_id
+        self.reason = reason
+
+
+# --- AWS::ECR::PullThroughCacheRule -------------------------------------------------
+
+
+class PullThroughCacheRuleModel(CloudFormationModel):
+    # moto derives the service from the module name when the class is created.
+    __module__ = "moto.ecr.models"
+
+    def __init__(self, account_id: str, region_name: str, prefix: str):
+        self.account_id = account_id
+        self.region_name = region_name
+        self.prefix = prefix
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.prefix
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "EcrRepositoryPrefix"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return RULE_TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("RegistryId",)
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.account_id
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> "PullThroughCacheRuleModel":
+        logical_id = kwargs.get("LogicalId", "PullThroughCacheRule")
+        fault = emulator.FAULTS.take(f"CloudFormation:{RULE_TYPE}")
+        if fault:
+            raise ResourceFailed(logical_id, fault.get("message") or f"Resource handler returned message: \"{fault.get('code', 'InternalFailure')}\"")
+        props = cloudformation_json.get("Properties", {})
+        backend = ecr_models.ecr_backends[account_id][region_name]
+        params = {
+            "ecrRepositoryPrefix": props.get("EcrRepositoryPrefix"),
+            "upstreamRegistryUrl": props.get("UpstreamRegistryUrl"),
+            "upstreamRegistry": props.get("UpstreamRegistry"),
+            "customRoleArn": props.get("CustomRoleArn"),
+            "credentialArn": props.get("CredentialArn"),
+            "upstreamRepositoryPrefix": props.get("UpstreamRepositoryPrefix"),
+        }
+        try:
+            rule = emulator.create_rule(backend, params)
+        except Exception as e:  # surface as a resource failure with AWS's message
+            code = getattr(e, "code", type(e).__name__)
+            message = getattr(e, "message", str(e))
+            raise ResourceFailed(logical_id, f"Resource handler returned message: \"{message}\" (HandlerErrorCode: {code})")
+        return cls(account_id, region_name, rule["ecrRepositoryPrefix"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: "PullThroughCacheRuleModel", new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> "PullThroughCacheRuleModel":
+        # The resource type is immutable: every change is a replacement.
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> None:
+        emulator._rules(ecr_models.ecr_backends[account_id][region_name]).pop(resource_name, None)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        emulator._rules(ecr_models.ecr_backends[account_id][region_name]).pop(self.prefix, None)
+
+
+
+
+# --- AWS::IAM::Role -----------------------------------------------------------------
+
+
+def _dump(doc: Any) -> str:
+    return doc if isinstance(doc, str) else json.dumps(doc)
+
+
+_original_role_create = iam_models.Role.create_from_cloudformation_json.__func__
+
+
+def role_create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> Any:
+    props = cloudformation_json["Properties"]
+    fixed = dict(cloudformation_json, Properties={k: v for k, v in props.items() if k != "Policies"})
+    role = _original_role_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
+    for policy in props.get("Policies", []):
+        role.put_policy(policy["PolicyName"], _dump(policy["PolicyDocument"]))
+    return role
+
+
+def role_update(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> Any:
+    backend = iam_models.iam_backends[account_id][iam_models.get_partition(region_name)]
+    props = cloudformation_json["Properties"]
+    name = props.get("RoleName", original_resource.name)
+    if name != original_resource.name:
+        # RoleName requires replacement: create the new role, then delete the old one.
+        new = role_create(cls, new_resource_name, cloudformation_json, account_id, region_name)
+        for policy_name in list(original_resource.policies):
+            backend.delete_role_policy(original_resource.name, policy_name)
+        backend.delete_role(original_resource.name)
+        return new
+    role = backend.get_role(name)
+    role.assume_role_policy_document = _dump(props["AssumeRolePolicyDocument"])
+    role.description = props.get("Description", role.description)
+    role.policies = {}
+    for policy in props.get("Policies", []):
+        role.put_policy(policy["PolicyName"], _dump(policy["PolicyDocument"]))
+    role.tags = {t["Key"]: {"Key": t["Key"], "Value": t["Value"]} for t in props.get("Tags", [])} if isinstance(role.tags, dict) else props.get("Tags", [])
+    return role
+
+
+# --- intrinsic functions, for change sets ---------------------------------------------
+
+
+def _resolve(value: Any, params: dict[str, str], conditions: dict[str, bool], pseudo: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        out = [_resolve(v, params, conditions, pseudo) for v in value]
+        return [v for v in out if v is not _NO_VALUE]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            if arg == "AWS::NoValue":
+                return _NO_VALUE
+            if arg in params:
+                return params[arg]
+            if arg in pseudo:
+                return pseudo[arg]
+            return f"{{{arg}}}"  # a resource's physical id: known after create
+        if key == "Fn::GetAtt":
+            target = arg if isinstance(arg, str) else ".".join(arg)
+            return f"{{{target}}}"
+        if key == "Fn::Sub":
+            template, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            values = {**pseudo, **params, **{k: _resolve(v, params, conditions, pseudo) for k, v in extra.items()}}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(values.get(m.group(1), "{" + m.group(1) + "}")), template)
+        if key == "Fn::If":
+            name, yes, no = arg
+            return _resolve(yes if conditions.get(name) else no, params, conditions, pseudo)
+        if key == "Fn::Join":
+            sep, items = arg
+            return sep.join(str(x) for x in _resolve(items, params, conditions, pseudo))
+    out = {k: _resolve(v, params, conditions, pseudo) for k, v in value.items()}
+    return {k: v for k, v in out.items() if v is not _NO_VALUE}
+
+
+class _NoValue:
+    pass
+
+
+_NO_VALUE = _NoValue()
+
+
+def _condition(expr: Any, params: dict[str, str], conds: dict[str, Any], pseudo: dict[str, str]) -> bool:
+    if isinstance(expr, dict) and len(expr) == 1:
+        (key, arg), = expr.items()
+        if key == "Fn::Equals":
+            a, b = (_resolve(x, params, {}, pseudo) for x in arg)
+            return a == b
+        if key == "Fn::Not":
+            return not _condition(arg[0], params, conds, pseudo)
+        if key == "Fn::And":
+            return all(_condition(x, params, conds, pseudo) for x in arg)
+        if key == "Fn::Or":
+            return any(_condition(x, params, conds, pseudo) for x in arg)
+        if key == "Condition":
+            return _condition(conds[arg], params, conds, pseudo)
+    return bool(expr)
+
+
+def resolved_resources(template: dict[str, Any], params: dict[str, str], account_id: str, region: str, stack_name: str) -> dict[str, dict[str, Any]]:
+    full = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name in params:
+            full[name] = params[name]
+        elif "Default" in spec:
+            full[name] = str(spec["Default"])
+    pseudo = {"AWS::AccountId": account_id, "AWS::Region": region, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack_name}
+    conds_raw = template.get("Conditions", {})
+    conds = {k: _condition(v, full, conds_raw, pseudo) for k, v in conds_raw.items()}
+    out = {}
+    for logical_id, res in template.get("Resources", {}).items():
+        if "Condition" in res and not conds.get(res["Condition"]):
+            continue
+        out[logical_id] = {"Type": res["Type"], "Properties": _resolve(res.get("Properties", {}), full, conds, pseudo)}
+    return out
+
+
+# Properties whose change replaces the resource (the rest update in place).
+REPLACING = {
+    "AWS::IAM::Role": {"RoleName", "Path"},
+    RULE_TYPE: None,  # immutable type: every property replaces
+}
+
+
+def _change_set_diff(self: Any) -> list[dict[str, Any]]:
+    stack = self.stack
+    account, region = stack.account_id, stack.region_name
+    new = resolved_resources(self.template_dict, self.parameters or {}, account, region, stack.name)
+    old: dict[str, Any] = {}
+    if self.change_set_type == "UPDATE" and stack.template_dict:
+        old = resolved_resources(stack.template_dict, stack.parameters or {}, account, region, stack.name)
+    changes = []
+    for logical_id, res in new.items():
+        if logical_id not in old:
+            changes.append(_change("Add", logical_id, res["Type"], None, []))
+            continue
+        before, after = old[logical_id]["Properties"], res["Properties"]
+        names = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        if not names:
+            continue
+        replacing = REPLACING.get(res["Type"], set())
+        details = []
+        replace = False
+        for n in names:
+            always = replacing is None or n in replacing
+            replace = replace or always
+            details.append({"Target": {"Attribute": "Properties", "Name": n, "RequiresRecreation": "Always" if always else "Never"}, "Evaluation": "Static", "ChangeSource": "DirectModification"})
+        physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
+        changes.append(_change("Modify", logical_id, res["Type"], physical, details, "True" if replace else "False"))
+    for logical_id, res in old.items():
+        if logical_id not in new:
+            physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
+            changes.append(_change("Remove", logical_id, res["Type"], physical, []))
+    return changes
+
+
+def _change(action: str, logical_id: str, rtype: str, physical: str | None, details: list[Any], replacement: str | None = None) -> dict[str, Any]:
+    rc: dict[str, Any] = {"Action": action, "LogicalResourceId": logical_id, "ResourceType": rtype, "Scope": sorted({d["Target"]["Attribute"] for d in details}), "Details": details}
+    if physical:
+        rc["PhysicalResourceId"] = physical
+    if replacement:
+        rc["Replacement"] = replacement
+    return {"Type": "Resource", "ResourceChange": rc}
+
+
+_original_create_change_set = cfn_models.CloudFormationBackend.create_change_set
+
+
+def create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+    change_set_id, stack_id = _original_create_change_set(self, *args, **kwargs)
+    cs = self.change_sets[change_set_id]
+    if cs.change_set_type == "UPDATE":
+        if cs.changes:
+            cs.status, cs.execution_status, cs.status_reason = "CREATE_COMPLETE", "AVAILABLE", None
+        else:
+            cs.status, cs.execution_status = "FAILED", "UNAVAILABLE"
+            cs.status_reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    return change_set_id, stack_id
+
+
+# --- resource events, failures and rollback --------------------------------------------
+
+
+def _event(stack: Any, logical_id: str, rtype: str, physical: str, status: str, reason: str | None = None) -> None:
+    event = cfn_models.Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical,
+        resource_type=rtype,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
+    stack.events.append(event)
+
+
+def _ordered(template: dict[str, Any]) -> list[tuple[str, str]]:
+    """Resources in dependency order (those referring to others come later)."""
+    resources = template.get("Resources", {})
+    text = {k: json.dumps(v) for k, v in resources.items()}
+    ordered: list[str] = []
+    pending = list(resources)
+    while pending:
+        for k in pending:
+            deps = [o for o in pending if o != k and (f'"Ref": "{o}"' in text[k] or f'"{o}", ' in text[k] or f'"{o}.' in text[k])]
+            if not deps:
+                ordered.append(k)
+                pending.remove(k)
+                break
+        else:
+            ordered.extend(pending)
+            break
+    return [(k, resources[k]["Type"]) for k in ordered]
+
+
+def _physical(stack: Any, logical_id: str) -> str:
+    res = stack.resource_map._parsed_resources.get(logical_id)
+    return getattr(res, "physical_resource_id", "") or ""
+
+
+def stack_create_resources(self: Any) -> None:
+    self.status = "CREATE_IN_PROGRESS"
+    order = _ordered(self.template_dict)
+    try:
+        self.resource_map.create(self.template_dict)
+    except ResourceFailed as e:
+        done = [k for k, _ in order if k in self.resource_map._parsed_resources]
+        for k, t in order:
+            if k in done:
+                _event(self, k, t, _physical(self, k), "CREATE_IN_PROGRESS")
+                _event(self, k, t, _physical(self, k), "CREATE_COMPLETE")
+            elif k == e.logical_id:
+                _event(self, k, t, "", "CREATE_IN_PROGRESS")
+                _event(self, k, t, "", "CREATE_FAILED", e.reason)
+        self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: [{e.logical_id}]. Rollback requested by user.")
+        for k, t in reversed(order):
+            if k in done:
+                _event(self, k, t, _physical(self, k), "DELETE_IN_PROGRESS")
+                self.resource_map._delete_resource(self.resource_map._parsed_resources[k], self.template_dict["Resources"][k])
+                self.resource_map._parsed_resources.pop(k, None)
+                _event(self, k, t, "", "DELETE_COMPLETE")
+        self._add_stack_event("ROLLBACK_COMPLETE")
+        self.status = "ROLLBACK_COMPLETE"
+        return
+    for k, t in order:
+        _event(self, k, t, _physical(self, k), "CREATE_IN_PROGRESS")
+        _event(self, k, t, _physical(self, k), "CREATE_COMPLETE")
+    self.description = self.template_dict.get("Description")
+    self.mark_creation_complete()
+
+
+def stack_update(self: Any, template: str, role_arn: str | None = None, parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+    old_template, old_params = self.template, dict(self.parameters)
+    new_dict = self.parse_template(template)
+    old_res = resolved_resources(self.template_dict, old_params, self.account_id, self.region_name, self.name)
+    new_res = resolved_resources(new_dict, parameters or old_params, self.account_id, self.region_name, self.name)
+    changed = [(k, v["Type"]) for k, v in new_res.items() if old_res.get(k) != v]
+    self._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    self.template = template
+    self._parse_template()
+    try:
+        for k, t in changed:
+            _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS")
+        self.resource_map.update(self.template_dict, parameters)
+    except Exception as e:
+        failed = getattr(e, "logical_id", changed[-1][0] if changed else self.name)
+        reason = getattr(e, "reason", str(e))
+        rtype = dict(changed).get(failed, "AWS::CloudFormation::Stack")
+        _event(self, failed, rtype, _physical(self, failed), "UPDATE_FAILED", reason)
+        self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: [{failed}].")
+        self.template = old_template
+        self._parse_template()
+        try:
+            self.resource_map.update(self.template_dict, old_params)
+        except Exception:
+            pass
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+        return
+    for k, t in changed:
+        _event(self, k, t, _physical(self, k), "UPDATE_COMPLETE")
+    self.output_map = self._create_output_map()
+    self._add_stack_event("UPDATE_COMPLETE")
+    self.status = "UPDATE_COMPLETE"
+    self.role_arn = role_arn
+    if parameters:
+        self.parameters = parameters
+    if tags is not None:
+        self.tags = tags
+
+
+def stack_delete(self: Any) -> None:
+    self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+    order = [(k, t) for k, t in _ordered(self.template_dict) if k in self.resource_map._parsed_resources] if self.template_dict else []
+    physical = {k: _physical(self, k) for k, _ in order}
+    for k, t in reversed(order):
+        _event(self, k, t, physical[k], "DELETE_IN_PROGRESS")
+    self.resource_map.delete()
+    for k, t in reversed(order):
+        _event(self, k, t, physical[k], "DELETE_COMPLETE")
+    self._add_stack_event("DELETE_COMPLETE")
+    self.status = "DELETE_COMPLETE"
+
+
+def install(module: Any) -> None:
+    global emulator
+    emulator = module
+    iam_models.Role.create_from_cloudformation_json = classmethod(role_create)
+    iam_models.Role.update_from_cloudformation_json = classmethod(role_update)
+    cfn_models.ChangeSet.diff = _change_set_diff
+    cfn_models.CloudFormationBackend.create_change_set = create_change_set
+    cfn_models.Stack.create_resources = stack_create_resources
+    cfn_models.Stack.update = stack_update
+    cfn_models.Stack.delete = stack_delete
+    # moto finds resource types through cached subclass scans: rescan with our model.
+    for fn in (parsing.get_model_list, parsing.get_model_map):
+        fn.cache_clear()
+    for name in dir(parsing):
+        obj = getattr(parsing, name)
+        if callable(getattr(obj, "cache_clear", None)):
+            obj.cache_clear()
