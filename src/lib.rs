@@ -2,6 +2,7 @@
 //! pull-through cache rule and the IAM role ECR assumes to pull from Echo.
 
 pub mod aws;
+pub mod cfn;
 pub mod cli;
 pub mod core;
 pub mod engine;

@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::aws::errors::ErrorContext;
-use crate::aws::{Aws, AwsError, AwsResult, NewRule, RepoSummary, Validation};
+use crate::aws::{
+    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackEvent, StackInfo,
+    StackRequest, Validation,
+};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
 use crate::core::policy;
 use crate::core::validate::RepoPrefix;
@@ -496,6 +499,47 @@ impl Aws for SandboxAws {
         Some(Utc::now() + chrono::Duration::hours(8))
     }
 
+    // The sandbox holds no stacks: CloudFormation changes are refused with a clear message,
+    // reads report that no stack exists.
+    async fn describe_stack(&self, _name: &str) -> AwsResult<Option<StackInfo>> {
+        self.call("DescribeStacks", "cloudformation:DescribeStacks")
+            .await?;
+        Ok(None)
+    }
+
+    async fn create_change_set(
+        &self,
+        _req: &StackRequest,
+        _name: &str,
+        _create: bool,
+    ) -> AwsResult<String> {
+        Err(no_cloudformation("cloudformation:CreateChangeSet"))
+    }
+
+    async fn describe_change_set(&self, _id: &str) -> AwsResult<ChangeSetInfo> {
+        Err(no_cloudformation("cloudformation:DescribeChangeSet"))
+    }
+
+    async fn delete_change_set(&self, _id: &str) -> AwsResult<()> {
+        Err(no_cloudformation("cloudformation:DeleteChangeSet"))
+    }
+
+    async fn create_stack(&self, _req: &StackRequest) -> AwsResult<()> {
+        Err(no_cloudformation("cloudformation:CreateStack"))
+    }
+
+    async fn update_stack(&self, _req: &StackRequest) -> AwsResult<()> {
+        Err(no_cloudformation("cloudformation:UpdateStack"))
+    }
+
+    async fn delete_stack(&self, _name: &str) -> AwsResult<()> {
+        Err(no_cloudformation("cloudformation:DeleteStack"))
+    }
+
+    async fn stack_events(&self, _name: &str) -> AwsResult<Vec<StackEvent>> {
+        Ok(vec![])
+    }
+
     async fn pull_counts(
         &self,
         repositories: &[String],
@@ -526,6 +570,16 @@ impl SandboxAws {
             .get(name)
             .map(|r| json!({"trust": r.trust, "policies": r.inline_policies, "tags": r.tags}))
     }
+}
+
+fn no_cloudformation(action: &str) -> AwsError {
+    let mut e = err(
+        action,
+        "NotSimulated",
+        "the sandbox does not simulate CloudFormation",
+    );
+    e.fix = "use --method api in the sandbox, or run against a real account or the emulator".into();
+    e
 }
 
 fn not_found_rule(action: &str, prefix: &str) -> AwsError {

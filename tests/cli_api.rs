@@ -412,18 +412,6 @@ async fn a_rule_made_by_hand_is_a_conflict_and_is_left_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cloudformation_method_is_refused_until_available() {
-    let emu = Emulator::start();
-    let out = emu
-        .cli()
-        .args(args("plan", &["--method", "cloudformation"]))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--method api"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn status_pages_through_many_repositories_and_batches_metrics() {
     let emu = Emulator::start();
     emu.cli().args(args("apply", &["--yes"])).assert().success();

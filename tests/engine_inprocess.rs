@@ -41,6 +41,7 @@ async fn run_apply(
     let opts = ApplyOptions {
         validate_attempts: 2,
         validate_delay: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
     };
     let result = apply(aws, &d, &observed, &p, &opts, &tx).await;
     drop(tx);

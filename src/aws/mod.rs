@@ -38,6 +38,56 @@ pub struct RepoSummary {
 
 pub type AwsResult<T> = Result<T, AwsError>;
 
+/// A stack to create or update (always with CAPABILITY_NAMED_IAM: the role has a name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackRequest {
+    pub name: String,
+    pub template_body: String,
+    pub parameters: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackInfo {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub outputs: std::collections::BTreeMap<String, String>,
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackChange {
+    /// Add, Modify, Remove, Import, Dynamic.
+    pub action: String,
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+    /// True, False or Conditional.
+    pub replacement: Option<String>,
+    /// Changed properties with whether each requires recreation (Always, Never, Conditionally).
+    pub details: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSetInfo {
+    pub status: String,
+    pub reason: Option<String>,
+    pub execution_status: Option<String>,
+    pub changes: Vec<StackChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackEvent {
+    pub id: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
 #[async_trait]
 pub trait Aws: Send + Sync {
     async fn caller_identity(&self) -> AwsResult<Identity>;
@@ -88,6 +138,23 @@ pub trait Aws: Send + Sync {
 
     /// When the current credentials expire (SSO and assumed-role sessions), if they do.
     async fn session_expiry(&self) -> Option<DateTime<Utc>>;
+
+    /// The stack, or `None` when it does not exist (or was deleted).
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>>;
+    /// Creates a change set (`create`: for a new stack); returns its id.
+    async fn create_change_set(
+        &self,
+        req: &StackRequest,
+        change_set_name: &str,
+        create: bool,
+    ) -> AwsResult<String>;
+    async fn describe_change_set(&self, id: &str) -> AwsResult<ChangeSetInfo>;
+    async fn delete_change_set(&self, id: &str) -> AwsResult<()>;
+    async fn create_stack(&self, req: &StackRequest) -> AwsResult<()>;
+    async fn update_stack(&self, req: &StackRequest) -> AwsResult<()>;
+    async fn delete_stack(&self, name: &str) -> AwsResult<()>;
+    /// Every event of the stack (all pages), newest first.
+    async fn stack_events(&self, name: &str) -> AwsResult<Vec<StackEvent>>;
 
     /// `AWS/ECR RepositoryPullCount` summed over `[start, end)` per repository.
     async fn pull_counts(

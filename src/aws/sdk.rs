@@ -12,7 +12,10 @@ use futures::future::try_join_all;
 use serde_json::Value;
 
 use super::errors::ErrorContext;
-use super::{Aws, AwsError, AwsResult, NewRule, RepoSummary, Validation};
+use super::{
+    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackChange, StackEvent,
+    StackInfo, StackRequest, Validation,
+};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
 
 /// How to reach AWS: the standard credential chain, optionally narrowed by these.
@@ -123,6 +126,29 @@ impl SdkAws {
             })
             .collect()
     }
+}
+
+fn cfn_parameters(params: &[(String, String)]) -> Vec<aws_sdk_cloudformation::types::Parameter> {
+    params
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect()
+}
+
+fn cfn_tags(tags: &[(String, String)]) -> Vec<aws_sdk_cloudformation::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect()
 }
 
 fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
@@ -468,6 +494,213 @@ impl Aws for SdkAws {
             .await
             .ok()?;
         creds.expiry().map(DateTime::<Utc>::from)
+    }
+
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
+        let out = match self
+            .cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = self.error("cloudformation:DescribeStacks", e);
+                return if err.message.contains("does not exist") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let Some(s) = out.stacks().first() else {
+            return Ok(None);
+        };
+        let status = s
+            .stack_status()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default();
+        if status == "DELETE_COMPLETE" {
+            return Ok(None);
+        }
+        Ok(Some(StackInfo {
+            id: s.stack_id().unwrap_or_default().to_string(),
+            name: s.stack_name().unwrap_or_default().to_string(),
+            status,
+            reason: s.stack_status_reason().map(str::to_string),
+            outputs: s
+                .outputs()
+                .iter()
+                .map(|o| {
+                    (
+                        o.output_key().unwrap_or_default().to_string(),
+                        o.output_value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .map(|p| {
+                    (
+                        p.parameter_key().unwrap_or_default().to_string(),
+                        p.parameter_value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+        }))
+    }
+
+    async fn create_change_set(
+        &self,
+        req: &StackRequest,
+        change_set_name: &str,
+        create: bool,
+    ) -> AwsResult<String> {
+        use aws_sdk_cloudformation::types::{Capability, ChangeSetType};
+        let out = self
+            .cloudformation
+            .create_change_set()
+            .stack_name(&req.name)
+            .change_set_name(change_set_name)
+            .template_body(&req.template_body)
+            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_tags(Some(cfn_tags(&req.tags)))
+            .capabilities(Capability::CapabilityNamedIam)
+            .change_set_type(if create {
+                ChangeSetType::Create
+            } else {
+                ChangeSetType::Update
+            })
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:CreateChangeSet", e))?;
+        Ok(out.id().unwrap_or(change_set_name).to_string())
+    }
+
+    async fn describe_change_set(&self, id: &str) -> AwsResult<ChangeSetInfo> {
+        let out = self
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:DescribeChangeSet", e))?;
+        let changes = out
+            .changes()
+            .iter()
+            .filter_map(|c| c.resource_change())
+            .map(|rc| StackChange {
+                action: rc
+                    .action()
+                    .map(|a| a.as_str().to_string())
+                    .unwrap_or_default(),
+                logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                physical_id: rc.physical_resource_id().map(str::to_string),
+                resource_type: rc.resource_type().unwrap_or_default().to_string(),
+                replacement: rc.replacement().map(|r| r.as_str().to_string()),
+                details: rc
+                    .details()
+                    .iter()
+                    .filter_map(|d| d.target())
+                    .map(|t| {
+                        (
+                            t.name()
+                                .unwrap_or_else(|| t.attribute().map(|a| a.as_str()).unwrap_or(""))
+                                .to_string(),
+                            t.requires_recreation()
+                                .map(|r| r.as_str().to_string())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(ChangeSetInfo {
+            status: out
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            reason: out.status_reason().map(str::to_string),
+            execution_status: out.execution_status().map(|s| s.as_str().to_string()),
+            changes,
+        })
+    }
+
+    async fn delete_change_set(&self, id: &str) -> AwsResult<()> {
+        self.cloudformation
+            .delete_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:DeleteChangeSet", e))?;
+        Ok(())
+    }
+
+    async fn create_stack(&self, req: &StackRequest) -> AwsResult<()> {
+        self.cloudformation
+            .create_stack()
+            .stack_name(&req.name)
+            .template_body(&req.template_body)
+            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_tags(Some(cfn_tags(&req.tags)))
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:CreateStack", e))?;
+        Ok(())
+    }
+
+    async fn update_stack(&self, req: &StackRequest) -> AwsResult<()> {
+        self.cloudformation
+            .update_stack()
+            .stack_name(&req.name)
+            .template_body(&req.template_body)
+            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_tags(Some(cfn_tags(&req.tags)))
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:UpdateStack", e))?;
+        Ok(())
+    }
+
+    async fn delete_stack(&self, name: &str) -> AwsResult<()> {
+        self.cloudformation
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:DeleteStack", e))?;
+        Ok(())
+    }
+
+    async fn stack_events(&self, name: &str) -> AwsResult<Vec<StackEvent>> {
+        let events: Vec<aws_sdk_cloudformation::types::StackEvent> = self
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("cloudformation:DescribeStackEvents", e))?;
+        Ok(events
+            .iter()
+            .map(|e| StackEvent {
+                id: e.event_id().unwrap_or_default().to_string(),
+                timestamp: to_chrono(e.timestamp()),
+                logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: e.resource_type().unwrap_or_default().to_string(),
+                status: e
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: e.resource_status_reason().map(str::to_string),
+            })
+            .collect())
     }
 
     async fn pull_counts(

@@ -48,6 +48,20 @@ pub enum Command {
     Teardown(TeardownArgs),
     /// Check the setup end to end (PASS / WARN / FAIL with fixes); write a support bundle.
     Diagnose(DiagnoseArgs),
+    /// Print the CloudFormation template (the same one `--method cloudformation` deploys).
+    Template(TemplateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TemplateArgs {
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: TemplateFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -97,9 +111,12 @@ pub struct SetupArgs {
     /// How to make the changes.
     #[arg(long, value_enum, default_value = "api")]
     pub method: Method,
-    /// Take over an existing role or rule that echo-onboard did not create.
+    /// Take over an existing role or rule that echo-onboard did not create (API method).
     #[arg(long)]
     pub adopt: bool,
+    /// Stack name for --method cloudformation.
+    #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
+    pub stack_name: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,4 +154,7 @@ pub struct TeardownArgs {
     /// How the setup was made.
     #[arg(long, value_enum, default_value = "api")]
     pub method: Method,
+    /// Stack name for --method cloudformation.
+    #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
+    pub stack_name: String,
 }

@@ -7,17 +7,19 @@ use serde_json::{json, Value};
 
 use super::args::{
     ApplyArgs, Cli, Command, DiagnoseArgs, Method, PlanArgs, SetupArgs, TeardownArgs,
+    TemplateFormat,
 };
 use super::output;
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::{Aws, AwsError};
+use crate::engine::stack::{self, StackPlan};
 use crate::sandbox::SandboxAws;
 
 /// The region the sandbox pretends to be in unless --region says otherwise.
 pub const SANDBOX_REGION: &str = "eu-west-1";
 use crate::core::checks::{self, Status};
 use crate::core::model::{desired, usage_instructions, Desired, Observed};
-use crate::core::plan::{self, Plan, PlanOptions};
+use crate::core::plan::{self, Plan, PlanOptions, ResourceKind};
 use crate::core::redact;
 use crate::core::render;
 use crate::core::validate::{
@@ -53,9 +55,9 @@ impl Failure {
     }
     fn lines(&self) -> Vec<String> {
         match self {
-            Failure::Usage(m) | Failure::Runtime(m) | Failure::Reported(m) => {
-                vec![format!("error: {m}")]
-            }
+            Failure::Usage(m) | Failure::Runtime(m) => vec![format!("error: {m}")],
+            // Already told on stderr where it happened.
+            Failure::Reported(_) => vec![],
             Failure::Invalid(errors) => errors.iter().map(|e| format!("error: {e}")).collect(),
             Failure::Aws(e) => vec![format!("error: {e}")],
             Failure::ChangesPending => vec![],
@@ -98,6 +100,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Status) => cmd_status(&cli, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
+        Some(Command::Template(args)) => {
+            match args.format {
+                TemplateFormat::Yaml => print!("{}", crate::cfn::TEMPLATE_YAML),
+                TemplateFormat::Json => println!("{}", crate::cfn::template_json()),
+            }
+            Ok(())
+        }
         None => Err(Failure::Usage(
             "no command given: run `echo-onboard --help` for the commands".into(),
         )),
@@ -124,6 +133,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Status => "status",
         Command::Teardown(_) => "teardown",
         Command::Diagnose(_) => "diagnose",
+        Command::Template(_) => "template",
     }
 }
 
@@ -150,15 +160,6 @@ async fn connect(cli: &Cli) -> Result<(Box<dyn Aws>, Region), Failure> {
     Ok((Box::new(aws), region))
 }
 
-fn refuse_cloudformation(method: Method) -> Result<(), Failure> {
-    match method {
-        Method::Api => Ok(()),
-        Method::Cloudformation => Err(Failure::Usage(
-            "--method cloudformation is not available in this version yet: use --method api (the default)".into(),
-        )),
-    }
-}
-
 fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
     SetupInput {
         echo_account: args.echo_account.clone(),
@@ -172,6 +173,8 @@ fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
 }
 
 struct Planned {
+    /// Set for --method cloudformation.
+    stack: Option<StackPlan>,
     aws: Box<dyn Aws>,
     setup: Setup,
     desired: Desired,
@@ -180,7 +183,6 @@ struct Planned {
 }
 
 async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
-    refuse_cloudformation(args.method)?;
     let (aws, region) = connect(cli).await?;
     let setup = setup_input(args, &region)
         .validate()
@@ -192,6 +194,17 @@ async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
     };
     let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
     let desired = desired(&setup, &observed.identity.account);
+    if args.method == Method::Cloudformation {
+        let sp = stack::plan(aws.as_ref(), &setup, &desired, &observed, &args.stack_name).await?;
+        return Ok(Planned {
+            plan: sp.plan.clone(),
+            stack: Some(sp),
+            aws,
+            setup,
+            desired,
+            observed,
+        });
+    }
     let plan = plan::plan(
         &desired,
         &observed,
@@ -199,6 +212,7 @@ async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
         PlanOptions { adopt: args.adopt },
     );
     Ok(Planned {
+        stack: None,
         aws,
         setup,
         desired,
@@ -287,6 +301,9 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
         }
         return Ok(());
     }
+    if let Some(sp) = &p.stack {
+        return apply_stack(&p, sp, args, ctx).await;
+    }
     if !args.yes {
         confirm("Apply these changes?")?;
     }
@@ -374,7 +391,6 @@ async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
 }
 
 async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Failure> {
-    refuse_cloudformation(args.method)?;
     let prefix =
         RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
     let role_name = match &args.role_name {
@@ -396,6 +412,9 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
         prefix: Some(prefix.to_string()),
     };
     let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
+    if args.method == Method::Cloudformation {
+        return teardown_stack(aws.as_ref(), &observed, args, ctx).await;
+    }
     // The rule's own role wins over the default name; an explicit --role-name wins over both.
     let role = match (
         &role_name,
@@ -532,9 +551,188 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
         }
     }
     if report.failed() {
+        eprintln!("error: diagnostics found failures (see the FAIL checks)");
         return Err(Failure::Reported(
             "diagnostics found failures (see the FAIL checks)".into(),
         ));
     }
     Ok(())
+}
+
+async fn apply_stack(
+    p: &Planned,
+    sp: &StackPlan,
+    args: &ApplyArgs,
+    ctx: &Context,
+) -> Result<(), Failure> {
+    let name = &sp.request.name;
+    if !args.yes {
+        let extra = match sp.stack.as_ref().map(|s| s.status.as_str()) {
+            Some("ROLLBACK_COMPLETE") => format!(" The failed stack {name} is deleted first."),
+            _ => String::new(),
+        };
+        confirm(&format!("Deploy stack {name}?{extra}"))?;
+    }
+    let (tx, printer) = event_printer();
+    let result = stack::apply(
+        p.aws.as_ref(),
+        sp,
+        &p.desired,
+        &ApplyOptions::default(),
+        &tx,
+    )
+    .await;
+    drop(tx);
+    let _ = printer.await;
+    match result {
+        Ok(outcome) => {
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({"result": "applied", "method": "cloudformation", "stack": name, "status": outcome.status, "plan": render::plan_json(&p.plan), "outputs": outcome.outputs, "validation": outcome.validation, "usage": outcome.usage})
+                );
+            } else {
+                println!("Stack {name}: {}.", outcome.status);
+                for (k, v) in &outcome.outputs {
+                    println!("  {k}: {v}");
+                }
+                output::print_usage(&outcome.usage);
+            }
+            Ok(())
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(s) = &f.stack_status {
+                eprintln!("Stack {name} is {s}.");
+            }
+            eprintln!("Next step: {}", f.next_step);
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({"result": "failed", "method": "cloudformation", "stack": name, "error": f.message, "stack_status": f.stack_status, "next_step": f.next_step})
+                );
+            }
+            // Offer the one next step a ROLLBACK_COMPLETE stack needs, when someone can answer.
+            if f.stack_status.as_deref() == Some("ROLLBACK_COMPLETE")
+                && std::io::stdin().is_terminal()
+                && !args.yes
+                && confirm(&format!("Delete the failed stack {name} now?")).is_ok()
+            {
+                match p.aws.delete_stack(name).await {
+                    Ok(()) => {
+                        eprintln!("Deleting stack {name}; run apply again once the cause is fixed.")
+                    }
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+            Err(Failure::Reported(f.message))
+        }
+    }
+}
+
+async fn teardown_stack(
+    aws: &dyn Aws,
+    observed: &Observed,
+    args: &TeardownArgs,
+    ctx: &Context,
+) -> Result<(), Failure> {
+    let name = &args.stack_name;
+    let Some(found) = aws.describe_stack(name).await? else {
+        let msg = format!("no stack named {name} in {}: nothing to delete (pass --stack-name, or --method api for a setup made with API calls)", observed.region);
+        if ctx.json {
+            println!("{}", json!({"result": "no-op", "message": msg}));
+        } else {
+            println!("{msg}");
+        }
+        return Ok(());
+    };
+    let prefix = found
+        .parameters
+        .get("RepositoryNamePrefix")
+        .cloned()
+        .unwrap_or_else(|| args.prefix.clone());
+    let repos = plan::plan_teardown(observed, &prefix, None, args.delete_cached_repos);
+    let mut plan = Plan {
+        account: observed.identity.account.clone(),
+        region: observed.region.clone(),
+        changes: stack::teardown_rows(&found),
+        warnings: repos.warnings.clone(),
+        blockers: vec![],
+    };
+    plan.changes.extend(
+        repos
+            .changes
+            .iter()
+            .filter(|c| c.resource == ResourceKind::EcrRepository)
+            .cloned(),
+    );
+    if !ctx.json {
+        print_plan(&plan, ctx);
+    }
+    if stack::is_in_progress(&found.status) {
+        eprintln!(
+            "Stack {name} is {}: its deletion will follow once it finishes.",
+            found.status
+        );
+    }
+    if !args.yes {
+        confirm(&format!(
+            "Delete stack {name} and what it created? This cannot be undone."
+        ))?;
+    }
+    let (tx, printer) = event_printer();
+    let result = stack::delete(aws, &found, &ApplyOptions::default(), &tx).await;
+    let repo_result = match &result {
+        Ok(_) => {
+            let repo_plan = Plan {
+                changes: plan
+                    .changes
+                    .iter()
+                    .filter(|c| c.resource == ResourceKind::EcrRepository)
+                    .cloned()
+                    .collect(),
+                ..plan.clone()
+            };
+            Some(teardown::teardown(aws, &repo_plan, None, &tx).await)
+        }
+        Err(_) => None,
+    };
+    drop(tx);
+    let _ = printer.await;
+    match (result, repo_result) {
+        (Ok(mut deleted), Some(Ok(repos))) => {
+            deleted.extend(repos.deleted);
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({"result": "deleted", "method": "cloudformation", "stack": name, "plan": render::plan_json(&plan), "deleted": deleted})
+                );
+            } else {
+                println!(
+                    "Deleted stack {name}; confirmed gone: {}.",
+                    deleted.join(", ")
+                );
+            }
+            Ok(())
+        }
+        (Ok(_), Some(Err(f))) => {
+            eprintln!(
+                "Stack {name} is deleted, but some cached repositories remain: {}",
+                f.remaining.join(", ")
+            );
+            Err(Failure::Runtime(f.error.to_string()))
+        }
+        (Err(f), _) => {
+            eprintln!("error: {}", f.message);
+            eprintln!("Next step: {}", f.next_step);
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({"result": "failed", "method": "cloudformation", "stack": name, "error": f.message, "stack_status": f.stack_status, "next_step": f.next_step})
+                );
+            }
+            Err(Failure::Reported(f.message))
+        }
+        (Ok(_), None) => unreachable!("repositories are handled after a successful stack deletion"),
+    }
 }

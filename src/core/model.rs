@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::policy::{self, PolicyDocument};
-use super::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY};
+use super::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, STACK_TAG_KEY};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
@@ -33,7 +33,10 @@ impl ManagedBy {
         }
     }
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Self {
-        if let Some(stack) = tags.get("aws:cloudformation:stack-name") {
+        if let Some(stack) = tags
+            .get("aws:cloudformation:stack-name")
+            .or_else(|| tags.get(STACK_TAG_KEY))
+        {
             ManagedBy::CloudFormation(stack.clone())
         } else if tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE) {
             ManagedBy::EchoOnboard

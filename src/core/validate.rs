@@ -227,6 +227,8 @@ impl fmt::Display for RoleName {
 pub const MANAGED_BY_KEY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "echo-onboard";
 pub const PREFIX_TAG_KEY: &str = "echo-onboard:prefix";
+/// Set by the CloudFormation template on the role: the stack that owns it.
+pub const STACK_TAG_KEY: &str = "echo-onboard:stack";
 
 /// A `KEY=VALUE` tag under IAM's rules: key 1–128, value 0–256 characters of letters, digits,
 /// spaces and `_ . : / = + - @`; keys starting with `aws:` are reserved.
@@ -271,7 +273,7 @@ impl Tag {
                 example,
             ));
         }
-        if k == MANAGED_BY_KEY || k == PREFIX_TAG_KEY {
+        if k == MANAGED_BY_KEY || k == PREFIX_TAG_KEY || k == STACK_TAG_KEY {
             return Err(err(
                 field,
                 value,

@@ -17,6 +17,8 @@ pub struct ApplyOptions {
     /// How often to ask `ValidatePullThroughCacheRule` while IAM propagates a new role.
     pub validate_attempts: u32,
     pub validate_delay: Duration,
+    /// How often to poll CloudFormation for stack events.
+    pub poll_interval: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -24,6 +26,7 @@ impl Default for ApplyOptions {
         Self {
             validate_attempts: 6,
             validate_delay: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(2),
         }
     }
 }
@@ -469,7 +472,7 @@ pub async fn apply(
     })
 }
 
-async fn validate_with_retry(
+pub(crate) async fn validate_with_retry(
     aws: &dyn Aws,
     prefix: &str,
     opts: &ApplyOptions,

@@ -42,6 +42,16 @@ pub enum Event {
         label: String,
         error: String,
     },
+    /// A CloudFormation stack event; `done` of `total` resources have finished.
+    StackEvent {
+        logical_id: String,
+        resource_type: String,
+        status: String,
+        reason: Option<String>,
+        elapsed_ms: u64,
+        done: usize,
+        total: usize,
+    },
 }
 
 pub type EventSender = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -82,5 +92,27 @@ pub fn describe(event: &Event) -> String {
         }
         Event::RolledBack { label } => format!("  undone: {label}"),
         Event::RollbackFailed { label, error } => format!("  could not undo: {label}: {error}"),
+        Event::StackEvent {
+            logical_id,
+            resource_type,
+            status,
+            reason,
+            elapsed_ms,
+            done,
+            total,
+        } => {
+            let width = 10;
+            let filled = if *total == 0 { 0 } else { done * width / total };
+            format!(
+                "{:>6.1}s [{}{}] {done}/{total}  {logical_id:<24} {resource_type:<32} {status}{}",
+                *elapsed_ms as f64 / 1000.0,
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                reason
+                    .as_deref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            )
+        }
     }
 }

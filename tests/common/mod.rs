@@ -21,6 +21,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A tool installed in the emulator's virtualenv (aws, cfn-lint).
+pub fn venv_tool(name: &str) -> PathBuf {
+    python().parent().unwrap().join(name)
+}
+
 fn python() -> PathBuf {
     let out = Command::new("bash")
         .arg(root().join("tests/emulator/setup.sh"))
@@ -127,6 +132,12 @@ impl Emulator {
             "/_echo/faults",
             json!({"operation": operation, "code": code, "status": status, "times": times}),
         );
+    }
+
+    /// Makes a CloudFormation resource handler (e.g. `CloudFormation:AWS::ECR::PullThroughCacheRule`)
+    /// fail once with this message.
+    pub fn control_fault_message(&self, operation: &str, message: &str) {
+        self.control("/_echo/faults", json!({"operation": operation, "code": "HandlerFailure", "message": message, "times": 1}));
     }
 
     /// Puts an image into a repository of the upstream (Echo) account.

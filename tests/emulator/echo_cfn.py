@@ -259,11 +259,32 @@ def _change_set_diff(self: Any) -> list[dict[str, Any]]:
             details.append({"Target": {"Attribute": "Properties", "Name": n, "RequiresRecreation": "Always" if always else "Never"}, "Evaluation": "Static", "ChangeSource": "DirectModification"})
         physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
         changes.append(_change("Modify", logical_id, res["Type"], physical, details, "True" if replace else "False"))
+    # Resources that refer to a replaced resource get its new physical id: CloudFormation
+    # reports them as modified too (a dynamic, attribute-caused change).
+    replaced = [c["LogicalResourceId"] for c in changes if c.get("Replacement") == "True"]
+    touched = {c["LogicalResourceId"] for c in changes}
+    for logical_id, res in new.items():
+        if logical_id in touched or logical_id not in old:
+            continue
+        raw = self.template_dict["Resources"][logical_id].get("Properties", {})
+        props = [k for k, v in raw.items() if any(_refers(v, r) for r in replaced)]
+        if not props:
+            continue
+        replacing = REPLACING.get(res["Type"], set())
+        always = [p for p in props if replacing is None or p in replacing]
+        details = [{"Target": {"Attribute": "Properties", "Name": p, "RequiresRecreation": "Always" if p in always else "Never"}, "Evaluation": "Dynamic", "ChangeSource": "ResourceAttribute", "CausingEntity": f"{replaced[0]}.Arn"} for p in props]
+        physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
+        changes.append(_change("Modify", logical_id, res["Type"], physical, details, "True" if always else "False"))
     for logical_id, res in old.items():
         if logical_id not in new:
             physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
             changes.append(_change("Remove", logical_id, res["Type"], physical, []))
     return changes
+
+
+def _refers(value: Any, logical_id: str) -> bool:
+    text = json.dumps(value)
+    return f'"Ref": "{logical_id}"' in text or f'"Fn::GetAtt": ["{logical_id}"' in text
 
 
 def _change(action: str, logical_id: str, rtype: str, physical: str | None, details: list[Any], replacement: str | None = None) -> dict[str, Any]:
@@ -272,7 +293,7 @@ def _change(action: str, logical_id: str, rtype: str, physical: str | None, deta
         rc["PhysicalResourceId"] = physical
     if replacement:
         rc["Replacement"] = replacement
-    return {"Type": "Resource", "ResourceChange": rc}
+    return rc  # moto wraps each change as {"Type": "Resource", "ResourceChange": ...}
 
 
 _original_create_change_set = cfn_models.CloudFormationBackend.create_change_set
@@ -350,8 +371,12 @@ def stack_create_resources(self: Any) -> None:
             if k in done:
                 _event(self, k, t, _physical(self, k), "DELETE_IN_PROGRESS")
                 self.resource_map._delete_resource(self.resource_map._parsed_resources[k], self.template_dict["Resources"][k])
-                self.resource_map._parsed_resources.pop(k, None)
                 _event(self, k, t, "", "DELETE_COMPLETE")
+        # moto's resource map creates resources lazily on any lookup (outputs included):
+        # pin every resource of the rolled-back stack as absent, and drop the outputs.
+        for k, _ in order:
+            self.resource_map._parsed_resources[k] = None
+        self.output_map = cfn_models.OutputMap(self.resource_map, {}, self.stack_id)
         self._add_stack_event("ROLLBACK_COMPLETE")
         self.status = "ROLLBACK_COMPLETE"
         return
@@ -375,6 +400,18 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         for k, t in changed:
             _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS")
         self.resource_map.update(self.template_dict, parameters)
+        # moto does not update resources that only refer to a changed one: do it, so a rule
+        # follows its replaced role as in CloudFormation.
+        names = [k for k, _ in changed]
+        for k, t in _ordered(self.template_dict):
+            if k in names:
+                continue
+            raw = self.template_dict["Resources"][k].get("Properties", {})
+            if any(_refers(raw, n) for n in names):
+                _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS", "Requested update requires the creation of a new physical resource; hence creating one.")
+                updated = parsing.parse_and_update_resource(k, self.template_dict["Resources"][k], self.resource_map, self.account_id, self.region_name)
+                self.resource_map._parsed_resources[k] = updated
+                changed.append((k, t))
     except Exception as e:
         failed = getattr(e, "logical_id", changed[-1][0] if changed else self.name)
         reason = getattr(e, "reason", str(e))

@@ -1,0 +1,44 @@
+//! The CloudFormation template (assets/template.yaml, embedded at build time) and what the
+//! tool derives from it: stack parameters for a setup, and a resolver for the intrinsic
+//! functions it uses, so tests can prove the template's policies equal the core's.
+
+pub mod resolve;
+
+use serde_json::Value;
+
+use crate::core::validate::Setup;
+
+/// The template as shipped, byte for byte: `aws cloudformation create-stack --template-body
+/// file://template.yaml` works with it unchanged.
+pub const TEMPLATE_YAML: &str = include_str!("../../assets/template.yaml");
+
+pub const DEFAULT_STACK_NAME: &str = "echo-registry-ecr-cache";
+pub const DEFAULT_CACHE_RULE_NAME: &str = "echo-registry-cache";
+pub const RULE_LOGICAL_ID: &str = "PullThroughCacheRule";
+pub const ROLE_LOGICAL_ID: &str = "AccessRole";
+
+pub fn template() -> Value {
+    serde_norway::from_str(TEMPLATE_YAML).expect("the embedded template is valid YAML")
+}
+
+pub fn template_json() -> String {
+    serde_json::to_string_pretty(&template()).expect("serialisable")
+}
+
+/// Stack parameters for a validated setup (names as in Echo's published template).
+pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
+    vec![
+        (
+            "SourceRegistryAccountId".into(),
+            setup.echo_account.to_string(),
+        ),
+        ("SourceRegistryRegion".into(), setup.echo_region.to_string()),
+        ("RepositoryNamePrefix".into(), setup.prefix.to_string()),
+        ("CacheRuleName".into(), DEFAULT_CACHE_RULE_NAME.into()),
+        ("RoleName".into(), setup.role_name.to_string()),
+        (
+            "UpstreamRepositoryPrefix".into(),
+            setup.upstream_prefix.to_string(),
+        ),
+    ]
+}

@@ -1,0 +1,413 @@
+//! `--method cloudformation` and `template`, against the emulator, driving the real binary.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const STACK: &str = "echo-registry-ecr-cache";
+
+fn cfn<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        cmd,
+        "--method",
+        "cloudformation",
+        "--echo-account",
+        ECHO_ACCOUNT,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn actions(plan: &Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["resource"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn rules(emu: &Emulator) -> Vec<aws_sdk_ecr::types::PullThroughCacheRule> {
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    ecr.describe_pull_through_cache_rules()
+        .send()
+        .await
+        .unwrap()
+        .pull_through_cache_rules()
+        .to_vec()
+}
+
+async fn stack_status(emu: &Emulator) -> Option<String> {
+    let cf = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+    match cf.describe_stacks().stack_name(STACK).send().await {
+        Ok(out) => out
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .map(|s| s.as_str().to_string())
+            .filter(|s| s != "DELETE_COMPLETE"),
+        Err(_) => None,
+    }
+}
+
+async fn role_documents(emu: &Emulator, role: &str) -> (Value, Value) {
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    let decode = |s: &str| -> Value {
+        serde_json::from_str(&percent_encoding::percent_decode_str(s).decode_utf8_lossy()).unwrap()
+    };
+    let r = iam.get_role().role_name(role).send().await.unwrap();
+    let trust = decode(r.role().unwrap().assume_role_policy_document().unwrap());
+    let p = iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name("echo-pullthrough-cache-policy")
+        .send()
+        .await
+        .unwrap();
+    (trust, decode(p.policy_document()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stack_lifecycle_create_noop_change_teardown() {
+    let emu = Emulator::start();
+
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &[]))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("cloudformation-stack".into(), "create".into()),
+            ("iam-role".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into())
+        ]
+    );
+    assert_eq!(
+        stack_status(&emu).await,
+        None,
+        "planning leaves no stack or change set behind"
+    );
+
+    let out = emu.cli().args(cfn("apply", &["--yes"])).output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("2/2  PullThroughCacheRule"),
+        "live events with progress: {stderr}"
+    );
+    assert!(stderr.contains("CREATE_COMPLETE"));
+    for output in [
+        "AccessRoleArn: arn:aws:iam::123456789012:role/echo-pullthrough-cache-role",
+        "RepositoryPrefix: echo",
+        "UpstreamRegistryUrl: 111122223333.dkr.ecr.us-east-1.amazonaws.com",
+        "PullthroughCacheRuleArn:",
+        "UsageInstructions:",
+    ] {
+        assert!(stdout.contains(output), "{output} missing in {stdout}");
+    }
+    assert!(stdout
+        .contains("docker pull 123456789012.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>"));
+    let r = rules(&emu).await;
+    assert_eq!(r.len(), 1, "the rule is visible through the ECR API");
+    assert_eq!(
+        r[0].custom_role_arn(),
+        Some("arn:aws:iam::123456789012:role/echo-pullthrough-cache-role")
+    );
+    let status = stdout_json(&emu.cli().args(["status", "--json"]).output().unwrap());
+    assert_eq!(
+        status["rules"][0]["managed_by"],
+        format!("cloudformation:{STACK}")
+    );
+
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &[]))
+            .output()
+            .unwrap(),
+    );
+    assert!(actions(&plan).iter().all(|(_, a)| a == "no-op"), "{plan}");
+    emu.cli()
+        .args(cfn("plan", &["--detailed-exitcode"]))
+        .assert()
+        .code(0);
+
+    // A parameter change: the role name.
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &["--role-name", "echo-cache-role-v2"]))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("cloudformation-stack".into(), "update".into()),
+            ("iam-role".into(), "replace".into()),
+            ("pull-through-cache-rule".into(), "replace".into())
+        ]
+    );
+    let role_change = &plan["changes"][1];
+    assert_eq!(
+        role_change["fields"][0],
+        json!({"field": "RoleName", "before": "echo-pullthrough-cache-role", "after": "echo-cache-role-v2"})
+    );
+    assert!(role_change["reason"]
+        .as_str()
+        .unwrap()
+        .contains("RoleName cannot change in place"));
+    emu.cli()
+        .args(cfn(
+            "apply",
+            &["--yes", "--role-name", "echo-cache-role-v2"],
+        ))
+        .assert()
+        .success();
+    let r = rules(&emu).await;
+    assert_eq!(
+        r[0].custom_role_arn(),
+        Some("arn:aws:iam::123456789012:role/echo-cache-role-v2")
+    );
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &["--role-name", "echo-cache-role-v2"]))
+            .output()
+            .unwrap(),
+    );
+    assert!(actions(&plan).iter().all(|(_, a)| a == "no-op"), "{plan}");
+
+    let out = emu
+        .cli()
+        .args(["teardown", "--method", "cloudformation", "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("DELETE_COMPLETE"));
+    assert_eq!(stack_status(&emu).await, None);
+    assert!(rules(&emu).await.is_empty());
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    assert!(iam
+        .get_role()
+        .role_name("echo-cache-role-v2")
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_rule_resource_is_reported_first_and_can_be_retried() {
+    let emu = Emulator::start();
+    emu.control_fault_message(
+        "CloudFormation:AWS::ECR::PullThroughCacheRule",
+        "Resource handler returned message: \"Rate exceeded\" (HandlerErrorCode: Throttling)",
+    );
+    let out = emu.cli().args(cfn("apply", &["--yes"])).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first_error = stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert_eq!(first_error, "error: PullThroughCacheRule (AWS::ECR::PullThroughCacheRule) CREATE_FAILED: Resource handler returned message: \"Rate exceeded\" (HandlerErrorCode: Throttling)");
+    assert!(
+        stderr.contains(&format!("Stack {STACK} is ROLLBACK_COMPLETE.")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Next step: the stack must be deleted before it can be created again"));
+    assert_eq!(
+        stack_status(&emu).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    assert!(
+        iam.get_role().role_name(ROLE).send().await.is_err(),
+        "the rollback removed the role"
+    );
+
+    // The plan says the failed stack is replaced; apply deletes it first and succeeds.
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &[]))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(plan["changes"][0]["action"], "replace");
+    let out = emu.cli().args(cfn("apply", &["--yes"])).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr)
+        .contains("deleting stack echo-registry-ecr-cache left by a failed creation"));
+    assert_eq!(stack_status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_and_cloudformation_methods_make_equal_roles_and_rules() {
+    let api = Emulator::start();
+    let stack = Emulator::start();
+    let setup = ["--prefix", "team/echo", "--upstream-prefix", "hardened"];
+    api.cli()
+        .args(["apply", "--yes", "--echo-account", ECHO_ACCOUNT])
+        .args(setup)
+        .assert()
+        .success();
+    stack
+        .cli()
+        .args(cfn("apply", &["--yes"]))
+        .args(setup)
+        .assert()
+        .success();
+
+    let (api_trust, api_policy) = role_documents(&api, ROLE).await;
+    let (cfn_trust, cfn_policy) = role_documents(&stack, ROLE).await;
+    assert!(
+        echo_onboard::core::policy::equivalent(&api_trust, &cfn_trust),
+        "{api_trust} vs {cfn_trust}"
+    );
+    assert!(
+        echo_onboard::core::policy::equivalent(&api_policy, &cfn_policy),
+        "{api_policy} vs {cfn_policy}"
+    );
+
+    let (a, c) = (rules(&api).await, rules(&stack).await);
+    assert_eq!((a.len(), c.len()), (1, 1));
+    let fields = |r: &aws_sdk_ecr::types::PullThroughCacheRule| {
+        (
+            r.ecr_repository_prefix().map(str::to_string),
+            r.upstream_registry().map(|u| u.as_str().to_string()),
+            r.upstream_registry_url().map(str::to_string),
+            r.upstream_repository_prefix().map(str::to_string),
+            r.custom_role_arn().map(str::to_string),
+        )
+    };
+    assert_eq!(fields(&a[0]), fields(&c[0]));
+    assert_eq!(fields(&a[0]).3.as_deref(), Some("hardened"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seeds_create_stack_command_works_with_our_template() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = emu.cli().arg("template").output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(dir.path().join("template.yaml"), &out.stdout).unwrap();
+    // As written in Echo's CloudFormation guide (../shared/seeds/000_*), Option 2.
+    let status = std::process::Command::new(venv_tool("aws"))
+        .current_dir(dir.path())
+        .args([
+            "cloudformation",
+            "create-stack",
+            "--stack-name",
+            STACK,
+            "--template-body",
+            "file://template.yaml",
+        ])
+        .args([
+            "--parameters",
+            &format!("ParameterKey=SourceRegistryAccountId,ParameterValue={ECHO_ACCOUNT}"),
+            "ParameterKey=SourceRegistryRegion,ParameterValue=us-east-1",
+        ])
+        .args(["--capabilities", "CAPABILITY_NAMED_IAM"])
+        .args(["--endpoint-url", &emu.endpoint, "--region", REGION])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert_eq!(stack_status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(rules(&emu).await[0].ecr_repository_prefix(), Some("echo"));
+    // And the tool recognises it as its own stack.
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &[]))
+            .output()
+            .unwrap(),
+    );
+    assert!(actions(&plan).iter().all(|(_, a)| a == "no-op"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_outside_the_stack_is_a_conflict_with_options() {
+    let emu = Emulator::start();
+    emu.cli()
+        .args(["apply", "--yes", "--echo-account", ECHO_ACCOUNT])
+        .assert()
+        .success();
+    let plan = stdout_json(
+        &emu.cli()
+            .arg("--json")
+            .args(cfn("plan", &["--role-name", "stack-role"]))
+            .output()
+            .unwrap(),
+    );
+    let blocker = plan["blockers"][0].as_str().unwrap();
+    assert!(
+        blocker.contains("already exists outside stack echo-registry-ecr-cache"),
+        "{blocker}"
+    );
+    assert!(blocker.contains("pick another --prefix"));
+    assert!(blocker.contains("echo-onboard teardown --prefix echo"));
+    let out = emu
+        .cli()
+        .args(cfn("apply", &["--yes", "--role-name", "stack-role"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stack_status(&emu).await, None);
+    // Another prefix works alongside.
+    emu.cli()
+        .args(cfn(
+            "apply",
+            &["--yes", "--role-name", "stack-role", "--prefix", "echo-cfn"],
+        ))
+        .assert()
+        .success();
+    assert_eq!(rules(&emu).await.len(), 2);
+}
+
+#[test]
+fn template_prints_yaml_and_json_and_lints_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, file) in [("yaml", "template.yaml"), ("json", "template.json")] {
+        let out = assert_cmd::Command::cargo_bin("echo-onboard")
+            .unwrap()
+            .args(["template", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let path = dir.path().join(file);
+        std::fs::write(&path, &out.stdout).unwrap();
+        if format == "json" {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(
+                v["Resources"]["PullThroughCacheRule"]["Type"],
+                "AWS::ECR::PullThroughCacheRule"
+            );
+        }
+        let lint = std::process::Command::new(venv_tool("cfn-lint"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            lint.status.success(),
+            "cfn-lint {file}:\n{}{}",
+            text(&lint.stdout),
+            text(&lint.stderr)
+        );
+    }
+}
