@@ -359,3 +359,48 @@ async fn bundle_json_and_log_never_contain_secrets() {
         "leaky"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_stack_is_reported_with_its_failure_events() {
+    let emu = Emulator::start();
+    emu.control_fault_message(
+        "CloudFormation:AWS::ECR::PullThroughCacheRule",
+        "Resource handler returned message: \"Access denied for ecr:CreatePullThroughCacheRule\"",
+    );
+    emu.cli()
+        .args([
+            "apply",
+            "--yes",
+            "--method",
+            "cloudformation",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ])
+        .assert()
+        .code(1);
+    let out = emu.cli().args(["diagnose", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let cs = checks(&out);
+    let c = check(&cs, "stack");
+    assert_eq!(c["status"], "FAIL");
+    assert!(c["reason"].as_str().unwrap().contains("echo-registry-ecr-cache is ROLLBACK_COMPLETE; last failure: PullThroughCacheRule CREATE_FAILED: Resource handler returned message: \"Access denied"), "{c:#}");
+    assert_eq!(
+        c["evidence"]["failure_events"][0]["logical_id"],
+        "PullThroughCacheRule"
+    );
+
+    // Once applied properly the stack check passes.
+    emu.cli()
+        .args([
+            "apply",
+            "--yes",
+            "--method",
+            "cloudformation",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ])
+        .assert()
+        .success();
+    let out = emu.cli().args(["diagnose", "--json"]).output().unwrap();
+    assert_eq!(check(&checks(&out), "stack")["status"], "PASS");
+}

@@ -75,6 +75,9 @@ pub struct DiagnoseArgs {
     /// Also check that this workload role can pull through the cache.
     #[arg(long, value_name = "ARN")]
     pub puller_role: Option<String>,
+    /// CloudFormation stack to check (when the rule does not name one).
+    #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
+    pub stack_name: String,
     /// Write a support bundle (JSON with a Markdown summary, mode 0600) to this file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,

@@ -507,6 +507,7 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
         prefix: prefix.to_string(),
         echo_account: echo_account.clone(),
         puller_role: args.puller_role.clone(),
+        stack_name: Some(args.stack_name.clone()),
     };
     let report = diagnose::diagnose(aws.as_ref(), region.as_str(), &input).await;
     let secrets = redact::secrets_from_env();

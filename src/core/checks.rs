@@ -545,6 +545,32 @@ pub fn puller(
     }
 }
 
+/// The stack's state, with its last failure events as evidence.
+pub fn stack(info: &crate::aws::StackInfo, failures: &[crate::aws::StackEvent]) -> Check {
+    let ev = json!({"stack": info, "failure_events": failures});
+    let status = info.status.as_str();
+    let last = failures.first().map(|e| {
+        format!(
+            "; last failure: {} {}: {}",
+            e.logical_id,
+            e.status,
+            e.reason.as_deref().unwrap_or("no reason")
+        )
+    });
+    match status {
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" => Check::new("stack", "CloudFormation stack", Status::Pass, format!("{} is {status}", info.name)).evidence(ev),
+        s if s.ends_with("_IN_PROGRESS") => Check::new("stack", "CloudFormation stack", Status::Warn, format!("{} is {status}", info.name))
+            .fix("wait for it to finish, then run diagnose again")
+            .evidence(ev),
+        "UPDATE_ROLLBACK_COMPLETE" => Check::new("stack", "CloudFormation stack", Status::Warn, format!("{}'s last update rolled back{}", info.name, last.unwrap_or_default()))
+            .fix("the previous settings are in place; fix the cause and apply again")
+            .evidence(ev),
+        _ => Check::new("stack", "CloudFormation stack", Status::Fail, format!("{} is {status}{}", info.name, last.unwrap_or_default()))
+            .fix(format!("delete it and apply again: `echo-onboard apply --method cloudformation --stack-name {}` offers to", info.name))
+            .evidence(ev),
+    }
+}
+
 pub fn summary(checks: &[Check]) -> Value {
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     json!({"pass": count(Status::Pass), "warn": count(Status::Warn), "fail": count(Status::Fail)})

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::observe::{observe, Scope};
 use crate::aws::Aws;
 use crate::core::checks::{self, Check, Status};
-use crate::core::model::{desired, Observed};
+use crate::core::model::{desired, ManagedBy, Observed};
 use crate::core::plan::{plan, Plan, PlanOptions};
 use crate::core::validate::{SetupInput, DEFAULT_ROLE_NAME};
 
@@ -16,6 +16,8 @@ pub struct DiagnoseInput {
     /// Echo's account id; taken from the rule's upstream URL when not given.
     pub echo_account: Option<String>,
     pub puller_role: Option<String>,
+    /// The stack to check when the rule is not already known to belong to one.
+    pub stack_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,7 +107,22 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
             None => None,
         }
     };
-    let (validation, operator, puller) = futures::join!(validate, operator, puller);
+    let stack_name = match rule.as_ref().map(|r| &r.managed_by) {
+        Some(ManagedBy::CloudFormation(s)) => Some(s.clone()),
+        _ => input.stack_name.clone(),
+    };
+    let stack = async {
+        let name = stack_name.as_deref()?;
+        let info = aws.describe_stack(name).await.ok()??;
+        let events = aws.stack_events(&info.id).await.unwrap_or_default();
+        let failures: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.status.ends_with("_FAILED"))
+            .take(10)
+            .collect();
+        Some(checks::stack(&info, &failures))
+    };
+    let (validation, operator, puller, stack) = futures::join!(validate, operator, puller, stack);
 
     let echo_account = input.echo_account.clone().or_else(|| {
         rule.as_ref()
@@ -121,6 +138,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     if let Some(v) = validation {
         out.push(checks::validation(v));
     }
+    out.extend(stack);
     out.push(checks::repositories(&observed, prefix));
     out.push(checks::quota(&observed, prefix));
     out.push(checks::operator(operator, &principal));
