@@ -12,18 +12,19 @@ use super::args::{
 use super::output;
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::{Aws, AwsError};
+use crate::engine::planning;
 use crate::engine::stack::{self, StackPlan};
 use crate::sandbox::SandboxAws;
 
 /// The region the sandbox pretends to be in unless --region says otherwise.
 pub const SANDBOX_REGION: &str = "eu-west-1";
 use crate::core::checks::{self, Status};
-use crate::core::model::{desired, usage_instructions, Desired, Observed};
-use crate::core::plan::{self, Plan, PlanOptions, ResourceKind};
+use crate::core::model::{usage_instructions, Observed};
+use crate::core::plan::{self, Plan, ResourceKind};
 use crate::core::redact;
 use crate::core::render;
 use crate::core::validate::{
-    AccountId, FieldError, Region, RepoPrefix, RoleName, Setup, SetupInput, DEFAULT_ROLE_NAME,
+    AccountId, FieldError, Region, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME,
 };
 use crate::engine::apply::{self, ApplyOptions};
 use crate::engine::diagnose::{self, DiagnoseInput};
@@ -172,53 +173,28 @@ fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
     }
 }
 
+/// The AWS connection with a plan made on it.
 struct Planned {
-    /// Set for --method cloudformation.
-    stack: Option<StackPlan>,
     aws: Box<dyn Aws>,
-    setup: Setup,
-    desired: Desired,
-    observed: Observed,
-    plan: Plan,
+    inner: planning::Planned,
+}
+
+impl std::ops::Deref for Planned {
+    type Target = planning::Planned;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
     let (aws, region) = connect(cli).await?;
-    let setup = setup_input(args, &region)
-        .validate()
-        .map_err(Failure::Invalid)?;
-    let scope = Scope {
-        role_name: Some(setup.role_name.to_string()),
-        usage: false,
-        prefix: None,
+    let setup = setup_input(args, &region).validate().map_err(Failure::Invalid)?;
+    let method = match args.method {
+        Method::Api => planning::Method::Api,
+        Method::Cloudformation => planning::Method::CloudFormation,
     };
-    let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
-    let desired = desired(&setup, &observed.identity.account);
-    if args.method == Method::Cloudformation {
-        let sp = stack::plan(aws.as_ref(), &setup, &desired, &observed, &args.stack_name).await?;
-        return Ok(Planned {
-            plan: sp.plan.clone(),
-            stack: Some(sp),
-            aws,
-            setup,
-            desired,
-            observed,
-        });
-    }
-    let plan = plan::plan(
-        &desired,
-        &observed,
-        setup.echo_account.as_str(),
-        PlanOptions { adopt: args.adopt },
-    );
-    Ok(Planned {
-        stack: None,
-        aws,
-        setup,
-        desired,
-        observed,
-        plan,
-    })
+    let inner = planning::plan_setup(aws.as_ref(), setup, method, &args.stack_name, args.adopt).await?;
+    Ok(Planned { aws, inner })
 }
 
 fn print_plan(plan: &Plan, ctx: &Context) {

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod diagnose;
 pub mod events;
 pub mod observe;
+pub mod planning;
 pub mod stack;
 pub mod teardown;
 

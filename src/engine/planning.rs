@@ -1,0 +1,36 @@
+//! From a validated setup to a plan, for either method: shared by the CLI and the TUI.
+
+use crate::aws::{Aws, AwsError};
+use crate::core::model::{desired, Desired, Observed};
+use crate::core::plan::{self, Plan, PlanOptions};
+use crate::core::validate::Setup;
+use crate::engine::observe::{self, Scope};
+use crate::engine::stack::{self, StackPlan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Api,
+    CloudFormation,
+}
+
+/// Everything an apply needs, computed by [`plan_setup`].
+pub struct Planned {
+    pub setup: Setup,
+    pub desired: Desired,
+    pub observed: Observed,
+    pub plan: Plan,
+    /// Set for the CloudFormation method.
+    pub stack: Option<StackPlan>,
+}
+
+pub async fn plan_setup(aws: &dyn Aws, setup: Setup, method: Method, stack_name: &str, adopt: bool) -> Result<Planned, AwsError> {
+    let scope = Scope { role_name: Some(setup.role_name.to_string()), usage: false, prefix: None };
+    let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
+    let desired = desired(&setup, &observed.identity.account);
+    if method == Method::CloudFormation {
+        let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
+        return Ok(Planned { plan: sp.plan.clone(), stack: Some(sp), setup, desired, observed });
+    }
+    let plan = plan::plan(&desired, &observed, setup.echo_account.as_str(), PlanOptions { adopt });
+    Ok(Planned { setup, desired, observed, plan, stack: None })
+}
