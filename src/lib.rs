@@ -8,3 +8,4 @@ pub mod core;
 pub mod engine;
 pub mod logging;
 pub mod sandbox;
+pub mod tui;

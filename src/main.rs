@@ -18,5 +18,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if cli.command.is_none() {
+        use std::io::IsTerminal;
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            eprintln!("error: the interactive wizard needs a terminal; for scripts use a command (see `echo-onboard --help`)");
+            return ExitCode::from(2);
+        }
+        let opts = echo_onboard::tui::TuiOptions {
+            sandbox: cli.sandbox,
+            endpoint_url: cli.endpoint_url.clone(),
+        };
+        return match runtime.block_on(echo_onboard::tui::run(opts)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: the terminal failed: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     runtime.block_on(commands::run(cli))
 }

@@ -188,12 +188,15 @@ impl std::ops::Deref for Planned {
 
 async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
     let (aws, region) = connect(cli).await?;
-    let setup = setup_input(args, &region).validate().map_err(Failure::Invalid)?;
+    let setup = setup_input(args, &region)
+        .validate()
+        .map_err(Failure::Invalid)?;
     let method = match args.method {
         Method::Api => planning::Method::Api,
         Method::Cloudformation => planning::Method::CloudFormation,
     };
-    let inner = planning::plan_setup(aws.as_ref(), setup, method, &args.stack_name, args.adopt).await?;
+    let inner =
+        planning::plan_setup(aws.as_ref(), setup, method, &args.stack_name, args.adopt).await?;
     Ok(Planned { aws, inner })
 }
 

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, DurationRound, Utc};
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{Aws, AwsResult, RepoSummary};
-use crate::core::model::{CacheRule, ManagedBy, Observed, ObservedRole, RepositoryInfo};
+use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, ObservedRole, RepositoryInfo};
 use crate::core::validate::RepoPrefix;
 
 /// Repositories per CloudWatch `GetMetricData` call (the API's limit on queries).
@@ -88,22 +89,24 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         .collect();
     let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
 
-    let rule_roles = stream::iter(
-        role_names
-            .into_iter()
-            .map(|n| async move { aws.get_role(&n).await }),
-    )
+    // The futures are boxed so callers that spawn observation can prove they are Send.
+    let rule_roles = stream::iter(role_names.into_iter().map(
+        |n| -> BoxFuture<'_, AwsResult<Option<ObservedRole>>> {
+            Box::pin(async move { aws.get_role(&n).await })
+        },
+    ))
     .buffer_unordered(IMAGE_CONCURRENCY)
     .try_collect::<Vec<_>>();
     let images = async {
         if !scope.usage {
             return Ok(BTreeMap::new());
         }
-        stream::iter(
-            names
-                .iter()
-                .map(|n| async move { aws.list_images(n).await.map(|i| (n.clone(), i)) }),
-        )
+        // Owned names: a closure over `&String` makes the future's Send proof higher-ranked.
+        stream::iter(names.clone().into_iter().map(
+            |n| -> BoxFuture<'_, AwsResult<(String, Vec<ImageInfo>)>> {
+                Box::pin(async move { aws.list_images(&n).await.map(|i| (n, i)) })
+            },
+        ))
         .buffer_unordered(IMAGE_CONCURRENCY)
         .try_collect::<BTreeMap<_, _>>()
         .await

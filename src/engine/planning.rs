@@ -23,14 +23,41 @@ pub struct Planned {
     pub stack: Option<StackPlan>,
 }
 
-pub async fn plan_setup(aws: &dyn Aws, setup: Setup, method: Method, stack_name: &str, adopt: bool) -> Result<Planned, AwsError> {
-    let scope = Scope { role_name: Some(setup.role_name.to_string()), usage: false, prefix: None };
+pub async fn plan_setup(
+    aws: &dyn Aws,
+    setup: Setup,
+    method: Method,
+    stack_name: &str,
+    adopt: bool,
+) -> Result<Planned, AwsError> {
+    let scope = Scope {
+        role_name: Some(setup.role_name.to_string()),
+        usage: false,
+        prefix: None,
+    };
     let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
     let desired = desired(&setup, &observed.identity.account);
     if method == Method::CloudFormation {
         let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
-        return Ok(Planned { plan: sp.plan.clone(), stack: Some(sp), setup, desired, observed });
+        return Ok(Planned {
+            plan: sp.plan.clone(),
+            stack: Some(sp),
+            setup,
+            desired,
+            observed,
+        });
     }
-    let plan = plan::plan(&desired, &observed, setup.echo_account.as_str(), PlanOptions { adopt });
-    Ok(Planned { setup, desired, observed, plan, stack: None })
+    let plan = plan::plan(
+        &desired,
+        &observed,
+        setup.echo_account.as_str(),
+        PlanOptions { adopt },
+    );
+    Ok(Planned {
+        setup,
+        desired,
+        observed,
+        plan,
+        stack: None,
+    })
 }

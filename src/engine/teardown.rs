@@ -2,13 +2,14 @@
 //! role with its inline policies, then the cached repositories when asked. Deletions cannot be
 //! undone, so on failure the user gets what was deleted and what remains.
 
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::events::{emit, Event, EventSender};
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::core::model::ObservedRole;
-use crate::core::plan::{Action, Plan, ResourceKind};
+use crate::core::plan::{Action, Plan, ResourceChange, ResourceKind};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TeardownOutcome {
@@ -114,37 +115,44 @@ pub async fn teardown(
         deleted.push(format!("{} {}", c.resource.label(), c.name));
     }
 
-    let results: Vec<_> = stream::iter(repos.into_iter().map(|(i, c)| async move {
-        let index = i + 1;
-        emit(
-            tx,
-            Event::StepStarted {
-                index,
-                total,
-                label: label(c),
-            },
-        );
-        let r = gone_is_fine(aws.delete_repository(&c.name).await);
-        match &r {
-            Ok(()) => emit(
+    // Boxed so callers that spawn a teardown can prove the futures are Send.
+    type Deletion<'a> = BoxFuture<'a, (ResourceChange, Result<(), AwsError>)>;
+    let jobs: Vec<(usize, ResourceChange)> =
+        repos.into_iter().map(|(i, c)| (i, (*c).clone())).collect();
+    let results: Vec<_> = stream::iter(jobs.into_iter().map(|(i, c)| -> Deletion<'_> {
+        Box::pin(async move {
+            let c = &c;
+            let index = i + 1;
+            emit(
                 tx,
-                Event::StepDone {
+                Event::StepStarted {
                     index,
                     total,
                     label: label(c),
                 },
-            ),
-            Err(e) => emit(
-                tx,
-                Event::StepFailed {
-                    index,
-                    total,
-                    label: label(c),
-                    error: e.to_string(),
-                },
-            ),
-        }
-        (c, r)
+            );
+            let r = gone_is_fine(aws.delete_repository(&c.name).await);
+            match &r {
+                Ok(()) => emit(
+                    tx,
+                    Event::StepDone {
+                        index,
+                        total,
+                        label: label(c),
+                    },
+                ),
+                Err(e) => emit(
+                    tx,
+                    Event::StepFailed {
+                        index,
+                        total,
+                        label: label(c),
+                        error: e.to_string(),
+                    },
+                ),
+            }
+            (c.clone(), r)
+        })
     }))
     .buffer_unordered(REPO_CONCURRENCY)
     .collect()

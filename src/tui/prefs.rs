@@ -1,0 +1,39 @@
+//! Last choices, remembered in the platform config directory between runs.
+
+use std::path::PathBuf;
+
+use directories::ProjectDirs;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prefs {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub echo_account: Option<String>,
+    pub prefix: Option<String>,
+    pub method: Option<String>,
+}
+
+pub fn path() -> Option<PathBuf> {
+    ProjectDirs::from("com", "echohq", "echo-onboard")
+        .map(|d| d.config_dir().join("last-choices.json"))
+}
+
+pub fn load() -> Prefs {
+    path()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
+pub fn save(prefs: &Prefs) {
+    let Some(p) = path() else { return };
+    if let Some(dir) = p.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(text) = serde_json::to_string_pretty(prefs) {
+        if let Err(e) = std::fs::write(&p, text) {
+            tracing::warn!("cannot save choices to {}: {e}", p.display());
+        }
+    }
+}
