@@ -231,6 +231,10 @@ pub struct App {
     pub dashboard: Dashboard,
     pub teardown: Option<TeardownState>,
     pub prefs: Prefs,
+    /// Started from remembered choices: go straight to the dashboard if rules exist.
+    pub resume: bool,
+    /// Rule to select when the dashboard loads (the one just set up).
+    pub focus_prefix: Option<String>,
 }
 
 fn input(v: &str) -> Input {
@@ -286,6 +290,8 @@ impl App {
             },
             teardown: None,
             prefs,
+            resume: false,
+            focus_prefix: None,
         }
     }
 
@@ -485,11 +491,34 @@ impl App {
                         }
                     })
                     .unwrap_or(0);
+                // Remembered profile and region: reconnect and show the dashboard first.
+                let remembered = self
+                    .filtered_profiles()
+                    .get(self.profile_sel)
+                    .map(|p| (*p).clone())
+                    .filter(|p| Some(p.title()) == self.prefs.profile);
+                if let (Some(p), Some(region)) = (remembered, self.prefs.region.clone()) {
+                    self.resume = true;
+                    self.connecting = true;
+                    self.profile = Some(p.clone());
+                    self.region = Some(region.clone());
+                    return vec![Effect::Connect {
+                        profile: p,
+                        region: Some(region),
+                    }];
+                }
                 vec![]
             }
             Msg::Connected(result) => {
                 self.connecting = false;
                 match result {
+                    Ok(id) if self.resume => {
+                        self.identity = Some(id);
+                        let region = self.region.clone().unwrap_or_default();
+                        let mut fx = vec![Effect::UseRegion(region)];
+                        fx.extend(self.open_dashboard());
+                        return fx;
+                    }
                     Ok(id) => {
                         self.identity = Some(id);
                         self.identity_error = None;
@@ -503,7 +532,10 @@ impl App {
                             .and_then(|r| self.filtered_regions().iter().position(|x| *x == r))
                             .unwrap_or(0);
                     }
-                    Err(e) => self.identity_error = Some(e),
+                    Err(e) => {
+                        self.resume = false;
+                        self.identity_error = Some(e);
+                    }
                 }
                 vec![]
             }
@@ -563,7 +595,18 @@ impl App {
             Msg::Dashboard(result) => {
                 self.dashboard.loading = false;
                 match result {
+                    Ok(o) if self.resume && o.rules.is_empty() => {
+                        // Nothing set up here yet: the wizard is the better first screen.
+                        self.resume = false;
+                        self.screen = Screen::Echo;
+                    }
                     Ok(o) => {
+                        self.resume = false;
+                        if let Some(p) = self.focus_prefix.take() {
+                            if let Some(i) = o.rules.iter().position(|r| r.prefix == p) {
+                                self.dashboard.rule_sel = i;
+                            }
+                        }
                         let ecr: Vec<String> = o
                             .rules
                             .iter()
@@ -708,7 +751,12 @@ impl App {
             Screen::Plan => self.on_plan(cmd),
             Screen::Apply => self.on_apply(cmd),
             Screen::Done => match cmd {
-                Cmd::Dashboard => self.open_dashboard(),
+                Cmd::Dashboard => {
+                    self.focus_prefix = RepoPrefix::parse("prefix", self.prefix.value())
+                        .ok()
+                        .map(|p| p.to_string());
+                    self.open_dashboard()
+                }
                 Cmd::Quit => vec![Effect::Quit],
                 _ => vec![],
             },
@@ -990,7 +1038,7 @@ impl App {
         vec![]
     }
 
-    pub fn teardown_plan(&self) -> Option<Plan> {
+    fn teardown_plan_with(&self, delete_repos: bool) -> Option<Plan> {
         let t = self.teardown.as_ref()?;
         let o = self.dashboard.observed.as_ref()?;
         let role = t
@@ -998,11 +1046,15 @@ impl App {
             .role_arn
             .as_deref()
             .and_then(|arn| o.role_by_arn(arn));
-        Some(plan_teardown(o, &t.rule.prefix, role, t.delete_repos))
+        Some(plan_teardown(o, &t.rule.prefix, role, delete_repos))
     }
 
     fn on_teardown(&mut self, cmd: Cmd) -> Vec<Effect> {
-        let plan = self.teardown_plan();
+        // The plan as it will be once "delete cached repositories" is toggled.
+        let toggled = self
+            .teardown
+            .as_ref()
+            .and_then(|t| self.teardown_plan_with(!t.delete_repos));
         let Some(t) = self.teardown.as_mut() else {
             return vec![];
         };
@@ -1023,7 +1075,7 @@ impl App {
         match cmd {
             Cmd::ToggleRepos => {
                 t.delete_repos = !t.delete_repos;
-                if let Some(p) = plan {
+                if let Some(p) = toggled {
                     t.plan = p;
                 }
             }
@@ -1281,5 +1333,44 @@ mod tests {
         a.update(key(KeyCode::Char('x')));
         assert!(!a.help);
         assert_eq!(a.profile_filter.value(), "", "the closing key is not typed");
+    }
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+
+    #[test]
+    fn remembered_choices_open_the_dashboard_and_fall_back_to_the_wizard() {
+        let prefs = Prefs {
+            profile: Some("sandbox".into()),
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
+        let mut a = App::new(prefs, Utc::now());
+        let fx = a.update(Msg::Profiles(vec![ProfileEntry::sandbox()]));
+        assert!(matches!(&fx[..], [Effect::Connect { region: Some(r), .. }] if r == "eu-west-1"));
+        let fx = a.update(Msg::Connected(Ok(Identity {
+            account: "1".into(),
+            arn: "a".into(),
+        })));
+        assert_eq!(
+            fx,
+            vec![Effect::UseRegion("eu-west-1".into()), Effect::LoadDashboard]
+        );
+        assert_eq!(a.screen, Screen::Dashboard);
+        let empty = Observed {
+            identity: Identity {
+                account: "1".into(),
+                arn: "a".into(),
+            },
+            region: "eu-west-1".into(),
+            rules: vec![],
+            role: None,
+            roles: vec![],
+            repositories: vec![],
+        };
+        a.update(Msg::Dashboard(Ok(empty)));
+        assert_eq!(a.screen, Screen::Echo, "no rules yet: straight to setup");
     }
 }

@@ -54,12 +54,7 @@ const fn b(keys: &'static [K], label: &'static str, help: &'static str, cmd: Cmd
 use KeyCode::{BackTab, Down, Enter, Esc, PageDown, PageUp, Tab, Up, F};
 
 pub const GLOBAL: &[Binding] = &[
-    b(
-        &[K::Char('?'), K::Code(F(1))],
-        "help",
-        "show this help",
-        Cmd::Help,
-    ),
+    b(&[K::Char('?'), K::Code(F(1))], "?", "help", Cmd::Help),
     b(
         &[K::Ctrl('c')],
         "",

@@ -154,7 +154,8 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn modal(frame: &mut Frame, theme: Theme, area: Rect, title: &str, lines: &[String]) {
-    let popup = centered(area, 72, (lines.len() as u16 + 2).min(area.height));
+    // Room for lines that wrap.
+    let popup = centered(area, 76, (lines.len() as u16 + 4).min(area.height));
     frame.render_widget(Clear, popup);
     let text: Vec<Line> = lines.iter().map(|l| Line::raw(l.clone())).collect();
     frame.render_widget(
