@@ -152,6 +152,8 @@ impl SortBy {
     }
 }
 
+pub type Images = Result<Vec<ImageInfo>, String>;
+
 /// Seconds between background refreshes of the dashboard.
 pub const REFRESH_SECS: i64 = 30;
 
@@ -176,7 +178,8 @@ pub struct Dashboard {
     pub repo_sel: usize,
     pub pane: Pane,
     pub sort: SortBy,
-    pub detail: Option<(String, Option<Result<Vec<ImageInfo>, String>>)>,
+    /// The repository whose images are shown, and its images once loaded.
+    pub detail: Option<(String, Option<Images>)>,
     pub validations: BTreeMap<String, String>,
 }
 
@@ -844,11 +847,7 @@ impl App {
                 self.advanced = !self.advanced;
                 self.option_focus = if self.advanced { 1 } else { 0 };
             }
-            Cmd::Select => {
-                if self.option_errors().is_empty() {
-                    self.screen = Screen::Method;
-                }
-            }
+            Cmd::Select if self.option_errors().is_empty() => self.screen = Screen::Method,
             Cmd::Back => self.screen = Screen::Echo,
             _ => {}
         }

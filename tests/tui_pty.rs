@@ -1,0 +1,290 @@
+//! The real binary in a pseudo-terminal, driven by keystrokes and read back through a VT100
+//! parser: the wizard in the sandbox and against the emulator, inline validation, and terminal
+//! restoration on SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+const ENTER: &str = "\r";
+
+struct Tui {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Tui {
+    fn spawn(args: &[&str], env: &[(&str, &str)], home: &std::path::Path) -> Self {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 30,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_echo-onboard"));
+        cmd.args(args);
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("HOME", home);
+        cmd.env("XDG_CONFIG_HOME", home.join("config"));
+        cmd.env("XDG_STATE_HOME", home.join("state"));
+        cmd.env("AWS_CONFIG_FILE", home.join("aws-config"));
+        cmd.env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"));
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 100, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (p, r) = (parser.clone(), raw.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Tui {
+            child,
+            writer,
+            parser,
+            raw,
+            _master: pair.master,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            if self.screen().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out waiting for {text:?}; the screen shows:\n{}",
+            self.screen()
+        );
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+        // Let the app read each batch of keys as a user would type them.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the TUI did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// From the Echo-account step to the Done screen with the defaults.
+fn wizard_from_echo_step(t: &mut Tui) {
+    t.wait_for("Echo account id");
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.wait_for("existing rule(s) here");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("Plan: 2 to create");
+    t.send(ENTER);
+    t.wait_for("Applied.");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+}
+
+#[test]
+fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
+    t.wait_for("simulated account");
+    t.send(ENTER);
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send(ENTER);
+    wizard_from_echo_step(&mut t);
+    assert!(
+        t.screen().contains(
+            "docker pull 210987654321.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>"
+        ),
+        "{}",
+        t.screen()
+    );
+    t.send("d");
+    t.wait_for("Pull-through cache rules in eu-west-1 (3/50)");
+    t.wait_for("valid");
+    let screen = t.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("echo ") && l.contains("echo-onboard"))
+        .unwrap_or_else(|| panic!("no row for the new rule:\n{screen}"));
+    assert!(row.contains("ecr 111122223333.dkr.ecr"), "{row}");
+    t.send("q");
+    assert!(t.wait_exit().success());
+    // Choices are remembered for next time.
+    let prefs =
+        std::fs::read_to_string(home.path().join("config/echo-onboard/last-choices.json")).unwrap();
+    assert!(
+        prefs.contains("111122223333") && prefs.contains("eu-west-1"),
+        "{prefs}"
+    );
+}
+
+#[test]
+fn invalid_echo_account_is_shown_inline_and_blocks_the_step() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
+    t.wait_for("simulated account");
+    t.send(ENTER);
+    t.wait_for("Regions with ECR");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    t.send("12345");
+    t.wait_for("must be exactly 12 digits, got 5 (example: 123456789012)");
+    t.send(ENTER);
+    std::thread::sleep(Duration::from_millis(300));
+    let screen = t.screen();
+    assert!(
+        screen.contains("step 3/8"),
+        "still on the Echo step:\n{screen}"
+    );
+    assert!(!screen.contains("Prefix and options"));
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emulator_wizard_with_api_method_then_teardown_from_the_dashboard() {
+    let emu = Emulator::start();
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", REGION),
+        ("AWS_ENDPOINT_URL", emu.endpoint.as_str()),
+    ];
+    let mut t = Tui::spawn(&[], &env, home.path());
+    t.wait_for("environment credentials");
+    t.send(ENTER);
+    t.wait_for("arn:aws:sts::123456789012:user/moto");
+    t.wait_for("Regions with ECR");
+    t.send(ENTER);
+    wizard_from_echo_step(&mut t);
+
+    // Checked through the AWS API, not the screen.
+    let conf = emu.sdk().await;
+    let rules = aws_sdk_ecr::Client::new(&conf)
+        .describe_pull_through_cache_rules()
+        .send()
+        .await
+        .unwrap();
+    let rule = &rules.pull_through_cache_rules()[0];
+    assert_eq!(rule.ecr_repository_prefix(), Some("echo"));
+    assert_eq!(
+        rule.custom_role_arn(),
+        Some("arn:aws:iam::123456789012:role/echo-pullthrough-cache-role")
+    );
+    let iam = aws_sdk_iam::Client::new(&conf);
+    assert!(iam.get_role().role_name(ROLE).send().await.is_ok());
+
+    t.send("d");
+    t.wait_for("Pull-through cache rules in eu-west-1 (1/50)");
+    t.send("t");
+    t.wait_for("Type the prefix echo");
+    t.send(ENTER);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !t.screen().contains("Deleting"),
+        "nothing happens without the typed prefix"
+    );
+    t.send("echo");
+    t.send(ENTER);
+    t.wait_for("Deleted: pull-through-cache-rule echo, iam-role echo-pullthrough-cache-role");
+    let rules = aws_sdk_ecr::Client::new(&conf)
+        .describe_pull_through_cache_rules()
+        .send()
+        .await
+        .unwrap();
+    assert!(rules.pull_through_cache_rules().is_empty());
+    assert!(iam.get_role().role_name(ROLE).send().await.is_err());
+    t.send(ENTER);
+    t.wait_for("(0/50)");
+    t.send("q");
+    assert!(t.wait_exit().success());
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
+    t.wait_for("simulated account");
+    {
+        let p = t.parser.lock().unwrap();
+        assert!(
+            p.screen().alternate_screen(),
+            "the TUI runs on the alternate screen"
+        );
+        assert_ne!(
+            p.screen().mouse_protocol_mode(),
+            vt100::MouseProtocolMode::None,
+            "mouse capture is on"
+        );
+    }
+    let pid = t.child.process_id().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.wait_exit();
+    let p = t.parser.lock().unwrap();
+    assert!(!p.screen().alternate_screen(), "left the alternate screen");
+    assert!(!p.screen().hide_cursor(), "cursor shown again");
+    assert_eq!(
+        p.screen().mouse_protocol_mode(),
+        vt100::MouseProtocolMode::None,
+        "mouse capture off"
+    );
+    let raw = String::from_utf8_lossy(&t.raw.lock().unwrap()).to_string();
+    assert!(
+        raw.contains("\x1b[?1049l"),
+        "leave-alternate-screen was sent"
+    );
+}
