@@ -156,6 +156,36 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
         .find(|l| l.contains("echo ") && l.contains("echo-onboard"))
         .unwrap_or_else(|| panic!("no row for the new rule:\n{screen}"));
     assert!(row.contains("ecr 111122223333.dkr.ecr"), "{row}");
+    // The new rule is selected: diagnose it, and write the support bundle with one key.
+    t.send("x");
+    t.wait_for("Diagnostics for echo/");
+    t.wait_for("Rule quota");
+    assert!(
+        t.screen().contains("PASS  Pull-through cache rule"),
+        "{}",
+        t.screen()
+    );
+    t.send("b");
+    t.wait_for("Support bundle written to");
+    let dir = home.path().join("state/echo-onboard");
+    let bundle = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("echo-onboard-bundle-")
+        })
+        .expect("bundle file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        bundle.metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let content = std::fs::read_to_string(bundle.path()).unwrap();
+    assert!(content.contains("\"summary_markdown\""));
+    t.send("\x1b");
+    t.wait_for("Pull-through cache rules in eu-west-1");
     t.send("q");
     assert!(t.wait_exit().success());
     // Choices are remembered for next time.

@@ -284,3 +284,23 @@ fn help_overlay_and_too_small() {
     insta::assert_snapshot!("help_overlay", draw(&a, 100, 30).backend());
     insta::assert_snapshot!("too_small", draw(&a, 70, 20).backend());
 }
+
+#[test]
+fn diagnostics_screen_with_bundle_path() {
+    use echo_onboard::core::checks::{Check, Status};
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(observed())));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Char('x'));
+    assert_eq!(a.screen, Screen::Diagnostics);
+    a.update(Msg::Diagnosed(vec![
+        Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
+        Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
+        Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
+    ]));
+    a.update(Msg::BundleWritten(Ok(
+        "/home/alice/.local/state/echo-onboard/echo-onboard-bundle-20261122T120000Z.json".into(),
+    )));
+    insta::assert_snapshot!(draw(&a, 100, 30).backend());
+}

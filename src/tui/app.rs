@@ -13,6 +13,7 @@ use tui_input::Input;
 use super::keys::{self, Binding, Cmd};
 use super::prefs::Prefs;
 use super::profiles::{ProfileEntry, ProfileKind};
+use crate::core::checks::Check;
 use crate::core::model::{
     usage_instructions, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepositoryInfo,
 };
@@ -37,6 +38,7 @@ pub enum Screen {
     Done,
     Dashboard,
     Teardown,
+    Diagnostics,
 }
 
 impl Screen {
@@ -52,6 +54,7 @@ impl Screen {
             Screen::Done => keys::DONE,
             Screen::Dashboard => keys::DASHBOARD,
             Screen::Teardown => keys::TEARDOWN,
+            Screen::Diagnostics => keys::DIAGNOSTICS,
         }
     }
     /// Step number in the wizard (1-8), if it is a wizard step.
@@ -87,6 +90,9 @@ pub enum Msg {
     Validations(BTreeMap<String, String>),
     Images(String, Result<Vec<ImageInfo>, String>),
     TornDown(Result<Vec<String>, Vec<String>>),
+    Diagnosed(Vec<Check>),
+    /// The bundle's path, or why it could not be written.
+    BundleWritten(Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +121,8 @@ pub enum Effect {
         stack: Option<String>,
         delete_repos: bool,
     },
+    Diagnose(String),
+    WriteBundle,
     SavePrefs(Prefs),
     Quit,
 }
@@ -238,6 +246,15 @@ pub struct App {
     pub resume: bool,
     /// Rule to select when the dashboard loads (the one just set up).
     pub focus_prefix: Option<String>,
+    pub diagnostics: Option<DiagState>,
+}
+
+pub struct DiagState {
+    pub prefix: String,
+    pub checks: Option<Vec<Check>>,
+    pub bundle: Option<Result<String, String>>,
+    pub writing: bool,
+    pub scroll: u16,
 }
 
 fn input(v: &str) -> Input {
@@ -295,6 +312,7 @@ impl App {
             prefs,
             resume: false,
             focus_prefix: None,
+            diagnostics: None,
         }
     }
 
@@ -644,6 +662,19 @@ impl App {
                 }
                 vec![]
             }
+            Msg::Diagnosed(checks) => {
+                if let Some(d) = self.diagnostics.as_mut() {
+                    d.checks = Some(checks);
+                }
+                vec![]
+            }
+            Msg::BundleWritten(r) => {
+                if let Some(d) = self.diagnostics.as_mut() {
+                    d.writing = false;
+                    d.bundle = Some(r);
+                }
+                vec![]
+            }
             Msg::TornDown(result) => {
                 if let Some(t) = self.teardown.as_mut() {
                     t.running = false;
@@ -765,6 +796,7 @@ impl App {
             },
             Screen::Dashboard => self.on_dashboard(cmd),
             Screen::Teardown => self.on_teardown(cmd),
+            Screen::Diagnostics => self.on_diagnostics(cmd),
         }
     }
 
@@ -993,12 +1025,49 @@ impl App {
                 }
             }
             Cmd::Teardown => return self.open_teardown(),
+            Cmd::Diagnose => {
+                if let Some(prefix) = self.selected_rule().map(|r| r.prefix.clone()) {
+                    self.diagnostics = Some(DiagState {
+                        prefix: prefix.clone(),
+                        checks: None,
+                        bundle: None,
+                        writing: false,
+                        scroll: 0,
+                    });
+                    self.screen = Screen::Diagnostics;
+                    return vec![Effect::Diagnose(prefix)];
+                }
+            }
             Cmd::Quit => {
                 if d.detail.is_some() {
                     d.detail = None;
                 } else {
                     return vec![Effect::Quit];
                 }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_diagnostics(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(d) = self.diagnostics.as_mut() else {
+            return vec![];
+        };
+        match cmd {
+            Cmd::Up => d.scroll = d.scroll.saturating_sub(1),
+            Cmd::Down => d.scroll = d.scroll.saturating_add(1),
+            Cmd::Bundle if d.checks.is_some() && !d.writing => {
+                d.writing = true;
+                return vec![Effect::WriteBundle];
+            }
+            Cmd::Refresh if d.checks.is_some() => {
+                d.checks = None;
+                return vec![Effect::Diagnose(d.prefix.clone())];
+            }
+            Cmd::Back | Cmd::Quit => {
+                self.diagnostics = None;
+                self.screen = Screen::Dashboard;
             }
             _ => {}
         }
@@ -1332,6 +1401,52 @@ mod tests {
         a.update(key(KeyCode::Char('x')));
         assert!(!a.help);
         assert_eq!(a.profile_filter.value(), "", "the closing key is not typed");
+    }
+}
+
+#[cfg(test)]
+mod diagnostics_tests {
+    use super::*;
+
+    #[test]
+    fn diagnose_and_bundle_keys() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Diagnostics;
+        a.diagnostics = Some(DiagState {
+            prefix: "echo".into(),
+            checks: None,
+            bundle: None,
+            writing: false,
+            scroll: 0,
+        });
+        let b = Msg::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE));
+        assert!(a.update(b).is_empty(), "no bundle before the checks ran");
+        a.update(Msg::Diagnosed(vec![]));
+        assert_eq!(
+            a.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char('b'),
+                KeyModifiers::NONE
+            ))),
+            vec![Effect::WriteBundle]
+        );
+        assert!(
+            a.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char('b'),
+                KeyModifiers::NONE
+            )))
+            .is_empty(),
+            "one bundle at a time"
+        );
+        a.update(Msg::BundleWritten(Ok("/tmp/b.json".into())));
+        assert_eq!(
+            a.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char('r'),
+                KeyModifiers::NONE
+            ))),
+            vec![Effect::Diagnose("echo".into())]
+        );
+        a.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+        assert_eq!(a.screen, Screen::Dashboard);
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Cmd {
     Dashboard,
     ToggleRepos,
     SwitchPane,
+    Diagnose,
+    Bundle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,10 +199,34 @@ pub const DASHBOARD: &[Binding] = &[
         Cmd::Teardown,
     ),
     b(
+        &[K::Char('x')],
+        "x",
+        "diagnose the selected rule (checks and support bundle)",
+        Cmd::Diagnose,
+    ),
+    b(
         &[K::Char('q'), K::Code(Esc)],
         "q",
         "quit (esc closes the detail pane)",
         Cmd::Quit,
+    ),
+];
+
+pub const DIAGNOSTICS: &[Binding] = &[
+    b(&[K::Code(Up), K::Char('k')], "↑↓", "scroll", Cmd::Up),
+    b(&[K::Code(Down), K::Char('j')], "", "scroll down", Cmd::Down),
+    b(
+        &[K::Char('b')],
+        "b",
+        "write the support bundle (JSON with a Markdown summary, mode 0600)",
+        Cmd::Bundle,
+    ),
+    b(&[K::Char('r')], "r", "run the checks again", Cmd::Refresh),
+    b(
+        &[K::Code(Esc), K::Char('q')],
+        "esc",
+        "back to the dashboard",
+        Cmd::Back,
     ),
 ];
 

@@ -29,6 +29,7 @@ use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
 use crate::core::plan::plan_teardown;
 use crate::engine::apply::{self, ApplyOptions};
+use crate::engine::diagnose::{diagnose, DiagnoseInput, Report};
 use crate::engine::observe::{observe, Scope};
 use crate::engine::planning::{plan_setup, Planned};
 use crate::engine::{stack, teardown};
@@ -121,6 +122,8 @@ struct Runner {
     apply_task: Option<tokio::task::JoinHandle<()>>,
     /// The region chosen in the wizard.
     region: Option<String>,
+    /// The last diagnostics report (region, prefix, report), for the bundle.
+    report: Shared<(String, String, Report)>,
 }
 
 impl Runner {
@@ -137,6 +140,7 @@ impl Runner {
             planned: Arc::new(Mutex::new(None)),
             apply_task: None,
             region: None,
+            report: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -363,6 +367,54 @@ impl Runner {
                     )
                     .await;
                     Self::send(&tx, Msg::TornDown(result));
+                });
+            }
+            Effect::Diagnose(prefix) => {
+                let Some(aws) = self.client() else { return };
+                let region = self.region.clone().unwrap_or_default();
+                let slot = self.report.clone();
+                tokio::spawn(async move {
+                    let input = DiagnoseInput {
+                        prefix,
+                        stack_name: Some(crate::cfn::DEFAULT_STACK_NAME.into()),
+                        ..Default::default()
+                    };
+                    let report = diagnose(aws.as_ref(), &region, &input).await;
+                    let checks = report.checks.clone();
+                    *slot.lock().unwrap() = Some((region, input.prefix.clone(), report));
+                    Self::send(&tx, Msg::Diagnosed(checks));
+                });
+            }
+            Effect::WriteBundle => {
+                let Some((region, prefix, report)) = self.report.lock().unwrap().take() else {
+                    return;
+                };
+                let (profile, endpoint) = (
+                    self.profile.lock().unwrap().clone(),
+                    self.opts.endpoint_url.clone(),
+                );
+                let slot = self.report.clone();
+                tokio::task::spawn_blocking(move || {
+                    let settings = serde_json::json!({
+                        "profile": profile.as_ref().map(|p| p.title()), "region": region, "endpoint_url": endpoint,
+                        "sandbox": profile.as_ref().is_some_and(|p| p.kind == ProfileKind::Sandbox), "prefix": prefix,
+                    });
+                    let bundle = crate::cli::bundle::build(
+                        &report,
+                        settings,
+                        crate::cli::bundle::log_tail(),
+                    );
+                    let dir = crate::logging::log_dir().unwrap_or_else(std::env::temp_dir);
+                    let path = dir.join(format!(
+                        "echo-onboard-bundle-{}.json",
+                        Utc::now().format("%Y%m%dT%H%M%SZ")
+                    ));
+                    let result = std::fs::create_dir_all(&dir)
+                        .and_then(|_| crate::cli::bundle::write(&path, &bundle))
+                        .map(|_| path.display().to_string())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                    *slot.lock().unwrap() = Some((region, prefix, report));
+                    Self::send(&tx, Msg::BundleWritten(result));
                 });
             }
             Effect::SavePrefs(p) => {

@@ -55,6 +55,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::Done => render_done(app, theme, frame, body),
         Screen::Dashboard => render_dashboard(app, theme, frame, body),
         Screen::Teardown => render_teardown(app, theme, frame, body),
+        Screen::Diagnostics => render_diagnostics(app, theme, frame, body),
     }
     render_footer(app, theme, frame, footer);
     if app.help {
@@ -94,6 +95,8 @@ fn render_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw("  dashboard"));
     } else if app.screen == Screen::Teardown {
         spans.push(Span::raw("  teardown"));
+    } else if app.screen == Screen::Diagnostics {
+        spans.push(Span::raw("  diagnostics"));
     }
     let mut session = vec![];
     if let Some(p) = &app.profile {
@@ -895,6 +898,53 @@ fn render_teardown(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .block(Block::default().borders(Borders::ALL).title(" Confirm ")),
         confirm_area,
     );
+}
+
+fn render_diagnostics(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    use crate::core::checks::Status;
+    let Some(d) = &app.diagnostics else { return };
+    let [body, bottom] = area.layout(&Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(2),
+    ]));
+    let lines: Vec<Line> = match &d.checks {
+        None => vec![Line::styled(
+            format!("Running every check for {}/ in parallel…", d.prefix),
+            theme.warn(),
+        )],
+        Some(checks) => checks
+            .iter()
+            .map(|c| {
+                let tone = match c.status {
+                    Status::Pass => theme.ok(),
+                    Status::Warn => theme.warn(),
+                    Status::Fail => theme.danger(),
+                };
+                Line::from(vec![
+                    Span::styled(c.status.label().to_string(), tone),
+                    Span::raw(c.line()[c.status.label().len()..].to_string()),
+                ])
+            })
+            .collect(),
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((d.scroll, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" Diagnostics for {}/ ", d.prefix)),
+            ),
+        body,
+    );
+    let status = match (&d.bundle, d.writing) {
+        (_, true) => Line::styled("Writing the support bundle…", theme.warn()),
+        (Some(Ok(path)), _) => Line::styled(format!("✓ Support bundle written to {path} (mode 0600; no secrets). Attach it to your ticket."), theme.ok()),
+        (Some(Err(e)), _) => Line::styled(format!("✗ {e}"), theme.removed()),
+        (None, _) => Line::styled("b: write the support bundle for Echo support", theme.muted()),
+    };
+    frame.render_widget(Paragraph::new(status).wrap(Wrap { trim: true }), bottom);
 }
 
 #[cfg(test)]
