@@ -147,6 +147,12 @@ impl SandboxAws {
         }
     }
 
+    /// The same account with a different simulated network latency per call.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// Makes the next call of `operation` (e.g. `CreatePullThroughCacheRule`) fail.
     pub fn fail_next(&self, operation: &str, code: &str, message: &str) {
         self.state
