@@ -259,3 +259,17 @@ async fn sandbox_gives_the_errors_aws_gives() {
         "PullThroughCacheRuleNotFoundException"
     );
 }
+
+#[tokio::test]
+async fn a_rule_refused_while_the_new_role_propagates_is_retried() {
+    let aws = SandboxAws::empty(REGION);
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "InvalidParameterException",
+        "Unable to assume role: the role does not exist yet",
+    );
+    let (result, events) = run_apply(&aws, &input()).await;
+    assert!(result.is_ok(), "{:?}", result.err().map(|f| f.error));
+    assert!(events.iter().any(|e| matches!(e, Event::Retrying { label, .. } if label.contains("create pull-through cache rule"))));
+    assert_eq!(aws.list_cache_rules().await.unwrap().len(), 1);
+}

@@ -379,13 +379,7 @@ pub async fn apply(
                     })
                 })
             }
-            Op::CreateRule => aws
-                .create_cache_rule(&NewRule {
-                    prefix: desired.rule.prefix.clone(),
-                    upstream_url: desired.rule.upstream_url.clone(),
-                    upstream_prefix: desired.rule.upstream_prefix.clone(),
-                    role_arn: desired.rule.role_arn.clone(),
-                })
+            Op::CreateRule => create_rule_with_retry(aws, desired, opts, &step.label, tx)
                 .await
                 .map(|_| {
                     Some(Undo::DeleteRule {
@@ -470,6 +464,49 @@ pub async fn apply(
         validation,
         usage: usage_instructions(&desired.account, &desired.region, &desired.rule.prefix),
     })
+}
+
+/// Creates the rule; a role made seconds ago may not be usable yet (IAM is eventually
+/// consistent), so a refusal that names the role is retried a bounded number of times.
+async fn create_rule_with_retry(
+    aws: &dyn Aws,
+    desired: &Desired,
+    opts: &ApplyOptions,
+    label: &str,
+    tx: &EventSender,
+) -> Result<(), AwsError> {
+    let rule = NewRule {
+        prefix: desired.rule.prefix.clone(),
+        upstream_url: desired.rule.upstream_url.clone(),
+        upstream_prefix: desired.rule.upstream_prefix.clone(),
+        role_arn: desired.rule.role_arn.clone(),
+    };
+    let attempts = opts.validate_attempts.max(1);
+    for attempt in 1.. {
+        match aws.create_cache_rule(&rule).await {
+            Err(e)
+                if attempt < attempts
+                    && e.is(crate::aws::ErrorKind::Invalid)
+                    && e.message.to_ascii_lowercase().contains("role") =>
+            {
+                emit(
+                    tx,
+                    Event::Retrying {
+                        label: label.to_string(),
+                        attempt,
+                        of: attempts,
+                        reason: format!(
+                            "{} (IAM changes can take a few seconds to propagate)",
+                            e.message
+                        ),
+                    },
+                );
+                tokio::time::sleep(opts.validate_delay).await;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 pub(crate) async fn validate_with_retry(
