@@ -1488,3 +1488,229 @@ mod resume_tests {
         assert_eq!(a.screen, Screen::Echo, "no rules yet: straight to setup");
     }
 }
+
+#[cfg(test)]
+mod screen_tests {
+    use super::*;
+    use crate::core::model::{desired, Identity};
+    use crate::core::plan::{plan, PlanOptions};
+
+    fn key(a: &mut App, c: KeyCode) -> Vec<Effect> {
+        a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            account: "210987654321".into(),
+            arn: "arn:aws:sts::210987654321:user/me".into(),
+        }
+    }
+
+    fn rule(prefix: &str, managed_by: ManagedBy) -> CacheRule {
+        CacheRule {
+            prefix: prefix.into(),
+            upstream_registry: "ecr".into(),
+            upstream_url: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
+            upstream_prefix: "ROOT".into(),
+            role_arn: None,
+            credential_arn: None,
+            created_at: None,
+            managed_by,
+        }
+    }
+
+    fn observed() -> Observed {
+        let repo = |name: &str, pulls: u64, size: u64| RepositoryInfo {
+            name: name.into(),
+            rule_prefix: "echo".into(),
+            image_count: 1,
+            size_bytes: size,
+            last_pulled_at: None,
+            pull_count_30d: pulls,
+        };
+        Observed {
+            identity: identity(),
+            region: "eu-west-1".into(),
+            rules: vec![
+                rule("echo", ManagedBy::EchoOnboard),
+                rule("other", ManagedBy::Other),
+            ],
+            role: None,
+            roles: vec![],
+            repositories: vec![
+                repo("echo/a", 5, 300),
+                repo("echo/b", 50, 100),
+                repo("echo/c", 20, 200),
+            ],
+        }
+    }
+
+    fn planned(observed_rules: Vec<CacheRule>) -> Arc<Planned> {
+        let setup = SetupInput::with_defaults("111122223333", "eu-west-1")
+            .validate()
+            .unwrap();
+        let d = desired(&setup, "210987654321");
+        let o = Observed {
+            identity: identity(),
+            region: "eu-west-1".into(),
+            rules: observed_rules,
+            role: None,
+            roles: vec![],
+            repositories: vec![],
+        };
+        let p = plan(&d, &o, "111122223333", PlanOptions::default());
+        Arc::new(Planned {
+            setup,
+            desired: d,
+            observed: o,
+            plan: p,
+            stack: None,
+        })
+    }
+
+    #[test]
+    fn plan_screen_applies_only_a_clean_plan() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Plan;
+        a.update(Msg::Planned(Ok(planned(vec![]))));
+        assert_eq!(key(&mut a, KeyCode::Enter), vec![Effect::Apply]);
+        assert_eq!(a.screen, Screen::Apply);
+
+        let mut blocked = App::new(Prefs::default(), Utc::now());
+        blocked.screen = Screen::Plan;
+        let mut foreign = rule("echo", ManagedBy::Other);
+        foreign.role_arn = Some("arn:aws:iam::210987654321:role/hand-made".into());
+        blocked.update(Msg::Planned(Ok(planned(vec![foreign]))));
+        assert!(
+            key(&mut blocked, KeyCode::Enter).is_empty(),
+            "a blocked plan cannot be applied"
+        );
+        assert_eq!(blocked.screen, Screen::Plan);
+    }
+
+    #[test]
+    fn done_opens_the_dashboard_on_the_new_rule() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Done;
+        assert_eq!(key(&mut a, KeyCode::Char('d')), vec![Effect::LoadDashboard]);
+        assert_eq!(a.screen, Screen::Dashboard);
+        let fx = a.update(Msg::Dashboard(Ok(observed())));
+        assert_eq!(
+            fx,
+            vec![Effect::Validate(vec!["echo".into(), "other".into()])]
+        );
+        assert_eq!(a.selected_rule().unwrap().prefix, "echo");
+    }
+
+    #[test]
+    fn dashboard_keys() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(observed())));
+        let names = |a: &App| {
+            a.visible_repos()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&a),
+            ["echo/b", "echo/c", "echo/a"],
+            "sorted by pulls first"
+        );
+        key(&mut a, KeyCode::Char('s'));
+        key(&mut a, KeyCode::Char('s'));
+        assert_eq!(
+            names(&a),
+            ["echo/a", "echo/c", "echo/b"],
+            "pulls → last pull → size"
+        );
+        key(&mut a, KeyCode::Char('s'));
+        assert_eq!(names(&a), ["echo/a", "echo/b", "echo/c"], "then by name");
+        assert_eq!(key(&mut a, KeyCode::Char('r')), vec![Effect::LoadDashboard]);
+        assert!(
+            key(&mut a, KeyCode::Char('r')).is_empty(),
+            "no second refresh while one runs"
+        );
+        a.update(Msg::Dashboard(Ok(observed())));
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(a.dashboard.pane, Pane::Repos);
+        key(&mut a, KeyCode::Down);
+        assert_eq!(
+            key(&mut a, KeyCode::Enter),
+            vec![Effect::LoadImages("echo/b".into())]
+        );
+        key(&mut a, KeyCode::Esc);
+        assert!(
+            a.dashboard.detail.is_none(),
+            "esc closes the detail pane first"
+        );
+        assert_eq!(key(&mut a, KeyCode::Esc), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn background_refresh_runs_on_the_interval() {
+        let t0 = Utc::now();
+        let mut a = App::new(Prefs::default(), t0);
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(observed())));
+        assert!(a
+            .update(Msg::Tick(t0 + chrono::Duration::seconds(5)))
+            .is_empty());
+        assert_eq!(
+            a.update(Msg::Tick(t0 + chrono::Duration::seconds(REFRESH_SECS))),
+            vec![Effect::LoadDashboard]
+        );
+    }
+
+    #[test]
+    fn teardown_needs_the_typed_prefix() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(observed())));
+        key(&mut a, KeyCode::Char('t'));
+        assert_eq!(a.screen, Screen::Teardown);
+        assert!(key(&mut a, KeyCode::Enter).is_empty());
+        for c in "ech".chars() {
+            key(&mut a, KeyCode::Char(c));
+        }
+        assert!(
+            key(&mut a, KeyCode::Enter).is_empty(),
+            "a partial prefix deletes nothing"
+        );
+        a.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('r'),
+            KeyModifiers::CONTROL,
+        )));
+        assert!(
+            a.teardown
+                .as_ref()
+                .unwrap()
+                .plan
+                .changes
+                .iter()
+                .any(|c| c.name == "echo/a"),
+            "repositories join the plan"
+        );
+        key(&mut a, KeyCode::Char('o'));
+        let fx = key(&mut a, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Teardown {
+                prefix: "echo".into(),
+                role: None,
+                stack: None,
+                delete_repos: true
+            }]
+        );
+        assert!(
+            key(&mut a, KeyCode::Esc).is_empty(),
+            "no leaving while deleting"
+        );
+        a.update(Msg::TornDown(Ok(vec![
+            "pull-through-cache-rule echo".into()
+        ])));
+        assert_eq!(key(&mut a, KeyCode::Enter), vec![Effect::LoadDashboard]);
+        assert_eq!(a.screen, Screen::Dashboard);
+    }
+}

@@ -103,7 +103,10 @@ pub async fn load() -> Vec<ProfileEntry> {
     }
     // AWS_PROFILE names the profile the user works with: offer it first.
     if let Ok(current) = std::env::var("AWS_PROFILE") {
-        if let Some(i) = out.iter().position(|p| p.name.as_deref() == Some(current.as_str())) {
+        if let Some(i) = out
+            .iter()
+            .position(|p| p.name.as_deref() == Some(current.as_str()))
+        {
             let entry = out.remove(i);
             out.insert(0, entry);
         }
