@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const SETUP: &[&str] = &["--echo-account", ECHO_ACCOUNT];
 
@@ -12,20 +12,6 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v.extend_from_slice(SETUP);
     v.extend_from_slice(extra);
     v
-}
-
-fn actions(plan: &Value) -> Vec<(String, String)> {
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["resource"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 async fn role_exists(emu: &Emulator, name: &str) -> bool {
@@ -38,16 +24,6 @@ async fn role_exists(emu: &Emulator, name: &str) -> bool {
             false
         }
     }
-}
-
-async fn rules(emu: &Emulator) -> Vec<aws_sdk_ecr::types::PullThroughCacheRule> {
-    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
-    ecr.describe_pull_through_cache_rules()
-        .send()
-        .await
-        .unwrap()
-        .pull_through_cache_rules()
-        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,20 +105,7 @@ async fn full_lifecycle_fresh_account_to_teardown() {
     assert!(text(&out.stdout).contains("Nothing to do"));
 
     // A simulated pull through the cache, with the SDK as docker would do it.
-    emu.seed_upstream("python", "3.12");
-    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
-    let pulled = ecr
-        .batch_get_image()
-        .repository_name("echo/python")
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag("3.12")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pulled.images().len(), 1);
+    pull_through_cache(&emu).await;
 
     let status = stdout_json(&emu.cli().args(["status", "--json"]).output().unwrap());
     let repos = status["repositories"].as_array().unwrap();

@@ -19,30 +19,6 @@ fn cfn<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-fn actions(plan: &Value) -> Vec<(String, String)> {
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["resource"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-async fn rules(emu: &Emulator) -> Vec<aws_sdk_ecr::types::PullThroughCacheRule> {
-    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
-    ecr.describe_pull_through_cache_rules()
-        .send()
-        .await
-        .unwrap()
-        .pull_through_cache_rules()
-        .to_vec()
-}
-
 async fn stack_status(emu: &Emulator) -> Option<String> {
     let cf = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
     match cf.describe_stacks().stack_name(STACK).send().await {

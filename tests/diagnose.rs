@@ -21,18 +21,7 @@ async fn healthy(emu: &Emulator) {
         .args(["apply", "--yes", "--echo-account", ECHO_ACCOUNT])
         .assert()
         .success();
-    emu.seed_upstream("python", "3.12");
-    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
-    ecr.batch_get_image()
-        .repository_name("echo/python")
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag("3.12")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    pull_through_cache(emu).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -78,6 +78,12 @@ impl Failure {
     }
 }
 
+impl From<FieldError> for Failure {
+    fn from(e: FieldError) -> Self {
+        Failure::Invalid(vec![e])
+    }
+}
+
 impl From<AwsError> for Failure {
     fn from(e: AwsError) -> Self {
         Failure::Aws(e)
@@ -370,16 +376,13 @@ async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
 }
 
 async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Failure> {
-    let prefix =
-        RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
-    let role_name = match &args.role_name {
-        Some(r) => Some(
-            RoleName::parse("role-name", r)
-                .map_err(|e| Failure::Invalid(vec![e]))?
-                .to_string(),
-        ),
-        None => None,
-    };
+    let prefix = RepoPrefix::parse("prefix", &args.prefix)?;
+    let role_name = args
+        .role_name
+        .as_deref()
+        .map(|r| RoleName::parse("role-name", r))
+        .transpose()?
+        .map(|r| r.to_string());
     let (aws, region) = connect(cli).await?;
     let scope = Scope {
         role_name: Some(
@@ -471,16 +474,13 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
 }
 
 async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(), Failure> {
-    let prefix =
-        RepoPrefix::parse("prefix", &args.prefix).map_err(|e| Failure::Invalid(vec![e]))?;
-    let echo_account = match &args.echo_account {
-        Some(a) => Some(
-            AccountId::parse("echo-account", a)
-                .map_err(|e| Failure::Invalid(vec![e]))?
-                .to_string(),
-        ),
-        None => None,
-    };
+    let prefix = RepoPrefix::parse("prefix", &args.prefix)?;
+    let echo_account = args
+        .echo_account
+        .as_deref()
+        .map(|a| AccountId::parse("echo-account", a))
+        .transpose()?
+        .map(|a| a.to_string());
     let (aws, region) = connect(cli).await?;
     let input = DiagnoseInput {
         prefix: prefix.to_string(),

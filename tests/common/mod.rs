@@ -192,3 +192,47 @@ pub fn text(bytes: &[u8]) -> String {
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// `(resource, action)` of every change in a `plan --json` document.
+pub fn actions(plan: &Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["resource"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every pull-through cache rule in the emulator's account, read through the ECR API.
+pub async fn rules(emu: &Emulator) -> Vec<aws_sdk_ecr::types::PullThroughCacheRule> {
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    ecr.describe_pull_through_cache_rules()
+        .send()
+        .await
+        .unwrap()
+        .pull_through_cache_rules()
+        .to_vec()
+}
+
+/// Simulates `docker pull` of `echo/python:3.12` through the cache (seeding Echo's side first).
+pub async fn pull_through_cache(emu: &Emulator) {
+    emu.seed_upstream("python", "3.12");
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    let pulled = ecr
+        .batch_get_image()
+        .repository_name("echo/python")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag("3.12")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.images().len(), 1);
+}
