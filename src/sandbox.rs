@@ -338,6 +338,7 @@ impl Aws for SandboxAws {
                 arn: format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{name}"),
                 trust: trust.clone(),
                 inline_policies: BTreeMap::new(),
+                managed_policies: Some(BTreeMap::new()),
                 tags: tags.iter().cloned().collect(),
             },
         );

@@ -393,3 +393,56 @@ async fn a_failed_stack_is_reported_with_its_failure_events() {
     let out = emu.cli().args(["diagnose", "--json"]).output().unwrap();
     assert_eq!(check(&checks(&out), "stack")["status"], "PASS");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn permissions_from_an_attached_managed_policy_count() {
+    let emu = Emulator::start();
+    healthy(&emu).await;
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    let doc = iam
+        .get_role_policy()
+        .role_name(ROLE)
+        .policy_name("echo-pullthrough-cache-policy")
+        .send()
+        .await
+        .unwrap();
+    let policy = percent_decode(doc.policy_document());
+    // Move the permissions from the inline policy to a customer-managed one.
+    let created = iam
+        .create_policy()
+        .policy_name("echo-cache-managed")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let arn = created.policy().unwrap().arn().unwrap().to_string();
+    iam.attach_role_policy()
+        .role_name(ROLE)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role_policy()
+        .role_name(ROLE)
+        .policy_name("echo-pullthrough-cache-policy")
+        .send()
+        .await
+        .unwrap();
+
+    let out = emu.cli().args(["diagnose", "--json"]).output().unwrap();
+    let cs = checks(&out);
+    let c = check(&cs, "role-policy");
+    assert_eq!(c["status"], "PASS", "{c:#}");
+    assert!(c["evidence"]["managed_policies"][&arn].is_object());
+    // apply would still restore its own inline policy: that is the plan in the bundle.
+    let plan = stdout_json(
+        &emu.cli()
+            .args(["--json", "plan", "--echo-account", ECHO_ACCOUNT])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        actions(&plan)[0],
+        ("iam-role".to_string(), "update".to_string())
+    );
+}

@@ -108,6 +108,52 @@ impl SdkAws {
         }
     }
 
+    /// Attached managed policies (ARN → default version's document).
+    async fn managed_policies(&self, role: &str) -> AwsResult<BTreeMap<String, Value>> {
+        let attached: Vec<aws_sdk_iam::types::AttachedPolicy> = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("iam:ListAttachedRolePolicies", e))?;
+        let docs = try_join_all(attached.iter().filter_map(|a| a.policy_arn()).map(
+            |arn| async move {
+                let policy = self
+                    .iam
+                    .get_policy()
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("iam:GetPolicy", e))?;
+                let version = policy
+                    .policy()
+                    .and_then(|p| p.default_version_id())
+                    .unwrap_or("v1")
+                    .to_string();
+                let out = self
+                    .iam
+                    .get_policy_version()
+                    .policy_arn(arn)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("iam:GetPolicyVersion", e))?;
+                let doc = out
+                    .policy_version()
+                    .and_then(|v| v.document())
+                    .map(decode_policy)
+                    .unwrap_or(Value::Null);
+                Ok::<_, AwsError>((arn.to_string(), doc))
+            },
+        ))
+        .await?;
+        Ok(docs.into_iter().collect())
+    }
+
     fn iam_tags(tags: &[(String, String)]) -> AwsResult<Vec<aws_sdk_iam::types::Tag>> {
         tags.iter()
             .map(|(k, v)| {
@@ -275,7 +321,7 @@ impl Aws for SdkAws {
             .try_collect()
             .await
             .map_err(|e| self.error("iam:ListRolePolicies", e))?;
-        let docs = try_join_all(names.iter().map(|p| async move {
+        let inline = try_join_all(names.iter().map(|p| async move {
             let out = self
                 .iam
                 .get_role_policy()
@@ -285,18 +331,18 @@ impl Aws for SdkAws {
                 .await
                 .map_err(|e| self.error("iam:GetRolePolicy", e))?;
             Ok::<_, AwsError>((p.clone(), decode_policy(out.policy_document())))
-        }))
-        .await?;
-        let tags: Vec<aws_sdk_iam::types::Tag> = self
+        }));
+        let tags = self
             .iam
             .list_role_tags()
             .role_name(name)
             .into_paginator()
             .items()
             .send()
-            .try_collect()
-            .await
-            .map_err(|e| self.error("iam:ListRoleTags", e))?;
+            .try_collect();
+        let (docs, tags, managed) = futures::join!(inline, tags, self.managed_policies(name));
+        let (docs, tags): (Vec<(String, Value)>, Vec<aws_sdk_iam::types::Tag>) =
+            (docs?, tags.map_err(|e| self.error("iam:ListRoleTags", e))?);
         Ok(Some(ObservedRole {
             name: role.role_name().to_string(),
             arn: role.arn().to_string(),
@@ -305,6 +351,9 @@ impl Aws for SdkAws {
                 .map(decode_policy)
                 .unwrap_or(Value::Null),
             inline_policies: docs.into_iter().collect(),
+            managed_policies: managed
+                .map_err(|e| tracing::warn!("attached policies of {name} not read: {e}"))
+                .ok(),
             tags: tags
                 .iter()
                 .map(|t| (t.key().to_string(), t.value().to_string()))

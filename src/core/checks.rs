@@ -288,7 +288,7 @@ pub fn role(
         ))
         .evidence(json!({"role_arn": arn}))];
     };
-    let ev = json!({"role_arn": role.arn, "trust_policy": role.trust, "inline_policies": role.inline_policies, "tags": role.tags});
+    let ev = json!({"role_arn": role.arn, "trust_policy": role.trust, "inline_policies": role.inline_policies, "managed_policies": role.managed_policies, "tags": role.tags});
     let trust = if policy::trusts_ecr_service(&role.trust) {
         Check::new(
             "role-trust",
@@ -311,7 +311,11 @@ pub fn role(
     }
     .evidence(json!({"trust_policy": role.trust}));
     let required = required_role_permissions(rule, own_account, region);
-    let docs: Vec<&Value> = role.inline_policies.values().collect();
+    let docs: Vec<&Value> = role
+        .inline_policies
+        .values()
+        .chain(role.managed_policies.iter().flat_map(|m| m.values()))
+        .collect();
     let missing = policy_eval::missing(&docs, &required);
     let perms = if missing.is_empty() {
         Check::new("role-policy", "Role permissions", Status::Pass, format!("{} allows all {} actions the cache needs", role.name, required.len()))
@@ -321,7 +325,11 @@ pub fn role(
             .map(|(a, r, d)| format!("{a} on {r}{}", if *d == Decision::ExplicitDeny { " (explicitly denied)" } else { "" }))
             .collect();
         Check::new("role-policy", "Role permissions", Status::Fail, format!("{} is missing {}", role.name, names.join("; ")))
-            .fix("run `echo-onboard apply` to restore the policy (attached managed policies are not read)")
+            .fix(if role.managed_policies.is_some() {
+                "run `echo-onboard apply` to restore the policy"
+            } else {
+                "run `echo-onboard apply` to restore the policy (attached managed policies could not be read: iam:ListAttachedRolePolicies / iam:GetPolicyVersion denied)"
+            })
     }
     .evidence(ev);
     vec![trust, perms]
@@ -418,6 +426,9 @@ pub const OPERATOR_ACTIONS: &[&str] = &[
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
     "iam:ListRoleTags",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
     "iam:CreateRole",
     "iam:PutRolePolicy",
     "iam:UpdateAssumeRolePolicy",
@@ -622,6 +633,7 @@ mod tests {
             arn: d.role.arn.clone(),
             trust: d.role.trust.to_value(),
             inline_policies: [(d.role.policy_name.clone(), d.role.policy.to_value())].into(),
+            managed_policies: Some(Default::default()),
             tags: d.role.tags.clone(),
         };
         let observed = Observed {

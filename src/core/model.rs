@@ -75,6 +75,8 @@ pub struct ObservedRole {
     pub arn: String,
     pub trust: Value,
     pub inline_policies: BTreeMap<String, Value>,
+    /// Attached managed policies (ARN → document); `None` when they could not be read.
+    pub managed_policies: Option<BTreeMap<String, Value>>,
     pub tags: BTreeMap<String, String>,
 }
 

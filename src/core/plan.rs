@@ -473,6 +473,7 @@ mod tests {
             arn: d.role.arn.clone(),
             trust: d.role.trust.to_value(),
             inline_policies: [(d.role.policy_name.clone(), d.role.policy.to_value())].into(),
+            managed_policies: Some(Default::default()),
             tags: d.role.tags.clone(),
         }
     }
