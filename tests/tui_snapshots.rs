@@ -232,7 +232,7 @@ fn done_screen() {
 fn dashboard_with_many_repositories_and_image_detail() {
     let mut a = at_echo();
     a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(observed())));
+    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
     a.update(Msg::Validations(
         [
             ("echo".to_string(), "valid".to_string()),
@@ -264,7 +264,7 @@ fn dashboard_with_many_repositories_and_image_detail() {
 fn teardown_confirmation() {
     let mut a = at_echo();
     a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(observed())));
+    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('t'));
     a.update(Msg::Key(KeyEvent::new(
@@ -279,7 +279,7 @@ fn teardown_confirmation() {
 fn help_overlay_and_too_small() {
     let mut a = at_echo();
     a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(observed())));
+    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
     key(&mut a, KeyCode::Char('?'));
     insta::assert_snapshot!("help_overlay", draw(&a, 100, 30).backend());
     insta::assert_snapshot!("too_small", draw(&a, 70, 20).backend());
@@ -290,7 +290,7 @@ fn diagnostics_screen_with_bundle_path() {
     use echo_onboard::core::checks::{Check, Status};
     let mut a = at_echo();
     a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(observed())));
+    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('x'));
     assert_eq!(a.screen, Screen::Diagnostics);

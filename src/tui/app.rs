@@ -86,7 +86,7 @@ pub enum Msg {
     Engine(Event),
     /// Apply finished: usage lines, or error lines.
     Applied(Result<Vec<String>, Vec<String>>),
-    Dashboard(Result<Observed, String>),
+    Dashboard(Result<Box<Observed>, String>),
     Validations(BTreeMap<String, String>),
     Images(String, Result<Vec<ImageInfo>, String>),
     TornDown(Result<Vec<String>, Vec<String>>),
@@ -636,7 +636,7 @@ impl App {
                             .collect();
                         self.dashboard.rule_sel =
                             self.dashboard.rule_sel.min(o.rules.len().saturating_sub(1));
-                        self.dashboard.observed = Some(o);
+                        self.dashboard.observed = Some(*o);
                         self.dashboard.error = None;
                         self.dashboard.updated_at = Some(self.now);
                         let repos = self.visible_repos().len();
@@ -1484,7 +1484,7 @@ mod resume_tests {
             roles: vec![],
             repositories: vec![],
         };
-        a.update(Msg::Dashboard(Ok(empty)));
+        a.update(Msg::Dashboard(Ok(Box::new(empty))));
         assert_eq!(a.screen, Screen::Echo, "no rules yet: straight to setup");
     }
 }
@@ -1594,7 +1594,7 @@ mod screen_tests {
         a.screen = Screen::Done;
         assert_eq!(key(&mut a, KeyCode::Char('d')), vec![Effect::LoadDashboard]);
         assert_eq!(a.screen, Screen::Dashboard);
-        let fx = a.update(Msg::Dashboard(Ok(observed())));
+        let fx = a.update(Msg::Dashboard(Ok(Box::new(observed()))));
         assert_eq!(
             fx,
             vec![Effect::Validate(vec!["echo".into(), "other".into()])]
@@ -1606,7 +1606,7 @@ mod screen_tests {
     fn dashboard_keys() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;
-        a.update(Msg::Dashboard(Ok(observed())));
+        a.update(Msg::Dashboard(Ok(Box::new(observed()))));
         let names = |a: &App| {
             a.visible_repos()
                 .iter()
@@ -1632,7 +1632,7 @@ mod screen_tests {
             key(&mut a, KeyCode::Char('r')).is_empty(),
             "no second refresh while one runs"
         );
-        a.update(Msg::Dashboard(Ok(observed())));
+        a.update(Msg::Dashboard(Ok(Box::new(observed()))));
         key(&mut a, KeyCode::Enter);
         assert_eq!(a.dashboard.pane, Pane::Repos);
         key(&mut a, KeyCode::Down);
@@ -1653,7 +1653,7 @@ mod screen_tests {
         let t0 = Utc::now();
         let mut a = App::new(Prefs::default(), t0);
         a.screen = Screen::Dashboard;
-        a.update(Msg::Dashboard(Ok(observed())));
+        a.update(Msg::Dashboard(Ok(Box::new(observed()))));
         assert!(a
             .update(Msg::Tick(t0 + chrono::Duration::seconds(5)))
             .is_empty());
@@ -1667,7 +1667,7 @@ mod screen_tests {
     fn teardown_needs_the_typed_prefix() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;
-        a.update(Msg::Dashboard(Ok(observed())));
+        a.update(Msg::Dashboard(Ok(Box::new(observed()))));
         key(&mut a, KeyCode::Char('t'));
         assert_eq!(a.screen, Screen::Teardown);
         assert!(key(&mut a, KeyCode::Enter).is_empty());

@@ -315,7 +315,7 @@ impl Runner {
                     )
                     .await
                     .map_err(|e| e.to_string());
-                    Self::send(&tx, Msg::Dashboard(o));
+                    Self::send(&tx, Msg::Dashboard(o.map(Box::new)));
                 });
             }
             Effect::Validate(prefixes) => {

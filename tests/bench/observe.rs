@@ -91,7 +91,7 @@ fn main() {
             );
             let mut app = App::new(Prefs::default(), chrono::Utc::now());
             app.screen = Screen::Dashboard;
-            app.update(Msg::Dashboard(Ok(o)));
+            app.update(Msg::Dashboard(Ok(Box::new(o))));
             let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
             let frames = 200;
             let start = Instant::now();
