@@ -661,27 +661,12 @@ async fn teardown_stack(
         ))?;
     }
     let (tx, printer) = event_printer();
-    let result = stack::delete(aws, &found, &ApplyOptions::default(), &tx).await;
-    let repo_result = match &result {
-        Ok(_) => {
-            let repo_plan = Plan {
-                changes: plan
-                    .changes
-                    .iter()
-                    .filter(|c| c.resource == ResourceKind::EcrRepository)
-                    .cloned()
-                    .collect(),
-                ..plan.clone()
-            };
-            Some(teardown::teardown(aws, &repo_plan, None, &tx).await)
-        }
-        Err(_) => None,
-    };
+    let result =
+        stack::delete_with_repositories(aws, &found, &plan, &ApplyOptions::default(), &tx).await;
     drop(tx);
     let _ = printer.await;
-    match (result, repo_result) {
-        (Ok(mut deleted), Some(Ok(repos))) => {
-            deleted.extend(repos.deleted);
+    match result {
+        Ok(deleted) => {
             if ctx.json {
                 println!(
                     "{}",
@@ -695,14 +680,7 @@ async fn teardown_stack(
             }
             Ok(())
         }
-        (Ok(_), Some(Err(f))) => {
-            eprintln!(
-                "Stack {name} is deleted, but some cached repositories remain: {}",
-                f.remaining.join(", ")
-            );
-            Err(Failure::Runtime(f.error.to_string()))
-        }
-        (Err(f), _) => {
+        Err(f) => {
             eprintln!("error: {}", f.message);
             eprintln!("Next step: {}", f.next_step);
             if ctx.json {
@@ -713,6 +691,5 @@ async fn teardown_stack(
             }
             Err(Failure::Reported(f.message))
         }
-        (Ok(_), None) => unreachable!("repositories are handled after a successful stack deletion"),
     }
 }

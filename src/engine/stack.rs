@@ -638,3 +638,47 @@ pub async fn delete(
         format!("iam-role {role}"),
     ])
 }
+
+/// Deletes the stack (confirming its rule and role are gone), then the cached repositories
+/// listed in `plan` (its `ecr-repository` rows; they are not stack resources).
+pub async fn delete_with_repositories(
+    aws: &dyn Aws,
+    stack: &StackInfo,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> Result<Vec<String>, StackFailure> {
+    let mut deleted = delete(aws, stack, opts, tx).await?;
+    let repos = Plan {
+        changes: plan
+            .changes
+            .iter()
+            .filter(|c| c.resource == ResourceKind::EcrRepository)
+            .cloned()
+            .collect(),
+        ..plan.clone()
+    };
+    match super::teardown::teardown(aws, &repos, None, tx).await {
+        Ok(out) => {
+            deleted.extend(out.deleted);
+            Ok(deleted)
+        }
+        Err(f) => Err(StackFailure {
+            message: format!(
+                "stack {} is deleted, but cached repositories remain ({}): {}",
+                stack.name,
+                f.remaining.join(", "),
+                f.error
+            ),
+            stack_status: None,
+            next_step: format!(
+                "run the teardown again with --delete-cached-repos --prefix {}",
+                stack
+                    .parameters
+                    .get("RepositoryNamePrefix")
+                    .cloned()
+                    .unwrap_or_default()
+            ),
+        }),
+    }
+}

@@ -449,7 +449,6 @@ async fn run_teardown(
         let observed = observe(aws, region, &scope)
             .await
             .map_err(|e| vec![e.to_string()])?;
-        let mut deleted = vec![];
         if let Some(name) = stack_name {
             let Some(info) = aws
                 .describe_stack(&name)
@@ -458,24 +457,16 @@ async fn run_teardown(
             else {
                 return Err(vec![format!("stack {name} not found")]);
             };
-            deleted = stack::delete(aws, &info, &ApplyOptions::default(), &etx)
-                .await
-                .map_err(|f| vec![f.message, f.next_step])?;
-            if delete_repos {
-                let mut plan = plan_teardown(&observed, prefix, None, true);
-                plan.changes
-                    .retain(|c| c.resource == crate::core::plan::ResourceKind::EcrRepository);
-                let out = teardown::teardown(aws, &plan, None, &etx)
-                    .await
-                    .map_err(|f| {
-                        vec![
-                            f.error.to_string(),
-                            format!("Still present: {}", f.remaining.join(", ")),
-                        ]
-                    })?;
-                deleted.extend(out.deleted);
-            }
-            return Ok(deleted);
+            let plan = plan_teardown(&observed, prefix, None, delete_repos);
+            return stack::delete_with_repositories(
+                aws,
+                &info,
+                &plan,
+                &ApplyOptions::default(),
+                &etx,
+            )
+            .await
+            .map_err(|f| vec![f.message, format!("Next step: {}", f.next_step)]);
         }
         let role = observed
             .rule(prefix)
@@ -495,8 +486,7 @@ async fn run_teardown(
                     ),
                 ]
             })?;
-        deleted.extend(out.deleted);
-        Ok(deleted)
+        Ok(out.deleted)
     }
     .await;
     drop(etx);
