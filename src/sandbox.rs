@@ -38,12 +38,27 @@ struct State {
     repos: BTreeMap<String, Repo>,
     /// Operations that fail next with (code, message), for demos and tests.
     faults: HashMap<String, (String, String)>,
+    stacks: BTreeMap<String, SandboxStack>,
+    change_sets: BTreeMap<String, ChangeSetInfo>,
+    next_id: u64,
+}
+
+/// A CloudFormation stack simulated from assets/template.yaml.
+#[derive(Debug, Clone)]
+struct SandboxStack {
+    id: String,
+    name: String,
+    status: String,
+    parameters: Vec<(String, String)>,
+    outputs: BTreeMap<String, String>,
+    /// Oldest first.
+    events: Vec<StackEvent>,
 }
 
 pub struct SandboxAws {
     state: Mutex<State>,
     latency: Duration,
-    region: String,
+    region: Mutex<String>,
 }
 
 fn err(action: &str, code: &str, message: &str) -> AwsError {
@@ -134,7 +149,7 @@ impl SandboxAws {
         Self {
             state: Mutex::new(s),
             latency,
-            region: region.to_string(),
+            region: Mutex::new(region.to_string()),
         }
     }
 
@@ -143,7 +158,261 @@ impl SandboxAws {
         Self {
             state: Mutex::new(State::default()),
             latency: Duration::ZERO,
-            region: region.to_string(),
+            region: Mutex::new(region.to_string()),
+        }
+    }
+
+    fn stack_event(
+        &self,
+        stack: &str,
+        logical_id: &str,
+        resource_type: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let id = format!("sandbox-event-{}", s.next_id);
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.events.push(StackEvent {
+                id,
+                timestamp: Some(Utc::now()),
+                logical_id: logical_id.into(),
+                resource_type: resource_type.into(),
+                status: status.into(),
+                reason: reason.map(str::to_string),
+            });
+        }
+    }
+
+    fn finish_stack(&self, stack: &str, status: &str, params: &[(String, String)]) {
+        let outputs = if params.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.stack_outputs(stack, params)
+        };
+        self.stack_event(stack, stack, STACK, status, None);
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.status = status.into();
+            st.outputs = outputs;
+            if !params.is_empty() {
+                st.parameters = params.to_vec();
+            }
+        }
+    }
+
+    fn resolved(
+        &self,
+        stack: &str,
+        params: &[(String, String)],
+    ) -> (serde_json::Value, crate::cfn::resolve::Context) {
+        let t = crate::cfn::template();
+        let ctx =
+            crate::cfn::resolve::Context::new(&t, params, SANDBOX_ACCOUNT, &self.region(), stack);
+        (t, ctx)
+    }
+
+    fn stack_outputs(&self, stack: &str, params: &[(String, String)]) -> BTreeMap<String, String> {
+        let (t, ctx) = self.resolved(stack, params);
+        let role_arn = format!(
+            "arn:aws:iam::{SANDBOX_ACCOUNT}:role/{}",
+            param(params, "RoleName").unwrap_or_default()
+        );
+        t["Outputs"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| {
+                        ctx.resolve(&v["Value"]).and_then(|r| {
+                            r.as_str()
+                                .map(|s| (k.clone(), s.replace("{AccessRole.Arn}", &role_arn)))
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Creates the template's role and rule through the simulated APIs, with resource events.
+    async fn create_resources(
+        &self,
+        stack: &str,
+        params: &[(String, String)],
+        verb: &str,
+    ) -> Result<(), (String, String)> {
+        let (t, ctx) = self.resolved(stack, params);
+        let role = ctx
+            .resolve(&t["Resources"][crate::cfn::ROLE_LOGICAL_ID]["Properties"])
+            .unwrap_or_default();
+        let rule = ctx
+            .resolve(&t["Resources"][crate::cfn::RULE_LOGICAL_ID]["Properties"])
+            .unwrap_or_default();
+        let name = role["RoleName"].as_str().unwrap_or_default().to_string();
+        let (role_id, rule_id) = (crate::cfn::ROLE_LOGICAL_ID, crate::cfn::RULE_LOGICAL_ID);
+        let fail = |id: &str, e: AwsError| {
+            let reason = format!(
+                "Resource handler returned message: \"{}\" (HandlerErrorCode: {})",
+                e.message, e.code
+            );
+            self.stack_event(
+                stack,
+                id,
+                if id == role_id { ROLE_TYPE } else { RULE_TYPE },
+                &format!("{verb}_FAILED"),
+                Some(&reason),
+            );
+            (id.to_string(), reason)
+        };
+        self.stack_event(
+            stack,
+            role_id,
+            ROLE_TYPE,
+            &format!("{verb}_IN_PROGRESS"),
+            None,
+        );
+        let tags: Vec<(String, String)> = role["Tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| {
+                        (
+                            t["Key"].as_str().unwrap_or_default().to_string(),
+                            t["Value"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.create_role(
+            &name,
+            role["Description"].as_str().unwrap_or_default(),
+            &role["AssumeRolePolicyDocument"],
+            &tags,
+        )
+        .await
+        .map_err(|e| fail(role_id, e))?;
+        for p in role["Policies"].as_array().cloned().unwrap_or_default() {
+            self.put_role_policy(
+                &name,
+                p["PolicyName"].as_str().unwrap_or_default(),
+                &p["PolicyDocument"],
+            )
+            .await
+            .map_err(|e| fail(role_id, e))?;
+        }
+        self.stack_event(stack, role_id, ROLE_TYPE, &format!("{verb}_COMPLETE"), None);
+        self.stack_event(
+            stack,
+            rule_id,
+            RULE_TYPE,
+            &format!("{verb}_IN_PROGRESS"),
+            None,
+        );
+        let new_rule = NewRule {
+            prefix: rule["EcrRepositoryPrefix"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            upstream_url: rule["UpstreamRegistryUrl"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            upstream_prefix: rule["UpstreamRepositoryPrefix"]
+                .as_str()
+                .unwrap_or(crate::core::validate::ROOT)
+                .to_string(),
+            role_arn: format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{name}"),
+        };
+        self.create_cache_rule(&new_rule)
+            .await
+            .map_err(|e| fail(rule_id, e))?;
+        self.stack_event(stack, rule_id, RULE_TYPE, &format!("{verb}_COMPLETE"), None);
+        Ok(())
+    }
+
+    /// Deletes the stack's rule and role (what exists of them), with resource events.
+    async fn delete_resources(&self, stack: &str, params: &[(String, String)]) {
+        let prefix = param(params, "RepositoryNamePrefix")
+            .unwrap_or_default()
+            .to_string();
+        let role = param(params, "RoleName").unwrap_or_default().to_string();
+        let ours = |r: &CacheRule| {
+            r.role_arn.as_deref() == Some(&format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{role}"))
+        };
+        let rule_is_ours = self
+            .state
+            .lock()
+            .unwrap()
+            .rules
+            .get(&prefix)
+            .is_some_and(ours);
+        if rule_is_ours {
+            self.stack_event(
+                stack,
+                crate::cfn::RULE_LOGICAL_ID,
+                RULE_TYPE,
+                "DELETE_IN_PROGRESS",
+                None,
+            );
+            let _ = self.delete_cache_rule(&prefix).await;
+            self.stack_event(
+                stack,
+                crate::cfn::RULE_LOGICAL_ID,
+                RULE_TYPE,
+                "DELETE_COMPLETE",
+                None,
+            );
+        }
+        let role_is_ours = self
+            .state
+            .lock()
+            .unwrap()
+            .roles
+            .get(&role)
+            .is_some_and(|r| {
+                r.tags
+                    .get(crate::core::validate::STACK_TAG_KEY)
+                    .map(String::as_str)
+                    == Some(stack)
+            });
+        if role_is_ours {
+            self.stack_event(
+                stack,
+                crate::cfn::ROLE_LOGICAL_ID,
+                ROLE_TYPE,
+                "DELETE_IN_PROGRESS",
+                None,
+            );
+            let policies: Vec<String> = self
+                .state
+                .lock()
+                .unwrap()
+                .roles
+                .get(&role)
+                .map(|r| r.inline_policies.keys().cloned().collect())
+                .unwrap_or_default();
+            for p in policies {
+                let _ = self.delete_role_policy(&role, &p).await;
+            }
+            let _ = self.delete_role(&role).await;
+            self.stack_event(
+                stack,
+                crate::cfn::ROLE_LOGICAL_ID,
+                ROLE_TYPE,
+                "DELETE_COMPLETE",
+                None,
+            );
         }
     }
 
@@ -506,45 +775,225 @@ impl Aws for SandboxAws {
         Some(Utc::now() + chrono::Duration::hours(8))
     }
 
-    // The sandbox holds no stacks: CloudFormation changes are refused with a clear message,
-    // reads report that no stack exists.
-    async fn describe_stack(&self, _name: &str) -> AwsResult<Option<StackInfo>> {
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
         self.call("DescribeStacks", "cloudformation:DescribeStacks")
             .await?;
-        Ok(None)
+        let s = self.state.lock().unwrap();
+        Ok(find_stack(&s, name)
+            .filter(|st| st.status != "DELETE_COMPLETE")
+            .map(|st| StackInfo {
+                id: st.id.clone(),
+                name: st.name.clone(),
+                status: st.status.clone(),
+                reason: None,
+                outputs: st.outputs.clone(),
+                parameters: st.parameters.iter().cloned().collect(),
+            }))
     }
 
     async fn create_change_set(
         &self,
-        _req: &StackRequest,
+        req: &StackRequest,
         _name: &str,
-        _create: bool,
+        create: bool,
     ) -> AwsResult<String> {
-        Err(no_cloudformation("cloudformation:CreateChangeSet"))
+        self.call("CreateChangeSet", "cloudformation:CreateChangeSet")
+            .await?;
+        let mut s = self.state.lock().unwrap();
+        let before = find_stack(&s, &req.name)
+            .filter(|st| !create && st.status != "DELETE_COMPLETE")
+            .map(|st| st.parameters.clone());
+        let changes = stack_changes(before.as_deref(), &req.parameters);
+        let info = if changes.is_empty() {
+            ChangeSetInfo {
+                status: "FAILED".into(),
+                reason: Some("The submitted information didn't contain changes. Submit different information to create a change set.".into()),
+                execution_status: Some("UNAVAILABLE".into()),
+                changes,
+            }
+        } else {
+            ChangeSetInfo {
+                status: "CREATE_COMPLETE".into(),
+                reason: None,
+                execution_status: Some("AVAILABLE".into()),
+                changes,
+            }
+        };
+        s.next_id += 1;
+        let id = format!(
+            "arn:aws:cloudformation:{}:{SANDBOX_ACCOUNT}:changeSet/sandbox/{}",
+            self.region(),
+            s.next_id
+        );
+        s.change_sets.insert(id.clone(), info);
+        Ok(id)
     }
 
-    async fn describe_change_set(&self, _id: &str) -> AwsResult<ChangeSetInfo> {
-        Err(no_cloudformation("cloudformation:DescribeChangeSet"))
+    async fn describe_change_set(&self, id: &str) -> AwsResult<ChangeSetInfo> {
+        self.call("DescribeChangeSet", "cloudformation:DescribeChangeSet")
+            .await?;
+        self.state
+            .lock()
+            .unwrap()
+            .change_sets
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                err(
+                    "cloudformation:DescribeChangeSet",
+                    "ChangeSetNotFound",
+                    &format!("ChangeSet [{id}] does not exist"),
+                )
+            })
     }
 
-    async fn delete_change_set(&self, _id: &str) -> AwsResult<()> {
-        Err(no_cloudformation("cloudformation:DeleteChangeSet"))
+    async fn delete_change_set(&self, id: &str) -> AwsResult<()> {
+        self.call("DeleteChangeSet", "cloudformation:DeleteChangeSet")
+            .await?;
+        self.state.lock().unwrap().change_sets.remove(id);
+        Ok(())
     }
 
-    async fn create_stack(&self, _req: &StackRequest) -> AwsResult<()> {
-        Err(no_cloudformation("cloudformation:CreateStack"))
+    async fn create_stack(&self, req: &StackRequest) -> AwsResult<()> {
+        self.call("CreateStack", "cloudformation:CreateStack")
+            .await?;
+        {
+            let mut s = self.state.lock().unwrap();
+            if find_stack(&s, &req.name).is_some_and(|st| st.status != "DELETE_COMPLETE") {
+                return Err(err(
+                    "cloudformation:CreateStack",
+                    "AlreadyExistsException",
+                    &format!("Stack [{}] already exists", req.name),
+                ));
+            }
+            s.next_id += 1;
+            let id = format!(
+                "arn:aws:cloudformation:{}:{SANDBOX_ACCOUNT}:stack/{}/{}",
+                self.region(),
+                req.name,
+                s.next_id
+            );
+            s.stacks.insert(
+                id.clone(),
+                SandboxStack {
+                    id,
+                    name: req.name.clone(),
+                    status: "CREATE_IN_PROGRESS".into(),
+                    parameters: req.parameters.clone(),
+                    outputs: BTreeMap::new(),
+                    events: vec![],
+                },
+            );
+        }
+        self.stack_event(
+            &req.name,
+            &req.name,
+            STACK,
+            "CREATE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        match self
+            .create_resources(&req.name, &req.parameters, "CREATE")
+            .await
+        {
+            Ok(()) => self.finish_stack(&req.name, "CREATE_COMPLETE", &req.parameters),
+            Err((logical, reason)) => {
+                self.stack_event(
+                    &req.name,
+                    &req.name,
+                    STACK,
+                    "ROLLBACK_IN_PROGRESS",
+                    Some(&format!(
+                        "The following resource(s) failed to create: [{logical}]."
+                    )),
+                );
+                self.delete_resources(&req.name, &req.parameters).await;
+                self.finish_stack(&req.name, "ROLLBACK_COMPLETE", &[]);
+                tracing::debug!("sandbox stack {} rolled back: {reason}", req.name);
+            }
+        }
+        Ok(())
     }
 
-    async fn update_stack(&self, _req: &StackRequest) -> AwsResult<()> {
-        Err(no_cloudformation("cloudformation:UpdateStack"))
+    async fn update_stack(&self, req: &StackRequest) -> AwsResult<()> {
+        self.call("UpdateStack", "cloudformation:UpdateStack")
+            .await?;
+        let before = {
+            let s = self.state.lock().unwrap();
+            find_stack(&s, &req.name)
+                .map(|st| st.parameters.clone())
+                .ok_or_else(|| {
+                    err(
+                        "cloudformation:UpdateStack",
+                        "ValidationError",
+                        &format!("Stack [{}] does not exist", req.name),
+                    )
+                })?
+        };
+        if before == req.parameters {
+            return Err(err(
+                "cloudformation:UpdateStack",
+                "ValidationError",
+                "No updates are to be performed.",
+            ));
+        }
+        self.stack_event(
+            &req.name,
+            &req.name,
+            STACK,
+            "UPDATE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        // Every change here replaces the rule (an immutable type) and usually the role: the
+        // simulation deletes the old resources and creates the new ones.
+        self.delete_resources(&req.name, &before).await;
+        match self
+            .create_resources(&req.name, &req.parameters, "UPDATE")
+            .await
+        {
+            Ok(()) => self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters),
+            Err(_) => {
+                let _ = self.create_resources(&req.name, &before, "UPDATE").await;
+                self.finish_stack(&req.name, "UPDATE_ROLLBACK_COMPLETE", &before);
+            }
+        }
+        Ok(())
     }
 
-    async fn delete_stack(&self, _name: &str) -> AwsResult<()> {
-        Err(no_cloudformation("cloudformation:DeleteStack"))
+    async fn delete_stack(&self, name: &str) -> AwsResult<()> {
+        self.call("DeleteStack", "cloudformation:DeleteStack")
+            .await?;
+        let params = {
+            let s = self.state.lock().unwrap();
+            match find_stack(&s, name) {
+                Some(st) if st.status != "DELETE_COMPLETE" => st.parameters.clone(),
+                _ => return Ok(()),
+            }
+        };
+        self.stack_event(
+            name,
+            name,
+            STACK,
+            "DELETE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        self.delete_resources(name, &params).await;
+        self.finish_stack(name, "DELETE_COMPLETE", &[]);
+        Ok(())
     }
 
-    async fn stack_events(&self, _name: &str) -> AwsResult<Vec<StackEvent>> {
-        Ok(vec![])
+    async fn stack_events(&self, name: &str) -> AwsResult<Vec<StackEvent>> {
+        self.call("DescribeStackEvents", "cloudformation:DescribeStackEvents")
+            .await?;
+        let s = self.state.lock().unwrap();
+        let st = find_stack(&s, name).ok_or_else(|| {
+            err(
+                "cloudformation:DescribeStackEvents",
+                "ValidationError",
+                &format!("Stack [{name}] does not exist"),
+            )
+        })?;
+        Ok(st.events.iter().rev().cloned().collect())
     }
 
     async fn pull_counts(
@@ -564,8 +1013,13 @@ impl Aws for SandboxAws {
 }
 
 impl SandboxAws {
-    pub fn region(&self) -> &str {
-        &self.region
+    pub fn region(&self) -> String {
+        self.region.lock().unwrap().clone()
+    }
+
+    /// The region the simulated account is used in (ARNs and stack outputs follow it).
+    pub fn set_region(&self, region: &str) {
+        *self.region.lock().unwrap() = region.to_string();
     }
 
     /// A copy of a role's state, for tests.
@@ -579,14 +1033,101 @@ impl SandboxAws {
     }
 }
 
-fn no_cloudformation(action: &str) -> AwsError {
-    let mut e = err(
-        action,
-        "NotSimulated",
-        "the sandbox does not simulate CloudFormation",
-    );
-    e.fix = "use --method api in the sandbox, or run against a real account or the emulator".into();
-    e
+const STACK: &str = "AWS::CloudFormation::Stack";
+const ROLE_TYPE: &str = "AWS::IAM::Role";
+const RULE_TYPE: &str = "AWS::ECR::PullThroughCacheRule";
+
+/// A stack by name (the live one) or by id (also a deleted one), as CloudFormation finds them.
+fn find_stack<'a>(s: &'a State, name_or_id: &str) -> Option<&'a SandboxStack> {
+    s.stacks.get(name_or_id).or_else(|| {
+        s.stacks
+            .values()
+            .filter(|st| st.name == name_or_id)
+            .max_by_key(|st| st.status != "DELETE_COMPLETE")
+    })
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The change set CloudFormation would compute for new parameters (`None`: a new stack).
+fn stack_changes(
+    before: Option<&[(String, String)]>,
+    after: &[(String, String)],
+) -> Vec<crate::aws::StackChange> {
+    use crate::aws::StackChange;
+    let Some(before) = before else {
+        return [
+            (crate::cfn::ROLE_LOGICAL_ID, ROLE_TYPE),
+            (crate::cfn::RULE_LOGICAL_ID, RULE_TYPE),
+        ]
+        .iter()
+        .map(|(l, t)| StackChange {
+            action: "Add".into(),
+            logical_id: l.to_string(),
+            physical_id: None,
+            resource_type: t.to_string(),
+            replacement: None,
+            details: vec![],
+        })
+        .collect();
+    };
+    let changed = |k: &str| param(before, k) != param(after, k);
+    let mut out = vec![];
+    let role_name = changed("RoleName");
+    let policy = changed("SourceRegistryAccountId")
+        || changed("SourceRegistryRegion")
+        || changed("RepositoryNamePrefix")
+        || changed("UpstreamRepositoryPrefix");
+    let tags = changed("RepositoryNamePrefix") || changed("CacheRuleName");
+    let role_props: Vec<(String, String)> = [
+        ("RoleName", role_name, "Always"),
+        ("Policies", policy, "Never"),
+        ("Tags", tags, "Never"),
+    ]
+    .iter()
+    .filter(|(_, c, _)| *c)
+    .map(|(n, _, r)| (n.to_string(), r.to_string()))
+    .collect();
+    if !role_props.is_empty() {
+        out.push(StackChange {
+            action: "Modify".into(),
+            logical_id: crate::cfn::ROLE_LOGICAL_ID.into(),
+            physical_id: param(before, "RoleName").map(str::to_string),
+            resource_type: ROLE_TYPE.into(),
+            replacement: Some(if role_name { "True" } else { "False" }.into()),
+            details: role_props,
+        });
+    }
+    let mut rule_props: Vec<(String, String)> = [
+        ("EcrRepositoryPrefix", "RepositoryNamePrefix"),
+        ("UpstreamRegistryUrl", "SourceRegistryAccountId"),
+        ("UpstreamRegistryUrl", "SourceRegistryRegion"),
+        ("UpstreamRepositoryPrefix", "UpstreamRepositoryPrefix"),
+    ]
+    .iter()
+    .filter(|(_, p)| changed(p))
+    .map(|(n, _)| (n.to_string(), "Always".to_string()))
+    .collect();
+    if role_name {
+        rule_props.push(("CustomRoleArn".into(), "Always".into()));
+    }
+    rule_props.dedup();
+    if !rule_props.is_empty() {
+        out.push(StackChange {
+            action: "Modify".into(),
+            logical_id: crate::cfn::RULE_LOGICAL_ID.into(),
+            physical_id: param(before, "RepositoryNamePrefix").map(str::to_string),
+            resource_type: RULE_TYPE.into(),
+            replacement: Some("True".into()),
+            details: rule_props,
+        });
+    }
+    out
 }
 
 fn not_found_rule(action: &str, prefix: &str) -> AwsError {

@@ -273,3 +273,183 @@ async fn a_rule_refused_while_the_new_role_propagates_is_retried() {
     assert!(events.iter().any(|e| matches!(e, Event::Retrying { label, .. } if label.contains("create pull-through cache rule"))));
     assert_eq!(aws.list_cache_rules().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_sandbox_simulates_the_cloudformation_method() {
+    use echo_onboard::core::plan::Action;
+    use echo_onboard::engine::planning::{plan_setup, Method};
+    use echo_onboard::engine::stack;
+    const STACK: &str = "echo-registry-ecr-cache";
+    let aws = SandboxAws::empty(REGION);
+    let planned = plan_setup(
+        &aws,
+        input().validate().unwrap(),
+        Method::CloudFormation,
+        STACK,
+        false,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<_> = planned
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.resource, c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (ResourceKind::CloudformationStack, Action::Create),
+            (ResourceKind::IamRole, Action::Create),
+            (ResourceKind::PullThroughCacheRule, Action::Create)
+        ]
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = stack::apply(
+        &aws,
+        planned.stack.as_ref().unwrap(),
+        &planned.desired,
+        &ApplyOptions::default(),
+        &tx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, "CREATE_COMPLETE");
+    assert_eq!(
+        outcome.outputs["AccessRoleArn"],
+        format!("arn:aws:iam::210987654321:role/{ROLE}")
+    );
+    assert!(outcome.validation.unwrap().is_valid);
+    drop(tx);
+    let mut done = vec![];
+    while let Some(e) = rx.recv().await {
+        if let Event::StackEvent {
+            logical_id,
+            status,
+            done: d,
+            total,
+            ..
+        } = e
+        {
+            done.push((logical_id, status, d, total));
+        }
+    }
+    assert!(
+        done.contains(&(
+            "PullThroughCacheRule".into(),
+            "CREATE_COMPLETE".into(),
+            2,
+            2
+        )),
+        "{done:?}"
+    );
+    let observed = observe(&aws, REGION, &scope()).await.unwrap();
+    assert_eq!(
+        observed.rules[0].managed_by.label(),
+        format!("cloudformation:{STACK}")
+    );
+
+    let again = plan_setup(
+        &aws,
+        input().validate().unwrap(),
+        Method::CloudFormation,
+        STACK,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(!again.plan.has_changes(), "{:#?}", again.plan);
+
+    let mut renamed = input();
+    renamed.role_name = "echo-cache-role-v2".into();
+    let change = plan_setup(
+        &aws,
+        renamed.validate().unwrap(),
+        Method::CloudFormation,
+        STACK,
+        false,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<_> = change
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.resource, c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (ResourceKind::CloudformationStack, Action::Update),
+            (ResourceKind::IamRole, Action::Replace),
+            (ResourceKind::PullThroughCacheRule, Action::Replace)
+        ]
+    );
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = stack::apply(
+        &aws,
+        change.stack.as_ref().unwrap(),
+        &change.desired,
+        &ApplyOptions::default(),
+        &tx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, "UPDATE_COMPLETE");
+    assert_eq!(
+        aws.list_cache_rules().await.unwrap()[0].role_arn.as_deref(),
+        Some("arn:aws:iam::210987654321:role/echo-cache-role-v2")
+    );
+    assert!(
+        aws.get_role(ROLE).await.unwrap().is_none(),
+        "the old role was replaced"
+    );
+
+    let info = aws.describe_stack(STACK).await.unwrap().unwrap();
+    let deleted =
+        stack::delete_with_repositories(&aws, &info, &change.plan, &ApplyOptions::default(), &tx)
+            .await
+            .unwrap();
+    assert_eq!(deleted.len(), 3);
+    assert!(aws.describe_stack(STACK).await.unwrap().is_none());
+    assert!(aws.list_cache_rules().await.unwrap().is_empty());
+    assert!(aws.get_role("echo-cache-role-v2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failing_sandbox_stack_rolls_back() {
+    use echo_onboard::engine::planning::{plan_setup, Method};
+    use echo_onboard::engine::stack;
+    let aws = SandboxAws::empty(REGION);
+    let planned = plan_setup(
+        &aws,
+        input().validate().unwrap(),
+        Method::CloudFormation,
+        "s",
+        false,
+    )
+    .await
+    .unwrap();
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "LimitExceededException",
+        "The maximum number of pull through cache rules (50) for this registry has been reached",
+    );
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let failure = stack::apply(
+        &aws,
+        planned.stack.as_ref().unwrap(),
+        &planned.desired,
+        &ApplyOptions::default(),
+        &tx,
+    )
+    .await
+    .unwrap_err();
+    assert!(failure.message.starts_with("PullThroughCacheRule (AWS::ECR::PullThroughCacheRule) CREATE_FAILED: Resource handler returned message: \"The maximum number"), "{}", failure.message);
+    assert_eq!(failure.stack_status.as_deref(), Some("ROLLBACK_COMPLETE"));
+    assert!(
+        aws.get_role(ROLE).await.unwrap().is_none(),
+        "the rollback removed the role"
+    );
+}

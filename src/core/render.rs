@@ -51,6 +51,20 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// `[{"PolicyName": …, "PolicyDocument": …}]`, as CloudFormation's IAM resources hold policies.
+fn named_policies(v: &Value) -> Option<Vec<(String, Value)>> {
+    let items = v.as_array()?;
+    items
+        .iter()
+        .map(|p| {
+            Some((
+                p.get("PolicyName")?.as_str()?.to_string(),
+                p.get("PolicyDocument")?.clone(),
+            ))
+        })
+        .collect()
+}
+
 fn is_policy(v: &Value) -> bool {
     v.get("Statement").is_some()
 }
@@ -83,7 +97,27 @@ pub fn plan_lines(plan: &Plan, color: bool) -> Vec<String> {
             ));
         }
         for f in &c.fields {
-            if is_policy(&f.after) && is_policy(&f.before) {
+            if let Some(policies) = named_policies(&f.after) {
+                // CloudFormation's `Policies`: one document per name, shown as statements.
+                let before = named_policies(&f.before).unwrap_or_default();
+                out.push(format!("      {}:", f.field));
+                for (name, doc) in policies {
+                    let old = before
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, d)| d.clone())
+                        .unwrap_or(Value::Null);
+                    out.push(format!("        {name}:"));
+                    for line in policy::describe_difference(&old, &doc) {
+                        let t = if line.starts_with('+') {
+                            Tone::Added
+                        } else {
+                            Tone::Removed
+                        };
+                        out.push(format!("          {}", paint(&line, t, color)));
+                    }
+                }
+            } else if is_policy(&f.after) && is_policy(&f.before) {
                 out.push(format!("      {}:", f.field));
                 for line in policy::describe_difference(&f.before, &f.after) {
                     let t = if line.starts_with('+') {

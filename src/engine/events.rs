@@ -104,7 +104,7 @@ pub fn describe(event: &Event) -> String {
             let width = 10;
             let filled = if *total == 0 { 0 } else { done * width / total };
             format!(
-                "{:>6.1}s [{}{}] {done}/{total}  {logical_id:<24} {resource_type:<32} {status}{}",
+                "{:>6.1}s [{}{}] {done}/{total}  {logical_id:<21} {resource_type:<31} {status}{}",
                 *elapsed_ms as f64 / 1000.0,
                 "#".repeat(filled),
                 ".".repeat(width - filled),

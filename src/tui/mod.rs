@@ -156,6 +156,9 @@ impl Runner {
         sandbox: Arc<SandboxAws>,
     ) -> Arc<dyn Aws> {
         if profile.kind == ProfileKind::Sandbox {
+            if let Some(r) = &region {
+                sandbox.set_region(r);
+            }
             return sandbox;
         }
         let (aws, _) = SdkAws::connect(&ConnectOptions {
