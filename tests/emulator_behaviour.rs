@@ -1,0 +1,171 @@
+//! The emulator extension behaves as AWS does for what the tool relies on: pull-through cache
+//! rule validation and error codes, the 50-rule quota, rule validation, paging, and faults.
+
+mod common;
+
+use aws_sdk_ecr::error::ProvideErrorMetadata;
+use aws_sdk_ecr::types::UpstreamRegistry;
+use common::*;
+use serde_json::json;
+
+const UPSTREAM: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+
+async fn make_role(emu: &Emulator, name: &str, service: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":service},"Action":"sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    format!("arn:aws:iam::{OWN_ACCOUNT}:role/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_errors_quota_and_validation_match_aws() {
+    let emu = Emulator::start();
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    let role = make_role(&emu, "cache", "pullthroughcache.ecr.amazonaws.com").await;
+    let create = |prefix: String, role: Option<String>| {
+        let ecr = ecr.clone();
+        async move {
+            ecr.create_pull_through_cache_rule()
+                .ecr_repository_prefix(prefix)
+                .upstream_registry(UpstreamRegistry::Ecr)
+                .upstream_registry_url(UPSTREAM)
+                .set_custom_role_arn(role)
+                .send()
+                .await
+        }
+    };
+    let code = |r: Result<_, aws_sdk_ecr::error::SdkError<_, _>>| {
+        r.err().and_then(|e: aws_sdk_ecr::error::SdkError<aws_sdk_ecr::operation::create_pull_through_cache_rule::CreatePullThroughCacheRuleError, _>| e.code().map(str::to_string))
+    };
+
+    assert_eq!(
+        code(create("Echo_Prod".into(), Some(role.clone())).await).as_deref(),
+        Some("ValidationException")
+    );
+    assert_eq!(
+        code(create("a".into(), Some(role.clone())).await).as_deref(),
+        Some("ValidationException")
+    );
+    assert_eq!(
+        code(create("echo".into(), None).await).as_deref(),
+        Some("UnsupportedUpstreamRegistryException")
+    );
+    create("echo".into(), Some(role.clone())).await.unwrap();
+    assert_eq!(
+        code(create("echo".into(), Some(role.clone())).await).as_deref(),
+        Some("PullThroughCacheRuleAlreadyExistsException")
+    );
+    for i in 1..50 {
+        create(format!("p{i:02}"), Some(role.clone()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        code(create("one-too-many".into(), Some(role.clone())).await).as_deref(),
+        Some("LimitExceededException")
+    );
+
+    // Describe pages (default page 100, maxResults honoured) and filters by prefix.
+    let pages: Vec<_> = ecr
+        .describe_pull_through_cache_rules()
+        .max_results(20)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(
+        pages
+            .iter()
+            .map(|p| p.pull_through_cache_rules().len())
+            .sum::<usize>(),
+        50
+    );
+    let err = ecr
+        .describe_pull_through_cache_rules()
+        .ecr_repository_prefixes("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("PullThroughCacheRuleNotFoundException"));
+
+    // Validation checks the role exists and trusts the cache service.
+    assert!(ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .send()
+        .await
+        .unwrap()
+        .is_valid());
+    let wrong = make_role(&emu, "wrong-trust", "ec2.amazonaws.com").await;
+    ecr.update_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .custom_role_arn(&wrong)
+        .send()
+        .await
+        .unwrap();
+    let v = ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .send()
+        .await
+        .unwrap();
+    assert!(!v.is_valid());
+    assert!(
+        v.failure()
+            .unwrap()
+            .contains("does not allow pullthroughcache.ecr.amazonaws.com"),
+        "{v:?}"
+    );
+    ecr.delete_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .send()
+        .await
+        .unwrap();
+    let err = ecr
+        .delete_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("PullThroughCacheRuleNotFoundException"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_fail_n_times_and_add_latency() {
+    let emu = Emulator::start();
+    let conf = emu.sdk().await;
+    // A client without retries, to see each injected failure.
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&conf)
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    emu.fault("GetCallerIdentity", "AccessDenied", 403, 2);
+    for _ in 0..2 {
+        let e = sts.get_caller_identity().send().await.unwrap_err();
+        assert_eq!(
+            aws_sdk_sts::error::ProvideErrorMetadata::code(&e),
+            Some("AccessDenied")
+        );
+    }
+    assert!(
+        sts.get_caller_identity().send().await.is_ok(),
+        "the third call passes"
+    );
+    ureq::post(&format!("{}/_echo/faults", emu.endpoint))
+        .send_json(json!({"operation": "GetCallerIdentity", "latency_ms": 400, "times": 1}))
+        .unwrap();
+    let start = std::time::Instant::now();
+    sts.get_caller_identity().send().await.unwrap();
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(400),
+        "latency was added"
+    );
+}
