@@ -482,7 +482,9 @@ async fn create_rule_with_retry(
         role_arn: desired.rule.role_arn.clone(),
     };
     let attempts = opts.validate_attempts.max(1);
-    for attempt in 1.. {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match aws.create_cache_rule(&rule).await {
             Err(e)
                 if attempt < attempts
@@ -506,7 +508,6 @@ async fn create_rule_with_retry(
             other => return other,
         }
     }
-    unreachable!("the loop returns")
 }
 
 pub(crate) async fn validate_with_retry(

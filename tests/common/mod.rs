@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -187,10 +187,6 @@ pub fn stdout_json(out: &std::process::Output) -> Value {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
-}
-
-pub fn path_exists(p: &Path) -> bool {
-    p.exists()
 }
 
 /// `(resource, action)` of every change in a `plan --json` document.
