@@ -236,6 +236,17 @@ async fn bad_input_exits_2_and_creates_nothing() {
             assert!(stderr.contains("example:"), "{stderr}");
         }
     }
+    let out = emu
+        .cli()
+        .args(["--profile", "no-such-profile", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--profile \"no-such-profile\" is not in ~/.aws/config"),
+        "{}",
+        text(&out.stderr)
+    );
     // Nothing reached AWS: the emulator saw no request at all, and holds no rule and no role.
     let log = emu.log();
     assert!(
@@ -407,5 +418,35 @@ async fn status_pages_through_many_repositories_and_batches_metrics() {
     assert!(
         log.matches("GetMetricData").count() >= 2,
         "CloudWatch asked in batches of at most 500"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_one_line_with_the_fix() {
+    let home = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("echo-onboard")
+        .unwrap()
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            REGION,
+            "status",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("could not reach http://127.0.0.1:9")
+            && stderr.ends_with("[NetworkError]\n"),
+        "{stderr}"
     );
 }

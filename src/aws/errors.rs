@@ -142,6 +142,7 @@ impl AwsError {
                 format!("the SSO session has expired or is missing: {login}"),
             )
         } else if lower.contains("no credentials")
+            || lower.contains("loading credentials")
             || lower.contains("credentialsnotloaded")
             || lower.contains("could not find") && lower.contains("credential")
             || lower.contains("failed to load credentials")
@@ -245,6 +246,12 @@ mod tests {
         let e = AwsError::transport("sts:GetCallerIdentity", "an error occurred while loading credentials: no providers in chain provided credentials", &ErrorContext::default());
         assert_eq!(e.kind, ErrorKind::NoCredentials);
         assert!(e.fix.contains("--sandbox"));
+        let imds = AwsError::transport(
+            "sts:GetCallerIdentity",
+            "an error occurred while loading credentials: failed to load IMDS session token",
+            &ErrorContext::default(),
+        );
+        assert_eq!(imds.kind, ErrorKind::NoCredentials);
     }
 
     #[test]

@@ -52,6 +52,34 @@ pub struct SdkAws {
     ctx: RwLock<ErrorContext>,
 }
 
+/// The error's cause chain (Display only), on one line and kept short.
+fn one_line(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    let line = parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = line
+        .split(" Attempted:")
+        .next()
+        .unwrap_or(&line)
+        .to_string();
+    if line.chars().count() > 240 {
+        format!("{}…", line.chars().take(240).collect::<String>())
+    } else {
+        line
+    }
+}
+
 fn to_chrono(d: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     d.and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
 }
@@ -104,7 +132,13 @@ impl SdkAws {
                 let code = err.code().unwrap_or("Unknown").to_string();
                 AwsError::service(action, &code, err.message().unwrap_or("no message"), &ctx)
             }
-            _ => AwsError::transport(action, &DisplayErrorContext(&err).to_string(), &ctx),
+            _ => {
+                // Classify on the full chain, but show one short line (no debug dump).
+                let full = DisplayErrorContext(&err).to_string();
+                let mut e = AwsError::transport(action, &full, &ctx);
+                e.message = one_line(&err);
+                e
+            }
         }
     }
 

@@ -152,6 +152,20 @@ async fn connect(cli: &Cli) -> Result<(Box<dyn Aws>, Region), Failure> {
         let aws = SandboxAws::demo(region.as_str(), std::time::Duration::from_millis(120));
         return Ok((Box::new(aws), region));
     }
+    if let Some(profile) = &cli.profile {
+        // A misspelt profile would otherwise surface as a confusing credential-chain error.
+        let known = crate::tui::profiles::load().await;
+        if !known
+            .iter()
+            .any(|p| p.name.as_deref() == Some(profile.as_str()))
+        {
+            let names: Vec<String> = known.iter().filter_map(|p| p.name.clone()).collect();
+            return Err(Failure::Usage(format!(
+                "--profile {profile:?} is not in ~/.aws/config or ~/.aws/credentials (profiles there: {}); check the name, or run `aws configure --profile {profile}`",
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            )));
+        }
+    }
     let (aws, config_region) = SdkAws::connect(&ConnectOptions {
         profile: cli.profile.clone(),
         region: cli.region.clone(),
