@@ -55,11 +55,20 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             None => Ok(None),
         }
     };
+    // A setup plan needs no repositories: only usage views and teardown list them.
+    let wants_repositories = scope.usage || scope.prefix.is_some();
+    let repositories = async {
+        if wants_repositories {
+            aws.list_repositories().await
+        } else {
+            Ok(vec![])
+        }
+    };
     let (identity, mut rules, role, repos) = futures::try_join!(
         aws.caller_identity(),
         aws.list_cache_rules(),
         named_role,
-        aws.list_repositories()
+        repositories
     )?;
 
     let mut role_names: BTreeSet<String> = rules
