@@ -28,7 +28,7 @@ use crate::core::validate::{
 };
 use crate::engine::apply::{self, ApplyOptions};
 use crate::engine::diagnose::{self, DiagnoseInput};
-use crate::engine::events::{describe, Event};
+use crate::engine::events::{describe, with_events, Event};
 use crate::engine::observe::{self, Scope};
 use crate::engine::teardown;
 
@@ -260,16 +260,10 @@ fn confirm(question: &str) -> Result<(), Failure> {
     }
 }
 
-/// Prints engine events on stderr as they come; returns the task so callers can drain it.
-fn event_printer() -> (crate::engine::EventSender, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let handle = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            tracing::info!(event = ?event);
-            eprintln!("{}", describe(&event));
-        }
-    });
-    (tx, handle)
+/// Shows an engine event on stderr (and in the log).
+fn print_event(event: Event) {
+    tracing::info!(event = ?event);
+    eprintln!("{}", describe(&event));
 }
 
 async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Failure> {
@@ -306,18 +300,19 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Fai
     if !args.yes {
         confirm("Apply these changes?")?;
     }
-    let (tx, printer) = event_printer();
-    let result = apply::apply(
-        p.aws.as_ref(),
-        &p.desired,
-        &p.observed,
-        &p.plan,
-        &ApplyOptions::default(),
-        &tx,
-    )
+    let p = &p;
+    let result = with_events(print_event, |tx| async move {
+        apply::apply(
+            p.aws.as_ref(),
+            &p.desired,
+            &p.observed,
+            &p.plan,
+            &ApplyOptions::default(),
+            &tx,
+        )
+        .await
+    })
     .await;
-    drop(tx);
-    let _ = printer.await;
     match result {
         Ok(outcome) => {
             if ctx.json {
@@ -444,10 +439,11 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
     if !args.yes {
         confirm("Delete these resources? This cannot be undone.")?;
     }
-    let (tx, printer) = event_printer();
-    let result = teardown::teardown(aws.as_ref(), &plan, role.as_ref(), &tx).await;
-    drop(tx);
-    let _ = printer.await;
+    let (plan_ref, role_ref) = (&plan, role.as_ref());
+    let result = with_events(print_event, |tx| async move {
+        teardown::teardown(aws.as_ref(), plan_ref, role_ref, &tx).await
+    })
+    .await;
     match result {
         Ok(outcome) => {
             if ctx.json {
@@ -567,17 +563,17 @@ async fn apply_stack(
         };
         confirm(&format!("Deploy stack {name}?{extra}"))?;
     }
-    let (tx, printer) = event_printer();
-    let result = stack::apply(
-        p.aws.as_ref(),
-        sp,
-        &p.desired,
-        &ApplyOptions::default(),
-        &tx,
-    )
+    let result = with_events(print_event, |tx| async move {
+        stack::apply(
+            p.aws.as_ref(),
+            sp,
+            &p.desired,
+            &ApplyOptions::default(),
+            &tx,
+        )
+        .await
+    })
     .await;
-    drop(tx);
-    let _ = printer.await;
     match result {
         Ok(outcome) => {
             if ctx.json {
@@ -674,11 +670,12 @@ async fn teardown_stack(
             "Delete stack {name} and what it created? This cannot be undone."
         ))?;
     }
-    let (tx, printer) = event_printer();
-    let result =
-        stack::delete_with_repositories(aws, &found, &plan, &ApplyOptions::default(), &tx).await;
-    drop(tx);
-    let _ = printer.await;
+    let (found_ref, plan_ref) = (&found, &plan);
+    let result = with_events(print_event, |tx| async move {
+        stack::delete_with_repositories(aws, found_ref, plan_ref, &ApplyOptions::default(), &tx)
+            .await
+    })
+    .await;
     match result {
         Ok(deleted) => {
             if ctx.json {

@@ -61,6 +61,27 @@ pub fn emit(tx: &EventSender, event: Event) {
     let _ = tx.send(event);
 }
 
+/// Runs `work` with an event channel whose events reach `sink` as they come (in their own
+/// task), and returns once `work` is done and every event has been delivered.
+pub async fn with_events<T, Fut>(
+    mut sink: impl FnMut(Event) + Send + 'static,
+    work: impl FnOnce(EventSender) -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let forward = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            sink(e);
+        }
+    });
+    // `work` owns the sender: when it finishes the channel closes and `forward` drains it.
+    let out = work(tx).await;
+    let _ = forward.await;
+    out
+}
+
 /// One line per event, for the CLI and logs.
 pub fn describe(event: &Event) -> String {
     match event {

@@ -30,6 +30,7 @@ use crate::aws::Aws;
 use crate::core::plan::plan_teardown;
 use crate::engine::apply::{self, ApplyOptions};
 use crate::engine::diagnose::{diagnose, DiagnoseInput, Report};
+use crate::engine::events::with_events;
 use crate::engine::observe::{observe, Scope};
 use crate::engine::planning::{plan_setup, Planned};
 use crate::engine::{stack, teardown};
@@ -259,41 +260,33 @@ impl Runner {
                     return;
                 };
                 self.apply_task = Some(tokio::spawn(async move {
-                    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-                    let fwd = tx.clone();
-                    let forward = tokio::spawn(async move {
-                        while let Some(e) = erx.recv().await {
-                            Self::send(&fwd, Msg::Engine(e));
+                    let (p, aws) = (&p, aws.as_ref());
+                    let result = with_events(to_ui(&tx), |etx| async move {
+                        let opts = ApplyOptions::default();
+                        match &p.stack {
+                            Some(sp) => stack::apply(aws, sp, &p.desired, &opts, &etx)
+                                .await
+                                .map(|o| o.usage)
+                                .map_err(|f| {
+                                    vec![f.message, format!("Next step: {}", f.next_step)]
+                                }),
+                            None => {
+                                apply::apply(aws, &p.desired, &p.observed, &p.plan, &opts, &etx)
+                                    .await
+                                    .map(|o| o.usage)
+                                    .map_err(|f| {
+                                        let mut lines = vec![f.error.to_string()];
+                                        lines.push(if f.remaining.is_empty() {
+                                            "Rolled back: the account is as it was before.".into()
+                                        } else {
+                                            format!("Still present: {}", f.remaining.join(", "))
+                                        });
+                                        lines
+                                    })
+                            }
                         }
-                    });
-                    let opts = ApplyOptions::default();
-                    let result = match &p.stack {
-                        Some(sp) => stack::apply(aws.as_ref(), sp, &p.desired, &opts, &etx)
-                            .await
-                            .map(|o| o.usage)
-                            .map_err(|f| vec![f.message, format!("Next step: {}", f.next_step)]),
-                        None => apply::apply(
-                            aws.as_ref(),
-                            &p.desired,
-                            &p.observed,
-                            &p.plan,
-                            &opts,
-                            &etx,
-                        )
-                        .await
-                        .map(|o| o.usage)
-                        .map_err(|f| {
-                            let mut lines = vec![f.error.to_string()];
-                            lines.push(if f.remaining.is_empty() {
-                                "Rolled back: the account is as it was before.".into()
-                            } else {
-                                format!("Still present: {}", f.remaining.join(", "))
-                            });
-                            lines
-                        }),
-                    };
-                    drop(etx);
-                    let _ = forward.await;
+                    })
+                    .await;
                     Self::send(&tx, Msg::Applied(result));
                 }));
             }
@@ -436,20 +429,14 @@ async fn run_teardown(
     delete_repos: bool,
     tx: &UnboundedSender<Msg>,
 ) -> Result<Vec<String>, Vec<String>> {
-    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-    let fwd = tx.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(e) = erx.recv().await {
-            let _ = fwd.send(Msg::Engine(e));
-        }
-    });
     let scope = Scope {
         role_name: role.clone(),
         usage: delete_repos,
         prefix: Some(prefix.to_string()),
     };
-    let result = async {
-        let observed = observe(aws, region, &scope)
+    let scope = &scope;
+    with_events(to_ui(tx), |etx| async move {
+        let observed = observe(aws, region, scope)
             .await
             .map_err(|e| vec![e.to_string()])?;
         if let Some(name) = stack_name {
@@ -490,9 +477,14 @@ async fn run_teardown(
                 ]
             })?;
         Ok(out.deleted)
+    })
+    .await
+}
+
+/// An event sink that forwards engine progress to the UI as messages.
+fn to_ui(tx: &UnboundedSender<Msg>) -> impl FnMut(crate::engine::Event) + Send + 'static {
+    let tx = tx.clone();
+    move |e| {
+        let _ = tx.send(Msg::Engine(e));
     }
-    .await;
-    drop(etx);
-    let _ = forward.await;
-    result
 }
