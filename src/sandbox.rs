@@ -216,10 +216,10 @@ impl SandboxAws {
         &self,
         stack: &str,
         params: &[(String, String)],
-    ) -> (serde_json::Value, crate::cfn::resolve::Context) {
+    ) -> (&'static serde_json::Value, crate::cfn::resolve::Context) {
         let t = crate::cfn::template();
         let ctx =
-            crate::cfn::resolve::Context::new(&t, params, SANDBOX_ACCOUNT, &self.region(), stack);
+            crate::cfn::resolve::Context::new(t, params, SANDBOX_ACCOUNT, &self.region(), stack);
         (t, ctx)
     }
 

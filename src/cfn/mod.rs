@@ -4,6 +4,8 @@
 
 pub mod resolve;
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 use crate::core::validate::Setup;
@@ -17,12 +19,16 @@ pub const DEFAULT_CACHE_RULE_NAME: &str = "echo-registry-cache";
 pub const RULE_LOGICAL_ID: &str = "PullThroughCacheRule";
 pub const ROLE_LOGICAL_ID: &str = "AccessRole";
 
-pub fn template() -> Value {
-    serde_norway::from_str(TEMPLATE_YAML).expect("the embedded template is valid YAML")
+/// The template as data, parsed once.
+pub fn template() -> &'static Value {
+    static PARSED: LazyLock<Value> = LazyLock::new(|| {
+        serde_norway::from_str(TEMPLATE_YAML).expect("the embedded template is valid YAML")
+    });
+    &PARSED
 }
 
 pub fn template_json() -> String {
-    serde_json::to_string_pretty(&template()).expect("serialisable")
+    serde_json::to_string_pretty(template()).expect("serialisable")
 }
 
 /// Stack parameters for a validated setup (names as in Echo's published template).

@@ -147,7 +147,7 @@ mod tests {
         let setup = input.validate().unwrap();
         let own = "444455556666";
         let t = template();
-        let ctx = Context::new(&t, &parameters(&setup), own, setup.region.as_str(), "s");
+        let ctx = Context::new(t, &parameters(&setup), own, setup.region.as_str(), "s");
         let role = ctx
             .resolve(&t["Resources"]["AccessRole"]["Properties"])
             .unwrap();

@@ -57,7 +57,7 @@ fn properties(
     stack: &str,
 ) -> Value {
     let t = cfn::template();
-    let ctx = Context::new(&t, params, account, region, stack);
+    let ctx = Context::new(t, params, account, region, stack);
     ctx.resolve(&t["Resources"][logical_id]["Properties"])
         .unwrap_or(Value::Null)
 }
