@@ -4,7 +4,7 @@
 //! serves as the fast in-process double in engine tests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +21,8 @@ use crate::core::policy;
 use crate::core::validate::RepoPrefix;
 
 pub const SANDBOX_ACCOUNT: &str = "210987654321";
+/// The region the sandbox pretends to be in unless --region says otherwise.
+pub const SANDBOX_REGION: &str = "eu-west-1";
 /// The Echo account id to type in the sandbox (any other 12 digits work too).
 pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
 
@@ -32,9 +34,9 @@ struct Repo {
 }
 
 #[derive(Debug, Default)]
+/// What one region of the account holds (IAM roles are global: see [`Global`]).
 struct State {
     rules: BTreeMap<String, CacheRule>,
-    roles: BTreeMap<String, ObservedRole>,
     repos: BTreeMap<String, Repo>,
     /// Operations that fail next with (code, message), for demos and tests.
     faults: HashMap<String, (String, String)>,
@@ -55,10 +57,20 @@ struct SandboxStack {
     events: Vec<StackEvent>,
 }
 
+/// What the whole account holds: IAM roles, and every region's state.
+#[derive(Debug, Default)]
+struct Global {
+    roles: BTreeMap<String, ObservedRole>,
+    regions: BTreeMap<String, Arc<Mutex<State>>>,
+}
+
+/// The simulated account seen from one region; [`Aws::in_region`] gives the same account in
+/// another region (rules, repositories and stacks are regional, roles are shared).
 pub struct SandboxAws {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    global: Arc<Mutex<Global>>,
     latency: Duration,
-    region: Mutex<String>,
+    region: String,
 }
 
 fn err(action: &str, code: &str, message: &str) -> AwsError {
@@ -146,20 +158,42 @@ impl SandboxAws {
                 },
             );
         }
+        Self::with_state(region, s, latency)
+    }
+
+    fn with_state(region: &str, state: State, latency: Duration) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        let mut global = Global::default();
+        global.regions.insert(region.to_string(), state.clone());
         Self {
-            state: Mutex::new(s),
+            state,
+            global: Arc::new(Mutex::new(global)),
             latency,
-            region: Mutex::new(region.to_string()),
+            region: region.to_string(),
+        }
+    }
+
+    /// The same simulated account in another region.
+    pub fn region_view(&self, region: &str) -> Self {
+        let state = self
+            .global
+            .lock()
+            .unwrap()
+            .regions
+            .entry(region.to_string())
+            .or_default()
+            .clone();
+        Self {
+            state,
+            global: self.global.clone(),
+            latency: self.latency,
+            region: region.to_string(),
         }
     }
 
     /// An empty account without latency, for tests.
     pub fn empty(region: &str) -> Self {
-        Self {
-            state: Mutex::new(State::default()),
-            latency: Duration::ZERO,
-            region: Mutex::new(region.to_string()),
-        }
+        Self::with_state(region, State::default(), Duration::ZERO)
     }
 
     fn stack_event(
@@ -227,7 +261,10 @@ impl SandboxAws {
         let (t, ctx) = self.resolved(stack, params);
         let role_arn = format!(
             "arn:aws:iam::{SANDBOX_ACCOUNT}:role/{}",
-            param(params, "RoleName").unwrap_or_default()
+            crate::cfn::stack_role_name(
+                param(params, "RoleName").unwrap_or_default(),
+                &self.region
+            )
         );
         t["Outputs"]
             .as_object()
@@ -346,7 +383,10 @@ impl SandboxAws {
         let prefix = param(params, "RepositoryNamePrefix")
             .unwrap_or_default()
             .to_string();
-        let role = param(params, "RoleName").unwrap_or_default().to_string();
+        let role = crate::cfn::stack_role_name(
+            param(params, "RoleName").unwrap_or_default(),
+            &self.region,
+        );
         let ours = |r: &CacheRule| {
             r.role_arn.as_deref() == Some(&format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{role}"))
         };
@@ -375,7 +415,7 @@ impl SandboxAws {
             );
         }
         let role_is_ours = self
-            .state
+            .global
             .lock()
             .unwrap()
             .roles
@@ -395,7 +435,7 @@ impl SandboxAws {
                 None,
             );
             let policies: Vec<String> = self
-                .state
+                .global
                 .lock()
                 .unwrap()
                 .roles
@@ -468,9 +508,9 @@ impl SandboxAws {
         }
     }
 
-    fn role_problem(&self, s: &State, role_arn: &str) -> Option<String> {
+    fn role_problem(&self, role_arn: &str) -> Option<String> {
         let name = role_arn.rsplit('/').next().unwrap_or_default();
-        match s.roles.get(name) {
+        match self.global.lock().unwrap().roles.get(name) {
             None => Some(format!("Unable to assume role {role_arn}: the role does not exist")),
             Some(r) if !policy::trusts_ecr_service(&r.trust) => Some(format!(
                 "Unable to assume role {role_arn}: its trust policy does not allow {} to call sts:AssumeRole",
@@ -483,6 +523,19 @@ impl SandboxAws {
 
 #[async_trait]
 impl Aws for SandboxAws {
+    fn region(&self) -> String {
+        self.region.clone()
+    }
+
+    fn in_region(&self, region: &str) -> Arc<dyn Aws> {
+        Arc::new(self.region_view(region))
+    }
+
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
+        self.call("ListRegions", "account:ListRegions").await?;
+        Ok(crate::core::regions::enabled_by_default(&self.region))
+    }
+
     async fn caller_identity(&self) -> AwsResult<Identity> {
         self.call("GetCallerIdentity", "sts:GetCallerIdentity")
             .await?;
@@ -571,7 +624,7 @@ impl Aws for SandboxAws {
         let failure = rule
             .role_arn
             .as_deref()
-            .and_then(|arn| self.role_problem(&s, arn));
+            .and_then(|arn| self.role_problem(arn));
         Ok(Validation {
             is_valid: failure.is_none(),
             failure,
@@ -580,7 +633,7 @@ impl Aws for SandboxAws {
 
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>> {
         self.call("GetRole", "iam:GetRole").await?;
-        Ok(self.state.lock().unwrap().roles.get(name).cloned())
+        Ok(self.global.lock().unwrap().roles.get(name).cloned())
     }
 
     async fn create_role(
@@ -592,7 +645,7 @@ impl Aws for SandboxAws {
     ) -> AwsResult<()> {
         let action = "iam:CreateRole";
         self.call("CreateRole", action).await?;
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.global.lock().unwrap();
         if s.roles.contains_key(name) {
             return Err(err(
                 action,
@@ -617,7 +670,7 @@ impl Aws for SandboxAws {
     async fn update_trust_policy(&self, name: &str, trust: &Value) -> AwsResult<()> {
         let action = "iam:UpdateAssumeRolePolicy";
         self.call("UpdateAssumeRolePolicy", action).await?;
-        with_role(&self.state, action, name, |r| r.trust = trust.clone())
+        with_role(&self.global, action, name, |r| r.trust = trust.clone())
     }
 
     async fn put_role_policy(
@@ -628,7 +681,7 @@ impl Aws for SandboxAws {
     ) -> AwsResult<()> {
         let action = "iam:PutRolePolicy";
         self.call("PutRolePolicy", action).await?;
-        with_role(&self.state, action, role, |r| {
+        with_role(&self.global, action, role, |r| {
             r.inline_policies
                 .insert(policy_name.into(), document.clone());
         })
@@ -637,7 +690,7 @@ impl Aws for SandboxAws {
     async fn delete_role_policy(&self, role: &str, policy_name: &str) -> AwsResult<()> {
         let action = "iam:DeleteRolePolicy";
         self.call("DeleteRolePolicy", action).await?;
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.global.lock().unwrap();
         let r = s
             .roles
             .get_mut(role)
@@ -651,7 +704,7 @@ impl Aws for SandboxAws {
     async fn tag_role(&self, name: &str, tags: &[(String, String)]) -> AwsResult<()> {
         let action = "iam:TagRole";
         self.call("TagRole", action).await?;
-        with_role(&self.state, action, name, |r| {
+        with_role(&self.global, action, name, |r| {
             r.tags.extend(tags.iter().cloned())
         })
     }
@@ -659,7 +712,7 @@ impl Aws for SandboxAws {
     async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
         let action = "iam:UntagRole";
         self.call("UntagRole", action).await?;
-        with_role(&self.state, action, name, |r| {
+        with_role(&self.global, action, name, |r| {
             r.tags.retain(|k, _| !keys.contains(k))
         })
     }
@@ -667,7 +720,7 @@ impl Aws for SandboxAws {
     async fn delete_role(&self, name: &str) -> AwsResult<()> {
         let action = "iam:DeleteRole";
         self.call("DeleteRole", action).await?;
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.global.lock().unwrap();
         match s.roles.get(name) {
             None => Err(no_such_entity(action, name)),
             Some(r) if !r.inline_policies.is_empty() => Err(err(
@@ -742,7 +795,7 @@ impl Aws for SandboxAws {
     ) -> AwsResult<Vec<(String, String)>> {
         let action = "iam:SimulatePrincipalPolicy";
         self.call("SimulatePrincipalPolicy", action).await?;
-        let s = self.state.lock().unwrap();
+        let s = self.global.lock().unwrap();
         // The sandbox operator is an administrator; roles are judged by their stored policies.
         let policies: Vec<Value> = if principal_arn.contains(":assumed-role/PlatformAdmin/")
             || principal_arn.ends_with(":role/PlatformAdmin")
@@ -1013,18 +1066,9 @@ impl Aws for SandboxAws {
 }
 
 impl SandboxAws {
-    pub fn region(&self) -> String {
-        self.region.lock().unwrap().clone()
-    }
-
-    /// The region the simulated account is used in (ARNs and stack outputs follow it).
-    pub fn set_region(&self, region: &str) {
-        *self.region.lock().unwrap() = region.to_string();
-    }
-
     /// A copy of a role's state, for tests.
     pub fn role_snapshot(&self, name: &str) -> Option<Value> {
-        self.state
+        self.global
             .lock()
             .unwrap()
             .roles
@@ -1145,7 +1189,7 @@ fn no_such_entity(action: &str, name: &str) -> AwsError {
 }
 
 fn with_role(
-    state: &Mutex<State>,
+    state: &Mutex<Global>,
     action: &str,
     name: &str,
     f: impl FnOnce(&mut ObservedRole),

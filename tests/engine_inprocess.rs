@@ -191,7 +191,13 @@ async fn teardown_reports_what_remains_on_failure() {
     )
     .await
     .unwrap();
-    let p = plan_teardown(&observed, "echo", observed.role.as_ref(), true);
+    let p = plan_teardown(
+        &observed,
+        "echo",
+        observed.role.as_ref(),
+        true,
+        &Default::default(),
+    );
     aws.fail_next("DeleteRole", "AccessDenied", "denied");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let failure = teardown(&aws, &p, observed.role.as_ref(), &tx)
@@ -220,7 +226,13 @@ async fn teardown_reports_what_remains_on_failure() {
     )
     .await
     .unwrap();
-    let p = plan_teardown(&observed, "echo", observed.role.as_ref(), true);
+    let p = plan_teardown(
+        &observed,
+        "echo",
+        observed.role.as_ref(),
+        true,
+        &Default::default(),
+    );
     let outcome = teardown(&aws, &p, observed.role.as_ref(), &tx)
         .await
         .unwrap();
@@ -318,7 +330,7 @@ async fn the_sandbox_simulates_the_cloudformation_method() {
     assert_eq!(outcome.status, "CREATE_COMPLETE");
     assert_eq!(
         outcome.outputs["AccessRoleArn"],
-        format!("arn:aws:iam::210987654321:role/{ROLE}")
+        format!("arn:aws:iam::210987654321:role/{ROLE}-{REGION}")
     );
     assert!(outcome.validation.unwrap().is_valid);
     drop(tx);
@@ -399,10 +411,13 @@ async fn the_sandbox_simulates_the_cloudformation_method() {
     assert_eq!(outcome.status, "UPDATE_COMPLETE");
     assert_eq!(
         aws.list_cache_rules().await.unwrap()[0].role_arn.as_deref(),
-        Some("arn:aws:iam::210987654321:role/echo-cache-role-v2")
+        Some("arn:aws:iam::210987654321:role/echo-cache-role-v2-eu-west-1")
     );
     assert!(
-        aws.get_role(ROLE).await.unwrap().is_none(),
+        aws.get_role(&format!("{ROLE}-{REGION}"))
+            .await
+            .unwrap()
+            .is_none(),
         "the old role was replaced"
     );
 
@@ -414,7 +429,11 @@ async fn the_sandbox_simulates_the_cloudformation_method() {
     assert_eq!(deleted.len(), 3);
     assert!(aws.describe_stack(STACK).await.unwrap().is_none());
     assert!(aws.list_cache_rules().await.unwrap().is_empty());
-    assert!(aws.get_role("echo-cache-role-v2").await.unwrap().is_none());
+    assert!(aws
+        .get_role("echo-cache-role-v2-eu-west-1")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use echo_onboard::aws::profiles::{ProfileEntry, ProfileKind};
 use echo_onboard::core::model::{
     desired, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepositoryInfo,
 };
@@ -14,7 +15,6 @@ use echo_onboard::engine::events::Event;
 use echo_onboard::engine::planning::Planned;
 use echo_onboard::tui::app::{App, Msg, Screen};
 use echo_onboard::tui::prefs::Prefs;
-use echo_onboard::tui::profiles::{ProfileEntry, ProfileKind};
 use echo_onboard::tui::theme::Theme;
 use echo_onboard::tui::view;
 use ratatui::backend::TestBackend;
@@ -267,6 +267,31 @@ fn teardown_confirmation() {
     a.update(Msg::Dashboard(Ok(Box::new(observed()))));
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('t'));
+    // The engine's answer: this tool made the selected rule (read from AWS in real runs).
+    let o = observed();
+    let prefix = a.teardown.as_ref().unwrap().rule.prefix.clone();
+    let role = o
+        .rule(&prefix)
+        .and_then(|r| r.role_arn.as_deref())
+        .and_then(|arn| o.role_by_arn(arn))
+        .cloned();
+    let plan = echo_onboard::core::plan::plan_teardown(
+        &o,
+        &prefix,
+        role.as_ref(),
+        false,
+        &Default::default(),
+    );
+    a.update(Msg::TeardownPlanned(Ok(
+        echo_onboard::tui::app::Shared::new(echo_onboard::engine::ops::TeardownPlanned {
+            prefix,
+            owner: echo_onboard::engine::ops::Owner::Tool { role },
+            observed: o,
+            elsewhere: Default::default(),
+            delete_repos: false,
+            plan,
+        }),
+    )));
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('r'),
         KeyModifiers::CONTROL,
@@ -294,11 +319,15 @@ fn diagnostics_screen_with_bundle_path() {
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('x'));
     assert_eq!(a.screen, Screen::Diagnostics);
-    a.update(Msg::Diagnosed(vec![
+    a.update(Msg::Diagnosed(echo_onboard::tui::app::Shared::new(echo_onboard::engine::diagnose::Report {
+        checks: vec![
         Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
         Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
         Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
-    ]));
+        ],
+        observed: None,
+        plan: None,
+    })));
     a.update(Msg::BundleWritten(Ok(
         "/home/alice/.local/state/echo-onboard/echo-onboard-bundle-20261122T120000Z.json".into(),
     )));

@@ -3,9 +3,11 @@
 //! implements it in-process.
 
 pub mod errors;
+pub mod profiles;
 pub mod sdk;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use serde_json::Value;
 pub use errors::{AwsError, ErrorKind};
 
 use crate::core::model::{CacheRule, Identity, ImageInfo, ObservedRole};
+pub use crate::core::model::{StackEvent, StackInfo};
 
 /// A rule to create (ECR upstream only: this tool onboards Echo's ECR registry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,16 +51,6 @@ pub struct StackRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StackInfo {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub outputs: std::collections::BTreeMap<String, String>,
-    pub parameters: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StackChange {
     /// Add, Modify, Remove, Import, Dynamic.
     pub action: String,
@@ -78,18 +71,15 @@ pub struct ChangeSetInfo {
     pub changes: Vec<StackChange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StackEvent {
-    pub id: String,
-    pub timestamp: Option<DateTime<Utc>>,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: Option<String>,
-}
-
 #[async_trait]
 pub trait Aws: Send + Sync {
+    /// The region this connection works in (IAM calls are global whatever it is).
+    fn region(&self) -> String;
+    /// The same account and credentials in another region.
+    fn in_region(&self, region: &str) -> Arc<dyn Aws>;
+    /// The regions enabled for the account (`account:ListRegions`).
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>>;
+
     async fn caller_identity(&self) -> AwsResult<Identity>;
 
     /// Every pull-through cache rule in the region (all pages). `managed_by` is left as

@@ -43,6 +43,9 @@ pub async fn load_config(opts: &ConnectOptions) -> SdkConfig {
 }
 
 pub struct SdkAws {
+    config: SdkConfig,
+    profile: Option<String>,
+    pub account: aws_sdk_account::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
@@ -99,7 +102,15 @@ fn decode_policy(raw: &str) -> Value {
 impl SdkAws {
     pub fn new(config: &SdkConfig, profile: Option<String>) -> Self {
         let endpoint = config.endpoint_url().map(str::to_string);
+        // A profile chosen through the environment names the fix just as well as --profile.
+        let profile = profile
+            .or_else(|| std::env::var("AWS_PROFILE").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_PROFILE").ok())
+            .filter(|p| !p.is_empty());
         Self {
+            config: config.clone(),
+            profile: profile.clone(),
+            account: aws_sdk_account::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
@@ -249,6 +260,47 @@ fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
 
 #[async_trait]
 impl Aws for SdkAws {
+    fn region(&self) -> String {
+        self.config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+
+    fn in_region(&self, region: &str) -> std::sync::Arc<dyn Aws> {
+        // The credentials provider and its cache are shared: no second login or lookup.
+        let config = self
+            .config
+            .to_builder()
+            .region(SdkRegion::new(region.to_string()))
+            .build();
+        let other = SdkAws::new(&config, self.profile.clone());
+        *other.ctx.write().expect("context lock") = self.ctx.read().expect("context lock").clone();
+        std::sync::Arc::new(other)
+    }
+
+    async fn enabled_regions(&self) -> AwsResult<Vec<String>> {
+        use aws_sdk_account::types::RegionOptStatus;
+        let mut pages = self
+            .account
+            .list_regions()
+            .region_opt_status_contains(RegionOptStatus::Enabled)
+            .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+            .into_paginator()
+            .send();
+        let mut out = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("account:ListRegions", e))?;
+            out.extend(
+                page.regions()
+                    .iter()
+                    .filter_map(|r| r.region_name().map(str::to_string)),
+            );
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn caller_identity(&self) -> AwsResult<Identity> {
         let out = self
             .sts

@@ -19,6 +19,15 @@ pub const DEFAULT_CACHE_RULE_NAME: &str = "echo-registry-cache";
 pub const RULE_LOGICAL_ID: &str = "PullThroughCacheRule";
 pub const ROLE_LOGICAL_ID: &str = "AccessRole";
 
+/// The name of the role a stack creates: the template appends the stack's region, so stacks
+/// of one account in several regions (or a stack set) never clash on IAM's global names.
+pub fn stack_role_name(base: &str, region: &str) -> String {
+    format!("{base}-{region}")
+}
+
+/// The longest `RoleName` parameter the template takes (64 minus `-<region>`).
+pub const MAX_STACK_ROLE_BASE: usize = 48;
+
 /// The template as data, parsed once.
 pub fn template() -> &'static Value {
     static PARSED: LazyLock<Value> = LazyLock::new(|| {

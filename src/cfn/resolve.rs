@@ -164,7 +164,11 @@ mod tests {
             p["PolicyDocument"],
             d.role.policy.to_value()
         );
-        assert_eq!(role["RoleName"], d.role.name);
+        // One role per stack and region, so stacks in several regions never clash.
+        assert_eq!(
+            role["RoleName"],
+            crate::cfn::stack_role_name(&d.role.name, setup.region.as_str())
+        );
         for (k, v) in [
             ("managed-by", "echo-onboard"),
             ("echo-onboard:prefix", setup.prefix.as_str()),

@@ -43,13 +43,28 @@ pub enum Command {
     /// Create or repair the role and the pull-through cache rule.
     Apply(ApplyArgs),
     /// List every pull-through cache rule in the region and the cached repositories.
-    Status,
+    Status(StatusArgs),
     /// Delete the rule and the role echo-onboard manages for a prefix.
     Teardown(TeardownArgs),
     /// Check the setup end to end (PASS / WARN / FAIL with fixes); write a support bundle.
     Diagnose(DiagnoseArgs),
     /// Print the CloudFormation template (the same one `--method cloudformation` deploys).
     Template(TemplateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Regions to list, comma-separated (default: --region)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "R1,R2",
+        conflicts_with = "all_regions"
+    )]
+    pub regions: Vec<String>,
+    /// Every region enabled for the account, read in parallel
+    #[arg(long)]
+    pub all_regions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,10 +169,11 @@ pub struct TeardownArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// How the setup was made.
-    #[arg(long, value_enum, default_value = "api")]
-    pub method: Method,
-    /// Stack name for --method cloudformation.
+    /// Accepted for old scripts; not needed: who made the rule (this tool or a stack) is read
+    /// from AWS.
+    #[arg(long, value_enum, hide = true)]
+    pub method: Option<Method>,
+    /// The stack to look for when no rule says which stack made it (a failed stack).
     #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
     pub stack_name: String,
 }

@@ -1,4 +1,5 @@
-//! The non-interactive commands: thin glue between arguments, the engine and the terminal.
+//! The non-interactive commands: arguments become an operation's request, its result becomes
+//! text or exactly one JSON document. No operation logic lives here (see `engine::ops`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -6,93 +7,64 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::args::{
-    ApplyArgs, Cli, Command, DiagnoseArgs, Method, PlanArgs, SetupArgs, TeardownArgs,
+    ApplyArgs, Cli, Command, DiagnoseArgs, Method, PlanArgs, SetupArgs, StatusArgs, TeardownArgs,
     TemplateFormat,
 };
-use super::output;
+use super::output::{self, err, out};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
-use crate::aws::{Aws, AwsError};
-use crate::engine::planning;
-use crate::engine::stack::{self, StackPlan};
-use crate::sandbox::SandboxAws;
-
-/// The region the sandbox pretends to be in unless --region says otherwise.
-pub const SANDBOX_REGION: &str = "eu-west-1";
-use crate::core::checks::{self, Status};
-use crate::core::model::{usage_instructions, Observed};
-use crate::core::plan::{self, Plan, ResourceKind};
+use crate::aws::Aws;
+use crate::core::checks::{self, Status as CheckStatus};
 use crate::core::redact;
-use crate::core::render;
-use crate::core::validate::{
-    AccountId, FieldError, Region, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME,
-};
-use crate::engine::apply::{self, ApplyOptions};
-use crate::engine::diagnose::{self, DiagnoseInput};
+use crate::core::render::{self, Tone};
+use crate::core::validate::{AccountId, RepoPrefix, SetupInput};
+use crate::engine::apply::ApplyOptions;
 use crate::engine::events::{describe, with_events, Event};
-use crate::engine::observe::{self, Scope};
-use crate::engine::teardown;
+use crate::engine::ops::{self, Failure, Outcome, Problem};
+use crate::engine::planning;
+use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 
 /// Why a command stopped, and so its exit code.
 #[derive(Debug)]
-pub enum Failure {
-    /// Bad usage or invalid input: nothing was sent to AWS (exit 2).
-    Usage(String),
-    Invalid(Vec<FieldError>),
+enum Stop {
+    /// An operation failed (exit 2 for invalid input — nothing was sent — else 1).
+    Failed(Box<Failure>),
     /// `plan --detailed-exitcode` with changes pending (exit 2, not an error).
     ChangesPending,
-    /// AWS or runtime failure (exit 1).
-    Aws(AwsError),
-    Runtime(String),
-    /// A failure whose JSON result is already on stdout (exit 1; the message goes to stderr).
-    Reported(String),
+    /// Diagnostics found FAIL checks; the report is already out (exit 1).
+    ChecksFailed,
 }
 
-impl Failure {
+impl Stop {
     fn exit_code(&self) -> u8 {
         match self {
-            Failure::Usage(_) | Failure::Invalid(_) | Failure::ChangesPending => 2,
-            Failure::Aws(_) | Failure::Runtime(_) | Failure::Reported(_) => 1,
-        }
-    }
-    fn lines(&self) -> Vec<String> {
-        match self {
-            Failure::Usage(m) | Failure::Runtime(m) => vec![format!("error: {m}")],
-            // Already told on stderr where it happened.
-            Failure::Reported(_) => vec![],
-            Failure::Invalid(errors) => errors.iter().map(|e| format!("error: {e}")).collect(),
-            Failure::Aws(e) => vec![format!("error: {e}")],
-            Failure::ChangesPending => vec![],
-        }
-    }
-    fn json(&self) -> Value {
-        match self {
-            Failure::Usage(m) | Failure::Runtime(m) => json!({"error": {"message": m}}),
-            Failure::Invalid(errors) => {
-                json!({"error": {"message": "invalid input", "fields": errors}})
-            }
-            Failure::Aws(e) => {
-                json!({"error": {"message": e.to_string(), "code": e.code, "action": e.action, "kind": e.kind}})
-            }
-            Failure::ChangesPending | Failure::Reported(_) => Value::Null,
+            Stop::Failed(f) if f.error.is_invalid_input() => 2,
+            Stop::ChangesPending => 2,
+            Stop::Failed(_) | Stop::ChecksFailed => 1,
         }
     }
 }
 
-impl From<FieldError> for Failure {
-    fn from(e: FieldError) -> Self {
-        Failure::Invalid(vec![e])
+impl From<Box<Failure>> for Stop {
+    fn from(f: Box<Failure>) -> Self {
+        Stop::Failed(f)
     }
 }
 
-impl From<AwsError> for Failure {
-    fn from(e: AwsError) -> Self {
-        Failure::Aws(e)
+impl From<Problem> for Stop {
+    fn from(p: Problem) -> Self {
+        Stop::Failed(Failure::of(p))
     }
 }
 
-pub struct Context {
-    pub json: bool,
-    pub color: bool,
+fn usage(message: impl Into<String>, next_step: impl Into<String>) -> Stop {
+    let mut p = Problem::new(ops::INVALID_INPUT, message, next_step);
+    p.kind = Some(crate::aws::ErrorKind::Invalid);
+    Stop::from(p)
+}
+
+struct Context {
+    json: bool,
+    color: bool,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -104,40 +76,59 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Some(Command::Plan(args)) => cmd_plan(&cli, args, &ctx).await,
         Some(Command::Apply(args)) => cmd_apply(&cli, args, &ctx).await,
-        Some(Command::Status) => cmd_status(&cli, &ctx).await,
+        Some(Command::Status(args)) => cmd_status(&cli, args, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
         Some(Command::Template(args)) => {
             match args.format {
-                TemplateFormat::Yaml => print!("{}", crate::cfn::TEMPLATE_YAML),
-                TemplateFormat::Json => println!("{}", crate::cfn::template_json()),
+                TemplateFormat::Yaml => {
+                    let _ = std::io::stdout().write_all(crate::cfn::TEMPLATE_YAML.as_bytes());
+                }
+                TemplateFormat::Json => out(crate::cfn::template_json()),
             }
             Ok(())
         }
-        None => Err(Failure::Usage(
-            "no command given: run `echo-onboard --help` for the commands".into(),
+        None => Err(usage(
+            "no command given",
+            "run `echo-onboard --help` for the commands",
         )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            for line in f.lines() {
-                eprintln!("{line}");
+        Err(stop) => {
+            if let Stop::Failed(f) = &stop {
+                err(format!("error: {}", f.error.line()));
+                if ctx.json {
+                    out(failure_json(f).to_string());
+                }
             }
-            if ctx.json && !matches!(f, Failure::ChangesPending | Failure::Reported(_)) {
-                println!("{}", f.json());
-            }
-            tracing::error!(exit = f.exit_code(), "{:?}", f.lines());
-            ExitCode::from(f.exit_code())
+            tracing::error!(exit = stop.exit_code(), "{stop:?}");
+            ExitCode::from(stop.exit_code())
         }
     }
+}
+
+/// The one document a failed command writes with `--json`.
+fn failure_json(f: &Failure) -> Value {
+    let mut v = json!({
+        "result": "failed",
+        "error": f.error,
+        "plan": f.plan.as_ref().map(render::plan_json),
+        "changed": f.changed,
+        "rolled_back": f.rolled_back,
+        "remaining": f.remaining,
+    });
+    if let Some(s) = &f.stack_status {
+        v["stack_status"] = json!(s);
+    }
+    v
 }
 
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Plan(_) => "plan",
         Command::Apply(_) => "apply",
-        Command::Status => "status",
+        Command::Status(_) => "status",
         Command::Teardown(_) => "teardown",
         Command::Diagnose(_) => "diagnose",
         Command::Template(_) => "template",
@@ -145,25 +136,30 @@ fn command_name(c: &Command) -> &'static str {
 }
 
 /// Loads credentials and picks the region (or the sandbox). No request is sent to AWS here.
-async fn connect(cli: &Cli) -> Result<(Box<dyn Aws>, Region), Failure> {
+async fn connect(cli: &Cli) -> Result<Box<dyn Aws>, Stop> {
+    let parse_region = |r: &str| {
+        crate::core::validate::Region::parse("region", r).map_err(|e| Stop::from(Problem::from(e)))
+    };
     if cli.sandbox {
-        let region = Region::parse("region", cli.region.as_deref().unwrap_or(SANDBOX_REGION))
-            .map_err(|e| Failure::Invalid(vec![e]))?;
+        let region = parse_region(cli.region.as_deref().unwrap_or(SANDBOX_REGION))?;
         let aws = SandboxAws::demo(region.as_str(), std::time::Duration::from_millis(120));
-        return Ok((Box::new(aws), region));
+        return Ok(Box::new(aws));
     }
     if let Some(profile) = &cli.profile {
         // A misspelt profile would otherwise surface as a confusing credential-chain error.
-        let known = crate::tui::profiles::load().await;
+        let known = crate::aws::profiles::load().await;
         if !known
             .iter()
             .any(|p| p.name.as_deref() == Some(profile.as_str()))
         {
             let names: Vec<String> = known.iter().filter_map(|p| p.name.clone()).collect();
-            return Err(Failure::Usage(format!(
-                "--profile {profile:?} is not in ~/.aws/config or ~/.aws/credentials (profiles there: {}); check the name, or run `aws configure --profile {profile}`",
-                if names.is_empty() { "none".into() } else { names.join(", ") }
-            )));
+            return Err(usage(
+                format!(
+                    "--profile {profile:?} is not in ~/.aws/config or ~/.aws/credentials (profiles there: {})",
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                ),
+                format!("check the name, or run `aws configure --profile {profile}`"),
+            ));
         }
     }
     let (aws, config_region) = SdkAws::connect(&ConnectOptions {
@@ -173,332 +169,310 @@ async fn connect(cli: &Cli) -> Result<(Box<dyn Aws>, Region), Failure> {
     })
     .await;
     let region = cli.region.clone().or(config_region).ok_or_else(|| {
-        Failure::Usage(
-            "no AWS region: pass --region, set AWS_REGION, or set a region in the profile".into(),
+        usage(
+            "no AWS region",
+            "pass --region, set AWS_REGION, or set a region in the profile",
         )
     })?;
-    let region = Region::parse("region", &region).map_err(|e| Failure::Invalid(vec![e]))?;
-    Ok((Box::new(aws), region))
+    parse_region(&region)?;
+    Ok(Box::new(aws))
 }
 
-fn setup_input(args: &SetupArgs, region: &Region) -> SetupInput {
-    SetupInput {
-        echo_account: args.echo_account.clone(),
-        echo_region: args.echo_region.clone(),
-        region: region.to_string(),
-        prefix: args.prefix.clone(),
-        role_name: args.role_name.clone(),
-        upstream_prefix: args.upstream_prefix.clone(),
-        tags: args.tags.clone(),
+fn plan_request(args: &SetupArgs, region: &str) -> ops::PlanRequest {
+    ops::PlanRequest {
+        input: SetupInput {
+            echo_account: args.echo_account.clone(),
+            echo_region: args.echo_region.clone(),
+            region: region.to_string(),
+            prefix: args.prefix.clone(),
+            role_name: args.role_name.clone(),
+            upstream_prefix: args.upstream_prefix.clone(),
+            tags: args.tags.clone(),
+        },
+        method: match args.method {
+            Method::Api => planning::Method::Api,
+            Method::Cloudformation => planning::Method::CloudFormation,
+        },
+        stack_name: args.stack_name.clone(),
+        adopt: args.adopt,
     }
 }
 
-/// The AWS connection with a plan made on it.
-struct Planned {
-    aws: Box<dyn Aws>,
-    inner: planning::Planned,
-}
-
-impl std::ops::Deref for Planned {
-    type Target = planning::Planned;
-    fn deref(&self) -> &Self::Target {
-        &self.inner
+fn print_plan(plan: &crate::core::plan::Plan, ctx: &Context) {
+    for line in render::plan_lines(plan) {
+        out(output::paint_line(&line, ctx.color));
     }
 }
 
-async fn make_plan(cli: &Cli, args: &SetupArgs) -> Result<Planned, Failure> {
-    let (aws, region) = connect(cli).await?;
-    let setup = setup_input(args, &region)
-        .validate()
-        .map_err(Failure::Invalid)?;
-    let method = match args.method {
-        Method::Api => planning::Method::Api,
-        Method::Cloudformation => planning::Method::CloudFormation,
-    };
-    let inner =
-        planning::plan_setup(aws.as_ref(), setup, method, &args.stack_name, args.adopt).await?;
-    Ok(Planned { aws, inner })
-}
-
-fn print_plan(plan: &Plan, ctx: &Context) {
+async fn cmd_plan(cli: &Cli, args: &PlanArgs, ctx: &Context) -> Result<(), Stop> {
+    let aws = connect(cli).await?;
+    let planned = ops::plan(aws.as_ref(), &plan_request(&args.setup, &aws.region())).await?;
     if ctx.json {
-        println!("{}", render::plan_json(plan));
+        out(render::plan_json(&planned.plan).to_string());
     } else {
-        for line in render::plan_lines(plan, ctx.color) {
-            println!("{line}");
-        }
+        print_plan(&planned.plan, ctx);
     }
-}
-
-async fn cmd_plan(cli: &Cli, args: &PlanArgs, ctx: &Context) -> Result<(), Failure> {
-    let p = make_plan(cli, &args.setup).await?;
-    print_plan(&p.plan, ctx);
-    if args.detailed_exitcode && p.plan.has_changes() {
-        return Err(Failure::ChangesPending);
+    if args.detailed_exitcode && planned.plan.has_changes() {
+        return Err(Stop::ChangesPending);
     }
     Ok(())
 }
 
 /// Asks on the terminal. Without one, refuses: changes to AWS need an explicit yes.
-fn confirm(question: &str) -> Result<(), Failure> {
+fn confirm(question: &str) -> Result<(), Problem> {
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::Runtime(
-            "refusing to change AWS without confirmation: there is no terminal to ask on; pass --yes to confirm".into(),
+        return Err(Problem::new(
+            "NotConfirmed",
+            "refusing to change AWS without confirmation: there is no terminal to ask on",
+            "pass --yes to confirm",
         ));
     }
     eprint!("{question} Type 'yes' to continue: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let _ = std::io::stdin().lock().read_line(&mut line);
     if line.trim() == "yes" {
         Ok(())
     } else {
-        Err(Failure::Runtime("cancelled: nothing was changed".into()))
+        Err(Problem::new(
+            "NotConfirmed",
+            "cancelled: nothing was changed",
+            "run the command again and type yes, or pass --yes",
+        ))
     }
 }
 
 /// Shows an engine event on stderr (and in the log).
 fn print_event(event: Event) {
     tracing::info!(event = ?event);
-    eprintln!("{}", describe(&event));
+    err(describe(&event));
 }
 
-async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Failure> {
-    let p = make_plan(cli, &args.setup).await?;
-    if !ctx.json {
-        print_plan(&p.plan, ctx);
+/// Keeps the plan in a failure that happened before the operation itself ran.
+fn with_plan(p: Problem, plan: &crate::core::plan::Plan) -> Stop {
+    let mut f = Failure::of(p);
+    f.plan = Some(plan.clone());
+    Stop::Failed(f)
+}
+
+async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Stop> {
+    let aws = connect(cli).await?;
+    let aws = aws.as_ref();
+    let planned = ops::plan(aws, &plan_request(&args.setup, &aws.region())).await?;
+    let human = |ctx: &Context| !ctx.json;
+    if human(ctx) {
+        print_plan(&planned.plan, ctx);
     }
-    if !p.plan.blockers.is_empty() {
-        return Err(Failure::Runtime(format!(
-            "nothing was changed: {}",
-            p.plan.blockers.join("; ")
-        )));
+    let opts = ApplyOptions::default();
+    if planned.plan.has_changes() && planned.plan.blockers.is_empty() && !args.yes {
+        let question = match &planned.stack {
+            Some(sp) => match sp.stack.as_ref().map(|s| s.status.as_str()) {
+                Some("ROLLBACK_COMPLETE") => format!(
+                    "Deploy stack {}? The failed stack is deleted first.",
+                    sp.request.name
+                ),
+                _ => format!("Deploy stack {}?", sp.request.name),
+            },
+            None => "Apply these changes?".into(),
+        };
+        confirm(&question).map_err(|p| with_plan(p, &planned.plan))?;
     }
-    if !p.plan.has_changes() {
-        let usage = usage_instructions(
-            &p.desired.account,
-            &p.desired.region,
-            &p.desired.rule.prefix,
-        );
-        if ctx.json {
-            println!(
-                "{}",
-                json!({"result": "no-op", "plan": render::plan_json(&p.plan), "usage": usage})
-            );
-        } else {
-            println!("Nothing to do: the account already matches.");
-            output::print_usage(&usage);
-        }
-        return Ok(());
-    }
-    if let Some(sp) = &p.stack {
-        return apply_stack(&p, sp, args, ctx).await;
-    }
-    if !args.yes {
-        confirm("Apply these changes?")?;
-    }
-    let p = &p;
     let result = with_events(print_event, |tx| async move {
-        apply::apply(
-            p.aws.as_ref(),
-            &p.desired,
-            &p.observed,
-            &p.plan,
-            &ApplyOptions::default(),
-            &tx,
-        )
-        .await
+        ops::apply(aws, &planned, &opts, &tx).await
     })
     .await;
-    match result {
-        Ok(outcome) => {
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "applied", "plan": render::plan_json(&p.plan), "changed": outcome.changed, "validation": outcome.validation, "usage": outcome.usage})
-                );
-            } else {
-                println!(
-                    "Applied: {} change(s) in account {} ({}).",
-                    outcome.changed.len(),
-                    p.desired.account,
-                    p.setup.region
-                );
-                output::print_usage(&outcome.usage);
+    let applied = match result {
+        Ok(a) => a,
+        Err(f) => {
+            if !ctx.json {
+                report_failure(&f);
             }
-            Ok(())
-        }
-        Err(failure) => {
-            if failure.remaining.is_empty() {
-                eprintln!(
-                    "Rolled back: the account is as it was before this run{}.",
-                    if failure.rolled_back.is_empty() {
-                        " (nothing had been changed)"
-                    } else {
-                        ""
+            // Offer the one next step a failed stack creation needs, when someone can answer.
+            if let (Some("ROLLBACK_COMPLETE"), Some(name)) = (
+                f.stack_status.as_deref(),
+                f.plan.as_ref().and(Some(args.setup.stack_name.as_str())),
+            ) {
+                if std::io::stdin().is_terminal()
+                    && !args.yes
+                    && !ctx.json
+                    && confirm(&format!("Delete the failed stack {name} now?")).is_ok()
+                {
+                    let opts = ApplyOptions::default();
+                    match with_events(print_event, |tx| async move {
+                        ops::recover_stack(aws, name, &opts, &tx).await
+                    })
+                    .await
+                    {
+                        Ok(_) => err(format!(
+                            "Deleted stack {name}; run apply again once the cause is fixed."
+                        )),
+                        Err(e) => err(format!("error: {}", e.error.line())),
                     }
-                );
-            } else {
-                eprintln!("Could not undo everything. Still in the account from this run:");
-                for r in &failure.remaining {
-                    eprintln!("  - {r}");
                 }
-                eprintln!(
-                    "Remove them by hand, or run `echo-onboard teardown --prefix {}`.",
-                    p.desired.rule.prefix
-                );
             }
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "failed", "error": failure.error.to_string(), "code": failure.error.code, "rolled_back": failure.rolled_back, "remaining": failure.remaining})
-                );
+            return Err(Stop::Failed(f));
+        }
+    };
+    if ctx.json {
+        let mut v = serde_json::to_value(&applied).expect("serialisable");
+        v["plan"] = render::plan_json(&applied.plan);
+        out(v.to_string());
+        return Ok(());
+    }
+    match applied.result {
+        Outcome::NoOp => out("Nothing to do: the account already matches."),
+        _ => match &applied.stack {
+            Some(s) => {
+                out(format!("Stack {}: {}.", s.name, s.status));
+                for (k, v) in &s.outputs {
+                    out(format!("  {k}: {v}"));
+                }
             }
-            Err(Failure::Runtime(failure.error.to_string()))
+            None => out(format!(
+                "Applied: {} change(s) in account {} ({}).",
+                applied.changed.len(),
+                applied.account,
+                applied.region
+            )),
+        },
+    }
+    output::print_usage(&applied.usage);
+    Ok(())
+}
+
+/// What a failure left, for people (stderr); the error line itself follows from `run`.
+fn report_failure(f: &Failure) {
+    if let Some(s) = &f.stack_status {
+        err(format!("The stack is {s}."));
+    }
+    if f.remaining.is_empty() {
+        if !f.rolled_back.is_empty() {
+            err("Rolled back: the account is as it was before this run.");
+        }
+    } else {
+        err("Still in the account from this run:");
+        for r in &f.remaining {
+            err(format!("  - {r}"));
         }
     }
 }
 
-async fn cmd_status(cli: &Cli, ctx: &Context) -> Result<(), Failure> {
-    let (aws, region) = connect(cli).await?;
-    let observed = observe::observe(
+async fn cmd_status(cli: &Cli, args: &StatusArgs, ctx: &Context) -> Result<(), Stop> {
+    let aws = connect(cli).await?;
+    let regions = if args.all_regions {
+        ops::Regions::All
+    } else if args.regions.is_empty() {
+        ops::Regions::Current
+    } else {
+        ops::Regions::List(args.regions.clone())
+    };
+    let status = ops::status(
         aws.as_ref(),
-        region.as_str(),
-        &Scope {
-            role_name: None,
+        &ops::StatusRequest {
+            regions,
             usage: true,
-            prefix: None,
         },
     )
     .await?;
     if ctx.json {
-        println!("{}", output::status_json(&observed));
-    } else {
-        for line in output::status_lines(&observed) {
-            println!("{line}");
+        out(output::status_json(&status).to_string());
+        return Ok(());
+    }
+    for (i, r) in status.regions.iter().enumerate() {
+        if i > 0 {
+            out("");
+        }
+        match &r.observed {
+            Ok(o) => {
+                for line in output::status_lines(o) {
+                    out(line);
+                }
+            }
+            Err(e) => out(format!("{}: could not be read: {}", r.region, e.line())),
         }
     }
     Ok(())
 }
 
-async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Failure> {
-    let prefix = RepoPrefix::parse("prefix", &args.prefix)?;
-    let role_name = args
-        .role_name
-        .as_deref()
-        .map(|r| RoleName::parse("role-name", r))
-        .transpose()?
-        .map(|r| r.to_string());
-    let (aws, region) = connect(cli).await?;
-    let scope = Scope {
-        role_name: Some(
-            role_name
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
-        ),
-        usage: args.delete_cached_repos,
-        prefix: Some(prefix.to_string()),
-    };
-    let observed = observe::observe(aws.as_ref(), region.as_str(), &scope).await?;
-    if args.method == Method::Cloudformation {
-        return teardown_stack(aws.as_ref(), &observed, args, ctx).await;
-    }
-    // The rule's own role wins over the default name; an explicit --role-name wins over both.
-    let role = match (
-        &role_name,
-        observed
-            .rule(prefix.as_str())
-            .and_then(|r| r.role_arn.clone()),
-    ) {
-        (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
-        _ => observed.role.clone(),
-    };
-    let plan = plan::plan_teardown(
-        &observed,
-        prefix.as_str(),
-        role.as_ref(),
-        args.delete_cached_repos,
-    );
+async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(), Stop> {
+    // Bad input is refused before any credential is loaded.
+    RepoPrefix::parse("prefix", &args.prefix).map_err(Problem::from)?;
+    let aws = connect(cli).await?;
+    let aws = aws.as_ref();
+    let planned = ops::plan_teardown(
+        aws,
+        &ops::TeardownRequest {
+            prefix: args.prefix.clone(),
+            role_name: args.role_name.clone(),
+            stack_name: Some(args.stack_name.clone()),
+            delete_repos: args.delete_cached_repos,
+        },
+    )
+    .await?;
     if !ctx.json {
-        print_plan(&plan, ctx);
+        print_plan(&planned.plan, ctx);
     }
-    if !plan.has_changes() {
-        if ctx.json {
-            println!(
-                "{}",
-                json!({"result": "no-op", "plan": render::plan_json(&plan)})
-            );
-        } else {
-            println!("Nothing to delete.");
-        }
-        return Ok(());
+    if planned.plan.has_changes() && !args.yes {
+        let question = match planned.stack_name() {
+            Some(s) => format!("Delete stack {s} and what it created? This cannot be undone."),
+            None => "Delete these resources? This cannot be undone.".into(),
+        };
+        confirm(&question).map_err(|p| with_plan(p, &planned.plan))?;
     }
-    if !args.yes {
-        confirm("Delete these resources? This cannot be undone.")?;
-    }
-    let (plan_ref, role_ref) = (&plan, role.as_ref());
+    let opts = ApplyOptions::default();
+    let planned_ref = &planned;
     let result = with_events(print_event, |tx| async move {
-        teardown::teardown(aws.as_ref(), plan_ref, role_ref, &tx).await
+        ops::teardown(aws, planned_ref, &opts, &tx).await
     })
     .await;
-    match result {
-        Ok(outcome) => {
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "deleted", "plan": render::plan_json(&plan), "deleted": outcome.deleted, "left_alone": outcome.left_alone})
-                );
-            } else {
-                println!("Deleted {} resource(s).", outcome.deleted.len());
-                for l in &outcome.left_alone {
-                    println!("Left alone: {l}");
+    let done = match result {
+        Ok(d) => d,
+        Err(f) => {
+            if !ctx.json {
+                if !f.changed.is_empty() {
+                    err(format!("Deleted: {}.", f.changed.join(", ")));
                 }
+                report_failure(&f);
             }
-            Ok(())
+            return Err(Stop::Failed(f));
         }
-        Err(failure) => {
-            eprintln!(
-                "Teardown stopped. Deleted: {}.",
-                if failure.deleted.is_empty() {
-                    "nothing".into()
-                } else {
-                    failure.deleted.join(", ")
-                }
-            );
-            eprintln!(
-                "Still present: {}. Fix the error and run teardown again.",
-                failure.remaining.join(", ")
-            );
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "failed", "error": failure.error.to_string(), "deleted": failure.deleted, "remaining": failure.remaining})
-                );
-            }
-            Err(Failure::Runtime(failure.error.to_string()))
-        }
+    };
+    if ctx.json {
+        let mut v = serde_json::to_value(&done).expect("serialisable");
+        v["plan"] = render::plan_json(&done.plan);
+        out(v.to_string());
+        return Ok(());
     }
+    match done.result {
+        Outcome::NoOp => out(format!(
+            "Nothing to delete: no rule, role or stack for prefix {} in {}.",
+            planned.prefix, planned.observed.region
+        )),
+        _ => out(format!("Deleted {} resource(s).", done.deleted.len())),
+    }
+    for l in &done.left_alone {
+        out(format!("Left alone: {l}"));
+    }
+    Ok(())
 }
 
-async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(), Failure> {
-    let prefix = RepoPrefix::parse("prefix", &args.prefix)?;
+async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(), Stop> {
+    let prefix = RepoPrefix::parse("prefix", &args.prefix).map_err(Problem::from)?;
     let echo_account = args
         .echo_account
         .as_deref()
         .map(|a| AccountId::parse("echo-account", a))
-        .transpose()?
+        .transpose()
+        .map_err(Problem::from)?
         .map(|a| a.to_string());
-    let (aws, region) = connect(cli).await?;
-    let input = DiagnoseInput {
+    let aws = connect(cli).await?;
+    let req = ops::DiagnoseRequest {
         prefix: prefix.to_string(),
         echo_account: echo_account.clone(),
         puller_role: args.puller_role.clone(),
         stack_name: Some(args.stack_name.clone()),
     };
-    let report = diagnose::diagnose(aws.as_ref(), region.as_str(), &input).await;
+    let report = ops::diagnose(aws.as_ref(), &req).await;
     let secrets = redact::secrets_from_env();
     for c in &report.checks {
         tracing::info!(check = c.id, "{}", redact::redact(&c.line(), &secrets));
@@ -506,201 +480,44 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
     let mut bundle_path = None;
     if let Some(path) = &args.output {
         let settings = json!({
-            "profile": cli.profile, "region": region.as_str(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
+            "profile": cli.profile, "region": aws.region(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
             "prefix": prefix.as_str(), "echo_account": echo_account, "puller_role": args.puller_role,
         });
-        let bundle = super::bundle::build(&report, settings, super::bundle::log_tail());
-        super::bundle::write(path, &bundle).map_err(|e| {
-            Failure::Runtime(format!(
-                "cannot write the bundle to {}: {e}",
-                path.display()
-            ))
-        })?;
-        bundle_path = Some(path.display().to_string());
+        let written = ops::write_bundle(&report, settings, Some(path))?;
+        bundle_path = Some(written.display().to_string());
     }
     if ctx.json {
-        let out = json!({"checks": report.checks, "summary": checks::summary(&report.checks), "bundle": bundle_path});
-        println!("{}", redact::redact(&out.to_string(), &secrets));
+        let doc = json!({
+            "result": if report.failed() { "failed" } else { "ok" },
+            "checks": report.checks,
+            "summary": checks::summary(&report.checks),
+            "bundle": bundle_path,
+        });
+        out(redact::redact(&doc.to_string(), &secrets));
     } else {
         for c in &report.checks {
             let line = redact::redact(&c.line(), &secrets);
             let tone = match c.status {
-                Status::Pass => render::Tone::Added,
-                Status::Warn => render::Tone::Warn,
-                Status::Fail => render::Tone::Danger,
+                CheckStatus::Pass => Tone::Added,
+                CheckStatus::Warn => Tone::Warn,
+                CheckStatus::Fail => Tone::Danger,
             };
-            println!("{}", render::paint(&line, tone, ctx.color));
+            out(output::paint(&line, tone, ctx.color));
         }
         let s = checks::summary(&report.checks);
-        println!(
+        out(format!(
             "{} passed, {} warnings, {} failed.",
             s["pass"], s["warn"], s["fail"]
-        );
+        ));
         if let Some(p) = &bundle_path {
-            println!("Support bundle written to {p} (attach it to your ticket with Echo support).");
+            out(format!(
+                "Support bundle written to {p} (attach it to your ticket with Echo support)."
+            ));
         }
     }
     if report.failed() {
-        eprintln!("error: diagnostics found failures (see the FAIL checks)");
-        return Err(Failure::Reported(
-            "diagnostics found failures (see the FAIL checks)".into(),
-        ));
+        err("error: diagnostics found failures (see the FAIL checks)");
+        return Err(Stop::ChecksFailed);
     }
     Ok(())
-}
-
-async fn apply_stack(
-    p: &Planned,
-    sp: &StackPlan,
-    args: &ApplyArgs,
-    ctx: &Context,
-) -> Result<(), Failure> {
-    let name = &sp.request.name;
-    if !args.yes {
-        let extra = match sp.stack.as_ref().map(|s| s.status.as_str()) {
-            Some("ROLLBACK_COMPLETE") => format!(" The failed stack {name} is deleted first."),
-            _ => String::new(),
-        };
-        confirm(&format!("Deploy stack {name}?{extra}"))?;
-    }
-    let result = with_events(print_event, |tx| async move {
-        stack::apply(
-            p.aws.as_ref(),
-            sp,
-            &p.desired,
-            &ApplyOptions::default(),
-            &tx,
-        )
-        .await
-    })
-    .await;
-    match result {
-        Ok(outcome) => {
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "applied", "method": "cloudformation", "stack": name, "status": outcome.status, "plan": render::plan_json(&p.plan), "outputs": outcome.outputs, "validation": outcome.validation, "usage": outcome.usage})
-                );
-            } else {
-                println!("Stack {name}: {}.", outcome.status);
-                for (k, v) in &outcome.outputs {
-                    println!("  {k}: {v}");
-                }
-                output::print_usage(&outcome.usage);
-            }
-            Ok(())
-        }
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            if let Some(s) = &f.stack_status {
-                eprintln!("Stack {name} is {s}.");
-            }
-            eprintln!("Next step: {}", f.next_step);
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "failed", "method": "cloudformation", "stack": name, "error": f.message, "stack_status": f.stack_status, "next_step": f.next_step})
-                );
-            }
-            // Offer the one next step a ROLLBACK_COMPLETE stack needs, when someone can answer.
-            if f.stack_status.as_deref() == Some("ROLLBACK_COMPLETE")
-                && std::io::stdin().is_terminal()
-                && !args.yes
-                && confirm(&format!("Delete the failed stack {name} now?")).is_ok()
-            {
-                match p.aws.delete_stack(name).await {
-                    Ok(()) => {
-                        eprintln!("Deleting stack {name}; run apply again once the cause is fixed.")
-                    }
-                    Err(e) => eprintln!("error: {e}"),
-                }
-            }
-            Err(Failure::Reported(f.message))
-        }
-    }
-}
-
-async fn teardown_stack(
-    aws: &dyn Aws,
-    observed: &Observed,
-    args: &TeardownArgs,
-    ctx: &Context,
-) -> Result<(), Failure> {
-    let name = &args.stack_name;
-    let Some(found) = aws.describe_stack(name).await? else {
-        let msg = format!("no stack named {name} in {}: nothing to delete (pass --stack-name, or --method api for a setup made with API calls)", observed.region);
-        if ctx.json {
-            println!("{}", json!({"result": "no-op", "message": msg}));
-        } else {
-            println!("{msg}");
-        }
-        return Ok(());
-    };
-    let prefix = found
-        .parameters
-        .get("RepositoryNamePrefix")
-        .cloned()
-        .unwrap_or_else(|| args.prefix.clone());
-    let repos = plan::plan_teardown(observed, &prefix, None, args.delete_cached_repos);
-    let mut plan = Plan {
-        account: observed.identity.account.clone(),
-        region: observed.region.clone(),
-        changes: stack::teardown_rows(&found),
-        warnings: repos.warnings.clone(),
-        blockers: vec![],
-    };
-    plan.changes.extend(
-        repos
-            .changes
-            .iter()
-            .filter(|c| c.resource == ResourceKind::EcrRepository)
-            .cloned(),
-    );
-    if !ctx.json {
-        print_plan(&plan, ctx);
-    }
-    if stack::is_in_progress(&found.status) {
-        eprintln!(
-            "Stack {name} is {}: its deletion will follow once it finishes.",
-            found.status
-        );
-    }
-    if !args.yes {
-        confirm(&format!(
-            "Delete stack {name} and what it created? This cannot be undone."
-        ))?;
-    }
-    let (found_ref, plan_ref) = (&found, &plan);
-    let result = with_events(print_event, |tx| async move {
-        stack::delete_with_repositories(aws, found_ref, plan_ref, &ApplyOptions::default(), &tx)
-            .await
-    })
-    .await;
-    match result {
-        Ok(deleted) => {
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "deleted", "method": "cloudformation", "stack": name, "plan": render::plan_json(&plan), "deleted": deleted})
-                );
-            } else {
-                println!(
-                    "Deleted stack {name}; confirmed gone: {}.",
-                    deleted.join(", ")
-                );
-            }
-            Ok(())
-        }
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            eprintln!("Next step: {}", f.next_step);
-            if ctx.json {
-                println!(
-                    "{}",
-                    json!({"result": "failed", "method": "cloudformation", "stack": name, "error": f.message, "stack_status": f.stack_status, "next_step": f.next_step})
-                );
-            }
-            Err(Failure::Reported(f.message))
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! The scriptable command line.
 
 pub mod args;
-pub mod bundle;
 pub mod commands;
 pub mod output;
 

@@ -1,11 +1,51 @@
 //! Text and JSON shapes of command output. `status --json` is a contract: keep field names.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
+use crossterm::style::{Color, Stylize};
 use serde_json::{json, Value};
 
+use crate::core::format::human_bytes;
 use crate::core::model::Observed;
+use crate::core::render::{Tone, ToneLine};
+use crate::engine::ops::Status;
+
+/// Writes one line to stdout. A closed stdout (`| head -1`) is not an error worth a panic:
+/// the reader has what it wanted, so the rest is dropped quietly.
+pub fn out(line: impl AsRef<str>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", line.as_ref()).and_then(|_| stdout.flush());
+}
+
+/// Writes one line to stderr, ignoring a closed stderr likewise.
+pub fn err(line: impl AsRef<str>) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", line.as_ref());
+}
+
+/// ANSI colour for a tone (the CLI's theme).
+pub fn paint(text: &str, tone: Tone, color: bool) -> String {
+    if !color {
+        return text.to_string();
+    }
+    let c = match tone {
+        Tone::Added => Color::Green,
+        Tone::Removed | Tone::Danger => Color::Red,
+        Tone::Changed | Tone::Warn => Color::Yellow,
+        Tone::Muted => Color::DarkGrey,
+    };
+    text.with(c).to_string()
+}
+
+pub fn paint_line(line: &ToneLine, color: bool) -> String {
+    line.spans
+        .iter()
+        .map(|(text, tone)| match tone {
+            Some(t) => paint(text, *t, color),
+            None => text.clone(),
+        })
+        .collect()
+}
 
 /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
 pub fn color_enabled() -> bool {
@@ -13,9 +53,9 @@ pub fn color_enabled() -> bool {
 }
 
 pub fn print_usage(lines: &[String]) {
-    println!("Pull images through the cache:");
+    out("Pull images through the cache:");
     for l in lines {
-        println!("  {l}");
+        out(format!("  {l}"));
     }
 }
 
@@ -25,11 +65,37 @@ fn time(t: Option<DateTime<Utc>>) -> Value {
     })
 }
 
-pub fn status_json(o: &Observed) -> Value {
+/// `status --json`: every region's rules and repositories, each tagged with its region. With
+/// one region, `region` names it (as before multi-region status existed).
+pub fn status_json(s: &Status) -> Value {
+    let mut rules = vec![];
+    let mut repositories = vec![];
+    let mut errors = vec![];
+    for r in &s.regions {
+        match &r.observed {
+            Ok(o) => {
+                let one = region_json(o);
+                rules.extend(one["rules"].as_array().cloned().unwrap_or_default());
+                repositories.extend(one["repositories"].as_array().cloned().unwrap_or_default());
+            }
+            Err(e) => errors.push(json!({"region": r.region, "error": e})),
+        }
+    }
+    let regions: Vec<&str> = s.regions.iter().map(|r| r.region.as_str()).collect();
     json!({
-        "account": o.identity.account,
-        "region": o.region,
+        "account": s.account,
+        "region": if regions.len() == 1 { json!(regions[0]) } else { Value::Null },
+        "regions": regions,
+        "rules": rules,
+        "repositories": repositories,
+        "errors": errors,
+    })
+}
+
+fn region_json(o: &Observed) -> Value {
+    json!({
         "rules": o.rules.iter().map(|r| json!({
+            "region": o.region,
             "prefix": r.prefix,
             "upstream_registry": r.upstream_registry,
             "upstream_url": r.upstream_url,
@@ -39,6 +105,7 @@ pub fn status_json(o: &Observed) -> Value {
             "created_at": time(r.created_at),
         })).collect::<Vec<_>>(),
         "repositories": o.repositories.iter().map(|r| json!({
+            "region": o.region,
             "name": r.name,
             "rule_prefix": r.rule_prefix,
             "image_count": r.image_count,
@@ -47,21 +114,6 @@ pub fn status_json(o: &Observed) -> Value {
             "pull_count_30d": r.pull_count_30d,
         })).collect::<Vec<_>>(),
     })
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {

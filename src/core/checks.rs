@@ -557,7 +557,7 @@ pub fn puller(
 }
 
 /// The stack's state, with its last failure events as evidence.
-pub fn stack(info: &crate::aws::StackInfo, failures: &[crate::aws::StackEvent]) -> Check {
+pub fn stack(info: &super::model::StackInfo, failures: &[super::model::StackEvent]) -> Check {
     let ev = json!({"stack": info, "failure_events": failures});
     let status = info.status.as_str();
     let last = failures.first().map(|e| {

@@ -129,6 +129,28 @@ impl Observed {
     }
 }
 
+/// A CloudFormation stack as described by AWS.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackInfo {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub outputs: std::collections::BTreeMap<String, String>,
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// One CloudFormation stack event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StackEvent {
+    pub id: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
 /// The role the tool wants.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DesiredRole {

@@ -325,13 +325,80 @@ fn plan_rule(
     }
 }
 
+/// Where else in the account a role is in use: IAM roles are global, rules regional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RoleUse {
+    /// Rules of other regions that use the role.
+    pub rules: Vec<RegionalRule>,
+    /// Regions that could not be read, with why (the role is kept while in doubt).
+    pub unreadable: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionalRule {
+    pub region: String,
+    pub rule: CacheRule,
+}
+
+impl RoleUse {
+    fn describe(&self) -> String {
+        self.rules
+            .iter()
+            .map(|r| format!("rule {} in {}", r.rule.prefix, r.region))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Adds to a setup plan what sharing the role with other regions means: a note on the role,
+/// and a blocker when those rules need another upstream (changing the one policy for this
+/// region would then break them).
+pub fn plan_shared_role(plan: &mut Plan, desired: &Desired, elsewhere: &RoleUse) {
+    if elsewhere.rules.is_empty() {
+        return;
+    }
+    let d = &desired.rule;
+    let clashing: Vec<&RegionalRule> = elsewhere
+        .rules
+        .iter()
+        .filter(|r| {
+            r.rule.upstream_url != d.upstream_url || r.rule.upstream_prefix != d.upstream_prefix
+        })
+        .collect();
+    for r in &clashing {
+        plan.blockers.push(format!(
+            "IAM role {} also serves rule {} in {} with upstream {} (upstream prefix {}); this setup              wants {} (upstream prefix {}), and one role policy cannot be changed for one region              without breaking the other: use the same --echo-account/--echo-region/--upstream-prefix,              or pass --role-name to give this region its own role",
+            desired.role.name,
+            r.rule.prefix,
+            r.region,
+            r.rule.upstream_url,
+            r.rule.upstream_prefix,
+            d.upstream_url,
+            d.upstream_prefix
+        ));
+    }
+    if let Some(c) = plan
+        .changes
+        .iter_mut()
+        .find(|c| c.resource == ResourceKind::IamRole)
+    {
+        let note = format!("shared with {} (IAM is global)", elsewhere.describe());
+        c.reason = Some(match c.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+}
+
 /// The teardown plan for one prefix: the rule and the role echo-onboard manages for it, and
-/// the cached repositories when asked. Anything not ours is listed as left alone.
+/// the cached repositories when asked. Anything not ours is listed as left alone; a role that
+/// rules of other regions still use is kept.
 pub fn plan_teardown(
     observed: &Observed,
     prefix: &str,
     role: Option<&ObservedRole>,
     delete_repos: bool,
+    elsewhere: &RoleUse,
 ) -> Plan {
     let mut p = Plan {
         account: observed.identity.account.clone(),
@@ -393,6 +460,22 @@ pub fn plan_teardown(
                 Some(format!(
                     "left alone: still used by rule(s) {}",
                     used_elsewhere.join(", ")
+                )),
+            )
+        } else if !elsewhere.rules.is_empty() {
+            (
+                Action::NoOp,
+                Some(format!(
+                    "kept: still used by {}; the last region's teardown deletes it",
+                    elsewhere.describe()
+                )),
+            )
+        } else if !elsewhere.unreadable.is_empty() {
+            (
+                Action::NoOp,
+                Some(format!(
+                    "kept: could not check whether other regions still use it ({}); delete it by hand once no rule uses it",
+                    elsewhere.unreadable.join("; ")
                 )),
             )
         } else {
@@ -724,7 +807,7 @@ mod tests {
         let (_, mut o) = converged();
         o.repositories = vec![repo("echo/python", "echo"), repo("other/x", "other")];
         let role = o.role.clone();
-        let p = plan_teardown(&o, "echo", role.as_ref(), false);
+        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
         let actions: Vec<_> = p.changes.iter().map(|c| (c.resource, c.action)).collect();
         assert_eq!(
             actions,
@@ -734,7 +817,7 @@ mod tests {
             ]
         );
         assert!(p.warnings[0].contains("1 cached repository under echo/ will be kept"));
-        let p = plan_teardown(&o, "echo", role.as_ref(), true);
+        let p = plan_teardown(&o, "echo", role.as_ref(), true, &RoleUse::default());
         assert_eq!(p.changes.len(), 3);
         assert_eq!(p.changes[2].name, "echo/python");
         assert_eq!(p.changes[2].action, Action::Delete);
@@ -746,7 +829,7 @@ mod tests {
         o.rules[0].managed_by = ManagedBy::Other;
         let mut role = o.role.clone().unwrap();
         role.tags.clear();
-        let p = plan_teardown(&o, "echo", Some(&role), false);
+        let p = plan_teardown(&o, "echo", Some(&role), false, &RoleUse::default());
         assert!(!p.has_changes());
         assert!(p
             .changes
@@ -761,7 +844,7 @@ mod tests {
         other.prefix = "second".into();
         o.rules.push(other);
         let role = o.role.clone();
-        let p = plan_teardown(&o, "echo", role.as_ref(), false);
+        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
         let c = p.change(ResourceKind::IamRole).unwrap();
         assert_eq!(c.action, Action::NoOp);
         assert!(c.reason.as_ref().unwrap().contains("second"));
@@ -769,8 +852,84 @@ mod tests {
 
     #[test]
     fn teardown_of_missing_rule_warns() {
-        let p = plan_teardown(&empty(), "echo", None, false);
+        let p = plan_teardown(&empty(), "echo", None, false, &RoleUse::default());
         assert!(p.changes.is_empty());
         assert!(p.warnings[0].contains("no pull-through cache rule"));
+    }
+
+    #[test]
+    fn teardown_keeps_a_role_that_another_region_uses_until_the_last_region() {
+        let (d, o) = converged();
+        let role = o.role.clone();
+        let elsewhere = RoleUse {
+            rules: vec![RegionalRule {
+                region: "us-east-1".into(),
+                rule: rule_of(&d, ManagedBy::EchoOnboard),
+            }],
+            unreadable: vec![],
+        };
+        let p = plan_teardown(&o, "echo", role.as_ref(), false, &elsewhere);
+        assert_eq!(
+            p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
+            Action::Delete
+        );
+        let c = p.change(ResourceKind::IamRole).unwrap();
+        assert_eq!(c.action, Action::NoOp);
+        assert!(c
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("kept: still used by rule echo in us-east-1"));
+        // A region that could not be read keeps the role too: never delete in doubt.
+        let doubt = RoleUse {
+            rules: vec![],
+            unreadable: vec!["ap-south-1: AccessDenied".into()],
+        };
+        let p = plan_teardown(&o, "echo", role.as_ref(), false, &doubt);
+        assert_eq!(
+            p.change(ResourceKind::IamRole).unwrap().action,
+            Action::NoOp
+        );
+        // The last region deletes it.
+        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
+        assert_eq!(
+            p.change(ResourceKind::IamRole).unwrap().action,
+            Action::Delete
+        );
+    }
+
+    #[test]
+    fn a_role_shared_with_another_region_is_noted_and_never_rewritten_for_another_upstream() {
+        let (d, o) = converged();
+        let mut same = rule_of(&d, ManagedBy::EchoOnboard);
+        let mut p = plan(&d, &o, ECHO, PlanOptions::default());
+        let shared = RoleUse {
+            rules: vec![RegionalRule {
+                region: "us-east-1".into(),
+                rule: same.clone(),
+            }],
+            unreadable: vec![],
+        };
+        plan_shared_role(&mut p, &d, &shared);
+        assert!(p.blockers.is_empty());
+        assert!(p
+            .change(ResourceKind::IamRole)
+            .unwrap()
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("shared with rule echo in us-east-1"));
+        same.upstream_url = "999988887777.dkr.ecr.us-east-1.amazonaws.com".into();
+        let other = RoleUse {
+            rules: vec![RegionalRule {
+                region: "us-east-1".into(),
+                rule: same,
+            }],
+            unreadable: vec![],
+        };
+        let mut p = plan(&d, &o, ECHO, PlanOptions::default());
+        plan_shared_role(&mut p, &d, &other);
+        assert_eq!(p.blockers.len(), 1);
+        assert!(p.blockers[0].contains("--role-name"), "{}", p.blockers[0]);
     }
 }

@@ -102,7 +102,10 @@ pub fn upstream_repositories_arn(setup: &Setup) -> String {
     )
 }
 
-/// ARN of the cached repositories this role may write in the customer's registry.
+/// ARN of the cached repositories this role may write in the customer's registry: every
+/// region of this account, for this prefix only. IAM is global and one role serves the rule of
+/// every region where the prefix is set up, so a region wildcard (not a list that each apply
+/// rewrites) is what keeps setting up one region from weakening another.
 pub fn cached_repositories_arn(setup: &Setup, own_account: &str) -> String {
     let scope = if setup.prefix.is_root() {
         "*".to_string()
@@ -110,9 +113,8 @@ pub fn cached_repositories_arn(setup: &Setup, own_account: &str) -> String {
         format!("{}/*", setup.prefix)
     };
     format!(
-        "arn:{}:ecr:{}:{}:repository/{}",
+        "arn:{}:ecr:*:{}:repository/{}",
         setup.region.partition(),
-        setup.region,
         own_account,
         scope
     )
@@ -340,7 +342,7 @@ mod tests {
         assert_eq!(sts[0]["Action"].as_array().unwrap().len(), 5);
         assert_eq!(
             sts[1]["Resource"],
-            json!(["arn:aws:ecr:eu-west-1:444455556666:repository/echo/*"])
+            json!(["arn:aws:ecr:*:444455556666:repository/echo/*"])
         );
         assert!(sts[1]["Action"]
             .as_array()
@@ -370,14 +372,14 @@ mod tests {
         );
         assert_eq!(
             v["Statement"][1]["Resource"][0],
-            "arn:aws-cn:ecr:cn-north-1:444455556666:repository/team/echo/*"
+            "arn:aws-cn:ecr:*:444455556666:repository/team/echo/*"
         );
         let mut root = SetupInput::with_defaults("111122223333", "eu-west-1");
         root.prefix = "ROOT".into();
         let v = permission_policy(&root.validate().unwrap(), "444455556666").to_value();
         assert_eq!(
             v["Statement"][1]["Resource"][0],
-            "arn:aws:ecr:eu-west-1:444455556666:repository/*"
+            "arn:aws:ecr:*:444455556666:repository/*"
         );
     }
 

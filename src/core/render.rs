@@ -1,7 +1,7 @@
-//! Renders a plan for people (coloured `+ ~ - =` diff) or machines (JSON). Pure: returns
-//! strings; the caller decides where they go and whether colour is on.
+//! Renders a plan for people (`+ ~ - =` diff as text tagged with a [`Tone`]) or machines
+//! (JSON). Pure: it returns values and uses no terminal crate; each front end colours the tones
+//! its own way (ANSI in the CLI, theme styles in the TUI) or not at all.
 
-use crossterm::style::{Color, Stylize};
 use serde_json::Value;
 
 use super::plan::{Action, Plan};
@@ -18,19 +18,36 @@ pub enum Tone {
     Danger,
 }
 
-pub fn paint(text: &str, tone: Tone, color: bool) -> String {
-    if !color {
-        return text.to_string();
+/// One line of text made of pieces, each with an optional tone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToneLine {
+    pub spans: Vec<(String, Option<Tone>)>,
+}
+
+impl ToneLine {
+    fn new() -> Self {
+        Self::default()
     }
-    let c = match tone {
-        Tone::Added => Color::Green,
-        Tone::Removed => Color::Red,
-        Tone::Changed => Color::Yellow,
-        Tone::Muted => Color::DarkGrey,
-        Tone::Warn => Color::Yellow,
-        Tone::Danger => Color::Red,
-    };
-    text.with(c).to_string()
+    fn plain(mut self, text: impl Into<String>) -> Self {
+        self.spans.push((text.into(), None));
+        self
+    }
+    fn tone(mut self, text: impl Into<String>, tone: Tone) -> Self {
+        self.spans.push((text.into(), Some(tone)));
+        self
+    }
+    /// A whole line in one tone.
+    pub fn toned(text: impl Into<String>, tone: Tone) -> Self {
+        Self::new().tone(text, tone)
+    }
+    /// The text without tones.
+    pub fn text(&self) -> String {
+        self.spans.iter().map(|(t, _)| t.as_str()).collect()
+    }
+    /// The tone of the line's first toned piece (for front ends that colour whole lines).
+    pub fn main_tone(&self) -> Option<Tone> {
+        self.spans.iter().find_map(|(_, t)| *t)
+    }
 }
 
 pub fn action_tone(a: Action) -> Tone {
@@ -69,12 +86,25 @@ fn is_policy(v: &Value) -> bool {
     v.get("Statement").is_some()
 }
 
+fn diff_tone(line: &str) -> Tone {
+    if line.starts_with('+') {
+        Tone::Added
+    } else {
+        Tone::Removed
+    }
+}
+
+/// The plan as plain text lines (logs, bundles, tests).
+pub fn plan_text(plan: &Plan) -> Vec<String> {
+    plan_lines(plan).iter().map(ToneLine::text).collect()
+}
+
 /// Lines of the human diff, without trailing newlines.
-pub fn plan_lines(plan: &Plan, color: bool) -> Vec<String> {
-    let mut out = vec![format!(
+pub fn plan_lines(plan: &Plan) -> Vec<ToneLine> {
+    let mut out = vec![ToneLine::new().plain(format!(
         "Plan for account {} in {}:",
         plan.account, plan.region
-    )];
+    ))];
     for c in &plan.changes {
         let tone = action_tone(c.action);
         let head = format!("{} {} {}", c.action.symbol(), c.resource.label(), c.name);
@@ -85,95 +115,91 @@ pub fn plan_lines(plan: &Plan, color: bool) -> Vec<String> {
             Action::Delete => "delete",
             Action::NoOp => "no changes",
         };
-        out.push(format!(
-            "  {} {}",
-            paint(&head, tone, color),
-            paint(&format!("({verb})"), Tone::Muted, color)
-        ));
+        out.push(
+            ToneLine::new()
+                .plain("  ")
+                .tone(head, tone)
+                .plain(" ")
+                .tone(format!("({verb})"), Tone::Muted),
+        );
         if let Some(reason) = &c.reason {
-            out.push(format!(
-                "      {}",
-                paint(&format!("# {reason}"), Tone::Muted, color)
-            ));
+            out.push(
+                ToneLine::new()
+                    .plain("      ")
+                    .tone(format!("# {reason}"), Tone::Muted),
+            );
         }
         for f in &c.fields {
             if let Some(policies) = named_policies(&f.after) {
                 // CloudFormation's `Policies`: one document per name, shown as statements.
                 let before = named_policies(&f.before).unwrap_or_default();
-                out.push(format!("      {}:", f.field));
+                out.push(ToneLine::new().plain(format!("      {}:", f.field)));
                 for (name, doc) in policies {
                     let old = before
                         .iter()
                         .find(|(n, _)| *n == name)
                         .map(|(_, d)| d.clone())
                         .unwrap_or(Value::Null);
-                    out.push(format!("        {name}:"));
+                    out.push(ToneLine::new().plain(format!("        {name}:")));
                     for line in policy::describe_difference(&old, &doc) {
-                        let t = if line.starts_with('+') {
-                            Tone::Added
-                        } else {
-                            Tone::Removed
-                        };
-                        out.push(format!("          {}", paint(&line, t, color)));
+                        let t = diff_tone(&line);
+                        out.push(ToneLine::new().plain("          ").tone(line, t));
                     }
                 }
             } else if is_policy(&f.after) && is_policy(&f.before) {
-                out.push(format!("      {}:", f.field));
+                out.push(ToneLine::new().plain(format!("      {}:", f.field)));
                 for line in policy::describe_difference(&f.before, &f.after) {
-                    let t = if line.starts_with('+') {
-                        Tone::Added
-                    } else {
-                        Tone::Removed
-                    };
-                    out.push(format!("        {}", paint(&line, t, color)));
+                    let t = diff_tone(&line);
+                    out.push(ToneLine::new().plain("        ").tone(line, t));
                 }
             } else if is_policy(&f.after) {
-                out.push(format!(
-                    "      {}: {}",
-                    f.field,
-                    paint("(new document)", Tone::Added, color)
-                ));
+                out.push(
+                    ToneLine::new()
+                        .plain(format!("      {}: ", f.field))
+                        .tone("(new document)", Tone::Added),
+                );
                 for line in policy::describe_difference(&Value::Null, &f.after) {
-                    out.push(format!("        {}", paint(&line, Tone::Added, color)));
+                    out.push(ToneLine::new().plain("        ").tone(line, Tone::Added));
                 }
             } else if f.after.is_null() && f.before.is_null() {
                 continue;
             } else if f.before.is_null() {
-                out.push(format!(
-                    "      {}: {}",
-                    f.field,
-                    paint(&short(&f.after), Tone::Added, color)
-                ));
+                out.push(
+                    ToneLine::new()
+                        .plain(format!("      {}: ", f.field))
+                        .tone(short(&f.after), Tone::Added),
+                );
             } else if f.after.is_null() {
-                out.push(format!(
-                    "      {}: {}",
-                    f.field,
-                    paint(&short(&f.before), Tone::Removed, color)
-                ));
+                out.push(
+                    ToneLine::new()
+                        .plain(format!("      {}: ", f.field))
+                        .tone(short(&f.before), Tone::Removed),
+                );
             } else {
-                out.push(format!(
-                    "      {}: {} → {}",
-                    f.field,
-                    paint(&short(&f.before), Tone::Removed, color),
-                    paint(&short(&f.after), Tone::Added, color)
-                ));
+                out.push(
+                    ToneLine::new()
+                        .plain(format!("      {}: ", f.field))
+                        .tone(short(&f.before), Tone::Removed)
+                        .plain(" → ")
+                        .tone(short(&f.after), Tone::Added),
+                );
             }
         }
     }
     for w in &plan.warnings {
-        out.push(paint(&format!("warning: {w}"), Tone::Warn, color));
+        out.push(ToneLine::toned(format!("warning: {w}"), Tone::Warn));
     }
     for b in &plan.blockers {
-        out.push(paint(&format!("blocked: {b}"), Tone::Danger, color));
+        out.push(ToneLine::toned(format!("blocked: {b}"), Tone::Danger));
     }
-    out.push(format!(
+    out.push(ToneLine::new().plain(format!(
         "Plan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
         plan.count(Action::Create),
         plan.count(Action::Update),
         plan.count(Action::Replace),
         plan.count(Action::Delete),
         plan.count(Action::NoOp)
-    ));
+    )));
     out
 }
 
@@ -189,7 +215,7 @@ mod tests {
     use crate::core::validate::SetupInput;
 
     #[test]
-    fn create_plan_renders_plain_without_color() {
+    fn create_plan_renders_text_tagged_with_tones() {
         let d = desired(
             &SetupInput::with_defaults("111122223333", "eu-west-1")
                 .validate()
@@ -208,7 +234,7 @@ mod tests {
             repositories: vec![],
         };
         let p = plan(&d, &o, "111122223333", PlanOptions::default());
-        let text = plan_lines(&p, false).join("\n");
+        let text = plan_text(&p).join("\n");
         assert!(!text.contains('\u{1b}'));
         assert!(
             text.contains("+ iam-role echo-pullthrough-cache-role (create)"),
@@ -219,7 +245,7 @@ mod tests {
         assert!(text.contains("+ Allow ecr:GetAuthorizationToken on *"));
         assert!(text
             .ends_with("Plan: 2 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."));
-        let colored = plan_lines(&p, true).join("\n");
-        assert!(colored.contains('\u{1b}'));
+        let lines = plan_lines(&p);
+        assert_eq!(lines[1].main_tone(), Some(Tone::Added));
     }
 }

@@ -2,9 +2,11 @@
 //! while reporting progress as [`events::Event`]s on a channel.
 
 pub mod apply;
+pub mod bundle;
 pub mod diagnose;
 pub mod events;
 pub mod observe;
+pub mod ops;
 pub mod planning;
 pub mod stack;
 pub mod teardown;

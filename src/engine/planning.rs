@@ -30,13 +30,29 @@ pub async fn plan_setup(
     stack_name: &str,
     adopt: bool,
 ) -> Result<Planned, AwsError> {
+    // A stack names its role per region (see cfn::stack_role_name).
+    let role_name = match method {
+        Method::Api => setup.role_name.to_string(),
+        Method::CloudFormation => {
+            crate::cfn::stack_role_name(setup.role_name.as_str(), setup.region.as_str())
+        }
+    };
     let scope = Scope {
-        role_name: Some(setup.role_name.to_string()),
+        role_name: Some(role_name.clone()),
         usage: false,
         prefix: None,
     };
     let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
-    let desired = desired(&setup, &observed.identity.account);
+    let mut desired = desired(&setup, &observed.identity.account);
+    if desired.role.name != role_name {
+        desired.role.arn = crate::core::model::role_arn(
+            setup.region.partition(),
+            &observed.identity.account,
+            &role_name,
+        );
+        desired.role.name = role_name;
+        desired.rule.role_arn = desired.role.arn.clone();
+    }
     if method == Method::CloudFormation {
         let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
         return Ok(Planned {

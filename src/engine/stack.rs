@@ -358,6 +358,8 @@ pub struct StackOutcome {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StackFailure {
+    /// The AWS error code, or what kind of stack failure this is.
+    pub code: String,
     /// The failing resource and its reason, first.
     pub message: String,
     pub stack_status: Option<String>,
@@ -367,7 +369,8 @@ pub struct StackFailure {
 impl From<AwsError> for StackFailure {
     fn from(e: AwsError) -> Self {
         StackFailure {
-            message: e.to_string(),
+            code: e.code.clone(),
+            message: format!("{} failed: {}", e.action, e.message),
             stack_status: None,
             next_step: e.fix.clone(),
         }
@@ -459,6 +462,7 @@ async fn failure(
         _ => format!("look at the stack events: aws cloudformation describe-stack-events --stack-name {name}"),
     };
     StackFailure {
+        code: "StackFailed".into(),
         message,
         stack_status: Some(status.to_string()),
         next_step,
@@ -515,6 +519,7 @@ pub async fn apply(
     start?;
     let end = follow(aws, name, &mut seen, started, total, opts.poll_interval, tx).await?;
     let end = end.ok_or_else(|| StackFailure {
+        code: "StackDisappeared".into(),
         message: format!("stack {name} disappeared"),
         stack_status: None,
         next_step: "run `echo-onboard status`".into(),
@@ -548,7 +553,7 @@ pub async fn apply(
 }
 
 /// The teardown plan rows for a stack: the stack and the resources it holds.
-pub fn teardown_rows(stack: &StackInfo) -> Vec<ResourceChange> {
+pub fn teardown_rows(stack: &StackInfo, region: &str) -> Vec<ResourceChange> {
     let p = |k: &str| stack.parameters.get(k).cloned().unwrap_or_default();
     vec![
         ResourceChange {
@@ -567,7 +572,7 @@ pub fn teardown_rows(stack: &StackInfo) -> Vec<ResourceChange> {
         },
         ResourceChange {
             resource: ResourceKind::IamRole,
-            name: p("RoleName"),
+            name: cfn::stack_role_name(&p("RoleName"), region),
             action: Action::Delete,
             reason: Some("stack resource".into()),
             fields: vec![],
@@ -608,11 +613,14 @@ pub async fn delete(
         .get("RepositoryNamePrefix")
         .cloned()
         .unwrap_or_default();
-    let role = stack
-        .parameters
-        .get("RoleName")
-        .cloned()
-        .unwrap_or_default();
+    let role = cfn::stack_role_name(
+        stack
+            .parameters
+            .get("RoleName")
+            .map(String::as_str)
+            .unwrap_or_default(),
+        &aws.region(),
+    );
     let (rules, role_left) = futures::join!(aws.list_cache_rules(), aws.get_role(&role));
     let mut remaining = vec![];
     if rules?.iter().any(|r| r.prefix == prefix) {
@@ -623,6 +631,7 @@ pub async fn delete(
     }
     if !remaining.is_empty() {
         return Err(StackFailure {
+            code: "ResourcesRemain".into(),
             message: format!(
                 "stack {name} is deleted but {} still exist(s)",
                 remaining.join(" and ")
@@ -664,6 +673,7 @@ pub async fn delete_with_repositories(
             Ok(deleted)
         }
         Err(f) => Err(StackFailure {
+            code: "CachedRepositoriesRemain".into(),
             message: format!(
                 "stack {} is deleted, but cached repositories remain ({}): {}",
                 stack.name,

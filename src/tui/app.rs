@@ -15,15 +15,17 @@ use super::prefs::Prefs;
 use super::profiles::{ProfileEntry, ProfileKind};
 use crate::core::checks::Check;
 use crate::core::model::{
-    usage_instructions, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepositoryInfo,
+    usage_instructions, CacheRule, Identity, ImageInfo, Observed, RepositoryInfo,
 };
-use crate::core::plan::{plan_teardown, Plan};
+use crate::core::plan::Plan;
 use crate::core::regions::KNOWN_REGIONS;
 use crate::core::validate::{
     self, AccountId, FieldError, Region, RepoPrefix, RoleName, SetupInput, DEFAULT_ECHO_REGION,
     DEFAULT_PREFIX, DEFAULT_ROLE_NAME, ROOT,
 };
+use crate::engine::diagnose::Report;
 use crate::engine::events::{describe, Event};
+use crate::engine::ops::TeardownPlanned;
 use crate::engine::planning::{Method, Planned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +75,41 @@ impl Screen {
     }
 }
 
+/// A value handed between the state machine and the effect runner without copying; equal when
+/// it is the same value (so effects can be compared in tests).
+pub struct Shared<T>(pub Arc<T>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> Shared<T> {
+    pub fn new(v: T) -> Self {
+        Shared(Arc::new(v))
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared({})", std::any::type_name::<T>())
+    }
+}
+
 pub enum Msg {
     Key(KeyEvent),
     /// Mouse wheel: lines to scroll (negative is up).
@@ -86,11 +123,13 @@ pub enum Msg {
     Engine(Event),
     /// Apply finished: usage lines, or error lines.
     Applied(Result<Vec<String>, Vec<String>>),
+    /// The engine's teardown plan for the selected rule (ownership read from AWS), or why not.
+    TeardownPlanned(Result<Shared<TeardownPlanned>, Vec<String>>),
     Dashboard(Result<Box<Observed>, String>),
     Validations(BTreeMap<String, String>),
     Images(String, Result<Vec<ImageInfo>, String>),
     TornDown(Result<Vec<String>, Vec<String>>),
-    Diagnosed(Vec<Check>),
+    Diagnosed(Shared<Report>),
     /// The bundle's path, or why it could not be written.
     BundleWritten(Result<String, String>),
 }
@@ -110,19 +149,22 @@ pub enum Effect {
         method: Method,
         stack_name: String,
     },
-    Apply,
+    /// Applies exactly this plan.
+    Apply(Shared<Planned>),
     CancelApply,
     LoadDashboard,
     Validate(Vec<String>),
     LoadImages(String),
-    Teardown {
+    /// Reads who made the rule and plans its teardown.
+    PlanTeardown {
         prefix: String,
         role: Option<String>,
-        stack: Option<String>,
-        delete_repos: bool,
     },
+    /// Carries out exactly this teardown plan.
+    Teardown(Shared<TeardownPlanned>),
     Diagnose(String),
-    WriteBundle,
+    /// Writes this report as the support bundle.
+    WriteBundle(Shared<Report>),
     SavePrefs(Prefs),
     Quit,
 }
@@ -193,8 +235,8 @@ pub struct Dashboard {
 
 pub struct TeardownState {
     pub rule: CacheRule,
-    pub role: Option<String>,
-    pub stack: Option<String>,
+    /// The engine's plan, once read (who made the rule is read from AWS, not assumed).
+    pub planned: Option<Shared<TeardownPlanned>>,
     pub delete_repos: bool,
     pub confirm: Input,
     pub plan: Plan,
@@ -252,6 +294,8 @@ pub struct App {
 pub struct DiagState {
     pub prefix: String,
     pub checks: Option<Vec<Check>>,
+    /// The whole report, for the support bundle.
+    pub report: Option<Shared<Report>>,
     pub bundle: Option<Result<String, String>>,
     pub writing: bool,
     pub scroll: u16,
@@ -662,9 +706,23 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Diagnosed(checks) => {
+            Msg::Diagnosed(report) => {
                 if let Some(d) = self.diagnostics.as_mut() {
-                    d.checks = Some(checks);
+                    d.checks = Some(report.checks.clone());
+                    d.report = Some(report);
+                }
+                vec![]
+            }
+            Msg::TeardownPlanned(result) => {
+                if let Some(t) = self.teardown.as_mut() {
+                    match result {
+                        Ok(p) => {
+                            t.plan = p.plan.clone();
+                            t.delete_repos = p.delete_repos;
+                            t.planned = Some(p);
+                        }
+                        Err(lines) => t.finished = Some(Err(lines)),
+                    }
                 }
                 vec![]
             }
@@ -937,7 +995,7 @@ impl App {
                     ..Default::default()
                 };
                 self.screen = Screen::Apply;
-                return vec![Effect::Apply];
+                return vec![Effect::Apply(Shared(p.clone()))];
             }
             Cmd::Back | Cmd::Quit if !self.planning => self.screen = Screen::Method,
             _ => {}
@@ -1030,6 +1088,7 @@ impl App {
                     self.diagnostics = Some(DiagState {
                         prefix: prefix.clone(),
                         checks: None,
+                        report: None,
                         bundle: None,
                         writing: false,
                         scroll: 0,
@@ -1057,9 +1116,9 @@ impl App {
         match cmd {
             Cmd::Up => d.scroll = d.scroll.saturating_sub(1),
             Cmd::Down => d.scroll = d.scroll.saturating_add(1),
-            Cmd::Bundle if d.checks.is_some() && !d.writing => {
+            Cmd::Bundle if d.report.is_some() && !d.writing => {
                 d.writing = true;
-                return vec![Effect::WriteBundle];
+                return vec![Effect::WriteBundle(d.report.clone().expect("checked"))];
             }
             Cmd::Refresh if d.checks.is_some() => {
                 d.checks = None;
@@ -1076,25 +1135,28 @@ impl App {
 
     fn open_teardown(&mut self) -> Vec<Effect> {
         let (Some(o), Some(rule)) = (
-            self.dashboard.observed.clone(),
+            self.dashboard.observed.as_ref(),
             self.selected_rule().cloned(),
         ) else {
             return vec![];
         };
+        // Until the engine has read who made the rule, the plan is empty and Enter does nothing.
+        let plan = Plan {
+            account: o.identity.account.clone(),
+            region: o.region.clone(),
+            changes: vec![],
+            warnings: vec![format!("reading who made rule {} …", rule.prefix)],
+            blockers: vec![],
+        };
         let role = rule
             .role_arn
             .as_deref()
-            .and_then(|arn| o.role_by_arn(arn))
-            .cloned();
-        let stack = match &rule.managed_by {
-            ManagedBy::CloudFormation(s) => Some(s.clone()),
-            _ => None,
-        };
-        let plan = plan_teardown(&o, &rule.prefix, role.as_ref(), false);
+            .and_then(|arn| arn.rsplit('/').next())
+            .map(str::to_string);
+        let prefix = rule.prefix.clone();
         self.teardown = Some(TeardownState {
-            role: role.map(|r| r.name),
-            stack,
             rule,
+            planned: None,
             delete_repos: false,
             confirm: Input::default(),
             plan,
@@ -1103,26 +1165,10 @@ impl App {
             finished: None,
         });
         self.screen = Screen::Teardown;
-        vec![]
-    }
-
-    fn teardown_plan_with(&self, delete_repos: bool) -> Option<Plan> {
-        let t = self.teardown.as_ref()?;
-        let o = self.dashboard.observed.as_ref()?;
-        let role = t
-            .rule
-            .role_arn
-            .as_deref()
-            .and_then(|arn| o.role_by_arn(arn));
-        Some(plan_teardown(o, &t.rule.prefix, role, delete_repos))
+        vec![Effect::PlanTeardown { prefix, role }]
     }
 
     fn on_teardown(&mut self, cmd: Cmd) -> Vec<Effect> {
-        // The plan as it will be once "delete cached repositories" is toggled.
-        let toggled = self
-            .teardown
-            .as_ref()
-            .and_then(|t| self.teardown_plan_with(!t.delete_repos));
         let Some(t) = self.teardown.as_mut() else {
             return vec![];
         };
@@ -1142,22 +1188,21 @@ impl App {
         }
         match cmd {
             Cmd::ToggleRepos => {
-                t.delete_repos = !t.delete_repos;
-                if let Some(p) = toggled {
-                    t.plan = p;
+                if let Some(p) = &t.planned {
+                    // The engine's own re-plan: pure, no AWS call.
+                    let p = Shared::new(p.with_delete_repos(!t.delete_repos));
+                    t.delete_repos = p.delete_repos;
+                    t.plan = p.plan.clone();
+                    t.planned = Some(p);
                 }
             }
             Cmd::Select => {
                 // Nothing is deleted without the prefix typed exactly.
-                let managed = t.stack.is_some() || t.plan.has_changes();
-                if t.confirm.value() == t.rule.prefix && managed {
-                    t.running = true;
-                    return vec![Effect::Teardown {
-                        prefix: t.rule.prefix.clone(),
-                        role: t.role.clone(),
-                        stack: t.stack.clone(),
-                        delete_repos: t.delete_repos,
-                    }];
+                if let Some(p) = &t.planned {
+                    if t.confirm.value() == t.rule.prefix && p.plan.has_changes() {
+                        t.running = true;
+                        return vec![Effect::Teardown(p.clone())];
+                    }
                 }
             }
             Cmd::Back => {
@@ -1173,7 +1218,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::Identity;
+    use crate::core::model::{Identity, ManagedBy};
 
     fn key(c: KeyCode) -> Msg {
         Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
@@ -1415,19 +1460,26 @@ mod diagnostics_tests {
         a.diagnostics = Some(DiagState {
             prefix: "echo".into(),
             checks: None,
+            report: None,
             bundle: None,
             writing: false,
             scroll: 0,
         });
         let b = Msg::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE));
         assert!(a.update(b).is_empty(), "no bundle before the checks ran");
-        a.update(Msg::Diagnosed(vec![]));
+        let report = Shared::new(Report {
+            checks: vec![],
+            observed: None,
+            plan: None,
+        });
+        a.update(Msg::Diagnosed(report.clone()));
         assert_eq!(
             a.update(Msg::Key(KeyEvent::new(
                 KeyCode::Char('b'),
                 KeyModifiers::NONE
             ))),
-            vec![Effect::WriteBundle]
+            vec![Effect::WriteBundle(report)],
+            "the bundle is written from the report on screen"
         );
         assert!(
             a.update(Msg::Key(KeyEvent::new(
@@ -1492,7 +1544,7 @@ mod resume_tests {
 #[cfg(test)]
 mod screen_tests {
     use super::*;
-    use crate::core::model::{desired, Identity};
+    use crate::core::model::{desired, Identity, ManagedBy};
     use crate::core::plan::{plan, PlanOptions};
 
     fn key(a: &mut App, c: KeyCode) -> Vec<Effect> {
@@ -1572,8 +1624,13 @@ mod screen_tests {
     fn plan_screen_applies_only_a_clean_plan() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Plan;
-        a.update(Msg::Planned(Ok(planned(vec![]))));
-        assert_eq!(key(&mut a, KeyCode::Enter), vec![Effect::Apply]);
+        let p = planned(vec![]);
+        a.update(Msg::Planned(Ok(p.clone())));
+        assert_eq!(
+            key(&mut a, KeyCode::Enter),
+            vec![Effect::Apply(Shared(p))],
+            "the effect carries the plan on screen"
+        );
         assert_eq!(a.screen, Screen::Apply);
 
         let mut blocked = App::new(Prefs::default(), Utc::now());
@@ -1665,12 +1722,47 @@ mod screen_tests {
 
     #[test]
     fn teardown_needs_the_typed_prefix() {
+        use crate::engine::ops::{plan_teardown, TeardownRequest};
+        use crate::sandbox::SandboxAws;
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;
         a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-        key(&mut a, KeyCode::Char('t'));
+        let fx = key(&mut a, KeyCode::Char('t'));
         assert_eq!(a.screen, Screen::Teardown);
-        assert!(key(&mut a, KeyCode::Enter).is_empty());
+        assert!(
+            matches!(&fx[..], [Effect::PlanTeardown { prefix, .. }] if prefix == "echo"),
+            "ownership is read by the engine: {fx:?}"
+        );
+        assert!(key(&mut a, KeyCode::Enter).is_empty(), "no plan yet");
+        // The engine's plan, from a simulated account holding a rule this tool made.
+        let aws = SandboxAws::empty("eu-west-1");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let planned = rt.block_on(async {
+            let req = crate::engine::ops::PlanRequest {
+                input: SetupInput::with_defaults("111122223333", "eu-west-1"),
+                method: Method::Api,
+                stack_name: crate::cfn::DEFAULT_STACK_NAME.into(),
+                adopt: false,
+            };
+            let p = crate::engine::ops::plan(&aws, &req).await.unwrap();
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            crate::engine::ops::apply(&aws, &p, &Default::default(), &tx)
+                .await
+                .unwrap();
+            aws.simulate_pull("echo/a", "1").unwrap();
+            plan_teardown(
+                &aws,
+                &TeardownRequest {
+                    prefix: "echo".into(),
+                    role_name: None,
+                    stack_name: None,
+                    delete_repos: false,
+                },
+            )
+            .await
+            .unwrap()
+        });
+        a.update(Msg::TeardownPlanned(Ok(Shared::new(planned))));
         for c in "ech".chars() {
             key(&mut a, KeyCode::Char(c));
         }
@@ -1694,14 +1786,9 @@ mod screen_tests {
         );
         key(&mut a, KeyCode::Char('o'));
         let fx = key(&mut a, KeyCode::Enter);
-        assert_eq!(
-            fx,
-            vec![Effect::Teardown {
-                prefix: "echo".into(),
-                role: None,
-                stack: None,
-                delete_repos: true
-            }]
+        assert!(
+            matches!(&fx[..], [Effect::Teardown(p)] if p.delete_repos && p.plan.has_changes()),
+            "{fx:?}"
         );
         assert!(
             key(&mut a, KeyCode::Esc).is_empty(),

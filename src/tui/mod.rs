@@ -6,12 +6,11 @@
 pub mod app;
 pub mod keys;
 pub mod prefs;
-pub mod profiles;
 pub mod theme;
 pub mod view;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -22,19 +21,15 @@ use crossterm::event::{
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
-use app::{App, Effect, Msg};
-use profiles::{ProfileEntry, ProfileKind};
+use app::{App, Effect, Msg, Shared};
 
+use crate::aws::profiles::{self, ProfileEntry, ProfileKind};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
-use crate::core::plan::plan_teardown;
-use crate::engine::apply::{self, ApplyOptions};
-use crate::engine::diagnose::{diagnose, DiagnoseInput, Report};
+use crate::engine::apply::ApplyOptions;
 use crate::engine::events::with_events;
-use crate::engine::observe::{observe, Scope};
-use crate::engine::planning::{plan_setup, Planned};
-use crate::engine::{stack, teardown};
-use crate::sandbox::SandboxAws;
+use crate::engine::ops;
+use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 
 #[derive(Debug, Clone, Default)]
 pub struct TuiOptions {
@@ -67,7 +62,8 @@ async fn event_loop(
     use tokio::signal::unix::{signal, SignalKind};
     let theme = theme::Theme::from_env();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
-    let mut runner = Runner::new(tx, opts);
+    let (client_tx, mut client_rx) = tokio::sync::mpsc::unbounded_channel::<Arc<dyn Aws>>();
+    let mut runner = Runner::new(tx, client_tx, opts);
     let mut app = App::new(prefs::load(), Utc::now());
     for e in app.start() {
         runner.run(e);
@@ -91,6 +87,10 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(m) = rx.recv() => Some(m),
+            Some(client) = client_rx.recv() => {
+                runner.client = Some(client);
+                None
+            }
             _ = tick.tick() => Some(Msg::Tick(Utc::now())),
             _ = term.recv() => return Ok(()),
             _ = hup.recv() => return Ok(()),
@@ -110,61 +110,49 @@ async fn event_loop(
     }
 }
 
-type Shared<T> = Arc<Mutex<Option<T>>>;
-
-/// Performs effects in background tasks; results come back as messages.
+/// Performs effects in background tasks; results come back as messages. It holds only the
+/// connection (a resource, not app state); every effect carries the data it acts on.
 struct Runner {
     tx: UnboundedSender<Msg>,
+    /// Where a freshly built connection comes back to the runner.
+    client_tx: UnboundedSender<Arc<dyn Aws>>,
     opts: TuiOptions,
-    profile: Shared<ProfileEntry>,
-    aws: Shared<Arc<dyn Aws>>,
+    profile: Option<ProfileEntry>,
+    client: Option<Arc<dyn Aws>>,
     sandbox: Arc<SandboxAws>,
-    planned: Shared<Arc<Planned>>,
     apply_task: Option<tokio::task::JoinHandle<()>>,
-    /// The region chosen in the wizard.
-    region: Option<String>,
-    /// The last diagnostics report (region, prefix, report), for the bundle.
-    report: Shared<(String, String, Report)>,
 }
 
 impl Runner {
-    fn new(tx: UnboundedSender<Msg>, opts: TuiOptions) -> Self {
+    fn new(
+        tx: UnboundedSender<Msg>,
+        client_tx: UnboundedSender<Arc<dyn Aws>>,
+        opts: TuiOptions,
+    ) -> Self {
         Runner {
             tx,
+            client_tx,
             opts,
-            profile: Arc::new(Mutex::new(None)),
-            aws: Arc::new(Mutex::new(None)),
-            sandbox: Arc::new(SandboxAws::demo(
-                crate::cli::commands::SANDBOX_REGION,
-                Duration::from_millis(150),
-            )),
-            planned: Arc::new(Mutex::new(None)),
+            profile: None,
+            client: None,
+            sandbox: Arc::new(SandboxAws::demo(SANDBOX_REGION, Duration::from_millis(150))),
             apply_task: None,
-            region: None,
-            report: Arc::new(Mutex::new(None)),
         }
-    }
-
-    fn client(&self) -> Option<Arc<dyn Aws>> {
-        self.aws.lock().unwrap().clone()
     }
 
     /// A client for the chosen profile in `region` (the sandbox keeps one account for the session).
     async fn connect(
         profile: &ProfileEntry,
-        region: Option<String>,
+        region: String,
         endpoint: Option<String>,
         sandbox: Arc<SandboxAws>,
     ) -> Arc<dyn Aws> {
         if profile.kind == ProfileKind::Sandbox {
-            if let Some(r) = &region {
-                sandbox.set_region(r);
-            }
-            return sandbox;
+            return sandbox.in_region(&region);
         }
         let (aws, _) = SdkAws::connect(&ConnectOptions {
             profile: profile.name.clone(),
-            region,
+            region: Some(region),
             endpoint_url: endpoint,
         })
         .await;
@@ -191,38 +179,27 @@ impl Runner {
                 });
             }
             Effect::Connect { profile, region } => {
-                *self.profile.lock().unwrap() = Some(profile.clone());
-                let (slot, endpoint, sandbox) = (
-                    self.aws.clone(),
+                self.profile = Some(profile.clone());
+                let (client_tx, endpoint, sandbox) = (
+                    self.client_tx.clone(),
                     self.opts.endpoint_url.clone(),
                     self.sandbox.clone(),
                 );
                 tokio::spawn(async move {
-                    let aws = Self::connect(
-                        &profile,
-                        region.or_else(|| Some("us-east-1".into())),
-                        endpoint,
-                        sandbox,
-                    )
-                    .await;
-                    *slot.lock().unwrap() = Some(aws.clone());
+                    let region = region.unwrap_or_else(|| "us-east-1".into());
+                    let aws = Self::connect(&profile, region, endpoint, sandbox).await;
+                    let _ = client_tx.send(aws.clone());
                     let id = aws.caller_identity().await.map_err(|e| e.to_string());
                     Self::send(&tx, Msg::Connected(id));
                 });
             }
             Effect::UseRegion(region) => {
-                self.region = Some(region.clone());
-                let Some(profile) = self.profile.lock().unwrap().clone() else {
+                // Same account and credentials, another region: no new login.
+                let Some(aws) = self.client.as_ref().map(|c| c.in_region(&region)) else {
                     return;
                 };
-                let (slot, endpoint, sandbox) = (
-                    self.aws.clone(),
-                    self.opts.endpoint_url.clone(),
-                    self.sandbox.clone(),
-                );
+                self.client = Some(aws.clone());
                 tokio::spawn(async move {
-                    let aws = Self::connect(&profile, Some(region), endpoint, sandbox).await;
-                    *slot.lock().unwrap() = Some(aws.clone());
                     let rules = aws.list_cache_rules().await.map_err(|e| e.to_string());
                     Self::send(&tx, Msg::Rules(rules));
                 });
@@ -232,61 +209,33 @@ impl Runner {
                 method,
                 stack_name,
             } => {
-                let (aws, slot) = (self.client(), self.planned.clone());
+                let Some(aws) = self.client.clone() else {
+                    return Self::send(&tx, Msg::Planned(Err("not connected to AWS".into())));
+                };
                 tokio::spawn(async move {
-                    let result = match (input.validate(), aws) {
-                        (Err(errors), _) => Err(errors
-                            .iter()
-                            .map(|e| e.to_string())
-                            .collect::<Vec<_>>()
-                            .join("; ")),
-                        (_, None) => Err("not connected to AWS".to_string()),
-                        (Ok(setup), Some(aws)) => {
-                            plan_setup(aws.as_ref(), setup, method, &stack_name, false)
-                                .await
-                                .map(Arc::new)
-                                .map_err(|e| e.to_string())
-                        }
+                    let req = ops::PlanRequest {
+                        input,
+                        method,
+                        stack_name,
+                        adopt: false,
                     };
-                    if let Ok(p) = &result {
-                        *slot.lock().unwrap() = Some(p.clone());
-                    }
+                    let result = ops::plan(aws.as_ref(), &req)
+                        .await
+                        .map_err(|f| f.error.line());
                     Self::send(&tx, Msg::Planned(result));
                 });
             }
-            Effect::Apply => {
-                let (Some(aws), Some(p)) = (self.client(), self.planned.lock().unwrap().clone())
-                else {
+            Effect::Apply(planned) => {
+                let Some(aws) = self.client.clone() else {
                     return;
                 };
                 self.apply_task = Some(tokio::spawn(async move {
-                    let (p, aws) = (&p, aws.as_ref());
+                    let (p, aws) = (&planned, aws.as_ref());
                     let result = with_events(to_ui(&tx), |etx| async move {
-                        let opts = ApplyOptions::default();
-                        match &p.stack {
-                            Some(sp) => stack::apply(aws, sp, &p.desired, &opts, &etx)
-                                .await
-                                .map(|o| o.usage)
-                                .map_err(|f| {
-                                    vec![f.message, format!("Next step: {}", f.next_step)]
-                                }),
-                            None => {
-                                apply::apply(aws, &p.desired, &p.observed, &p.plan, &opts, &etx)
-                                    .await
-                                    .map(|o| o.usage)
-                                    .map_err(|f| {
-                                        let mut lines = vec![f.error.to_string()];
-                                        lines.push(if f.remaining.is_empty() {
-                                            "Rolled back: the account is as it was before.".into()
-                                        } else {
-                                            format!("Still present: {}", f.remaining.join(", "))
-                                        });
-                                        lines
-                                    })
-                            }
-                        }
+                        ops::apply(aws, p, &ApplyOptions::default(), &etx).await
                     })
                     .await;
+                    let result = result.map(|a| a.usage).map_err(|f| failure_lines(&f));
                     Self::send(&tx, Msg::Applied(result));
                 }));
             }
@@ -297,25 +246,29 @@ impl Runner {
                 Self::send(&tx, Msg::Applied(Err(vec!["Cancelled. AWS keeps what was done so far (see the progress above); run the plan again to see the state.".into()])));
             }
             Effect::LoadDashboard => {
-                let Some(aws) = self.client() else { return };
-                let region = self.region.clone().unwrap_or_default();
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
                 tokio::spawn(async move {
-                    let o = observe(
-                        aws.as_ref(),
-                        &region,
-                        &Scope {
-                            role_name: None,
-                            usage: true,
-                            prefix: None,
+                    let req = ops::StatusRequest {
+                        regions: ops::Regions::Current,
+                        usage: true,
+                    };
+                    let o = match ops::status(aws.as_ref(), &req).await {
+                        Ok(mut s) => match s.regions.pop().map(|r| r.observed) {
+                            Some(Ok(o)) => Ok(Box::new(o)),
+                            Some(Err(e)) => Err(e.line()),
+                            None => Err("no region".to_string()),
                         },
-                    )
-                    .await
-                    .map_err(|e| e.to_string());
-                    Self::send(&tx, Msg::Dashboard(o.map(Box::new)));
+                        Err(f) => Err(f.error.line()),
+                    };
+                    Self::send(&tx, Msg::Dashboard(o));
                 });
             }
             Effect::Validate(prefixes) => {
-                let Some(aws) = self.client() else { return };
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
                 tokio::spawn(async move {
                     let results = futures::future::join_all(
                         prefixes.iter().map(|p| aws.validate_cache_rule(p)),
@@ -337,79 +290,72 @@ impl Runner {
                 });
             }
             Effect::LoadImages(repo) => {
-                let Some(aws) = self.client() else { return };
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
                 tokio::spawn(async move {
                     let r = aws.list_images(&repo).await.map_err(|e| e.to_string());
                     Self::send(&tx, Msg::Images(repo, r));
                 });
             }
-            Effect::Teardown {
-                prefix,
-                role,
-                stack,
-                delete_repos,
-            } => {
-                let Some(aws) = self.client() else { return };
-                let region = self.region.clone().unwrap_or_default();
+            Effect::PlanTeardown { prefix, role } => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
                 tokio::spawn(async move {
-                    let result = run_teardown(
-                        aws.as_ref(),
-                        &region,
-                        &prefix,
-                        role,
-                        stack,
-                        delete_repos,
-                        &tx,
-                    )
+                    let req = ops::TeardownRequest {
+                        prefix,
+                        role_name: role,
+                        stack_name: None,
+                        delete_repos: false,
+                    };
+                    let r = ops::plan_teardown(aws.as_ref(), &req)
+                        .await
+                        .map(Shared::new)
+                        .map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::TeardownPlanned(r));
+                });
+            }
+            Effect::Teardown(planned) => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let (p, aws) = (&planned, aws.as_ref());
+                    let result = with_events(to_ui(&tx), |etx| async move {
+                        ops::teardown(aws, p, &ApplyOptions::default(), &etx).await
+                    })
                     .await;
+                    let result = result.map(|d| d.deleted).map_err(|f| failure_lines(&f));
                     Self::send(&tx, Msg::TornDown(result));
                 });
             }
             Effect::Diagnose(prefix) => {
-                let Some(aws) = self.client() else { return };
-                let region = self.region.clone().unwrap_or_default();
-                let slot = self.report.clone();
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
                 tokio::spawn(async move {
-                    let input = DiagnoseInput {
+                    let req = ops::DiagnoseRequest {
                         prefix,
                         stack_name: Some(crate::cfn::DEFAULT_STACK_NAME.into()),
                         ..Default::default()
                     };
-                    let report = diagnose(aws.as_ref(), &region, &input).await;
-                    let checks = report.checks.clone();
-                    *slot.lock().unwrap() = Some((region, input.prefix.clone(), report));
-                    Self::send(&tx, Msg::Diagnosed(checks));
+                    let report = ops::diagnose(aws.as_ref(), &req).await;
+                    Self::send(&tx, Msg::Diagnosed(Shared::new(report)));
                 });
             }
-            Effect::WriteBundle => {
-                let Some((region, prefix, report)) = self.report.lock().unwrap().take() else {
-                    return;
-                };
-                let (profile, endpoint) = (
-                    self.profile.lock().unwrap().clone(),
-                    self.opts.endpoint_url.clone(),
-                );
-                let slot = self.report.clone();
+            Effect::WriteBundle(report) => {
+                let settings = serde_json::json!({
+                    "profile": self.profile.as_ref().map(|p| p.title()),
+                    "region": self.client.as_ref().map(|c| c.region()),
+                    "endpoint_url": self.opts.endpoint_url,
+                    "sandbox": self.profile.as_ref().is_some_and(|p| p.kind == ProfileKind::Sandbox),
+                    "prefix": report.observed.as_ref().map(|_| ()).and(None::<String>),
+                });
                 tokio::task::spawn_blocking(move || {
-                    let settings = serde_json::json!({
-                        "profile": profile.as_ref().map(|p| p.title()), "region": region, "endpoint_url": endpoint,
-                        "sandbox": profile.as_ref().is_some_and(|p| p.kind == ProfileKind::Sandbox), "prefix": prefix,
-                    });
-                    let bundle = crate::cli::bundle::build(
-                        &report,
-                        settings,
-                        crate::cli::bundle::log_tail(),
-                    );
-                    let dir = crate::logging::log_dir().unwrap_or_else(std::env::temp_dir);
-                    let path = dir.join(format!(
-                        "echo-onboard-bundle-{}.json",
-                        Utc::now().format("%Y%m%dT%H%M%SZ")
-                    ));
-                    let result = std::fs::create_dir_all(&dir)
-                        .and_then(|_| crate::cli::bundle::write(&path, &bundle))
-                        .map(|_| path.display().to_string())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
-                    *slot.lock().unwrap() = Some((region, prefix, report));
+                    let result = ops::write_bundle(&report, settings, None)
+                        .map(|p| p.display().to_string())
+                        .map_err(|e| e.line());
                     Self::send(&tx, Msg::BundleWritten(result));
                 });
             }
@@ -420,65 +366,20 @@ impl Runner {
     }
 }
 
-async fn run_teardown(
-    aws: &dyn Aws,
-    region: &str,
-    prefix: &str,
-    role: Option<String>,
-    stack_name: Option<String>,
-    delete_repos: bool,
-    tx: &UnboundedSender<Msg>,
-) -> Result<Vec<String>, Vec<String>> {
-    let scope = Scope {
-        role_name: role.clone(),
-        usage: delete_repos,
-        prefix: Some(prefix.to_string()),
-    };
-    let scope = &scope;
-    with_events(to_ui(tx), |etx| async move {
-        let observed = observe(aws, region, scope)
-            .await
-            .map_err(|e| vec![e.to_string()])?;
-        if let Some(name) = stack_name {
-            let Some(info) = aws
-                .describe_stack(&name)
-                .await
-                .map_err(|e| vec![e.to_string()])?
-            else {
-                return Err(vec![format!("stack {name} not found")]);
-            };
-            let plan = plan_teardown(&observed, prefix, None, delete_repos);
-            return stack::delete_with_repositories(
-                aws,
-                &info,
-                &plan,
-                &ApplyOptions::default(),
-                &etx,
-            )
-            .await
-            .map_err(|f| vec![f.message, format!("Next step: {}", f.next_step)]);
+/// A failure as the screen shows it: the reason, then what is left.
+fn failure_lines(f: &ops::Failure) -> Vec<String> {
+    let mut lines = vec![f.error.line()];
+    if let Some(s) = &f.stack_status {
+        lines.push(format!("The stack is {s}."));
+    }
+    if f.remaining.is_empty() {
+        if !f.rolled_back.is_empty() {
+            lines.push("Rolled back: the account is as it was before.".into());
         }
-        let role = observed
-            .rule(prefix)
-            .and_then(|r| r.role_arn.clone())
-            .and_then(|arn| observed.role_by_arn(&arn).cloned())
-            .or(observed.role.clone());
-        let plan = plan_teardown(&observed, prefix, role.as_ref(), delete_repos);
-        let out = teardown::teardown(aws, &plan, role.as_ref(), &etx)
-            .await
-            .map_err(|f| {
-                vec![
-                    f.error.to_string(),
-                    format!(
-                        "Deleted: {}; still present: {}",
-                        f.deleted.join(", "),
-                        f.remaining.join(", ")
-                    ),
-                ]
-            })?;
-        Ok(out.deleted)
-    })
-    .await
+    } else {
+        lines.push(format!("Still present: {}", f.remaining.join(", ")));
+    }
+    lines
 }
 
 /// An event sink that forwards engine progress to the UI as messages.

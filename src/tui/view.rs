@@ -12,8 +12,8 @@ use tui_input::Input;
 use super::app::{App, Pane, Screen};
 use super::keys;
 use super::theme::Theme;
-use crate::cli::output::human_bytes;
-use crate::core::render::plan_lines;
+use crate::core::format::human_bytes;
+use crate::core::render::{plan_lines, Tone, ToneLine};
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -461,23 +461,25 @@ fn render_method(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn tone_of(theme: Theme, line: &str) -> Style {
-    let t = line.trim_start();
-    if t.starts_with("+ ") {
-        theme.added()
-    } else if t.starts_with("- ") {
-        theme.removed()
-    } else if t.starts_with("~ ") {
-        theme.changed()
-    } else if t.starts_with("± ") || t.starts_with("blocked:") {
-        theme.danger()
-    } else if t.starts_with("warning:") {
-        theme.warn()
-    } else if t.starts_with("= ") || t.starts_with('#') {
-        theme.muted()
-    } else {
-        Style::default()
-    }
+/// A plan line as the engine tagged it, in the theme's styles (no re-reading of the text).
+fn styled(theme: Theme, line: &ToneLine) -> Line<'static> {
+    Line::from(
+        line.spans
+            .iter()
+            .map(|(text, tone)| {
+                let style = match tone {
+                    None => Style::default(),
+                    Some(Tone::Added) => theme.added(),
+                    Some(Tone::Removed) => theme.removed(),
+                    Some(Tone::Changed) => theme.changed(),
+                    Some(Tone::Warn) => theme.warn(),
+                    Some(Tone::Danger) => theme.danger(),
+                    Some(Tone::Muted) => theme.muted(),
+                };
+                Span::styled(text.clone(), style)
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn render_plan(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -498,9 +500,9 @@ fn render_plan(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             Line::raw("esc: back to edit"),
         ),
         Some(Ok(p)) => {
-            let lines = plan_lines(&p.plan, false)
-                .into_iter()
-                .map(|l| Line::styled(l.clone(), tone_of(theme, &l)))
+            let lines = plan_lines(&p.plan)
+                .iter()
+                .map(|l| styled(theme, l))
                 .collect();
             let hint = if !p.plan.blockers.is_empty() {
                 Line::styled("Nothing has changed. Resolve the conflict above (esc to edit); enter is disabled.", theme.danger())
@@ -827,21 +829,10 @@ fn render_teardown(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = if t.running || t.finished.is_some() {
         t.lines.iter().map(|l| Line::raw(l.clone())).collect()
     } else {
-        let mut lines: Vec<Line> = plan_lines(&t.plan, false)
-            .into_iter()
-            .map(|l| Line::styled(l.clone(), tone_of(theme, &l)))
+        let lines: Vec<Line> = plan_lines(&t.plan)
+            .iter()
+            .map(|l| styled(theme, l))
             .collect();
-        if let Some(stack) = &t.stack {
-            lines.insert(
-                1,
-                Line::styled(
-                    format!(
-                        "  - cloudformation-stack {stack} (delete: the rule and role go with it)"
-                    ),
-                    theme.removed(),
-                ),
-            );
-        }
         lines
     };
     frame.render_widget(
@@ -876,7 +867,11 @@ fn render_teardown(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             theme.removed(),
         )),
         None if t.running => c.push(Line::styled("Deleting…", theme.warn())),
-        None if t.stack.is_none() && !t.plan.has_changes() => c.push(Line::styled(
+        None if t.planned.is_none() => c.push(Line::styled(
+            "Reading who made this rule (this tool, a stack or someone else)…",
+            theme.warn(),
+        )),
+        None if !t.plan.has_changes() => c.push(Line::styled(
             "Nothing here was created by echo-onboard: nothing will be deleted (esc: back).",
             theme.warn(),
         )),

@@ -631,6 +631,30 @@ def _seed_upstream_image(spec: dict[str, Any]) -> dict[str, Any]:
     return {"repository": name, "digest": image.image_digest}
 
 
+# Regions an account has without opting in (commercial partition), as account:ListRegions
+# reports them; moto has no Account ListRegions.
+DEFAULT_REGIONS = [
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1",
+    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+]
+
+
+def _list_regions(environ: dict[str, Any], start_response: Any, body: bytes) -> Any:
+    fault = FAULTS.take("ListRegions")
+    if fault and fault.get("code"):
+        status, headers, out = _error_response("json", fault["code"], fault.get("message") or "Injected fault on ListRegions", int(fault["status"]))
+        start_response(status, headers + [("Content-Length", str(len(out)))])
+        return [out]
+    spec = json.loads(body) if body else {}
+    wanted = spec.get("RegionOptStatusContains") or ["ENABLED", "ENABLED_BY_DEFAULT"]
+    regions = [{"RegionName": r, "RegionOptStatus": "ENABLED_BY_DEFAULT"} for r in DEFAULT_REGIONS]
+    regions = [r for r in regions if r["RegionOptStatus"] in wanted]
+    out = json.dumps({"Regions": regions}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+    return [out]
+
+
 class EchoEmulator:
     """WSGI middleware in front of moto's app: faults, control endpoints, the CBOR bridge."""
 
@@ -642,6 +666,8 @@ class EchoEmulator:
         if path.startswith("/_echo/"):
             return self._control(environ, start_response, path)
         body = _read_body(environ)
+        if path == "/listRegions":
+            return _list_regions(environ, start_response, body)
         operation, protocol = _operation(environ, body)
         if operation:
             fault = FAULTS.take(operation)

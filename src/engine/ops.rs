@@ -1,0 +1,798 @@
+//! The operations layer: one function per user operation, each taking a typed request and
+//! returning a typed result. The CLI and the TUI only turn input into requests and results into
+//! output; everything an operation decides (ownership, other regions, rollback, what remains)
+//! is decided here, once, for both.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use super::apply::{self, ApplyOptions, ValidationReport};
+use super::diagnose::{self, DiagnoseInput, Report};
+use super::events::EventSender;
+use super::observe::{self, Scope};
+use super::planning::{self, Method, Planned};
+use super::{bundle, stack, teardown as exec_teardown};
+use crate::aws::{Aws, AwsError, ErrorKind};
+use crate::core::model::{usage_instructions, ManagedBy, Observed, ObservedRole, StackInfo};
+use crate::core::plan::{self, Action, Plan, RegionalRule, ResourceKind, RoleUse};
+use crate::core::validate::{FieldError, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME};
+
+/// Why an operation failed: one line with the next step, and the AWS error code kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    pub next_step: String,
+    #[serde(skip)]
+    pub kind: Option<ErrorKind>,
+    /// Invalid fields (code `InvalidInput`: nothing was sent to AWS).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(code: &str, message: impl Into<String>, next_step: impl Into<String>) -> Self {
+        Problem {
+            code: code.to_string(),
+            message: message.into(),
+            next_step: next_step.into(),
+            kind: None,
+            fields: vec![],
+        }
+    }
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        Problem {
+            code: INVALID_INPUT.into(),
+            message: fields
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            next_step: "correct the value named above; nothing was sent to AWS".into(),
+            kind: Some(ErrorKind::Invalid),
+            fields,
+        }
+    }
+    /// Bad input caught before anything was sent to AWS.
+    pub fn is_invalid_input(&self) -> bool {
+        self.code == INVALID_INPUT
+    }
+    /// `message — next step [CODE]`, one line.
+    pub fn line(&self) -> String {
+        if self.is_invalid_input() {
+            return self.message.clone();
+        }
+        format!(
+            "{} — {} [{}]",
+            self.message.trim().trim_end_matches('.'),
+            self.next_step,
+            self.code
+        )
+    }
+}
+
+pub const INVALID_INPUT: &str = "InvalidInput";
+
+impl From<AwsError> for Problem {
+    fn from(e: AwsError) -> Self {
+        Problem {
+            code: e.code.clone(),
+            message: format!("{} failed: {}", e.action, e.message),
+            next_step: e.fix.clone(),
+            kind: Some(e.kind),
+            fields: vec![],
+        }
+    }
+}
+
+impl From<FieldError> for Problem {
+    fn from(e: FieldError) -> Self {
+        Problem::invalid(vec![e])
+    }
+}
+
+/// A failed operation: why, the plan it was following, what it changed, what it undid and
+/// what is still left in the account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub error: Problem,
+    pub plan: Option<Plan>,
+    pub changed: Vec<String>,
+    pub rolled_back: Vec<String>,
+    pub remaining: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_status: Option<String>,
+}
+
+impl Failure {
+    pub fn of(error: impl Into<Problem>) -> Box<Self> {
+        Box::new(Failure {
+            error: error.into(),
+            plan: None,
+            changed: vec![],
+            rolled_back: vec![],
+            remaining: vec![],
+            stack_status: None,
+        })
+    }
+    fn with_plan(mut self: Box<Self>, plan: &Plan) -> Box<Self> {
+        self.plan = Some(plan.clone());
+        self
+    }
+}
+
+impl From<Problem> for Box<Failure> {
+    fn from(p: Problem) -> Self {
+        Failure::of(p)
+    }
+}
+
+impl From<AwsError> for Box<Failure> {
+    fn from(e: AwsError) -> Self {
+        Failure::of(e)
+    }
+}
+
+pub type OpResult<T> = Result<T, Box<Failure>>;
+
+// ---------------------------------------------------------------------------------------------
+// plan
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRequest {
+    pub input: SetupInput,
+    pub method: Method,
+    pub stack_name: String,
+    pub adopt: bool,
+}
+
+/// Validates the input (nothing is sent when it is invalid), reads the account and plans.
+pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
+    let setup = req
+        .input
+        .validate()
+        .map_err(|e| Failure::of(Problem::invalid(e)))?;
+    if req.method == Method::CloudFormation
+        && setup.role_name.as_str().len() > crate::cfn::MAX_STACK_ROLE_BASE
+    {
+        return Err(Failure::of(Problem::invalid(vec![FieldError {
+            field: "role-name",
+            value: setup.role_name.to_string(),
+            rule: format!(
+                "must be at most {} characters with --method cloudformation (the stack appends -<region> to stay unique across regions)",
+                crate::cfn::MAX_STACK_ROLE_BASE
+            ),
+            example: DEFAULT_ROLE_NAME.into(),
+        }])));
+    }
+    let mut planned =
+        planning::plan_setup(aws, setup, req.method, &req.stack_name, req.adopt).await?;
+    // IAM is global: a role this tool already has may serve rules in other regions.
+    if planned.stack.is_none() {
+        if let Some(role) = planned
+            .observed
+            .role
+            .as_ref()
+            .filter(|r| r.managed_by().is_ours())
+        {
+            let elsewhere = role_use_elsewhere(aws, &role.arn).await;
+            plan::plan_shared_role(&mut planned.plan, &planned.desired, &elsewhere);
+        }
+    }
+    Ok(Arc::new(planned))
+}
+
+/// Every other enabled region's rules that use `role_arn`, read in parallel.
+pub async fn role_use_elsewhere(aws: &dyn Aws, role_arn: &str) -> RoleUse {
+    let here = aws.region();
+    let regions = match aws.enabled_regions().await {
+        Ok(r) => r,
+        // Without account:ListRegions, the regions every account has are still worth reading.
+        Err(_) => crate::core::regions::enabled_by_default(&here),
+    };
+    let others: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
+    let reads = others.iter().map(|r| {
+        let view = aws.in_region(r);
+        async move { view.list_cache_rules().await }
+    });
+    let results = join_all(reads).await;
+    let mut out = RoleUse::default();
+    for (region, result) in others.into_iter().zip(results) {
+        match result {
+            Ok(rules) => out.rules.extend(
+                rules
+                    .into_iter()
+                    .filter(|r| r.role_arn.as_deref() == Some(role_arn))
+                    .map(|rule| RegionalRule {
+                        region: region.clone(),
+                        rule,
+                    }),
+            ),
+            // A region the account has not enabled holds no rules.
+            Err(e) if e.is(ErrorKind::NoCredentials) => {}
+            Err(e) => out
+                .unreadable
+                .push(format!("{region}: {} [{}]", e.message, e.code)),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Applied,
+    NoOp,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackResult {
+    pub name: String,
+    pub status: String,
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub result: Outcome,
+    pub method: &'static str,
+    pub account: String,
+    pub region: String,
+    pub plan: Plan,
+    pub changed: Vec<String>,
+    pub validation: Option<ValidationReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackResult>,
+    pub usage: Vec<String>,
+}
+
+fn method_label(m: Method) -> &'static str {
+    match m {
+        Method::Api => "api",
+        Method::CloudFormation => "cloudformation",
+    }
+}
+
+/// Applies a plan. Blockers stop it before anything changes; a failure rolls back what this
+/// run changed (API method) or reports the stack's failure, and says what remains.
+pub async fn apply(
+    aws: &dyn Aws,
+    planned: &Planned,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<Applied> {
+    let p = planned;
+    let method = if p.stack.is_some() {
+        Method::CloudFormation
+    } else {
+        Method::Api
+    };
+    if !p.plan.blockers.is_empty() {
+        return Err(Failure::of(Problem::new(
+            "Blocked",
+            format!("nothing was changed: {}", p.plan.blockers.join("; ")),
+            "decide as the plan says, then run apply again",
+        ))
+        .with_plan(&p.plan));
+    }
+    let base = Applied {
+        result: Outcome::NoOp,
+        method: method_label(method),
+        account: p.desired.account.clone(),
+        region: p.desired.region.clone(),
+        plan: p.plan.clone(),
+        changed: vec![],
+        validation: None,
+        stack: None,
+        usage: usage_instructions(
+            &p.desired.account,
+            &p.desired.region,
+            &p.desired.rule.prefix,
+        ),
+    };
+    if !p.plan.has_changes() {
+        return Ok(base);
+    }
+    match &p.stack {
+        Some(sp) => match stack::apply(aws, sp, &p.desired, opts, tx).await {
+            Ok(out) => Ok(Applied {
+                result: Outcome::Applied,
+                changed: p
+                    .plan
+                    .changes
+                    .iter()
+                    .filter(|c| {
+                        c.action != Action::NoOp && c.resource != ResourceKind::CloudformationStack
+                    })
+                    .map(|c| format!("{} {}", c.resource.label(), c.name))
+                    .collect(),
+                validation: out.validation,
+                stack: Some(StackResult {
+                    name: sp.request.name.clone(),
+                    status: out.status,
+                    outputs: out.outputs,
+                }),
+                ..base
+            }),
+            Err(f) => Err(Box::new(Failure {
+                error: Problem {
+                    code: f.code.clone(),
+                    message: f.message,
+                    next_step: f.next_step,
+                    kind: None,
+                    fields: vec![],
+                },
+                plan: Some(p.plan.clone()),
+                changed: vec![],
+                rolled_back: vec![],
+                remaining: f
+                    .stack_status
+                    .as_ref()
+                    .map(|s| vec![format!("cloudformation-stack {} ({s})", sp.request.name)])
+                    .unwrap_or_default(),
+                stack_status: f.stack_status,
+            })),
+        },
+        None => match apply::apply(aws, &p.desired, &p.observed, &p.plan, opts, tx).await {
+            Ok(out) => Ok(Applied {
+                result: Outcome::Applied,
+                changed: out.changed,
+                validation: out.validation,
+                usage: out.usage,
+                ..base
+            }),
+            Err(f) => {
+                let mut changed = f.rolled_back.clone();
+                changed.extend(f.remaining.iter().cloned());
+                let mut error = Problem::from(f.error);
+                if !f.remaining.is_empty() {
+                    error.next_step = format!(
+                        "{}; then run `echo-onboard apply` again (it converges from what is left) or `echo-onboard teardown --prefix {}`",
+                        error.next_step, p.desired.rule.prefix
+                    );
+                }
+                Err(Box::new(Failure {
+                    error,
+                    plan: Some(p.plan.clone()),
+                    changed,
+                    rolled_back: f.rolled_back,
+                    remaining: f.remaining,
+                    stack_status: None,
+                }))
+            }
+        },
+    }
+}
+
+/// Deletes a stack whose creation failed (`ROLLBACK_COMPLETE`), so it can be created again.
+pub async fn recover_stack(
+    aws: &dyn Aws,
+    name: &str,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<Vec<String>> {
+    let Some(info) = aws.describe_stack(name).await? else {
+        return Ok(vec![]);
+    };
+    stack::delete(aws, &info, opts, tx)
+        .await
+        .map_err(|f| Failure::of(Problem::new(&f.code, f.message, f.next_step)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// teardown
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeardownRequest {
+    pub prefix: String,
+    /// The role to remove when no rule names one (default: the tool's role name).
+    pub role_name: Option<String>,
+    /// The stack to look for when no rule tells which stack made it.
+    pub stack_name: Option<String>,
+    pub delete_repos: bool,
+}
+
+/// Who made what a teardown would remove, as read from AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owner {
+    /// This tool's API method: the rule and the role tagged `managed-by=echo-onboard`.
+    Tool { role: Option<ObservedRole> },
+    /// A CloudFormation stack: teardown deletes the stack.
+    Stack(StackInfo),
+    /// Nothing with this prefix exists.
+    Nothing,
+}
+
+/// A teardown plan with everything needed to carry it out.
+#[derive(Debug, Clone)]
+pub struct TeardownPlanned {
+    pub prefix: String,
+    pub owner: Owner,
+    pub observed: Observed,
+    pub elsewhere: RoleUse,
+    pub delete_repos: bool,
+    pub plan: Plan,
+}
+
+impl TeardownPlanned {
+    /// The same teardown with or without the cached repositories (no AWS call).
+    pub fn with_delete_repos(&self, delete_repos: bool) -> Self {
+        let mut t = self.clone();
+        t.delete_repos = delete_repos;
+        t.plan = teardown_plan_of(&t.observed, &t.prefix, &t.owner, delete_repos, &t.elsewhere);
+        t
+    }
+    pub fn stack_name(&self) -> Option<&str> {
+        match &self.owner {
+            Owner::Stack(s) => Some(&s.name),
+            _ => None,
+        }
+    }
+}
+
+fn teardown_plan_of(
+    observed: &Observed,
+    prefix: &str,
+    owner: &Owner,
+    delete_repos: bool,
+    elsewhere: &RoleUse,
+) -> Plan {
+    match owner {
+        Owner::Stack(info) => {
+            let repos = plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere);
+            let mut changes = stack::teardown_rows(info, &observed.region);
+            changes.extend(
+                repos
+                    .changes
+                    .into_iter()
+                    .filter(|c| c.resource == ResourceKind::EcrRepository),
+            );
+            Plan {
+                account: observed.identity.account.clone(),
+                region: observed.region.clone(),
+                changes,
+                warnings: repos.warnings,
+                blockers: vec![],
+            }
+        }
+        Owner::Tool { role } => {
+            plan::plan_teardown(observed, prefix, role.as_ref(), delete_repos, elsewhere)
+        }
+        Owner::Nothing => plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere),
+    }
+}
+
+/// Reads who made the rule for the prefix and plans its removal. A rule this tool did not
+/// make is a failure that says how to remove it, never a silent "nothing to delete".
+pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<TeardownPlanned> {
+    let prefix = RepoPrefix::parse("prefix", &req.prefix).map_err(Problem::from)?;
+    let role_name = req
+        .role_name
+        .as_deref()
+        .map(|r| RoleName::parse("role-name", r))
+        .transpose()
+        .map_err(Problem::from)?
+        .map(|r| r.to_string());
+    let prefix = prefix.to_string();
+    let scope = Scope {
+        role_name: Some(
+            role_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
+        ),
+        usage: false,
+        prefix: Some(prefix.clone()),
+    };
+    let observed = observe::observe(aws, &aws.region(), &scope).await?;
+    let region = observed.region.clone();
+    let rule = observed.rule(&prefix).cloned();
+    let owner = match rule.as_ref().map(|r| r.managed_by.clone()) {
+        Some(ManagedBy::CloudFormation(stack_name)) => match aws.describe_stack(&stack_name).await?
+        {
+            Some(info) => Owner::Stack(info),
+            None => {
+                return Err(Failure::of(Problem::new(
+                    "StackNotFound",
+                    format!("rule {prefix} in {region} was made by CloudFormation stack {stack_name}, which no longer exists in {region}"),
+                    format!("the rule was retained by its stack: delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}`"),
+                )));
+            }
+        },
+        Some(ManagedBy::EchoOnboard) => {
+            // The rule's own role wins over the default name; an explicit --role-name over both.
+            let role = match (&role_name, rule.as_ref().and_then(|r| r.role_arn.clone())) {
+                (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
+                _ => observed.role.clone(),
+            };
+            Owner::Tool { role }
+        }
+        Some(ManagedBy::Other) => {
+            let r = rule.as_ref().expect("matched a rule");
+            return Err(Failure::of(Problem::new(
+                "NotManagedByEchoOnboard",
+                format!(
+                    "rule {prefix} in {region} was not made by echo-onboard (upstream {}, role {}), so teardown leaves it alone",
+                    r.upstream_url,
+                    r.role_arn.as_deref().unwrap_or("none")
+                ),
+                format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept)"),
+            )));
+        }
+        None => {
+            // No rule: what a killed run or a failed stack may have left behind.
+            let stack_name = req
+                .stack_name
+                .clone()
+                .unwrap_or_else(|| crate::cfn::DEFAULT_STACK_NAME.to_string());
+            let stack = aws.describe_stack(&stack_name).await?.filter(|s| {
+                s.parameters.get("RepositoryNamePrefix").map(String::as_str)
+                    == Some(prefix.as_str())
+            });
+            match stack {
+                Some(info) => Owner::Stack(info),
+                None => match observed.role.clone() {
+                    Some(role) if role.managed_by().is_ours() => Owner::Tool { role: Some(role) },
+                    _ => Owner::Nothing,
+                },
+            }
+        }
+    };
+    let elsewhere = match &owner {
+        Owner::Tool { role: Some(role) } if role.managed_by().is_ours() => {
+            role_use_elsewhere(aws, &role.arn).await
+        }
+        _ => RoleUse::default(),
+    };
+    let plan = teardown_plan_of(&observed, &prefix, &owner, req.delete_repos, &elsewhere);
+    Ok(TeardownPlanned {
+        prefix,
+        owner,
+        observed,
+        elsewhere,
+        delete_repos: req.delete_repos,
+        plan,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TornDown {
+    pub result: Outcome,
+    pub method: &'static str,
+    pub plan: Plan,
+    pub deleted: Vec<String>,
+    pub left_alone: Vec<String>,
+}
+
+/// Carries out a teardown plan: the stack's deletion for a stack-made rule, or the rule, the
+/// role (unless another region still uses it) and the cached repositories when asked.
+pub async fn teardown(
+    aws: &dyn Aws,
+    t: &TeardownPlanned,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<TornDown> {
+    let left_alone: Vec<String> = t
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+        .map(|c| {
+            format!(
+                "{} {} ({})",
+                c.resource.label(),
+                c.name,
+                c.reason.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    let base = TornDown {
+        result: Outcome::NoOp,
+        method: "api",
+        plan: t.plan.clone(),
+        deleted: vec![],
+        left_alone,
+    };
+    match &t.owner {
+        Owner::Stack(info) => {
+            match stack::delete_with_repositories(aws, info, &t.plan, opts, tx).await {
+                Ok(deleted) => Ok(TornDown {
+                    result: Outcome::Deleted,
+                    method: "cloudformation",
+                    deleted,
+                    ..base
+                }),
+                Err(f) => Err(Box::new(Failure {
+                    error: Problem::new(&f.code, f.message, f.next_step),
+                    plan: Some(t.plan.clone()),
+                    changed: vec![],
+                    rolled_back: vec![],
+                    remaining: vec![format!("cloudformation-stack {}", info.name)],
+                    stack_status: f.stack_status,
+                })),
+            }
+        }
+        Owner::Tool { role } => {
+            if !t.plan.has_changes() {
+                return Ok(base);
+            }
+            match exec_teardown::teardown(aws, &t.plan, role.as_ref(), tx).await {
+                Ok(out) => Ok(TornDown {
+                    result: Outcome::Deleted,
+                    deleted: out.deleted,
+                    ..base
+                }),
+                Err(f) => {
+                    let mut error = Problem::from(f.error);
+                    error.next_step = format!(
+                        "{}; then run the teardown again (it finishes what is left)",
+                        error.next_step
+                    );
+                    Err(Box::new(Failure {
+                        error,
+                        plan: Some(t.plan.clone()),
+                        changed: f.deleted,
+                        rolled_back: vec![],
+                        remaining: f.remaining,
+                        stack_status: None,
+                    }))
+                }
+            }
+        }
+        Owner::Nothing => {
+            if t.plan.has_changes() {
+                // Only cached repositories left under the prefix.
+                let out = exec_teardown::teardown(aws, &t.plan, None, tx)
+                    .await
+                    .map_err(|f| {
+                        Box::new(Failure {
+                            error: Problem::from(f.error),
+                            plan: Some(t.plan.clone()),
+                            changed: f.deleted,
+                            rolled_back: vec![],
+                            remaining: f.remaining,
+                            stack_status: None,
+                        })
+                    })?;
+                return Ok(TornDown {
+                    result: Outcome::Deleted,
+                    deleted: out.deleted,
+                    ..base
+                });
+            }
+            Ok(base)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regions {
+    /// The connection's region.
+    Current,
+    List(Vec<String>),
+    /// Every region enabled for the account.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRequest {
+    pub regions: Regions,
+    /// Read images and 30-day pull counts of cached repositories.
+    pub usage: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegionStatus {
+    pub region: String,
+    pub observed: Result<Observed, Problem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub account: Option<String>,
+    pub regions: Vec<RegionStatus>,
+}
+
+/// Rules and cached repositories of one or many regions, read in parallel.
+pub async fn status(aws: &dyn Aws, req: &StatusRequest) -> OpResult<Status> {
+    let regions = match &req.regions {
+        Regions::Current => vec![aws.region()],
+        Regions::List(list) => {
+            let mut out = vec![];
+            for r in list {
+                let r =
+                    crate::core::validate::Region::parse("regions", r).map_err(Problem::from)?;
+                if !out.contains(&r.to_string()) {
+                    out.push(r.to_string());
+                }
+            }
+            out
+        }
+        Regions::All => aws.enabled_regions().await?,
+    };
+    let scope = Scope {
+        role_name: None,
+        usage: req.usage,
+        prefix: None,
+    };
+    let reads = regions.iter().map(|r| {
+        let view = aws.in_region(r);
+        let scope = scope.clone();
+        let r = r.clone();
+        async move { observe::observe(view.as_ref(), &r, &scope).await }
+    });
+    let results = join_all(reads).await;
+    // One region is the whole answer; of many, the unreadable ones are shown, not dropped.
+    if regions.len() == 1 {
+        if let Some(Err(e)) = results.first() {
+            return Err(Failure::of(e.clone()));
+        }
+    }
+    let account = results
+        .iter()
+        .find_map(|r| r.as_ref().ok().map(|o| o.identity.account.clone()));
+    Ok(Status {
+        account,
+        regions: regions
+            .into_iter()
+            .zip(results)
+            .map(|(region, observed)| RegionStatus {
+                region,
+                observed: observed.map_err(Problem::from),
+            })
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// diagnose and the support bundle
+
+pub type DiagnoseRequest = DiagnoseInput;
+
+/// Every check, in parallel, for the prefix in the connection's region.
+pub async fn diagnose(aws: &dyn Aws, req: &DiagnoseRequest) -> Report {
+    diagnose::diagnose(aws, &aws.region(), req).await
+}
+
+/// Writes the support bundle (mode 0600) to `path`, or to the state directory when `None`.
+pub fn write_bundle(
+    report: &Report,
+    settings: serde_json::Value,
+    path: Option<&Path>,
+) -> Result<PathBuf, Problem> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let dir = crate::logging::log_dir().unwrap_or_else(std::env::temp_dir);
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Problem::new(
+                    "BundleNotWritten",
+                    format!("cannot create {}: {e}", dir.display()),
+                    "pass --output with a writable path",
+                )
+            })?;
+            dir.join(format!(
+                "echo-onboard-bundle-{}.json",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ))
+        }
+    };
+    let doc = bundle::build(report, settings, bundle::log_tail());
+    bundle::write(&path, &doc).map_err(|e| {
+        Problem::new(
+            "BundleNotWritten",
+            format!("cannot write the bundle to {}: {e}", path.display()),
+            "pass --output with a writable path",
+        )
+    })?;
+    Ok(path)
+}
