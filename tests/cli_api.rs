@@ -366,13 +366,14 @@ async fn a_rule_made_by_hand_is_a_conflict_and_is_left_alone() {
     let status = stdout_json(&emu.cli().args(["status", "--json"]).output().unwrap());
     assert_eq!(status["rules"][0]["managed_by"], "other");
 
-    // Teardown does not touch what it did not create.
+    // Teardown does not touch what it did not create, and never calls that a success.
     let out = emu.cli().args(["teardown", "--yes"]).output().unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("left alone"),
+        text(&out.stderr).contains("was not made by echo-onboard")
+            && text(&out.stderr).contains("delete-pull-through-cache-rule"),
         "{}",
-        text(&out.stdout)
+        text(&out.stderr)
     );
     assert_eq!(rules(&emu).await.len(), 1);
     assert!(role_exists(&emu, "hand-made").await);

@@ -83,7 +83,7 @@ async fn stack_lifecycle_create_noop_change_teardown() {
     );
     assert!(stderr.contains("CREATE_COMPLETE"));
     for output in [
-        "AccessRoleArn: arn:aws:iam::123456789012:role/echo-pullthrough-cache-role",
+        "AccessRoleArn: arn:aws:iam::123456789012:role/echo-pullthrough-cache-role-eu-west-1",
         "RepositoryPrefix: echo",
         "UpstreamRegistryUrl: 111122223333.dkr.ecr.us-east-1.amazonaws.com",
         "PullthroughCacheRuleArn:",
@@ -97,7 +97,7 @@ async fn stack_lifecycle_create_noop_change_teardown() {
     assert_eq!(r.len(), 1, "the rule is visible through the ECR API");
     assert_eq!(
         r[0].custom_role_arn(),
-        Some("arn:aws:iam::123456789012:role/echo-pullthrough-cache-role")
+        Some("arn:aws:iam::123456789012:role/echo-pullthrough-cache-role-eu-west-1")
     );
     let status = stdout_json(&emu.cli().args(["status", "--json"]).output().unwrap());
     assert_eq!(
@@ -137,7 +137,7 @@ async fn stack_lifecycle_create_noop_change_teardown() {
     let role_change = &plan["changes"][1];
     assert_eq!(
         role_change["fields"][0],
-        json!({"field": "RoleName", "before": "echo-pullthrough-cache-role", "after": "echo-cache-role-v2"})
+        json!({"field": "RoleName", "before": "echo-pullthrough-cache-role-eu-west-1", "after": "echo-cache-role-v2-eu-west-1"})
     );
     assert!(role_change["reason"]
         .as_str()
@@ -153,7 +153,7 @@ async fn stack_lifecycle_create_noop_change_teardown() {
     let r = rules(&emu).await;
     assert_eq!(
         r[0].custom_role_arn(),
-        Some("arn:aws:iam::123456789012:role/echo-cache-role-v2")
+        Some("arn:aws:iam::123456789012:role/echo-cache-role-v2-eu-west-1")
     );
     let plan = stdout_json(
         &emu.cli()
@@ -198,19 +198,30 @@ async fn a_failing_rule_resource_is_reported_first_and_can_be_retried() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let first_error = stderr.lines().find(|l| l.starts_with("error:")).unwrap();
-    assert_eq!(first_error, "error: PullThroughCacheRule (AWS::ECR::PullThroughCacheRule) CREATE_FAILED: Resource handler returned message: \"Rate exceeded\" (HandlerErrorCode: Throttling)");
+    // The failing resource and its reason first, once, whole; then the next step and the code.
+    assert!(first_error.starts_with("error: PullThroughCacheRule (AWS::ECR::PullThroughCacheRule) CREATE_FAILED: Resource handler returned message: \"Rate exceeded\" (HandlerErrorCode: Throttling) — "), "{first_error}");
+    assert!(first_error.ends_with("[StackFailed]"), "{first_error}");
+    assert_eq!(
+        first_error.matches("Rate exceeded").count(),
+        1,
+        "{first_error}"
+    );
     assert!(
-        stderr.contains(&format!("Stack {STACK} is ROLLBACK_COMPLETE.")),
+        stderr.contains("The stack is ROLLBACK_COMPLETE."),
         "{stderr}"
     );
-    assert!(stderr.contains("Next step: the stack must be deleted before it can be created again"));
+    assert!(stderr.contains("the stack must be deleted before it can be created again"));
     assert_eq!(
         stack_status(&emu).await.as_deref(),
         Some("ROLLBACK_COMPLETE")
     );
     let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
     assert!(
-        iam.get_role().role_name(ROLE).send().await.is_err(),
+        iam.get_role()
+            .role_name(format!("{ROLE}-{REGION}"))
+            .send()
+            .await
+            .is_err(),
         "the rollback removed the role"
     );
 
@@ -248,7 +259,7 @@ async fn api_and_cloudformation_methods_make_equal_roles_and_rules() {
         .success();
 
     let (api_trust, api_policy) = role_documents(&api, ROLE).await;
-    let (cfn_trust, cfn_policy) = role_documents(&stack, ROLE).await;
+    let (cfn_trust, cfn_policy) = role_documents(&stack, &format!("{ROLE}-{REGION}")).await;
     assert!(
         echo_onboard::core::policy::equivalent(&api_trust, &cfn_trust),
         "{api_trust} vs {cfn_trust}"
@@ -266,10 +277,18 @@ async fn api_and_cloudformation_methods_make_equal_roles_and_rules() {
             r.upstream_registry().map(|u| u.as_str().to_string()),
             r.upstream_registry_url().map(str::to_string),
             r.upstream_repository_prefix().map(str::to_string),
-            r.custom_role_arn().map(str::to_string),
         )
     };
     assert_eq!(fields(&a[0]), fields(&c[0]));
+    // The API method's role serves every region; a stack's role is its region's own.
+    assert_eq!(
+        a[0].custom_role_arn(),
+        Some(format!("arn:aws:iam::{OWN_ACCOUNT}:role/{ROLE}").as_str())
+    );
+    assert_eq!(
+        c[0].custom_role_arn(),
+        Some(format!("arn:aws:iam::{OWN_ACCOUNT}:role/{ROLE}-{REGION}").as_str())
+    );
     assert_eq!(fields(&a[0]).3.as_deref(), Some("hardened"));
 }
 

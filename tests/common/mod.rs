@@ -134,6 +134,21 @@ impl Emulator {
         );
     }
 
+    /// Holds the next call of `operation` for `ms` milliseconds, then fails it (so a run killed
+    /// meanwhile leaves nothing behind from that call).
+    pub fn latency(&self, operation: &str, ms: u64) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "latency_ms": ms, "code": "ServiceUnavailable", "status": 503, "times": 1}),
+        );
+    }
+
+    pub fn clear_faults(&self) {
+        ureq::delete(&format!("{}/_echo/faults", self.endpoint))
+            .call()
+            .unwrap_or_else(|e| panic!("emulator control DELETE /_echo/faults failed: {e}"));
+    }
+
     /// Makes a CloudFormation resource handler (e.g. `CloudFormation:AWS::ECR::PullThroughCacheRule`)
     /// fail once with this message.
     pub fn control_fault_message(&self, operation: &str, message: &str) {

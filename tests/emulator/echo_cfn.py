@@ -452,9 +452,24 @@ def stack_delete(self: Any) -> None:
     self.status = "DELETE_COMPLETE"
 
 
+_original_references = parsing.get_references_from_template
+
+
+def references_with_sub(template: Any) -> list[str]:
+    """Parameters a resource uses, through `Ref` and through `${Name}` in `Fn::Sub`: moto only
+    sees `Ref`, so a parameter used in a Sub (the role name) changed nothing on update, where
+    CloudFormation updates the resource."""
+    refs = list(_original_references(template))
+    text = json.dumps(template)
+    for sub in re.findall(r'"Fn::Sub": "([^"]*)"', text):
+        refs.extend(re.findall(r"\$\{([^}!.]+)\}", sub))
+    return refs
+
+
 def install(module: Any) -> None:
     global emulator
     emulator = module
+    parsing.get_references_from_template = references_with_sub
     iam_models.Role.create_from_cloudformation_json = classmethod(role_create)
     iam_models.Role.update_from_cloudformation_json = classmethod(role_update)
     cfn_models.ChangeSet.diff = _change_set_diff
