@@ -47,7 +47,7 @@ pub fn build(report: &Report, settings: Value, log: Vec<String>) -> Value {
         "summary": checks::summary(&report.checks),
         "checks": report.checks,
         "plan": report.plan.as_ref().map(crate::core::render::plan_json),
-        "plan_text": report.plan.as_ref().map(|p| crate::core::render::plan_text(p)),
+        "plan_text": report.plan.as_ref().map(crate::core::render::plan_text),
         "log_tail": log,
         "summary_markdown": checks::markdown(&report.checks, &header),
     })

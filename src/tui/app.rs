@@ -163,8 +163,11 @@ pub enum Effect {
     /// Carries out exactly this teardown plan.
     Teardown(Shared<TeardownPlanned>),
     Diagnose(String),
-    /// Writes this report as the support bundle.
-    WriteBundle(Shared<Report>),
+    /// Writes this report (of diagnostics for `prefix`) as the support bundle.
+    WriteBundle {
+        report: Shared<Report>,
+        prefix: String,
+    },
     SavePrefs(Prefs),
     Quit,
 }
@@ -1118,7 +1121,10 @@ impl App {
             Cmd::Down => d.scroll = d.scroll.saturating_add(1),
             Cmd::Bundle if d.report.is_some() && !d.writing => {
                 d.writing = true;
-                return vec![Effect::WriteBundle(d.report.clone().expect("checked"))];
+                return vec![Effect::WriteBundle {
+                    report: d.report.clone().expect("checked"),
+                    prefix: d.prefix.clone(),
+                }];
             }
             Cmd::Refresh if d.checks.is_some() => {
                 d.checks = None;
@@ -1478,7 +1484,10 @@ mod diagnostics_tests {
                 KeyCode::Char('b'),
                 KeyModifiers::NONE
             ))),
-            vec![Effect::WriteBundle(report)],
+            vec![Effect::WriteBundle {
+                report,
+                prefix: "echo".into()
+            }],
             "the bundle is written from the report on screen"
         );
         assert!(

@@ -344,13 +344,13 @@ impl Runner {
                     Self::send(&tx, Msg::Diagnosed(Shared::new(report)));
                 });
             }
-            Effect::WriteBundle(report) => {
+            Effect::WriteBundle { report, prefix } => {
                 let settings = serde_json::json!({
                     "profile": self.profile.as_ref().map(|p| p.title()),
                     "region": self.client.as_ref().map(|c| c.region()),
                     "endpoint_url": self.opts.endpoint_url,
                     "sandbox": self.profile.as_ref().is_some_and(|p| p.kind == ProfileKind::Sandbox),
-                    "prefix": report.observed.as_ref().map(|_| ()).and(None::<String>),
+                    "prefix": prefix,
                 });
                 tokio::task::spawn_blocking(move || {
                     let result = ops::write_bundle(&report, settings, None)
