@@ -312,11 +312,9 @@ async fn json_failures_are_one_document_and_a_closed_stdout_is_quiet() {
     assert!(out.contains("exit=1"), "{out}");
 }
 
-/// Runs a bash script with the emulator's environment (fake credentials, region).
-fn emu_shell(emu: &Emulator, script: &str) -> String {
-    let mut cmd = std::process::Command::new("bash");
-    cmd.args(["-c", script])
-        .env("HOME", emu.home.path())
+/// The emulator's environment (fake credentials, region) for a process not run by `emu.cli()`.
+fn with_emulator_env(cmd: &mut std::process::Command, emu: &Emulator) {
+    cmd.env("HOME", emu.home.path())
         .env("AWS_CONFIG_FILE", emu.home.path().join("aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -327,6 +325,13 @@ fn emu_shell(emu: &Emulator, script: &str) -> String {
         .env("AWS_REGION", REGION)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE");
+}
+
+/// Runs a bash script with the emulator's environment.
+fn emu_shell(emu: &Emulator, script: &str) -> String {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", script]);
+    with_emulator_env(&mut cmd, emu);
     let out = cmd.output().unwrap();
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
@@ -341,19 +346,9 @@ async fn an_apply_killed_between_the_role_and_the_rule_converges_on_the_next_run
     child
         .args(["--endpoint-url", &emu.endpoint, "apply", "--yes"])
         .args(SETUP)
-        .env("HOME", emu.home.path())
-        .env("AWS_CONFIG_FILE", emu.home.path().join("aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            emu.home.path().join("aws-credentials"),
-        )
-        .env("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01")
-        .env("AWS_SECRET_ACCESS_KEY", "testSecretKeyDoNotLeak0123456789")
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
+    with_emulator_env(&mut child, &emu);
     let mut child = child.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !role_exists(&emu, ROLE).await {

@@ -578,20 +578,7 @@ pub async fn teardown(
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> OpResult<TornDown> {
-    let left_alone: Vec<String> = t
-        .plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::NoOp)
-        .map(|c| {
-            format!(
-                "{} {} ({})",
-                c.resource.label(),
-                c.name,
-                c.reason.clone().unwrap_or_default()
-            )
-        })
-        .collect();
+    let left_alone = exec_teardown::left_alone(&t.plan);
     let base = TornDown {
         result: Outcome::NoOp,
         method: "api",
@@ -618,11 +605,16 @@ pub async fn teardown(
                 })),
             }
         }
-        Owner::Tool { role } => {
+        // A rule and role this tool made, or only what a killed run left (a role, repositories).
+        Owner::Tool { .. } | Owner::Nothing => {
+            let role = match &t.owner {
+                Owner::Tool { role } => role.as_ref(),
+                _ => None,
+            };
             if !t.plan.has_changes() {
                 return Ok(base);
             }
-            match exec_teardown::teardown(aws, &t.plan, role.as_ref(), tx).await {
+            match exec_teardown::teardown(aws, &t.plan, role, tx).await {
                 Ok(out) => Ok(TornDown {
                     result: Outcome::Deleted,
                     deleted: out.deleted,
@@ -644,29 +636,6 @@ pub async fn teardown(
                     }))
                 }
             }
-        }
-        Owner::Nothing => {
-            if t.plan.has_changes() {
-                // Only cached repositories left under the prefix.
-                let out = exec_teardown::teardown(aws, &t.plan, None, tx)
-                    .await
-                    .map_err(|f| {
-                        Box::new(Failure {
-                            error: Problem::from(f.error),
-                            plan: Some(t.plan.clone()),
-                            changed: f.deleted,
-                            rolled_back: vec![],
-                            remaining: f.remaining,
-                            stack_status: None,
-                        })
-                    })?;
-                return Ok(TornDown {
-                    result: Outcome::Deleted,
-                    deleted: out.deleted,
-                    ..base
-                });
-            }
-            Ok(base)
         }
     }
 }

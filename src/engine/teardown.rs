@@ -33,6 +33,22 @@ fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
     }
 }
 
+/// The plan's rows that are kept, with why: what a teardown reports as left alone.
+pub fn left_alone(plan: &Plan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+        .map(|c| {
+            format!(
+                "{} {} ({})",
+                c.resource.label(),
+                c.name,
+                c.reason.clone().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 pub async fn teardown(
     aws: &dyn Aws,
     plan: &Plan,
@@ -44,19 +60,7 @@ pub async fn teardown(
         .iter()
         .filter(|c| c.action == Action::Delete)
         .collect();
-    let left_alone: Vec<String> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::NoOp)
-        .map(|c| {
-            format!(
-                "{} {} ({})",
-                c.resource.label(),
-                c.name,
-                c.reason.clone().unwrap_or_default()
-            )
-        })
-        .collect();
+    let left_alone = left_alone(plan);
     let total = deletions.len();
     let mut deleted = vec![];
     let label =
