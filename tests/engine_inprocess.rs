@@ -20,8 +20,7 @@ fn input() -> SetupInput {
 fn scope() -> Scope {
     Scope {
         role_name: Some(ROLE.into()),
-        usage: false,
-        prefix: None,
+        ..Default::default()
     }
 }
 
@@ -84,15 +83,21 @@ async fn failed_policy_attach_deletes_the_new_role() {
     let (result, events) = run_apply(&aws, &input()).await;
     let failure = result.unwrap_err();
     assert_eq!(failure.error.action, "iam:PutRolePolicy");
+    // The rule is created alongside the policy (they do not depend on each other), so the
+    // rollback removes both, the rule first.
     assert_eq!(
         failure.rolled_back,
-        vec![format!("created IAM role {ROLE}")]
+        vec![
+            "created pull-through cache rule echo".to_string(),
+            format!("created IAM role {ROLE}")
+        ]
     );
     assert!(failure.remaining.is_empty());
     assert!(events
         .iter()
-        .any(|e| matches!(e, Event::RollbackStarted { steps: 1 })));
+        .any(|e| matches!(e, Event::RollbackStarted { steps: 2 })));
     assert!(aws.get_role(ROLE).await.unwrap().is_none());
+    assert!(aws.list_cache_rules().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -186,7 +191,9 @@ async fn teardown_reports_what_remains_on_failure() {
         &Scope {
             role_name: Some(ROLE.into()),
             usage: true,
+            details: true,
             prefix: Some("echo".into()),
+            ..Default::default()
         },
     )
     .await
@@ -221,7 +228,9 @@ async fn teardown_reports_what_remains_on_failure() {
         &Scope {
             role_name: Some(ROLE.into()),
             usage: true,
+            details: true,
             prefix: Some("echo".into()),
+            ..Default::default()
         },
     )
     .await

@@ -7,13 +7,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use echo_onboard::aws::profiles::{ProfileEntry, ProfileKind};
 use echo_onboard::core::model::{
-    desired, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepositoryInfo,
+    desired, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepoDetails, RepositoryInfo,
 };
 use echo_onboard::core::plan::{plan, PlanOptions};
 use echo_onboard::core::validate::SetupInput;
 use echo_onboard::engine::events::Event;
 use echo_onboard::engine::planning::Planned;
-use echo_onboard::tui::app::{App, Msg, Screen};
+use echo_onboard::tui::app::{App, Effect, Msg, Screen};
 use echo_onboard::tui::prefs::Prefs;
 use echo_onboard::tui::theme::Theme;
 use echo_onboard::tui::view;
@@ -93,9 +93,11 @@ fn observed() -> Observed {
         .map(|i| RepositoryInfo {
             name: format!("echo/image-{i:02}"),
             rule_prefix: "echo".into(),
-            image_count: 1 + i % 3,
-            size_bytes: 50_000_000 + i as u64 * 1_000_000,
-            last_pulled_at: Some(now() - chrono::Duration::minutes(i as i64 * 7)),
+            details: Some(RepoDetails {
+                image_count: 1 + i % 3,
+                size_bytes: 50_000_000 + i as u64 * 1_000_000,
+                last_pulled_at: Some(now() - chrono::Duration::minutes(i as i64 * 7)),
+            }),
             pull_count_30d: 1000 - i as u64 * 20,
         })
         .collect();
@@ -268,34 +270,43 @@ fn teardown_confirmation() {
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('t'));
     // The engine's answer: this tool made the selected rule (read from AWS in real runs).
-    let o = observed();
     let prefix = a.teardown.as_ref().unwrap().rule.prefix.clone();
-    let role = o
-        .rule(&prefix)
-        .and_then(|r| r.role_arn.as_deref())
-        .and_then(|arn| o.role_by_arn(arn))
-        .cloned();
-    let plan = echo_onboard::core::plan::plan_teardown(
-        &o,
-        &prefix,
-        role.as_ref(),
-        false,
-        &Default::default(),
-    );
-    a.update(Msg::TeardownPlanned(Ok(
-        echo_onboard::tui::app::Shared::new(echo_onboard::engine::ops::TeardownPlanned {
-            prefix,
-            owner: echo_onboard::engine::ops::Owner::Tool { role },
-            observed: o,
-            elsewhere: Default::default(),
-            delete_repos: false,
-            plan,
-        }),
-    )));
-    a.update(Msg::Key(KeyEvent::new(
+    let planned = |delete_repos: bool| {
+        let o = observed();
+        let role = o
+            .rule(&prefix)
+            .and_then(|r| r.role_arn.as_deref())
+            .and_then(|arn| o.role_by_arn(arn))
+            .cloned();
+        let plan = echo_onboard::core::plan::plan_teardown(
+            &o,
+            &prefix,
+            role.as_ref(),
+            delete_repos,
+            &Default::default(),
+        );
+        Msg::TeardownPlanned(Ok(echo_onboard::tui::app::Shared::new(
+            echo_onboard::engine::ops::TeardownPlanned {
+                prefix: prefix.clone(),
+                owner: echo_onboard::engine::ops::Owner::Tool { role },
+                observed: o,
+                elsewhere: Default::default(),
+                delete_repos,
+                plan,
+            },
+        )))
+    };
+    a.update(planned(false));
+    // ctrl-r asks the engine again, now listing the repositories to delete.
+    let fx = a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('r'),
         KeyModifiers::CONTROL,
     )));
+    assert!(
+        matches!(&fx[..], [Effect::PlanTeardown { delete_repos: true, .. }]),
+        "{fx:?}"
+    );
+    a.update(planned(true));
     typed(&mut a, "ec");
     insta::assert_snapshot!(draw(&a, 100, 30).backend());
 }

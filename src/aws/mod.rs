@@ -92,6 +92,15 @@ pub trait Aws: Send + Sync {
 
     /// The role with its trust policy, inline policies and tags; `None` when it does not exist.
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>>;
+    /// The role's trust policy and tags only (one call): enough to tell who manages it.
+    /// `inline_policies` is empty and `managed_policies` is `None` (not read).
+    async fn get_role_summary(&self, name: &str) -> AwsResult<Option<ObservedRole>> {
+        Ok(self.get_role(name).await?.map(|mut r| {
+            r.inline_policies.clear();
+            r.managed_policies = None;
+            r
+        }))
+    }
     async fn create_role(
         &self,
         name: &str,

@@ -111,7 +111,13 @@ impl SdkAws {
             config: config.clone(),
             profile: profile.clone(),
             account: aws_sdk_account::Client::new(config),
-            ecr: aws_sdk_ecr::Client::new(config),
+            // Adaptive: the dashboard's background DescribeImages calls slow down on throttling
+            // instead of failing.
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(config)
+                    .retry_config(aws_smithy_types::retry::RetryConfig::adaptive())
+                    .build(),
+            ),
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
@@ -383,6 +389,45 @@ impl Aws for SdkAws {
     }
 
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>> {
+        // Everything that needs only the name goes out at once: GetRole (trust policy and tags),
+        // the inline policy names and the attached policies; then the inline documents.
+        let names = self
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect();
+        let (summary, names, managed): (_, Result<Vec<String>, _>, _) = futures::join!(
+            self.get_role_summary(name),
+            names,
+            self.managed_policies(name)
+        );
+        let Some(mut role) = summary? else {
+            return Ok(None);
+        };
+        let names = names.map_err(|e| self.error("iam:ListRolePolicies", e))?;
+        let docs = try_join_all(names.iter().map(|p| async move {
+            let out = self
+                .iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .send()
+                .await
+                .map_err(|e| self.error("iam:GetRolePolicy", e))?;
+            Ok::<_, AwsError>((p.clone(), decode_policy(out.policy_document())))
+        }))
+        .await?;
+        role.inline_policies = docs.into_iter().collect();
+        role.managed_policies = managed
+            .map_err(|e| tracing::warn!("attached policies of {name} not read: {e}"))
+            .ok();
+        Ok(Some(role))
+    }
+
+    async fn get_role_summary(&self, name: &str) -> AwsResult<Option<ObservedRole>> {
         let out = match self.iam.get_role().role_name(name).send().await {
             Ok(out) => out,
             Err(e) => {
@@ -397,38 +442,7 @@ impl Aws for SdkAws {
         let Some(role) = out.role() else {
             return Ok(None);
         };
-        let names: Vec<String> = self
-            .iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| self.error("iam:ListRolePolicies", e))?;
-        let inline = try_join_all(names.iter().map(|p| async move {
-            let out = self
-                .iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(p)
-                .send()
-                .await
-                .map_err(|e| self.error("iam:GetRolePolicy", e))?;
-            Ok::<_, AwsError>((p.clone(), decode_policy(out.policy_document())))
-        }));
-        let tags = self
-            .iam
-            .list_role_tags()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect();
-        let (docs, tags, managed) = futures::join!(inline, tags, self.managed_policies(name));
-        let (docs, tags): (Vec<(String, Value)>, Vec<aws_sdk_iam::types::Tag>) =
-            (docs?, tags.map_err(|e| self.error("iam:ListRoleTags", e))?);
+        // GetRole returns every tag of the role (IAM allows 50), so no ListRoleTags.
         Ok(Some(ObservedRole {
             name: role.role_name().to_string(),
             arn: role.arn().to_string(),
@@ -436,14 +450,13 @@ impl Aws for SdkAws {
                 .assume_role_policy_document()
                 .map(decode_policy)
                 .unwrap_or(Value::Null),
-            inline_policies: docs.into_iter().collect(),
-            managed_policies: managed
-                .map_err(|e| tracing::warn!("attached policies of {name} not read: {e}"))
-                .ok(),
-            tags: tags
+            inline_policies: BTreeMap::new(),
+            managed_policies: None,
+            tags: role
+                .tags()
                 .iter()
                 .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect(),
         }))
     }
 
@@ -541,6 +554,8 @@ impl Aws for SdkAws {
         let repos = self
             .ecr
             .describe_repositories()
+            // ECR's page is 100 without it: 5,000 repositories would be 50 round trips, not 5.
+            .max_results(1000)
             .into_paginator()
             .items()
             .send()

@@ -65,6 +65,10 @@ pub struct StatusArgs {
     /// Every region enabled for the account, read in parallel
     #[arg(long)]
     pub all_regions: bool,
+    /// Rules, repositories and 30-day pulls only: skip each repository's image count, size and
+    /// last pull (one call per repository)
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -243,6 +243,32 @@ fn confirm(question: &str) -> Result<(), Problem> {
 }
 
 /// Shows an engine event on stderr (and in the log).
+/// Progress of long reads on stderr (stdout keeps the one document): one line rewritten in
+/// place on a terminal, a line per quarter otherwise; short listings say nothing.
+fn print_progress() -> impl FnMut(Event) + Send + 'static {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let mut last_quarter = 0;
+    move |event| {
+        let Event::Progress { label, done, total } = event else {
+            return;
+        };
+        if total < 500 {
+            return;
+        }
+        let line = format!("{label}: {done}/{total} (--summary skips this)");
+        if tty {
+            eprint!("\r{line}");
+            if done == total {
+                eprintln!();
+            }
+        } else if done * 4 / total > last_quarter || done == total {
+            last_quarter = done * 4 / total;
+            err(line);
+        }
+    }
+}
+
 fn print_event(event: Event) {
     tracing::info!(event = ?event);
     err(describe(&event));
@@ -366,13 +392,14 @@ async fn cmd_status(cli: &Cli, args: &StatusArgs, ctx: &Context) -> Result<(), S
     } else {
         ops::Regions::List(args.regions.clone())
     };
-    let status = ops::status(
-        aws.as_ref(),
-        &ops::StatusRequest {
-            regions,
-            usage: true,
-        },
-    )
+    let req = ops::StatusRequest {
+        regions,
+        usage: true,
+        details: !args.summary,
+    };
+    let status = with_events(print_progress(), |tx| async move {
+        ops::status(aws.as_ref(), &req, &tx).await
+    })
     .await?;
     if ctx.json {
         out(output::status_json(&status).to_string());

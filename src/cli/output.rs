@@ -108,9 +108,10 @@ fn region_json(o: &Observed) -> Value {
             "region": o.region,
             "name": r.name,
             "rule_prefix": r.rule_prefix,
-            "image_count": r.image_count,
-            "size_bytes": r.size_bytes,
-            "last_pulled_at": time(r.last_pulled_at),
+            // null with --summary (not read)
+            "image_count": r.image_count(),
+            "size_bytes": r.size_bytes(),
+            "last_pulled_at": time(r.last_pulled_at()),
             "pull_count_30d": r.pull_count_30d,
         })).collect::<Vec<_>>(),
     })
@@ -182,11 +183,14 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
             vec![
                 r.name.clone(),
                 r.rule_prefix.clone(),
-                r.image_count.to_string(),
-                human_bytes(r.size_bytes),
-                r.last_pulled_at.map_or("never".into(), |t| {
-                    t.format("%Y-%m-%d %H:%M UTC").to_string()
-                }),
+                r.image_count().map_or("-".into(), |n| n.to_string()),
+                r.size_bytes().map_or("-".into(), human_bytes),
+                match &r.details {
+                    None => "-".into(),
+                    Some(d) => d.last_pulled_at.map_or("never".into(), |t| {
+                        t.format("%Y-%m-%d %H:%M UTC").to_string()
+                    }),
+                },
                 r.pull_count_30d.to_string(),
             ]
         })

@@ -363,7 +363,7 @@ pub fn repositories(observed: &Observed, prefix: &str) -> Check {
         .fix(format!("pull one: {}; then {}", usage[0], usage[1]))
         .evidence(ev);
     }
-    let last = repos.iter().filter_map(|r| r.last_pulled_at).max();
+    let last = repos.iter().filter_map(|r| r.last_pulled_at()).max();
     Check::new(
         "repositories",
         "Cached repositories",
@@ -425,7 +425,6 @@ pub const OPERATOR_ACTIONS: &[&str] = &[
     "iam:GetRole",
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
-    "iam:ListRoleTags",
     "iam:ListAttachedRolePolicies",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
@@ -713,9 +712,11 @@ mod tests {
         o.repositories.push(RepositoryInfo {
             name: "echo/x".into(),
             rule_prefix: "echo".into(),
-            image_count: 1,
-            size_bytes: 1,
-            last_pulled_at: Some(Utc::now()),
+            details: Some(crate::core::model::RepoDetails {
+                image_count: 1,
+                size_bytes: 1,
+                last_pulled_at: Some(Utc::now()),
+            }),
             pull_count_30d: 3,
         });
         assert_eq!(repositories(&o, "echo").status, Status::Pass);

@@ -100,10 +100,31 @@ pub struct ImageInfo {
 pub struct RepositoryInfo {
     pub name: String,
     pub rule_prefix: String,
+    /// Read one call per repository, so absent until read (`status --summary`, and the
+    /// dashboard until its background reads reach the repository).
+    pub details: Option<RepoDetails>,
+    pub pull_count_30d: u64,
+}
+
+impl RepositoryInfo {
+    pub fn image_count(&self) -> Option<usize> {
+        self.details.map(|d| d.image_count)
+    }
+    pub fn size_bytes(&self) -> Option<u64> {
+        self.details.map(|d| d.size_bytes)
+    }
+    /// The last pull, when the details are read and there was one.
+    pub fn last_pulled_at(&self) -> Option<DateTime<Utc>> {
+        self.details.and_then(|d| d.last_pulled_at)
+    }
+}
+
+/// What a repository's images add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RepoDetails {
     pub image_count: usize,
     pub size_bytes: u64,
     pub last_pulled_at: Option<DateTime<Utc>>,
-    pub pull_count_30d: u64,
 }
 
 /// Everything read from one account and region.

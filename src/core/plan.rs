@@ -508,14 +508,13 @@ pub fn plan_teardown(
                 name: r.name.clone(),
                 action: Action::Delete,
                 reason: None,
-                fields: vec![field("image_count", json!(r.image_count), Value::Null)],
+                fields: vec![],
             });
         }
-    } else if !repos.is_empty() {
+    } else if observed.rule(prefix).is_some() {
+        // Not listed (that is one call per 1,000 repositories for nothing): they are kept.
         p.warnings.push(format!(
-            "{} cached repositor{} under {prefix}/ will be kept; pass --delete-cached-repos to delete them with their images",
-            repos.len(),
-            if repos.len() == 1 { "y" } else { "ies" }
+            "cached repositories under {prefix}/ are kept; pass --delete-cached-repos to delete them with their images"
         ));
     }
     p
@@ -795,9 +794,11 @@ mod tests {
         RepositoryInfo {
             name: name.into(),
             rule_prefix: prefix.into(),
-            image_count: 2,
-            size_bytes: 10,
-            last_pulled_at: None,
+            details: Some(crate::core::model::RepoDetails {
+                image_count: 2,
+                size_bytes: 10,
+                last_pulled_at: None,
+            }),
             pull_count_30d: 0,
         }
     }
@@ -816,7 +817,7 @@ mod tests {
                 (ResourceKind::IamRole, Action::Delete)
             ]
         );
-        assert!(p.warnings[0].contains("1 cached repository under echo/ will be kept"));
+        assert!(p.warnings[0].contains("cached repositories under echo/ are kept"));
         let p = plan_teardown(&o, "echo", role.as_ref(), true, &RoleUse::default());
         assert_eq!(p.changes.len(), 3);
         assert_eq!(p.changes[2].name, "echo/python");

@@ -1,4 +1,4 @@
-//! Applies a setup plan with direct API calls: role → rule → validation. Every change this run
+//! Applies a setup plan with direct API calls: role → (policy ‖ rule) → validation. Every change this run
 //! makes is journaled; when a step fails, the journal is undone in reverse and the user is told
 //! exactly what, if anything, remains.
 
@@ -293,6 +293,21 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     out
 }
 
+/// Which steps may run together: each wave starts when the previous one is done. The role
+/// must exist before anything refers to it and a replaced rule must be gone before it is made
+/// again; the policy, trust, tags and the new rule do not depend on each other; validation
+/// needs everything. So a first setup is three round trips of writes, not four.
+fn wave(op: &Op, trust_changes: bool) -> u8 {
+    match op {
+        Op::CreateRole | Op::DeleteRuleForReplace { .. } => 0,
+        Op::PutPolicy { .. } | Op::UpdateTrust { .. } | Op::TagRole { .. } | Op::CreateRule => 1,
+        // Pointing a rule at a role whose trust is being fixed waits for the fix.
+        Op::UpdateRuleRole { .. } if trust_changes => 2,
+        Op::UpdateRuleRole { .. } => 1,
+        Op::Validate => 3,
+    }
+}
+
 /// Runs the plan. The caller has checked that the plan has no blockers.
 pub async fn apply(
     aws: &dyn Aws,
@@ -304,159 +319,74 @@ pub async fn apply(
 ) -> Result<ApplyOutcome, ApplyFailure> {
     let steps = steps(desired, observed, plan);
     let total = steps.len();
+    let trust_changes = steps.iter().any(|s| matches!(s.op, Op::UpdateTrust { .. }));
     let mut journal: Vec<Undo> = vec![];
     let mut changed = vec![];
     let mut validation = None;
-    let role = &desired.role;
-    for (i, step) in steps.iter().enumerate() {
-        let index = i + 1;
-        emit(
-            tx,
-            Event::StepStarted {
-                index,
-                total,
-                label: step.label.clone(),
-            },
-        );
-        let result: Result<Option<Undo>, AwsError> = match &step.op {
-            Op::CreateRole => {
-                let tags: Vec<_> = role
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                aws.create_role(&role.name, &role.description, &role.trust.to_value(), &tags)
-                    .await
-                    .map(|_| {
-                        Some(Undo::DeleteRole {
-                            name: role.name.clone(),
-                            policy: None,
-                        })
-                    })
-            }
-            Op::PutPolicy { previous } => aws
-                .put_role_policy(&role.name, &role.policy_name, &role.policy.to_value())
-                .await
-                .map(|_| match previous {
-                    Some(doc) => Some(Undo::RestoreRolePolicy {
-                        role: role.name.clone(),
-                        policy: role.policy_name.clone(),
-                        document: doc.clone(),
-                    }),
-                    None => {
-                        // A role created by this run takes its policy with it on undo.
-                        match journal.last_mut() {
-                            Some(Undo::DeleteRole { name, policy }) if *name == role.name => {
-                                *policy = Some(role.policy_name.clone());
-                                None
-                            }
-                            _ => Some(Undo::DeleteRolePolicy {
-                                role: role.name.clone(),
-                                policy: role.policy_name.clone(),
-                            }),
-                        }
+    for wave_no in 0..=3 {
+        let this: Vec<(usize, &Step)> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| wave(&s.op, trust_changes) == wave_no)
+            .map(|(i, s)| (i + 1, s))
+            .collect();
+        for (index, step) in &this {
+            emit(
+                tx,
+                Event::StepStarted {
+                    index: *index,
+                    total,
+                    label: step.label.clone(),
+                },
+            );
+        }
+        let results = futures::future::join_all(
+            this.iter()
+                .map(|(_, step)| run_step(aws, step, desired, opts, tx)),
+        )
+        .await;
+        // Results are journaled in step order, so a rollback undoes in reverse step order.
+        let mut failed = None;
+        for ((index, step), result) in this.iter().zip(results) {
+            match result {
+                Ok((undo, v)) => {
+                    if !matches!(step.op, Op::Validate) {
+                        changed.push(step.label.clone());
                     }
-                }),
-            Op::UpdateTrust { previous } => aws
-                .update_trust_policy(&role.name, &role.trust.to_value())
-                .await
-                .map(|_| {
-                    Some(Undo::RestoreTrust {
-                        role: role.name.clone(),
-                        document: previous.clone(),
-                    })
-                }),
-            Op::TagRole { previous } => {
-                let tags: Vec<_> = role
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                aws.tag_role(&role.name, &tags).await.map(|_| {
-                    Some(Undo::RestoreTags {
-                        role: role.name.clone(),
-                        previous: previous.clone(),
-                    })
-                })
-            }
-            Op::CreateRule => create_rule_with_retry(aws, desired, opts, &step.label, tx)
-                .await
-                .map(|_| {
-                    Some(Undo::DeleteRule {
-                        prefix: desired.rule.prefix.clone(),
-                    })
-                }),
-            Op::UpdateRuleRole { previous } => aws
-                .update_cache_rule_role(&desired.rule.prefix, &desired.rule.role_arn)
-                .await
-                .map(|_| {
-                    previous.clone().map(|role_arn| Undo::RestoreRuleRole {
-                        prefix: desired.rule.prefix.clone(),
-                        role_arn,
-                    })
-                }),
-            Op::DeleteRuleForReplace { previous } => {
-                aws.delete_cache_rule(&previous.prefix).await.map(|_| {
-                    Some(Undo::RecreateRule {
-                        rule: previous.clone(),
-                    })
-                })
-            }
-            Op::Validate => {
-                match validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await {
-                    Ok(v) => {
-                        validation = Some(ValidationReport {
-                            is_valid: v.is_valid,
-                            failure: v.failure.clone(),
-                        });
-                        if !v.is_valid {
-                            emit(tx, Event::Warning {
-                            message: format!(
-                                "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
-                                desired.rule.prefix,
-                                v.failure.as_deref().unwrap_or("no reason given"),
-                                desired.account
-                            ),
-                        });
-                        }
-                        Ok(None)
+                    if let Some(v) = v {
+                        validation = Some(v);
                     }
-                    Err(e) => Err(e),
+                    journal_add(&mut journal, undo);
+                    emit(
+                        tx,
+                        Event::StepDone {
+                            index: *index,
+                            total,
+                            label: step.label.clone(),
+                        },
+                    );
+                }
+                Err(error) => {
+                    emit(
+                        tx,
+                        Event::StepFailed {
+                            index: *index,
+                            total,
+                            label: step.label.clone(),
+                            error: error.to_string(),
+                        },
+                    );
+                    failed.get_or_insert(error);
                 }
             }
-        };
-        match result {
-            Ok(undo) => {
-                if !matches!(step.op, Op::Validate) {
-                    changed.push(step.label.clone());
-                }
-                journal.extend(undo);
-                emit(
-                    tx,
-                    Event::StepDone {
-                        index,
-                        total,
-                        label: step.label.clone(),
-                    },
-                );
-            }
-            Err(error) => {
-                emit(
-                    tx,
-                    Event::StepFailed {
-                        index,
-                        total,
-                        label: step.label.clone(),
-                        error: error.to_string(),
-                    },
-                );
-                let (rolled_back, remaining) = rollback(aws, journal, tx).await;
-                return Err(ApplyFailure {
-                    error,
-                    rolled_back,
-                    remaining,
-                });
-            }
+        }
+        if let Some(error) = failed {
+            let (rolled_back, remaining) = rollback(aws, journal, tx).await;
+            return Err(ApplyFailure {
+                error,
+                rolled_back,
+                remaining,
+            });
         }
     }
     Ok(ApplyOutcome {
@@ -464,6 +394,123 @@ pub async fn apply(
         validation,
         usage: usage_instructions(&desired.account, &desired.region, &desired.rule.prefix),
     })
+}
+
+/// A role created by this run takes its inline policy with it on undo.
+fn journal_add(journal: &mut Vec<Undo>, undo: Option<Undo>) {
+    if let Some(Undo::DeleteRolePolicy { role, policy }) = &undo {
+        if let Some(Undo::DeleteRole { policy: slot, .. }) = journal
+            .iter_mut()
+            .find(|u| matches!(u, Undo::DeleteRole { name, .. } if name == role))
+        {
+            *slot = Some(policy.clone());
+            return;
+        }
+    }
+    journal.extend(undo);
+}
+
+/// One step: what undoes it, and the validation result for the validation step.
+async fn run_step(
+    aws: &dyn Aws,
+    step: &Step,
+    desired: &Desired,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> Result<(Option<Undo>, Option<ValidationReport>), AwsError> {
+    let role = &desired.role;
+    let role_tags = || -> Vec<(String, String)> {
+        role.tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let undo = match &step.op {
+        Op::CreateRole => {
+            aws.create_role(
+                &role.name,
+                &role.description,
+                &role.trust.to_value(),
+                &role_tags(),
+            )
+            .await?;
+            Some(Undo::DeleteRole {
+                name: role.name.clone(),
+                policy: None,
+            })
+        }
+        Op::PutPolicy { previous } => {
+            aws.put_role_policy(&role.name, &role.policy_name, &role.policy.to_value())
+                .await?;
+            Some(match previous {
+                Some(doc) => Undo::RestoreRolePolicy {
+                    role: role.name.clone(),
+                    policy: role.policy_name.clone(),
+                    document: doc.clone(),
+                },
+                None => Undo::DeleteRolePolicy {
+                    role: role.name.clone(),
+                    policy: role.policy_name.clone(),
+                },
+            })
+        }
+        Op::UpdateTrust { previous } => {
+            aws.update_trust_policy(&role.name, &role.trust.to_value())
+                .await?;
+            Some(Undo::RestoreTrust {
+                role: role.name.clone(),
+                document: previous.clone(),
+            })
+        }
+        Op::TagRole { previous } => {
+            aws.tag_role(&role.name, &role_tags()).await?;
+            Some(Undo::RestoreTags {
+                role: role.name.clone(),
+                previous: previous.clone(),
+            })
+        }
+        Op::CreateRule => {
+            create_rule_with_retry(aws, desired, opts, &step.label, tx).await?;
+            Some(Undo::DeleteRule {
+                prefix: desired.rule.prefix.clone(),
+            })
+        }
+        Op::UpdateRuleRole { previous } => {
+            aws.update_cache_rule_role(&desired.rule.prefix, &desired.rule.role_arn)
+                .await?;
+            previous.clone().map(|role_arn| Undo::RestoreRuleRole {
+                prefix: desired.rule.prefix.clone(),
+                role_arn,
+            })
+        }
+        Op::DeleteRuleForReplace { previous } => {
+            aws.delete_cache_rule(&previous.prefix).await?;
+            Some(Undo::RecreateRule {
+                rule: previous.clone(),
+            })
+        }
+        Op::Validate => {
+            let v = validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await?;
+            if !v.is_valid {
+                emit(tx, Event::Warning {
+                    message: format!(
+                        "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
+                        desired.rule.prefix,
+                        v.failure.as_deref().unwrap_or("no reason given"),
+                        desired.account
+                    ),
+                });
+            }
+            return Ok((
+                None,
+                Some(ValidationReport {
+                    is_valid: v.is_valid,
+                    failure: v.failure.clone(),
+                }),
+            ));
+        }
+    };
+    Ok((undo, None))
 }
 
 /// Creates the rule; a role made seconds ago may not be usable yet (IAM is eventually

@@ -41,6 +41,8 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         role_name: Some(DEFAULT_ROLE_NAME.into()),
         usage: true,
         prefix: Some(prefix.to_string()),
+        details: true,
+        ..Default::default()
     };
     let (observed, expiry) = futures::join!(observe(aws, region, &scope), aws.session_expiry());
     let observed = match observed {

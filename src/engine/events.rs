@@ -32,6 +32,12 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// A long read: `done` of `total` items.
+    Progress {
+        label: String,
+        done: usize,
+        total: usize,
+    },
     RollbackStarted {
         steps: usize,
     },
@@ -108,6 +114,7 @@ pub fn describe(event: &Event) -> String {
             reason,
         } => format!("      {label}: attempt {attempt}/{of} — {reason}"),
         Event::Warning { message } => format!("warning: {message}"),
+        Event::Progress { label, done, total } => format!("{label}: {done}/{total}"),
         Event::RollbackStarted { steps } => {
             format!("rolling back {steps} change(s) made by this run …")
         }

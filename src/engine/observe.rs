@@ -1,16 +1,20 @@
-//! Reads an account in parallel: identity, rules, the named role and the repositories first;
-//! then, from those, the rules' roles (to tell who manages each rule), every cached
-//! repository's images and the 30-day pull counts.
+//! Reads an account in parallel, each read starting as soon as its inputs exist: identity,
+//! rules, the named role and the repository listing at once; the rules' roles as soon as the
+//! rules are in (their tags say who manages each rule); the 30-day pull counts as soon as rules
+//! and repositories are in. Per-image details (one call per repository) only when asked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, DurationRound, Utc};
-use futures::future::BoxFuture;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use crate::aws::{Aws, AwsResult, RepoSummary};
-use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, ObservedRole, RepositoryInfo};
+use crate::aws::{Aws, AwsError, AwsResult, RepoSummary};
+use crate::core::model::{
+    CacheRule, Identity, ManagedBy, Observed, ObservedRole, RepoDetails, RepositoryInfo,
+};
 use crate::core::validate::RepoPrefix;
+use crate::engine::events::{emit, Event, EventSender};
 
 /// Repositories per CloudWatch `GetMetricData` call (the API's limit on queries).
 pub const METRIC_BATCH: usize = 500;
@@ -21,11 +25,19 @@ pub const IMAGE_CONCURRENCY: usize = 16;
 pub struct Scope {
     /// The role the setup names (read even when no rule uses it).
     pub role_name: Option<String>,
-    /// Read images and pull counts of cached repositories (status, dashboard).
+    /// Read the cached repositories and their 30-day pull counts (status, dashboard).
     pub usage: bool,
+    /// Also read every cached repository's images (count, size, last pull): one
+    /// `DescribeImages` per repository, so off the critical path of the dashboard.
+    pub details: bool,
+    /// Read the rules' roles only as far as their tags (who manages the rule), not their
+    /// policies: what status and the dashboard need.
+    pub rule_roles_tags_only: bool,
     /// Also count repositories under this prefix as cached when no rule covers them any more
     /// (what a half-finished teardown leaves behind).
     pub prefix: Option<String>,
+    /// Where to report progress of long detail listings.
+    pub progress: Option<EventSender>,
 }
 
 fn role_name_of(arn: &str, account: &str) -> Option<String> {
@@ -48,6 +60,28 @@ pub fn rule_for<'a>(rules: &'a [CacheRule], repo: &str) -> Option<&'a CacheRule>
         })
 }
 
+/// Image count, size and last pull of each repository, `IMAGE_CONCURRENCY` at a time, in the
+/// order given as far as concurrency allows (callers put what is on screen first).
+pub fn repository_details(
+    aws: &dyn Aws,
+    names: Vec<String>,
+) -> BoxStream<'_, (String, AwsResult<RepoDetails>)> {
+    stream::iter(names.into_iter().map(
+        move |n| -> BoxFuture<'_, (String, AwsResult<RepoDetails>)> {
+            Box::pin(async move {
+                let details = aws.list_images(&n).await.map(|images| RepoDetails {
+                    image_count: images.len(),
+                    size_bytes: images.iter().map(|x| x.size_bytes).sum(),
+                    last_pulled_at: images.iter().filter_map(|x| x.last_pulled_at).max(),
+                });
+                (n, details)
+            })
+        },
+    ))
+    .buffer_unordered(IMAGE_CONCURRENCY)
+    .boxed()
+}
+
 pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Observed> {
     let named_role = async {
         match &scope.role_name {
@@ -64,75 +98,102 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             Ok(vec![])
         }
     };
-    let (identity, mut rules, role, repos) = futures::try_join!(
-        aws.caller_identity(),
-        aws.list_cache_rules(),
-        named_role,
-        repositories
-    )?;
+    let base = futures::future::try_join(aws.caller_identity(), aws.list_cache_rules())
+        .boxed()
+        .shared();
 
-    let mut role_names: BTreeSet<String> = rules
-        .iter()
-        .filter_map(|r| {
-            r.role_arn
-                .as_deref()
-                .and_then(|a| role_name_of(a, &identity.account))
-        })
-        .collect();
-    if let Some(r) = &role {
-        role_names.remove(&r.name);
-    }
-    let orphan_prefix = scope
-        .prefix
-        .as_deref()
-        .and_then(|p| RepoPrefix::parse("prefix", p).ok());
-    let cached: Vec<(RepoSummary, String)> = repos
-        .into_iter()
-        .filter_map(|r| match rule_for(&rules, &r.name) {
-            Some(rule) => Some((r.clone(), rule.prefix.clone())),
-            None => orphan_prefix
-                .as_ref()
-                .filter(|p| !p.is_root() && p.covers(&r.name))
-                .map(|p| (r.clone(), p.to_string())),
-        })
-        .collect();
-    let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
-
-    // The futures are boxed so callers that spawn observation can prove they are Send.
-    let rule_roles = stream::iter(role_names.into_iter().map(
-        |n| -> BoxFuture<'_, AwsResult<Option<ObservedRole>>> {
-            Box::pin(async move { aws.get_role(&n).await })
-        },
-    ))
-    .buffer_unordered(IMAGE_CONCURRENCY)
-    .try_collect::<Vec<_>>();
-    let images = async {
-        if !scope.usage {
-            return Ok(BTreeMap::new());
+    // The rules' roles need only the rules (and the account, read alongside).
+    let rule_roles = {
+        let base = base.clone();
+        let skip = scope.role_name.clone();
+        async move {
+            let (identity, rules): (Identity, Vec<CacheRule>) = base.await?;
+            let names: BTreeSet<String> = rules
+                .iter()
+                .filter_map(|r| {
+                    r.role_arn
+                        .as_deref()
+                        .and_then(|a| role_name_of(a, &identity.account))
+                })
+                .filter(|n| Some(n) != skip.as_ref())
+                .collect();
+            // Boxed so callers that spawn observation can prove they are Send.
+            stream::iter(names.into_iter().map(
+                |n| -> BoxFuture<'_, AwsResult<Option<ObservedRole>>> {
+                    Box::pin(async move {
+                        if scope.rule_roles_tags_only {
+                            aws.get_role_summary(&n).await
+                        } else {
+                            aws.get_role(&n).await
+                        }
+                    })
+                },
+            ))
+            .buffer_unordered(IMAGE_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await
         }
-        // Owned names: a closure over `&String` makes the future's Send proof higher-ranked.
-        stream::iter(names.clone().into_iter().map(
-            |n| -> BoxFuture<'_, AwsResult<(String, Vec<ImageInfo>)>> {
-                Box::pin(async move { aws.list_images(&n).await.map(|i| (n, i)) })
-            },
-        ))
-        .buffer_unordered(IMAGE_CONCURRENCY)
-        .try_collect::<BTreeMap<_, _>>()
-        .await
     };
-    let counts = async {
-        if !scope.usage || names.is_empty() {
-            return Ok(Default::default());
-        }
-        // Up to the end of the current minute, so pulls of the last seconds are counted.
-        let end = Utc::now()
-            .duration_trunc(Duration::minutes(1))
-            .unwrap_or_else(|_| Utc::now())
-            + Duration::minutes(1);
-        aws.pull_counts(&names, end - Duration::days(30), end).await
-    };
-    let (rule_roles, images, counts) = futures::try_join!(rule_roles, images, counts)?;
 
+    // Usage needs the rules (which repositories are cached) and the listing.
+    let usage = {
+        let base = base.clone();
+        async move {
+            let (repos, (_, rules)) = futures::try_join!(repositories, base)?;
+            let cached = cached_repositories(repos, &rules, scope.prefix.as_deref());
+            let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
+            let counts = async {
+                if !scope.usage || names.is_empty() {
+                    return Ok(Default::default());
+                }
+                // Up to the end of the current minute, so pulls of the last seconds count.
+                let end = Utc::now()
+                    .duration_trunc(Duration::minutes(1))
+                    .unwrap_or_else(|_| Utc::now())
+                    + Duration::minutes(1);
+                aws.pull_counts(&names, end - Duration::days(30), end).await
+            };
+            let details = async {
+                if !(scope.usage && scope.details) {
+                    return Ok(BTreeMap::new());
+                }
+                let total = names.len();
+                let mut out = BTreeMap::new();
+                let mut all = repository_details(aws, names.clone());
+                while let Some((name, details)) = all.next().await {
+                    out.insert(name, details?);
+                    if let Some(tx) = &scope.progress {
+                        if out.len() % 250 == 0 || out.len() == total {
+                            emit(
+                                tx,
+                                Event::Progress {
+                                    label: "reading images of cached repositories".into(),
+                                    done: out.len(),
+                                    total,
+                                },
+                            );
+                        }
+                    }
+                }
+                Ok::<_, AwsError>(out)
+            };
+            let (counts, mut details) = futures::try_join!(counts, details)?;
+            Ok::<_, AwsError>(
+                cached
+                    .into_iter()
+                    .map(|(r, prefix)| RepositoryInfo {
+                        details: details.remove(&r.name),
+                        pull_count_30d: counts.get(&r.name).copied().unwrap_or(0),
+                        name: r.name,
+                        rule_prefix: prefix,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+
+    let ((identity, mut rules), role, rule_roles, repositories) =
+        futures::try_join!(base, named_role, rule_roles, usage)?;
     let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
         .into_iter()
         .flatten()
@@ -147,20 +208,6 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             .map(ObservedRole::managed_by)
             .unwrap_or(ManagedBy::Other);
     }
-    let repositories = cached
-        .into_iter()
-        .map(|(r, prefix)| {
-            let imgs = images.get(&r.name);
-            RepositoryInfo {
-                image_count: imgs.map_or(0, Vec::len),
-                size_bytes: imgs.map_or(0, |i| i.iter().map(|x| x.size_bytes).sum()),
-                last_pulled_at: imgs.and_then(|i| i.iter().filter_map(|x| x.last_pulled_at).max()),
-                pull_count_30d: counts.get(&r.name).copied().unwrap_or(0),
-                name: r.name,
-                rule_prefix: prefix,
-            }
-        })
-        .collect();
     Ok(Observed {
         identity,
         region: region.to_string(),
@@ -169,6 +216,29 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         roles: roles_by_arn.into_values().collect(),
         repositories,
     })
+}
+
+/// The repositories a rule covers (with the rule's prefix), plus those under `orphan_prefix`
+/// that no rule covers any more.
+fn cached_repositories(
+    repos: Vec<RepoSummary>,
+    rules: &[CacheRule],
+    orphan_prefix: Option<&str>,
+) -> Vec<(RepoSummary, String)> {
+    let orphan_prefix = orphan_prefix.and_then(|p| RepoPrefix::parse("prefix", p).ok());
+    repos
+        .into_iter()
+        .filter_map(|r| match rule_for(rules, &r.name) {
+            Some(rule) => {
+                let prefix = rule.prefix.clone();
+                Some((r, prefix))
+            }
+            None => orphan_prefix
+                .as_ref()
+                .filter(|p| !p.is_root() && p.covers(&r.name))
+                .map(|p| (r, p.to_string())),
+        })
+        .collect()
 }
 
 #[cfg(test)]

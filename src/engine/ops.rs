@@ -168,25 +168,80 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             example: DEFAULT_ROLE_NAME.into(),
         }])));
     }
-    let mut planned =
-        planning::plan_setup(aws, setup, req.method, &req.stack_name, req.adopt).await?;
-    // IAM is global: a role this tool already has may serve rules in other regions.
-    if planned.stack.is_none() {
-        if let Some(role) = planned
-            .observed
-            .role
-            .as_ref()
-            .filter(|r| r.managed_by().is_ours())
-        {
-            let elsewhere = role_use_elsewhere(aws, &role.arn).await;
-            plan::plan_shared_role(&mut planned.plan, &planned.desired, &elsewhere);
-        }
+    let method = req.method;
+    let planning = planning::plan_setup(aws, setup, method, &req.stack_name, req.adopt);
+    // IAM is global: a role this tool already has may serve rules in other regions. The other
+    // regions are read alongside the plan's own reads (not after them), and dropped unread
+    // when the role turns out to be new or not ours.
+    let needs_elsewhere = |p: &Planned| {
+        p.stack.is_none()
+            && p.observed
+                .role
+                .as_ref()
+                .is_some_and(|r| r.managed_by().is_ours())
+    };
+    let (planned, elsewhere) = alongside(planning, rules_elsewhere(aws), needs_elsewhere).await;
+    let mut planned = planned?;
+    if let (Some(elsewhere), Some(role)) = (elsewhere, planned.observed.role.as_ref()) {
+        let used = elsewhere.using(&role.arn);
+        plan::plan_shared_role(&mut planned.plan, &planned.desired, &used);
     }
     Ok(Arc::new(planned))
 }
 
+/// Runs `main` and `extra` together; once `main` is done, waits for `extra` only if `wanted`
+/// says its result is needed, else drops it unfinished. Reads that may be needed cost no
+/// round trip of their own this way.
+async fn alongside<T, E, X>(
+    main: impl std::future::Future<Output = Result<T, E>>,
+    extra: impl std::future::Future<Output = X>,
+    wanted: impl FnOnce(&T) -> bool,
+) -> (Result<T, E>, Option<X>) {
+    use futures::future::{select, Either};
+    let (main, extra) = (std::pin::pin!(main), std::pin::pin!(extra));
+    match select(main, extra).await {
+        Either::Left((Ok(t), extra)) => {
+            let x = if wanted(&t) { Some(extra.await) } else { None };
+            (Ok(t), x)
+        }
+        Either::Left((Err(e), _)) => (Err(e), None),
+        Either::Right((x, main)) => {
+            let t = main.await;
+            let keep = t.as_ref().is_ok_and(wanted);
+            (t, keep.then_some(x))
+        }
+    }
+}
+
 /// Every other enabled region's rules that use `role_arn`, read in parallel.
 pub async fn role_use_elsewhere(aws: &dyn Aws, role_arn: &str) -> RoleUse {
+    rules_elsewhere(aws).await.using(role_arn)
+}
+
+/// The rules of every other enabled region, or why a region could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct RulesElsewhere {
+    pub rules: Vec<RegionalRule>,
+    pub unreadable: Vec<String>,
+}
+
+impl RulesElsewhere {
+    /// The rules that use this role.
+    pub fn using(&self, role_arn: &str) -> RoleUse {
+        RoleUse {
+            rules: self
+                .rules
+                .iter()
+                .filter(|r| r.rule.role_arn.as_deref() == Some(role_arn))
+                .cloned()
+                .collect(),
+            unreadable: self.unreadable.clone(),
+        }
+    }
+}
+
+/// Every other enabled region's rules, read in parallel.
+pub async fn rules_elsewhere(aws: &dyn Aws) -> RulesElsewhere {
     let here = aws.region();
     let regions = match aws.enabled_regions().await {
         Ok(r) => r,
@@ -199,18 +254,13 @@ pub async fn role_use_elsewhere(aws: &dyn Aws, role_arn: &str) -> RoleUse {
         async move { view.list_cache_rules().await }
     });
     let results = join_all(reads).await;
-    let mut out = RoleUse::default();
+    let mut out = RulesElsewhere::default();
     for (region, result) in others.into_iter().zip(results) {
         match result {
-            Ok(rules) => out.rules.extend(
-                rules
-                    .into_iter()
-                    .filter(|r| r.role_arn.as_deref() == Some(role_arn))
-                    .map(|rule| RegionalRule {
-                        region: region.clone(),
-                        rule,
-                    }),
-            ),
+            Ok(rules) => out.rules.extend(rules.into_iter().map(|rule| RegionalRule {
+                region: region.clone(),
+                rule,
+            })),
             // A region the account has not enabled holds no rules.
             Err(e) if e.is(ErrorKind::NoCredentials) => {}
             Err(e) => out
@@ -422,13 +472,6 @@ pub struct TeardownPlanned {
 }
 
 impl TeardownPlanned {
-    /// The same teardown with or without the cached repositories (no AWS call).
-    pub fn with_delete_repos(&self, delete_repos: bool) -> Self {
-        let mut t = self.clone();
-        t.delete_repos = delete_repos;
-        t.plan = teardown_plan_of(&t.observed, &t.prefix, &t.owner, delete_repos, &t.elsewhere);
-        t
-    }
     pub fn stack_name(&self) -> Option<&str> {
         match &self.owner {
             Owner::Stack(s) => Some(&s.name),
@@ -487,67 +530,77 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
         ),
-        usage: false,
-        prefix: Some(prefix.clone()),
+        // Listing every repository is needed only to delete them.
+        prefix: req.delete_repos.then(|| prefix.clone()),
+        ..Default::default()
     };
-    let observed = observe::observe(aws, &aws.region(), &scope).await?;
-    let region = observed.region.clone();
-    let rule = observed.rule(&prefix).cloned();
-    let owner = match rule.as_ref().map(|r| r.managed_by.clone()) {
-        Some(ManagedBy::CloudFormation(stack_name)) => match aws.describe_stack(&stack_name).await?
-        {
-            Some(info) => Owner::Stack(info),
-            None => {
+    // Who owns the rule, read alongside the other regions' rules (needed only when the role
+    // is this tool's, to keep it while another region uses it).
+    let read_owner = async {
+        let observed = observe::observe(aws, &aws.region(), &scope).await?;
+        let region = observed.region.clone();
+        let rule = observed.rule(&prefix).cloned();
+        let owner = match rule.as_ref().map(|r| r.managed_by.clone()) {
+            Some(ManagedBy::CloudFormation(stack_name)) => {
+                match aws.describe_stack(&stack_name).await? {
+                    Some(info) => Owner::Stack(info),
+                    None => {
+                        return Err(Failure::of(Problem::new(
+                        "StackNotFound",
+                        format!("rule {prefix} in {region} was made by CloudFormation stack {stack_name}, which no longer exists in {region}"),
+                        format!("the rule was retained by its stack: delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}`"),
+                    )));
+                    }
+                }
+            }
+            Some(ManagedBy::EchoOnboard) => {
+                // The rule's own role wins over the default name; an explicit --role-name over both.
+                let role = match (&role_name, rule.as_ref().and_then(|r| r.role_arn.clone())) {
+                    (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
+                    _ => observed.role.clone(),
+                };
+                Owner::Tool { role }
+            }
+            Some(ManagedBy::Other) => {
+                let r = rule.as_ref().expect("matched a rule");
                 return Err(Failure::of(Problem::new(
-                    "StackNotFound",
-                    format!("rule {prefix} in {region} was made by CloudFormation stack {stack_name}, which no longer exists in {region}"),
-                    format!("the rule was retained by its stack: delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}`"),
+                    "NotManagedByEchoOnboard",
+                    format!(
+                        "rule {prefix} in {region} was not made by echo-onboard (upstream {}, role {}), so teardown leaves it alone",
+                        r.upstream_url,
+                        r.role_arn.as_deref().unwrap_or("none")
+                    ),
+                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept)"),
                 )));
             }
-        },
-        Some(ManagedBy::EchoOnboard) => {
-            // The rule's own role wins over the default name; an explicit --role-name over both.
-            let role = match (&role_name, rule.as_ref().and_then(|r| r.role_arn.clone())) {
-                (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
-                _ => observed.role.clone(),
-            };
-            Owner::Tool { role }
-        }
-        Some(ManagedBy::Other) => {
-            let r = rule.as_ref().expect("matched a rule");
-            return Err(Failure::of(Problem::new(
-                "NotManagedByEchoOnboard",
-                format!(
-                    "rule {prefix} in {region} was not made by echo-onboard (upstream {}, role {}), so teardown leaves it alone",
-                    r.upstream_url,
-                    r.role_arn.as_deref().unwrap_or("none")
-                ),
-                format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept)"),
-            )));
-        }
-        None => {
-            // No rule: what a killed run or a failed stack may have left behind.
-            let stack_name = req
-                .stack_name
-                .clone()
-                .unwrap_or_else(|| crate::cfn::DEFAULT_STACK_NAME.to_string());
-            let stack = aws.describe_stack(&stack_name).await?.filter(|s| {
-                s.parameters.get("RepositoryNamePrefix").map(String::as_str)
-                    == Some(prefix.as_str())
-            });
-            match stack {
-                Some(info) => Owner::Stack(info),
-                None => match observed.role.clone() {
-                    Some(role) if role.managed_by().is_ours() => Owner::Tool { role: Some(role) },
-                    _ => Owner::Nothing,
-                },
+            None => {
+                // No rule: what a killed run or a failed stack may have left behind.
+                let stack_name = req
+                    .stack_name
+                    .clone()
+                    .unwrap_or_else(|| crate::cfn::DEFAULT_STACK_NAME.to_string());
+                let stack = aws.describe_stack(&stack_name).await?.filter(|s| {
+                    s.parameters.get("RepositoryNamePrefix").map(String::as_str)
+                        == Some(prefix.as_str())
+                });
+                match stack {
+                    Some(info) => Owner::Stack(info),
+                    None => match observed.role.clone() {
+                        Some(role) if role.managed_by().is_ours() => {
+                            Owner::Tool { role: Some(role) }
+                        }
+                        _ => Owner::Nothing,
+                    },
+                }
             }
-        }
+        };
+        Ok::<_, Box<Failure>>((observed, owner))
     };
-    let elsewhere = match &owner {
-        Owner::Tool { role: Some(role) } if role.managed_by().is_ours() => {
-            role_use_elsewhere(aws, &role.arn).await
-        }
+    let tool_role = |(_, owner): &(Observed, Owner)| matches!(owner, Owner::Tool { role: Some(role) } if role.managed_by().is_ours());
+    let (read, others) = alongside(read_owner, rules_elsewhere(aws), tool_role).await;
+    let (observed, owner) = read?;
+    let elsewhere = match (&owner, others) {
+        (Owner::Tool { role: Some(role) }, Some(others)) => others.using(&role.arn),
         _ => RoleUse::default(),
     };
     let plan = teardown_plan_of(&observed, &prefix, &owner, req.delete_repos, &elsewhere);
@@ -655,8 +708,10 @@ pub enum Regions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRequest {
     pub regions: Regions,
-    /// Read images and 30-day pull counts of cached repositories.
+    /// Read cached repositories and their 30-day pull counts.
     pub usage: bool,
+    /// Also read each cached repository's images (one call per repository).
+    pub details: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -672,7 +727,12 @@ pub struct Status {
 }
 
 /// Rules and cached repositories of one or many regions, read in parallel.
-pub async fn status(aws: &dyn Aws, req: &StatusRequest) -> OpResult<Status> {
+/// Long detail listings report their progress on `progress`.
+pub async fn status(
+    aws: &dyn Aws,
+    req: &StatusRequest,
+    progress: &EventSender,
+) -> OpResult<Status> {
     let regions = match &req.regions {
         Regions::Current => vec![aws.region()],
         Regions::List(list) => {
@@ -689,9 +749,11 @@ pub async fn status(aws: &dyn Aws, req: &StatusRequest) -> OpResult<Status> {
         Regions::All => aws.enabled_regions().await?,
     };
     let scope = Scope {
-        role_name: None,
         usage: req.usage,
-        prefix: None,
+        details: req.details,
+        rule_roles_tags_only: true,
+        progress: Some(progress.clone()),
+        ..Default::default()
     };
     let reads = regions.iter().map(|r| {
         let view = aws.in_region(r);

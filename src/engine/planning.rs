@@ -39,8 +39,7 @@ pub async fn plan_setup(
     };
     let scope = Scope {
         role_name: Some(role_name.clone()),
-        usage: false,
-        prefix: None,
+        ..Default::default()
     };
     let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
     let mut desired = desired(&setup, &observed.identity.account);

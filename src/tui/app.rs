@@ -15,7 +15,7 @@ use super::prefs::Prefs;
 use super::profiles::{ProfileEntry, ProfileKind};
 use crate::core::checks::Check;
 use crate::core::model::{
-    usage_instructions, CacheRule, Identity, ImageInfo, Observed, RepositoryInfo,
+    usage_instructions, CacheRule, Identity, ImageInfo, Observed, RepoDetails, RepositoryInfo,
 };
 use crate::core::plan::Plan;
 use crate::core::regions::KNOWN_REGIONS;
@@ -128,6 +128,10 @@ pub enum Msg {
     Dashboard(Result<Box<Observed>, String>),
     Validations(BTreeMap<String, String>),
     Images(String, Result<Vec<ImageInfo>, String>),
+    /// Image details of some cached repositories, read in the background.
+    Details(Vec<(String, RepoDetails)>),
+    /// The background read of image details stopped: why.
+    DetailsFailed(String),
     TornDown(Result<Vec<String>, Vec<String>>),
     Diagnosed(Shared<Report>),
     /// The bundle's path, or why it could not be written.
@@ -155,10 +159,15 @@ pub enum Effect {
     LoadDashboard,
     Validate(Vec<String>),
     LoadImages(String),
+    /// Reads the image details of these repositories in the background, in this order
+    /// (what is on screen first), replacing any such read still running.
+    LoadDetails(Vec<String>),
     /// Reads who made the rule and plans its teardown.
     PlanTeardown {
         prefix: String,
         role: Option<String>,
+        /// Also list (and plan to delete) the cached repositories under the prefix.
+        delete_repos: bool,
     },
     /// Carries out exactly this teardown plan.
     Teardown(Shared<TeardownPlanned>),
@@ -234,6 +243,9 @@ pub struct Dashboard {
     /// The repository whose images are shown, and its images once loaded.
     pub detail: Option<(String, Option<Images>)>,
     pub validations: BTreeMap<String, String>,
+    /// Repositories whose image details are still being read in the background.
+    pub details_pending: usize,
+    pub details_error: Option<String>,
 }
 
 pub struct TeardownState {
@@ -246,6 +258,28 @@ pub struct TeardownState {
     pub running: bool,
     pub lines: Vec<String>,
     pub finished: Option<Result<Vec<String>, Vec<String>>>,
+}
+
+/// A refresh keeps the image details of repositories whose pull count did not change, so it
+/// reads again only what changed instead of every repository.
+fn carry_over_details(previous: Option<&Observed>, next: &mut Observed) {
+    let Some(previous) =
+        previous.filter(|p| p.region == next.region && p.identity.account == next.identity.account)
+    else {
+        return;
+    };
+    let known: std::collections::HashMap<&str, (u64, RepoDetails)> = previous
+        .repositories
+        .iter()
+        .filter_map(|r| Some((r.name.as_str(), (r.pull_count_30d, r.details?))))
+        .collect();
+    for r in &mut next.repositories {
+        if let Some((pulls, d)) = known.get(r.name.as_str()) {
+            if *pulls == r.pull_count_30d && r.details.is_none() {
+                r.details = Some(*d);
+            }
+        }
+    }
 }
 
 pub struct App {
@@ -354,6 +388,8 @@ impl App {
                 sort: SortBy::Pulls,
                 detail: None,
                 validations: BTreeMap::new(),
+                details_pending: 0,
+                details_error: None,
             },
             teardown: None,
             prefs,
@@ -483,6 +519,34 @@ impl App {
             .get(self.dashboard.rule_sel)
     }
 
+    /// Repositories without image details, those of the selected rule from the selection on
+    /// first (what is on screen), then the rest.
+    fn details_wanted(&self) -> Vec<String> {
+        let Some(o) = self.dashboard.observed.as_ref() else {
+            return vec![];
+        };
+        let shown = self.visible_repos();
+        let from = self
+            .dashboard
+            .repo_sel
+            .saturating_sub(shown.len().min(50) / 2);
+        let mut out: Vec<String> = shown[from.min(shown.len())..]
+            .iter()
+            .chain(&shown[..from.min(shown.len())])
+            .filter(|r| r.details.is_none())
+            .map(|r| r.name.clone())
+            .collect();
+        let first: std::collections::HashSet<&str> = out.iter().map(String::as_str).collect();
+        let rest: Vec<String> = o
+            .repositories
+            .iter()
+            .filter(|r| r.details.is_none() && !first.contains(r.name.as_str()))
+            .map(|r| r.name.clone())
+            .collect();
+        out.extend(rest);
+        out
+    }
+
     /// The selected rule's repositories, sorted as chosen.
     pub fn visible_repos(&self) -> Vec<&RepositoryInfo> {
         let (Some(o), Some(rule)) = (self.dashboard.observed.as_ref(), self.selected_rule()) else {
@@ -500,14 +564,17 @@ impl App {
                     .cmp(&a.pull_count_30d)
                     .then(a.name.cmp(&b.name))
             }),
+            // Rows whose details have not arrived yet sort last.
             SortBy::LastPull => repos.sort_by(|a, b| {
-                b.last_pulled_at
-                    .cmp(&a.last_pulled_at)
+                b.last_pulled_at()
+                    .cmp(&a.last_pulled_at())
                     .then(a.name.cmp(&b.name))
             }),
-            SortBy::Size => {
-                repos.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes).then(a.name.cmp(&b.name)))
-            }
+            SortBy::Size => repos.sort_by(|a, b| {
+                b.size_bytes()
+                    .cmp(&a.size_bytes())
+                    .then(a.name.cmp(&b.name))
+            }),
         }
         repos
     }
@@ -683,15 +750,25 @@ impl App {
                             .collect();
                         self.dashboard.rule_sel =
                             self.dashboard.rule_sel.min(o.rules.len().saturating_sub(1));
-                        self.dashboard.observed = Some(*o);
+                        let mut o = *o;
+                        carry_over_details(self.dashboard.observed.as_ref(), &mut o);
+                        self.dashboard.observed = Some(o);
                         self.dashboard.error = None;
                         self.dashboard.updated_at = Some(self.now);
                         let repos = self.visible_repos().len();
                         self.dashboard.repo_sel =
                             self.dashboard.repo_sel.min(repos.saturating_sub(1));
+                        let wanted = self.details_wanted();
+                        self.dashboard.details_pending = wanted.len();
+                        self.dashboard.details_error = None;
+                        let mut fx = vec![];
                         if !ecr.is_empty() {
-                            return vec![Effect::Validate(ecr)];
+                            fx.push(Effect::Validate(ecr));
                         }
+                        if !wanted.is_empty() {
+                            fx.push(Effect::LoadDetails(wanted));
+                        }
+                        return fx;
                     }
                     Err(e) => self.dashboard.error = Some(e),
                 }
@@ -699,6 +776,31 @@ impl App {
             }
             Msg::Validations(v) => {
                 self.dashboard.validations = v;
+                vec![]
+            }
+            Msg::Details(batch) => {
+                if let Some(o) = self.dashboard.observed.as_mut() {
+                    let index: std::collections::HashMap<&str, usize> = o
+                        .repositories
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| (r.name.as_str(), i))
+                        .collect();
+                    let at: Vec<(usize, RepoDetails)> = batch
+                        .iter()
+                        .filter_map(|(n, d)| index.get(n.as_str()).map(|i| (*i, *d)))
+                        .collect();
+                    for (i, d) in at {
+                        o.repositories[i].details = Some(d);
+                    }
+                }
+                self.dashboard.details_pending =
+                    self.dashboard.details_pending.saturating_sub(batch.len());
+                vec![]
+            }
+            Msg::DetailsFailed(e) => {
+                self.dashboard.details_pending = 0;
+                self.dashboard.details_error = Some(e);
                 vec![]
             }
             Msg::Images(repo, result) => {
@@ -1171,7 +1273,11 @@ impl App {
             finished: None,
         });
         self.screen = Screen::Teardown;
-        vec![Effect::PlanTeardown { prefix, role }]
+        vec![Effect::PlanTeardown {
+            prefix,
+            role,
+            delete_repos: false,
+        }]
     }
 
     fn on_teardown(&mut self, cmd: Cmd) -> Vec<Effect> {
@@ -1194,12 +1300,22 @@ impl App {
         }
         match cmd {
             Cmd::ToggleRepos => {
-                if let Some(p) = &t.planned {
-                    // The engine's own re-plan: pure, no AWS call.
-                    let p = Shared::new(p.with_delete_repos(!t.delete_repos));
-                    t.delete_repos = p.delete_repos;
-                    t.plan = p.plan.clone();
-                    t.planned = Some(p);
+                if t.planned.is_some() {
+                    // Re-planned by the engine: the repositories are listed only when they
+                    // are to be deleted. Nothing can be confirmed until the new plan is in.
+                    t.delete_repos = !t.delete_repos;
+                    t.planned = None;
+                    let role = t
+                        .rule
+                        .role_arn
+                        .as_deref()
+                        .and_then(|arn| arn.rsplit('/').next())
+                        .map(str::to_string);
+                    return vec![Effect::PlanTeardown {
+                        prefix: t.rule.prefix.clone(),
+                        role,
+                        delete_repos: t.delete_repos,
+                    }];
                 }
             }
             Cmd::Select => {
@@ -1580,13 +1696,29 @@ mod screen_tests {
         }
     }
 
+    async fn teardown_of(aws: &crate::sandbox::SandboxAws, delete_repos: bool) -> TeardownPlanned {
+        crate::engine::ops::plan_teardown(
+            aws,
+            &crate::engine::ops::TeardownRequest {
+                prefix: "echo".into(),
+                role_name: None,
+                stack_name: None,
+                delete_repos,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     fn observed() -> Observed {
         let repo = |name: &str, pulls: u64, size: u64| RepositoryInfo {
             name: name.into(),
             rule_prefix: "echo".into(),
-            image_count: 1,
-            size_bytes: size,
-            last_pulled_at: None,
+            details: Some(crate::core::model::RepoDetails {
+                image_count: 1,
+                size_bytes: size,
+                last_pulled_at: None,
+            }),
             pull_count_30d: pulls,
         };
         Observed {
@@ -1731,7 +1863,6 @@ mod screen_tests {
 
     #[test]
     fn teardown_needs_the_typed_prefix() {
-        use crate::engine::ops::{plan_teardown, TeardownRequest};
         use crate::sandbox::SandboxAws;
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;
@@ -1759,17 +1890,7 @@ mod screen_tests {
                 .await
                 .unwrap();
             aws.simulate_pull("echo/a", "1").unwrap();
-            plan_teardown(
-                &aws,
-                &TeardownRequest {
-                    prefix: "echo".into(),
-                    role_name: None,
-                    stack_name: None,
-                    delete_repos: false,
-                },
-            )
-            .await
-            .unwrap()
+            teardown_of(&aws, false).await
         });
         a.update(Msg::TeardownPlanned(Ok(Shared::new(planned))));
         for c in "ech".chars() {
@@ -1779,10 +1900,22 @@ mod screen_tests {
             key(&mut a, KeyCode::Enter).is_empty(),
             "a partial prefix deletes nothing"
         );
-        a.update(Msg::Key(KeyEvent::new(
+        let fx = a.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('r'),
             KeyModifiers::CONTROL,
         )));
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::PlanTeardown {
+                    delete_repos: true,
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+        let planned = rt.block_on(teardown_of(&aws, true));
+        a.update(Msg::TeardownPlanned(Ok(Shared::new(planned))));
         assert!(
             a.teardown
                 .as_ref()

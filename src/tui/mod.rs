@@ -121,6 +121,8 @@ struct Runner {
     client: Option<Arc<dyn Aws>>,
     sandbox: Arc<SandboxAws>,
     apply_task: Option<tokio::task::JoinHandle<()>>,
+    /// The background read of image details; a new dashboard load replaces it.
+    details_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runner {
@@ -137,6 +139,7 @@ impl Runner {
             client: None,
             sandbox: Arc::new(SandboxAws::demo(SANDBOX_REGION, Duration::from_millis(150))),
             apply_task: None,
+            details_task: None,
         }
     }
 
@@ -250,11 +253,14 @@ impl Runner {
                     return;
                 };
                 tokio::spawn(async move {
+                    // Image details are read afterwards, in the background (LoadDetails).
                     let req = ops::StatusRequest {
                         regions: ops::Regions::Current,
                         usage: true,
+                        details: false,
                     };
-                    let o = match ops::status(aws.as_ref(), &req).await {
+                    let (progress, _) = tokio::sync::mpsc::unbounded_channel();
+                    let o = match ops::status(aws.as_ref(), &req, &progress).await {
                         Ok(mut s) => match s.regions.pop().map(|r| r.observed) {
                             Some(Ok(o)) => Ok(Box::new(o)),
                             Some(Err(e)) => Err(e.line()),
@@ -289,6 +295,35 @@ impl Runner {
                     Self::send(&tx, Msg::Validations(map));
                 });
             }
+            Effect::LoadDetails(names) => {
+                if let Some(task) = self.details_task.take() {
+                    task.abort();
+                }
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                self.details_task = Some(tokio::spawn(async move {
+                    use futures::StreamExt;
+                    // Batched so 5,000 repositories are a few dozen redraws, not 5,000.
+                    let mut details =
+                        crate::engine::observe::repository_details(aws.as_ref(), names)
+                            .ready_chunks(64);
+                    while let Some(chunk) = details.next().await {
+                        let mut batch = Vec::with_capacity(chunk.len());
+                        for (name, d) in chunk {
+                            match d {
+                                Ok(d) => batch.push((name, d)),
+                                Err(e) => {
+                                    Self::send(&tx, Msg::Details(batch));
+                                    Self::send(&tx, Msg::DetailsFailed(e.to_string()));
+                                    return;
+                                }
+                            }
+                        }
+                        Self::send(&tx, Msg::Details(batch));
+                    }
+                }));
+            }
             Effect::LoadImages(repo) => {
                 let Some(aws) = self.client.clone() else {
                     return;
@@ -298,7 +333,11 @@ impl Runner {
                     Self::send(&tx, Msg::Images(repo, r));
                 });
             }
-            Effect::PlanTeardown { prefix, role } => {
+            Effect::PlanTeardown {
+                prefix,
+                role,
+                delete_repos,
+            } => {
                 let Some(aws) = self.client.clone() else {
                     return;
                 };
@@ -307,7 +346,7 @@ impl Runner {
                         prefix,
                         role_name: role,
                         stack_name: None,
-                        delete_repos: false,
+                        delete_repos,
                     };
                     let r = ops::plan_teardown(aws.as_ref(), &req)
                         .await

@@ -643,6 +643,15 @@ fn render_dashboard(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     if let Some(e) = &d.error {
         s.push(Span::styled(format!("  ✗ {e}"), theme.removed()));
     }
+    if d.details_pending > 0 {
+        s.push(Span::styled(
+            format!("  images: {} to read", d.details_pending),
+            theme.muted(),
+        ));
+    }
+    if let Some(e) = &d.details_error {
+        s.push(Span::styled(format!("  ✗ images: {e}"), theme.removed()));
+    }
     s.push(Span::styled(
         format!("  sort: {}", d.sort.label()),
         theme.muted(),
@@ -745,11 +754,16 @@ fn render_dashboard(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             };
             Row::new(vec![
                 r.name.clone(),
-                r.image_count.to_string(),
-                human_bytes(r.size_bytes),
-                r.last_pulled_at
-                    .map(|t| relative(app.now, t))
-                    .unwrap_or_else(|| "never".into()),
+                // "…" until the background read of its images reaches this row.
+                r.image_count().map_or("…".into(), |n| n.to_string()),
+                r.size_bytes().map_or("…".into(), human_bytes),
+                match &r.details {
+                    None => "…".into(),
+                    Some(d) => d
+                        .last_pulled_at
+                        .map(|t| relative(app.now, t))
+                        .unwrap_or_else(|| "never".into()),
+                },
                 r.pull_count_30d.to_string(),
             ])
             .style(style)

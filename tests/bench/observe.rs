@@ -64,9 +64,9 @@ fn main() {
     for latency_ms in [0u64, 2] {
         let aws = rt.block_on(account(repos, Duration::from_millis(latency_ms)));
         let scope = Scope {
-            role_name: None,
             usage: true,
-            prefix: None,
+            details: true,
+            ..Default::default()
         };
         let runs = if latency_ms == 0 { 5 } else { 1 };
         let start = Instant::now();

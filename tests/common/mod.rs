@@ -163,6 +163,37 @@ impl Emulator {
         );
     }
 
+    /// `count` cached repositories `<prefix>/image-NNNNN` in the own account, each with one
+    /// image and `index % 7` pulls in the last 30 days.
+    pub fn seed_cached(&self, prefix: &str, count: usize) {
+        self.control(
+            "/_echo/cached-repositories",
+            json!({"account": OWN_ACCOUNT, "region": REGION, "prefix": prefix, "count": count}),
+        );
+    }
+
+    /// Adds `ms` of latency to every AWS call from now on (0 removes it).
+    pub fn network_latency(&self, ms: u64) {
+        self.control("/_echo/latency", json!({ "ms": ms }));
+    }
+
+    /// AWS calls since the last reset, per operation, and their total.
+    pub fn calls(&self) -> (u64, std::collections::BTreeMap<String, u64>) {
+        let v: Value = ureq::get(&format!("{}/_echo/calls", self.endpoint))
+            .call()
+            .unwrap_or_else(|e| panic!("emulator control GET /_echo/calls failed: {e}"))
+            .into_json()
+            .unwrap();
+        let calls = serde_json::from_value(v["calls"].clone()).unwrap();
+        (v["total"].as_u64().unwrap(), calls)
+    }
+
+    pub fn reset_calls(&self) {
+        ureq::delete(&format!("{}/_echo/calls", self.endpoint))
+            .call()
+            .unwrap_or_else(|e| panic!("emulator control DELETE /_echo/calls failed: {e}"));
+    }
+
     pub async fn sdk(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .credentials_provider(aws_sdk_ecr::config::Credentials::new(

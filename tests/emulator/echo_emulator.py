@@ -14,6 +14,12 @@ CloudFormation and CloudWatch. This module adds, at import time:
 * a bridge for the Rust CloudWatch client's rpc-v2-cbor protocol;
 * a fault control: make operation X fail with a code/status, or add latency,
   N times (``POST /_echo/faults``);
+* network latency on every AWS call (``POST /_echo/latency {"ms": 50}``) and a
+  count of AWS calls per operation (``GET``/``DELETE /_echo/calls``), for benchmarks
+  and call-budget tests;
+* bulk seeding of cached repositories with pull counts
+  (``POST /_echo/cached-repositories``), and a ``GetMetricData`` indexed by metric
+  so 500 queries over thousands of series answer as fast as CloudWatch does;
 * a control endpoint to seed images into an upstream (Echo) account
   (``POST /_echo/upstream-image``).
 
@@ -347,12 +353,33 @@ def describe_repositories(self: Any) -> ActionResult:
         # AWS's default page is 100 even without maxResults: keep that so
         # callers that forget to paginate are caught by the tests.
         max_results = 100
+    if max_results is not None and not 1 <= int(max_results) <= 1000:
+        raise ValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+            "constraint: Member must have value less than or equal to 1000 and greater than or equal to 1"
+        )
     start = _decode_token(self._get_param("nextToken"))
     size = int(max_results or 100)
-    result: dict[str, Any] = {"repositories": repos[start : start + size]}
+    # Serialised here: moto's generic serialiser spends ~0.5 ms per repository, which would make
+    # a 1,000-repository page five times slower than ECR and hide the latency being measured.
+    page = [_repository_json(r) for r in repos[start : start + size]]
+    result: dict[str, Any] = {"repositories": page}
     if start + size < len(repos):
         result["nextToken"] = _encode_token(start + size)
-    return ActionResult(result)
+    return json.dumps(result)
+
+
+def _repository_json(r: Any) -> dict[str, Any]:
+    return {
+        "repositoryArn": r.arn,
+        "registryId": r.registry_id,
+        "repositoryName": r.name,
+        "repositoryUri": r.uri,
+        "createdAt": r.created_at.replace(tzinfo=timezone.utc).timestamp() if r.created_at.tzinfo is None else r.created_at.timestamp(),
+        "imageTagMutability": r.image_tag_mutability,
+        "imageScanningConfiguration": r.image_scanning_configuration,
+        "encryptionConfiguration": r.encryption_configuration,
+    }
 
 
 # --- simulated pull ------------------------------------------------------------
@@ -481,6 +508,30 @@ class Faults:
 
 
 FAULTS = Faults()
+
+
+class Traffic:
+    """Latency added to every AWS call, and how many calls each operation got."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency_ms = 0
+        self.calls: dict[str, int] = {}
+
+    def record(self, operation: str) -> None:
+        with self.lock:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"total": sum(self.calls.values()), "calls": dict(self.calls)}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+
+TRAFFIC = Traffic()
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -631,6 +682,104 @@ def _seed_upstream_image(spec: dict[str, Any]) -> dict[str, Any]:
     return {"repository": name, "digest": image.image_digest}
 
 
+def _seed_cached_repositories(spec: dict[str, Any]) -> dict[str, Any]:
+    """``count`` repositories ``<prefix>/image-NNNNN`` as a cache fills them: one image each,
+    a recorded pull, and ``pulls`` (default: the index mod 7) in ``AWS/ECR
+    RepositoryPullCount``. Much faster than ``count`` simulated pulls."""
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+
+    account = spec.get("account", "123456789012")
+    region = spec.get("region", "eu-west-1")
+    backend = ecr_models.ecr_backends[account][region]
+    watch = cloudwatch_backends[account][region]
+    prefix = spec.get("prefix", "echo")
+    now = _now()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": "sha256:" + "c" * 64},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 7023, "digest": "sha256:" + "d" * 64}],
+        }
+    )
+    count = int(spec["count"])
+    for i in range(count):
+        name = f"{prefix}/image-{i:05d}"
+        if name not in backend.repositories:
+            backend.create_repository(
+                repository_name=name,
+                registry_id=None,
+                encryption_config=None,
+                image_scan_config=None,
+                image_tag_mutability=None,
+                tags=[],
+            )
+            image = backend.put_image(name, manifest, "latest")
+            image.last_recorded_pull_time = now
+        pulls = spec.get("pulls", i % 7)
+        if pulls:
+            watch.metric_data.append(
+                MetricDatum(
+                    "AWS/ECR",
+                    "RepositoryPullCount",
+                    float(pulls),
+                    [{"Name": "RepositoryName", "Value": name}],
+                    now.replace(tzinfo=None),
+                    "Count",
+                )
+            )
+    return {"repositories": count}
+
+
+def install_cloudwatch() -> None:
+    """``GetMetricData`` for plain ``MetricStat`` queries, indexed by metric: moto compares every
+    query with every datum for every period, which takes minutes for 500 queries over 5,000
+    series (CloudWatch answers in well under a second). Other queries keep moto's code."""
+    from datetime import timedelta
+
+    from moto.cloudwatch import models as cw
+
+    original = cw.CloudWatchBackend.get_metric_data
+
+    def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: datetime, end_time: datetime, scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
+        if not queries or any("MetricStat" not in q or q["MetricStat"].get("Unit") for q in queries):
+            return original(self, queries, start_time, end_time, scan_by)
+        start_time = start_time.replace(microsecond=0)
+        end_time = end_time.replace(microsecond=0)
+        if start_time >= end_time:
+            return original(self, queries, start_time, end_time, scan_by)
+        index: dict[tuple[Any, ...], list[Any]] = {}
+        for md in self.get_all_metrics():
+            if start_time <= md.timestamp < end_time:
+                key = (md.name, tuple(sorted((d.name, d.value) for d in md.dimensions)))
+                index.setdefault(key, []).append(md)
+        results = []
+        for query in queries:
+            stat = query["MetricStat"]
+            name = stat["Metric"]["MetricName"]
+            dims = tuple(sorted((d["Name"], d["Value"]) for d in stat["Metric"].get("Dimensions", [])))
+            data = [md for md in index.get((name, dims), []) if dims or md.namespace == stat["Metric"]["Namespace"]]
+            delta = timedelta(seconds=int(stat["Period"]))
+            buckets: dict[int, list[Any]] = {}
+            for md in data:
+                buckets.setdefault(int((md.timestamp - start_time) / delta), []).append(md)
+            values, stamps = [], []
+            for n in sorted(buckets):
+                stats = cw.Statistics([stat["Stat"]], start_time + n * delta)
+                stats.metric_data = buckets[n]
+                values.append(stats.get_statistics_for_type(stat["Stat"]))
+                stamps.append(stats.timestamp)
+            if scan_by == "TimestampDescending":
+                values.reverse()
+                stamps.reverse()
+            if query.get("ReturnData", True):
+                label = query.get("Label") or f"{name} {stat['Stat']}"
+                results.append({"id": query["Id"], "label": label, "values": values, "timestamps": stamps, "status_code": "Complete"})
+        return results
+
+    cw.CloudWatchBackend.get_metric_data = get_metric_data
+
+
 # Regions an account has without opting in (commercial partition), as account:ListRegions
 # reports them; moto has no Account ListRegions.
 DEFAULT_REGIONS = [
@@ -667,8 +816,14 @@ class EchoEmulator:
             return self._control(environ, start_response, path)
         body = _read_body(environ)
         if path == "/listRegions":
+            operation, protocol = "ListRegions", "json"
+        else:
+            operation, protocol = _operation(environ, body)
+        TRAFFIC.record(operation or f"{environ.get('REQUEST_METHOD')} {path}")
+        if TRAFFIC.latency_ms:
+            time.sleep(TRAFFIC.latency_ms / 1000.0)
+        if path == "/listRegions":
             return _list_regions(environ, start_response, body)
-        operation, protocol = _operation(environ, body)
         if operation:
             fault = FAULTS.take(operation)
             if fault:
@@ -694,6 +849,14 @@ class EchoEmulator:
             FAULTS.clear()
         elif path == "/_echo/upstream-image":
             result = _seed_upstream_image(spec)
+        elif path == "/_echo/latency":
+            TRAFFIC.latency_ms = int(spec.get("ms", 0))
+        elif path == "/_echo/calls" and environ["REQUEST_METHOD"] == "DELETE":
+            TRAFFIC.reset()
+        elif path == "/_echo/calls":
+            result = TRAFFIC.snapshot()
+        elif path == "/_echo/cached-repositories":
+            result = _seed_cached_repositories(spec)
         elif path == "/_echo/health":
             result = {"ok": True}
         else:
@@ -706,6 +869,7 @@ class EchoEmulator:
 
 def build_app() -> Any:
     install_ecr()
+    install_cloudwatch()
     echo_iam.install()
     echo_cfn.install(sys.modules[__name__])
     return EchoEmulator(DomainDispatcherApplication(create_backend_app))
