@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cfn;
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod engine;
 pub mod logging;

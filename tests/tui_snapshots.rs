@@ -303,7 +303,13 @@ fn teardown_confirmation() {
         KeyModifiers::CONTROL,
     )));
     assert!(
-        matches!(&fx[..], [Effect::PlanTeardown { delete_repos: true, .. }]),
+        matches!(
+            &fx[..],
+            [Effect::PlanTeardown {
+                delete_repos: true,
+                ..
+            }]
+        ),
         "{fx:?}"
     );
     a.update(planned(true));

@@ -29,7 +29,7 @@ pub struct ConnectOptions {
 /// Loads the shared config (profiles, SSO, env, credential_process). `AWS_ENDPOINT_URL` is
 /// honoured by aws-config itself; `--endpoint-url` overrides it.
 pub async fn load_config(opts: &ConnectOptions) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
@@ -40,6 +40,15 @@ pub async fn load_config(opts: &ConnectOptions) -> SdkConfig {
         loader = loader.endpoint_url(u);
     }
     loader.load().await
+}
+
+/// The HTTPS client every AWS call goes through (also for SSO and STS credential refresh):
+/// rustls with ring and the platform's root certificates.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 pub struct SdkAws {

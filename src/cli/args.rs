@@ -4,10 +4,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::core::validate::{DEFAULT_ECHO_REGION, DEFAULT_PREFIX, DEFAULT_ROLE_NAME, ROOT};
 
+/// `0.1.0 (commit 1a2b3c4d5e6f)`: the commit is stamped at build time (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ECHO_ONBOARD_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "echo-onboard",
-    version,
+    version = VERSION,
     about = "Onboard an AWS account onto Echo's container registry (ECR pull-through cache)",
     long_about = "Onboard an AWS account onto Echo's container registry: an ECR-to-ECR pull-through \
 cache rule plus the IAM role ECR assumes to pull from Echo.\n\nWithout a subcommand on a terminal, \
@@ -50,6 +58,38 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Print the CloudFormation template (the same one `--method cloudformation` deploys).
     Template(TemplateArgs),
+    /// Show the settings in effect and where each comes from (flag, environment, config file,
+    /// default).
+    Config(ConfigArgs),
+    /// Print a shell completion script: `echo-onboard completions bash > /etc/bash_completion.d/echo-onboard`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigAction {
+    /// Each setting, its value and its source; and where the config file is looked for.
+    Show,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write echo-onboard.1 and one page per command into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,7 +126,7 @@ pub struct TemplateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DiagnoseArgs {
     /// Prefix of the rule to check.
-    #[arg(long, default_value = DEFAULT_PREFIX)]
+    #[arg(long, env = "ECHO_PREFIX", default_value = DEFAULT_PREFIX)]
     pub prefix: String,
     /// Echo's account id (default: read from the rule).
     #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID")]
@@ -116,10 +156,10 @@ pub struct SetupArgs {
     #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID", default_value = "")]
     pub echo_account: String,
     /// Region of Echo's registry.
-    #[arg(long, value_name = "REGION", default_value = DEFAULT_ECHO_REGION)]
+    #[arg(long, value_name = "REGION", env = "ECHO_REGION", default_value = DEFAULT_ECHO_REGION)]
     pub echo_region: String,
     /// Cache prefix: images are pulled as <prefix>/<image>.
-    #[arg(long, default_value = DEFAULT_PREFIX)]
+    #[arg(long, env = "ECHO_PREFIX", default_value = DEFAULT_PREFIX)]
     pub prefix: String,
     /// Name of the IAM role ECR assumes to pull from Echo.
     #[arg(long, default_value = DEFAULT_ROLE_NAME)]
@@ -131,7 +171,7 @@ pub struct SetupArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
     /// How to make the changes.
-    #[arg(long, value_enum, default_value = "api")]
+    #[arg(long, value_enum, env = "ECHO_METHOD", default_value = "api")]
     pub method: Method,
     /// Take over an existing role or rule that echo-onboard did not create (API method).
     #[arg(long)]
@@ -162,7 +202,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TeardownArgs {
     /// Prefix of the rule to remove.
-    #[arg(long, default_value = DEFAULT_PREFIX)]
+    #[arg(long, env = "ECHO_PREFIX", default_value = DEFAULT_PREFIX)]
     pub prefix: String,
     /// Role to remove when no rule names one (default: the rule's role, else the default name).
     #[arg(long)]

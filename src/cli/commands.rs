@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::args::{
-    ApplyArgs, Cli, Command, DiagnoseArgs, Method, PlanArgs, SetupArgs, StatusArgs, TeardownArgs,
-    TemplateFormat,
+    ApplyArgs, Cli, Command, ConfigAction, DiagnoseArgs, ManArgs, Method, PlanArgs, SetupArgs,
+    StatusArgs, TeardownArgs, TemplateFormat,
 };
 use super::output::{self, err, out};
+use super::settings::{self, Setting};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
 use crate::core::checks::{self, Status as CheckStatus};
@@ -37,7 +38,8 @@ enum Stop {
 impl Stop {
     fn exit_code(&self) -> u8 {
         match self {
-            Stop::Failed(f) if f.error.is_invalid_input() => 2,
+            // Nothing was sent: bad flags or a bad config file.
+            Stop::Failed(f) if f.error.is_invalid_input() || f.error.code == INVALID_CONFIG => 2,
             Stop::ChangesPending => 2,
             Stop::Failed(_) | Stop::ChecksFailed => 1,
         }
@@ -67,10 +69,16 @@ struct Context {
     color: bool,
 }
 
-pub async fn run(cli: Cli) -> ExitCode {
+/// Runs a command: `matches` says which values clap took from flags or the environment, so
+/// the config file fills only the rest.
+pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
     let ctx = Context {
         json: cli.json,
         color: output::color_enabled(),
+    };
+    let settings = match crate::config::load() {
+        Ok(config) => settings::resolve(&mut cli, matches, &config),
+        Err(e) => return finish(Err(config_error(&e)), &ctx),
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), command = ?cli.command.as_ref().map(command_name), region = ?cli.region, profile = ?cli.profile, "start");
     let result = match &cli.command {
@@ -79,6 +87,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Status(args)) => cmd_status(&cli, args, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
+        Some(Command::Config(args)) => match args.action {
+            ConfigAction::Show => {
+                config_show(&settings, &ctx);
+                Ok(())
+            }
+        },
+        Some(Command::Completions(args)) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "echo-onboard", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Man(args)) => man(args),
         Some(Command::Template(args)) => {
             match args.format {
                 TemplateFormat::Yaml => {
@@ -93,6 +113,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             "run `echo-onboard --help` for the commands",
         )),
     };
+    finish(result, &ctx)
+}
+
+fn finish(result: Result<(), Stop>, ctx: &Context) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(stop) => {
@@ -132,6 +156,91 @@ fn command_name(c: &Command) -> &'static str {
         Command::Teardown(_) => "teardown",
         Command::Diagnose(_) => "diagnose",
         Command::Template(_) => "template",
+        Command::Config(_) => "config",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
+    }
+}
+
+const INVALID_CONFIG: &str = "InvalidConfig";
+
+/// A bad config file stops every command before anything is sent (exit 2).
+fn config_error(e: &crate::config::ConfigError) -> Stop {
+    let mut p = Problem::new(
+        INVALID_CONFIG,
+        format!("config file {e}"),
+        format!(
+            "fix or remove {} (`echo-onboard config show` says what is in effect)",
+            e.path.display()
+        ),
+    );
+    p.kind = Some(crate::aws::ErrorKind::Invalid);
+    Stop::from(p)
+}
+
+fn config_show(settings: &[Setting], ctx: &Context) {
+    let path = crate::config::path();
+    if ctx.json {
+        out(json!({
+            "config_file": path,
+            "config_file_exists": path.as_ref().is_some_and(|p| p.exists()),
+            "settings": settings,
+        })
+        .to_string());
+        return;
+    }
+    match &path {
+        Some(p) if p.exists() => out(format!("config file: {}", p.display())),
+        Some(p) => out(format!(
+            "config file: {} (none; defaults apply)",
+            p.display()
+        )),
+        None => out("config file: none (no home directory)"),
+    }
+    let rows: Vec<Vec<String>> = settings
+        .iter()
+        .map(|s| {
+            vec![
+                s.key.to_string(),
+                s.value.clone().unwrap_or_else(|| match s.key {
+                    "region" => "(from the AWS profile)".into(),
+                    "profile" => "(AWS default chain)".into(),
+                    _ => "(not set)".into(),
+                }),
+                s.source.label(),
+            ]
+        })
+        .collect();
+    for line in output::table(&["SETTING", "VALUE", "SOURCE"], &rows) {
+        out(line);
+    }
+}
+
+fn man(args: &ManArgs) -> Result<(), Stop> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let written = match &args.dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|_| clap_mangen::generate_to(cmd, dir))
+            .map(|_| format!("manual pages written to {}", dir.display())),
+        None => {
+            let mut buf = vec![];
+            clap_mangen::Man::new(cmd).render(&mut buf).map(|_| {
+                let _ = std::io::stdout().write_all(&buf);
+                String::new()
+            })
+        }
+    };
+    match written {
+        Ok(msg) if !msg.is_empty() => {
+            err(msg);
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(Stop::from(Problem::new(
+            "CannotWrite",
+            format!("the manual pages could not be written: {e}"),
+            "choose a writable directory with --dir",
+        ))),
     }
 }
 

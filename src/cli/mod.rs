@@ -3,5 +3,6 @@
 pub mod args;
 pub mod commands;
 pub mod output;
+pub mod settings;
 
 pub use args::Cli;

@@ -117,7 +117,7 @@ fn region_json(o: &Observed) -> Value {
     })
 }
 
-fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

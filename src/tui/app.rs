@@ -362,7 +362,7 @@ impl App {
             region: None,
             rules: None,
             echo_account: input(prefs.echo_account.as_deref().unwrap_or("")),
-            echo_region: input(DEFAULT_ECHO_REGION),
+            echo_region: input(prefs.echo_region.as_deref().unwrap_or(DEFAULT_ECHO_REGION)),
             echo_focus: 0,
             prefix: input(prefs.prefix.as_deref().unwrap_or(DEFAULT_PREFIX)),
             role_name: input(DEFAULT_ROLE_NAME),
@@ -505,6 +505,7 @@ impl App {
                 }
                 .into(),
             ),
+            echo_region: self.prefs.echo_region.clone(),
         };
         Effect::SavePrefs(self.prefs.clone())
     }
@@ -1941,5 +1942,52 @@ mod screen_tests {
         ])));
         assert_eq!(key(&mut a, KeyCode::Enter), vec![Effect::LoadDashboard]);
         assert_eq!(a.screen, Screen::Dashboard);
+    }
+
+    #[test]
+    fn image_details_stream_in_after_the_dashboard_screen_first() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        let mut o = observed();
+        for r in &mut o.repositories {
+            r.details = None;
+        }
+        o.repositories.push(RepositoryInfo {
+            name: "other/z".into(),
+            rule_prefix: "other".into(),
+            details: None,
+            pull_count_30d: 1,
+        });
+        let fx = a.update(Msg::Dashboard(Ok(Box::new(o.clone()))));
+        // Sorted by pulls (known before any detail): the selected rule's rows first.
+        let wanted = fx.iter().find_map(|e| match e {
+            Effect::LoadDetails(n) => Some(n.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            wanted.unwrap(),
+            vec!["echo/b", "echo/c", "echo/a", "other/z"]
+        );
+        assert_eq!(a.dashboard.details_pending, 4);
+        assert_eq!(a.visible_repos()[0].name, "echo/b");
+        let d = crate::core::model::RepoDetails {
+            image_count: 3,
+            size_bytes: 9,
+            last_pulled_at: None,
+        };
+        a.update(Msg::Details(vec![("echo/b".into(), d)]));
+        assert_eq!(a.visible_repos()[0].details, Some(d));
+        assert_eq!(a.dashboard.details_pending, 3);
+        // A refresh keeps what is known for repositories whose pulls did not change.
+        o.repositories[0].pull_count_30d += 1; // echo/a was pulled meanwhile
+        let fx = a.update(Msg::Dashboard(Ok(Box::new(o))));
+        let wanted = fx.iter().find_map(|e| match e {
+            Effect::LoadDetails(n) => Some(n.clone()),
+            _ => None,
+        });
+        assert_eq!(wanted.unwrap(), vec!["echo/c", "echo/a", "other/z"]);
+        a.update(Msg::DetailsFailed("AccessDenied".into()));
+        assert_eq!(a.dashboard.details_pending, 0);
+        assert_eq!(a.dashboard.details_error.as_deref(), Some("AccessDenied"));
     }
 }

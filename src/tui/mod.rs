@@ -35,6 +35,8 @@ use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 pub struct TuiOptions {
     pub sandbox: bool,
     pub endpoint_url: Option<String>,
+    /// The user's config.toml: fills what the last choices do not.
+    pub config: crate::config::Config,
 }
 
 fn restore_terminal() {
@@ -59,19 +61,18 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     opts: TuiOptions,
 ) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
     let theme = theme::Theme::from_env();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let (client_tx, mut client_rx) = tokio::sync::mpsc::unbounded_channel::<Arc<dyn Aws>>();
+    let prefs = prefs::load().or_config(&opts.config);
     let mut runner = Runner::new(tx, client_tx, opts);
-    let mut app = App::new(prefs::load(), Utc::now());
+    let mut app = App::new(prefs, Utc::now());
     for e in app.start() {
         runner.run(e);
     }
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut stop = StopSignals::new()?;
     loop {
         terminal.draw(|f| view::render(&app, theme, f))?;
         let first = tokio::select! {
@@ -92,8 +93,7 @@ async fn event_loop(
                 None
             }
             _ = tick.tick() => Some(Msg::Tick(Utc::now())),
-            _ = term.recv() => return Ok(()),
-            _ = hup.recv() => return Ok(()),
+            _ = stop.recv() => return Ok(()),
         };
         let mut batch: Vec<Msg> = first.into_iter().collect();
         while let Ok(m) = rx.try_recv() {
@@ -106,6 +106,55 @@ async fn event_loop(
                 }
                 runner.run(effect);
             }
+        }
+    }
+}
+
+/// The signals that end the wizard (the terminal is restored on the way out): SIGTERM and
+/// SIGHUP on Unix; on Windows ctrl-break and closing the console window (ctrl-c is a key
+/// there too, handled by the app).
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    brk: tokio::signal::windows::CtrlBreak,
+    #[cfg(windows)]
+    close: tokio::signal::windows::CtrlClose,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    #[cfg(windows)]
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            brk: tokio::signal::windows::ctrl_break()?,
+            close: tokio::signal::windows::ctrl_close()?,
+        })
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+    }
+
+    #[cfg(windows)]
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.brk.recv() => {}
+            _ = self.close.recv() => {}
         }
     }
 }

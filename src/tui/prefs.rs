@@ -12,6 +12,23 @@ pub struct Prefs {
     pub echo_account: Option<String>,
     pub prefix: Option<String>,
     pub method: Option<String>,
+    /// Only ever from the config file (the wizard does not remember it).
+    #[serde(skip)]
+    pub echo_region: Option<String>,
+}
+
+impl Prefs {
+    /// The last choices, with the config file's defaults where there is no last choice.
+    pub fn or_config(self, c: &crate::config::Config) -> Self {
+        Self {
+            profile: self.profile.or_else(|| c.profile.clone()),
+            region: self.region.or_else(|| c.region.clone()),
+            echo_account: self.echo_account.or_else(|| c.echo_account.clone()),
+            prefix: self.prefix.or_else(|| c.prefix.clone()),
+            method: self.method.or_else(|| c.method.clone()),
+            echo_region: self.echo_region.or_else(|| c.echo_region.clone()),
+        }
+    }
 }
 
 pub fn path() -> Option<PathBuf> {

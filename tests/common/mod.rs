@@ -196,6 +196,7 @@ impl Emulator {
 
     pub async fn sdk(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(echo_onboard::aws::sdk::http_client())
             .credentials_provider(aws_sdk_ecr::config::Credentials::new(
                 "AKIATESTKEYEXAMPLE01",
                 "testing",

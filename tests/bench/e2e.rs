@@ -1,0 +1,284 @@
+//! End-to-end figures of the shipped binary (release profile) against the AWS emulator, with
+//! 0 and 50 ms of latency added to every AWS call. Prints a table; asserts nothing.
+//!
+//! Run: `cargo bench --bench e2e` (needs the emulator's virtualenv, created on first use).
+//! Figures: setup (API method) vs the AWS CLI sequence a user would otherwise type; plan and
+//! teardown; status at 500 and 5,000 cached repositories (`--summary` and with image details);
+//! the TUI's first frame in the sandbox; peak memory; the binary's size.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_echo-onboard");
+
+struct Run {
+    ms: f64,
+    calls: u64,
+    peak_rss_mib: f64,
+}
+
+/// Runs the binary against the emulator; wall time, AWS calls and the child's peak RSS.
+fn run(emu: &Emulator, args: &[&str]) -> Run {
+    emu.reset_calls();
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("ECHO_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", emu.home.path())
+        .env("XDG_CONFIG_HOME", emu.home.path().join("config"))
+        .env("XDG_STATE_HOME", emu.home.path().join("state"))
+        .env("AWS_CONFIG_FILE", emu.home.path().join("aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            emu.home.path().join("aws-creds"),
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &emu.endpoint)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let (ok, rss_kib) = wait_with_rusage(child.id() as i32);
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    assert!(ok, "{args:?} failed: {stderr}");
+    Run {
+        ms,
+        calls: emu.calls().0,
+        peak_rss_mib: rss_kib as f64 / 1024.0,
+    }
+}
+
+/// Waits for the child and returns whether it succeeded and its own peak RSS (KiB).
+fn wait_with_rusage(pid: i32) -> (bool, i64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, status and usage are valid for writes.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    (
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        usage.ru_maxrss,
+    )
+}
+
+fn aws_cli(emu: &Emulator, args: &[&str]) {
+    let out = Command::new(venv_tool("aws"))
+        .args(args)
+        .args(["--endpoint-url", &emu.endpoint, "--region", REGION])
+        .env("AWS_ACCESS_KEY_ID", "AKIATESTKEYEXAMPLE01")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The manual setup from Echo's guide, one AWS CLI process per step.
+fn aws_cli_setup(emu: &Emulator) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    std::fs::write(&trust, r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pullthroughcache.ecr.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#).unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchImportUpstreamImage"],"Resource":"arn:aws:ecr:us-east-1:{ECHO_ACCOUNT}:repository/*"}},{{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:BatchImportUpstreamImage","ecr:PutImage"],"Resource":"arn:aws:ecr:*:{OWN_ACCOUNT}:repository/echo/*"}}]}}"#)).unwrap();
+    emu.reset_calls();
+    let start = Instant::now();
+    let role = "echo-pullthrough-cache-role";
+    aws_cli(
+        emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            role,
+            "--assume-role-policy-document",
+            &format!("file://{}", trust.display()),
+        ],
+    );
+    aws_cli(
+        emu,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            role,
+            "--policy-name",
+            "echo-pullthrough-cache-policy",
+            "--policy-document",
+            &format!("file://{}", policy.display()),
+        ],
+    );
+    aws_cli(
+        emu,
+        &[
+            "ecr",
+            "create-pull-through-cache-rule",
+            "--ecr-repository-prefix",
+            "echo",
+            "--upstream-registry-url",
+            &format!("{ECHO_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"),
+            "--upstream-registry",
+            "ecr",
+            "--custom-role-arn",
+            &format!("arn:aws:iam::{OWN_ACCOUNT}:role/{role}"),
+        ],
+    );
+    aws_cli(
+        emu,
+        &[
+            "ecr",
+            "validate-pull-through-cache-rule",
+            "--ecr-repository-prefix",
+            "echo",
+        ],
+    );
+    Run {
+        ms: start.elapsed().as_secs_f64() * 1000.0,
+        calls: emu.calls().0,
+        peak_rss_mib: 0.0,
+    }
+}
+
+const SETUP: &[&str] = &["apply", "--echo-account", ECHO_ACCOUNT, "--yes", "--json"];
+
+fn row(what: &str, latency: u64, r: &Run) {
+    println!(
+        "| {what:<52} | {latency:>5} ms | {:>9.0} ms | {:>6} | {:>8.1} MiB |",
+        r.ms, r.calls, r.peak_rss_mib
+    );
+}
+
+/// Time until the wizard's first frame is on the terminal (sandbox, pseudo-terminal).
+fn first_frame_ms() -> (f64, f64) {
+    use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.arg("--sandbox");
+    cmd.env("HOME", home.path());
+    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
+    cmd.env("XDG_STATE_HOME", home.path().join("state"));
+    cmd.env("TERM", "xterm-256color");
+    let start = Instant::now();
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("step 1/8") {
+                let _ = tx.send(());
+                break;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = child
+        .process_id()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    let _ = child.kill();
+    (ms, rss / 1024.0)
+}
+
+fn main() {
+    println!("echo-onboard end-to-end benchmark (release binary against the emulator)");
+    println!();
+    println!("| what | latency | time | AWS calls | peak RSS |");
+    println!("|---|---:|---:|---:|---:|");
+    for latency in [0u64, 50] {
+        let emu = Emulator::start();
+        emu.network_latency(latency);
+        row(
+            "setup: echo-onboard apply (API method)",
+            latency,
+            &run(&emu, SETUP),
+        );
+        row(
+            "plan again (no-op)",
+            latency,
+            &run(&emu, &["plan", "--echo-account", ECHO_ACCOUNT, "--json"]),
+        );
+        row(
+            "teardown",
+            latency,
+            &run(&emu, &["teardown", "--yes", "--json"]),
+        );
+        let emu = Emulator::start();
+        emu.network_latency(latency);
+        row(
+            "setup: AWS CLI sequence (4 commands)",
+            latency,
+            &aws_cli_setup(&emu),
+        );
+        for repos in [500usize, 5000] {
+            let emu = Emulator::start();
+            run(&emu, SETUP);
+            emu.seed_cached("echo", repos);
+            emu.network_latency(latency);
+            row(
+                &format!("status --summary, {repos} cached repositories"),
+                latency,
+                &run(&emu, &["status", "--summary", "--json"]),
+            );
+            row(
+                &format!("status (with image details), {repos} repositories"),
+                latency,
+                &run(&emu, &["status", "--json"]),
+            );
+        }
+    }
+    let (ms, rss) = first_frame_ms();
+    println!(
+        "| {:<52} | {:>5} ms | {:>9.1} ms | {:>6} | {:>8.1} MiB |",
+        "TUI first frame (sandbox)", 0, ms, 0, rss
+    );
+    let size = std::fs::metadata(BIN).map(|m| m.len()).unwrap_or(0);
+    println!();
+    println!(
+        "binary: {BIN}: {:.1} MB ({} bytes)",
+        size as f64 / 1_000_000.0,
+        size
+    );
+}
