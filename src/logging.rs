@@ -21,8 +21,11 @@ pub fn log_file() -> Option<PathBuf> {
 
 /// Starts file logging at `level`; returns the log file's path.
 pub fn init(level: &str) -> Result<PathBuf, String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("echo_onboard={level}"))
-        .map_err(|e| format!("--log-level {level:?} is invalid: {e} (example: debug)"))?;
+    // The tool's own events only, at that level (no regex-based filter: a smaller binary).
+    let level: tracing_subscriber::filter::LevelFilter = level.parse().map_err(|_| {
+        format!("--log-level {level:?} is invalid: use error, warn, info, debug or trace (example: debug)")
+    })?;
+    let filter = tracing_subscriber::filter::Targets::new().with_target("echo_onboard", level);
     let path = log_file().ok_or("no home directory to keep logs in")?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -33,10 +36,15 @@ pub fn init(level: &str) -> Result<PathBuf, String> {
         .append(true)
         .open(&path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file)),
+        )
+        .with(filter)
         .init();
     Ok(path)
 }

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use regex::Regex;
+use regex_lite::Regex;
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -1300,24 +1300,22 @@ impl App {
             return vec![];
         }
         match cmd {
-            Cmd::ToggleRepos => {
-                if t.planned.is_some() {
-                    // Re-planned by the engine: the repositories are listed only when they
-                    // are to be deleted. Nothing can be confirmed until the new plan is in.
-                    t.delete_repos = !t.delete_repos;
-                    t.planned = None;
-                    let role = t
-                        .rule
-                        .role_arn
-                        .as_deref()
-                        .and_then(|arn| arn.rsplit('/').next())
-                        .map(str::to_string);
-                    return vec![Effect::PlanTeardown {
-                        prefix: t.rule.prefix.clone(),
-                        role,
-                        delete_repos: t.delete_repos,
-                    }];
-                }
+            // Re-planned by the engine: the repositories are listed only when they are to be
+            // deleted. Nothing can be confirmed until the new plan is in.
+            Cmd::ToggleRepos if t.planned.is_some() => {
+                t.delete_repos = !t.delete_repos;
+                t.planned = None;
+                let role = t
+                    .rule
+                    .role_arn
+                    .as_deref()
+                    .and_then(|arn| arn.rsplit('/').next())
+                    .map(str::to_string);
+                return vec![Effect::PlanTeardown {
+                    prefix: t.rule.prefix.clone(),
+                    role,
+                    delete_repos: t.delete_repos,
+                }];
             }
             Cmd::Select => {
                 // Nothing is deleted without the prefix typed exactly.

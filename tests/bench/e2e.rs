@@ -24,6 +24,8 @@ struct Run {
 }
 
 /// Runs the binary against the emulator; wall time, AWS calls and the child's peak RSS.
+// The child is reaped by wait4 (which also gives its own peak RSS), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn run(emu: &Emulator, args: &[&str]) -> Run {
     emu.reset_calls();
     let mut cmd = Command::new(BIN);
