@@ -251,6 +251,39 @@ async fn teardown_reports_what_remains_on_failure() {
 }
 
 #[tokio::test]
+async fn teardown_puts_the_policy_back_when_the_rule_cannot_be_deleted() {
+    let aws = SandboxAws::empty(REGION);
+    run_apply(&aws, &input()).await.0.unwrap();
+    let before = aws.role_snapshot(ROLE).unwrap();
+    let observed = observe(&aws, REGION, &scope()).await.unwrap();
+    let p = plan_teardown(
+        &observed,
+        "echo",
+        observed.role.as_ref(),
+        false,
+        &Default::default(),
+    );
+    // The rule and the role's policy are deleted together (one round trip); the rule fails.
+    aws.fail_next("DeletePullThroughCacheRule", "AccessDenied", "denied");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let failure = teardown(&aws, &p, observed.role.as_ref(), &tx)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error.action, "ecr:DeletePullThroughCacheRule");
+    assert!(failure.deleted.is_empty());
+    assert_eq!(
+        failure.remaining,
+        vec![
+            "pull-through-cache-rule echo".to_string(),
+            format!("iam-role {ROLE}")
+        ]
+    );
+    // The rule still has a role that can pull: exactly as before.
+    assert_eq!(aws.role_snapshot(ROLE).unwrap(), before);
+    assert!(is_converged(&aws, &input()).await);
+}
+
+#[tokio::test]
 async fn sandbox_gives_the_errors_aws_gives() {
     let aws = SandboxAws::empty(REGION);
     let rule = echo_onboard::aws::NewRule {

@@ -213,11 +213,6 @@ async fn alongside<T, E, X>(
     }
 }
 
-/// Every other enabled region's rules that use `role_arn`, read in parallel.
-pub async fn role_use_elsewhere(aws: &dyn Aws, role_arn: &str) -> RoleUse {
-    rules_elsewhere(aws).await.using(role_arn)
-}
-
 /// The rules of every other enabled region, or why a region could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct RulesElsewhere {

@@ -1,5 +1,5 @@
-//! Tears down what a teardown plan lists: the rule first (it references the role), then the
-//! role with its inline policies, then the cached repositories when asked. Deletions cannot be
+//! Tears down what a teardown plan lists: the rule and the role's inline policies together,
+//! then the role, then the cached repositories when asked. Deletions cannot be
 //! undone, so on failure the user gets what was deleted and what remains.
 
 use futures::future::BoxFuture;
@@ -70,52 +70,124 @@ pub async fn teardown(
         .iter()
         .enumerate()
         .partition(|(_, c)| c.resource != ResourceKind::EcrRepository);
-    for (i, c) in singles {
-        let index = i + 1;
+    let started = |i: usize, c: &ResourceChange| {
         emit(
             tx,
             Event::StepStarted {
-                index,
+                index: i + 1,
                 total,
                 label: label(c),
             },
-        );
-        let result = match c.resource {
-            ResourceKind::PullThroughCacheRule => {
-                gone_is_fine(aws.delete_cache_rule(&c.name).await)
-            }
-            ResourceKind::IamRole => delete_role(aws, &c.name, role).await,
-            _ => Ok(()),
-        };
-        if let Err(error) = result {
-            emit(
-                tx,
-                Event::StepFailed {
-                    index,
-                    total,
-                    label: label(c),
-                    error: error.to_string(),
-                },
-            );
-            let remaining = deletions
-                .iter()
-                .skip(i)
-                .map(|c| format!("{} {}", c.resource.label(), c.name))
-                .collect();
-            return Err(TeardownFailure {
-                error,
-                deleted,
-                remaining,
-            });
-        }
+        )
+    };
+    let finished = |i: usize, c: &ResourceChange, r: &Result<(), AwsError>| {
+        let (index, label) = (i + 1, label(c));
         emit(
             tx,
-            Event::StepDone {
-                index,
-                total,
-                label: label(c),
+            match r {
+                Ok(()) => Event::StepDone {
+                    index,
+                    total,
+                    label,
+                },
+                Err(e) => Event::StepFailed {
+                    index,
+                    total,
+                    label,
+                    error: e.to_string(),
+                },
             },
-        );
+        )
+    };
+    let rule = singles
+        .iter()
+        .find(|(_, c)| c.resource == ResourceKind::PullThroughCacheRule);
+    let role_change = singles
+        .iter()
+        .find(|(_, c)| c.resource == ResourceKind::IamRole);
+    let remaining_from = |done: &[String]| -> Vec<String> {
+        deletions
+            .iter()
+            .map(|c| format!("{} {}", c.resource.label(), c.name))
+            .filter(|n| !done.contains(n))
+            .collect()
+    };
+    // Two round trips: the rule and the role's inline policies go together, then the role.
+    // If the rule cannot be deleted, the policies are put back, so a rule is never left with
+    // a role that cannot pull.
+    let policies: Vec<(String, serde_json::Value)> = match (role_change, role) {
+        (Some((_, c)), Some(r)) if r.name == c.name => r
+            .inline_policies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => vec![],
+    };
+    for (i, c) in rule.iter().chain(role_change.iter()) {
+        started(*i, c);
+    }
+    let rule_deleted = async {
+        match rule {
+            Some((_, c)) => gone_is_fine(aws.delete_cache_rule(&c.name).await),
+            None => Ok(()),
+        }
+    };
+    let policies_deleted = async {
+        let Some((_, c)) = role_change else {
+            return vec![];
+        };
+        futures::future::join_all(policies.iter().map(|(p, _)| async move {
+            (
+                p.clone(),
+                gone_is_fine(aws.delete_role_policy(&c.name, p).await),
+            )
+        }))
+        .await
+    };
+    let (rule_result, policy_results) = futures::join!(rule_deleted, policies_deleted);
+    if let Some((i, c)) = rule {
+        finished(*i, c, &rule_result);
+        match &rule_result {
+            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
+            Err(_) => {
+                if let Some((_, role_c)) = role_change {
+                    for (name, _) in policy_results.iter().filter(|(_, r)| r.is_ok()) {
+                        if let Some((_, doc)) = policies.iter().find(|(p, _)| p == name) {
+                            if let Err(e) = aws.put_role_policy(&role_c.name, name, doc).await {
+                                emit(
+                                    tx,
+                                    Event::RollbackFailed {
+                                        label: format!("inline policy {name} of {}", role_c.name),
+                                        error: e.to_string(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Err(error) = rule_result {
+        return Err(TeardownFailure {
+            error,
+            remaining: remaining_from(&deleted),
+            deleted,
+        });
+    }
+    if let Some((i, c)) = role_change {
+        let result = match policy_results.into_iter().find_map(|(_, r)| r.err()) {
+            Some(e) => Err(e),
+            None => gone_is_fine(aws.delete_role(&c.name).await),
+        };
+        finished(*i, c, &result);
+        if let Err(error) = result {
+            return Err(TeardownFailure {
+                error,
+                remaining: remaining_from(&deleted),
+                deleted,
+            });
+        }
         deleted.push(format!("{} {}", c.resource.label(), c.name));
     }
 
@@ -184,17 +256,4 @@ pub async fn teardown(
             left_alone,
         }),
     }
-}
-
-async fn delete_role(
-    aws: &dyn Aws,
-    name: &str,
-    role: Option<&ObservedRole>,
-) -> Result<(), AwsError> {
-    if let Some(r) = role.filter(|r| r.name == name) {
-        for policy in r.inline_policies.keys() {
-            gone_is_fine(aws.delete_role_policy(name, policy).await)?;
-        }
-    }
-    gone_is_fine(aws.delete_role(name).await)
 }

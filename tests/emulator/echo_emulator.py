@@ -654,6 +654,46 @@ def _bridge_cbor(app: Any, environ: dict[str, Any], start_response: Any, operati
     return [out]
 
 
+def _fast_get_metric_data(environ: dict[str, Any], body: bytes) -> bytes | None:
+    """``GetMetricData`` of plain ``MetricStat`` queries answered straight from the backend:
+    moto's generic request parser and response serialiser take ~150 ms for 500 queries, ten
+    times what CloudWatch needs, and would make the emulator the bottleneck of any benchmark.
+    Same results as the bridged path (the same indexed ``get_metric_data``); anything else
+    (expressions, units, bad input) goes the normal way and gets moto's validation."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.iam.models import get_account_id_from
+
+    try:
+        payload = cbor2.loads(body)
+        queries = payload["MetricDataQueries"]
+        if not queries or len(queries) > 500 or any("MetricStat" not in q or "Unit" in q["MetricStat"] for q in queries):
+            return None
+        start = datetime.fromtimestamp(_epoch(_cbor_to_json(payload["StartTime"])), timezone.utc).replace(tzinfo=None)
+        end = datetime.fromtimestamp(_epoch(_cbor_to_json(payload["EndTime"])), timezone.utc).replace(tzinfo=None)
+        m = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        if not m or start >= end:
+            return None
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(m.group(1))
+        backend = cloudwatch_backends[account][m.group(2)]
+    except Exception:
+        return None
+    results = backend.get_metric_data(queries, start, end, payload.get("ScanBy", "TimestampAscending"))
+    out = {
+        "MetricDataResults": [
+            {
+                "Id": r["id"],
+                "Label": r["label"],
+                "Timestamps": [cbor2.CBORTag(1, t.replace(tzinfo=timezone.utc).timestamp() if t.tzinfo is None else t.timestamp()) for t in r["timestamps"]],
+                "Values": [float(v) for v in r["values"]],
+                "StatusCode": r["status_code"],
+            }
+            for r in results
+        ],
+        "Messages": [],
+    }
+    return cbor2.dumps(out)
+
+
 # --- control endpoints -----------------------------------------------------------
 
 
@@ -835,6 +875,11 @@ class EchoEmulator:
                     )
                     start_response(status, headers + [("Content-Length", str(len(out)))])
                     return [out]
+        if protocol == "cbor" and operation == "GetMetricData":
+            fast = _fast_get_metric_data(environ, body)
+            if fast is not None:
+                start_response("200 OK", [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"), ("Content-Length", str(len(fast)))])
+                return [fast]
         if protocol == "cbor":
             return _bridge_cbor(self.app, environ, start_response, operation, body)
         return self.app(environ, start_response)
