@@ -73,6 +73,11 @@ pub struct SandboxAws {
     region: String,
 }
 
+/// Images Echo's registry has in the sandbox (any tag).
+pub const SANDBOX_CATALOG: &[&str] = &[
+    "nginx", "python", "node", "postgres", "redis", "busybox", "alpine", "golang",
+];
+
 fn err(action: &str, code: &str, message: &str) -> AwsError {
     AwsError::service(
         action,
@@ -749,6 +754,70 @@ impl Aws for SandboxAws {
                 created_at: Some(r.created_at),
             })
             .collect())
+    }
+
+    async fn pull_manifest(
+        &self,
+        _registry_url: Option<&str>,
+        repository: &str,
+        reference: &str,
+    ) -> AwsResult<crate::aws::registry::Manifest> {
+        use crate::aws::registry::{Manifest, ACTION};
+        self.call("GetManifest", ACTION).await?;
+        let not_found = |code: &str, message: String| {
+            let mut e = err(ACTION, code, &message);
+            e.kind = crate::aws::ErrorKind::NotFound;
+            e
+        };
+        let upstream_name = {
+            let s = self.state.lock().unwrap();
+            let rule = s
+                .rules
+                .keys()
+                .filter_map(|p| RepoPrefix::parse("prefix", p).ok())
+                .filter(|p| p.covers(repository))
+                .max_by_key(|p| p.to_string().len());
+            rule.map(|p| {
+                if p.is_root() {
+                    repository.to_string()
+                } else {
+                    repository[p.to_string().len() + 1..].to_string()
+                }
+            })
+        };
+        let cached = self.state.lock().unwrap().repos.contains_key(repository);
+        // The sandbox's Echo catalog: what a first pull can find upstream.
+        let in_catalog = upstream_name
+            .as_deref()
+            .is_some_and(|n| SANDBOX_CATALOG.contains(&n));
+        if reference.starts_with("sha256:") && !cached || upstream_name.is_none() {
+            return Err(not_found(
+                "NAME_UNKNOWN",
+                format!("HTTP 404: The repository with name '{repository}' does not exist in the registry with id '{SANDBOX_ACCOUNT}'"),
+            ));
+        }
+        if !in_catalog && !cached {
+            return Err(not_found(
+                "NAME_UNKNOWN",
+                format!("HTTP 404: The repository with name '{repository}' does not exist in the registry with id '{SANDBOX_ACCOUNT}'"),
+            ));
+        }
+        if !reference.starts_with("sha256:") {
+            self.simulate_pull(repository, reference)?;
+        }
+        let digest = self
+            .state
+            .lock()
+            .unwrap()
+            .repos
+            .get(repository)
+            .and_then(|r| r.images.first().map(|i| i.digest.clone()))
+            .unwrap_or_default();
+        Ok(Manifest {
+            digest,
+            media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+            size: 1_573,
+        })
     }
 
     async fn list_images(&self, repository: &str) -> AwsResult<Vec<ImageInfo>> {

@@ -4,6 +4,7 @@
 
 pub mod errors;
 pub mod profiles;
+pub mod registry;
 pub mod sdk;
 
 use std::collections::HashMap;
@@ -154,6 +155,16 @@ pub trait Aws: Send + Sync {
     async fn delete_stack(&self, name: &str) -> AwsResult<()>;
     /// Every event of the stack (all pages), newest first.
     async fn stack_events(&self, name: &str) -> AwsResult<Vec<StackEvent>>;
+
+    /// Asks the account's registry for a manifest, as `docker pull` does first (no layers):
+    /// `ecr:GetAuthorizationToken`, then the registry API at `registry_url` (default: the
+    /// endpoint the token is for). A tag pull under a cache prefix fills the cache.
+    async fn pull_manifest(
+        &self,
+        registry_url: Option<&str>,
+        repository: &str,
+        reference: &str,
+    ) -> AwsResult<registry::Manifest>;
 
     /// `AWS/ECR RepositoryPullCount` summed over `[start, end)` per repository.
     async fn pull_counts(

@@ -862,6 +862,33 @@ impl Aws for SdkAws {
             .collect())
     }
 
+    async fn pull_manifest(
+        &self,
+        registry_url: Option<&str>,
+        repository: &str,
+        reference: &str,
+    ) -> AwsResult<super::registry::Manifest> {
+        let out = self
+            .ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:GetAuthorizationToken", e))?;
+        let data = out.authorization_data().first();
+        let auth = super::registry::RegistryAuth {
+            token: data
+                .and_then(|d| d.authorization_token())
+                .unwrap_or_default()
+                .to_string(),
+            endpoint: data
+                .and_then(|d| d.proxy_endpoint())
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let base = registry_url.unwrap_or(&auth.endpoint).to_string();
+        super::registry::get_manifest(&auth, &base, repository, reference).await
+    }
+
     async fn pull_counts(
         &self,
         repositories: &[String],

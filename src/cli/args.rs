@@ -58,6 +58,9 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Print the CloudFormation template (the same one `--method cloudformation` deploys).
     Template(TemplateArgs),
+    /// Pull one image manifest through the cache (as `docker pull` starts, without Docker and
+    /// without layers): proves the rule, its role and Echo's side work.
+    Verify(VerifyArgs),
     /// Show the settings in effect and where each comes from (flag, environment, config file,
     /// default).
     Config(ConfigArgs),
@@ -65,6 +68,20 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command with --dir.
     Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The image as named in Echo's registry, NAME[:TAG] (tag default: latest), e.g. nginx:1.27.
+    #[arg(long, value_name = "NAME[:TAG]")]
+    pub image: String,
+    /// Prefix of the rule to pull through.
+    #[arg(long, env = "ECHO_PREFIX", default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// The registry endpoint to pull from (a VPC interface endpoint, an emulator); default: the
+    /// account's registry in the region.
+    #[arg(long, value_name = "URL", env = "ECHO_REGISTRY_URL")]
+    pub registry_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::args::{
     ApplyArgs, Cli, Command, ConfigAction, DiagnoseArgs, ManArgs, Method, PlanArgs, SetupArgs,
-    StatusArgs, TeardownArgs, TemplateFormat,
+    StatusArgs, TeardownArgs, TemplateFormat, VerifyArgs,
 };
 use super::output::{self, err, out};
 use super::settings::{self, Setting};
@@ -87,6 +87,7 @@ pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
         Some(Command::Status(args)) => cmd_status(&cli, args, &ctx).await,
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
+        Some(Command::Verify(args)) => cmd_verify(&cli, args, &ctx).await,
         Some(Command::Config(args)) => match args.action {
             ConfigAction::Show => {
                 config_show(&settings, &ctx);
@@ -156,6 +157,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Teardown(_) => "teardown",
         Command::Diagnose(_) => "diagnose",
         Command::Template(_) => "template",
+        Command::Verify(_) => "verify",
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
@@ -527,6 +529,69 @@ async fn cmd_status(cli: &Cli, args: &StatusArgs, ctx: &Context) -> Result<(), S
             Err(e) => out(format!("{}: could not be read: {}", r.region, e.line())),
         }
     }
+    Ok(())
+}
+
+async fn cmd_verify(cli: &Cli, args: &VerifyArgs, ctx: &Context) -> Result<(), Stop> {
+    let req = ops::VerifyRequest {
+        image: args.image.clone(),
+        prefix: args.prefix.clone(),
+        registry_url: args.registry_url.clone(),
+    };
+    // Bad input and digest references are refused before any credential is loaded.
+    ops::verify_input(&req)?;
+    let aws = connect(cli).await?;
+    if !ctx.json {
+        err(format!(
+            "Pulling {} through {}/ in {} …",
+            args.image,
+            args.prefix,
+            aws.region()
+        ));
+    }
+    let v = ops::verify(aws.as_ref(), &req).await?;
+    if ctx.json {
+        out(json!({
+            "image": v.image,
+            "digest": v.digest,
+            "media_type": v.media_type,
+            "cached_repository": v.cached_repository,
+            "created": v.created,
+            "elapsed_ms": v.elapsed_ms,
+            "region": v.region,
+            "repository": v.repository.map(|d| json!({
+                "image_count": d.image_count,
+                "size_bytes": d.size_bytes,
+                "last_pulled_at": d.last_pulled_at.map(|t| t.to_rfc3339()),
+            })),
+        })
+        .to_string());
+        return Ok(());
+    }
+    out(output::paint(
+        &format!(
+            "✓ {} pulled through the cache in {} ms: {} ({})",
+            v.image, v.elapsed_ms, v.digest, v.media_type
+        ),
+        Tone::Added,
+        ctx.color,
+    ));
+    let what = if v.created {
+        "created by this pull"
+    } else {
+        "was already cached"
+    };
+    let details = v.repository.map_or(String::new(), |d| {
+        format!(
+            ": {} image(s), {}",
+            d.image_count,
+            crate::core::format::human_bytes(d.size_bytes)
+        )
+    });
+    out(format!(
+        "  cached repository {} ({what}){details}",
+        v.cached_repository
+    ));
     Ok(())
 }
 

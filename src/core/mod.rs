@@ -10,3 +10,4 @@ pub mod redact;
 pub mod regions;
 pub mod render;
 pub mod validate;
+pub mod verify;

@@ -19,6 +19,7 @@ use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::core::model::{usage_instructions, ManagedBy, Observed, ObservedRole, StackInfo};
 use crate::core::plan::{self, Action, Plan, RegionalRule, ResourceKind, RoleUse};
 use crate::core::validate::{FieldError, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME};
+use crate::core::verify::{cached_repository, explain, ImageRef, Pull, Reference};
 
 /// Why an operation failed: one line with the next step, and the AWS error code kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -776,6 +777,132 @@ pub async fn status(
                 observed: observed.map_err(Problem::from),
             })
             .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify: a first pull through the cache
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyRequest {
+    /// `NAME[:TAG]` as in Echo's registry (without the cache prefix).
+    pub image: String,
+    pub prefix: String,
+    /// The registry endpoint (a VPC endpoint, the emulator); default: the account's own.
+    pub registry_url: Option<String>,
+}
+
+/// What a first pull proved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verified {
+    pub image: String,
+    pub digest: String,
+    pub media_type: String,
+    pub cached_repository: String,
+    /// Whether this pull created the cached repository (the cache's first pull of it).
+    pub created: bool,
+    pub elapsed_ms: u64,
+    /// The repository afterwards, as `status` shows it.
+    pub repository: Option<crate::core::model::RepoDetails>,
+    pub region: String,
+}
+
+/// What `verify` checks before anything is sent: the image and prefix (exit 2 when invalid),
+/// and that the pull is by tag (a cache fills only on tag pulls).
+pub fn verify_input(req: &VerifyRequest) -> OpResult<(ImageRef, RepoPrefix)> {
+    let mut bad = vec![];
+    let image = ImageRef::parse(&req.image).map_err(|e| bad.push(e)).ok();
+    let prefix = RepoPrefix::parse("prefix", &req.prefix)
+        .map_err(|e| bad.push(e))
+        .ok();
+    if let Some(url) = &req.registry_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            bad.push(FieldError {
+                field: "registry-url",
+                value: url.clone(),
+                rule: "must be an http(s) URL of the registry endpoint".into(),
+                example: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            });
+        }
+    }
+    let (Some(image), Some(prefix), true) = (image, prefix, bad.is_empty()) else {
+        return Err(Failure::of(Problem::invalid(bad)));
+    };
+    if let Reference::Digest(_) = image.reference {
+        return Err(Failure::of(Problem::new(
+            "DigestReference",
+            format!(
+                "{} is a digest reference: a pull-through cache fills only on pulls by tag, so a first pull by digest finds nothing",
+                image.display()
+            ),
+            format!(
+                "pull by tag first: `echo-onboard verify --image {}:<tag> --prefix {prefix}`; later pulls by digest work",
+                image.name
+            ),
+        )));
+    }
+    Ok((image, prefix))
+}
+
+/// Pulls one image manifest through the cache over the registry API (as `docker pull` starts),
+/// without Docker and without downloading layers, and explains a failure in one line.
+pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
+    let (image, prefix) = verify_input(req)?;
+    let region = aws.region();
+    let repo = cached_repository(&prefix, &image);
+    let (identity, rules, before) = futures::join!(
+        aws.caller_identity(),
+        aws.list_cache_rules(),
+        aws.list_images(&repo)
+    );
+    let (identity, rules) = (identity?, rules?);
+    if !rules.iter().any(|r| r.prefix == prefix.as_str()) {
+        let here: Vec<&str> = rules.iter().map(|r| r.prefix.as_str()).collect();
+        return Err(Failure::of(Problem::new(
+            "NoRuleForPrefix",
+            format!(
+                "no pull-through cache rule for prefix {prefix} in {region} (rules here: {})",
+                if here.is_empty() {
+                    "none".into()
+                } else {
+                    here.join(", ")
+                }
+            ),
+            format!("set it up with `echo-onboard apply --prefix {prefix} --region {region}`, or pass --prefix with one of the rules here"),
+        )));
+    }
+    // Unknown (e.g. DescribeImages denied) counts as existing: never claim a creation.
+    let existed = !matches!(&before, Err(e) if e.is(ErrorKind::NotFound));
+    let start = std::time::Instant::now();
+    let manifest = aws
+        .pull_manifest(req.registry_url.as_deref(), &repo, image.reference_str())
+        .await
+        .map_err(|e| {
+            let pull = Pull {
+                repo: &repo,
+                image: &image,
+                prefix: &prefix,
+                account: &identity.account,
+                region: &region,
+            };
+            let x = explain(e.kind, &e.code, &e.message, &pull);
+            Failure::of(Problem::new(x.code, x.message, x.next_step))
+        })?;
+    let elapsed_ms = start.elapsed().as_millis() as u64;
+    let after = aws.list_images(&repo).await.ok();
+    Ok(Verified {
+        image: image.display(),
+        digest: manifest.digest,
+        media_type: manifest.media_type,
+        cached_repository: repo,
+        created: !existed && after.is_some(),
+        elapsed_ms,
+        repository: after.map(|images| crate::core::model::RepoDetails {
+            image_count: images.len(),
+            size_bytes: images.iter().map(|i| i.size_bytes).sum(),
+            last_pulled_at: images.iter().filter_map(|i| i.last_pulled_at).max(),
+        }),
+        region,
     })
 }
 

@@ -17,6 +17,10 @@ CloudFormation and CloudWatch. This module adds, at import time:
 * network latency on every AWS call (``POST /_echo/latency {"ms": 50}``) and a
   count of AWS calls per operation (``GET``/``DELETE /_echo/calls``), for benchmarks
   and call-budget tests;
+* the registry API Docker uses, for manifests only
+  (``GET /_registry/<account>/<region>/v2/<name>/manifests/<reference>`` with the Basic
+  token ``GetAuthorizationToken`` gave): a tag pull through a cache prefix fills the cache
+  like ``docker pull`` does; errors are the OCI distribution errors ECR returns;
 * bulk seeding of cached repositories with pull counts
   (``POST /_echo/cached-repositories``), and a ``GetMetricData`` indexed by metric
   so 500 queries over thousands of series answer as fast as CloudWatch does;
@@ -654,6 +658,51 @@ def _bridge_cbor(app: Any, environ: dict[str, Any], start_response: Any, operati
     return [out]
 
 
+REGISTRY_PATH = re.compile(r"^/_registry/(\d{12})/([a-z0-9-]+)/v2/(.+)/manifests/([^/]+)$")
+
+
+def _oci_error(status: int, code: str, message: str, extra: list[tuple[str, str]] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    body = json.dumps({"errors": [{"code": code, "message": message, "detail": {}}]}).encode()
+    reason = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+    return f"{status} {reason}", [("Content-Type", "application/json; charset=utf-8")] + (extra or []), body
+
+
+def _registry(environ: dict[str, Any], path: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A manifest request as ECR's registry endpoint answers it."""
+    import base64
+
+    m = REGISTRY_PATH.match(path)
+    if not m or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        return _oci_error(404, "NOT_FOUND", "only manifest requests are emulated")
+    account, region, name, reference = m.groups()
+    expected = base64.b64encode(f"AWS:{account}-auth-token".encode()).decode()
+    if environ.get("HTTP_AUTHORIZATION", "") != f"Basic {expected}":
+        return _oci_error(401, "DENIED", "Your authorization token has expired. Reauthenticate and try again.", [("WWW-Authenticate", f'Basic realm="https://{account}.dkr.ecr.{region}.amazonaws.com/",service="ecr.amazonaws.com"')])
+    fault = FAULTS.take("RegistryGetManifest")
+    if fault and fault.get("code"):
+        return _oci_error(int(fault["status"]), fault["code"], fault.get("message") or "Injected fault")
+    backend = ecr_models.ecr_backends[account][region]
+    if reference.startswith("sha256:"):
+        ids = [{"imageDigest": reference}]
+        # A pull-through cache fills only on tag pulls: a digest of an image not yet cached
+        # is unknown here.
+        if name not in backend.repositories:
+            return _oci_error(404, "NAME_UNKNOWN", f"The repository with name '{name}' does not exist in the registry with id '{account}'")
+        response = _original_batch_get_image(backend, name, None, ids)
+    else:
+        try:
+            response = backend.batch_get_image(name, None, [{"imageTag": reference}])
+        except ecr_models.RepositoryNotFoundException:
+            return _oci_error(404, "NAME_UNKNOWN", f"The repository with name '{name}' does not exist in the registry with id '{account}'")
+    if not response["images"]:
+        return _oci_error(404, "MANIFEST_UNKNOWN", f"Requested image not found")
+    image = response["images"][0]
+    manifest = image.image_manifest
+    media = image.image_manifest_media_type or json.loads(manifest).get("mediaType") or "application/vnd.docker.distribution.manifest.v2+json"
+    body = manifest.encode() if environ["REQUEST_METHOD"] == "GET" else b""
+    return "200 OK", [("Content-Type", media), ("Docker-Content-Digest", image.image_digest), ("Docker-Distribution-API-Version", "registry/2.0")], body
+
+
 def _fast_get_metric_data(environ: dict[str, Any], body: bytes) -> bytes | None:
     """``GetMetricData`` of plain ``MetricStat`` queries answered straight from the backend:
     moto's generic request parser and response serialiser take ~150 ms for 500 queries, ten
@@ -854,6 +903,13 @@ class EchoEmulator:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_echo/"):
             return self._control(environ, start_response, path)
+        if path.startswith("/_registry/"):
+            TRAFFIC.record("RegistryGetManifest")
+            if TRAFFIC.latency_ms:
+                time.sleep(TRAFFIC.latency_ms / 1000.0)
+            status, headers, out = _registry(environ, path)
+            start_response(status, headers + [("Content-Length", str(len(out)))])
+            return [out]
         body = _read_body(environ)
         if path == "/listRegions":
             operation, protocol = "ListRegions", "json"
