@@ -89,6 +89,17 @@ impl Tui {
         );
     }
 
+    fn wait_for_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if !self.screen().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{text:?} is still on screen:\n{}", self.screen());
+    }
+
     fn send(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
@@ -147,6 +158,15 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
         "{}",
         t.screen()
     );
+    // Prove it works: a test pull from the Done screen (the sandbox simulates Echo's side).
+    t.send("v");
+    t.wait_for("Pull a test image through echo/");
+    t.send("nginx:1.27");
+    t.send(ENTER);
+    t.wait_for("✓ nginx:1.27 pulled in");
+    t.wait_for("echo/nginx (created by this pull)");
+    t.send("\x1b");
+    t.wait_for_gone("Pull a test image");
     t.send("d");
     t.wait_for("Pull-through cache rules in eu-west-1 (3/50)");
     t.wait_for("valid");

@@ -350,3 +350,34 @@ fn diagnostics_screen_with_bundle_path() {
     )));
     insta::assert_snapshot!(draw(&a, 100, 30).backend());
 }
+
+#[test]
+fn verify_popup_on_the_dashboard() {
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Char('v'));
+    typed(&mut a, "nginx:1.27");
+    let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let prefix = a.selected_rule().unwrap().prefix.clone();
+    assert!(
+        matches!(&fx[..], [Effect::Verify { prefix: p, image }] if *p == prefix && image == "nginx:1.27"),
+        "{fx:?}"
+    );
+    a.update(Msg::Verified(Ok(echo_onboard::engine::ops::Verified {
+        image: "nginx:1.27".into(),
+        digest: format!("sha256:{}", "4f".repeat(32)),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        cached_repository: format!("{prefix}/nginx"),
+        created: true,
+        elapsed_ms: 412,
+        repository: Some(RepoDetails {
+            image_count: 1,
+            size_bytes: 71_000_000,
+            last_pulled_at: Some(now()),
+        }),
+        region: "eu-west-1".into(),
+    })));
+    insta::assert_snapshot!(draw(&a, 100, 30).backend());
+}

@@ -132,6 +132,8 @@ pub enum Msg {
     Details(Vec<(String, RepoDetails)>),
     /// The background read of image details stopped: why.
     DetailsFailed(String),
+    /// A test pull finished: what it proved, or why it failed.
+    Verified(Result<crate::engine::ops::Verified, Vec<String>>),
     TornDown(Result<Vec<String>, Vec<String>>),
     Diagnosed(Shared<Report>),
     /// The bundle's path, or why it could not be written.
@@ -162,6 +164,11 @@ pub enum Effect {
     /// Reads the image details of these repositories in the background, in this order
     /// (what is on screen first), replacing any such read still running.
     LoadDetails(Vec<String>),
+    /// Pulls a test image through the rule for `prefix` (the engine's verify).
+    Verify {
+        prefix: String,
+        image: String,
+    },
     /// Reads who made the rule and plans its teardown.
     PlanTeardown {
         prefix: String,
@@ -284,6 +291,8 @@ fn carry_over_details(previous: Option<&Observed>, next: &mut Observed) {
 
 pub struct App {
     pub screen: Screen,
+    /// The "pull a test image" popup, over the Done screen or the dashboard.
+    pub verify: Option<super::verify::VerifyPopup>,
     pub now: DateTime<Utc>,
     pub help: bool,
     pub quit_confirm: bool,
@@ -346,6 +355,7 @@ impl App {
     pub fn new(prefs: Prefs, now: DateTime<Utc>) -> Self {
         App {
             screen: Screen::Profile,
+            verify: None,
             now,
             help: false,
             quit_confirm: false,
@@ -779,6 +789,18 @@ impl App {
                 self.dashboard.validations = v;
                 vec![]
             }
+            Msg::Verified(result) => {
+                let ok = result.is_ok();
+                if let Some(v) = self.verify.as_mut() {
+                    v.finished(result);
+                }
+                // The dashboard shows the repository the pull created.
+                if ok && self.screen == Screen::Dashboard && !self.dashboard.loading {
+                    self.dashboard.loading = true;
+                    return vec![Effect::LoadDashboard];
+                }
+                vec![]
+            }
             Msg::Details(batch) => {
                 if let Some(o) = self.dashboard.observed.as_mut() {
                     let index: std::collections::HashMap<&str, usize> = o
@@ -870,6 +892,20 @@ impl App {
             self.help = false;
             return vec![];
         }
+        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+        if let (Some(v), false) = (self.verify.as_mut(), ctrl_c) {
+            return match v.on_key(&k) {
+                super::verify::Outcome::Stay => vec![],
+                super::verify::Outcome::Close => {
+                    self.verify = None;
+                    vec![]
+                }
+                super::verify::Outcome::Run(image) => vec![Effect::Verify {
+                    prefix: v.prefix.clone(),
+                    image,
+                }],
+            };
+        }
         match keys::dispatch(self.screen.keys(), &k, self.text_focus()) {
             Some(cmd) => self.on_cmd(cmd),
             None => {
@@ -949,6 +985,13 @@ impl App {
             Screen::Plan => self.on_plan(cmd),
             Screen::Apply => self.on_apply(cmd),
             Screen::Done => match cmd {
+                Cmd::Verify => {
+                    let prefix = RepoPrefix::parse("prefix", self.prefix.value())
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    self.verify = Some(super::verify::VerifyPopup::new(&prefix));
+                    vec![]
+                }
                 Cmd::Dashboard => {
                     self.focus_prefix = RepoPrefix::parse("prefix", self.prefix.value())
                         .ok()
@@ -1189,6 +1232,11 @@ impl App {
                 }
             }
             Cmd::Teardown => return self.open_teardown(),
+            Cmd::Verify => {
+                if let Some(prefix) = self.selected_rule().map(|r| r.prefix.clone()) {
+                    self.verify = Some(super::verify::VerifyPopup::new(&prefix));
+                }
+            }
             Cmd::Diagnose => {
                 if let Some(prefix) = self.selected_rule().map(|r| r.prefix.clone()) {
                     self.diagnostics = Some(DiagState {

@@ -26,6 +26,8 @@ pub enum Cmd {
     SwitchPane,
     Diagnose,
     Bundle,
+    /// Pull a test image through a rule (the verify popup).
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +166,12 @@ pub const DONE: &[Binding] = &[
         "open the dashboard",
         Cmd::Dashboard,
     ),
+    b(
+        &[K::Char('v')],
+        "v",
+        "pull a test image now (proves the cache works)",
+        Cmd::Verify,
+    ),
     b(&[K::Char('q'), K::Code(Esc)], "q", "quit", Cmd::Quit),
 ];
 
@@ -203,6 +211,12 @@ pub const DASHBOARD: &[Binding] = &[
         "x",
         "diagnose the selected rule (checks and support bundle)",
         Cmd::Diagnose,
+    ),
+    b(
+        &[K::Char('v')],
+        "v",
+        "pull a test image through the selected rule",
+        Cmd::Verify,
     ),
     b(
         &[K::Char('q'), K::Code(Esc)],

@@ -7,6 +7,7 @@ pub mod app;
 pub mod keys;
 pub mod prefs;
 pub mod theme;
+pub mod verify;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -372,6 +373,24 @@ impl Runner {
                         Self::send(&tx, Msg::Details(batch));
                     }
                 }));
+            }
+            Effect::Verify { prefix, image } => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let req = ops::VerifyRequest {
+                        image,
+                        prefix,
+                        registry_url: std::env::var("ECHO_REGISTRY_URL")
+                            .ok()
+                            .filter(|u| !u.is_empty()),
+                    };
+                    let r = ops::verify(aws.as_ref(), &req)
+                        .await
+                        .map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::Verified(r));
+                });
             }
             Effect::LoadImages(repo) => {
                 let Some(aws) = self.client.clone() else {

@@ -58,6 +58,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::Diagnostics => render_diagnostics(app, theme, frame, body),
     }
     render_footer(app, theme, frame, footer);
+    if let Some(v) = &app.verify {
+        super::verify::render(v, theme, frame, area);
+    }
     if app.help {
         render_help(app, theme, frame, area);
     }
@@ -614,7 +617,7 @@ fn render_done(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     ));
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "d: open the dashboard · q: quit",
+        "v: pull a test image now · d: open the dashboard · q: quit",
         theme.muted(),
     ));
     frame.render_widget(
