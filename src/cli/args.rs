@@ -58,6 +58,9 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Print the CloudFormation template (the same one `--method cloudformation` deploys).
     Template(TemplateArgs),
+    /// Write the setup as Terraform, CloudFormation or Pulumi YAML (equal to what apply
+    /// makes); --import adopts what echo-onboard already made.
+    Export(ExportArgs),
     /// Pull one image manifest through the cache (as `docker pull` starts, without Docker and
     /// without layers): proves the rule, its role and Echo's side work.
     Verify(VerifyArgs),
@@ -68,6 +71,29 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command with --dir.
     Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Terraform,
+    Cloudformation,
+    PulumiYaml,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// The infrastructure-code format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write the files into this directory (created if needed); default: print them.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<std::path::PathBuf>,
+    /// Adopt the resources echo-onboard already made (import blocks / resource identifiers /
+    /// import options) and write HANDOVER.md with the steps.
+    #[arg(long)]
+    pub import: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -230,6 +256,10 @@ pub struct TeardownArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Also delete a rule and role handed over to infrastructure code (tagged managed-by
+    /// terraform, pulumi or cloudformation by `echo-onboard export`).
+    #[arg(long)]
+    pub force: bool,
     /// Accepted for old scripts; not needed: who made the rule (this tool or a stack) is read
     /// from AWS.
     #[arg(long, value_enum, hide = true)]

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::args::{
-    ApplyArgs, Cli, Command, ConfigAction, DiagnoseArgs, ManArgs, Method, PlanArgs, SetupArgs,
-    StatusArgs, TeardownArgs, TemplateFormat, VerifyArgs,
+    ApplyArgs, Cli, Command, ConfigAction, DiagnoseArgs, ExportArgs, ExportFormat, ManArgs, Method,
+    PlanArgs, SetupArgs, StatusArgs, TeardownArgs, TemplateFormat, VerifyArgs,
 };
 use super::output::{self, err, out};
 use super::settings::{self, Setting};
@@ -88,6 +88,7 @@ pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
         Some(Command::Verify(args)) => cmd_verify(&cli, args, &ctx).await,
+        Some(Command::Export(args)) => cmd_export(&cli, args, &ctx).await,
         Some(Command::Config(args)) => match args.action {
             ConfigAction::Show => {
                 config_show(&settings, &ctx);
@@ -158,6 +159,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Diagnose(_) => "diagnose",
         Command::Template(_) => "template",
         Command::Verify(_) => "verify",
+        Command::Export(_) => "export",
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
@@ -532,6 +534,69 @@ async fn cmd_status(cli: &Cli, args: &StatusArgs, ctx: &Context) -> Result<(), S
     Ok(())
 }
 
+async fn cmd_export(cli: &Cli, args: &ExportArgs, ctx: &Context) -> Result<(), Stop> {
+    use crate::core::export::Format;
+    let format = match args.format {
+        ExportFormat::Terraform => Format::Terraform,
+        ExportFormat::Cloudformation => Format::CloudFormation,
+        ExportFormat::PulumiYaml => Format::PulumiYaml,
+    };
+    let aws = connect(cli).await?;
+    let req = ops::ExportRequest {
+        input: plan_request(&args.setup, &aws.region()).input,
+        format,
+        import: args.import,
+    };
+    let exported = ops::export(aws.as_ref(), &req).await?;
+    let mut written = vec![];
+    if let Some(dir) = &args.output {
+        for f in &exported.files {
+            let path = dir.join(&f.name);
+            std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&path, &f.content))
+                .map_err(|e| {
+                    Problem::new(
+                        "CannotWrite",
+                        format!("{} could not be written: {e}", path.display()),
+                        "choose a writable directory with --output",
+                    )
+                })?;
+            written.push(path);
+        }
+    }
+    if ctx.json {
+        out(json!({
+            "format": format.owner(),
+            "account": exported.account,
+            "imported": exported.imported.map(|e| json!({"role": e.role, "policy": e.policy, "rule": e.rule})),
+            "files": exported.files.iter().enumerate().map(|(i, f)| json!({
+                "name": f.name,
+                "path": written.get(i),
+                "content": if written.is_empty() { Some(&f.content) } else { None },
+            })).collect::<Vec<_>>(),
+        })
+        .to_string());
+        return Ok(());
+    }
+    if written.is_empty() {
+        let many = exported.files.len() > 1;
+        for f in &exported.files {
+            if many {
+                out(format!("# ---- {} ----", f.name));
+            }
+            let _ = std::io::stdout().write_all(f.content.as_bytes());
+        }
+    } else {
+        for p in &written {
+            out(format!("wrote {}", p.display()));
+        }
+        if exported.imported.is_some() {
+            out("Next: follow HANDOVER.md in that directory.");
+        }
+    }
+    Ok(())
+}
+
 async fn cmd_verify(cli: &Cli, args: &VerifyArgs, ctx: &Context) -> Result<(), Stop> {
     let req = ops::VerifyRequest {
         image: args.image.clone(),
@@ -607,6 +672,7 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
             role_name: args.role_name.clone(),
             stack_name: Some(args.stack_name.clone()),
             delete_repos: args.delete_cached_repos,
+            force: args.force,
         },
     )
     .await?;

@@ -1,6 +1,7 @@
 //! The pure core: validated inputs, the desired state, the plan and its rendering. No I/O.
 
 pub mod checks;
+pub mod export;
 pub mod format;
 pub mod model;
 pub mod plan;

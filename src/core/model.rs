@@ -21,6 +21,9 @@ pub struct Identity {
 pub enum ManagedBy {
     EchoOnboard,
     CloudFormation(String),
+    /// Handed over to infrastructure code (`echo-onboard export --import`): the role's
+    /// `managed-by` tag names the tool (terraform, pulumi, cloudformation).
+    Iac(String),
     Other,
 }
 
@@ -29,6 +32,7 @@ impl ManagedBy {
         match self {
             ManagedBy::EchoOnboard => "echo-onboard".into(),
             ManagedBy::CloudFormation(stack) => format!("cloudformation:{stack}"),
+            ManagedBy::Iac(tool) => tool.clone(),
             ManagedBy::Other => "other".into(),
         }
     }
@@ -40,6 +44,11 @@ impl ManagedBy {
             ManagedBy::CloudFormation(stack.clone())
         } else if tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE) {
             ManagedBy::EchoOnboard
+        } else if let Some(tool) = tags
+            .get(MANAGED_BY_KEY)
+            .filter(|t| ["terraform", "pulumi", "cloudformation"].contains(&t.as_str()))
+        {
+            ManagedBy::Iac(tool.clone())
         } else {
             ManagedBy::Other
         }

@@ -443,6 +443,29 @@ pub struct TeardownRequest {
     /// The stack to look for when no rule tells which stack made it.
     pub stack_name: Option<String>,
     pub delete_repos: bool,
+    /// Also tear down what was handed over to infrastructure code (`managed-by` terraform,
+    /// pulumi or cloudformation), as if this tool had made it.
+    pub force: bool,
+}
+
+/// Marks the rule for `prefix` and its role as this tool's again (a forced teardown of what
+/// was handed over to infrastructure code).
+fn take_back(observed: &mut Observed, prefix: &str) {
+    let role_arn = observed.rule(prefix).and_then(|r| r.role_arn.clone());
+    for r in observed.rules.iter_mut().filter(|r| r.prefix == prefix) {
+        r.managed_by = ManagedBy::EchoOnboard;
+    }
+    for role in observed
+        .roles
+        .iter_mut()
+        .chain(observed.role.iter_mut())
+        .filter(|r| Some(&r.arn) == role_arn.as_ref())
+    {
+        role.tags.insert(
+            crate::core::validate::MANAGED_BY_KEY.into(),
+            crate::core::validate::MANAGED_BY_VALUE.into(),
+        );
+    }
 }
 
 /// Who made what a teardown would remove, as read from AWS.
@@ -533,7 +556,21 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
     // Who owns the rule, read alongside the other regions' rules (needed only when the role
     // is this tool's, to keep it while another region uses it).
     let read_owner = async {
-        let observed = observe::observe(aws, &aws.region(), &scope).await?;
+        let mut observed = observe::observe(aws, &aws.region(), &scope).await?;
+        if let Some(tool) = observed.rule(&prefix).and_then(|r| match &r.managed_by {
+            ManagedBy::Iac(tool) => Some(tool.clone()),
+            _ => None,
+        }) {
+            if !req.force {
+                return Err(Failure::of(Problem::new(
+                    "ManagedByIaC",
+                    format!("rule {prefix} in {} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}", observed.region),
+                    format!("remove it with {tool} (e.g. `terraform destroy`), or pass --force to delete it with echo-onboard anyway"),
+                )));
+            }
+            // Forced: treat the rule and its role as this tool's.
+            take_back(&mut observed, &prefix);
+        }
         let region = observed.region.clone();
         let rule = observed.rule(&prefix).cloned();
         let owner = match rule.as_ref().map(|r| r.managed_by.clone()) {
@@ -557,7 +594,8 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                 };
                 Owner::Tool { role }
             }
-            Some(ManagedBy::Other) => {
+            // Handed over to IaC and not forced was refused above.
+            Some(ManagedBy::Other | ManagedBy::Iac(_)) => {
                 let r = rule.as_ref().expect("matched a rule");
                 return Err(Failure::of(Problem::new(
                     "NotManagedByEchoOnboard",
@@ -777,6 +815,59 @@ pub async fn status(
                 observed: observed.map_err(Problem::from),
             })
             .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// export: the setup as infrastructure code
+
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub input: SetupInput,
+    pub format: crate::core::export::Format,
+    /// Adopt what already exists (import blocks / identifiers / options) instead of creating.
+    pub import: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub account: String,
+    pub files: Vec<crate::core::export::File>,
+    /// What the code imports (with `import`).
+    pub imported: Option<crate::core::export::Existing>,
+}
+
+/// The desired state for this account as Terraform, CloudFormation or Pulumi YAML. Reads the
+/// account id (and, to import, what exists); changes nothing.
+pub async fn export(aws: &dyn Aws, req: &ExportRequest) -> OpResult<Exported> {
+    let setup = req
+        .input
+        .validate()
+        .map_err(|e| Failure::of(Problem::invalid(e)))?;
+    let (account, imported) = if req.import {
+        let scope = Scope {
+            role_name: Some(setup.role_name.to_string()),
+            ..Default::default()
+        };
+        let o = observe::observe(aws, setup.region.as_str(), &scope).await?;
+        let role = o.role.as_ref();
+        let existing = crate::core::export::Existing {
+            role: role.is_some(),
+            policy: role.is_some_and(|r| {
+                r.inline_policies
+                    .contains_key(crate::core::validate::DEFAULT_POLICY_NAME)
+            }),
+            rule: o.rule(setup.prefix.as_str()).is_some(),
+        };
+        (o.identity.account, Some(existing))
+    } else {
+        (aws.caller_identity().await?.account, None)
+    };
+    let desired = crate::core::model::desired(&setup, &account);
+    Ok(Exported {
+        files: crate::core::export::export(&desired, req.format, imported),
+        account,
+        imported,
     })
 }
 

@@ -1751,6 +1751,7 @@ mod screen_tests {
                 role_name: None,
                 stack_name: None,
                 delete_repos,
+                force: false,
             },
         )
         .await

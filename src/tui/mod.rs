@@ -415,6 +415,7 @@ impl Runner {
                         role_name: role,
                         stack_name: None,
                         delete_repos,
+                        force: false,
                     };
                     let r = ops::plan_teardown(aws.as_ref(), &req)
                         .await
