@@ -456,7 +456,7 @@ async fn failure(
     };
     let next_step = match status {
         "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => format!(
-            "the stack must be deleted before it can be created again: fix the cause, then run `echo-onboard apply --method cloudformation --stack-name {name}` (it offers to delete the failed stack) or `echo-onboard teardown --method cloudformation --stack-name {name}`"
+            "the stack must be deleted before it can be created again: fix the cause, then run `echo-onboard apply --method cloudformation --stack-name {name}` (it offers to delete the failed stack) or `echo-onboard teardown --stack-name {name}`"
         ),
         "UPDATE_ROLLBACK_COMPLETE" => "the stack rolled back to its previous state: fix the cause and apply again".to_string(),
         _ => format!("look at the stack events: aws cloudformation describe-stack-events --stack-name {name}"),
