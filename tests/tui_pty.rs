@@ -18,7 +18,7 @@ struct Tui {
     writer: Box<dyn Write + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
     raw: Arc<Mutex<Vec<u8>>>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
 impl Tui {
@@ -67,8 +67,21 @@ impl Tui {
             writer,
             parser,
             raw,
-            _master: pair.master,
+            master: pair.master,
         }
+    }
+
+    /// Resizes the terminal (the program gets SIGWINCH) and the screen model with it.
+    fn resize(&self, cols: u16, rows: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        self.parser.lock().unwrap().set_size(rows, cols);
     }
 
     fn screen(&self) -> String {
@@ -335,4 +348,78 @@ fn sigterm_restores_the_terminal() {
         raw.contains("\x1b[?1049l"),
         "leave-alternate-screen was sent"
     );
+}
+
+/// The key model: printable characters go to a focused field (`?` too), F1 is help there;
+/// `?` is help where no field has focus.
+#[test]
+fn question_mark_types_into_fields_and_f1_is_help() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
+    t.wait_for("simulated account");
+    t.send(ENTER);
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    assert!(t.screen().contains("F1 help"), "{}", t.screen());
+    t.send("1?");
+    t.wait_for("1?");
+    assert!(!t.screen().contains("Keys — any key closes"));
+    t.send("\x1bOP"); // F1
+    t.wait_for("Keys — any key closes");
+    t.send(" ");
+    t.wait_for_gone("Keys — any key closes");
+    // On a screen without text fields `?` is help.
+    t.send("\x7f\x7f111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    assert!(t.screen().contains("? help"), "{}", t.screen());
+    t.send("?");
+    t.wait_for("Keys — any key closes");
+}
+
+/// Behind "terminal too small" no key acts; growing back shows the same screen.
+#[test]
+fn keys_do_nothing_while_the_terminal_is_too_small_and_the_timer_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
+    t.wait_for("simulated account");
+    t.send(ENTER);
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("Plan: 2 to create");
+    t.resize(60, 15);
+    t.wait_for("Terminal too small");
+    t.send(ENTER);
+    std::thread::sleep(Duration::from_millis(500));
+    t.resize(100, 30);
+    t.wait_for("Plan: 2 to create");
+    assert!(
+        t.screen().contains("Nothing has changed yet"),
+        "{}",
+        t.screen()
+    );
+    // Now enter applies; when it is done the clock stops.
+    t.send(ENTER);
+    t.wait_for("Applied ·");
+    let title = |s: String| {
+        s.lines()
+            .find(|l| l.contains("Applied ·"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    let first = title(t.screen());
+    std::thread::sleep(Duration::from_millis(2300));
+    assert_eq!(title(t.screen()), first, "the apply timer stopped");
 }

@@ -112,6 +112,8 @@ impl<T> std::fmt::Debug for Shared<T> {
 
 pub enum Msg {
     Key(KeyEvent),
+    /// The terminal's new size.
+    Resize(u16, u16),
     /// Mouse wheel: lines to scroll (negative is up).
     Scroll(i32),
     /// Once a second: time moves on (refresh timers, elapsed time).
@@ -228,6 +230,8 @@ pub const REFRESH_SECS: i64 = 30;
 
 #[derive(Default)]
 pub struct ApplyState {
+    /// When the apply ended: the timer stops there.
+    pub ended: Option<DateTime<Utc>>,
     pub lines: Vec<String>,
     pub done: usize,
     pub total: usize,
@@ -265,6 +269,8 @@ pub struct TeardownState {
     pub running: bool,
     pub lines: Vec<String>,
     pub finished: Option<Result<Vec<String>, Vec<String>>>,
+    /// Why enter did nothing (e.g. the typed prefix is not the rule's).
+    pub refused: Option<String>,
 }
 
 /// A refresh keeps the image details of repositories whose pull count did not change, so it
@@ -291,6 +297,8 @@ fn carry_over_details(previous: Option<&Observed>, next: &mut Observed) {
 
 pub struct App {
     pub screen: Screen,
+    /// The terminal's size; below the minimum only quit works (nothing acts unseen).
+    pub size: (u16, u16),
     /// The "pull a test image" popup, over the Done screen or the dashboard.
     pub verify: Option<super::verify::VerifyPopup>,
     pub now: DateTime<Utc>,
@@ -355,6 +363,7 @@ impl App {
     pub fn new(prefs: Prefs, now: DateTime<Utc>) -> Self {
         App {
             screen: Screen::Profile,
+            size: (super::view::MIN_WIDTH, super::view::MIN_HEIGHT),
             verify: None,
             now,
             help: false,
@@ -415,10 +424,14 @@ impl App {
 
     /// Does the focused widget take typed characters?
     pub fn text_focus(&self) -> bool {
-        matches!(
-            self.screen,
-            Screen::Profile | Screen::Region | Screen::Echo | Screen::Options | Screen::Teardown
-        )
+        match self.screen {
+            Screen::Profile | Screen::Region | Screen::Echo | Screen::Options => true,
+            Screen::Teardown => self
+                .teardown
+                .as_ref()
+                .is_some_and(|t| !t.running && t.finished.is_none()),
+            _ => false,
+        }
     }
 
     pub fn method(&self) -> Method {
@@ -601,6 +614,10 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(k) => self.on_key(k),
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                vec![]
+            }
             Msg::Scroll(n) => {
                 let cmd = if n < 0 { Cmd::Up } else { Cmd::Down };
                 (0..n.unsigned_abs())
@@ -735,6 +752,7 @@ impl App {
                     self.usage = usage.clone();
                 }
                 self.apply.finished = Some(result);
+                self.apply.ended = Some(self.now);
                 self.apply.confirm_cancel = false;
                 vec![]
             }
@@ -871,7 +889,31 @@ impl App {
         }
     }
 
+    /// The keys that work now: the screen's table, narrowed by its state (the footer, the
+    /// help and dispatch all use it, so the footer never offers a key that does nothing).
+    pub fn active_keys(&self) -> &'static [keys::Binding] {
+        match (&self.screen, &self.teardown) {
+            (Screen::Teardown, Some(t)) if t.finished.is_some() => keys::TEARDOWN_ENDED,
+            (Screen::Teardown, Some(t)) if t.running => keys::BUSY,
+            _ => self.screen.keys(),
+        }
+    }
+
+    pub fn too_small(&self) -> bool {
+        self.size.0 < super::view::MIN_WIDTH || self.size.1 < super::view::MIN_HEIGHT
+    }
+
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        if self.too_small() {
+            // "Terminal too small" covers the screen: only quitting acts.
+            let ctrl_c =
+                k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+            return if ctrl_c {
+                self.on_cmd(Cmd::ForceQuit)
+            } else {
+                vec![]
+            };
+        }
         // A pending question takes the next key.
         if self.quit_confirm {
             self.quit_confirm = false;
@@ -906,7 +948,7 @@ impl App {
                 }],
             };
         }
-        match keys::dispatch(self.screen.keys(), &k, self.text_focus()) {
+        match keys::dispatch(self.active_keys(), &k, self.text_focus()) {
             Some(cmd) => self.on_cmd(cmd),
             None => {
                 self.type_into(k);
@@ -1320,6 +1362,7 @@ impl App {
             running: false,
             lines: vec![],
             finished: None,
+            refused: None,
         });
         self.screen = Screen::Teardown;
         vec![Effect::PlanTeardown {
@@ -1366,13 +1409,20 @@ impl App {
                 }];
             }
             Cmd::Select => {
-                // Nothing is deleted without the prefix typed exactly.
-                if let Some(p) = &t.planned {
-                    if t.confirm.value() == t.rule.prefix && p.plan.has_changes() {
+                // Nothing is deleted without the prefix typed exactly; enter says why not.
+                t.refused = match &t.planned {
+                    None => Some("still reading who made the rule…".into()),
+                    Some(p) if !p.plan.has_changes() => Some("nothing to delete".into()),
+                    Some(_) if t.confirm.value() != t.rule.prefix => Some(format!(
+                        "type the prefix exactly to confirm: {} (typed: {:?})",
+                        t.rule.prefix,
+                        t.confirm.value()
+                    )),
+                    Some(p) => {
                         t.running = true;
                         return vec![Effect::Teardown(p.clone())];
                     }
-                }
+                };
             }
             Cmd::Back => {
                 self.teardown = None;
@@ -1948,6 +1998,11 @@ mod screen_tests {
             key(&mut a, KeyCode::Enter).is_empty(),
             "a partial prefix deletes nothing"
         );
+        let why = a.teardown.as_ref().unwrap().refused.clone().unwrap();
+        assert!(
+            why.contains("type the prefix exactly to confirm: echo"),
+            "{why}"
+        );
         let fx = a.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('r'),
             KeyModifiers::CONTROL,
@@ -2036,5 +2091,19 @@ mod screen_tests {
         a.update(Msg::DetailsFailed("AccessDenied".into()));
         assert_eq!(a.dashboard.details_pending, 0);
         assert_eq!(a.dashboard.details_error.as_deref(), Some("AccessDenied"));
+    }
+
+    #[test]
+    fn keys_do_nothing_while_the_terminal_is_too_small() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(Box::new(observed()))));
+        a.update(Msg::Resize(70, 20));
+        assert!(key(&mut a, KeyCode::Char('t')).is_empty());
+        assert!(key(&mut a, KeyCode::Char('q')).is_empty());
+        assert_eq!(a.screen, Screen::Dashboard);
+        a.update(Msg::Resize(100, 30));
+        key(&mut a, KeyCode::Char('t'));
+        assert_eq!(a.screen, Screen::Teardown);
     }
 }

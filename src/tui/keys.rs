@@ -260,6 +260,17 @@ pub const TEARDOWN: &[Binding] = &[
     b(&[K::Code(Esc)], "esc", "back to the dashboard", Cmd::Back),
 ];
 
+/// The teardown screen once the teardown has ended: only the way back works.
+pub const TEARDOWN_ENDED: &[Binding] = &[b(
+    &[K::Code(Enter), K::Code(Esc)],
+    "enter",
+    "back to the dashboard",
+    Cmd::Back,
+)];
+
+/// While a teardown runs nothing but quit (ctrl-c, which asks first) acts.
+pub const BUSY: &[Binding] = &[];
+
 fn matches(k: &K, ev: &KeyEvent, text_focus: bool) -> bool {
     let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
     match *k {
@@ -299,13 +310,17 @@ pub fn key_name(k: &K) -> String {
     }
 }
 
-/// Footer hints: `label` of each binding that has one.
-pub fn footer(table: &[Binding]) -> Vec<(&'static str, &'static str)> {
+/// Footer hints: `label` of each binding that has one. With a text field focused, `?` types
+/// into it, so help is offered as F1.
+pub fn footer(table: &[Binding], text_focus: bool) -> Vec<(&'static str, &'static str)> {
     table
         .iter()
         .chain(GLOBAL.iter())
         .filter(|b| !b.label.is_empty())
-        .map(|b| (b.label, b.help))
+        .map(|b| match (b.cmd, text_focus) {
+            (Cmd::Help, true) => ("F1", b.help),
+            _ => (b.label, b.help),
+        })
         .collect()
 }
 
@@ -316,7 +331,12 @@ pub fn help(table: &[Binding]) -> Vec<(String, &'static str)> {
         .chain(GLOBAL.iter())
         .map(|b| {
             (
-                b.keys.iter().map(key_name).collect::<Vec<_>>().join(" / "),
+                {
+                    // shift-tab arrives as BackTab or as shift+BackTab: name it once.
+                    let mut names: Vec<String> = b.keys.iter().map(key_name).collect();
+                    names.dedup();
+                    names.join(" / ")
+                },
                 b.help,
             )
         })
@@ -363,8 +383,13 @@ mod tests {
 
     #[test]
     fn footer_and_help_come_from_the_same_table() {
-        let f = footer(DASHBOARD);
+        let f = footer(DASHBOARD, false);
         assert!(f.contains(&("t", "tear down the selected rule")));
+        assert!(f.iter().any(|(k, _)| *k == "?"));
+        // With a text field focused `?` is typed: the footer offers F1.
+        let f = footer(FORM, true);
+        assert!(f.iter().any(|(k, what)| *k == "F1" && *what == "help"));
+        assert!(!f.iter().any(|(k, _)| *k == "?"));
         let h = help(DASHBOARD);
         assert!(h
             .iter()

@@ -68,6 +68,9 @@ async fn event_loop(
     let prefs = prefs::load().or_config(&opts.config);
     let mut runner = Runner::new(tx, client_tx, opts);
     let mut app = App::new(prefs, Utc::now());
+    if let Ok(size) = terminal.size() {
+        app.update(Msg::Resize(size.width, size.height));
+    }
     for e in app.start() {
         runner.run(e);
     }
@@ -84,7 +87,8 @@ async fn event_loop(
                     MouseEventKind::ScrollDown => Some(Msg::Scroll(1)),
                     _ => None,
                 },
-                Some(Ok(_)) => None, // resize and the rest: redraw
+                Some(Ok(TermEvent::Resize(w, h))) => Some(Msg::Resize(w, h)),
+                Some(Ok(_)) => None, // the rest: redraw
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },

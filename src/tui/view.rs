@@ -130,7 +130,7 @@ fn render_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 
 fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![];
-    for (key, what) in keys::footer(app.screen.keys()) {
+    for (key, what) in keys::footer(app.active_keys(), app.text_focus()) {
         spans.push(Span::styled(key, theme.key()));
         let short = what.split(['(', ',']).next().unwrap_or(what).trim();
         spans.push(Span::raw(format!(" {short}  ")));
@@ -139,7 +139,7 @@ fn render_footer(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let rows: Vec<Row> = keys::help(app.screen.keys())
+    let rows: Vec<Row> = keys::help(app.active_keys())
         .into_iter()
         .map(|(k, what)| {
             Row::new(vec![
@@ -539,25 +539,38 @@ fn render_apply(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(2),
     ]));
     let a = &app.apply;
+    // The clock stops when the apply ends.
     let elapsed = a
         .started
-        .map(|s| (app.now - s).num_seconds().max(0))
+        .map(|s| (a.ended.unwrap_or(app.now) - s).num_seconds().max(0))
         .unwrap_or(0);
-    let ratio = if a.total == 0 {
-        0.0
-    } else {
-        (a.done as f64 / a.total as f64).min(1.0)
+    let (title, ratio, label) = match &a.finished {
+        Some(Ok(_)) => (format!(" Applied · {elapsed}s "), 1.0, "done".to_string()),
+        Some(Err(_)) => (
+            format!(" Failed · {elapsed}s "),
+            if a.total == 0 {
+                0.0
+            } else {
+                (a.done as f64 / a.total as f64).min(1.0)
+            },
+            format!("{}/{}", a.done, a.total),
+        ),
+        None => (
+            format!(" Applying · {elapsed}s "),
+            if a.total == 0 {
+                0.0
+            } else {
+                (a.done as f64 / a.total as f64).min(1.0)
+            },
+            format!("{}/{}", a.done, a.total),
+        ),
     };
     frame.render_widget(
         Gauge::default()
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(format!(" Applying · {elapsed}s ")),
-            )
+            .block(Block::default().borders(Borders::ALL).title(title))
             .gauge_style(theme.ok())
             .ratio(ratio)
-            .label(format!("{}/{}", a.done, a.total)),
+            .label(label),
         gauge,
     );
     let lines: Vec<Line> = a
@@ -902,6 +915,9 @@ fn render_teardown(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 theme.danger(),
             ));
             c.push(field_line(theme, "Confirm prefix", &t.confirm, true));
+            if let Some(why) = &t.refused {
+                c.push(Line::styled(format!("✗ {why}"), theme.removed()));
+            }
         }
     }
     frame.render_widget(
