@@ -189,64 +189,31 @@ async fn cloudformation_export_lints_and_deploys_to_what_the_api_method_makes() 
             b[0].custom_role_arn()
         )
     );
-    let role = |e: &Emulator| {
-        let e = e.endpoint.clone();
-        async move {
-            let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(echo_onboard::aws::sdk::http_client())
-                .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                    "AKIATESTKEYEXAMPLE01",
-                    "x",
-                    None,
-                    None,
-                    "t",
-                ))
-                .region(aws_config::Region::new(REGION))
-                .endpoint_url(e)
-                .load()
-                .await;
-            let iam = aws_sdk_iam::Client::new(&cfg);
-            let r = iam.get_role().role_name(ROLE).send().await.unwrap();
-            let trust = r
-                .role()
+    // The role's trust and permission documents, as IAM returns them (URL-encoded).
+    async fn role(e: &Emulator) -> (Value, Value) {
+        let iam = aws_sdk_iam::Client::new(&e.sdk().await);
+        let decode = |s: &str| -> Value {
+            serde_json::from_str(&percent_encoding::percent_decode_str(s).decode_utf8_lossy())
                 .unwrap()
-                .assume_role_policy_document()
-                .unwrap()
-                .to_string();
-            let p = iam
-                .get_role_policy()
-                .role_name(ROLE)
-                .policy_name("echo-pullthrough-cache-policy")
-                .send()
-                .await
-                .unwrap();
-            let decode = |s: &str| -> Value { serde_json::from_str(&percent_decode(s)).unwrap() };
-            (decode(&trust), decode(p.policy_document()))
-        }
-    };
+        };
+        let r = iam.get_role().role_name(ROLE).send().await.unwrap();
+        let p = iam
+            .get_role_policy()
+            .role_name(ROLE)
+            .policy_name("echo-pullthrough-cache-policy")
+            .send()
+            .await
+            .unwrap();
+        (
+            decode(r.role().unwrap().assume_role_policy_document().unwrap()),
+            decode(p.policy_document()),
+        )
+    }
     assert_eq!(
         role(&emu).await,
         role(&api).await,
         "same trust and permissions"
     );
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = vec![];
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[test]

@@ -137,8 +137,19 @@ impl Tui {
     }
 }
 
-/// From the Echo-account step to the Done screen with the defaults.
-fn wizard_from_echo_step(t: &mut Tui) {
+/// The sandbox wizard past the profile and region steps, at the Echo-account step.
+fn sandbox_at_echo_step(home: &std::path::Path) -> Tui {
+    let mut t = Tui::spawn(&["--sandbox"], &[], home);
+    t.wait_for("simulated account");
+    t.send(ENTER);
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    t
+}
+
+/// From the Echo-account step to the Plan screen with the defaults.
+fn wizard_to_plan(t: &mut Tui) {
     t.wait_for("Echo account id");
     t.send("111122223333");
     t.wait_for("✓");
@@ -149,6 +160,11 @@ fn wizard_from_echo_step(t: &mut Tui) {
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
     t.wait_for("Plan: 2 to create");
+}
+
+/// From the Echo-account step to the Done screen with the defaults.
+fn wizard_from_echo_step(t: &mut Tui) {
+    wizard_to_plan(t);
     t.send(ENTER);
     t.wait_for("Applied.");
     t.send(ENTER);
@@ -158,11 +174,7 @@ fn wizard_from_echo_step(t: &mut Tui) {
 #[test]
 fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
     let home = tempfile::tempdir().unwrap();
-    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
-    t.wait_for("simulated account");
-    t.send(ENTER);
-    t.wait_for("Regions with ECR pull-through cache");
-    t.send(ENTER);
+    let mut t = sandbox_at_echo_step(home.path());
     wizard_from_echo_step(&mut t);
     assert!(
         t.screen().contains(
@@ -355,12 +367,7 @@ fn sigterm_restores_the_terminal() {
 #[test]
 fn question_mark_types_into_fields_and_f1_is_help() {
     let home = tempfile::tempdir().unwrap();
-    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
-    t.wait_for("simulated account");
-    t.send(ENTER);
-    t.wait_for("Regions with ECR pull-through cache");
-    t.send(ENTER);
-    t.wait_for("Echo account id");
+    let mut t = sandbox_at_echo_step(home.path());
     assert!(t.screen().contains("F1 help"), "{}", t.screen());
     t.send("1?");
     t.wait_for("1?");
@@ -385,20 +392,8 @@ fn question_mark_types_into_fields_and_f1_is_help() {
 #[test]
 fn keys_do_nothing_while_the_terminal_is_too_small_and_the_timer_stops() {
     let home = tempfile::tempdir().unwrap();
-    let mut t = Tui::spawn(&["--sandbox"], &[], home.path());
-    t.wait_for("simulated account");
-    t.send(ENTER);
-    t.wait_for("Regions with ECR pull-through cache");
-    t.send(ENTER);
-    t.wait_for("Echo account id");
-    t.send("111122223333");
-    t.wait_for("✓");
-    t.send(ENTER);
-    t.wait_for("Prefix and options");
-    t.send(ENTER);
-    t.wait_for("How should the changes be made?");
-    t.send(ENTER);
-    t.wait_for("Plan: 2 to create");
+    let mut t = sandbox_at_echo_step(home.path());
+    wizard_to_plan(&mut t);
     t.resize(60, 15);
     t.wait_for("Terminal too small");
     t.send(ENTER);

@@ -152,40 +152,37 @@ pub fn resolve(cli: &mut Cli, m: &ArgMatches, config: &Config) -> Vec<Setting> {
     out.push(region);
 
     let sub = m.subcommand().map(|(_, s)| s);
-    let src = |id: &str| sub.and_then(|s| s.value_source(id));
+    let mut take = |key: &'static str, current: Option<String>| -> Option<String> {
+        let s = pick(
+            key,
+            current,
+            sub.and_then(|s| s.value_source(key)),
+            config,
+            None,
+        );
+        let value = s.value.clone();
+        out.push(s);
+        value
+    };
     match &mut cli.command {
-        Some(Command::Plan(a)) => setup(&mut a.setup, &src, config, &mut out),
-        Some(Command::Apply(a)) => setup(&mut a.setup, &src, config, &mut out),
+        Some(Command::Plan(super::args::PlanArgs { setup: a, .. }))
+        | Some(Command::Apply(super::args::ApplyArgs { setup: a, .. })) => {
+            let account = Some(a.echo_account.clone()).filter(|v| !v.is_empty());
+            a.echo_account = take("echo_account", account).unwrap_or_default();
+            a.echo_region = take("echo_region", Some(a.echo_region.clone())).unwrap_or_default();
+            a.prefix = take("prefix", Some(a.prefix.clone())).unwrap_or_default();
+            let method = take("method", Some(method_name(a.method).to_string()));
+            a.method = match method.as_deref() {
+                Some("cloudformation") => Method::Cloudformation,
+                _ => Method::Api,
+            };
+        }
         Some(Command::Teardown(a)) => {
-            let s = pick(
-                "prefix",
-                Some(a.prefix.clone()),
-                src("prefix"),
-                config,
-                None,
-            );
-            a.prefix = s.value.clone().unwrap_or_default();
-            out.push(s);
+            a.prefix = take("prefix", Some(a.prefix.clone())).unwrap_or_default();
         }
         Some(Command::Diagnose(a)) => {
-            let s = pick(
-                "prefix",
-                Some(a.prefix.clone()),
-                src("prefix"),
-                config,
-                None,
-            );
-            a.prefix = s.value.clone().unwrap_or_default();
-            out.push(s);
-            let s = pick(
-                "echo_account",
-                a.echo_account.clone(),
-                src("echo_account"),
-                config,
-                None,
-            );
-            a.echo_account = s.value.clone();
-            out.push(s);
+            a.prefix = take("prefix", Some(a.prefix.clone())).unwrap_or_default();
+            a.echo_account = take("echo_account", a.echo_account.clone());
         }
         _ => {
             // `config show` and the rest: what a setup would use.
@@ -202,53 +199,6 @@ pub fn resolve(cli: &mut Cli, m: &ArgMatches, config: &Config) -> Vec<Setting> {
         }
     }
     out
-}
-
-fn setup(
-    a: &mut super::args::SetupArgs,
-    src: &dyn Fn(&str) -> Option<ValueSource>,
-    config: &Config,
-    out: &mut Vec<Setting>,
-) {
-    let s = pick(
-        "echo_account",
-        Some(a.echo_account.clone()).filter(|v| !v.is_empty()),
-        src("echo_account"),
-        config,
-        None,
-    );
-    a.echo_account = s.value.clone().unwrap_or_default();
-    out.push(s);
-    let s = pick(
-        "echo_region",
-        Some(a.echo_region.clone()),
-        src("echo_region"),
-        config,
-        None,
-    );
-    a.echo_region = s.value.clone().unwrap_or_default();
-    out.push(s);
-    let s = pick(
-        "prefix",
-        Some(a.prefix.clone()),
-        src("prefix"),
-        config,
-        None,
-    );
-    a.prefix = s.value.clone().unwrap_or_default();
-    out.push(s);
-    let s = pick(
-        "method",
-        Some(method_name(a.method).to_string()),
-        src("method"),
-        config,
-        None,
-    );
-    a.method = match s.value.as_deref() {
-        Some("cloudformation") => Method::Cloudformation,
-        _ => Method::Api,
-    };
-    out.push(s);
 }
 
 #[cfg(test)]

@@ -115,6 +115,17 @@ pub struct RepositoryInfo {
     pub pull_count_30d: u64,
 }
 
+impl RepoDetails {
+    /// What these images add up to.
+    pub fn of(images: &[ImageInfo]) -> Self {
+        Self {
+            image_count: images.len(),
+            size_bytes: images.iter().map(|i| i.size_bytes).sum(),
+            last_pulled_at: images.iter().filter_map(|i| i.last_pulled_at).max(),
+        }
+    }
+}
+
 impl RepositoryInfo {
     pub fn image_count(&self) -> Option<usize> {
         self.details.map(|d| d.image_count)

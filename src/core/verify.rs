@@ -97,6 +97,19 @@ pub struct Explained {
     pub next_step: String,
 }
 
+/// How a manifest request failed, as far as the explanation cares (the AWS layer maps its
+/// errors onto this; the core knows no AWS-layer type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFailure {
+    /// HTTP 401/403.
+    Denied,
+    /// HTTP 404.
+    NotFound,
+    /// The registry could not be reached.
+    Unreachable,
+    Other,
+}
+
 /// The pull being explained.
 #[derive(Clone, Copy)]
 pub struct Pull<'a> {
@@ -108,13 +121,7 @@ pub struct Pull<'a> {
 }
 
 /// Explains a registry failure (its kind, OCI code and detail) of a pull.
-pub fn explain(
-    status_kind: crate::aws::ErrorKind,
-    oci_code: &str,
-    detail: &str,
-    p: &Pull<'_>,
-) -> Explained {
-    use crate::aws::ErrorKind as K;
+pub fn explain(failure: PullFailure, oci_code: &str, detail: &str, p: &Pull<'_>) -> Explained {
     let Pull {
         repo,
         image,
@@ -123,8 +130,8 @@ pub fn explain(
         region,
     } = *p;
     let pull = format!("{repo}:{}", image.reference_str());
-    match status_kind {
-        K::AccessDenied => Explained {
+    match failure {
+        PullFailure::Denied => Explained {
             code: "PullDenied",
             message: format!(
                 "the registry refused the pull of {pull} ({detail}): the caller may not fill the cache under {prefix}/ (it needs ecr:BatchImportUpstreamImage and ecr:CreateRepository there)"
@@ -134,7 +141,7 @@ pub fn explain(
                 crate::core::checks::puller_policy(region, account, prefix.as_str())
             ),
         },
-        K::NotFound => Explained {
+        PullFailure::NotFound => Explained {
             code: "ImageNotFound",
             message: format!(
                 "{} is not in Echo's registry, or Echo has not allowed account {account} yet ({oci_code}: {detail})",
@@ -142,7 +149,7 @@ pub fn explain(
             ),
             next_step: "check the image name and tag in Echo's catalog (without the cache prefix); if they are right, ask Echo to grant this account access, then run `echo-onboard diagnose`".into(),
         },
-        K::Network => Explained {
+        PullFailure::Unreachable => Explained {
             code: "RegistryUnreachable",
             message: detail.to_string(),
             next_step: format!("check the network path to {account}.dkr.ecr.{region}.amazonaws.com (VPC endpoint: pass its URL with --registry-url)"),
@@ -206,22 +213,12 @@ mod tests {
             account: "123456789012",
             region: "eu-west-1",
         };
-        let e = explain(
-            crate::aws::ErrorKind::AccessDenied,
-            "DENIED",
-            "HTTP 403",
-            &pull,
-        );
+        let e = explain(PullFailure::Denied, "DENIED", "HTTP 403", &pull);
         assert!(e
             .message
             .contains("ecr:BatchImportUpstreamImage and ecr:CreateRepository"));
         assert!(e.next_step.contains("repository/echo/*"), "{}", e.next_step);
-        let e = explain(
-            crate::aws::ErrorKind::NotFound,
-            "NAME_UNKNOWN",
-            "HTTP 404",
-            &pull,
-        );
+        let e = explain(PullFailure::NotFound, "NAME_UNKNOWN", "HTTP 404", &pull);
         assert!(e
             .message
             .contains("not in Echo's registry, or Echo has not allowed account 123456789012"));

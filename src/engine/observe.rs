@@ -69,11 +69,7 @@ pub fn repository_details(
     stream::iter(names.into_iter().map(
         move |n| -> BoxFuture<'_, (String, AwsResult<RepoDetails>)> {
             Box::pin(async move {
-                let details = aws.list_images(&n).await.map(|images| RepoDetails {
-                    image_count: images.len(),
-                    size_bytes: images.iter().map(|x| x.size_bytes).sum(),
-                    last_pulled_at: images.iter().filter_map(|x| x.last_pulled_at).max(),
-                });
+                let details = aws.list_images(&n).await.map(|i| RepoDetails::of(&i));
                 (n, details)
             })
         },

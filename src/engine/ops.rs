@@ -19,7 +19,7 @@ use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::core::model::{usage_instructions, ManagedBy, Observed, ObservedRole, StackInfo};
 use crate::core::plan::{self, Action, Plan, RegionalRule, ResourceKind, RoleUse};
 use crate::core::validate::{FieldError, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME};
-use crate::core::verify::{cached_repository, explain, ImageRef, Pull, Reference};
+use crate::core::verify::{cached_repository, explain, ImageRef, Pull, PullFailure, Reference};
 
 /// Why an operation failed: one line with the next step, and the AWS error code kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -976,7 +976,13 @@ pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
                 account: &identity.account,
                 region: &region,
             };
-            let x = explain(e.kind, &e.code, &e.message, &pull);
+            let failure = match e.kind {
+                ErrorKind::AccessDenied => PullFailure::Denied,
+                ErrorKind::NotFound => PullFailure::NotFound,
+                ErrorKind::Network => PullFailure::Unreachable,
+                _ => PullFailure::Other,
+            };
+            let x = explain(failure, &e.code, &e.message, &pull);
             Failure::of(Problem::new(x.code, x.message, x.next_step))
         })?;
     let elapsed_ms = start.elapsed().as_millis() as u64;
@@ -988,11 +994,7 @@ pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
         cached_repository: repo,
         created: !existed && after.is_some(),
         elapsed_ms,
-        repository: after.map(|images| crate::core::model::RepoDetails {
-            image_count: images.len(),
-            size_bytes: images.iter().map(|i| i.size_bytes).sum(),
-            last_pulled_at: images.iter().filter_map(|i| i.last_pulled_at).max(),
-        }),
+        repository: after.map(|i| crate::core::model::RepoDetails::of(&i)),
         region,
     })
 }

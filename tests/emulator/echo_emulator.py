@@ -419,14 +419,7 @@ def _fill_cache(backend: Any, repo_name: str) -> None:
     source = upstream.repositories.get(upstream_name)
     if source is None:
         return
-    backend.create_repository(
-        repository_name=repo_name,
-        registry_id=None,
-        encryption_config=None,
-        image_scan_config=None,
-        image_tag_mutability=None,
-        tags=[],
-    )
+    _create_repository(backend, repo_name)
     for image in source.images:
         for tag in image.image_tags or [None]:
             backend.put_image(repo_name, image.image_manifest, tag, image.image_manifest_media_type)
@@ -522,9 +515,12 @@ class Traffic:
         self.latency_ms = 0
         self.calls: dict[str, int] = {}
 
-    def record(self, operation: str) -> None:
+    def call(self, operation: str) -> None:
+        """Counts one call of ``operation`` and holds it for the configured latency."""
         with self.lock:
             self.calls[operation] = self.calls.get(operation, 0) + 1
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000.0)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -746,27 +742,35 @@ def _fast_get_metric_data(environ: dict[str, Any], body: bytes) -> bytes | None:
 # --- control endpoints -----------------------------------------------------------
 
 
+def _create_repository(backend: Any, name: str) -> None:
+    backend.create_repository(
+        repository_name=name,
+        registry_id=None,
+        encryption_config=None,
+        image_scan_config=None,
+        image_tag_mutability=None,
+        tags=[],
+    )
+
+
+def _manifest(size: int, config_digest: str, layer_digest: str) -> str:
+    """A one-layer Docker image manifest."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": size, "digest": config_digest},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": size, "digest": layer_digest}],
+        }
+    )
+
+
 def _seed_upstream_image(spec: dict[str, Any]) -> dict[str, Any]:
     backend = ecr_models.ecr_backends[spec["account"]][spec.get("region", "us-east-1")]
     name = spec["repository"]
     if name not in backend.repositories:
-        backend.create_repository(
-            repository_name=name,
-            registry_id=None,
-            encryption_config=None,
-            image_scan_config=None,
-            image_tag_mutability=None,
-            tags=[],
-        )
-    size = int(spec.get("size", 7023))
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": size, "digest": "sha256:" + uuid.uuid4().hex * 2},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": size, "digest": "sha256:" + uuid.uuid4().hex * 2}],
-        }
-    )
+        _create_repository(backend, name)
+    manifest = _manifest(int(spec.get("size", 7023)), "sha256:" + uuid.uuid4().hex * 2, "sha256:" + uuid.uuid4().hex * 2)
     image = backend.put_image(name, manifest, spec.get("tag", "latest"))
     return {"repository": name, "digest": image.image_digest}
 
@@ -783,26 +787,12 @@ def _seed_cached_repositories(spec: dict[str, Any]) -> dict[str, Any]:
     watch = cloudwatch_backends[account][region]
     prefix = spec.get("prefix", "echo")
     now = _now()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": "sha256:" + "c" * 64},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 7023, "digest": "sha256:" + "d" * 64}],
-        }
-    )
+    manifest = _manifest(7023, "sha256:" + "c" * 64, "sha256:" + "d" * 64)
     count = int(spec["count"])
     for i in range(count):
         name = f"{prefix}/image-{i:05d}"
         if name not in backend.repositories:
-            backend.create_repository(
-                repository_name=name,
-                registry_id=None,
-                encryption_config=None,
-                image_scan_config=None,
-                image_tag_mutability=None,
-                tags=[],
-            )
+            _create_repository(backend, name)
             image = backend.put_image(name, manifest, "latest")
             image.last_recorded_pull_time = now
         pulls = spec.get("pulls", i % 7)
@@ -904,9 +894,7 @@ class EchoEmulator:
         if path.startswith("/_echo/"):
             return self._control(environ, start_response, path)
         if path.startswith("/_registry/"):
-            TRAFFIC.record("RegistryGetManifest")
-            if TRAFFIC.latency_ms:
-                time.sleep(TRAFFIC.latency_ms / 1000.0)
+            TRAFFIC.call("RegistryGetManifest")
             status, headers, out = _registry(environ, path)
             start_response(status, headers + [("Content-Length", str(len(out)))])
             return [out]
@@ -915,9 +903,7 @@ class EchoEmulator:
             operation, protocol = "ListRegions", "json"
         else:
             operation, protocol = _operation(environ, body)
-        TRAFFIC.record(operation or f"{environ.get('REQUEST_METHOD')} {path}")
-        if TRAFFIC.latency_ms:
-            time.sleep(TRAFFIC.latency_ms / 1000.0)
+        TRAFFIC.call(operation or f"{environ.get('REQUEST_METHOD')} {path}")
         if path == "/listRegions":
             return _list_regions(environ, start_response, body)
         if operation:
