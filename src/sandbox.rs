@@ -16,7 +16,7 @@ use crate::aws::{
     Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackEvent, StackInfo,
     StackRequest, Validation,
 };
-use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
+use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, PULL_DAYS};
 use crate::core::policy;
 use crate::core::validate::RepoPrefix;
 
@@ -30,7 +30,23 @@ pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
 struct Repo {
     created_at: DateTime<Utc>,
     images: Vec<ImageInfo>,
-    pulls_30d: u64,
+    /// Pulls per day over the last 30 days, oldest first.
+    pulls_by_day: Vec<u64>,
+}
+
+/// `total` pulls spread over 30 days in a steady, uneven pattern (weekdays busier, growing
+/// towards today), so the sandbox's charts look like an account's.
+fn spread(total: u64) -> Vec<u64> {
+    let weights: Vec<u64> = (0..PULL_DAYS as u64)
+        .map(|d| (3 + d / 6) * if d % 7 >= 5 { 1 } else { 3 })
+        .collect();
+    let sum: u64 = weights.iter().sum();
+    let mut out: Vec<u64> = weights.iter().map(|w| total * w / sum).collect();
+    let rest = total - out.iter().sum::<u64>();
+    if let Some(last) = out.last_mut() {
+        *last += rest;
+    }
+    out
 }
 
 #[derive(Debug, Default)]
@@ -159,7 +175,7 @@ impl SandboxAws {
                 Repo {
                     created_at: now - chrono::Duration::days(100),
                     images,
-                    pulls_30d: pulls,
+                    pulls_by_day: spread(pulls),
                 },
             );
         }
@@ -494,9 +510,11 @@ impl SandboxAws {
         let repo = s.repos.entry(repository.into()).or_insert_with(|| Repo {
             created_at: Utc::now(),
             images: vec![image(tag, 58_000_000, 3, None)],
-            pulls_30d: 0,
+            pulls_by_day: vec![0; PULL_DAYS],
         });
-        repo.pulls_30d += 1;
+        if let Some(today) = repo.pulls_by_day.last_mut() {
+            *today += 1;
+        }
         for i in &mut repo.images {
             i.last_pulled_at = Some(Utc::now());
         }
@@ -1118,18 +1136,18 @@ impl Aws for SandboxAws {
         Ok(st.events.iter().rev().cloned().collect())
     }
 
-    async fn pull_counts(
+    async fn daily_pulls(
         &self,
         repositories: &[String],
-        _start: DateTime<Utc>,
         _end: DateTime<Utc>,
-    ) -> AwsResult<HashMap<String, u64>> {
+        _days: usize,
+    ) -> AwsResult<HashMap<String, crate::core::model::DailyPulls>> {
         self.call("GetMetricData", "cloudwatch:GetMetricData")
             .await?;
         let s = self.state.lock().unwrap();
         Ok(repositories
             .iter()
-            .filter_map(|r| s.repos.get(r).map(|x| (r.clone(), x.pulls_30d)))
+            .filter_map(|r| s.repos.get(r).map(|x| (r.clone(), x.pulls_by_day.clone())))
             .collect())
     }
 }

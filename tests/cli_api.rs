@@ -116,6 +116,19 @@ async fn full_lifecycle_fresh_account_to_teardown() {
     assert!(repos[0]["size_bytes"].as_u64().unwrap() > 0);
     assert!(repos[0]["last_pulled_at"].is_string(), "{status}");
     assert!(repos[0]["pull_count_30d"].as_u64().unwrap() > 0, "{status}");
+    // The daily series comes from the same GetMetricData call: 30 days, today last.
+    let days: Vec<u64> = repos[0]["pulls_by_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    assert_eq!(days.len(), 30, "{status}");
+    assert_eq!(
+        days.iter().sum::<u64>(),
+        repos[0]["pull_count_30d"].as_u64().unwrap()
+    );
+    assert!(days[29] > 0, "the pull just made is today's: {days:?}");
     let human = text(&emu.cli().arg("status").output().unwrap().stdout);
     assert!(human.contains("echo/python"), "{human}");
 

@@ -99,6 +99,7 @@ fn observed() -> Observed {
                 last_pulled_at: Some(now() - chrono::Duration::minutes(i as i64 * 7)),
             }),
             pull_count_30d: 1000 - i as u64 * 20,
+            pulls_by_day: vec![],
         })
         .collect();
     Observed {

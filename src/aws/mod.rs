@@ -166,11 +166,12 @@ pub trait Aws: Send + Sync {
         reference: &str,
     ) -> AwsResult<registry::Manifest>;
 
-    /// `AWS/ECR RepositoryPullCount` summed over `[start, end)` per repository.
-    async fn pull_counts(
+    /// `AWS/ECR RepositoryPullCount` per repository and day of `[end - days, end)`, oldest
+    /// first (one `GetMetricData` query per repository, batched).
+    async fn daily_pulls(
         &self,
         repositories: &[String],
-        start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> AwsResult<HashMap<String, u64>>;
+        days: usize,
+    ) -> AwsResult<HashMap<String, crate::core::model::DailyPulls>>;
 }

@@ -889,15 +889,16 @@ impl Aws for SdkAws {
         super::registry::get_manifest(&auth, &base, repository, reference).await
     }
 
-    async fn pull_counts(
+    async fn daily_pulls(
         &self,
         repositories: &[String],
-        start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> AwsResult<HashMap<String, u64>> {
+        days: usize,
+    ) -> AwsResult<HashMap<String, crate::core::model::DailyPulls>> {
+        let start = end - chrono::Duration::days(days as i64);
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-        // Daily buckets, summed below: CloudWatch keeps 1-day resolution for 455 days, and 30
-        // points x 500 queries stays far under GetMetricData's 100,800 data points per call.
+        // Daily buckets (the total is their sum): CloudWatch keeps 1-day resolution for 455
+        // days, and 30 points x 500 queries stays far under GetMetricData's 100,800 per call.
         let period = 86_400;
         let batches = repositories
             .chunks(crate::engine::observe::METRIC_BATCH)
@@ -946,8 +947,14 @@ impl Aws for SdkAws {
                 let mut counts = HashMap::new();
                 for r in pages.iter().flat_map(|p| p.metric_data_results()) {
                     let idx: usize = r.id().unwrap_or("r0")[1..].parse().unwrap_or(0);
-                    let sum: f64 = r.values().iter().sum();
-                    *counts.entry(batch[idx].clone()).or_insert(0) += sum.round() as u64;
+                    let series = counts
+                        .entry(batch[idx].clone())
+                        .or_insert_with(|| vec![0u64; days]);
+                    for (t, v) in r.timestamps().iter().zip(r.values()) {
+                        let at = DateTime::<Utc>::from_timestamp(t.secs(), 0).unwrap_or(start);
+                        let day = (at - start).num_days().clamp(0, days as i64 - 1) as usize;
+                        series[day] += v.round() as u64;
+                    }
                 }
                 Ok::<_, AwsError>(counts)
             });

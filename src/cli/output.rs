@@ -113,6 +113,7 @@ fn region_json(o: &Observed) -> Value {
             "size_bytes": r.size_bytes(),
             "last_pulled_at": time(r.last_pulled_at()),
             "pull_count_30d": r.pull_count_30d,
+            "pulls_by_day": r.pulls_by_day,
         })).collect::<Vec<_>>(),
     })
 }

@@ -718,6 +718,7 @@ mod tests {
                 last_pulled_at: Some(Utc::now()),
             }),
             pull_count_30d: 3,
+            pulls_by_day: vec![],
         });
         assert_eq!(repositories(&o, "echo").status, Status::Pass);
         assert_eq!(quota(&o, "echo").status, Status::Pass);

@@ -113,7 +113,17 @@ pub struct RepositoryInfo {
     /// dashboard until its background reads reach the repository).
     pub details: Option<RepoDetails>,
     pub pull_count_30d: u64,
+    /// Pulls per day over the same 30 days, oldest first (from the same `GetMetricData`
+    /// call as the total; empty when usage was not read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pulls_by_day: Vec<u64>,
 }
+
+/// Days covered by the pull figures.
+pub const PULL_DAYS: usize = 30;
+
+/// Pulls per day, oldest first, `PULL_DAYS` long.
+pub type DailyPulls = Vec<u64>;
 
 impl RepoDetails {
     /// What these images add up to.

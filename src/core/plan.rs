@@ -800,6 +800,7 @@ mod tests {
                 last_pulled_at: None,
             }),
             pull_count_30d: 0,
+            pulls_by_day: vec![],
         }
     }
 

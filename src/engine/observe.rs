@@ -11,7 +11,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::aws::{Aws, AwsError, AwsResult, RepoSummary};
 use crate::core::model::{
-    CacheRule, Identity, ManagedBy, Observed, ObservedRole, RepoDetails, RepositoryInfo,
+    CacheRule, Identity, ManagedBy, Observed, ObservedRole, RepoDetails, RepositoryInfo, PULL_DAYS,
 };
 use crate::core::validate::RepoPrefix;
 use crate::engine::events::{emit, Event, EventSender};
@@ -147,7 +147,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                     .duration_trunc(Duration::minutes(1))
                     .unwrap_or_else(|_| Utc::now())
                     + Duration::minutes(1);
-                aws.pull_counts(&names, end - Duration::days(30), end).await
+                aws.daily_pulls(&names, end, PULL_DAYS).await
             };
             let details = async {
                 if !(scope.usage && scope.details) {
@@ -173,15 +173,19 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                 }
                 Ok::<_, AwsError>(out)
             };
-            let (counts, mut details) = futures::try_join!(counts, details)?;
+            let (mut counts, mut details) = futures::try_join!(counts, details)?;
             Ok::<_, AwsError>(
                 cached
                     .into_iter()
-                    .map(|(r, prefix)| RepositoryInfo {
-                        details: details.remove(&r.name),
-                        pull_count_30d: counts.get(&r.name).copied().unwrap_or(0),
-                        name: r.name,
-                        rule_prefix: prefix,
+                    .map(|(r, prefix)| {
+                        let days = counts.remove(&r.name).unwrap_or_default();
+                        RepositoryInfo {
+                            details: details.remove(&r.name),
+                            pull_count_30d: days.iter().sum(),
+                            pulls_by_day: days,
+                            name: r.name,
+                            rule_prefix: prefix,
+                        }
                     })
                     .collect::<Vec<_>>(),
             )

@@ -1818,6 +1818,7 @@ mod screen_tests {
                 last_pulled_at: None,
             }),
             pull_count_30d: pulls,
+            pulls_by_day: vec![],
         };
         Observed {
             identity: identity(),
@@ -2059,6 +2060,7 @@ mod screen_tests {
             rule_prefix: "other".into(),
             details: None,
             pull_count_30d: 1,
+            pulls_by_day: vec![],
         });
         let fx = a.update(Msg::Dashboard(Ok(Box::new(o.clone()))));
         // Sorted by pulls (known before any detail): the selected rule's rows first.
