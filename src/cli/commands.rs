@@ -468,8 +468,8 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
                 }
             }
             None => out(format!(
-                "Applied: {} change(s) in account {} ({}).",
-                applied.changed.len(),
+                "Applied: {} in account {} ({}).",
+                applied.plan.done_summary(),
                 applied.account,
                 applied.region
             )),

@@ -90,6 +90,26 @@ impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
     }
+    /// What carrying out the plan did, in the plan's own counts ("2 created, 1 updated"), so
+    /// a result never disagrees with the plan it carried out.
+    pub fn done_summary(&self) -> String {
+        let parts: Vec<String> = [
+            (Action::Create, "created"),
+            (Action::Update, "updated"),
+            (Action::Replace, "replaced"),
+            (Action::Delete, "deleted"),
+        ]
+        .iter()
+        .map(|(a, verb)| (self.count(*a), verb))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, verb)| format!("{n} {verb}"))
+        .collect();
+        if parts.is_empty() {
+            "nothing changed".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

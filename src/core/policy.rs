@@ -230,8 +230,11 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     canonical(a) == canonical(b)
 }
 
-/// What changed between two policies, in words: statements removed and added (each
-/// summarised as effect, actions and resources). Empty when the policies are equivalent.
+/// What changed between two policies, in words, statement by statement. A statement that
+/// kept its effect and resources but changed its actions (or kept its actions and changed its
+/// resources) is shown as one `~` statement listing only what was added and removed, so the
+/// difference is visible without comparing two long lines; the rest are whole statements
+/// removed (`-`) or added (`+`). Empty when the policies are equivalent.
 pub fn describe_difference(before: &Value, after: &Value) -> Vec<String> {
     let keyed = |doc: &Value| -> Vec<(Value, Value)> {
         statements(doc)
@@ -240,20 +243,104 @@ pub fn describe_difference(before: &Value, after: &Value) -> Vec<String> {
             .collect()
     };
     let (bs, as_) = (keyed(before), keyed(after));
+    let removed: Vec<&(Value, Value)> = bs
+        .iter()
+        .filter(|(k, _)| !as_.iter().any(|(a, _)| a == k))
+        .collect();
+    let mut added: Vec<&(Value, Value)> = as_
+        .iter()
+        .filter(|(k, _)| !bs.iter().any(|(b, _)| b == k))
+        .collect();
     let mut out = Vec::new();
-    for (key, shown) in &bs {
-        if !as_.iter().any(|(k, _)| k == key) {
-            out.push(format!("- {}", summarise(shown)));
+    let mut unpaired = Vec::new();
+    for r in removed {
+        let pair = added.iter().position(|a| {
+            paired_on(&r.0, &a.0, "Resource")
+                .or(paired_on(&r.0, &a.0, "Action"))
+                .is_some()
+        });
+        match pair {
+            Some(i) => {
+                let a = added.remove(i);
+                out.extend(statement_change(&r.1, &a.1));
+            }
+            None => unpaired.push(r),
         }
     }
-    for (key, shown) in &as_ {
-        if !bs.iter().any(|(k, _)| k == key) {
-            out.push(format!("+ {}", summarise(shown)));
-        }
+    let mut whole: Vec<String> = unpaired
+        .iter()
+        .map(|(_, shown)| format!("- {}", summarise(shown)))
+        .collect();
+    whole.extend(
+        added
+            .iter()
+            .map(|(_, shown)| format!("+ {}", summarise(shown))),
+    );
+    whole.extend(out);
+    if whole.is_empty() && canonical(before) != canonical(after) {
+        whole.push("~ document-level fields differ (Version or other keys)".into());
     }
-    if out.is_empty() && canonical(before) != canonical(after) {
-        out.push("~ document-level fields differ (Version or other keys)".into());
-    }
+    whole
+}
+
+/// `Some(key)` when the two statements differ only in `key`'s set (the other of Action and
+/// Resource, the effect, principal and conditions all equal).
+fn paired_on<'a>(a: &Value, b: &Value, same: &'a str) -> Option<&'a str> {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return None;
+    };
+    let differs = if same == "Resource" {
+        "Action"
+    } else {
+        "Resource"
+    };
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let only_that = keys
+        .iter()
+        .all(|k| k.as_str() == differs || a.get(*k) == b.get(*k));
+    (only_that && a.get(same).is_some() && a.get(differs).is_some() && b.get(differs).is_some())
+        .then_some(same)
+}
+
+/// One statement's change: its effect and the part that stayed, then each value added or
+/// removed on its own line.
+fn statement_change(before: &Value, after: &Value) -> Vec<String> {
+    let set = |st: &Value, k: &str| -> Vec<String> {
+        st.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let effect = after["Effect"].as_str().unwrap_or("?");
+    let (head, key) = if set(before, "Resource") == set(after, "Resource") {
+        (
+            format!("~ {effect} on {}:", set(after, "Resource").join(",")),
+            "Action",
+        )
+    } else {
+        (
+            format!("~ {effect} {}:", set(after, "Action").join(",")),
+            "Resource",
+        )
+    };
+    let (old, new) = (set(before, key), set(after, key));
+    let lower = |v: &Vec<String>, x: &str| v.iter().any(|y| y.eq_ignore_ascii_case(x));
+    let mut out = vec![head];
+    let word = if key == "Resource" { "on " } else { "" };
+    out.extend(
+        new.iter()
+            .filter(|x| !lower(&old, x))
+            .map(|x| format!("    + {word}{x}")),
+    );
+    out.extend(
+        old.iter()
+            .filter(|x| !lower(&new, x))
+            .map(|x| format!("    - {word}{x}")),
+    );
     out
 }
 
@@ -399,12 +486,23 @@ mod tests {
     fn difference_names_the_changed_statement() {
         let desired = permission_policy(&setup(), "444455556666").to_value();
         let mut edited = desired.clone();
-        edited["Statement"][1]["Action"] = json!(["ecr:PutImage"]);
+        edited["Statement"][1]["Action"] = json!(["ecr:PutImage", "ecr:DeleteRepository"]);
         assert!(!equivalent(&desired, &edited));
         let d = describe_difference(&edited, &desired);
-        assert_eq!(d.len(), 2);
-        assert!(d[0].starts_with("- Allow ecr:PutImage on"), "{d:?}");
-        assert!(d[1].contains("ecr:UploadLayerPart"), "{d:?}");
+        // Same effect and resources: one changed statement, each action on its own line.
+        assert!(d[0].starts_with("~ Allow on arn:aws:ecr:"), "{d:?}");
+        assert!(
+            d.contains(&"    + ecr:BatchImportUpstreamImage".to_string()),
+            "{d:?}"
+        );
+        assert!(d.contains(&"    - ecr:DeleteRepository".to_string()), "{d:?}");
+        assert!(!d.iter().any(|l| l.contains("ecr:PutImage")), "unchanged: {d:?}");
+        assert!(d.iter().all(|l| l.len() < 100), "{d:?}");
+        // Nothing in common: whole statements.
+        let other = json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]});
+        let d = describe_difference(&Value::Null, &other);
+        assert_eq!(d, ["+ Deny s3:GetObject on arn:aws:s3:::b/*"]);
         let v = describe_difference(
             &json!({"Version":"2008-10-17","Statement":[]}),
             &json!({"Version":"2012-10-17","Statement":[]}),

@@ -148,9 +148,9 @@ impl RepoPrefix {
                 field,
                 value,
                 format!(
-                    "{hint}must be lowercase letters and digits, optionally separated by one of . _ - \
-                     and by / between path segments (ECR pattern \
-                     (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*), or ROOT"
+                    "{hint}must be lowercase letters and digits; words may be joined by one of . _ - \
+                     and path segments by /, never two separators in a row or one at either end; \
+                     or ROOT"
                 ),
                 example,
             ));
