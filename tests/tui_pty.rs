@@ -166,7 +166,7 @@ fn wizard_to_plan(t: &mut Tui) {
 fn wizard_from_echo_step(t: &mut Tui) {
     wizard_to_plan(t);
     t.send(ENTER);
-    t.wait_for("Applied.");
+    t.wait_for("Applied:");
     t.send(ENTER);
     t.wait_for("Log in and pull");
 }
@@ -193,14 +193,26 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
     t.send("\x1b");
     t.wait_for_gone("Pull a test image");
     t.send("d");
-    t.wait_for("Pull-through cache rules in eu-west-1 (3/50)");
-    t.wait_for("valid");
+    t.wait_for("Rules: 3 in 17 region(s)");
+    t.wait_for("✓ valid");
     let screen = t.screen();
     let row = screen
         .lines()
-        .find(|l| l.contains("echo ") && l.contains("echo-onboard"))
+        .find(|l| l.contains("✓ echo "))
         .unwrap_or_else(|| panic!("no row for the new rule:\n{screen}"));
-    assert!(row.contains("ecr 111122223333.dkr.ecr"), "{row}");
+    assert!(row.contains("eu-west-1"), "{row}");
+    assert!(screen.contains("made by echo-onboard"), "{screen}");
+    // The new rule is selected, its details whole in the detail pane.
+    assert!(screen.contains(" echo/ in eu-west-1 "), "{screen}");
+    assert!(
+        screen.contains("111122223333.dkr.ecr.us-east-1.amazonaws.com"),
+        "{screen}"
+    );
+    // No text field here: `?` is help.
+    t.send("?");
+    t.wait_for("Keys: dashboard");
+    t.send(" ");
+    t.wait_for_gone("Keys: dashboard");
     // The new rule is selected: diagnose it, and write the support bundle with one key.
     t.send("x");
     t.wait_for("Diagnostics for echo/");
@@ -230,7 +242,7 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
     let content = std::fs::read_to_string(bundle.path()).unwrap();
     assert!(content.contains("\"summary_markdown\""));
     t.send("\x1b");
-    t.wait_for("Pull-through cache rules in eu-west-1");
+    t.wait_for("Rules: 3 in");
     t.send("q");
     assert!(t.wait_exit().success());
     // Choices are remembered for next time.
@@ -300,7 +312,7 @@ async fn emulator_wizard_with_api_method_then_teardown_from_the_dashboard() {
     assert!(iam.get_role().role_name(ROLE).send().await.is_ok());
 
     t.send("d");
-    t.wait_for("Pull-through cache rules in eu-west-1 (1/50)");
+    t.wait_for("Rules: 1 in 17 region(s)");
     t.send("t");
     t.wait_for("Type the prefix echo");
     t.send(ENTER);
@@ -320,7 +332,7 @@ async fn emulator_wizard_with_api_method_then_teardown_from_the_dashboard() {
     assert!(rules.pull_through_cache_rules().is_empty());
     assert!(iam.get_role().role_name(ROLE).send().await.is_err());
     t.send(ENTER);
-    t.wait_for("(0/50)");
+    t.wait_for("No pull-through cache rules in account 123456789012");
     t.send("q");
     assert!(t.wait_exit().success());
 }
@@ -371,11 +383,11 @@ fn question_mark_types_into_fields_and_f1_is_help() {
     assert!(t.screen().contains("F1 help"), "{}", t.screen());
     t.send("1?");
     t.wait_for("1?");
-    assert!(!t.screen().contains("Keys — any key closes"));
+    assert!(!t.screen().contains("any key closes"));
     t.send("\x1bOP"); // F1
-    t.wait_for("Keys — any key closes");
+    t.wait_for("any key closes");
     t.send(" ");
-    t.wait_for_gone("Keys — any key closes");
+    t.wait_for_gone("any key closes");
     // On a screen without text fields `?` is help.
     t.send("\x7f\x7f111122223333");
     t.wait_for("✓");
@@ -385,7 +397,7 @@ fn question_mark_types_into_fields_and_f1_is_help() {
     t.wait_for("How should the changes be made?");
     assert!(t.screen().contains("? help"), "{}", t.screen());
     t.send("?");
-    t.wait_for("Keys — any key closes");
+    t.wait_for("any key closes");
 }
 
 /// Behind "terminal too small" no key acts; growing back shows the same screen.

@@ -1,4 +1,6 @@
-//! Every TUI screen drawn on ratatui's TestBackend and compared with a snapshot. The clock,
+//! Every TUI screen drawn on ratatui's TestBackend at 80×24 and 120×40 (and its help overlay)
+//! and compared with a snapshot; each drawing is also checked for words cut at an edge in the
+//! header, the footer and the plan, and for the footer's quit and help keys. The clock,
 //! identity and data are fixed, so nothing volatile reaches the snapshots.
 
 use std::sync::Arc;
@@ -7,14 +9,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use echo_onboard::aws::profiles::{ProfileEntry, ProfileKind};
 use echo_onboard::core::model::{
-    desired, CacheRule, Identity, ImageInfo, ManagedBy, Observed, RepoDetails, RepositoryInfo,
+    desired, CacheRule, Identity, ImageInfo, ManagedBy, Observed, ObservedRole, RepoDetails,
+    RepositoryInfo,
 };
 use echo_onboard::core::plan::{plan, PlanOptions};
 use echo_onboard::core::validate::SetupInput;
 use echo_onboard::engine::events::Event;
 use echo_onboard::engine::planning::Planned;
-use echo_onboard::tui::app::{App, Effect, Msg, Screen};
+use echo_onboard::tui::app::{App, Effect, Msg, Screen, Shared};
 use echo_onboard::tui::prefs::Prefs;
+use echo_onboard::tui::screens::dashboard::{AccountRead, RegionRead, RuleCheck};
 use echo_onboard::tui::theme::Theme;
 use echo_onboard::tui::view;
 use ratatui::backend::TestBackend;
@@ -98,8 +102,8 @@ fn observed() -> Observed {
                 size_bytes: 50_000_000 + i as u64 * 1_000_000,
                 last_pulled_at: Some(now() - chrono::Duration::minutes(i as i64 * 7)),
             }),
-            pull_count_30d: 1000 - i as u64 * 20,
-            pulls_by_day: vec![],
+            pull_count_30d: (0..30u64).map(|d| (d * (i as u64 + 3)) % 17).sum(),
+            pulls_by_day: (0..30u64).map(|d| (d * (i as u64 + 3)) % 17).collect(),
         })
         .collect();
     Observed {
@@ -117,6 +121,49 @@ fn observed() -> Observed {
         roles: vec![],
         repositories: repos,
     }
+}
+
+/// A plan for a fresh account, or (`tampered`) for one whose role lost an action and gained a
+/// wildcard: the policy change is shown statement by statement.
+fn planned_with(tampered: bool, foreign_rule: bool) -> Arc<Planned> {
+    let setup = SetupInput::with_defaults("111122223333", "eu-west-1")
+        .validate()
+        .unwrap();
+    let d = desired(&setup, "210987654321");
+    let role = tampered.then(|| {
+        let mut policy = serde_json::to_value(&d.role.policy).unwrap();
+        policy["Statement"][1]["Action"] = serde_json::json!(["ecr:BatchGetImage", "ecr:*"]);
+        ObservedRole {
+            name: d.role.name.clone(),
+            arn: d.role.arn.clone(),
+            trust: serde_json::to_value(&d.role.trust).unwrap(),
+            inline_policies: [(d.role.policy_name.clone(), policy)].into(),
+            managed_policies: Some(Default::default()),
+            tags: d.role.tags.clone(),
+        }
+    });
+    let mut rules = vec![];
+    if foreign_rule {
+        let mut r = rule("echo", ManagedBy::Other);
+        r.role_arn = Some("arn:aws:iam::210987654321:role/hand-made-by-the-platform-team".into());
+        rules.push(r);
+    }
+    let o = Observed {
+        identity: identity(),
+        region: "eu-west-1".into(),
+        rules,
+        role: role.clone(),
+        roles: role.into_iter().collect(),
+        repositories: vec![],
+    };
+    let p = plan(&d, &o, "111122223333", PlanOptions::default());
+    Arc::new(Planned {
+        setup,
+        desired: d,
+        observed: o,
+        plan: p,
+        stack: None,
+    })
 }
 
 fn planned() -> Arc<Planned> {
@@ -142,167 +189,525 @@ fn planned() -> Arc<Planned> {
     })
 }
 
-#[test]
-fn profile_screen() {
-    insta::assert_snapshot!(draw(&base(), 100, 30).backend());
+fn account(o: Observed) -> Box<AccountRead> {
+    let mut other = o.clone();
+    other.region = "us-east-1".into();
+    other.rules = vec![rule("mirror", ManagedBy::Iac("terraform".into()))];
+    other.repositories = vec![];
+    Box::new(AccountRead {
+        regions: vec![
+            RegionRead {
+                region: "eu-west-1".into(),
+                observed: Ok(o),
+            },
+            RegionRead {
+                region: "us-east-1".into(),
+                observed: Ok(other),
+            },
+            RegionRead {
+                region: "ap-south-2".into(),
+                observed: Err("AccessDenied: not authorized to perform ecr:DescribePullThroughCacheRules [AccessDeniedException]".into()),
+            },
+        ],
+    })
 }
 
-#[test]
-fn profile_screen_with_an_inline_credentials_error() {
+fn at(ms: i64) -> DateTime<Utc> {
+    now() + chrono::Duration::milliseconds(ms)
+}
+
+fn ctrl(a: &mut App, c: char) -> Vec<Effect> {
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+fn at_dashboard() -> App {
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(account(observed()))));
+    a.update(Msg::Validations(vec![
+        (("eu-west-1".into(), "echo".into()), RuleCheck::Valid),
+        (
+            ("eu-west-1".into(), "team/echo".into()),
+            RuleCheck::Invalid(
+                "The upstream registry rejected the credentials: the role cannot be assumed by pullthroughcache.ecr.amazonaws.com".into(),
+            ),
+        ),
+    ]));
+    key(&mut a, KeyCode::Down);
+    a
+}
+
+fn teardown_planned(a: &App, delete_repos: bool) -> Msg {
+    let prefix = a.teardown.as_ref().unwrap().rule.prefix.clone();
+    let o = observed();
+    let role = o
+        .rule(&prefix)
+        .and_then(|r| r.role_arn.as_deref())
+        .and_then(|arn| o.role_by_arn(arn))
+        .cloned();
+    let plan = echo_onboard::core::plan::plan_teardown(
+        &o,
+        &prefix,
+        role.as_ref(),
+        delete_repos,
+        &Default::default(),
+    );
+    Msg::TeardownPlanned(Ok(Shared::new(
+        echo_onboard::engine::ops::TeardownPlanned {
+            prefix: prefix.clone(),
+            owner: echo_onboard::engine::ops::Owner::Tool { role },
+            observed: o,
+            elsewhere: Default::default(),
+            delete_repos,
+            plan,
+        },
+    )))
+}
+
+fn started(index: usize, label: &str) -> Event {
+    Event::StepStarted {
+        index,
+        total: 3,
+        label: label.into(),
+    }
+}
+
+fn step_done(index: usize, label: &str) -> Event {
+    Event::StepDone {
+        index,
+        total: 3,
+        label: label.into(),
+    }
+}
+
+/// Every screen in the states people see it in, by name.
+fn states() -> Vec<(&'static str, App)> {
+    let mut out = vec![];
+    out.push(("profile", base()));
+
     let mut a = base();
     key(&mut a, KeyCode::Enter);
     a.update(Msg::Connected(Err("sts:GetCallerIdentity failed: the SSO session has expired — run `aws sso login --profile dev-sso` and try again [SsoTokenExpired]".into())));
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    out.push(("profile_credentials_error", a));
 
-#[test]
-fn region_screen_filtered() {
     let mut a = base();
     key(&mut a, KeyCode::Enter);
     a.update(Msg::Connected(Ok(identity())));
     typed(&mut a, "eu-");
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    out.push(("region_filtered", a));
 
-#[test]
-fn echo_screen_with_invalid_account() {
     let mut a = at_echo();
     typed(&mut a, "12345");
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    out.push(("echo_invalid_account", a));
 
-#[test]
-fn options_screen_with_conflict_and_advanced_fields() {
     let mut a = at_echo();
     typed(&mut a, "111122223333");
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char('o'),
-        KeyModifiers::CONTROL,
-    )));
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "Echo");
+    out.push(("options_uppercase_prefix", a));
 
-#[test]
-fn method_screen() {
+    let mut a = at_echo();
+    typed(&mut a, "111122223333");
+    key(&mut a, KeyCode::Enter);
+    ctrl(&mut a, 'o');
+    out.push(("options_conflict_and_advanced", a));
+
     let mut a = at_echo();
     a.screen = Screen::Method;
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    out.push(("method", a));
 
-#[test]
-fn plan_screen() {
     let mut a = at_echo();
     a.screen = Screen::Plan;
     a.update(Msg::Planned(Ok(planned())));
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    out.push(("plan_create", a));
 
-#[test]
-fn apply_screen_in_progress_with_cancel_question() {
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(planned_with(true, false))));
+    out.push(("plan_policy_change", a));
+
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(planned_with(false, true))));
+    out.push(("plan_blocked", a));
+
     let mut a = at_echo();
     a.screen = Screen::Plan;
     a.update(Msg::Planned(Ok(planned())));
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::Engine(Event::StepStarted {
-        index: 1,
-        total: 4,
-        label: "create IAM role echo-pullthrough-cache-role".into(),
-    }));
-    a.update(Msg::Engine(Event::StepDone {
-        index: 1,
-        total: 4,
-        label: "create IAM role echo-pullthrough-cache-role".into(),
-    }));
-    a.update(Msg::Tick(now() + chrono::Duration::seconds(3)));
-    insta::assert_snapshot!("apply_in_progress", draw(&a, 100, 30).backend());
-    a.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char('c'),
-        KeyModifiers::CONTROL,
-    )));
-    insta::assert_snapshot!("apply_cancel_question", draw(&a, 100, 30).backend());
-}
+    a.update(Msg::Engine(
+        started(1, "create IAM role echo-pullthrough-cache-role"),
+        at(0),
+    ));
+    a.update(Msg::Engine(
+        step_done(1, "create IAM role echo-pullthrough-cache-role"),
+        at(1200),
+    ));
+    a.update(Msg::Engine(
+        started(2, "put inline policy echo-pullthrough-cache-policy"),
+        at(1210),
+    ));
+    a.update(Msg::Engine(
+        Event::Retrying {
+            label: "put inline policy echo-pullthrough-cache-policy".into(),
+            attempt: 2,
+            of: 5,
+            reason: "the new role is not visible to ECR yet".into(),
+        },
+        at(2000),
+    ));
+    a.update(Msg::Tick(at(3000)));
+    out.push(("apply_running", a));
 
-#[test]
-fn done_screen() {
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(planned())));
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::Engine(
+        started(1, "create IAM role echo-pullthrough-cache-role"),
+        at(0),
+    ));
+    a.update(Msg::Engine(
+        step_done(1, "create IAM role echo-pullthrough-cache-role"),
+        at(1200),
+    ));
+    ctrl(&mut a, 'c');
+    out.push(("apply_cancel_question", a));
+
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(planned())));
+    key(&mut a, KeyCode::Enter);
+    for (i, label) in [
+        "create IAM role echo-pullthrough-cache-role",
+        "put inline policy echo-pullthrough-cache-policy",
+        "create pull-through cache rule echo",
+    ]
+    .iter()
+    .enumerate()
+    {
+        a.update(Msg::Engine(started(i + 1, label), at(i as i64 * 700)));
+        a.update(Msg::Engine(
+            step_done(i + 1, label),
+            at(i as i64 * 700 + 650),
+        ));
+    }
+    a.update(Msg::Tick(at(2500)));
+    a.update(Msg::Applied(Ok(
+        echo_onboard::core::model::usage_instructions("210987654321", "eu-west-1", "echo"),
+    )));
+    a.update(Msg::Tick(at(9000)));
+    out.push(("apply_succeeded", a));
+
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(planned())));
+    key(&mut a, KeyCode::Enter);
+    let stack = |id: &str, ty: &str, status: &str, reason: Option<&str>, done| Event::StackEvent {
+        logical_id: id.into(),
+        resource_type: ty.into(),
+        status: status.into(),
+        reason: reason.map(str::to_string),
+        elapsed_ms: 0,
+        done,
+        total: 2,
+    };
+    let why = "Requires capabilities : [CAPABILITY_NAMED_IAM] (Service: CloudFormation, Status Code: 400)";
+    a.update(Msg::Engine(
+        stack(
+            "EchoPullThroughCacheRole",
+            "AWS::IAM::Role",
+            "CREATE_IN_PROGRESS",
+            None,
+            0,
+        ),
+        at(0),
+    ));
+    a.update(Msg::Engine(
+        stack(
+            "EchoPullThroughCacheRole",
+            "AWS::IAM::Role",
+            "CREATE_FAILED",
+            Some(why),
+            0,
+        ),
+        at(800),
+    ));
+    a.update(Msg::Engine(
+        stack(
+            "echo-registry-ecr-cache",
+            "AWS::CloudFormation::Stack",
+            "ROLLBACK_COMPLETE",
+            None,
+            0,
+        ),
+        at(2400),
+    ));
+    a.update(Msg::Applied(Err(vec![
+        format!("The stack echo-registry-ecr-cache failed: EchoPullThroughCacheRole: {why} [InsufficientCapabilitiesException] Next step: see the AWS message; `echo-onboard teardown` removes the failed stack."),
+        "The stack is ROLLBACK_COMPLETE.".into(),
+        "Rolled back: the account is as it was before.".into(),
+    ])));
+    out.push(("apply_stack_failed", a));
+
     let mut a = at_echo();
     a.screen = Screen::Done;
-    a.usage = echo_onboard::core::model::usage_instructions("210987654321", "eu-west-1", "echo");
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
+    a.done.usage =
+        echo_onboard::core::model::usage_instructions("210987654321", "eu-west-1", "echo");
+    out.push(("done", a));
 
-#[test]
-fn dashboard_with_many_repositories_and_image_detail() {
-    let mut a = at_echo();
-    a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-    a.update(Msg::Validations(
-        [
-            ("echo".to_string(), "valid".to_string()),
-            ("team/echo".to_string(), "invalid".to_string()),
-        ]
-        .into(),
-    ));
-    key(&mut a, KeyCode::Down);
-    insta::assert_snapshot!("dashboard", draw(&a, 100, 30).backend());
+    out.push(("dashboard", at_dashboard()));
+
+    let mut a = at_dashboard();
     key(&mut a, KeyCode::Tab);
     for _ in 0..25 {
         key(&mut a, KeyCode::Down);
     }
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::Images(
-        "echo/image-25".into(),
-        Ok(vec![ImageInfo {
+    a.update(Msg::Images {
+        region: "eu-west-1".into(),
+        repo: "echo/image-25".into(),
+        result: Ok(vec![ImageInfo {
             digest: "sha256:1".into(),
             tags: vec!["3.12".into()],
             size_bytes: 52_000_000,
             pushed_at: Some(now()),
             last_pulled_at: Some(now() - chrono::Duration::hours(2)),
         }]),
+    });
+    out.push(("dashboard_images", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Down);
+    assert_eq!(a.dashboard.selected().unwrap().1.prefix, "team/echo");
+    out.push(("dashboard_invalid_rule", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Char('i'));
+    assert!(a.dashboard.expanded);
+    out.push(("dashboard_rule_details", a));
+
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    let mut empty = observed();
+    empty.rules.clear();
+    empty.repositories.clear();
+    a.update(Msg::Dashboard(Ok(Box::new(AccountRead {
+        regions: vec![RegionRead {
+            region: "eu-west-1".into(),
+            observed: Ok(empty),
+        }],
+    }))));
+    out.push(("dashboard_empty", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('t'));
+    let planned = teardown_planned(&a, true);
+    a.update(planned);
+    typed(&mut a, "ec");
+    key(&mut a, KeyCode::Enter);
+    out.push(("teardown_wrong_confirmation", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('t'));
+    let planned = teardown_planned(&a, false);
+    a.update(planned);
+    typed(&mut a, "echo");
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::Engine(
+        started(1, "delete pull-through cache rule echo"),
+        at(0),
     ));
-    insta::assert_snapshot!("dashboard_detail", draw(&a, 100, 30).backend());
+    a.update(Msg::Engine(
+        step_done(1, "delete pull-through cache rule echo"),
+        at(500),
+    ));
+    a.update(Msg::TornDown(Ok(vec![
+        "pull-through-cache-rule echo".into(),
+        "iam-role echo-pullthrough-cache-role".into(),
+    ])));
+    out.push(("teardown_done", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('x'));
+    {
+        use echo_onboard::core::checks::{Check, Status};
+        a.update(Msg::Diagnosed(Shared::new(echo_onboard::engine::diagnose::Report {
+            checks: vec![
+                Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
+                Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
+                Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
+            ],
+            observed: None,
+            plan: None,
+        })));
+    }
+    a.update(Msg::BundleWritten(Ok(
+        "/home/alice/.local/state/echo-onboard/echo-onboard-bundle-20261122T120000Z.json".into(),
+    )));
+    out.push(("diagnostics", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('v'));
+    typed(&mut a, "nginx:1.27");
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::Verified(Ok(echo_onboard::engine::ops::Verified {
+        image: "nginx:1.27".into(),
+        digest: format!("sha256:{}", "4f".repeat(32)),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        cached_repository: "echo/nginx".into(),
+        created: true,
+        elapsed_ms: 412,
+        repository: Some(RepoDetails {
+            image_count: 1,
+            size_bytes: 71_000_000,
+            last_pulled_at: Some(now()),
+        }),
+        region: "eu-west-1".into(),
+    })));
+    out.push(("verify_popup", a));
+    out
+}
+
+fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+/// Words of `text`, without the punctuation that may sit next to them on screen.
+fn words(text: &str) -> std::collections::HashSet<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| "│┌┐└┘─(),.:;".contains(c))
+                .to_string()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Every word on `row` is one of `known` whole: nothing was cut at an edge.
+fn assert_whole_words(row: &str, known: &std::collections::HashSet<String>, what: &str) {
+    for w in words(row) {
+        assert!(
+            known.contains(&w),
+            "{what}: {w:?} is cut or unknown in {row:?}"
+        );
+    }
+}
+
+fn footer_words() -> std::collections::HashSet<String> {
+    let mut all = String::new();
+    for s in Screen::ALL {
+        for b in s.keys().iter().chain(echo_onboard::tui::keys::GLOBAL) {
+            all.push_str(&format!(" {} {} ", b.label, b.short));
+        }
+    }
+    all.push_str(" F1 ");
+    words(&all)
+}
+
+fn header_words(a: &App) -> std::collections::HashSet<String> {
+    let mut all = String::from(
+        "echo-onboard step SANDBOX simulated account nothing real is changed profile region · /8",
+    );
+    for s in Screen::ALL {
+        all.push_str(&format!(" {} ", s.title()));
+    }
+    for n in 1..=8 {
+        all.push_str(&format!(" {n}/8 "));
+    }
+    if let Some(p) = &a.session.profile {
+        all.push_str(&format!(" {} {} ", p.title(), p.kind.label()));
+    }
+    if let Some(i) = &a.session.identity {
+        all.push_str(&format!(" {} ", i.account));
+    }
+    if let Some(r) = &a.session.region {
+        all.push_str(&format!(" {r} "));
+    }
+    words(&all)
 }
 
 #[test]
-fn teardown_confirmation() {
+fn every_screen_at_80x24_and_120x40_with_its_help() {
+    for (name, app) in states() {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = draw(&app, w, h);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+            let rows = rows(&t);
+            // The header and footer are shortened to fit, never cut.
+            assert_whole_words(&rows[0], &header_words(&app), &format!("{name} header"));
+            assert_whole_words(&rows[1], &header_words(&app), &format!("{name} header"));
+            let footer = rows.last().unwrap();
+            assert_whole_words(footer, &footer_words(), &format!("{name} footer"));
+            // Help and a way out on every screen, at every width.
+            assert!(
+                footer.contains("? help") || footer.contains("F1 help"),
+                "{name} {w}: {footer:?}"
+            );
+            assert!(
+                ["q quit", "esc quit", "ctrl-c quit"]
+                    .iter()
+                    .any(|q| footer.contains(q)),
+                "{name} {w}: {footer:?}"
+            );
+        }
+        let mut with_help = app;
+        with_help.help = true;
+        insta::assert_snapshot!(format!("{name}_help"), draw(&with_help, 80, 24).backend());
+    }
+}
+
+#[test]
+fn plan_lines_wrap_whole_and_the_policy_change_is_per_action() {
     let mut a = at_echo();
-    a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-    key(&mut a, KeyCode::Down);
-    key(&mut a, KeyCode::Char('t'));
-    // The engine's answer: this tool made the selected rule (read from AWS in real runs).
-    let prefix = a.teardown.as_ref().unwrap().rule.prefix.clone();
-    let planned = |delete_repos: bool| {
-        let o = observed();
-        let role = o
-            .rule(&prefix)
-            .and_then(|r| r.role_arn.as_deref())
-            .and_then(|arn| o.role_by_arn(arn))
-            .cloned();
-        let plan = echo_onboard::core::plan::plan_teardown(
-            &o,
-            &prefix,
-            role.as_ref(),
-            delete_repos,
-            &Default::default(),
+    a.screen = Screen::Plan;
+    let p = planned_with(true, false);
+    a.update(Msg::Planned(Ok(p.clone())));
+    let text = echo_onboard::core::render::plan_text(&p.plan).join("\n");
+    let known = words(&format!("{text} Plan ↓ more line(s) end"));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = draw(&a, w, h);
+        let rows = rows(&t);
+        let screen = rows.join("\n");
+        // The changed actions are visible on their own lines, not past the edge.
+        assert!(
+            screen.contains("+ ecr:BatchImportUpstreamImage"),
+            "{screen}"
         );
-        Msg::TeardownPlanned(Ok(echo_onboard::tui::app::Shared::new(
-            echo_onboard::engine::ops::TeardownPlanned {
-                prefix: prefix.clone(),
-                owner: echo_onboard::engine::ops::Owner::Tool { role },
-                observed: o,
-                elsewhere: Default::default(),
-                delete_repos,
-                plan,
-            },
-        )))
-    };
-    a.update(planned(false));
-    // ctrl-r asks the engine again, now listing the repositories to delete.
-    let fx = a.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char('r'),
-        KeyModifiers::CONTROL,
-    )));
+        assert!(screen.contains("- ecr:*"), "{screen}");
+        // The plan pane: every word whole (rows 3.. up to the hint).
+        for row in &rows[3..rows.len() - 3] {
+            assert_whole_words(row, &known, "plan");
+        }
+    }
+}
+
+#[test]
+fn terminal_too_small() {
+    insta::assert_snapshot!("too_small", draw(&at_dashboard(), 70, 20).backend());
+}
+
+#[test]
+fn teardown_toggle_asks_the_engine_again() {
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('t'));
+    let planned = teardown_planned(&a, false);
+    a.update(planned);
+    let fx = ctrl(&mut a, 'r');
     assert!(
         matches!(
             &fx[..],
@@ -313,72 +718,48 @@ fn teardown_confirmation() {
         ),
         "{fx:?}"
     );
-    a.update(planned(true));
-    typed(&mut a, "ec");
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
 }
 
 #[test]
-fn help_overlay_and_too_small() {
-    let mut a = at_echo();
-    a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-    key(&mut a, KeyCode::Char('?'));
-    insta::assert_snapshot!("help_overlay", draw(&a, 100, 30).backend());
-    insta::assert_snapshot!("too_small", draw(&a, 70, 20).backend());
-}
-
-#[test]
-fn diagnostics_screen_with_bundle_path() {
-    use echo_onboard::core::checks::{Check, Status};
-    let mut a = at_echo();
-    a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-    key(&mut a, KeyCode::Down);
-    key(&mut a, KeyCode::Char('x'));
-    assert_eq!(a.screen, Screen::Diagnostics);
-    a.update(Msg::Diagnosed(echo_onboard::tui::app::Shared::new(echo_onboard::engine::diagnose::Report {
-        checks: vec![
-        Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
-        Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
-        Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
-        ],
-        observed: None,
-        plan: None,
-    })));
-    a.update(Msg::BundleWritten(Ok(
-        "/home/alice/.local/state/echo-onboard/echo-onboard-bundle-20261122T120000Z.json".into(),
-    )));
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
-}
-
-#[test]
-fn verify_popup_on_the_dashboard() {
-    let mut a = at_echo();
-    a.screen = Screen::Dashboard;
-    a.update(Msg::Dashboard(Ok(Box::new(observed()))));
-    key(&mut a, KeyCode::Down);
+fn verify_runs_in_the_rules_region() {
+    let mut a = at_dashboard();
     key(&mut a, KeyCode::Char('v'));
     typed(&mut a, "nginx:1.27");
     let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-    let prefix = a.selected_rule().unwrap().prefix.clone();
+    let (region, rule) = a.dashboard.selected().unwrap().clone();
     assert!(
-        matches!(&fx[..], [Effect::Verify { prefix: p, image }] if *p == prefix && image == "nginx:1.27"),
+        matches!(&fx[..], [Effect::Verify { region: r, prefix: p, image }] if *r == region && *p == rule.prefix && image == "nginx:1.27"),
         "{fx:?}"
     );
-    a.update(Msg::Verified(Ok(echo_onboard::engine::ops::Verified {
-        image: "nginx:1.27".into(),
-        digest: format!("sha256:{}", "4f".repeat(32)),
-        media_type: "application/vnd.oci.image.index.v1+json".into(),
-        cached_repository: format!("{prefix}/nginx"),
-        created: true,
-        elapsed_ms: 412,
-        repository: Some(RepoDetails {
-            image_count: 1,
-            size_bytes: 71_000_000,
-            last_pulled_at: Some(now()),
-        }),
-        region: "eu-west-1".into(),
-    })));
-    insta::assert_snapshot!(draw(&a, 100, 30).backend());
+}
+
+#[test]
+fn the_dashboard_lists_every_regions_rules_and_the_selected_rules_chart() {
+    let a = at_dashboard();
+    let screen = rows(&draw(&a, 120, 40)).join("\n");
+    assert!(screen.contains("us-east-1"), "{screen}");
+    assert!(screen.contains("mirror"), "{screen}");
+    assert!(screen.contains("1 region(s) unreadable"), "{screen}");
+    let (region, rule) = a.dashboard.selected().unwrap();
+    assert_eq!(
+        (region.as_str(), rule.prefix.as_str()),
+        ("eu-west-1", "echo")
+    );
+    let days = a.dashboard.rule_pulls_by_day();
+    assert_eq!(days.len(), 30);
+    let total: u64 = a
+        .dashboard
+        .visible_repos()
+        .iter()
+        .map(|r| r.pull_count_30d)
+        .sum();
+    assert_eq!(
+        days.iter().sum::<u64>(),
+        total,
+        "the chart adds up to the table"
+    );
+    assert!(
+        screen.contains(&format!("Pulls, last 30 days: {total}")),
+        "{screen}"
+    );
 }

@@ -495,8 +495,14 @@ mod tests {
             d.contains(&"    + ecr:BatchImportUpstreamImage".to_string()),
             "{d:?}"
         );
-        assert!(d.contains(&"    - ecr:DeleteRepository".to_string()), "{d:?}");
-        assert!(!d.iter().any(|l| l.contains("ecr:PutImage")), "unchanged: {d:?}");
+        assert!(
+            d.contains(&"    - ecr:DeleteRepository".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            !d.iter().any(|l| l.contains("ecr:PutImage")),
+            "unchanged: {d:?}"
+        );
         assert!(d.iter().all(|l| l.len() < 100), "{d:?}");
         // Nothing in common: whole statements.
         let other = json!({"Version":"2012-10-17","Statement":[

@@ -236,14 +236,19 @@ impl RulesElsewhere {
     }
 }
 
+/// The regions to read for an account-wide view: those enabled for the account, or without
+/// `account:ListRegions` the ones every account has (still worth reading).
+pub async fn account_regions(aws: &dyn Aws) -> Vec<String> {
+    match aws.enabled_regions().await {
+        Ok(r) => r,
+        Err(_) => crate::core::regions::enabled_by_default(&aws.region()),
+    }
+}
+
 /// Every other enabled region's rules, read in parallel.
 pub async fn rules_elsewhere(aws: &dyn Aws) -> RulesElsewhere {
     let here = aws.region();
-    let regions = match aws.enabled_regions().await {
-        Ok(r) => r,
-        // Without account:ListRegions, the regions every account has are still worth reading.
-        Err(_) => crate::core::regions::enabled_by_default(&here),
-    };
+    let regions = account_regions(aws).await;
     let others: Vec<String> = regions.into_iter().filter(|r| *r != here).collect();
     let reads = others.iter().map(|r| {
         let view = aws.in_region(r);

@@ -1,4 +1,4 @@
-//! One key table per screen: it drives dispatch, the footer hints and the `?` help overlay, so
+//! One key table per screen: it drives dispatch, the footer hints and the help overlay, so
 //! the three never disagree.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -28,6 +28,10 @@ pub enum Cmd {
     Bundle,
     /// Pull a test image through a rule (the verify popup).
     Verify,
+    /// Copy the usage commands to the clipboard.
+    Copy,
+    /// Show the selected rule's details on the whole screen (or back).
+    RuleDetails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +44,25 @@ pub enum K {
 
 pub struct Binding {
     pub keys: &'static [K],
-    /// Short name for the footer ("" keeps it out of the footer).
+    /// The key as the footer names it ("" keeps the binding out of the footer).
     pub label: &'static str,
+    /// One or two words for the footer.
+    pub short: &'static str,
     pub help: &'static str,
     pub cmd: Cmd,
 }
 
-const fn b(keys: &'static [K], label: &'static str, help: &'static str, cmd: Cmd) -> Binding {
+const fn b(
+    keys: &'static [K],
+    label: &'static str,
+    short: &'static str,
+    help: &'static str,
+    cmd: Cmd,
+) -> Binding {
     Binding {
         keys,
         label,
+        short,
         help,
         cmd,
     }
@@ -58,187 +71,339 @@ const fn b(keys: &'static [K], label: &'static str, help: &'static str, cmd: Cmd
 use KeyCode::{BackTab, Down, Enter, Esc, PageDown, PageUp, Tab, Up, F};
 
 pub const GLOBAL: &[Binding] = &[
-    b(&[K::Char('?'), K::Code(F(1))], "?", "help", Cmd::Help),
+    b(
+        &[K::Char('?'), K::Code(F(1))],
+        "?",
+        "help",
+        "help: every key of this screen",
+        Cmd::Help,
+    ),
     b(
         &[K::Ctrl('c')],
-        "",
+        "ctrl-c",
+        "quit",
         "quit (asks first while changes are being made)",
         Cmd::ForceQuit,
     ),
 ];
 
+const UP: Binding = b(
+    &[K::Code(Up), K::Ctrl('p')],
+    "↑↓",
+    "move",
+    "move up",
+    Cmd::Up,
+);
+const DOWN: Binding = b(
+    &[K::Code(Down), K::Ctrl('n')],
+    "",
+    "",
+    "move down",
+    Cmd::Down,
+);
+const SCROLL_UP: Binding = b(
+    &[K::Code(Up), K::Char('k')],
+    "↑↓",
+    "scroll",
+    "scroll up",
+    Cmd::Up,
+);
+const SCROLL_DOWN: Binding = b(
+    &[K::Code(Down), K::Char('j')],
+    "",
+    "",
+    "scroll down",
+    Cmd::Down,
+);
+const PAGE_UP: Binding = b(&[K::Code(PageUp)], "", "", "page up", Cmd::PageUp);
+const PAGE_DOWN: Binding = b(&[K::Code(PageDown)], "", "", "page down", Cmd::PageDown);
+const NEXT_FIELD: Binding = b(
+    &[K::Code(Tab), K::Code(Down)],
+    "tab",
+    "next field",
+    "next field",
+    Cmd::NextField,
+);
+const PREV_FIELD: Binding = b(
+    &[K::Code(BackTab), K::Shift(BackTab), K::Code(Up)],
+    "",
+    "",
+    "previous field",
+    Cmd::PrevField,
+);
+const BACK: Binding = b(
+    &[K::Code(Esc)],
+    "esc",
+    "back",
+    "back to the previous step",
+    Cmd::Back,
+);
+
 pub const PROFILE: &[Binding] = &[
-    b(&[K::Code(Up), K::Ctrl('p')], "↑↓", "move", Cmd::Up),
-    b(&[K::Code(Down), K::Ctrl('n')], "", "move down", Cmd::Down),
-    b(&[K::Code(Enter)], "enter", "use this profile", Cmd::Select),
-    b(&[K::Code(Esc)], "esc", "quit", Cmd::Quit),
+    UP,
+    DOWN,
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "use",
+        "use this profile",
+        Cmd::Select,
+    ),
+    b(&[K::Code(Esc)], "esc", "quit", "quit", Cmd::Quit),
 ];
 
 pub const REGION: &[Binding] = &[
-    b(&[K::Code(Up), K::Ctrl('p')], "↑↓", "move", Cmd::Up),
-    b(&[K::Code(Down), K::Ctrl('n')], "", "move down", Cmd::Down),
-    b(&[K::Code(Enter)], "enter", "use this region", Cmd::Select),
-    b(&[K::Code(Esc)], "esc", "back", Cmd::Back),
+    UP,
+    DOWN,
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "use",
+        "use this region",
+        Cmd::Select,
+    ),
+    BACK,
 ];
 
 pub const FORM: &[Binding] = &[
     b(
-        &[K::Code(Tab), K::Code(Down)],
-        "tab",
-        "next field",
-        Cmd::NextField,
+        &[K::Code(Enter)],
+        "enter",
+        "continue",
+        "continue",
+        Cmd::Select,
     ),
-    b(
-        &[K::Code(BackTab), K::Shift(BackTab), K::Code(Up)],
-        "",
-        "previous field",
-        Cmd::PrevField,
-    ),
-    b(&[K::Code(Enter)], "enter", "continue", Cmd::Select),
-    b(&[K::Code(Esc)], "esc", "back", Cmd::Back),
+    NEXT_FIELD,
+    PREV_FIELD,
+    BACK,
 ];
 
 pub const OPTIONS: &[Binding] = &[
     b(
-        &[K::Code(Tab), K::Code(Down)],
-        "tab",
-        "next field",
-        Cmd::NextField,
+        &[K::Code(Enter)],
+        "enter",
+        "continue",
+        "continue",
+        Cmd::Select,
     ),
-    b(
-        &[K::Code(BackTab), K::Shift(BackTab), K::Code(Up)],
-        "",
-        "previous field",
-        Cmd::PrevField,
-    ),
+    NEXT_FIELD,
+    PREV_FIELD,
     b(
         &[K::Ctrl('o')],
         "ctrl-o",
+        "advanced",
         "show or hide advanced options (role name, upstream prefix, tags)",
         Cmd::ToggleAdvanced,
     ),
-    b(&[K::Code(Enter)], "enter", "continue", Cmd::Select),
-    b(&[K::Code(Esc)], "esc", "back", Cmd::Back),
+    BACK,
 ];
 
 pub const CHOICE: &[Binding] = &[
-    b(&[K::Code(Up), K::Char('k')], "↑↓", "move", Cmd::Up),
-    b(&[K::Code(Down), K::Char('j')], "", "move down", Cmd::Down),
-    b(&[K::Code(Enter)], "enter", "choose", Cmd::Select),
-    b(&[K::Code(Esc), K::Char('q')], "esc", "back", Cmd::Back),
-];
-
-pub const PLAN: &[Binding] = &[
-    b(&[K::Code(Up), K::Char('k')], "↑↓", "scroll", Cmd::Up),
-    b(&[K::Code(Down), K::Char('j')], "", "scroll down", Cmd::Down),
-    b(&[K::Code(PageUp)], "", "page up", Cmd::PageUp),
-    b(&[K::Code(PageDown)], "", "page down", Cmd::PageDown),
+    b(
+        &[K::Code(Up), K::Char('k')],
+        "↑↓",
+        "move",
+        "move up",
+        Cmd::Up,
+    ),
+    b(
+        &[K::Code(Down), K::Char('j')],
+        "",
+        "",
+        "move down",
+        Cmd::Down,
+    ),
     b(
         &[K::Code(Enter)],
         "enter",
-        "apply these changes",
+        "choose",
+        "choose and compute the plan",
         Cmd::Select,
     ),
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
+        "back",
+        "back to the previous step",
+        Cmd::Back,
+    ),
+];
+
+pub const PLAN: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "apply",
+        "apply these changes",
+        Cmd::Select,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc), K::Char('q')],
+        "esc",
+        "back",
         "back to edit (nothing has changed)",
         Cmd::Back,
     ),
 ];
 
 pub const APPLY: &[Binding] = &[
-    b(&[K::Code(Up), K::Char('k')], "↑↓", "scroll", Cmd::Up),
-    b(&[K::Code(Down), K::Char('j')], "", "scroll down", Cmd::Down),
     b(
         &[K::Code(Enter)],
         "enter",
+        "continue",
         "continue when finished",
         Cmd::Select,
     ),
-    b(&[K::Code(Esc)], "esc", "back when finished", Cmd::Back),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "back",
+        "back to edit after a failure",
+        Cmd::Back,
+    ),
 ];
 
 pub const DONE: &[Binding] = &[
     b(
         &[K::Char('d'), K::Code(Enter)],
         "d",
+        "dashboard",
         "open the dashboard",
         Cmd::Dashboard,
     ),
     b(
         &[K::Char('v')],
         "v",
+        "test pull",
         "pull a test image now (proves the cache works)",
         Cmd::Verify,
     ),
-    b(&[K::Char('q'), K::Code(Esc)], "q", "quit", Cmd::Quit),
+    b(
+        &[K::Char('c')],
+        "c",
+        "copy",
+        "copy the login and pull commands to the clipboard (OSC 52)",
+        Cmd::Copy,
+    ),
+    b(
+        &[K::Char('q'), K::Code(Esc)],
+        "q",
+        "quit",
+        "quit",
+        Cmd::Quit,
+    ),
 ];
 
 pub const DASHBOARD: &[Binding] = &[
-    b(&[K::Code(Up), K::Char('k')], "↑↓", "select", Cmd::Up),
-    b(&[K::Code(Down), K::Char('j')], "", "select next", Cmd::Down),
-    b(&[K::Code(PageUp)], "", "page up", Cmd::PageUp),
-    b(&[K::Code(PageDown)], "", "page down", Cmd::PageDown),
+    b(
+        &[K::Code(Up), K::Char('k')],
+        "↑↓",
+        "select",
+        "select the previous row",
+        Cmd::Up,
+    ),
+    b(
+        &[K::Code(Down), K::Char('j')],
+        "",
+        "",
+        "select the next row",
+        Cmd::Down,
+    ),
+    PAGE_UP,
+    PAGE_DOWN,
     b(
         &[K::Code(Tab)],
         "tab",
+        "pane",
         "switch between rules and repositories",
         Cmd::SwitchPane,
     ),
     b(
         &[K::Code(Enter)],
         "enter",
-        "show the repository's images",
+        "open",
+        "open: a rule's repositories, a repository's images",
         Cmd::Select,
     ),
     b(
         &[K::Char('s')],
         "s",
+        "sort",
         "sort repositories (name, pulls, last pull, size)",
         Cmd::Sort,
     ),
-    b(&[K::Char('r')], "r", "refresh now", Cmd::Refresh),
-    b(&[K::Char('n')], "n", "set up a new rule", Cmd::NewSetup),
+    b(&[K::Char('r')], "r", "refresh", "refresh now", Cmd::Refresh),
+    b(
+        &[K::Char('n')],
+        "n",
+        "new",
+        "set up a new rule",
+        Cmd::NewSetup,
+    ),
     b(
         &[K::Char('t')],
         "t",
+        "teardown",
         "tear down the selected rule",
         Cmd::Teardown,
     ),
     b(
         &[K::Char('x')],
         "x",
+        "diagnose",
         "diagnose the selected rule (checks and support bundle)",
         Cmd::Diagnose,
     ),
     b(
         &[K::Char('v')],
         "v",
+        "pull",
         "pull a test image through the selected rule",
         Cmd::Verify,
     ),
     b(
+        &[K::Char('i')],
+        "i",
+        "details",
+        "the selected rule's details and pull chart on the whole screen (i again: back)",
+        Cmd::RuleDetails,
+    ),
+    b(
         &[K::Char('q'), K::Code(Esc)],
         "q",
-        "quit (esc closes the detail pane)",
+        "quit",
+        "quit (esc closes the image list or the details first)",
         Cmd::Quit,
     ),
 ];
 
 pub const DIAGNOSTICS: &[Binding] = &[
-    b(&[K::Code(Up), K::Char('k')], "↑↓", "scroll", Cmd::Up),
-    b(&[K::Code(Down), K::Char('j')], "", "scroll down", Cmd::Down),
     b(
         &[K::Char('b')],
         "b",
+        "bundle",
         "write the support bundle (JSON with a Markdown summary, mode 0600)",
         Cmd::Bundle,
     ),
-    b(&[K::Char('r')], "r", "run the checks again", Cmd::Refresh),
+    b(
+        &[K::Char('r')],
+        "r",
+        "re-run",
+        "run the checks again",
+        Cmd::Refresh,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
+        "back",
         "back to the dashboard",
         Cmd::Back,
     ),
@@ -246,30 +411,45 @@ pub const DIAGNOSTICS: &[Binding] = &[
 
 pub const TEARDOWN: &[Binding] = &[
     b(
-        &[K::Ctrl('r')],
-        "ctrl-r",
-        "also delete the cached repositories (toggle)",
-        Cmd::ToggleRepos,
-    ),
-    b(
         &[K::Code(Enter)],
         "enter",
+        "delete",
         "delete (after typing the prefix)",
         Cmd::Select,
     ),
-    b(&[K::Code(Esc)], "esc", "back to the dashboard", Cmd::Back),
+    b(
+        &[K::Ctrl('r')],
+        "ctrl-r",
+        "+repos",
+        "also delete the cached repositories (toggle)",
+        Cmd::ToggleRepos,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "back",
+        "back to the dashboard",
+        Cmd::Back,
+    ),
 ];
 
 /// The teardown screen once the teardown has ended: only the way back works.
-pub const TEARDOWN_ENDED: &[Binding] = &[b(
-    &[K::Code(Enter), K::Code(Esc)],
-    "enter",
-    "back to the dashboard",
-    Cmd::Back,
-)];
+pub const TEARDOWN_ENDED: &[Binding] = &[
+    b(
+        &[K::Code(Enter), K::Code(Esc)],
+        "enter",
+        "dashboard",
+        "back to the dashboard",
+        Cmd::Back,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+];
 
-/// While a teardown runs nothing but quit (ctrl-c, which asks first) acts.
-pub const BUSY: &[Binding] = &[];
+/// While changes are being made only scrolling and quit (ctrl-c, which asks first) act.
+pub const BUSY: &[Binding] = &[SCROLL_UP, SCROLL_DOWN];
 
 fn matches(k: &K, ev: &KeyEvent, text_focus: bool) -> bool {
     let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
@@ -310,35 +490,96 @@ pub fn key_name(k: &K) -> String {
     }
 }
 
-/// Footer hints: `label` of each binding that has one. With a text field focused, `?` types
-/// into it, so help is offered as F1.
-pub fn footer(table: &[Binding], text_focus: bool) -> Vec<(&'static str, &'static str)> {
-    table
+/// One footer hint: the key, its word, and whether it does anything now (disabled keys are
+/// shown dimmed, so the footer never hides that a key exists, nor pretends it works).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub key: &'static str,
+    pub short: &'static str,
+    pub enabled: bool,
+}
+
+impl Hint {
+    /// Columns it takes, with the gap after it.
+    pub fn width(&self) -> usize {
+        self.key.chars().count() + 1 + self.short.chars().count() + 2
+    }
+}
+
+/// How much a footer hint matters: the main action, the way back or out and help must
+/// survive a narrow footer; the screen's own actions come next; moving around (which arrows
+/// and tab make obvious) goes first.
+fn rank(cmd: Cmd) -> u8 {
+    match cmd {
+        Cmd::Select | Cmd::Back | Cmd::Quit | Cmd::ForceQuit | Cmd::Help | Cmd::Dashboard => 3,
+        Cmd::Up
+        | Cmd::Down
+        | Cmd::PageUp
+        | Cmd::PageDown
+        | Cmd::NextField
+        | Cmd::PrevField
+        | Cmd::SwitchPane
+        | Cmd::Sort
+        | Cmd::Refresh => 1,
+        _ => 2,
+    }
+}
+
+/// Footer hints that fit in `width` columns. With a text field focused `?` is typed, so help
+/// is offered as F1. ctrl-c is offered only where no other key quits. When the row is too
+/// narrow the least important hints go first (all of them are in the help).
+pub fn footer(
+    table: &[Binding],
+    text_focus: bool,
+    enabled: impl Fn(Cmd) -> bool,
+    width: usize,
+) -> Vec<Hint> {
+    let quits = table
+        .iter()
+        .any(|b| b.cmd == Cmd::Quit && !b.label.is_empty());
+    let mut hints: Vec<(Cmd, Hint)> = table
         .iter()
         .chain(GLOBAL.iter())
         .filter(|b| !b.label.is_empty())
-        .map(|b| match (b.cmd, text_focus) {
-            (Cmd::Help, true) => ("F1", b.help),
-            _ => (b.label, b.help),
+        .filter(|b| !(b.cmd == Cmd::ForceQuit && quits))
+        .map(|b| {
+            let key = match (b.cmd, text_focus) {
+                (Cmd::Help, true) => "F1",
+                _ => b.label,
+            };
+            let hint = Hint {
+                key,
+                short: b.short,
+                enabled: enabled(b.cmd),
+            };
+            (b.cmd, hint)
         })
-        .collect()
+        .collect();
+    while hints.iter().map(|(_, h)| h.width()).sum::<usize>() > width {
+        let least = hints.iter().map(|(c, _)| rank(*c)).min().unwrap_or(3);
+        match hints
+            .iter()
+            .rposition(|(c, _)| rank(*c) == least && least < 3)
+        {
+            Some(i) => {
+                hints.remove(i);
+            }
+            None => break,
+        }
+    }
+    hints.into_iter().map(|(_, h)| h).collect()
 }
 
-/// Help lines: every key of every binding, with what it does.
-pub fn help(table: &[Binding]) -> Vec<(String, &'static str)> {
+/// Help lines: every key of every binding, with what it does and whether it works now.
+pub fn help(table: &[Binding], enabled: impl Fn(Cmd) -> bool) -> Vec<(String, &'static str, bool)> {
     table
         .iter()
         .chain(GLOBAL.iter())
         .map(|b| {
-            (
-                {
-                    // shift-tab arrives as BackTab or as shift+BackTab: name it once.
-                    let mut names: Vec<String> = b.keys.iter().map(key_name).collect();
-                    names.dedup();
-                    names.join(" / ")
-                },
-                b.help,
-            )
+            // shift-tab arrives as BackTab or as shift+BackTab: name it once.
+            let mut names: Vec<String> = b.keys.iter().map(key_name).collect();
+            names.dedup();
+            (names.join(" / "), b.help, enabled(b.cmd))
         })
         .collect()
 }
@@ -383,17 +624,40 @@ mod tests {
 
     #[test]
     fn footer_and_help_come_from_the_same_table() {
-        let f = footer(DASHBOARD, false);
-        assert!(f.contains(&("t", "tear down the selected rule")));
-        assert!(f.iter().any(|(k, _)| *k == "?"));
-        // With a text field focused `?` is typed: the footer offers F1.
-        let f = footer(FORM, true);
-        assert!(f.iter().any(|(k, what)| *k == "F1" && *what == "help"));
-        assert!(!f.iter().any(|(k, _)| *k == "?"));
-        let h = help(DASHBOARD);
+        let all = |_| true;
+        let f = footer(DASHBOARD, false, all, 200);
+        assert!(f.iter().any(|h| h.key == "t" && h.short == "teardown"));
+        assert!(f.iter().any(|h| h.key == "?"));
+        assert!(
+            !f.iter().any(|h| h.key == "ctrl-c"),
+            "q quits here: ctrl-c is not offered"
+        );
+        // With a text field focused `?` is typed: the footer offers F1, and ctrl-c quits.
+        let f = footer(FORM, true, all, 200);
+        assert!(f.iter().any(|h| h.key == "F1" && h.short == "help"));
+        assert!(!f.iter().any(|h| h.key == "?"));
+        assert!(f.iter().any(|h| h.key == "ctrl-c" && h.short == "quit"));
+        let h = help(DASHBOARD, all);
         assert!(h
             .iter()
-            .any(|(k, what)| k == "q / esc" && what.starts_with("quit")));
+            .any(|(k, what, _)| k == "q / esc" && what.starts_with("quit")));
         assert_eq!(h.len(), DASHBOARD.len() + GLOBAL.len());
+    }
+
+    #[test]
+    fn a_narrow_footer_keeps_the_main_action_help_and_quit() {
+        let f = footer(DASHBOARD, false, |c| c != Cmd::Teardown, 80);
+        let keys: Vec<&str> = f.iter().map(|h| h.key).collect();
+        assert!(f.iter().map(Hint::width).sum::<usize>() <= 80, "{keys:?}");
+        // The screen's actions outrank moving around.
+        for k in ["enter", "q", "?", "t", "x", "v", "n"] {
+            assert!(keys.contains(&k), "{k} missing: {keys:?}");
+        }
+        assert!(!keys.contains(&"↑↓"), "{keys:?}");
+        let f = footer(DASHBOARD, false, |c| c != Cmd::Teardown, 200);
+        assert!(
+            f.iter().any(|h| h.key == "t" && !h.enabled),
+            "disabled keys are shown, marked"
+        );
     }
 }

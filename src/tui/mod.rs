@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod keys;
+pub mod msg;
 pub mod prefs;
+pub mod screens;
 pub mod theme;
 pub mod verify;
 pub mod view;
+pub mod widgets;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +24,9 @@ use crossterm::event::{
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
-use app::{App, Effect, Msg, Shared};
+use app::App;
+use msg::{Effect, Msg, Shared};
+use screens::dashboard::{AccountRead, RegionRead, RuleCheck};
 
 use crate::aws::profiles::{self, ProfileEntry, ProfileKind};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
@@ -220,6 +224,17 @@ impl Runner {
         let _ = tx.send(m);
     }
 
+    /// The connection, in `region` (same account and credentials).
+    fn client_in(&self, region: &str) -> Option<Arc<dyn Aws>> {
+        self.client.as_ref().map(|c| {
+            if c.region() == region {
+                c.clone()
+            } else {
+                c.in_region(region)
+            }
+        })
+    }
+
     fn run(&mut self, effect: Effect) {
         let tx = self.tx.clone();
         match effect {
@@ -307,53 +322,61 @@ impl Runner {
                     return;
                 };
                 tokio::spawn(async move {
-                    // Image details are read afterwards, in the background (LoadDetails).
+                    // Every region of the account, read in parallel; image details are read
+                    // afterwards, in the background (LoadDetails).
+                    let regions = ops::account_regions(aws.as_ref()).await;
                     let req = ops::StatusRequest {
-                        regions: ops::Regions::Current,
+                        regions: ops::Regions::List(regions),
                         usage: true,
                         details: false,
                     };
                     let (progress, _) = tokio::sync::mpsc::unbounded_channel();
-                    let o = match ops::status(aws.as_ref(), &req, &progress).await {
-                        Ok(mut s) => match s.regions.pop().map(|r| r.observed) {
-                            Some(Ok(o)) => Ok(Box::new(o)),
-                            Some(Err(e)) => Err(e.line()),
-                            None => Err("no region".to_string()),
-                        },
+                    let read = match ops::status(aws.as_ref(), &req, &progress).await {
+                        Ok(s) => Ok(Box::new(AccountRead {
+                            regions: s
+                                .regions
+                                .into_iter()
+                                .map(|r| RegionRead {
+                                    region: r.region,
+                                    observed: r.observed.map_err(|e| e.line()),
+                                })
+                                .collect(),
+                        })),
                         Err(f) => Err(f.error.line()),
                     };
-                    Self::send(&tx, Msg::Dashboard(o));
+                    Self::send(&tx, Msg::Dashboard(read));
                 });
             }
-            Effect::Validate(prefixes) => {
-                let Some(aws) = self.client.clone() else {
-                    return;
-                };
+            Effect::Validate(rules) => {
+                let clients: Vec<_> = rules.iter().map(|(r, _)| self.client_in(r)).collect();
                 tokio::spawn(async move {
-                    let results = futures::future::join_all(
-                        prefixes.iter().map(|p| aws.validate_cache_rule(p)),
-                    )
-                    .await;
-                    let map: BTreeMap<String, String> = prefixes
-                        .into_iter()
-                        .zip(results)
-                        .map(|(p, r)| {
-                            let v = match r {
-                                Ok(v) if v.is_valid => "valid".to_string(),
-                                Ok(_) => "invalid".to_string(),
-                                Err(_) => "unknown".to_string(),
+                    let checks = rules
+                        .iter()
+                        .zip(clients)
+                        .map(|((_, prefix), aws)| async move {
+                            let Some(aws) = aws else {
+                                return RuleCheck::Unknown("not connected".into());
                             };
-                            (p, v)
-                        })
-                        .collect();
-                    Self::send(&tx, Msg::Validations(map));
+                            match aws.validate_cache_rule(prefix).await {
+                                Ok(v) if v.is_valid => RuleCheck::Valid,
+                                Ok(v) => RuleCheck::Invalid(
+                                    v.failure.unwrap_or_else(|| "ECR gave no reason".into()),
+                                ),
+                                Err(e) => RuleCheck::Unknown(e.to_string()),
+                            }
+                        });
+                    let results = futures::future::join_all(checks).await;
+                    Self::send(
+                        &tx,
+                        Msg::Validations(rules.into_iter().zip(results).collect()),
+                    );
                 });
             }
-            Effect::LoadDetails(names) => {
+            Effect::LoadDetails { region, names } => {
                 if let Some(task) = self.details_task.take() {
                     task.abort();
                 }
-                let Some(aws) = self.client.clone() else {
+                let Some(aws) = self.client_in(&region) else {
                     return;
                 };
                 self.details_task = Some(tokio::spawn(async move {
@@ -368,18 +391,24 @@ impl Runner {
                             match d {
                                 Ok(d) => batch.push((name, d)),
                                 Err(e) => {
-                                    Self::send(&tx, Msg::Details(batch));
+                                    let region = region.clone();
+                                    Self::send(&tx, Msg::Details { region, batch });
                                     Self::send(&tx, Msg::DetailsFailed(e.to_string()));
                                     return;
                                 }
                             }
                         }
-                        Self::send(&tx, Msg::Details(batch));
+                        let region = region.clone();
+                        Self::send(&tx, Msg::Details { region, batch });
                     }
                 }));
             }
-            Effect::Verify { prefix, image } => {
-                let Some(aws) = self.client.clone() else {
+            Effect::Verify {
+                region,
+                prefix,
+                image,
+            } => {
+                let Some(aws) = self.client_in(&region) else {
                     return;
                 };
                 tokio::spawn(async move {
@@ -396,21 +425,29 @@ impl Runner {
                     Self::send(&tx, Msg::Verified(r));
                 });
             }
-            Effect::LoadImages(repo) => {
-                let Some(aws) = self.client.clone() else {
+            Effect::LoadImages { region, repo } => {
+                let Some(aws) = self.client_in(&region) else {
                     return;
                 };
                 tokio::spawn(async move {
-                    let r = aws.list_images(&repo).await.map_err(|e| e.to_string());
-                    Self::send(&tx, Msg::Images(repo, r));
+                    let result = aws.list_images(&repo).await.map_err(|e| e.to_string());
+                    Self::send(
+                        &tx,
+                        Msg::Images {
+                            region,
+                            repo,
+                            result,
+                        },
+                    );
                 });
             }
             Effect::PlanTeardown {
+                region,
                 prefix,
                 role,
                 delete_repos,
             } => {
-                let Some(aws) = self.client.clone() else {
+                let Some(aws) = self.client_in(&region) else {
                     return;
                 };
                 tokio::spawn(async move {
@@ -429,7 +466,7 @@ impl Runner {
                 });
             }
             Effect::Teardown(planned) => {
-                let Some(aws) = self.client.clone() else {
+                let Some(aws) = self.client_in(&planned.observed.region) else {
                     return;
                 };
                 tokio::spawn(async move {
@@ -442,8 +479,8 @@ impl Runner {
                     Self::send(&tx, Msg::TornDown(result));
                 });
             }
-            Effect::Diagnose(prefix) => {
-                let Some(aws) = self.client.clone() else {
+            Effect::Diagnose { region, prefix } => {
+                let Some(aws) = self.client_in(&region) else {
                     return;
                 };
                 tokio::spawn(async move {
@@ -456,10 +493,14 @@ impl Runner {
                     Self::send(&tx, Msg::Diagnosed(Shared::new(report)));
                 });
             }
-            Effect::WriteBundle { report, prefix } => {
+            Effect::WriteBundle {
+                report,
+                region,
+                prefix,
+            } => {
                 let settings = serde_json::json!({
                     "profile": self.profile.as_ref().map(|p| p.title()),
-                    "region": self.client.as_ref().map(|c| c.region()),
+                    "region": region,
                     "endpoint_url": self.opts.endpoint_url,
                     "sandbox": self.profile.as_ref().is_some_and(|p| p.kind == ProfileKind::Sandbox),
                     "prefix": prefix,
@@ -471,6 +512,7 @@ impl Runner {
                     Self::send(&tx, Msg::BundleWritten(result));
                 });
             }
+            Effect::Copy(text) => copy_to_clipboard(&text),
             Effect::SavePrefs(p) => {
                 tokio::task::spawn_blocking(move || prefs::save(&p));
             }
@@ -494,10 +536,22 @@ fn failure_lines(f: &ops::Failure) -> Vec<String> {
     lines
 }
 
-/// An event sink that forwards engine progress to the UI as messages.
+/// An event sink that forwards engine progress to the UI as messages, stamped as they happen
+/// (each step's own time is shown).
 fn to_ui(tx: &UnboundedSender<Msg>) -> impl FnMut(crate::engine::Event) + Send + 'static {
     let tx = tx.clone();
     move |e| {
-        let _ = tx.send(Msg::Engine(e));
+        let _ = tx.send(Msg::Engine(e, Utc::now()));
     }
+}
+
+/// OSC 52: the terminal puts the text on the system clipboard (also over SSH). Terminals that
+/// do not allow it ignore the sequence; the Done screen says so.
+fn copy_to_clipboard(text: &str) {
+    use base64::Engine;
+    use std::io::Write;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
 }

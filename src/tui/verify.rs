@@ -15,6 +15,8 @@ use crate::core::format::human_bytes;
 use crate::engine::ops::Verified;
 
 pub struct VerifyPopup {
+    /// The rule's region and prefix.
+    pub region: String,
     pub prefix: String,
     pub image: Input,
     pub running: bool,
@@ -30,8 +32,9 @@ pub enum Outcome {
 }
 
 impl VerifyPopup {
-    pub fn new(prefix: &str) -> Self {
+    pub fn new(region: &str, prefix: &str) -> Self {
         Self {
+            region: region.to_string(),
             prefix: prefix.to_string(),
             image: Input::default(),
             running: false,
@@ -127,9 +130,10 @@ pub fn render(p: &VerifyPopup, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" Pull a test image through {}/ ", p.prefix)),
+            Block::default().borders(Borders::ALL).title(format!(
+                " Pull a test image through {}/ in {} ",
+                p.prefix, p.region
+            )),
         ),
         popup,
     );
@@ -145,7 +149,7 @@ mod tests {
 
     #[test]
     fn typing_then_enter_runs_once() {
-        let mut p = VerifyPopup::new("echo");
+        let mut p = VerifyPopup::new("eu-west-1", "echo");
         assert_eq!(key(&mut p, KeyCode::Enter), Outcome::Stay, "nothing typed");
         for c in "nginx:1?q".chars() {
             assert_eq!(key(&mut p, KeyCode::Char(c)), Outcome::Stay);

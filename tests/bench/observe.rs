@@ -91,7 +91,13 @@ fn main() {
             );
             let mut app = App::new(Prefs::default(), chrono::Utc::now());
             app.screen = Screen::Dashboard;
-            app.update(Msg::Dashboard(Ok(Box::new(o))));
+            let read = echo_onboard::tui::screens::dashboard::AccountRead {
+                regions: vec![echo_onboard::tui::screens::dashboard::RegionRead {
+                    region: o.region.clone(),
+                    observed: Ok(o),
+                }],
+            };
+            app.update(Msg::Dashboard(Ok(Box::new(read))));
             let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
             let frames = 200;
             let start = Instant::now();

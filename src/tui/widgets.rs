@@ -1,0 +1,180 @@
+//! Drawing pieces every screen uses: form fields, tone styles, modals and a scrolled,
+//! wrapped text pane with a scrollbar.
+
+use std::cell::Cell;
+
+use ratatui::layout::{Margin, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Clear, Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarState, Wrap,
+};
+use ratatui::Frame;
+use tui_input::Input;
+
+use super::theme::Theme;
+use crate::core::render::{Tone, ToneLine};
+use crate::core::validate::FieldError;
+
+pub fn tone_style(theme: Theme, tone: Option<Tone>) -> Style {
+    match tone {
+        None => Style::default(),
+        Some(Tone::Added) => theme.added(),
+        Some(Tone::Removed) => theme.removed(),
+        Some(Tone::Changed) => theme.changed(),
+        Some(Tone::Warn) => theme.warn(),
+        Some(Tone::Danger) => theme.danger(),
+        Some(Tone::Muted) => theme.muted(),
+    }
+}
+
+/// A line as the engine tagged it, in the theme's styles (no re-reading of the text).
+pub fn styled(theme: Theme, line: &ToneLine) -> Line<'static> {
+    Line::from(
+        line.spans
+            .iter()
+            .map(|(text, tone)| Span::styled(text.clone(), tone_style(theme, *tone)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub fn field_line<'a>(theme: Theme, label: &str, input: &'a Input, focused: bool) -> Line<'a> {
+    let marker = if focused { "›" } else { " " };
+    let value_style = if focused {
+        Style::default().add_modifier(Modifier::UNDERLINED)
+    } else {
+        Style::default()
+    };
+    Line::from(vec![
+        Span::styled(
+            format!("{marker} {label:<22}"),
+            if focused {
+                theme.key()
+            } else {
+                Style::default()
+            },
+        ),
+        Span::styled(input.value().to_string(), value_style),
+        Span::styled(if focused { "▏" } else { "" }, theme.key()),
+    ])
+}
+
+/// The rule a field breaks, in words, or a tick.
+pub fn error_line(theme: Theme, e: Option<&FieldError>) -> Line<'static> {
+    match e {
+        Some(e) => Line::from(Span::styled(
+            format!("    ✗ {} (example: {})", e.rule, e.example),
+            theme.removed(),
+        )),
+        None => Line::from(Span::styled("    ✓", theme.ok())),
+    }
+}
+
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// A popup of wrapped lines, as tall as they need (up to the screen).
+pub fn modal(frame: &mut Frame, theme: Theme, area: Rect, title: &str, lines: &[String]) {
+    let width = 76.min(area.width);
+    let text: Vec<Line> = lines.iter().map(|l| Line::raw(l.clone())).collect();
+    let para = Paragraph::new(text).wrap(Wrap { trim: false });
+    let height = para.line_count(width.saturating_sub(2)) as u16 + 2;
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        para.block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(format!(" {title} "), theme.danger())),
+        ),
+        popup,
+    );
+}
+
+/// Wrapped text in a bordered pane, scrolled by `scroll` lines (clamped to the end), with a
+/// scrollbar and "more" in the title when it does not all fit. The furthest useful scroll is
+/// remembered in `max` so keys stop at the end instead of scrolling into nothing.
+pub fn scrolled(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'_>>,
+    scroll: u16,
+    max: &Cell<u16>,
+) {
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let inner = area.inner(Margin::new(1, 1));
+    let total = para.line_count(inner.width) as u16;
+    let last = total.saturating_sub(inner.height);
+    max.set(last);
+    let at = scroll.min(last);
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .title(title.to_string());
+    if last > 0 {
+        let more = if at < last {
+            format!(" ↓ {} more line(s) ", last - at)
+        } else {
+            " end ".to_string()
+        };
+        block = block.title_bottom(Line::from(more).right_aligned());
+    }
+    frame.render_widget(block, area);
+    frame.render_widget(para.scroll((at, 0)), inner);
+    if last > 0 {
+        // On the right border, as ratatui's own examples draw it: it never covers text.
+        let mut state = ScrollbarState::new(last as usize + 1).position(at as usize);
+        frame.render_stateful_widget(
+            Scrollbar::new(ScrollbarOrientation::VerticalRight),
+            area.inner(Margin::new(0, 1)),
+            &mut state,
+        );
+    }
+}
+
+/// A scrollbar on a bordered list's right edge, when its `len` rows (under `header` rows)
+/// are more than the pane shows.
+pub fn list_scrollbar(frame: &mut Frame, area: Rect, len: usize, sel: usize, header: u16) {
+    let rows = area.height.saturating_sub(2 + header) as usize;
+    if len <= rows {
+        return;
+    }
+    let mut state = ScrollbarState::new(len).position(sel);
+    frame.render_stateful_widget(
+        Scrollbar::new(ScrollbarOrientation::VerticalRight),
+        area.inner(ratatui::layout::Margin::new(0, 1)),
+        &mut state,
+    );
+}
+
+/// The first of `candidates` that fits in `width` columns (the last one otherwise).
+pub fn fitting(width: u16, candidates: Vec<String>) -> String {
+    let n = candidates.len();
+    candidates
+        .into_iter()
+        .enumerate()
+        .find(|(i, c)| c.chars().count() <= width as usize || *i + 1 == n)
+        .map(|(_, c)| c)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_takes_the_longest_that_fits() {
+        let c = || vec!["a long header".into(), "short".into(), "x".into()];
+        assert_eq!(fitting(20, c()), "a long header");
+        assert_eq!(fitting(6, c()), "short");
+        assert_eq!(fitting(0, c()), "x");
+    }
+}
