@@ -183,6 +183,29 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
         "{}",
         t.screen()
     );
+    // `c` puts the commands on the clipboard with OSC 52 (base64 of the lines).
+    t.send("c");
+    t.wait_for("Copied to the clipboard");
+    {
+        use base64::Engine;
+        let raw = String::from_utf8_lossy(&t.raw.lock().unwrap()).to_string();
+        let start = raw.find("\x1b]52;c;").expect("an OSC 52 sequence") + 7;
+        let end = start + raw[start..].find('\x07').unwrap();
+        let copied = base64::engine::general_purpose::STANDARD
+            .decode(&raw[start..end])
+            .unwrap();
+        let copied = String::from_utf8(copied).unwrap();
+        assert!(
+            copied.starts_with("aws ecr get-login-password --region eu-west-1 | docker login"),
+            "{copied}"
+        );
+        assert!(
+            copied.contains(
+                "\ndocker pull 210987654321.dkr.ecr.eu-west-1.amazonaws.com/echo/<image>:<tag>"
+            ),
+            "{copied}"
+        );
+    }
     // Prove it works: a test pull from the Done screen (the sandbox simulates Echo's side).
     t.send("v");
     t.wait_for("Pull a test image through echo/");
