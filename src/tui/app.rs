@@ -531,9 +531,7 @@ impl App {
                 let t = TeardownScreen::new(&region, rule, repos);
                 let plan = t.plan();
                 self.teardown = Some(t);
-                let mut out = Out::go(Screen::Teardown);
-                out.effects.push(plan);
-                out
+                Out::go(Screen::Teardown).and(plan)
             }
             (Cmd::Verify, Some((region, rule))) => {
                 self.verify = Some(VerifyPopup::new(&region, &rule.prefix));
@@ -543,9 +541,7 @@ impl App {
                 let d = DiagScreen::new(&region, &rule.prefix);
                 let run = d.run();
                 self.diagnostics = Some(d);
-                let mut out = Out::go(Screen::Diagnostics);
-                out.effects.push(run);
-                out
+                Out::go(Screen::Diagnostics).and(run)
             }
             (Cmd::Teardown | Cmd::Verify | Cmd::Diagnose, None) => Out::none(),
             _ => self.dashboard.on_cmd(cmd),

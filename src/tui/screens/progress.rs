@@ -158,9 +158,9 @@ impl Progress {
                     self.reasons.push(why);
                 }
             }
+            // The logical id names the resource; its type would only crowd the row.
             Event::StackEvent {
                 logical_id,
-                resource_type,
                 status,
                 reason,
                 done,
@@ -169,8 +169,6 @@ impl Progress {
             } => {
                 self.total = *total;
                 self.done = *done;
-                // The logical id names the resource; its type would only crowd the row.
-                let _ = resource_type;
                 let r = self.row(StepKey::Resource(logical_id.clone()), logical_id, at);
                 r.state = StepState::of_stack_status(status);
                 r.detail = Some(status.clone());

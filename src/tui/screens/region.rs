@@ -49,9 +49,7 @@ impl RegionStep {
                 if let Some(r) = self.filtered().get(self.sel) {
                     session.region = Some(r.to_string());
                     session.rules = None;
-                    let mut out = Out::go(Screen::Echo);
-                    out.effects.push(Effect::UseRegion(r.to_string()));
-                    return out;
+                    return Out::go(Screen::Echo).and(Effect::UseRegion(r.to_string()));
                 }
             }
             Cmd::Back => return Out::go(Screen::Profile),
