@@ -591,7 +591,7 @@ fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
 fn words(text: &str) -> std::collections::HashSet<String> {
     text.split_whitespace()
         .map(|w| {
-            w.trim_matches(|c: char| "│┌┐└┘─(),.:;".contains(c))
+            w.trim_matches(|c: char| "│┌┐└┘─(),.:;▲▼█║".contains(c))
                 .to_string()
         })
         .filter(|w| !w.is_empty())
@@ -673,25 +673,29 @@ fn every_screen_at_80x24_and_120x40_with_its_help() {
 
 #[test]
 fn plan_lines_wrap_whole_and_the_policy_change_is_per_action() {
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    let p = planned_with(true, false);
-    a.update(Msg::Planned(Ok(p.clone())));
-    let text = echo_onboard::core::render::plan_text(&p.plan).join("\n");
-    let known = words(&format!("{text} Plan ↓ more line(s) end"));
-    for (w, h) in [(80, 24), (120, 40)] {
-        let t = draw(&a, w, h);
-        let rows = rows(&t);
-        let screen = rows.join("\n");
-        // The changed actions are visible on their own lines, not past the edge.
-        assert!(
-            screen.contains("+ ecr:BatchImportUpstreamImage"),
-            "{screen}"
-        );
-        assert!(screen.contains("- ecr:*"), "{screen}");
-        // The plan pane: every word whole (rows 3.. up to the hint).
-        for row in &rows[3..rows.len() - 3] {
-            assert_whole_words(row, &known, "plan");
+    for tampered in [false, true] {
+        let mut a = at_echo();
+        a.screen = Screen::Plan;
+        let p = planned_with(tampered, false);
+        a.update(Msg::Planned(Ok(p.clone())));
+        let text = echo_onboard::core::render::plan_text(&p.plan).join("\n");
+        let known = words(&format!("{text} Plan ↓ more line(s) end"));
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = draw(&a, w, h);
+            let rows = rows(&t);
+            let screen = rows.join("\n");
+            if tampered {
+                // The changed actions are visible on their own lines, not past the edge.
+                assert!(
+                    screen.contains("+ ecr:BatchImportUpstreamImage"),
+                    "{screen}"
+                );
+                assert!(screen.contains("- ecr:*"), "{screen}");
+            }
+            // The plan pane: every word whole (rows 3.. up to the hint).
+            for row in &rows[3..rows.len() - 3] {
+                assert_whole_words(row, &known, "plan");
+            }
         }
     }
 }

@@ -318,12 +318,12 @@ fn statement_change(before: &Value, after: &Value) -> Vec<String> {
     let effect = after["Effect"].as_str().unwrap_or("?");
     let (head, key) = if set(before, "Resource") == set(after, "Resource") {
         (
-            format!("~ {effect} on {}:", set(after, "Resource").join(",")),
+            format!("~ {effect} on {}:", set(after, "Resource").join(", ")),
             "Action",
         )
     } else {
         (
-            format!("~ {effect} {}:", set(after, "Action").join(",")),
+            format!("~ {effect} {}:", set(after, "Action").join(", ")),
             "Resource",
         )
     };
@@ -350,7 +350,8 @@ fn summarise(st: &Value) -> String {
             a.iter()
                 .map(|x| x.as_str().unwrap_or_default().to_string())
                 .collect::<Vec<_>>()
-                .join(",")
+                // ", " so a narrow screen wraps between actions, not inside one.
+                .join(", ")
         })
     };
     let mut parts = vec![st["Effect"].as_str().unwrap_or("?").to_string()];
