@@ -234,15 +234,20 @@ pub fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, frame: &mut Frame,
                 StepState::Failed => ("✗", theme.removed()),
                 StepState::RolledBack => ("↺", theme.muted()),
             };
+            // What AWS says about the step goes under it, so the label keeps its width.
+            let mut text = vec![Line::raw(r.label.clone())];
+            text.extend(
+                r.detail
+                    .iter()
+                    .map(|d| Line::styled(format!("  {d}"), theme.muted())),
+            );
+            let height = text.len() as u16;
             Row::new(vec![
                 Cell::from(Span::styled(icon, style)),
-                Cell::from(r.label.clone()),
-                Cell::from(Span::styled(
-                    r.detail.clone().unwrap_or_default(),
-                    theme.muted(),
-                )),
+                Cell::from(ratatui::text::Text::from(text)),
                 Cell::from(Line::from(elapsed(r.started, r.ended.unwrap_or(now))).right_aligned()),
             ])
+            .height(height)
         })
         .collect();
     let pending = p.pending();
@@ -254,7 +259,6 @@ pub fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, frame: &mut Frame,
                 theme.muted(),
             )),
             Cell::from(""),
-            Cell::from(""),
         ]));
     }
     let len = rows.len();
@@ -262,8 +266,7 @@ pub fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, frame: &mut Frame,
         rows,
         [
             Constraint::Length(1),
-            Constraint::Fill(3),
-            Constraint::Fill(2),
+            Constraint::Fill(1),
             Constraint::Length(7),
         ],
     )
