@@ -123,7 +123,7 @@ impl TeardownScreen {
         match cmd {
             // Re-planned by the engine: the repositories are listed only when they are to be
             // deleted. Nothing can be confirmed until the new plan is in.
-            Cmd::ToggleRepos if self.planned.is_some() => {
+            Cmd::ToggleRepos if self.enabled(Cmd::ToggleRepos) => {
                 self.delete_repos = !self.delete_repos;
                 self.planned = None;
                 return Out::effect(self.plan());
@@ -152,7 +152,7 @@ impl TeardownScreen {
 
     pub fn enabled(&self, cmd: Cmd) -> bool {
         match cmd {
-            Cmd::ToggleRepos => self.planned.is_some() && self.typing(),
+            Cmd::ToggleRepos => self.planned.is_some() && self.typing() && self.repositories > 0,
             Cmd::Select => {
                 self.typing() && self.planned.as_ref().is_some_and(|p| p.plan.has_changes())
             }
@@ -162,12 +162,16 @@ impl TeardownScreen {
 }
 
 pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
-    let mut c = vec![Line::raw(format!(
-        "[{}] also delete the {} cached repositories under {}/ with their images (ctrl-r)",
-        if t.delete_repos { "x" } else { " " },
-        t.repositories,
-        t.rule.prefix
-    ))];
+    // The repositories option only while it can still be chosen.
+    let mut c = vec![];
+    if t.typing() && t.repositories > 0 {
+        c.push(Line::raw(format!(
+            "[{}] also delete the {} cached repositories under {}/ with their images (ctrl-r)",
+            if t.delete_repos { "x" } else { " " },
+            t.repositories,
+            t.rule.prefix
+        )));
+    }
     match &t.finished {
         Some(Ok(deleted)) => c.push(Line::styled(
             format!(
