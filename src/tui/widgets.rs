@@ -3,11 +3,13 @@
 
 use std::cell::Cell;
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Margin, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Borders, Clear, Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarState, Wrap,
+    Block, Borders, Clear, Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarState,
+    StatefulWidget, Wrap,
 };
 use ratatui::Frame;
 use tui_input::Input;
@@ -143,14 +145,20 @@ pub fn scrolled(
 /// A scrollbar on a bordered list's right edge, when its `len` rows (under `header` rows)
 /// are more than the pane shows.
 pub fn list_scrollbar(frame: &mut Frame, area: Rect, len: usize, sel: usize, header: u16) {
+    list_scrollbar_in(frame.buffer_mut(), area, len, sel, header);
+}
+
+/// [`list_scrollbar`] for widgets that draw into a buffer.
+pub fn list_scrollbar_in(buf: &mut Buffer, area: Rect, len: usize, sel: usize, header: u16) {
     let rows = area.height.saturating_sub(2 + header) as usize;
     if len <= rows {
         return;
     }
     let mut state = ScrollbarState::new(len).position(sel);
-    frame.render_stateful_widget(
+    StatefulWidget::render(
         Scrollbar::new(ScrollbarOrientation::VerticalRight),
-        area.inner(ratatui::layout::Margin::new(0, 1)),
+        area.inner(Margin::new(0, 1)),
+        buf,
         &mut state,
     );
 }

@@ -147,6 +147,13 @@ pub fn render(a: &ApplyScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
             .label(label),
         gauge,
     );
-    progress::render(p, a.ended.unwrap_or(now), theme, frame, steps);
+    frame.render_widget(
+        progress::Steps {
+            progress: p,
+            now: a.ended.unwrap_or(now),
+            theme,
+        },
+        steps,
+    );
     frame.render_widget(outcome, bottom);
 }

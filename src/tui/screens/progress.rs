@@ -2,14 +2,14 @@
 //! ✓ or ✗, with its own elapsed time), from the engine's events. Shared by both screens.
 
 use chrono::{DateTime, Utc};
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
-use ratatui::Frame;
+use ratatui::widgets::{Block, Borders, Cell, Row, StatefulWidget, Table, TableState, Widget};
 
 use crate::engine::events::Event;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::list_scrollbar;
+use crate::tui::widgets::list_scrollbar_in;
 
 /// A step's state, typed once from the engine's events (stack statuses included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +223,20 @@ fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 }
 
 /// The step table: one row per step, pending steps summed up at the end.
-pub fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
+pub struct Steps<'a> {
+    pub progress: &'a Progress,
+    /// Running steps' clocks run to here.
+    pub now: DateTime<Utc>,
+    pub theme: Theme,
+}
+
+impl Widget for Steps<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        render(self.progress, self.now, self.theme, area, buf);
+    }
+}
+
+fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut rows: Vec<Row> = p
         .rows
         .iter()
@@ -274,8 +287,8 @@ pub fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, frame: &mut Frame,
     // The newest step stays in view unless the user scrolled up.
     let sel = len.saturating_sub(1).saturating_sub(p.scroll);
     let mut state = TableState::new().with_selected(Some(sel));
-    frame.render_stateful_widget(table, area, &mut state);
-    list_scrollbar(frame, area, len, sel, 0);
+    StatefulWidget::render(table, area, buf, &mut state);
+    list_scrollbar_in(buf, area, len, sel, 0);
 }
 
 #[cfg(test)]

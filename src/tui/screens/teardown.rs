@@ -221,7 +221,14 @@ pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut 
     let title = format!(" Tear down {} in {} ", t.rule.prefix, t.region);
     // The steps once the teardown started; a plan that could not be read keeps its pane.
     if t.running || !t.progress.rows.is_empty() {
-        progress::render(&t.progress, now, theme, frame, top);
+        frame.render_widget(
+            progress::Steps {
+                progress: &t.progress,
+                now,
+                theme,
+            },
+            top,
+        );
     } else {
         let lines: Vec<Line> = match &t.planned {
             Some(p) => plan_lines(&p.plan)
