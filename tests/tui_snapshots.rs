@@ -216,6 +216,21 @@ fn at(ms: i64) -> DateTime<Utc> {
     now() + chrono::Duration::milliseconds(ms)
 }
 
+/// The Plan screen showing `p`.
+fn at_plan(p: Arc<Planned>) -> App {
+    let mut a = at_echo();
+    a.screen = Screen::Plan;
+    a.update(Msg::Planned(Ok(p)));
+    a
+}
+
+/// The Apply screen, just started on the fresh-account plan.
+fn applying() -> App {
+    let mut a = at_plan(planned());
+    key(&mut a, KeyCode::Enter);
+    a
+}
+
 fn ctrl(a: &mut App, c: char) -> Vec<Effect> {
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char(c),
@@ -322,25 +337,11 @@ fn states() -> Vec<(&'static str, App)> {
     a.screen = Screen::Method;
     out.push(("method", a));
 
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned())));
-    out.push(("plan_create", a));
+    out.push(("plan_create", at_plan(planned())));
+    out.push(("plan_policy_change", at_plan(planned_with(true, false))));
+    out.push(("plan_blocked", at_plan(planned_with(false, true))));
 
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned_with(true, false))));
-    out.push(("plan_policy_change", a));
-
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned_with(false, true))));
-    out.push(("plan_blocked", a));
-
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned())));
-    key(&mut a, KeyCode::Enter);
+    let mut a = applying();
     a.update(Msg::Engine(
         started(1, "create IAM role echo-pullthrough-cache-role"),
         at(0),
@@ -365,10 +366,7 @@ fn states() -> Vec<(&'static str, App)> {
     a.update(Msg::Tick(at(3000)));
     out.push(("apply_running", a));
 
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned())));
-    key(&mut a, KeyCode::Enter);
+    let mut a = applying();
     a.update(Msg::Engine(
         started(1, "create IAM role echo-pullthrough-cache-role"),
         at(0),
@@ -380,10 +378,7 @@ fn states() -> Vec<(&'static str, App)> {
     ctrl(&mut a, 'c');
     out.push(("apply_cancel_question", a));
 
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned())));
-    key(&mut a, KeyCode::Enter);
+    let mut a = applying();
     for (i, label) in [
         "create IAM role echo-pullthrough-cache-role",
         "put inline policy echo-pullthrough-cache-policy",
@@ -405,10 +400,7 @@ fn states() -> Vec<(&'static str, App)> {
     a.update(Msg::Tick(at(9000)));
     out.push(("apply_succeeded", a));
 
-    let mut a = at_echo();
-    a.screen = Screen::Plan;
-    a.update(Msg::Planned(Ok(planned())));
-    key(&mut a, KeyCode::Enter);
+    let mut a = applying();
     let stack = |id: &str, ty: &str, status: &str, reason: Option<&str>, done| Event::StackEvent {
         logical_id: id.into(),
         resource_type: ty.into(),
@@ -674,10 +666,8 @@ fn every_screen_at_80x24_and_120x40_with_its_help() {
 #[test]
 fn plan_lines_wrap_whole_and_the_policy_change_is_per_action() {
     for tampered in [false, true] {
-        let mut a = at_echo();
-        a.screen = Screen::Plan;
         let p = planned_with(tampered, false);
-        a.update(Msg::Planned(Ok(p.clone())));
+        let a = at_plan(p.clone());
         let text = echo_onboard::core::render::plan_text(&p.plan).join("\n");
         let known = words(&format!("{text} Plan ↓ more line(s) end"));
         for (w, h) in [(80, 24), (120, 40)] {

@@ -18,7 +18,7 @@ use super::screens::echo::EchoStep;
 use super::screens::method::MethodStep;
 use super::screens::options::OptionsStep;
 use super::screens::plan::PlanScreen;
-use super::screens::profile::{self, ProfileStep};
+use super::screens::profile::ProfileStep;
 use super::screens::region::RegionStep;
 use super::screens::teardown::TeardownScreen;
 use super::verify::{self, VerifyPopup};
@@ -195,7 +195,7 @@ impl App {
                 }
                 self.apply.finish(result, self.now);
             }
-            Msg::Dashboard(Ok(read)) if self.resume && read.rules().is_empty() => {
+            Msg::Dashboard(Ok(read)) if self.resume && !read.has_rules() => {
                 // Nothing set up here yet: the wizard is the better first screen.
                 self.resume = false;
                 self.dashboard.loading = false;
@@ -254,7 +254,7 @@ impl App {
     }
 
     fn profiles_loaded(&mut self, list: Vec<ProfileEntry>) -> Vec<Effect> {
-        self.session.sandbox_only = profile::only_sandbox(&list);
+        self.session.sandbox_only = super::profiles::only_sandbox(&list);
         self.profile.loaded(list, self.prefs.profile.as_deref());
         // Remembered profile and region: reconnect and show the dashboard first.
         let remembered = self
@@ -278,7 +278,7 @@ impl App {
         match result {
             Ok(id) => {
                 self.session.identity = Some(id);
-                self.profile.connected(true, None);
+                self.profile.connected(None);
                 if self.resume {
                     let region = self.session.region.clone().unwrap_or_default();
                     let mut fx = vec![Effect::UseRegion(region)];
@@ -296,7 +296,7 @@ impl App {
             }
             Err(e) => {
                 self.resume = false;
-                self.profile.connected(false, Some(e));
+                self.profile.connected(Some(e));
             }
         }
         vec![]

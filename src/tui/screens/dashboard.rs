@@ -61,6 +61,13 @@ impl AccountRead {
             .map(|o| o.identity.account.as_str())
     }
 
+    pub fn has_rules(&self) -> bool {
+        self.regions
+            .iter()
+            .filter_map(|r| r.observed.as_ref().ok())
+            .any(|o| !o.rules.is_empty())
+    }
+
     /// Every rule with its region, ordered by region then prefix.
     pub fn rules(&self) -> Vec<(String, CacheRule)> {
         let mut out: Vec<(String, CacheRule)> = self
@@ -207,16 +214,18 @@ impl Dashboard {
         self.account.as_ref()?.observed(region)
     }
 
+    /// The selected rule's repositories, in listing order (counts and sums need no sort).
+    fn rule_repos(&self) -> impl Iterator<Item = &RepositoryInfo> {
+        let o = self.observed_of_selected();
+        let prefix = self.selected().map(|(_, r)| r.prefix.as_str());
+        o.into_iter()
+            .flat_map(|o| o.repositories.iter())
+            .filter(move |r| Some(r.rule_prefix.as_str()) == prefix)
+    }
+
     /// The selected rule's repositories, sorted as chosen.
     pub fn visible_repos(&self) -> Vec<&RepositoryInfo> {
-        let (Some(o), Some((_, rule))) = (self.observed_of_selected(), self.selected()) else {
-            return vec![];
-        };
-        let mut repos: Vec<&RepositoryInfo> = o
-            .repositories
-            .iter()
-            .filter(|r| r.rule_prefix == rule.prefix)
-            .collect();
+        let mut repos: Vec<&RepositoryInfo> = self.rule_repos().collect();
         match self.sort {
             SortBy::Name => repos.sort_by(|a, b| a.name.cmp(&b.name)),
             SortBy::Pulls => repos.sort_by(|a, b| {
@@ -242,7 +251,7 @@ impl Dashboard {
     /// Pulls per day of every repository under the selected rule.
     pub fn rule_pulls_by_day(&self) -> Vec<u64> {
         let mut days = vec![0u64; crate::core::model::PULL_DAYS];
-        for r in self.visible_repos() {
+        for r in self.rule_repos() {
             for (d, n) in days.iter_mut().zip(&r.pulls_by_day) {
                 *d += n;
             }
@@ -315,7 +324,7 @@ impl Dashboard {
         self.rule_sel = self.rule_sel.min(self.rules.len().saturating_sub(1));
         self.repo_sel = self
             .repo_sel
-            .min(self.visible_repos().len().saturating_sub(1));
+            .min(self.rule_repos().count().saturating_sub(1));
         let ecr: Vec<RuleKey> = self
             .rules
             .iter()
@@ -390,7 +399,7 @@ impl Dashboard {
     }
 
     pub fn on_cmd(&mut self, cmd: Cmd) -> Out {
-        let repos = self.visible_repos().len();
+        let repos = self.rule_repos().count();
         let step = |sel: &mut usize, n: usize, by: isize| {
             *sel = (*sel as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize
         };
@@ -470,7 +479,7 @@ impl Dashboard {
             Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails => {
                 self.selected().is_some()
             }
-            Cmd::Select | Cmd::SwitchPane | Cmd::Sort => !self.visible_repos().is_empty(),
+            Cmd::Select | Cmd::SwitchPane | Cmd::Sort => self.rule_repos().next().is_some(),
             Cmd::Refresh => !self.loading,
             _ => true,
         }

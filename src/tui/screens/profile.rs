@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 use tui_input::Input;
 
-use super::{Out, Screen, Session};
+use super::{Out, Session};
 use crate::tui::keys::Cmd;
 use crate::tui::msg::Effect;
 use crate::tui::profiles::{ProfileEntry, ProfileKind};
@@ -39,7 +39,7 @@ impl ProfileStep {
     /// A new list: select the remembered profile, or the sandbox when it is the only choice.
     pub fn loaded(&mut self, list: Vec<ProfileEntry>, remembered: Option<&str>) {
         self.profiles = list;
-        let sandbox_only = only_sandbox(&self.profiles);
+        let sandbox_only = crate::tui::profiles::only_sandbox(&self.profiles);
         self.sel = self
             .filtered()
             .iter()
@@ -88,16 +88,11 @@ impl ProfileStep {
         }
     }
 
-    /// The identity check answered: on success the region step is next.
-    pub fn connected(&mut self, ok: bool, error: Option<String>) -> Option<Screen> {
+    /// The identity check answered (with why not, on failure).
+    pub fn connected(&mut self, error: Option<String>) {
         self.connecting = false;
         self.error = error;
-        ok.then_some(Screen::Region)
     }
-}
-
-pub fn only_sandbox(list: &[ProfileEntry]) -> bool {
-    crate::tui::profiles::only_sandbox(list)
 }
 
 pub fn render(step: &ProfileStep, session: &Session, theme: Theme, frame: &mut Frame, area: Rect) {
