@@ -16,6 +16,7 @@ use crate::aws::{
     Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackEvent, StackInfo,
     StackRequest, Validation,
 };
+use crate::core::cache::{CreationTemplate, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, PULL_DAYS};
 use crate::core::policy;
 use crate::core::validate::RepoPrefix;
@@ -59,6 +60,8 @@ struct State {
     stacks: BTreeMap<String, SandboxStack>,
     change_sets: BTreeMap<String, ChangeSetInfo>,
     next_id: u64,
+    templates: BTreeMap<String, CreationTemplate>,
+    scanning: ScanningConfig,
 }
 
 /// A CloudFormation stack simulated from assets/template.yaml.
@@ -652,6 +655,73 @@ impl Aws for SandboxAws {
             is_valid: failure.is_none(),
             failure,
         })
+    }
+
+    async fn list_creation_templates(&self) -> AwsResult<Vec<CreationTemplate>> {
+        self.call(
+            "DescribeRepositoryCreationTemplates",
+            "ecr:DescribeRepositoryCreationTemplates",
+        )
+        .await?;
+        Ok(self.state.lock().unwrap().templates.values().cloned().collect())
+    }
+
+    async fn put_creation_template(&self, t: &CreationTemplate, create: bool) -> AwsResult<()> {
+        let (op, action) = if create {
+            ("CreateRepositoryCreationTemplate", "ecr:CreateRepositoryCreationTemplate")
+        } else {
+            ("UpdateRepositoryCreationTemplate", "ecr:UpdateRepositoryCreationTemplate")
+        };
+        self.call(op, action).await?;
+        // What ECR checks: tags or KMS need a role ECR can assume to create repositories.
+        let needs_role = !t.resource_tags.is_empty() || t.encryption_type != "AES256";
+        if needs_role && t.custom_role_arn.is_none() {
+            return Err(err(action, "InvalidParameterException", "customRoleArn is required when the template sets resourceTags or KMS encryption"));
+        }
+        let mut s = self.state.lock().unwrap();
+        match (create, s.templates.contains_key(&t.prefix)) {
+            (true, true) => Err(err(action, "TemplateAlreadyExistsException", &format!("The repository creation template with prefix '{}' already exists", t.prefix))),
+            (false, false) => Err(err(action, "TemplateNotFoundException", &format!("The repository creation template with prefix '{}' does not exist", t.prefix))),
+            _ => {
+                s.templates.insert(t.prefix.clone(), t.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete_creation_template(&self, prefix: &str) -> AwsResult<()> {
+        let action = "ecr:DeleteRepositoryCreationTemplate";
+        self.call("DeleteRepositoryCreationTemplate", action).await?;
+        self.state
+            .lock()
+            .unwrap()
+            .templates
+            .remove(prefix)
+            .map(|_| ())
+            .ok_or_else(|| err(action, "TemplateNotFoundException", &format!("The repository creation template with prefix '{prefix}' does not exist")))
+    }
+
+    async fn scanning_configuration(&self) -> AwsResult<ScanningConfig> {
+        self.call(
+            "GetRegistryScanningConfiguration",
+            "ecr:GetRegistryScanningConfiguration",
+        )
+        .await?;
+        let mut c = self.state.lock().unwrap().scanning.clone();
+        if c.scan_type.is_empty() {
+            c.scan_type = "BASIC".into();
+        }
+        Ok(c)
+    }
+
+    async fn put_scanning_configuration(&self, c: &ScanningConfig) -> AwsResult<()> {
+        self.call(
+            "PutRegistryScanningConfiguration",
+            "ecr:PutRegistryScanningConfiguration",
+        )
+        .await?;
+        self.state.lock().unwrap().scanning = c.clone();
+        Ok(())
     }
 
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>> {

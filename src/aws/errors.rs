@@ -90,6 +90,14 @@ impl AwsError {
                 ErrorKind::NotFound,
                 "no rule with this prefix exists in this region: check --prefix and --region (`echo-onboard status` lists the rules)".into(),
             ),
+            "TemplateNotFoundException" => (
+                ErrorKind::NotFound,
+                "no repository creation template with this prefix exists in this region: `echo-onboard status` shows each rule's template".into(),
+            ),
+            "TemplateAlreadyExistsException" => (
+                ErrorKind::AlreadyExists,
+                "a repository creation template with this prefix already exists: run `echo-onboard plan` to see how it differs, or pass --adopt".into(),
+            ),
             "NoSuchEntity" | "NoSuchEntityException" | "RepositoryNotFoundException" | "ImageNotFoundException" => (
                 ErrorKind::NotFound,
                 "it does not exist (any more): run `echo-onboard status` to see the current state".into(),
@@ -130,6 +138,17 @@ impl AwsError {
     }
 
     /// Classify a failure that never got a service response (credentials, network).
+    /// A request the SDK refused to build (a required field missing): nothing was sent.
+    pub fn local(action: &str, detail: String) -> Self {
+        AwsError {
+            action: action.to_string(),
+            code: "InvalidRequest".into(),
+            message: detail,
+            kind: ErrorKind::Invalid,
+            fix: "this is a bug in echo-onboard: please report it with `echo-onboard diagnose --bundle`".into(),
+        }
+    }
+
     pub fn transport(action: &str, detail: &str, ctx: &ErrorContext) -> Self {
         let lower = detail.to_ascii_lowercase();
         let login = login_hint(ctx);

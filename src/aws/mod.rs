@@ -16,6 +16,7 @@ use serde_json::Value;
 
 pub use errors::{AwsError, ErrorKind};
 
+use crate::core::cache::{CreationTemplate, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ObservedRole};
 pub use crate::core::model::{StackEvent, StackInfo};
 
@@ -90,6 +91,16 @@ pub trait Aws: Send + Sync {
     async fn update_cache_rule_role(&self, prefix: &str, role_arn: &str) -> AwsResult<()>;
     async fn delete_cache_rule(&self, prefix: &str) -> AwsResult<()>;
     async fn validate_cache_rule(&self, prefix: &str) -> AwsResult<Validation>;
+
+    /// Every repository creation template in the region (all pages).
+    async fn list_creation_templates(&self) -> AwsResult<Vec<CreationTemplate>>;
+    /// Creates the template (`create`) or replaces the settings of the existing one.
+    async fn put_creation_template(&self, template: &CreationTemplate, create: bool) -> AwsResult<()>;
+    async fn delete_creation_template(&self, prefix: &str) -> AwsResult<()>;
+    /// The registry's scanning configuration (scan type and rules).
+    async fn scanning_configuration(&self) -> AwsResult<ScanningConfig>;
+    /// Replaces the registry's whole scanning configuration: callers merge first.
+    async fn put_scanning_configuration(&self, config: &ScanningConfig) -> AwsResult<()>;
 
     /// The role with its trust policy, inline policies and tags; `None` when it does not exist.
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>>;

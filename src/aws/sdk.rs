@@ -16,6 +16,7 @@ use super::{
     Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackChange, StackEvent,
     StackInfo, StackRequest, Validation,
 };
+use crate::core::cache::{CreationTemplate, ScanRule, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
 
 /// How to reach AWS: the standard credential chain, optionally narrowed by these.
@@ -273,6 +274,36 @@ fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
     }
 }
 
+fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> CreationTemplate {
+    let json = |s: Option<&str>| s.filter(|s| !s.is_empty()).and_then(|s| serde_json::from_str(s).ok());
+    let enc = t.encryption_configuration();
+    CreationTemplate {
+        prefix: t.prefix().unwrap_or_default().to_string(),
+        description: t.description().unwrap_or_default().to_string(),
+        image_tag_mutability: t
+            .image_tag_mutability()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_else(|| "MUTABLE".into()),
+        encryption_type: enc
+            .map(|e| e.encryption_type().as_str().to_string())
+            .unwrap_or_else(|| "AES256".into()),
+        kms_key: enc.and_then(|e| e.kms_key()).map(str::to_string),
+        resource_tags: t
+            .resource_tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        lifecycle_policy: json(t.lifecycle_policy()),
+        repository_policy: json(t.repository_policy()),
+        applied_for: t
+            .applied_for()
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect(),
+        custom_role_arn: t.custom_role_arn().filter(|s| !s.is_empty()).map(str::to_string),
+    }
+}
+
 #[async_trait]
 impl Aws for SdkAws {
     fn region(&self) -> String {
@@ -380,6 +411,154 @@ impl Aws for SdkAws {
             .send()
             .await
             .map_err(|e| self.error("ecr:DeletePullThroughCacheRule", e))?;
+        Ok(())
+    }
+
+    async fn list_creation_templates(&self) -> AwsResult<Vec<CreationTemplate>> {
+        let templates: Vec<aws_sdk_ecr::types::RepositoryCreationTemplate> = self
+            .ecr
+            .describe_repository_creation_templates()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("ecr:DescribeRepositoryCreationTemplates", e))?;
+        Ok(templates.iter().map(template_from).collect())
+    }
+
+    async fn put_creation_template(&self, t: &CreationTemplate, create: bool) -> AwsResult<()> {
+        use aws_sdk_ecr::types::{
+            EncryptionConfigurationForRepositoryCreationTemplate as Enc, EncryptionType,
+            ImageTagMutability, RctAppliedFor, Tag,
+        };
+        let encryption = Enc::builder()
+            .encryption_type(EncryptionType::from(t.encryption_type.as_str()))
+            .set_kms_key(t.kms_key.clone())
+            .build()
+            .map_err(|e| AwsError::local("ecr:CreateRepositoryCreationTemplate", e.to_string()))?;
+        let tags: Vec<Tag> = t
+            .resource_tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let applied: Vec<RctAppliedFor> = t
+            .applied_for
+            .iter()
+            .map(|a| RctAppliedFor::from(a.as_str()))
+            .collect();
+        let mutability = ImageTagMutability::from(t.image_tag_mutability.as_str());
+        let lifecycle = t.lifecycle_policy.as_ref().map(Value::to_string);
+        let policy = t.repository_policy.as_ref().map(Value::to_string);
+        if create {
+            self.ecr
+                .create_repository_creation_template()
+                .prefix(&t.prefix)
+                .description(&t.description)
+                .encryption_configuration(encryption)
+                .set_resource_tags(Some(tags))
+                .image_tag_mutability(mutability)
+                .set_lifecycle_policy(lifecycle)
+                .set_repository_policy(policy)
+                .set_applied_for(Some(applied))
+                .set_custom_role_arn(t.custom_role_arn.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("ecr:CreateRepositoryCreationTemplate", e))?;
+        } else {
+            // An update replaces what it is given; an empty policy string clears one.
+            self.ecr
+                .update_repository_creation_template()
+                .prefix(&t.prefix)
+                .description(&t.description)
+                .encryption_configuration(encryption)
+                .set_resource_tags(Some(tags))
+                .image_tag_mutability(mutability)
+                .lifecycle_policy(lifecycle.unwrap_or_default())
+                .repository_policy(policy.unwrap_or_default())
+                .set_applied_for(Some(applied))
+                .set_custom_role_arn(t.custom_role_arn.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("ecr:UpdateRepositoryCreationTemplate", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_creation_template(&self, prefix: &str) -> AwsResult<()> {
+        self.ecr
+            .delete_repository_creation_template()
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:DeleteRepositoryCreationTemplate", e))?;
+        Ok(())
+    }
+
+    async fn scanning_configuration(&self) -> AwsResult<ScanningConfig> {
+        let out = self
+            .ecr
+            .get_registry_scanning_configuration()
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:GetRegistryScanningConfiguration", e))?;
+        let Some(c) = out.scanning_configuration() else {
+            return Ok(ScanningConfig::default());
+        };
+        Ok(ScanningConfig {
+            scan_type: c
+                .scan_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            rules: c
+                .rules()
+                .iter()
+                .map(|r| ScanRule {
+                    frequency: r.scan_frequency().as_str().to_string(),
+                    filters: r
+                        .repository_filters()
+                        .iter()
+                        .map(|f| f.filter().to_string())
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn put_scanning_configuration(&self, c: &ScanningConfig) -> AwsResult<()> {
+        use aws_sdk_ecr::types::{
+            RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,
+            ScanningRepositoryFilterType,
+        };
+        let action = "ecr:PutRegistryScanningConfiguration";
+        let mut rules = vec![];
+        for r in &c.rules {
+            let mut filters = vec![];
+            for f in &r.filters {
+                filters.push(
+                    ScanningRepositoryFilter::builder()
+                        .filter(f)
+                        .filter_type(ScanningRepositoryFilterType::Wildcard)
+                        .build()
+                        .map_err(|e| AwsError::local(action, e.to_string()))?,
+                );
+            }
+            rules.push(
+                RegistryScanningRule::builder()
+                    .scan_frequency(ScanFrequency::from(r.frequency.as_str()))
+                    .set_repository_filters(Some(filters))
+                    .build()
+                    .map_err(|e| AwsError::local(action, e.to_string()))?,
+            );
+        }
+        let scan_type = if c.scan_type.is_empty() { "BASIC" } else { c.scan_type.as_str() };
+        self.ecr
+            .put_registry_scanning_configuration()
+            .scan_type(ScanType::from(scan_type))
+            .set_rules(Some(rules))
+            .send()
+            .await
+            .map_err(|e| self.error(action, e))?;
         Ok(())
     }
 

@@ -222,6 +222,39 @@ pub struct SetupArgs {
     /// Stack name for --method cloudformation.
     #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
     pub stack_name: String,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// How the repositories the cache creates are set up: a repository creation template for the
+/// prefix, and scanning on push.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Cache settings (repositories the cache creates)")]
+pub struct CacheArgs {
+    /// Make image tags immutable in cached repositories.
+    #[arg(long)]
+    pub immutable_tags: bool,
+    /// Encrypt cached repositories with this KMS key (ARN or alias/NAME; default AES256).
+    #[arg(long, value_name = "ARN|alias/NAME")]
+    pub kms_key: Option<String>,
+    /// Lifecycle policy: expire untagged images this many days after they were pushed.
+    #[arg(long, value_name = "DAYS")]
+    pub expire_untagged_after: Option<String>,
+    /// Lifecycle policy: keep only the last N images of each repository.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<String>,
+    /// Tag for each cached repository, KEY=VALUE (repeatable; managed-by=echo-onboard is always added).
+    #[arg(long = "repo-tag", value_name = "KEY=VALUE")]
+    pub repo_tags: Vec<String>,
+    /// Repository policy for cached repositories (a JSON file, checked before anything is sent).
+    #[arg(long, value_name = "FILE")]
+    pub repository_policy: Option<std::path::PathBuf>,
+    /// Scan cached repositories on push (a filter <prefix>/* merged into the registry's scanning).
+    #[arg(long)]
+    pub scan_on_push: bool,
+    /// Scan type with --scan-on-push: basic, or enhanced (Amazon Inspector; registry-wide cost).
+    #[arg(long, value_name = "basic|enhanced")]
+    pub scan: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@ use crate::aws::Aws;
 use crate::core::checks::{self, Status as CheckStatus};
 use crate::core::redact;
 use crate::core::render::{self, Tone};
+use crate::core::cache::CacheSettingsInput;
 use crate::core::validate::{AccountId, RepoPrefix, SetupInput};
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::{describe, with_events, Event};
@@ -291,8 +292,35 @@ async fn connect(cli: &Cli) -> Result<Box<dyn Aws>, Stop> {
     Ok(Box::new(aws))
 }
 
-fn plan_request(args: &SetupArgs, region: &str) -> ops::PlanRequest {
-    ops::PlanRequest {
+/// The cache settings as given; a repository policy file that cannot be read stops here
+/// (exit 2), before anything is sent.
+fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop> {
+    let repository_policy = match &args.repository_policy {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(content) => Some((path.display().to_string(), content)),
+            Err(e) => {
+                return Err(usage(
+                    format!("--repository-policy {}: cannot be read ({e})", path.display()),
+                    "give the path of a JSON repository policy file",
+                ))
+            }
+        },
+    };
+    Ok(CacheSettingsInput {
+        immutable_tags: args.immutable_tags,
+        kms_key: args.kms_key.clone(),
+        expire_untagged_after: args.expire_untagged_after.clone(),
+        keep_last: args.keep_last.clone(),
+        repo_tags: args.repo_tags.clone(),
+        repository_policy,
+        scan_on_push: args.scan_on_push,
+        scan: args.scan.clone(),
+    })
+}
+
+fn plan_request(args: &SetupArgs, region: &str) -> Result<ops::PlanRequest, Stop> {
+    Ok(ops::PlanRequest {
         input: SetupInput {
             echo_account: args.echo_account.clone(),
             echo_region: args.echo_region.clone(),
@@ -301,6 +329,7 @@ fn plan_request(args: &SetupArgs, region: &str) -> ops::PlanRequest {
             role_name: args.role_name.clone(),
             upstream_prefix: args.upstream_prefix.clone(),
             tags: args.tags.clone(),
+            cache: cache_input(&args.cache)?,
         },
         method: match args.method {
             Method::Api => planning::Method::Api,
@@ -308,7 +337,7 @@ fn plan_request(args: &SetupArgs, region: &str) -> ops::PlanRequest {
         },
         stack_name: args.stack_name.clone(),
         adopt: args.adopt,
-    }
+    })
 }
 
 fn print_plan(plan: &crate::core::plan::Plan, ctx: &Context) {
@@ -319,7 +348,7 @@ fn print_plan(plan: &crate::core::plan::Plan, ctx: &Context) {
 
 async fn cmd_plan(cli: &Cli, args: &PlanArgs, ctx: &Context) -> Result<(), Stop> {
     let aws = connect(cli).await?;
-    let planned = ops::plan(aws.as_ref(), &plan_request(&args.setup, &aws.region())).await?;
+    let planned = ops::plan(aws.as_ref(), &plan_request(&args.setup, &aws.region())?).await?;
     if ctx.json {
         out(render::plan_json(&planned.plan).to_string());
     } else {
@@ -397,7 +426,7 @@ fn with_plan(p: Problem, plan: &crate::core::plan::Plan) -> Stop {
 async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Stop> {
     let aws = connect(cli).await?;
     let aws = aws.as_ref();
-    let planned = ops::plan(aws, &plan_request(&args.setup, &aws.region())).await?;
+    let planned = ops::plan(aws, &plan_request(&args.setup, &aws.region())?).await?;
     let human = |ctx: &Context| !ctx.json;
     if human(ctx) {
         print_plan(&planned.plan, ctx);
@@ -543,7 +572,7 @@ async fn cmd_export(cli: &Cli, args: &ExportArgs, ctx: &Context) -> Result<(), S
     };
     let aws = connect(cli).await?;
     let req = ops::ExportRequest {
-        input: plan_request(&args.setup, &aws.region()).input,
+        input: plan_request(&args.setup, &aws.region())?.input,
         format,
         import: args.import,
     };

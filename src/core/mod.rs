@@ -1,5 +1,6 @@
 //! The pure core: validated inputs, the desired state, the plan and its rendering. No I/O.
 
+pub mod cache;
 pub mod checks;
 pub mod export;
 pub mod format;

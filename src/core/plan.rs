@@ -17,6 +17,8 @@ pub enum ResourceKind {
     PullThroughCacheRule,
     EcrRepository,
     CloudformationStack,
+    RepositoryCreationTemplate,
+    RegistryScanning,
 }
 
 impl ResourceKind {
@@ -26,6 +28,8 @@ impl ResourceKind {
             ResourceKind::PullThroughCacheRule => "pull-through-cache-rule",
             ResourceKind::EcrRepository => "ecr-repository",
             ResourceKind::CloudformationStack => "cloudformation-stack",
+            ResourceKind::RepositoryCreationTemplate => "repository-creation-template",
+            ResourceKind::RegistryScanning => "registry-scanning-filter",
         }
     }
 }

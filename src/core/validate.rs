@@ -32,7 +32,7 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-fn err(field: &'static str, value: &str, rule: impl Into<String>, example: &str) -> FieldError {
+pub(crate) fn err(field: &'static str, value: &str, rule: impl Into<String>, example: &str) -> FieldError {
     FieldError {
         field,
         value: value.to_string(),
@@ -341,6 +341,8 @@ pub struct SetupInput {
     pub role_name: String,
     pub upstream_prefix: String,
     pub tags: Vec<String>,
+    /// Cache settings (creation template, scanning); empty means ECR's defaults.
+    pub cache: super::cache::CacheSettingsInput,
 }
 
 pub const DEFAULT_ECHO_REGION: &str = "us-east-1";
@@ -358,6 +360,7 @@ impl SetupInput {
             role_name: DEFAULT_ROLE_NAME.into(),
             upstream_prefix: ROOT.into(),
             tags: vec![],
+            cache: Default::default(),
         }
     }
 
@@ -371,6 +374,13 @@ impl SetupInput {
         let upstream_prefix = RepoPrefix::parse("upstream-prefix", &self.upstream_prefix);
         let tags = parse_tags("tag", &self.tags);
         let mut errors = Vec::new();
+        let cache = match self.cache.validate() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
         macro_rules! take {
             ($r:expr) => {
                 match $r {
@@ -418,6 +428,7 @@ impl SetupInput {
                 role_name,
                 upstream_prefix,
                 tags,
+                cache: cache.unwrap_or_default(),
             }),
             _ => Err(errors),
         }
@@ -434,6 +445,8 @@ pub struct Setup {
     pub role_name: RoleName,
     pub upstream_prefix: RepoPrefix,
     pub tags: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "super::cache::CacheSettings::is_empty")]
+    pub cache: super::cache::CacheSettings,
 }
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ impl App {
             role_name: self.options.role_name.value().to_string(),
             upstream_prefix: self.options.upstream_prefix.value().to_string(),
             tags: self.options.tag_list(),
+            cache: Default::default(),
         }
     }
 

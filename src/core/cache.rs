@@ -1,0 +1,766 @@
+//! Cache settings: what the repositories the cache creates look like (a repository creation
+//! template for the rule's prefix, applied for `PULL_THROUGH_CACHE`) and whether they are
+//! scanned on push (one filter merged into the registry's scanning configuration). Validation,
+//! desired state, the scanning merge and the plan rows; no I/O.
+//!
+//! Neither a creation template nor a scanning filter can carry tags, so who made them is read
+//! from the template's description, which the tool writes and AWS keeps.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::model::ManagedBy;
+use super::plan::{Action, FieldChange, ResourceChange, ResourceKind};
+use super::validate::{err, parse_tags, FieldError, MANAGED_BY_KEY, MANAGED_BY_VALUE};
+
+/// What a user asks for, before validation (CLI flags or wizard fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheSettingsInput {
+    pub immutable_tags: bool,
+    pub kms_key: Option<String>,
+    pub expire_untagged_after: Option<String>,
+    pub keep_last: Option<String>,
+    pub repo_tags: Vec<String>,
+    /// The policy file's name (for messages) and its content.
+    pub repository_policy: Option<(String, String)>,
+    pub scan_on_push: bool,
+    pub scan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanType {
+    Basic,
+    Enhanced,
+}
+
+impl ScanType {
+    pub fn api(&self) -> &'static str {
+        match self {
+            ScanType::Basic => "BASIC",
+            ScanType::Enhanced => "ENHANCED",
+        }
+    }
+}
+
+/// Validated cache settings. `Default` is "none": ECR's defaults, no template, no scanning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CacheSettings {
+    pub immutable_tags: bool,
+    /// A KMS key ARN, alias ARN or `alias/…`; `None` is AES256.
+    pub kms_key: Option<String>,
+    pub expire_untagged_days: Option<u32>,
+    pub keep_last: Option<u32>,
+    pub repo_tags: BTreeMap<String, String>,
+    /// Compact JSON of a validated repository policy.
+    pub repository_policy: Option<String>,
+    /// `Some` when the prefix's repositories are to be scanned on push.
+    pub scan: Option<ScanType>,
+}
+
+impl CacheSettings {
+    /// Whether the repositories the cache creates get anything but ECR's defaults.
+    pub fn wants_template(&self) -> bool {
+        self.immutable_tags
+            || self.kms_key.is_some()
+            || self.expire_untagged_days.is_some()
+            || self.keep_last.is_some()
+            || !self.repo_tags.is_empty()
+            || self.repository_policy.is_some()
+            || self.scan.is_some()
+    }
+    pub fn is_empty(&self) -> bool {
+        !self.wants_template()
+    }
+}
+
+/// ECR's limit on a template's repository policy (characters).
+const MAX_REPOSITORY_POLICY: usize = 10_240;
+/// Tags per ECR repository, less the tool's own.
+const MAX_REPO_TAGS: usize = 49;
+
+fn positive(field: &'static str, raw: &Option<String>, example: &str) -> Result<Option<u32>, FieldError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(err(field, raw, "must be a whole number of at least 1", example)),
+    }
+}
+
+fn kms_key(raw: &str) -> Result<String, FieldError> {
+    let v = raw.trim();
+    let example = "alias/ecr-cache";
+    let arn = regex_lite::Regex::new(
+        r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$",
+    )
+    .expect("static regex");
+    let alias = regex_lite::Regex::new(r"^alias/[A-Za-z0-9/_-]{1,250}$").expect("static regex");
+    if arn.is_match(v) || alias.is_match(v) {
+        Ok(v.to_string())
+    } else {
+        Err(err(
+            "kms-key",
+            raw,
+            "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN or alias/NAME",
+            example,
+        ))
+    }
+}
+
+/// A repository policy must be JSON and shaped like an IAM resource policy: a `Statement` (one
+/// or a list) whose entries each have `Effect` Allow or Deny, an action and a principal.
+pub fn repository_policy(name: &str, content: &str) -> Result<String, FieldError> {
+    let example = "repo-policy.json with {\"Version\":\"2012-10-17\",\"Statement\":[…]}";
+    let fail = |rule: String| err("repository-policy", name, rule, example);
+    if content.len() > MAX_REPOSITORY_POLICY {
+        return Err(fail(format!(
+            "must be at most {MAX_REPOSITORY_POLICY} characters (ECR's limit), got {}",
+            content.len()
+        )));
+    }
+    let doc: Value = serde_json::from_str(content)
+        .map_err(|e| fail(format!("is not valid JSON ({e})")))?;
+    let Some(obj) = doc.as_object() else {
+        return Err(fail("must be a JSON object with a Statement".into()));
+    };
+    if let Some(v) = obj.get("Version") {
+        if v != "2012-10-17" && v != "2008-10-17" {
+            return Err(fail(format!("Version must be 2012-10-17, got {v}")));
+        }
+    }
+    let statements = match obj.get("Statement") {
+        Some(Value::Array(a)) if !a.is_empty() => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => return Err(fail("must have a non-empty Statement".into())),
+    };
+    for (i, st) in statements.iter().enumerate() {
+        let n = i + 1;
+        match st.get("Effect").and_then(Value::as_str) {
+            Some("Allow" | "Deny") => {}
+            other => {
+                return Err(fail(format!(
+                    "statement {n}: Effect must be Allow or Deny, got {}",
+                    other.unwrap_or("nothing")
+                )))
+            }
+        }
+        if st.get("Action").is_none() && st.get("NotAction").is_none() {
+            return Err(fail(format!("statement {n}: has no Action")));
+        }
+        if st.get("Principal").is_none() && st.get("NotPrincipal").is_none() {
+            return Err(fail(format!(
+                "statement {n}: has no Principal (a repository policy says who it applies to)"
+            )));
+        }
+    }
+    Ok(doc.to_string())
+}
+
+impl CacheSettingsInput {
+    /// Every field's error at once.
+    pub fn validate(&self) -> Result<CacheSettings, Vec<FieldError>> {
+        let mut errors = vec![];
+        let mut out = CacheSettings {
+            immutable_tags: self.immutable_tags,
+            ..Default::default()
+        };
+        if let Some(k) = &self.kms_key {
+            match kms_key(k) {
+                Ok(k) => out.kms_key = Some(k),
+                Err(e) => errors.push(e),
+            }
+        }
+        match positive("expire-untagged-after", &self.expire_untagged_after, "14") {
+            Ok(v) => out.expire_untagged_days = v,
+            Err(e) => errors.push(e),
+        }
+        match positive("keep-last", &self.keep_last, "100") {
+            Ok(v) => out.keep_last = v,
+            Err(e) => errors.push(e),
+        }
+        match parse_tags("repo-tag", &self.repo_tags) {
+            Ok(t) if t.len() > MAX_REPO_TAGS => errors.push(err(
+                "repo-tag",
+                &format!("{} tags", t.len()),
+                format!("at most {MAX_REPO_TAGS} tags (ECR allows 50 and echo-onboard sets 1)"),
+                "team=platform",
+            )),
+            Ok(t) => out.repo_tags = t,
+            Err(e) => errors.push(e),
+        }
+        if let Some((name, content)) = &self.repository_policy {
+            match repository_policy(name, content) {
+                Ok(p) => out.repository_policy = Some(p),
+                Err(e) => errors.push(e),
+            }
+        }
+        let scan = match self.scan.as_deref().map(str::trim) {
+            None => None,
+            Some(s) if s.eq_ignore_ascii_case("basic") => Some(ScanType::Basic),
+            Some(s) if s.eq_ignore_ascii_case("enhanced") => Some(ScanType::Enhanced),
+            Some(s) => {
+                errors.push(err("scan", s, "must be basic or enhanced", "enhanced"));
+                None
+            }
+        };
+        // `--scan TYPE` alone means scanning is wanted.
+        out.scan = match (self.scan_on_push, scan) {
+            (_, Some(t)) => Some(t),
+            (true, None) => Some(ScanType::Basic),
+            (false, None) => None,
+        };
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A repository creation template as ECR describes it (and as the tool wants it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreationTemplate {
+    pub prefix: String,
+    pub description: String,
+    /// MUTABLE or IMMUTABLE.
+    pub image_tag_mutability: String,
+    /// AES256 or KMS.
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+    pub resource_tags: BTreeMap<String, String>,
+    pub lifecycle_policy: Option<Value>,
+    pub repository_policy: Option<Value>,
+    pub applied_for: Vec<String>,
+    pub custom_role_arn: Option<String>,
+}
+
+/// Written at the start of the description of every template the tool makes.
+pub const TEMPLATE_MARKER: &str = "Managed by echo-onboard";
+/// Part of the description when the tool added the prefix's scanning filter (so teardown
+/// removes that filter and no one else's).
+pub const SCAN_MARKER: &str = "scan-on-push filter added by echo-onboard";
+
+impl CreationTemplate {
+    pub fn managed_by(&self) -> ManagedBy {
+        if self.description.starts_with(TEMPLATE_MARKER) {
+            ManagedBy::EchoOnboard
+        } else {
+            ManagedBy::Other
+        }
+    }
+    /// Whether this (tool-made) template records that the tool added the scanning filter.
+    pub fn scan_filter_ours(&self) -> bool {
+        self.managed_by().is_ours() && self.description.contains(SCAN_MARKER)
+    }
+    /// "immutable tags, KMS alias/x, expire untagged after 14 days" for status lines.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![if self.image_tag_mutability.starts_with("IMMUTABLE") {
+            "immutable tags".to_string()
+        } else {
+            "mutable tags".to_string()
+        }];
+        parts.push(match &self.kms_key {
+            Some(k) => format!("KMS {k}"),
+            None => self.encryption_type.clone(),
+        });
+        if let Some(l) = &self.lifecycle_policy {
+            parts.push(lifecycle_summary(l));
+        }
+        if self.repository_policy.is_some() {
+            parts.push("repository policy".into());
+        }
+        parts.join(", ")
+    }
+}
+
+/// The lifecycle policy for the settings: expire untagged images after N days, keep the last
+/// N images. ECR wants the `any` rule last (highest `rulePriority`).
+pub fn lifecycle_policy(s: &CacheSettings) -> Option<Value> {
+    let mut rules = vec![];
+    if let Some(days) = s.expire_untagged_days {
+        rules.push(json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("Expire untagged images after {days} days"),
+            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": days},
+            "action": {"type": "expire"}
+        }));
+    }
+    if let Some(n) = s.keep_last {
+        rules.push(json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("Keep the last {n} images"),
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": n},
+            "action": {"type": "expire"}
+        }));
+    }
+    (!rules.is_empty()).then(|| json!({ "rules": rules }))
+}
+
+/// A lifecycle policy in words, whoever wrote it.
+pub fn lifecycle_summary(policy: &Value) -> String {
+    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        return "lifecycle policy (no rules)".into();
+    }
+    rules
+        .iter()
+        .map(|r| {
+            let sel = &r["selection"];
+            let status = sel["tagStatus"].as_str().unwrap_or("any");
+            let n = sel["countNumber"].as_u64().unwrap_or(0);
+            match sel["countType"].as_str() {
+                Some("sinceImagePushed") => format!("expire {status} after {n} days"),
+                Some("imageCountMoreThan") if status == "any" => format!("keep last {n}"),
+                Some("imageCountMoreThan") => format!("keep last {n} {status}"),
+                _ => "lifecycle rule".into(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The template the tool wants for `prefix`. `scan_ours` says whether the description records
+/// that the tool added the scanning filter.
+pub fn desired_template(
+    prefix: &str,
+    s: &CacheSettings,
+    role_arn: &str,
+    scan_ours: bool,
+) -> CreationTemplate {
+    let mut tags = s.repo_tags.clone();
+    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+    let mut description = format!("{TEMPLATE_MARKER}: repositories the cache creates under {prefix}");
+    if scan_ours {
+        description.push_str(&format!("; {SCAN_MARKER}"));
+    }
+    CreationTemplate {
+        prefix: prefix.to_string(),
+        description,
+        image_tag_mutability: if s.immutable_tags { "IMMUTABLE" } else { "MUTABLE" }.into(),
+        encryption_type: if s.kms_key.is_some() { "KMS" } else { "AES256" }.into(),
+        kms_key: s.kms_key.clone(),
+        resource_tags: tags,
+        lifecycle_policy: lifecycle_policy(s),
+        repository_policy: s
+            .repository_policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        applied_for: vec!["PULL_THROUGH_CACHE".into()],
+        // Resource tags (the tool always sets one) need a role ECR assumes to create repositories.
+        custom_role_arn: Some(role_arn.to_string()),
+    }
+}
+
+/// The scanning filter that covers a prefix's repositories.
+pub fn scan_filter(prefix: &str) -> String {
+    if prefix == super::validate::ROOT {
+        "*".into()
+    } else {
+        format!("{prefix}/*")
+    }
+}
+
+pub const SCAN_ON_PUSH: &str = "SCAN_ON_PUSH";
+
+/// A registry's scanning configuration: scan type and rules of wildcard filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ScanningConfig {
+    /// BASIC or ENHANCED.
+    pub scan_type: String,
+    pub rules: Vec<ScanRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanRule {
+    /// SCAN_ON_PUSH, CONTINUOUS_SCAN or MANUAL.
+    pub frequency: String,
+    pub filters: Vec<String>,
+}
+
+/// ECR's wildcard filter: `*` matches any run of characters.
+pub fn wildcard_match(filter: &str, name: &str) -> bool {
+    let parts: Vec<&str> = filter.split('*').collect();
+    if parts.len() == 1 {
+        return filter == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl ScanningConfig {
+    pub fn has_filter(&self, frequency: &str, filter: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.frequency == frequency && r.filters.iter().any(|f| f == filter))
+    }
+    /// How a repository is scanned automatically, if it is (`SCAN_ON_PUSH`, `CONTINUOUS_SCAN`).
+    pub fn coverage(&self, repository: &str) -> Option<&str> {
+        self.rules
+            .iter()
+            .filter(|r| r.frequency != "MANUAL")
+            .find(|r| r.filters.iter().any(|f| wildcard_match(f, repository)))
+            .map(|r| r.frequency.as_str())
+    }
+    /// This configuration with `filter` added to the scan-on-push rule, everyone else's rules
+    /// kept. Enhanced scanning is switched on when asked, never off.
+    pub fn with_filter(&self, filter: &str, scan: &ScanType) -> Self {
+        let mut out = self.clone();
+        if *scan == ScanType::Enhanced || out.scan_type.is_empty() {
+            out.scan_type = scan.api().into();
+        }
+        match out.rules.iter_mut().find(|r| r.frequency == SCAN_ON_PUSH) {
+            Some(r) if r.filters.iter().any(|f| f == filter) => {}
+            Some(r) => r.filters.push(filter.to_string()),
+            None => out.rules.push(ScanRule {
+                frequency: SCAN_ON_PUSH.into(),
+                filters: vec![filter.to_string()],
+            }),
+        }
+        out
+    }
+    /// This configuration without `filter` in the scan-on-push rule (the rule goes when it
+    /// has no filter left); the scan type and every other filter are kept.
+    pub fn without_filter(&self, filter: &str) -> Self {
+        let mut out = self.clone();
+        for r in out.rules.iter_mut().filter(|r| r.frequency == SCAN_ON_PUSH) {
+            r.filters.retain(|f| f != filter);
+        }
+        out.rules.retain(|r| !r.filters.is_empty());
+        out
+    }
+}
+
+fn field(name: &str, before: Value, after: Value) -> FieldChange {
+    FieldChange {
+        field: name.to_string(),
+        before,
+        after,
+    }
+}
+
+/// The template's fields as plan values (the description is the tool's own bookkeeping, so it
+/// is compared but shown only when it differs).
+fn template_fields(t: &CreationTemplate) -> Vec<(&'static str, Value)> {
+    vec![
+        ("image_tag_mutability", json!(t.image_tag_mutability)),
+        (
+            "encryption",
+            json!(match &t.kms_key {
+                Some(k) => format!("KMS {k}"),
+                None => t.encryption_type.clone(),
+            }),
+        ),
+        ("resource_tags", json!(t.resource_tags)),
+        ("lifecycle_policy", t.lifecycle_policy.clone().unwrap_or(Value::Null)),
+        (
+            "repository_policy",
+            t.repository_policy.clone().unwrap_or(Value::Null),
+        ),
+        ("applied_for", json!(t.applied_for)),
+        ("custom_role_arn", json!(t.custom_role_arn)),
+        ("description", json!(t.description)),
+    ]
+}
+
+fn same_value(name: &str, a: &Value, b: &Value) -> bool {
+    if name == "repository_policy" && !a.is_null() && !b.is_null() {
+        return super::policy::equivalent(a, b);
+    }
+    a == b
+}
+
+/// The plan row for the prefix's creation template.
+pub fn plan_template(
+    desired: &CreationTemplate,
+    observed: Option<&CreationTemplate>,
+    adopt: bool,
+    blockers: &mut Vec<String>,
+) -> ResourceChange {
+    let wanted = template_fields(desired);
+    let Some(current) = observed else {
+        return ResourceChange {
+            resource: ResourceKind::RepositoryCreationTemplate,
+            name: desired.prefix.clone(),
+            action: Action::Create,
+            reason: Some("applies to repositories the cache creates from now on".into()),
+            fields: wanted
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(n, v)| field(n, Value::Null, v))
+                .collect(),
+        };
+    };
+    let before = template_fields(current);
+    let fields: Vec<FieldChange> = wanted
+        .into_iter()
+        .zip(before)
+        .filter(|((n, a), (_, b))| !same_value(n, a, b))
+        .map(|((n, a), (_, b))| field(n, b, a))
+        .collect();
+    let ours = current.managed_by().is_ours();
+    if !fields.is_empty() && !ours && !adopt {
+        blockers.push(format!(
+            "a repository creation template for prefix {:?} already exists and was not made by \
+             echo-onboard ({}): pass --adopt to let echo-onboard change it, or drop the cache \
+             settings flags to leave it as it is",
+            desired.prefix,
+            current.summary()
+        ));
+    }
+    ResourceChange {
+        resource: ResourceKind::RepositoryCreationTemplate,
+        name: desired.prefix.clone(),
+        action: if fields.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        },
+        reason: (!fields.is_empty()).then(|| {
+            "changes apply to repositories created from now on; existing ones keep their settings"
+                .into()
+        }),
+        fields,
+    }
+}
+
+fn scan_value(c: &ScanningConfig) -> Value {
+    json!({
+        "scan_type": c.scan_type,
+        "rules": c.rules.iter().map(|r| json!({"frequency": r.frequency, "filters": r.filters})).collect::<Vec<_>>(),
+    })
+}
+
+/// The plan row for the registry's scanning configuration after merging in `filter`.
+pub fn plan_scanning(
+    filter: &str,
+    scan: &ScanType,
+    observed: &ScanningConfig,
+    warnings: &mut Vec<String>,
+) -> ResourceChange {
+    let after = observed.with_filter(filter, scan);
+    let others: usize = observed
+        .rules
+        .iter()
+        .flat_map(|r| r.filters.iter())
+        .filter(|f| *f != filter)
+        .count();
+    if after.scan_type != observed.scan_type && after.scan_type == "ENHANCED" {
+        warnings.push(
+            "--scan enhanced switches the whole registry to Amazon Inspector enhanced scanning: \
+             a registry-wide cost change (Inspector bills every image it scans, in every \
+             repository the filters cover)"
+                .into(),
+        );
+    }
+    let changed = after != *observed;
+    ResourceChange {
+        resource: ResourceKind::RegistryScanning,
+        name: filter.to_string(),
+        action: if changed { Action::Update } else { Action::NoOp },
+        reason: Some(if others == 0 {
+            "registry-wide setting; no other filters".into()
+        } else {
+            format!("merged: the {others} other filter(s) in the registry are kept")
+        }),
+        fields: if changed {
+            vec![field("scanning_configuration", scan_value(observed), scan_value(&after))]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// Teardown rows: the prefix's template when the tool made it, and the scanning filter when the
+/// template records that the tool added it.
+pub fn plan_teardown(
+    prefix: &str,
+    template: Option<&CreationTemplate>,
+    scanning: Option<&ScanningConfig>,
+) -> Vec<ResourceChange> {
+    let mut out = vec![];
+    let Some(t) = template else { return out };
+    if !t.managed_by().is_ours() {
+        out.push(ResourceChange {
+            resource: ResourceKind::RepositoryCreationTemplate,
+            name: prefix.to_string(),
+            action: Action::NoOp,
+            reason: Some("left alone: not made by echo-onboard".into()),
+            fields: vec![],
+        });
+        return out;
+    }
+    out.push(ResourceChange {
+        resource: ResourceKind::RepositoryCreationTemplate,
+        name: prefix.to_string(),
+        action: Action::Delete,
+        reason: None,
+        fields: vec![field("summary", json!(t.summary()), Value::Null)],
+    });
+    let filter = scan_filter(prefix);
+    if let Some(c) = scanning {
+        if t.scan_filter_ours() && c.has_filter(SCAN_ON_PUSH, &filter) {
+            let after = c.without_filter(&filter);
+            out.push(ResourceChange {
+                resource: ResourceKind::RegistryScanning,
+                name: filter.clone(),
+                action: Action::Delete,
+                reason: Some("only this filter is removed; other filters and the scan type are kept".into()),
+                fields: vec![field("scanning_configuration", scan_value(c), scan_value(&after))],
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(f: impl FnOnce(&mut CacheSettingsInput)) -> Result<CacheSettings, Vec<FieldError>> {
+        let mut i = CacheSettingsInput::default();
+        f(&mut i);
+        i.validate()
+    }
+
+    #[test]
+    fn validation_names_the_field_and_the_fix() {
+        let e = settings(|i| {
+            i.expire_untagged_after = Some("0".into());
+            i.keep_last = Some("many".into());
+            i.kms_key = Some("my-key".into());
+            i.scan = Some("deep".into());
+        })
+        .unwrap_err();
+        let fields: Vec<_> = e.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["kms-key", "expire-untagged-after", "keep-last", "scan"]);
+        assert!(e[0].to_string().contains("alias/"), "{}", e[0]);
+        let s = settings(|i| {
+            i.kms_key = Some("alias/ecr".into());
+            i.scan = Some("Enhanced".into());
+        })
+        .unwrap();
+        assert_eq!(s.scan, Some(ScanType::Enhanced));
+        assert!(settings(|_| {}).unwrap().is_empty());
+        let e = settings(|i| i.repo_tags = vec!["managed-by=me".into()]).unwrap_err();
+        assert_eq!(e[0].field, "repo-tag");
+    }
+
+    #[test]
+    fn repository_policies_are_checked_before_sending() {
+        let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}"#;
+        assert!(repository_policy("p.json", ok).is_ok());
+        let e = repository_policy("p.json", "{not json").unwrap_err();
+        assert!(e.rule.contains("not valid JSON"), "{e}");
+        let e = repository_policy("p.json", r#"{"Statement":[{"Effect":"Allow","Action":"ecr:*"}]}"#)
+            .unwrap_err();
+        assert!(e.rule.contains("no Principal"), "{e}");
+        let e = repository_policy("p.json", r#"{"Statement":[]}"#).unwrap_err();
+        assert!(e.rule.contains("non-empty Statement"), "{e}");
+        let e = repository_policy(
+            "p.json",
+            r#"{"Statement":{"Effect":"Maybe","Principal":"*","Action":"ecr:*"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.rule.contains("Allow or Deny"), "{e}");
+    }
+
+    #[test]
+    fn lifecycle_rules_keep_any_last() {
+        let s = settings(|i| {
+            i.expire_untagged_after = Some("14".into());
+            i.keep_last = Some("100".into());
+        })
+        .unwrap();
+        let l = lifecycle_policy(&s).unwrap();
+        assert_eq!(l["rules"][0]["selection"]["tagStatus"], "untagged");
+        assert_eq!(l["rules"][0]["selection"]["countNumber"], 14);
+        assert_eq!(l["rules"][1]["selection"]["tagStatus"], "any");
+        assert_eq!(l["rules"][1]["rulePriority"], 2);
+        assert_eq!(lifecycle_summary(&l), "expire untagged after 14 days, keep last 100");
+    }
+
+    #[test]
+    fn scanning_merge_keeps_other_filters() {
+        let theirs = ScanningConfig {
+            scan_type: "BASIC".into(),
+            rules: vec![ScanRule {
+                frequency: SCAN_ON_PUSH.into(),
+                filters: vec!["team-a/*".into()],
+            }],
+        };
+        let merged = theirs.with_filter("echo/*", &ScanType::Basic);
+        assert_eq!(merged.rules[0].filters, ["team-a/*", "echo/*"]);
+        assert_eq!(merged.with_filter("echo/*", &ScanType::Basic), merged);
+        assert_eq!(merged.without_filter("echo/*"), theirs);
+        assert_eq!(merged.coverage("echo/python"), Some(SCAN_ON_PUSH));
+        assert_eq!(merged.coverage("other/python"), None);
+        let enhanced = theirs.with_filter("echo/*", &ScanType::Enhanced);
+        assert_eq!(enhanced.scan_type, "ENHANCED");
+        // Never switched back down by a basic request.
+        assert_eq!(enhanced.with_filter("x/*", &ScanType::Basic).scan_type, "ENHANCED");
+        let mut warnings = vec![];
+        let c = plan_scanning("echo/*", &ScanType::Enhanced, &theirs, &mut warnings);
+        assert_eq!(c.action, Action::Update);
+        assert!(warnings[0].contains("registry-wide cost"), "{warnings:?}");
+        assert!(c.reason.unwrap().contains("1 other filter"));
+        let alone = ScanningConfig::default().with_filter("echo/*", &ScanType::Basic);
+        assert_eq!(alone.without_filter("echo/*").rules, vec![]);
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("echo/*", "echo/python"));
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("a*b*c", "axxbyyc"));
+        assert!(!wildcard_match("echo/*", "echoes/python"));
+        assert!(wildcard_match("exact", "exact"));
+    }
+
+    #[test]
+    fn template_plan_and_teardown() {
+        let s = settings(|i| {
+            i.immutable_tags = true;
+            i.expire_untagged_after = Some("14".into());
+            i.scan_on_push = true;
+        })
+        .unwrap();
+        let d = desired_template("echo", &s, "arn:aws:iam::1:role/r", true);
+        assert!(d.scan_filter_ours());
+        assert_eq!(d.resource_tags["managed-by"], "echo-onboard");
+        let mut blockers = vec![];
+        let c = plan_template(&d, None, false, &mut blockers);
+        assert_eq!(c.action, Action::Create);
+        assert!(c.fields.iter().any(|f| f.field == "image_tag_mutability" && f.after == "IMMUTABLE"));
+        assert_eq!(plan_template(&d, Some(&d), false, &mut blockers).action, Action::NoOp);
+        let mut drifted = d.clone();
+        drifted.image_tag_mutability = "MUTABLE".into();
+        let c = plan_template(&d, Some(&drifted), false, &mut blockers);
+        assert_eq!(c.action, Action::Update);
+        assert_eq!(c.fields.len(), 1);
+        assert!(blockers.is_empty());
+        let mut theirs = drifted.clone();
+        theirs.description = "made by hand".into();
+        plan_template(&d, Some(&theirs), false, &mut blockers);
+        assert!(blockers[0].contains("--adopt"), "{blockers:?}");
+
+        let scanning = ScanningConfig::default().with_filter("echo/*", &ScanType::Basic);
+        let rows = plan_teardown("echo", Some(&d), Some(&scanning));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].resource, ResourceKind::RegistryScanning);
+        let not_ours = desired_template("echo", &s, "arn:aws:iam::1:role/r", false);
+        assert_eq!(plan_teardown("echo", Some(&not_ours), Some(&scanning)).len(), 1);
+        assert_eq!(plan_teardown("echo", Some(&theirs), Some(&scanning))[0].action, Action::NoOp);
+    }
+}
