@@ -17,7 +17,9 @@ use crate::aws::{
     StackRequest, Validation,
 };
 use crate::core::cache::{CreationTemplate, ScanningConfig};
-use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, PULL_DAYS};
+use crate::core::model::{
+    CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, RepoSettings, PULL_DAYS,
+};
 use crate::core::policy;
 use crate::core::validate::RepoPrefix;
 
@@ -30,6 +32,7 @@ pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
 #[derive(Debug, Clone)]
 struct Repo {
     created_at: DateTime<Utc>,
+    settings: RepoSettings,
     images: Vec<ImageInfo>,
     /// Pulls per day over the last 30 days, oldest first.
     pulls_by_day: Vec<u64>,
@@ -177,6 +180,7 @@ impl SandboxAws {
                 name.into(),
                 Repo {
                     created_at: now - chrono::Duration::days(100),
+                    settings: RepoSettings::ecr_default(),
                     images,
                     pulls_by_day: spread(pulls),
                 },
@@ -510,8 +514,21 @@ impl SandboxAws {
                 &format!("The repository with name '{repository}' does not exist"),
             ));
         }
+        // The cache creates the repository with its creation template's settings.
+        let settings = s
+            .templates
+            .values()
+            .filter(|t| RepoPrefix::parse("prefix", &t.prefix).is_ok_and(|p| p.covers(repository)))
+            .max_by_key(|t| t.prefix.len())
+            .map(|t| RepoSettings {
+                image_tag_mutability: t.image_tag_mutability.clone(),
+                encryption_type: t.encryption_type.clone(),
+                kms_key: t.kms_key.clone(),
+            })
+            .unwrap_or_else(RepoSettings::ecr_default);
         let repo = s.repos.entry(repository.into()).or_insert_with(|| Repo {
             created_at: Utc::now(),
+            settings,
             images: vec![image(tag, 58_000_000, 3, None)],
             pulls_by_day: vec![0; PULL_DAYS],
         });
@@ -663,25 +680,56 @@ impl Aws for SandboxAws {
             "ecr:DescribeRepositoryCreationTemplates",
         )
         .await?;
-        Ok(self.state.lock().unwrap().templates.values().cloned().collect())
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .templates
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn put_creation_template(&self, t: &CreationTemplate, create: bool) -> AwsResult<()> {
         let (op, action) = if create {
-            ("CreateRepositoryCreationTemplate", "ecr:CreateRepositoryCreationTemplate")
+            (
+                "CreateRepositoryCreationTemplate",
+                "ecr:CreateRepositoryCreationTemplate",
+            )
         } else {
-            ("UpdateRepositoryCreationTemplate", "ecr:UpdateRepositoryCreationTemplate")
+            (
+                "UpdateRepositoryCreationTemplate",
+                "ecr:UpdateRepositoryCreationTemplate",
+            )
         };
         self.call(op, action).await?;
         // What ECR checks: tags or KMS need a role ECR can assume to create repositories.
         let needs_role = !t.resource_tags.is_empty() || t.encryption_type != "AES256";
         if needs_role && t.custom_role_arn.is_none() {
-            return Err(err(action, "InvalidParameterException", "customRoleArn is required when the template sets resourceTags or KMS encryption"));
+            return Err(err(
+                action,
+                "InvalidParameterException",
+                "customRoleArn is required when the template sets resourceTags or KMS encryption",
+            ));
         }
         let mut s = self.state.lock().unwrap();
         match (create, s.templates.contains_key(&t.prefix)) {
-            (true, true) => Err(err(action, "TemplateAlreadyExistsException", &format!("The repository creation template with prefix '{}' already exists", t.prefix))),
-            (false, false) => Err(err(action, "TemplateNotFoundException", &format!("The repository creation template with prefix '{}' does not exist", t.prefix))),
+            (true, true) => Err(err(
+                action,
+                "TemplateAlreadyExistsException",
+                &format!(
+                    "The repository creation template with prefix '{}' already exists",
+                    t.prefix
+                ),
+            )),
+            (false, false) => Err(err(
+                action,
+                "TemplateNotFoundException",
+                &format!(
+                    "The repository creation template with prefix '{}' does not exist",
+                    t.prefix
+                ),
+            )),
             _ => {
                 s.templates.insert(t.prefix.clone(), t.clone());
                 Ok(())
@@ -691,14 +739,23 @@ impl Aws for SandboxAws {
 
     async fn delete_creation_template(&self, prefix: &str) -> AwsResult<()> {
         let action = "ecr:DeleteRepositoryCreationTemplate";
-        self.call("DeleteRepositoryCreationTemplate", action).await?;
+        self.call("DeleteRepositoryCreationTemplate", action)
+            .await?;
         self.state
             .lock()
             .unwrap()
             .templates
             .remove(prefix)
             .map(|_| ())
-            .ok_or_else(|| err(action, "TemplateNotFoundException", &format!("The repository creation template with prefix '{prefix}' does not exist")))
+            .ok_or_else(|| {
+                err(
+                    action,
+                    "TemplateNotFoundException",
+                    &format!(
+                        "The repository creation template with prefix '{prefix}' does not exist"
+                    ),
+                )
+            })
     }
 
     async fn scanning_configuration(&self) -> AwsResult<ScanningConfig> {
@@ -840,6 +897,7 @@ impl Aws for SandboxAws {
             .map(|(name, r)| RepoSummary {
                 name: name.clone(),
                 created_at: Some(r.created_at),
+                settings: Some(r.settings.clone()),
             })
             .collect())
     }

@@ -95,6 +95,7 @@ fn at_echo() -> App {
 fn observed() -> Observed {
     let repos = (0..40)
         .map(|i| RepositoryInfo {
+            settings: None,
             name: format!("echo/image-{i:02}"),
             rule_prefix: "echo".into(),
             details: Some(RepoDetails {
@@ -120,6 +121,7 @@ fn observed() -> Observed {
         role: None,
         roles: vec![],
         repositories: repos,
+        cache: Default::default(),
     }
 }
 
@@ -155,6 +157,7 @@ fn planned_with(tampered: bool, foreign_rule: bool) -> Arc<Planned> {
         role: role.clone(),
         roles: role.into_iter().collect(),
         repositories: vec![],
+        cache: Default::default(),
     };
     let p = plan(&d, &o, "111122223333", PlanOptions::default());
     Arc::new(Planned {
@@ -178,6 +181,7 @@ fn planned() -> Arc<Planned> {
         role: None,
         roles: vec![],
         repositories: vec![],
+        cache: Default::default(),
     };
     let p = plan(&d, &o, "111122223333", PlanOptions::default());
     Arc::new(Planned {

@@ -39,6 +39,7 @@ pub struct Validation {
 pub struct RepoSummary {
     pub name: String,
     pub created_at: Option<DateTime<Utc>>,
+    pub settings: Option<crate::core::model::RepoSettings>,
 }
 
 pub type AwsResult<T> = Result<T, AwsError>;
@@ -95,7 +96,11 @@ pub trait Aws: Send + Sync {
     /// Every repository creation template in the region (all pages).
     async fn list_creation_templates(&self) -> AwsResult<Vec<CreationTemplate>>;
     /// Creates the template (`create`) or replaces the settings of the existing one.
-    async fn put_creation_template(&self, template: &CreationTemplate, create: bool) -> AwsResult<()>;
+    async fn put_creation_template(
+        &self,
+        template: &CreationTemplate,
+        create: bool,
+    ) -> AwsResult<()>;
     async fn delete_creation_template(&self, prefix: &str) -> AwsResult<()>;
     /// The registry's scanning configuration (scan type and rules).
     async fn scanning_configuration(&self) -> AwsResult<ScanningConfig>;

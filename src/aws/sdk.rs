@@ -275,7 +275,10 @@ fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
 }
 
 fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> CreationTemplate {
-    let json = |s: Option<&str>| s.filter(|s| !s.is_empty()).and_then(|s| serde_json::from_str(s).ok());
+    let json = |s: Option<&str>| {
+        s.filter(|s| !s.is_empty())
+            .and_then(|s| serde_json::from_str(s).ok())
+    };
     let enc = t.encryption_configuration();
     CreationTemplate {
         prefix: t.prefix().unwrap_or_default().to_string(),
@@ -300,7 +303,10 @@ fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> Creation
             .iter()
             .map(|a| a.as_str().to_string())
             .collect(),
-        custom_role_arn: t.custom_role_arn().filter(|s| !s.is_empty()).map(str::to_string),
+        custom_role_arn: t
+            .custom_role_arn()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     }
 }
 
@@ -551,7 +557,11 @@ impl Aws for SdkAws {
                     .map_err(|e| AwsError::local(action, e.to_string()))?,
             );
         }
-        let scan_type = if c.scan_type.is_empty() { "BASIC" } else { c.scan_type.as_str() };
+        let scan_type = if c.scan_type.is_empty() {
+            "BASIC"
+        } else {
+            c.scan_type.as_str()
+        };
         self.ecr
             .put_registry_scanning_configuration()
             .scan_type(ScanType::from(scan_type))
@@ -755,6 +765,20 @@ impl Aws for SdkAws {
             .map(|r| RepoSummary {
                 name: r.repository_name().unwrap_or_default().to_string(),
                 created_at: to_chrono(r.created_at()),
+                settings: Some(crate::core::model::RepoSettings {
+                    image_tag_mutability: r
+                        .image_tag_mutability()
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_else(|| "MUTABLE".into()),
+                    encryption_type: r
+                        .encryption_configuration()
+                        .map(|e| e.encryption_type().as_str().to_string())
+                        .unwrap_or_else(|| "AES256".into()),
+                    kms_key: r
+                        .encryption_configuration()
+                        .and_then(|e| e.kms_key())
+                        .map(str::to_string),
+                }),
             })
             .collect())
     }

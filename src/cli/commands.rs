@@ -14,10 +14,10 @@ use super::output::{self, err, out};
 use super::settings::{self, Setting};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
+use crate::core::cache::CacheSettingsInput;
 use crate::core::checks::{self, Status as CheckStatus};
 use crate::core::redact;
 use crate::core::render::{self, Tone};
-use crate::core::cache::CacheSettingsInput;
 use crate::core::validate::{AccountId, RepoPrefix, SetupInput};
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::{describe, with_events, Event};
@@ -301,7 +301,10 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
             Ok(content) => Some((path.display().to_string(), content)),
             Err(e) => {
                 return Err(usage(
-                    format!("--repository-policy {}: cannot be read ({e})", path.display()),
+                    format!(
+                        "--repository-policy {}: cannot be read ({e})",
+                        path.display()
+                    ),
                     "give the path of a JSON repository policy file",
                 ))
             }

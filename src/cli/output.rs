@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use crossterm::style::{Color, Stylize};
 use serde_json::{json, Value};
 
+use crate::core::cache::{lifecycle_summary, CreationTemplate};
+
 use crate::core::format::human_bytes;
 use crate::core::model::Observed;
 use crate::core::render::{Tone, ToneLine};
@@ -93,6 +95,7 @@ pub fn status_json(s: &Status) -> Value {
 }
 
 fn region_json(o: &Observed) -> Value {
+    let cache = |prefix: &str| cache_view(o, prefix);
     json!({
         "rules": o.rules.iter().map(|r| json!({
             "region": o.region,
@@ -103,6 +106,19 @@ fn region_json(o: &Observed) -> Value {
             "role_arn": r.role_arn,
             "managed_by": r.managed_by.label(),
             "created_at": time(r.created_at),
+            // null when templates and scanning could not be read (see cache_unread)
+            "template": cache(&r.prefix).template.map(|t| json!({
+                "image_tag_mutability": t.image_tag_mutability,
+                "encryption_type": t.encryption_type,
+                "kms_key": t.kms_key,
+                "lifecycle": t.lifecycle_policy.as_ref().map(lifecycle_summary),
+                "resource_tags": t.resource_tags,
+                "repository_policy": t.repository_policy.is_some(),
+                "managed_by": t.managed_by().label(),
+                "summary": t.summary(),
+            })),
+            "scanning": cache(&r.prefix).scanning,
+            "cache_unread": o.cache.unread,
         })).collect::<Vec<_>>(),
         "repositories": o.repositories.iter().map(|r| json!({
             "region": o.region,
@@ -114,8 +130,38 @@ fn region_json(o: &Observed) -> Value {
             "last_pulled_at": time(r.last_pulled_at()),
             "pull_count_30d": r.pull_count_30d,
             "pulls_by_day": r.pulls_by_day,
+            "image_tag_mutability": r.settings.as_ref().map(|s| &s.image_tag_mutability),
+            "encryption_type": r.settings.as_ref().map(|s| &s.encryption_type),
+            // null when the rule has no template (or it was not read)
+            "matches_template": match (cache(&r.rule_prefix).template, &r.settings) {
+                (Some(t), Some(s)) => json!(t.matches(s)),
+                _ => Value::Null,
+            },
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A rule's template and how scanning covers its repositories, when they were read.
+struct CacheView<'a> {
+    template: Option<&'a CreationTemplate>,
+    /// SCAN_ON_PUSH, CONTINUOUS_SCAN or "none".
+    scanning: Option<String>,
+}
+
+fn cache_view<'a>(o: &'a Observed, prefix: &str) -> CacheView<'a> {
+    let sample = if prefix == crate::core::validate::ROOT {
+        "any".to_string()
+    } else {
+        format!("{prefix}/any")
+    };
+    CacheView {
+        template: o.cache.template(prefix),
+        scanning: o
+            .cache
+            .scanning
+            .as_ref()
+            .map(|c| c.coverage(&sample).unwrap_or("none").to_string()),
+    }
 }
 
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
@@ -174,6 +220,28 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                 "MANAGED BY",
             ],
             &rows,
+        ));
+    }
+    if o.cache.read {
+        for r in &o.rules {
+            let v = cache_view(o, &r.prefix);
+            out.push(format!(
+                "  {}: {}; scanning: {}",
+                r.prefix,
+                v.template.map_or(
+                    "no creation template (ECR defaults: mutable tags, AES256)".into(),
+                    |t| { format!("creation template {}", t.summary()) }
+                ),
+                match v.scanning.as_deref() {
+                    Some("SCAN_ON_PUSH") => "on push",
+                    Some("CONTINUOUS_SCAN") => "continuous",
+                    _ => "not scanned automatically",
+                }
+            ));
+        }
+    } else if let Some(why) = &o.cache.unread {
+        out.push(format!(
+            "  creation templates and scanning could not be read: {why}"
         ));
     }
     out.push(format!("Cached repositories: {}", o.repositories.len()));

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::model::ManagedBy;
+use super::model::{DesiredRole, ManagedBy, ObservedRole};
 use super::plan::{Action, FieldChange, ResourceChange, ResourceKind};
-use super::validate::{err, parse_tags, FieldError, MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use super::policy::{Principal, Statement};
+use super::validate::{err, parse_tags, FieldError, Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 
 /// What a user asks for, before validation (CLI flags or wizard fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,11 +82,20 @@ const MAX_REPOSITORY_POLICY: usize = 10_240;
 /// Tags per ECR repository, less the tool's own.
 const MAX_REPO_TAGS: usize = 49;
 
-fn positive(field: &'static str, raw: &Option<String>, example: &str) -> Result<Option<u32>, FieldError> {
+fn positive(
+    field: &'static str,
+    raw: &Option<String>,
+    example: &str,
+) -> Result<Option<u32>, FieldError> {
     let Some(raw) = raw else { return Ok(None) };
     match raw.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(Some(n)),
-        _ => Err(err(field, raw, "must be a whole number of at least 1", example)),
+        _ => Err(err(
+            field,
+            raw,
+            "must be a whole number of at least 1",
+            example,
+        )),
     }
 }
 
@@ -120,8 +130,8 @@ pub fn repository_policy(name: &str, content: &str) -> Result<String, FieldError
             content.len()
         )));
     }
-    let doc: Value = serde_json::from_str(content)
-        .map_err(|e| fail(format!("is not valid JSON ({e})")))?;
+    let doc: Value =
+        serde_json::from_str(content).map_err(|e| fail(format!("is not valid JSON ({e})")))?;
     let Some(obj) = doc.as_object() else {
         return Err(fail("must be a JSON object with a Statement".into()));
     };
@@ -254,6 +264,18 @@ impl CreationTemplate {
     pub fn scan_filter_ours(&self) -> bool {
         self.managed_by().is_ours() && self.description.contains(SCAN_MARKER)
     }
+    /// Whether a repository has this template's tag mutability and encryption. A key given as
+    /// an alias cannot be compared with the key ARN ECR reports, so only its type is.
+    pub fn matches(&self, repo: &super::model::RepoSettings) -> bool {
+        let key_matches = match (&self.kms_key, &repo.kms_key) {
+            (Some(want), Some(have)) if want.contains(":key/") => want == have,
+            _ => true,
+        };
+        repo.image_tag_mutability == self.image_tag_mutability
+            && repo.encryption_type == self.encryption_type
+            && key_matches
+    }
+
     /// "immutable tags, KMS alias/x, expire untagged after 14 days" for status lines.
     pub fn summary(&self) -> String {
         let mut parts = vec![if self.image_tag_mutability.starts_with("IMMUTABLE") {
@@ -331,14 +353,20 @@ pub fn desired_template(
 ) -> CreationTemplate {
     let mut tags = s.repo_tags.clone();
     tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
-    let mut description = format!("{TEMPLATE_MARKER}: repositories the cache creates under {prefix}");
+    let mut description =
+        format!("{TEMPLATE_MARKER}: repositories the cache creates under {prefix}");
     if scan_ours {
         description.push_str(&format!("; {SCAN_MARKER}"));
     }
     CreationTemplate {
         prefix: prefix.to_string(),
         description,
-        image_tag_mutability: if s.immutable_tags { "IMMUTABLE" } else { "MUTABLE" }.into(),
+        image_tag_mutability: if s.immutable_tags {
+            "IMMUTABLE"
+        } else {
+            "MUTABLE"
+        }
+        .into(),
         encryption_type: if s.kms_key.is_some() { "KMS" } else { "AES256" }.into(),
         kms_key: s.kms_key.clone(),
         resource_tags: tags,
@@ -350,6 +378,155 @@ pub fn desired_template(
         applied_for: vec!["PULL_THROUGH_CACHE".into()],
         // Resource tags (the tool always sets one) need a role ECR assumes to create repositories.
         custom_role_arn: Some(role_arn.to_string()),
+    }
+}
+
+/// The service that creates repositories from a template (and assumes its role).
+pub const ECR_SERVICE: &str = "ecr.amazonaws.com";
+pub const TEMPLATE_SID: &str = "CreateCachedRepositories";
+pub const KMS_SID: &str = "UseKmsKeysThroughEcr";
+
+fn kms_account(key: &str, own_account: &str) -> String {
+    // arn:aws:kms:REGION:ACCOUNT:key/ID or alias ARN; alias/NAME is in the own account.
+    key.split(':').nth(4).unwrap_or(own_account).to_string()
+}
+
+fn kms_statement(partition: &str, accounts: &[String]) -> Statement {
+    Statement {
+        sid: Some(KMS_SID.into()),
+        effect: "Allow".into(),
+        principal: None,
+        action: vec![
+            "kms:CreateGrant".into(),
+            "kms:DescribeKey".into(),
+            "kms:RetireGrant".into(),
+        ],
+        resource: Some(
+            accounts
+                .iter()
+                .map(|a| format!("arn:{partition}:kms:*:{a}:key/*"))
+                .collect(),
+        ),
+        // Only through ECR: the role cannot use the keys for anything else.
+        condition: Some(json!({"StringLike": {"kms:ViaService": "ecr.*.amazonaws.com"}})),
+    }
+}
+
+fn statements_with_sid<'a>(doc: &'a Value, sid: &str) -> Vec<&'a Value> {
+    match &doc["Statement"] {
+        Value::Array(a) => a.iter().filter(|s| s["Sid"] == sid).collect(),
+        s @ Value::Object(_) if s["Sid"] == sid => vec![s],
+        _ => vec![],
+    }
+}
+
+/// Lets ECR use the role a template names to create repositories: trust for
+/// `ecr.amazonaws.com`; `ecr:CreateRepository` and `ecr:TagResource` on the prefix's
+/// repositories (every region, like the rest of the policy); KMS grants only through ECR when
+/// a key is set. What the role already grants other regions' templates (read from
+/// `observed`) is kept, so setting up one region never weakens another.
+pub fn extend_role(
+    role: &mut DesiredRole,
+    setup: &Setup,
+    own_account: &str,
+    observed: Option<&ObservedRole>,
+) {
+    let partition = setup.region.partition();
+    let observed_policy = observed.and_then(|r| r.inline_policies.get(&role.policy_name));
+    let had = |sid: &str| observed_policy.is_some_and(|p| !statements_with_sid(p, sid).is_empty());
+    let wanted = setup.cache.wants_template();
+    if !wanted && !had(TEMPLATE_SID) {
+        return;
+    }
+    if !role.trust.statement.iter().any(|s| {
+        s.principal
+            .as_ref()
+            .is_some_and(|p| p.service == ECR_SERVICE)
+    }) {
+        role.trust.statement.push(Statement {
+            sid: None,
+            effect: "Allow".into(),
+            principal: Some(Principal {
+                service: ECR_SERVICE.into(),
+            }),
+            action: vec!["sts:AssumeRole".into()],
+            resource: None,
+            condition: None,
+        });
+    }
+    let statements = &mut role.policy.statement;
+    if !statements
+        .iter()
+        .any(|s| s.sid.as_deref() == Some(TEMPLATE_SID))
+    {
+        statements.push(Statement {
+            sid: Some(TEMPLATE_SID.into()),
+            effect: "Allow".into(),
+            principal: None,
+            action: vec!["ecr:CreateRepository".into(), "ecr:TagResource".into()],
+            resource: Some(vec![super::policy::cached_repositories_arn(
+                setup,
+                own_account,
+            )]),
+            condition: None,
+        });
+    }
+    let mut accounts: Vec<String> = observed_policy
+        .map(|p| statements_with_sid(p, KMS_SID))
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| match &s["Resource"] {
+            Value::String(r) => vec![r.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect(),
+            _ => vec![],
+        })
+        .filter_map(|r| r.split(':').nth(4).map(String::from))
+        .collect();
+    if let Some(k) = setup.cache.kms_key.as_deref().filter(|_| wanted) {
+        accounts.push(kms_account(k, own_account));
+    }
+    accounts.sort();
+    accounts.dedup();
+    statements.retain(|s| s.sid.as_deref() != Some(KMS_SID));
+    if !accounts.is_empty() {
+        statements.push(kms_statement(partition, &accounts));
+    }
+}
+
+/// Fits the desired state to what the account holds: the shared role keeps what other regions'
+/// templates need, and the template records the scanning filter as the tool's only when the
+/// tool is the one adding it (a filter someone else set stays theirs, and teardown leaves it).
+pub fn settle(
+    desired: &mut super::model::Desired,
+    setup: &Setup,
+    observed: &super::model::Observed,
+) {
+    let account = observed.identity.account.clone();
+    extend_role(&mut desired.role, setup, &account, observed.role.as_ref());
+    let prefix = desired.rule.prefix.clone();
+    let role_arn = desired.role.arn.clone();
+    if let Some(t) = desired.template.as_mut() {
+        t.custom_role_arn = Some(role_arn);
+        let filter = scan_filter(&prefix);
+        let already = observed
+            .cache
+            .scanning
+            .as_ref()
+            .is_some_and(|c| c.has_filter(SCAN_ON_PUSH, &filter));
+        let recorded = observed
+            .cache
+            .template(&prefix)
+            .is_some_and(|t| t.scan_filter_ours());
+        let ours = desired.scan.is_some() && (recorded || !already);
+        *t = desired_template(
+            &prefix,
+            &setup.cache,
+            t.custom_role_arn.as_deref().unwrap_or_default(),
+            ours,
+        );
     }
 }
 
@@ -442,6 +619,24 @@ impl ScanningConfig {
     }
 }
 
+/// What a region holds of cache settings, when read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CacheObserved {
+    /// Whether templates and scanning were read (they are not for every view).
+    pub read: bool,
+    pub templates: Vec<CreationTemplate>,
+    pub scanning: Option<ScanningConfig>,
+    /// Why they could not be read, when a view went on without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
+}
+
+impl CacheObserved {
+    pub fn template(&self, prefix: &str) -> Option<&CreationTemplate> {
+        self.templates.iter().find(|t| t.prefix == prefix)
+    }
+}
+
 fn field(name: &str, before: Value, after: Value) -> FieldChange {
     FieldChange {
         field: name.to_string(),
@@ -463,7 +658,10 @@ fn template_fields(t: &CreationTemplate) -> Vec<(&'static str, Value)> {
             }),
         ),
         ("resource_tags", json!(t.resource_tags)),
-        ("lifecycle_policy", t.lifecycle_policy.clone().unwrap_or(Value::Null)),
+        (
+            "lifecycle_policy",
+            t.lifecycle_policy.clone().unwrap_or(Value::Null),
+        ),
         (
             "repository_policy",
             t.repository_policy.clone().unwrap_or(Value::Null),
@@ -566,16 +764,24 @@ pub fn plan_scanning(
     }
     let changed = after != *observed;
     ResourceChange {
-        resource: ResourceKind::RegistryScanning,
+        resource: ResourceKind::RegistryScanningFilter,
         name: filter.to_string(),
-        action: if changed { Action::Update } else { Action::NoOp },
+        action: if changed {
+            Action::Update
+        } else {
+            Action::NoOp
+        },
         reason: Some(if others == 0 {
             "registry-wide setting; no other filters".into()
         } else {
             format!("merged: the {others} other filter(s) in the registry are kept")
         }),
         fields: if changed {
-            vec![field("scanning_configuration", scan_value(observed), scan_value(&after))]
+            vec![field(
+                "scanning_configuration",
+                scan_value(observed),
+                scan_value(&after),
+            )]
         } else {
             vec![]
         },
@@ -613,11 +819,17 @@ pub fn plan_teardown(
         if t.scan_filter_ours() && c.has_filter(SCAN_ON_PUSH, &filter) {
             let after = c.without_filter(&filter);
             out.push(ResourceChange {
-                resource: ResourceKind::RegistryScanning,
+                resource: ResourceKind::RegistryScanningFilter,
                 name: filter.clone(),
                 action: Action::Delete,
-                reason: Some("only this filter is removed; other filters and the scan type are kept".into()),
-                fields: vec![field("scanning_configuration", scan_value(c), scan_value(&after))],
+                reason: Some(
+                    "only this filter is removed; other filters and the scan type are kept".into(),
+                ),
+                fields: vec![field(
+                    "scanning_configuration",
+                    scan_value(c),
+                    scan_value(&after),
+                )],
             });
         }
     }
@@ -644,7 +856,10 @@ mod tests {
         })
         .unwrap_err();
         let fields: Vec<_> = e.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["kms-key", "expire-untagged-after", "keep-last", "scan"]);
+        assert_eq!(
+            fields,
+            ["kms-key", "expire-untagged-after", "keep-last", "scan"]
+        );
         assert!(e[0].to_string().contains("alias/"), "{}", e[0]);
         let s = settings(|i| {
             i.kms_key = Some("alias/ecr".into());
@@ -663,8 +878,11 @@ mod tests {
         assert!(repository_policy("p.json", ok).is_ok());
         let e = repository_policy("p.json", "{not json").unwrap_err();
         assert!(e.rule.contains("not valid JSON"), "{e}");
-        let e = repository_policy("p.json", r#"{"Statement":[{"Effect":"Allow","Action":"ecr:*"}]}"#)
-            .unwrap_err();
+        let e = repository_policy(
+            "p.json",
+            r#"{"Statement":[{"Effect":"Allow","Action":"ecr:*"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.rule.contains("no Principal"), "{e}");
         let e = repository_policy("p.json", r#"{"Statement":[]}"#).unwrap_err();
         assert!(e.rule.contains("non-empty Statement"), "{e}");
@@ -688,7 +906,10 @@ mod tests {
         assert_eq!(l["rules"][0]["selection"]["countNumber"], 14);
         assert_eq!(l["rules"][1]["selection"]["tagStatus"], "any");
         assert_eq!(l["rules"][1]["rulePriority"], 2);
-        assert_eq!(lifecycle_summary(&l), "expire untagged after 14 days, keep last 100");
+        assert_eq!(
+            lifecycle_summary(&l),
+            "expire untagged after 14 days, keep last 100"
+        );
     }
 
     #[test]
@@ -709,7 +930,10 @@ mod tests {
         let enhanced = theirs.with_filter("echo/*", &ScanType::Enhanced);
         assert_eq!(enhanced.scan_type, "ENHANCED");
         // Never switched back down by a basic request.
-        assert_eq!(enhanced.with_filter("x/*", &ScanType::Basic).scan_type, "ENHANCED");
+        assert_eq!(
+            enhanced.with_filter("x/*", &ScanType::Basic).scan_type,
+            "ENHANCED"
+        );
         let mut warnings = vec![];
         let c = plan_scanning("echo/*", &ScanType::Enhanced, &theirs, &mut warnings);
         assert_eq!(c.action, Action::Update);
@@ -742,8 +966,14 @@ mod tests {
         let mut blockers = vec![];
         let c = plan_template(&d, None, false, &mut blockers);
         assert_eq!(c.action, Action::Create);
-        assert!(c.fields.iter().any(|f| f.field == "image_tag_mutability" && f.after == "IMMUTABLE"));
-        assert_eq!(plan_template(&d, Some(&d), false, &mut blockers).action, Action::NoOp);
+        assert!(c
+            .fields
+            .iter()
+            .any(|f| f.field == "image_tag_mutability" && f.after == "IMMUTABLE"));
+        assert_eq!(
+            plan_template(&d, Some(&d), false, &mut blockers).action,
+            Action::NoOp
+        );
         let mut drifted = d.clone();
         drifted.image_tag_mutability = "MUTABLE".into();
         let c = plan_template(&d, Some(&drifted), false, &mut blockers);
@@ -758,9 +988,15 @@ mod tests {
         let scanning = ScanningConfig::default().with_filter("echo/*", &ScanType::Basic);
         let rows = plan_teardown("echo", Some(&d), Some(&scanning));
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].resource, ResourceKind::RegistryScanning);
+        assert_eq!(rows[1].resource, ResourceKind::RegistryScanningFilter);
         let not_ours = desired_template("echo", &s, "arn:aws:iam::1:role/r", false);
-        assert_eq!(plan_teardown("echo", Some(&not_ours), Some(&scanning)).len(), 1);
-        assert_eq!(plan_teardown("echo", Some(&theirs), Some(&scanning))[0].action, Action::NoOp);
+        assert_eq!(
+            plan_teardown("echo", Some(&not_ours), Some(&scanning)).len(),
+            1
+        );
+        assert_eq!(
+            plan_teardown("echo", Some(&theirs), Some(&scanning))[0].action,
+            Action::NoOp
+        );
     }
 }

@@ -645,6 +645,7 @@ mod tests {
             role: Some(role.clone()),
             roles: vec![role.clone()],
             repositories: vec![],
+            cache: Default::default(),
         };
         (rule, role, observed)
     }
@@ -710,6 +711,7 @@ mod tests {
             .unwrap()
             .contains("docker pull 444455556666.dkr.ecr.eu-west-1.amazonaws.com/echo/"));
         o.repositories.push(RepositoryInfo {
+            settings: None,
             name: "echo/x".into(),
             rule_prefix: "echo".into(),
             details: Some(crate::core::model::RepoDetails {

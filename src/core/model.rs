@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::cache::{CacheObserved, CreationTemplate, ScanType};
 use super::policy::{self, PolicyDocument};
 use super::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, STACK_TAG_KEY};
 
@@ -117,6 +118,28 @@ pub struct RepositoryInfo {
     /// call as the total; empty when usage was not read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pulls_by_day: Vec<u64>,
+    /// Tag mutability and encryption, from the repository listing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<RepoSettings>,
+}
+
+/// What a repository was created with (a creation template decides these for cached ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoSettings {
+    pub image_tag_mutability: String,
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+}
+
+impl RepoSettings {
+    /// What ECR gives a repository without a template.
+    pub fn ecr_default() -> Self {
+        Self {
+            image_tag_mutability: "MUTABLE".into(),
+            encryption_type: "AES256".into(),
+            kms_key: None,
+        }
+    }
 }
 
 /// Days covered by the pull figures.
@@ -169,6 +192,13 @@ pub struct Observed {
     #[serde(skip)]
     pub roles: Vec<ObservedRole>,
     pub repositories: Vec<RepositoryInfo>,
+    /// Creation templates and scanning (read for setups with cache settings, status, teardown).
+    #[serde(skip_serializing_if = "cache_not_read")]
+    pub cache: CacheObserved,
+}
+
+fn cache_not_read(c: &CacheObserved) -> bool {
+    !c.read
 }
 
 impl Observed {
@@ -230,6 +260,12 @@ pub struct Desired {
     pub region: String,
     pub role: DesiredRole,
     pub rule: DesiredRule,
+    /// The prefix's repository creation template, when cache settings are given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<CreationTemplate>,
+    /// Scan the prefix's repositories on push, with this scan type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanType>,
 }
 
 pub fn upstream_registry_url(setup: &Setup) -> String {
@@ -255,7 +291,7 @@ pub fn desired(setup: &Setup, own_account: &str) -> Desired {
         own_account,
         setup.role_name.as_str(),
     );
-    Desired {
+    let mut d = Desired {
         account: own_account.to_string(),
         region: setup.region.to_string(),
         role: DesiredRole {
@@ -275,9 +311,22 @@ pub fn desired(setup: &Setup, own_account: &str) -> Desired {
             upstream_registry: "ecr".into(),
             upstream_url: upstream_registry_url(setup),
             upstream_prefix: setup.upstream_prefix.to_string(),
-            role_arn: arn,
+            role_arn: arn.clone(),
         },
+        template: setup.cache.wants_template().then(|| {
+            super::cache::desired_template(
+                setup.prefix.as_str(),
+                &setup.cache,
+                &arn,
+                setup.cache.scan.is_some(),
+            )
+        }),
+        scan: setup.cache.scan.clone(),
+    };
+    if d.template.is_some() {
+        super::cache::extend_role(&mut d.role, setup, own_account, None);
     }
+    d
 }
 
 /// The lines a user runs to log in and pull through the cache.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::cache;
 use super::model::{CacheRule, Desired, ManagedBy, Observed, ObservedRole};
 use super::policy;
 use super::validate::{MANAGED_BY_KEY, PREFIX_TAG_KEY};
@@ -18,7 +19,7 @@ pub enum ResourceKind {
     EcrRepository,
     CloudformationStack,
     RepositoryCreationTemplate,
-    RegistryScanning,
+    RegistryScanningFilter,
 }
 
 impl ResourceKind {
@@ -29,7 +30,7 @@ impl ResourceKind {
             ResourceKind::EcrRepository => "ecr-repository",
             ResourceKind::CloudformationStack => "cloudformation-stack",
             ResourceKind::RepositoryCreationTemplate => "repository-creation-template",
-            ResourceKind::RegistryScanning => "registry-scanning-filter",
+            ResourceKind::RegistryScanningFilter => "registry-scanning-filter",
         }
     }
 }
@@ -156,6 +157,46 @@ pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: Pl
     ));
     p.changes
         .push(plan_rule(desired, observed, opts, &mut p.blockers));
+    if let Some(t) = &desired.template {
+        let template = cache::plan_template(
+            t,
+            observed.cache.template(&t.prefix),
+            opts.adopt,
+            &mut p.blockers,
+        );
+        if template.action == Action::Create {
+            if let Some(role) = p
+                .changes
+                .iter_mut()
+                .find(|c| c.resource == ResourceKind::IamRole)
+            {
+                let note = format!(
+                    "extended for the creation template: ECR ({}) assumes it to create and tag {} repositories{}",
+                    cache::ECR_SERVICE,
+                    cache::scan_filter(&t.prefix),
+                    if t.kms_key.is_some() { " and use the KMS key through ECR" } else { "" }
+                );
+                role.reason = Some(match role.reason.take() {
+                    Some(r) => format!("{r}; {note}"),
+                    None => note,
+                });
+            }
+        }
+        p.changes.push(template);
+    }
+    if let Some(scan) = &desired.scan {
+        match &observed.cache.scanning {
+            Some(current) => p.changes.push(cache::plan_scanning(
+                &cache::scan_filter(&desired.rule.prefix),
+                scan,
+                current,
+                &mut p.warnings,
+            )),
+            None => p.blockers.push(
+                "the registry's scanning configuration was not read, so --scan-on-push cannot be merged into it: run the plan again".into(),
+            ),
+        }
+    }
     p
 }
 
@@ -520,6 +561,17 @@ pub fn plan_teardown(
             },
         });
     }
+    p.changes.extend(cache::plan_teardown(
+        prefix,
+        observed.cache.template(prefix),
+        observed.cache.scanning.as_ref(),
+    ));
+    if let Some(why) = &observed.cache.unread {
+        p.warnings.push(format!(
+            "repository creation templates and scanning could not be read ({why}): a template or \
+             scanning filter for {prefix} is left as it is"
+        ));
+    }
     let repos: Vec<_> = observed
         .repositories
         .iter()
@@ -570,6 +622,7 @@ mod tests {
             role: None,
             roles: vec![],
             repositories: vec![],
+            cache: Default::default(),
         }
     }
 
@@ -816,6 +869,7 @@ mod tests {
 
     fn repo(name: &str, prefix: &str) -> RepositoryInfo {
         RepositoryInfo {
+            settings: None,
             name: name.into(),
             rule_prefix: prefix.into(),
             details: Some(crate::core::model::RepoDetails {

@@ -52,6 +52,8 @@ pub struct Statement {
     pub action: Vec<String>,
     #[serde(rename = "Resource", skip_serializing_if = "Option::is_none")]
     pub resource: Option<Vec<String>>,
+    #[serde(rename = "Condition", skip_serializing_if = "Option::is_none", default)]
+    pub condition: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +84,7 @@ pub fn trust_policy() -> PolicyDocument {
             }),
             action: vec!["sts:AssumeRole".into()],
             resource: None,
+            condition: None,
         }],
     }
 }
@@ -131,6 +134,7 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
                 principal: None,
                 action: strings(UPSTREAM_READ_ACTIONS),
                 resource: Some(vec![upstream_repositories_arn(setup)]),
+                condition: None,
             },
             Statement {
                 sid: Some("FillCachedRepositories".into()),
@@ -138,6 +142,7 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
                 principal: None,
                 action: strings(CACHE_WRITE_ACTIONS),
                 resource: Some(vec![cached_repositories_arn(setup, own_account)]),
+                condition: None,
             },
             Statement {
                 sid: Some("GetAuthorizationToken".into()),
@@ -145,6 +150,7 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
                 principal: None,
                 action: vec!["ecr:GetAuthorizationToken".into()],
                 resource: Some(vec!["*".into()]),
+                condition: None,
             },
         ],
     }

@@ -232,6 +232,7 @@ mod tests {
             role: None,
             roles: vec![],
             repositories: vec![],
+            cache: Default::default(),
         };
         let p = plan(&d, &o, "111122223333", PlanOptions::default());
         let text = plan_text(&p).join("\n");

@@ -32,7 +32,12 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-pub(crate) fn err(field: &'static str, value: &str, rule: impl Into<String>, example: &str) -> FieldError {
+pub(crate) fn err(
+    field: &'static str,
+    value: &str,
+    rule: impl Into<String>,
+    example: &str,
+) -> FieldError {
     FieldError {
         field,
         value: value.to_string(),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::events::{emit, Event, EventSender};
 use crate::aws::{Aws, AwsError, NewRule, Validation};
+use crate::core::cache::{scan_filter, CreationTemplate, ScanningConfig};
 use crate::core::model::{usage_instructions, CacheRule, Desired, Observed};
 use crate::core::plan::{Action, Plan, ResourceKind};
 
@@ -88,6 +89,15 @@ enum Undo {
     RecreateRule {
         rule: CacheRule,
     },
+    DeleteTemplate {
+        prefix: String,
+    },
+    RestoreTemplate {
+        template: CreationTemplate,
+    },
+    RestoreScanning {
+        config: ScanningConfig,
+    },
 }
 
 impl Undo {
@@ -110,6 +120,13 @@ impl Undo {
                 "deleted pull-through cache rule {} (for replacement)",
                 rule.prefix
             ),
+            Undo::DeleteTemplate { prefix } => {
+                format!("created repository creation template {prefix}")
+            }
+            Undo::RestoreTemplate { template } => {
+                format!("changed repository creation template {}", template.prefix)
+            }
+            Undo::RestoreScanning { .. } => "changed the registry's scanning configuration".into(),
         }
     }
 
@@ -161,6 +178,11 @@ impl Undo {
                 })
                 .await
             }
+            Undo::DeleteTemplate { prefix } => {
+                ignore_not_found(aws.delete_creation_template(prefix).await)
+            }
+            Undo::RestoreTemplate { template } => aws.put_creation_template(template, false).await,
+            Undo::RestoreScanning { config } => aws.put_scanning_configuration(config).await,
         }
     }
 }
@@ -196,6 +218,12 @@ enum Op {
     DeleteRuleForReplace {
         previous: CacheRule,
     },
+    PutTemplate {
+        previous: Option<CreationTemplate>,
+    },
+    /// Read, merge, write: the registry's configuration is read again right before writing so
+    /// a filter someone added since the plan is not lost.
+    MergeScanFilter,
     Validate,
 }
 
@@ -284,7 +312,42 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
             _ => {}
         }
     }
-    if !out.is_empty() {
+    if let (Some(c), Some(t)) = (
+        plan.change(ResourceKind::RepositoryCreationTemplate),
+        &desired.template,
+    ) {
+        let previous = observed.cache.template(&t.prefix).cloned();
+        match c.action {
+            Action::Create | Action::Update => out.push(Step {
+                label: format!(
+                    "{} repository creation template {}",
+                    if previous.is_some() {
+                        "update"
+                    } else {
+                        "create"
+                    },
+                    t.prefix
+                ),
+                op: Op::PutTemplate { previous },
+            }),
+            _ => {}
+        }
+    }
+    if let Some(c) = plan.change(ResourceKind::RegistryScanningFilter) {
+        if c.action == Action::Update {
+            out.push(Step {
+                label: format!(
+                    "add scan-on-push filter {} to the registry's scanning",
+                    c.name
+                ),
+                op: Op::MergeScanFilter,
+            });
+        }
+    }
+    if out
+        .iter()
+        .any(|s| !matches!(s.op, Op::PutTemplate { .. } | Op::MergeScanFilter))
+    {
         out.push(Step {
             label: format!("validate rule {}", desired.rule.prefix),
             op: Op::Validate,
@@ -304,6 +367,8 @@ fn wave(op: &Op, trust_changes: bool) -> u8 {
         // Pointing a rule at a role whose trust is being fixed waits for the fix.
         Op::UpdateRuleRole { .. } if trust_changes => 2,
         Op::UpdateRuleRole { .. } => 1,
+        // ECR assumes the template's role: it is set up first.
+        Op::PutTemplate { .. } | Op::MergeScanFilter => 2,
         Op::Validate => 3,
     }
 }
@@ -488,6 +553,35 @@ async fn run_step(
             Some(Undo::RecreateRule {
                 rule: previous.clone(),
             })
+        }
+        Op::PutTemplate { previous } => {
+            let t = desired
+                .template
+                .as_ref()
+                .expect("a template step comes from a desired template");
+            aws.put_creation_template(t, previous.is_none()).await?;
+            Some(match previous {
+                Some(p) => Undo::RestoreTemplate {
+                    template: p.clone(),
+                },
+                None => Undo::DeleteTemplate {
+                    prefix: t.prefix.clone(),
+                },
+            })
+        }
+        Op::MergeScanFilter => {
+            let scan = desired
+                .scan
+                .as_ref()
+                .expect("a scan step comes from a desired scan");
+            let current = aws.scanning_configuration().await?;
+            let merged = current.with_filter(&scan_filter(&desired.rule.prefix), scan);
+            if merged == current {
+                None
+            } else {
+                aws.put_scanning_configuration(&merged).await?;
+                Some(Undo::RestoreScanning { config: current })
+            }
         }
         Op::Validate => {
             let v = validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await?;

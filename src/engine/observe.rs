@@ -10,6 +10,7 @@ use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::aws::{Aws, AwsError, AwsResult, RepoSummary};
+use crate::core::cache::CacheObserved;
 use crate::core::model::{
     CacheRule, Identity, ManagedBy, Observed, ObservedRole, RepoDetails, RepositoryInfo, PULL_DAYS,
 };
@@ -38,6 +39,19 @@ pub struct Scope {
     pub prefix: Option<String>,
     /// Where to report progress of long detail listings.
     pub progress: Option<EventSender>,
+    /// Read creation templates and the scanning configuration.
+    pub cache: CacheReads,
+}
+
+/// Whether a view reads cache settings, and whether it can go on without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheReads {
+    #[default]
+    Skip,
+    /// A setup with cache settings: a failed read stops the plan.
+    Required,
+    /// Status and teardown: a failed read is reported and the rest goes on.
+    BestEffort,
 }
 
 fn role_name_of(arn: &str, account: &str) -> Option<String> {
@@ -185,6 +199,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                             pulls_by_day: days,
                             name: r.name,
                             rule_prefix: prefix,
+                            settings: r.settings,
                         }
                     })
                     .collect::<Vec<_>>(),
@@ -192,8 +207,26 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         }
     };
 
-    let ((identity, mut rules), role, rule_roles, repositories) =
-        futures::try_join!(base, named_role, rule_roles, usage)?;
+    let cache = async {
+        if scope.cache == CacheReads::Skip {
+            return Ok(CacheObserved::default());
+        }
+        match futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) {
+            Ok((templates, scanning)) => Ok(CacheObserved {
+                read: true,
+                templates,
+                scanning: Some(scanning),
+                unread: None,
+            }),
+            Err(e) if scope.cache == CacheReads::BestEffort => Ok(CacheObserved {
+                unread: Some(e.to_string()),
+                ..Default::default()
+            }),
+            Err(e) => Err(e),
+        }
+    };
+    let ((identity, mut rules), role, rule_roles, repositories, cache) =
+        futures::try_join!(base, named_role, rule_roles, usage, cache)?;
     let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
         .into_iter()
         .flatten()
@@ -209,6 +242,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             .unwrap_or(ManagedBy::Other);
     }
     Ok(Observed {
+        cache,
         identity,
         region: region.to_string(),
         rules,

@@ -556,6 +556,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         ),
         // Listing every repository is needed only to delete them.
         prefix: req.delete_repos.then(|| prefix.clone()),
+        cache: observe::CacheReads::BestEffort,
         ..Default::default()
     };
     // Who owns the rule, read alongside the other regions' rules (needed only when the role
@@ -792,6 +793,7 @@ pub async fn status(
         details: req.details,
         rule_roles_tags_only: true,
         progress: Some(progress.clone()),
+        cache: observe::CacheReads::BestEffort,
         ..Default::default()
     };
     let reads = regions.iter().map(|r| {

@@ -4,7 +4,7 @@ use crate::aws::{Aws, AwsError};
 use crate::core::model::{desired, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::validate::Setup;
-use crate::engine::observe::{self, Scope};
+use crate::engine::observe::{self, CacheReads, Scope};
 use crate::engine::stack::{self, StackPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,11 @@ pub async fn plan_setup(
     };
     let scope = Scope {
         role_name: Some(role_name.clone()),
+        cache: if setup.cache.is_empty() {
+            CacheReads::Skip
+        } else {
+            CacheReads::Required
+        },
         ..Default::default()
     };
     let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
@@ -52,6 +57,7 @@ pub async fn plan_setup(
         desired.role.name = role_name;
         desired.rule.role_arn = desired.role.arn.clone();
     }
+    crate::core::cache::settle(&mut desired, &setup, &observed);
     if method == Method::CloudFormation {
         let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
         return Ok(Planned {

@@ -49,6 +49,16 @@ pub fn left_alone(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// Read, remove one filter, write: every other filter and the scan type stay as they are now.
+async fn remove_scan_filter(aws: &dyn Aws, filter: &str) -> Result<(), AwsError> {
+    let current = aws.scanning_configuration().await?;
+    let after = current.without_filter(filter);
+    if after != current {
+        aws.put_scanning_configuration(&after).await?;
+    }
+    Ok(())
+}
+
 pub async fn teardown(
     aws: &dyn Aws,
     plan: &Plan,
@@ -169,6 +179,45 @@ pub async fn teardown(
         }
     }
     if let Err(error) = rule_result {
+        return Err(TeardownFailure {
+            error,
+            remaining: remaining_from(&deleted),
+            deleted,
+        });
+    }
+    // The template names the role, so it goes before the role; the scanning filter with it.
+    let cache_rows: Vec<_> = singles
+        .iter()
+        .filter(|(_, c)| {
+            matches!(
+                c.resource,
+                ResourceKind::RepositoryCreationTemplate | ResourceKind::RegistryScanningFilter
+            )
+        })
+        .collect();
+    for (i, c) in &cache_rows {
+        started(*i, c);
+    }
+    let cache_results = futures::future::join_all(cache_rows.iter().map(|(_, c)| async move {
+        match c.resource {
+            ResourceKind::RepositoryCreationTemplate => {
+                gone_is_fine(aws.delete_creation_template(&c.name).await)
+            }
+            _ => remove_scan_filter(aws, &c.name).await,
+        }
+    }))
+    .await;
+    let mut cache_error = None;
+    for ((i, c), r) in cache_rows.iter().zip(cache_results) {
+        finished(*i, c, &r);
+        match r {
+            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
+            Err(e) => {
+                cache_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(error) = cache_error {
         return Err(TeardownFailure {
             error,
             remaining: remaining_from(&deleted),

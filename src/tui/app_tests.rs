@@ -345,6 +345,7 @@ mod resume {
             role: None,
             roles: vec![],
             repositories: vec![],
+            cache: Default::default(),
         };
         a.update(Msg::Dashboard(Ok(account(empty))));
         assert_eq!(a.screen, Screen::Echo, "no rules yet: straight to setup");
@@ -397,6 +398,7 @@ mod screens {
 
     fn observed() -> Observed {
         let repo = |name: &str, pulls: u64, size: u64| RepositoryInfo {
+            settings: None,
             name: name.into(),
             rule_prefix: "echo".into(),
             details: Some(crate::core::model::RepoDetails {
@@ -421,6 +423,7 @@ mod screens {
                 repo("echo/b", 50, 100),
                 repo("echo/c", 20, 200),
             ],
+            cache: Default::default(),
         }
     }
 
@@ -436,6 +439,7 @@ mod screens {
             role: None,
             roles: vec![],
             repositories: vec![],
+            cache: Default::default(),
         };
         let p = plan(&d, &o, "111122223333", PlanOptions::default());
         Arc::new(Planned {
@@ -653,6 +657,7 @@ mod screens {
             r.details = None;
         }
         o.repositories.push(RepositoryInfo {
+            settings: None,
             name: "other/z".into(),
             rule_prefix: "other".into(),
             details: None,

@@ -8,6 +8,11 @@ CloudFormation and CloudWatch. This module adds, at import time:
 * ``ValidatePullThroughCacheRule`` that checks the rule's role exists and
   trusts ``pullthroughcache.ecr.amazonaws.com``;
 * ``maxResults``/``nextToken`` paging for ``DescribeRepositories``;
+* repository creation templates (create/describe/update/delete) with AWS's checks
+  (``appliedFor``, a ``customRoleArn`` for tags or KMS, lifecycle policy syntax), and
+  the cache creating repositories with their template's tag mutability, encryption,
+  tags, lifecycle policy and repository policy (or not at all when ECR could not
+  assume the template's role);
 * a simulated pull: ``BatchGetImage`` on ``<prefix>/<repo>`` creates the
   cached repository from the upstream account's repository, records
   ``lastRecordedPullTime`` and adds to ``AWS/ECR RepositoryPullCount``;
@@ -97,6 +102,8 @@ ValidationException = _exc("ValidationException")
 InvalidParameterException = _exc("InvalidParameterException")
 LimitExceededException = _exc("LimitExceededException")
 InvalidNextTokenException = _exc("InvalidNextTokenException")
+TemplateAlreadyExistsException = _exc("TemplateAlreadyExistsException")
+TemplateNotFoundException = _exc("TemplateNotFoundException")
 
 
 def _now() -> datetime:
@@ -386,6 +393,203 @@ def _repository_json(r: Any) -> dict[str, Any]:
     }
 
 
+# --- repository creation templates (moto has none) -----------------------------
+
+APPLIED_FOR = {"REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"}
+ECR_SERVICE = "ecr.amazonaws.com"
+
+
+def _templates(backend: Any) -> dict[str, dict[str, Any]]:
+    if not hasattr(backend, "echo_templates"):
+        backend.echo_templates = {}
+    return backend.echo_templates
+
+
+def _template_params(self: Any) -> dict[str, Any]:
+    names = (
+        "prefix",
+        "description",
+        "encryptionConfiguration",
+        "resourceTags",
+        "imageTagMutability",
+        "repositoryPolicy",
+        "lifecyclePolicy",
+        "appliedFor",
+        "customRoleArn",
+    )
+    return {n: self._get_param(n) for n in names}
+
+
+def _check_template(params: dict[str, Any], creating: bool) -> None:
+    """AWS's checks on a template (ECR API reference, CreateRepositoryCreationTemplate)."""
+    _validate_prefix("prefix", params.get("prefix"))
+    applied = params.get("appliedFor")
+    if creating and not applied:
+        raise ValidationException("1 validation error detected: Value null at 'appliedFor' failed to satisfy constraint: Member must not be null")
+    for a in applied or []:
+        if a not in APPLIED_FOR:
+            raise ValidationException(
+                f"1 validation error detected: Value '[{a}]' at 'appliedFor' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: {sorted(APPLIED_FOR)}"
+            )
+    mutability = params.get("imageTagMutability")
+    if mutability is not None and mutability not in ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION"):
+        raise ValidationException(f"1 validation error detected: Value '{mutability}' at 'imageTagMutability' failed to satisfy constraint")
+    enc = params.get("encryptionConfiguration") or {}
+    enc_type = enc.get("encryptionType", "AES256")
+    if enc_type not in ("AES256", "KMS", "KMS_DSSE"):
+        raise ValidationException(f"1 validation error detected: Value '{enc_type}' at 'encryptionConfiguration.encryptionType' failed to satisfy constraint")
+    if enc_type == "AES256" and enc.get("kmsKey"):
+        raise InvalidParameterException("Invalid parameter: kmsKey can only be specified when encryptionType is KMS or KMS_DSSE")
+    if (params.get("resourceTags") or enc_type != "AES256") and not params.get("customRoleArn"):
+        raise InvalidParameterException(
+            "Invalid parameter: a customRoleArn is required when the template specifies resourceTags or KMS encryption"
+        )
+    role = params.get("customRoleArn")
+    if role and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@/_-]+$", role):
+        raise InvalidParameterException(f"Invalid parameter at 'customRoleArn': '{role}' is not an IAM role ARN")
+    if params.get("lifecyclePolicy"):
+        try:
+            ecr_models.EcrLifecyclePolicyValidator(params["lifecyclePolicy"]).validate()
+        except Exception as e:  # moto's validator raises its own InvalidParameterException
+            raise InvalidParameterException(f"Invalid parameter at 'lifecyclePolicy': {e}")
+    if params.get("repositoryPolicy"):
+        try:
+            json.loads(params["repositoryPolicy"])
+        except ValueError:
+            raise InvalidParameterException("Invalid parameter at 'repositoryPolicy': not valid JSON")
+
+
+def _template_view(t: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in t.items() if v not in (None, "")}
+
+
+def create_repository_creation_template(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    params = _template_params(self)
+    _check_template(params, creating=True)
+    prefix = _strip_slash(params["prefix"])
+    templates = _templates(backend)
+    if prefix in templates:
+        raise TemplateAlreadyExistsException(f"The repository creation template with prefix '{prefix}' already exists in the registry with id '{backend.account_id}'")
+    template = dict(params, prefix=prefix, createdAt=_now(), updatedAt=_now())
+    template.setdefault("imageTagMutability", "MUTABLE")
+    if not template.get("imageTagMutability"):
+        template["imageTagMutability"] = "MUTABLE"
+    if not template.get("encryptionConfiguration"):
+        template["encryptionConfiguration"] = {"encryptionType": "AES256"}
+    templates[prefix] = template
+    return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
+
+
+def _get_template(backend: Any, prefix: str | None) -> dict[str, Any]:
+    t = _templates(backend).get(_strip_slash(prefix or ""))
+    if t is None:
+        raise TemplateNotFoundException(f"The repository creation template with prefix '{prefix}' does not exist in the registry with id '{backend.account_id}'")
+    return t
+
+
+def update_repository_creation_template(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    params = _template_params(self)
+    template = _get_template(backend, params["prefix"])
+    merged = dict(template)
+    for k, v in params.items():
+        if v is not None and k != "prefix":
+            merged[k] = v
+    _check_template(merged, creating=False)
+    merged["updatedAt"] = _now()
+    template.clear()
+    template.update(merged)
+    return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
+
+
+def delete_repository_creation_template(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    template = _get_template(backend, self._get_param("prefix"))
+    del _templates(backend)[template["prefix"]]
+    return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
+
+
+def describe_repository_creation_templates(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    prefixes = self._get_param("prefixes")
+    max_results = int(self._get_param("maxResults") or 100)
+    if prefixes:
+        selected = [_get_template(backend, p) for p in prefixes]
+    else:
+        selected = sorted(_templates(backend).values(), key=lambda t: t["prefix"])
+    start = _decode_token(self._get_param("nextToken"))
+    page = selected[start : start + max_results]
+    result: dict[str, Any] = {
+        "registryId": backend.account_id,
+        "repositoryCreationTemplates": [_template_view(t) for t in page],
+    }
+    if start + max_results < len(selected):
+        result["nextToken"] = _encode_token(start + max_results)
+    return ActionResult(result)
+
+
+def _matching_template(backend: Any, repo_name: str, applied_for: str) -> dict[str, Any] | None:
+    best = None
+    for prefix, t in _templates(backend).items():
+        if applied_for not in (t.get("appliedFor") or []):
+            continue
+        if prefix != "ROOT" and repo_name.startswith(prefix + "/"):
+            if best is None or len(prefix) > len(best["prefix"]):
+                best = t
+    if best is None:
+        root = _templates(backend).get("ROOT")
+        if root and applied_for in (root.get("appliedFor") or []):
+            best = root
+    return best
+
+
+def _trusts(account_id: str, role_arn: str, service: str) -> bool:
+    from moto.iam.models import iam_backends
+
+    name = role_arn.rsplit("/", 1)[-1]
+    try:
+        role = iam_backends[account_id]["global"].get_role(name)
+    except Exception:
+        return False
+    doc = role.assume_role_policy_document
+    trust = json.loads(doc) if isinstance(doc, str) else doc
+    statements = trust.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    for st in statements:
+        services = (st.get("Principal") or {}).get("Service", [])
+        services = [services] if isinstance(services, str) else services
+        if st.get("Effect") == "Allow" and service in services:
+            return True
+    return False
+
+
+def _create_cached_repository(backend: Any, name: str) -> None:
+    """Create a repository as the cache does: with its creation template's settings."""
+    t = _matching_template(backend, name, "PULL_THROUGH_CACHE")
+    if t is None:
+        _create_repository(backend, name)
+        return
+    role = t.get("customRoleArn")
+    if role and not _trusts(backend.account_id, role, ECR_SERVICE):
+        # ECR cannot assume the template's role, so the repository is not created.
+        raise ecr_models.RepositoryNotFoundException(name, backend.account_id)
+    enc = t.get("encryptionConfiguration") or {"encryptionType": "AES256"}
+    backend.create_repository(
+        repository_name=name,
+        registry_id=None,
+        encryption_config=enc,
+        image_scan_config=None,
+        image_tag_mutability=t.get("imageTagMutability") or "MUTABLE",
+        tags=t.get("resourceTags") or [],
+    )
+    if t.get("lifecyclePolicy"):
+        backend.put_lifecycle_policy(None, name, t["lifecyclePolicy"])
+    if t.get("repositoryPolicy"):
+        backend.set_repository_policy(None, name, t["repositoryPolicy"])
+
+
 # --- simulated pull ------------------------------------------------------------
 
 
@@ -419,7 +623,7 @@ def _fill_cache(backend: Any, repo_name: str) -> None:
     source = upstream.repositories.get(upstream_name)
     if source is None:
         return
-    _create_repository(backend, repo_name)
+    _create_cached_repository(backend, repo_name)
     for image in source.images:
         for tag in image.image_tags or [None]:
             backend.put_image(repo_name, image.image_manifest, tag, image.image_manifest_media_type)
@@ -467,6 +671,10 @@ def install_ecr() -> None:
         delete_pull_through_cache_rule,
         validate_pull_through_cache_rule,
         describe_repositories,
+        create_repository_creation_template,
+        update_repository_creation_template,
+        delete_repository_creation_template,
+        describe_repository_creation_templates,
     ):
         setattr(ecr_responses.ECRResponse, fn.__name__, fn)
     ecr_models.ECRBackend.batch_get_image = batch_get_image

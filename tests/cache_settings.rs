@@ -1,0 +1,336 @@
+//! Cache settings (#10): the prefix's repository creation template, its lifecycle policy and a
+//! scan-on-push filter merged into the registry's scanning, through the CLI against the emulator.
+
+mod common;
+
+use aws_sdk_ecr::types::{
+    RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,
+    ScanningRepositoryFilterType,
+};
+use common::*;
+use serde_json::Value;
+
+const SETUP: &[&str] = &["--echo-account", ECHO_ACCOUNT];
+const SETTINGS: &[&str] = &[
+    "--immutable-tags",
+    "--expire-untagged-after",
+    "14",
+    "--scan-on-push",
+];
+
+fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![cmd];
+    v.extend_from_slice(SETUP);
+    v.extend_from_slice(extra);
+    v
+}
+
+fn with<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<&'a str> {
+    a.iter().chain(b).copied().collect()
+}
+
+async fn ecr(emu: &Emulator) -> aws_sdk_ecr::Client {
+    aws_sdk_ecr::Client::new(&emu.sdk().await)
+}
+
+/// Someone else's scanning: scan-on-push for team-a's repositories.
+async fn seed_scanning(emu: &Emulator, filters: &[&str]) {
+    let rule = RegistryScanningRule::builder()
+        .scan_frequency(ScanFrequency::ScanOnPush)
+        .set_repository_filters(Some(
+            filters
+                .iter()
+                .map(|f| {
+                    ScanningRepositoryFilter::builder()
+                        .filter(*f)
+                        .filter_type(ScanningRepositoryFilterType::Wildcard)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .build()
+        .unwrap();
+    ecr(emu)
+        .await
+        .put_registry_scanning_configuration()
+        .scan_type(ScanType::Basic)
+        .rules(rule)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn scan_filters(emu: &Emulator) -> Vec<String> {
+    let out = ecr(emu)
+        .await
+        .get_registry_scanning_configuration()
+        .send()
+        .await
+        .unwrap();
+    out.scanning_configuration()
+        .map(|c| {
+            c.rules()
+                .iter()
+                .filter(|r| r.scan_frequency() == &ScanFrequency::ScanOnPush)
+                .flat_map(|r| {
+                    r.repository_filters()
+                        .iter()
+                        .map(|f| f.filter().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn templates(emu: &Emulator) -> Vec<aws_sdk_ecr::types::RepositoryCreationTemplate> {
+    ecr(emu)
+        .await
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap()
+        .repository_creation_templates()
+        .to_vec()
+}
+
+fn plan_json(emu: &Emulator, extra: &[&str]) -> Value {
+    let out = emu
+        .cli()
+        .args(["--json"])
+        .args(args("plan", extra))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    stdout_json(&out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn template_lifecycle_and_scanning_round_trip() {
+    let emu = Emulator::start();
+    seed_scanning(&emu, &["team-a/*"]).await;
+
+    let plan = plan_json(&emu, SETTINGS);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("iam-role".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into()),
+            ("repository-creation-template".into(), "create".into()),
+            ("registry-scanning-filter".into(), "update".into()),
+        ]
+    );
+    let role = &plan["changes"][0];
+    assert!(
+        role["reason"]
+            .as_str()
+            .unwrap()
+            .contains("extended for the creation template"),
+        "{role}"
+    );
+    let scan = &plan["changes"][3];
+    assert!(
+        scan["reason"].as_str().unwrap().contains("1 other filter"),
+        "{scan}"
+    );
+
+    let out = emu
+        .cli()
+        .args(args("apply", &with(SETTINGS, &["--yes"])))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("create repository creation template echo ✓"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("add scan-on-push filter echo/* to the registry's scanning ✓"),
+        "{stderr}"
+    );
+
+    // In AWS: the template with its lifecycle policy, and both scanning filters.
+    let t = templates(&emu).await;
+    assert_eq!(t.len(), 1);
+    let t = &t[0];
+    assert_eq!(t.prefix(), Some("echo"));
+    assert_eq!(
+        t.image_tag_mutability().map(|m| m.as_str()),
+        Some("IMMUTABLE")
+    );
+    assert_eq!(
+        t.applied_for()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        ["PULL_THROUGH_CACHE"]
+    );
+    assert_eq!(
+        t.custom_role_arn(),
+        Some(format!("arn:aws:iam::{OWN_ACCOUNT}:role/echo-pullthrough-cache-role").as_str())
+    );
+    let lifecycle: Value = serde_json::from_str(t.lifecycle_policy().unwrap()).unwrap();
+    assert_eq!(lifecycle["rules"][0]["selection"]["tagStatus"], "untagged");
+    assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 14);
+    assert!(t
+        .resource_tags()
+        .iter()
+        .any(|tag| tag.key() == "managed-by" && tag.value() == "echo-onboard"));
+    assert_eq!(scan_filters(&emu).await, ["team-a/*", "echo/*"]);
+
+    // A first pull creates the repository from the template: immutable tags, the lifecycle.
+    pull_through_cache(&emu).await;
+    let client = ecr(&emu).await;
+    let repo = client
+        .describe_repositories()
+        .repository_names("echo/python")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.repositories()[0]
+            .image_tag_mutability()
+            .map(|m| m.as_str()),
+        Some("IMMUTABLE")
+    );
+    let policy = client
+        .get_lifecycle_policy()
+        .repository_name("echo/python")
+        .send()
+        .await
+        .unwrap();
+    assert!(policy.lifecycle_policy_text().unwrap().contains("untagged"));
+
+    // Second plan: nothing to do.
+    emu.cli()
+        .args(args("plan", &with(SETTINGS, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+
+    // Status names the template and the scanning for the rule, and the repository matches.
+    let out = emu.cli().args(["status", "--json"]).output().unwrap();
+    let status = stdout_json(&out);
+    let rule = &status["rules"][0];
+    assert_eq!(
+        rule["template"]["image_tag_mutability"], "IMMUTABLE",
+        "{rule}"
+    );
+    assert_eq!(rule["scanning"], "SCAN_ON_PUSH", "{rule}");
+    let repo = &status["repositories"][0];
+    assert_eq!(repo["matches_template"], true, "{repo}");
+    let out = emu.cli().args(["status"]).output().unwrap();
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("immutable tags, AES256, expire untagged after 14 days"),
+        "{human}"
+    );
+
+    // Drift: someone makes tags mutable; the plan puts it back.
+    client
+        .update_repository_creation_template()
+        .prefix("echo")
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Mutable)
+        .send()
+        .await
+        .unwrap();
+    let plan = plan_json(&emu, SETTINGS);
+    let template = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "repository-creation-template")
+        .unwrap();
+    assert_eq!(template["action"], "update");
+    assert_eq!(template["fields"][0]["field"], "image_tag_mutability");
+    assert_eq!(template["fields"][0]["before"], "MUTABLE");
+    assert_eq!(template["fields"][0]["after"], "IMMUTABLE");
+
+    // Teardown removes exactly what it added: the other team's filter stays.
+    let out = emu
+        .cli()
+        .args(["teardown", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let done = stdout_json(&out);
+    let deleted = done["deleted"].to_string();
+    assert!(
+        deleted.contains("repository-creation-template echo"),
+        "{done}"
+    );
+    assert!(
+        deleted.contains("registry-scanning-filter echo/*"),
+        "{done}"
+    );
+    assert!(templates(&emu).await.is_empty());
+    assert_eq!(scan_filters(&emu).await, ["team-a/*"]);
+    assert!(rules(&emu).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filter_someone_else_set_is_kept_by_teardown() {
+    let emu = Emulator::start();
+    seed_scanning(&emu, &["echo/*"]).await;
+    let plan = plan_json(&emu, &["--scan-on-push"]);
+    let scan = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "registry-scanning-filter")
+        .unwrap();
+    assert_eq!(scan["action"], "no-op", "{scan}");
+    let out = emu
+        .cli()
+        .args(args("apply", &["--scan-on-push", "--yes"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    assert!(
+        !t[0]
+            .description()
+            .unwrap()
+            .contains("scan-on-push filter added"),
+        "{t:?}"
+    );
+    let out = emu.cli().args(["teardown", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(scan_filters(&emu).await, ["echo/*"]);
+    assert!(templates(&emu).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_settings_exit_2_and_send_nothing() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Statement":[{"Effect":"Allow","Action":"ecr:*"}]}"#,
+    )
+    .unwrap();
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .args(["--json"])
+        .args(args(
+            "apply",
+            &[
+                "--yes",
+                "--expire-untagged-after",
+                "0",
+                "--repository-policy",
+                policy.to_str().unwrap(),
+            ],
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let v = stdout_json(&out);
+    let message = v.to_string();
+    assert!(message.contains("expire-untagged-after"), "{v}");
+    assert!(message.contains("no Principal"), "{v}");
+    let (total, calls) = emu.calls();
+    assert_eq!(total, 0, "{calls:?}");
+}
