@@ -278,6 +278,34 @@ fn sandbox_wizard_to_done_then_dashboard_shows_the_new_rule() {
 }
 
 #[test]
+fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Cache settings (ctrl-k): ECR defaults");
+    t.send("\x0b"); // ctrl-k
+    t.wait_for("Immutable tags");
+    t.send("\x7f\x7fyes\t14\t\t\t\t\x7f\x7fbasic");
+    t.wait_for("basic");
+    t.send("\x0b");
+    t.wait_for("immutable tags, expire untagged after 14 days, basic scan on push");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("repository-creation-template echo");
+    t.send(&"\x1b[B".repeat(20)); // scroll to the end of the plan
+    t.wait_for("registry-scanning-filter echo/*");
+    t.send(ENTER);
+    t.wait_for("Applied: 3 created, 1 updated");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("q");
+    assert!(t.wait_exit().success());
+}
+
+#[test]
 fn invalid_echo_account_is_shown_inline_and_blocks_the_step() {
     let home = tempfile::tempdir().unwrap();
     let mut t = Tui::spawn(&["--sandbox"], &[], home.path());

@@ -193,6 +193,44 @@ fn planned() -> Arc<Planned> {
     })
 }
 
+/// A fresh account's plan with cache settings: the template and a scanning filter merged into
+/// another team's scanning.
+fn planned_with_cache() -> Arc<Planned> {
+    use echo_onboard::core::cache::{ScanRule, ScanningConfig};
+    let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
+    input.cache.immutable_tags = true;
+    input.cache.expire_untagged_after = Some("14".into());
+    input.cache.scan_on_push = true;
+    let setup = input.validate().unwrap();
+    let mut d = desired(&setup, "210987654321");
+    let mut o = Observed {
+        identity: identity(),
+        region: "eu-west-1".into(),
+        rules: vec![],
+        role: None,
+        roles: vec![],
+        repositories: vec![],
+        cache: Default::default(),
+    };
+    o.cache.read = true;
+    o.cache.scanning = Some(ScanningConfig {
+        scan_type: "BASIC".into(),
+        rules: vec![ScanRule {
+            frequency: "SCAN_ON_PUSH".into(),
+            filters: vec!["team-a/*".into()],
+        }],
+    });
+    echo_onboard::core::cache::settle(&mut d, &setup, &o);
+    let p = plan(&d, &o, "111122223333", PlanOptions::default());
+    Arc::new(Planned {
+        setup,
+        desired: d,
+        observed: o,
+        plan: p,
+        stack: None,
+    })
+}
+
 fn account(o: Observed) -> Box<AccountRead> {
     let mut other = o.clone();
     other.region = "us-east-1".into();
@@ -338,8 +376,21 @@ fn states() -> Vec<(&'static str, App)> {
     out.push(("options_conflict_and_advanced", a));
 
     let mut a = at_echo();
+    typed(&mut a, "111122223333");
+    key(&mut a, KeyCode::Enter);
+    ctrl(&mut a, 'k');
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "yes");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "0");
+    out.push(("options_cache_settings", a));
+
+    let mut a = at_echo();
     a.screen = Screen::Method;
     out.push(("method", a));
+
+    out.push(("plan_cache_settings", at_plan(planned_with_cache())));
 
     out.push(("plan_create", at_plan(planned())));
     out.push(("plan_policy_change", at_plan(planned_with(true, false))));

@@ -169,6 +169,18 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             example: DEFAULT_ROLE_NAME.into(),
         }])));
     }
+    if req.method == Method::CloudFormation && !setup.cache.is_empty() {
+        // Echo's template has no creation template or scanning yet; sending a stack without
+        // them would silently drop what was asked for.
+        return Err(Failure::of(Problem::invalid(vec![FieldError {
+            field: "method",
+            value: "cloudformation".into(),
+            rule: "cache settings (--immutable-tags, --kms-key, --expire-untagged-after, --keep-last, \
+                   --repo-tag, --repository-policy, --scan-on-push) are applied by the API method only"
+                .into(),
+            example: "api".into(),
+        }])));
+    }
     let method = req.method;
     let planning = planning::plan_setup(aws, setup, method, &req.stack_name, req.adopt);
     // IAM is global: a role this tool already has may serve rules in other regions. The other

@@ -99,7 +99,7 @@ impl App {
             role_name: self.options.role_name.value().to_string(),
             upstream_prefix: self.options.upstream_prefix.value().to_string(),
             tags: self.options.tag_list(),
-            cache: Default::default(),
+            cache: self.options.cache_input(),
         }
     }
 
@@ -480,7 +480,7 @@ impl App {
         vec![
             self.remember(),
             Effect::Plan {
-                input: self.setup_input(),
+                input: Box::new(self.setup_input()),
                 method: self.method.choice,
                 stack_name: self.stack_name.clone(),
             },

@@ -17,6 +17,7 @@ pub enum Cmd {
     NextField,
     PrevField,
     ToggleAdvanced,
+    ToggleCacheSettings,
     Refresh,
     Sort,
     Teardown,
@@ -194,6 +195,13 @@ pub const OPTIONS: &[Binding] = &[
         "advanced",
         "show or hide advanced options (role name, upstream prefix, tags)",
         Cmd::ToggleAdvanced,
+    ),
+    b(
+        &[K::Ctrl('k')],
+        "ctrl-k",
+        "cache settings",
+        "show or hide cache settings (immutable tags, lifecycle, KMS, repository tags, scanning)",
+        Cmd::ToggleCacheSettings,
     ),
     BACK,
 ];

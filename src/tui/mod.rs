@@ -286,7 +286,7 @@ impl Runner {
                 };
                 tokio::spawn(async move {
                     let req = ops::PlanRequest {
-                        input,
+                        input: *input,
                         method,
                         stack_name,
                         adopt: false,

@@ -106,7 +106,7 @@ pub enum Effect {
     /// Rebuilds the client for the chosen region and loads the rules there.
     UseRegion(String),
     Plan {
-        input: SetupInput,
+        input: Box<SetupInput>,
         method: Method,
         stack_name: String,
     },

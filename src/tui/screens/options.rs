@@ -1,4 +1,5 @@
-//! Step 4: the cache prefix, and advanced options (role name, upstream prefix, tags).
+//! Step 4: the cache prefix, advanced options (role name, upstream prefix, tags) and cache
+//! settings (how the repositories the cache creates are set up, and scanning).
 
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -7,6 +8,7 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::{Out, Screen, Session};
+use crate::core::cache::CacheSettingsInput;
 use crate::core::model::CacheRule;
 use crate::core::validate::{
     self, FieldError, RepoPrefix, RoleName, DEFAULT_PREFIX, DEFAULT_ROLE_NAME, ROOT,
@@ -21,15 +23,41 @@ pub enum OptionField {
     RoleName,
     UpstreamPrefix,
     Tags,
+    ImmutableTags,
+    ExpireUntagged,
+    KeepLast,
+    KmsKey,
+    RepoTags,
+    Scan,
 }
 
 impl OptionField {
-    const ADVANCED: [OptionField; 4] = [
-        OptionField::Prefix,
+    const ADVANCED: [OptionField; 3] = [
         OptionField::RoleName,
         OptionField::UpstreamPrefix,
         OptionField::Tags,
     ];
+    const CACHE: [OptionField; 6] = [
+        OptionField::ImmutableTags,
+        OptionField::ExpireUntagged,
+        OptionField::KeepLast,
+        OptionField::KmsKey,
+        OptionField::RepoTags,
+        OptionField::Scan,
+    ];
+}
+
+/// The cache settings fields, as typed.
+#[derive(Default)]
+pub struct CacheFields {
+    /// yes or no
+    pub immutable_tags: Input,
+    pub expire_untagged: Input,
+    pub keep_last: Input,
+    pub kms_key: Input,
+    pub repo_tags: Input,
+    /// no, basic or enhanced
+    pub scan: Input,
 }
 
 pub struct OptionsStep {
@@ -38,7 +66,36 @@ pub struct OptionsStep {
     pub upstream_prefix: Input,
     pub tags: Input,
     pub advanced: bool,
+    pub cache: CacheFields,
+    pub show_cache: bool,
     pub focus: OptionField,
+}
+
+fn yes_no(field: &'static str, value: &str) -> Result<bool, FieldError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "n" | "no" => Ok(false),
+        "y" | "yes" => Ok(true),
+        _ => Err(FieldError {
+            field,
+            value: value.into(),
+            rule: "must be yes or no".into(),
+            example: "yes".into(),
+        }),
+    }
+}
+
+fn list(input: &Input) -> Vec<String> {
+    input
+        .value()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn optional(input: &Input) -> Option<String> {
+    Some(input.value().trim().to_string()).filter(|v| !v.is_empty())
 }
 
 impl OptionsStep {
@@ -49,7 +106,62 @@ impl OptionsStep {
             upstream_prefix: Input::new(ROOT.into()),
             tags: Input::default(),
             advanced: false,
+            cache: CacheFields {
+                immutable_tags: Input::new("no".into()),
+                scan: Input::new("no".into()),
+                ..Default::default()
+            },
+            show_cache: false,
             focus: OptionField::Prefix,
+        }
+    }
+
+    /// The cache settings as the engine takes them (yes/no and scan type checked in `errors`).
+    pub fn cache_input(&self) -> CacheSettingsInput {
+        let c = &self.cache;
+        let scan = c.scan.value().trim().to_ascii_lowercase();
+        CacheSettingsInput {
+            immutable_tags: yes_no("immutable-tags", c.immutable_tags.value()).unwrap_or(false),
+            kms_key: optional(&c.kms_key),
+            expire_untagged_after: optional(&c.expire_untagged),
+            keep_last: optional(&c.keep_last),
+            repo_tags: list(&c.repo_tags),
+            repository_policy: None,
+            scan_on_push: false,
+            scan: match scan.as_str() {
+                "" | "n" | "no" => None,
+                _ => Some(scan),
+            },
+        }
+    }
+
+    /// "immutable tags, expire untagged after 14 days" or "ECR defaults", for the folded line.
+    fn cache_summary(&self) -> String {
+        match self.cache_input().validate() {
+            Ok(s) if s.is_empty() => "ECR defaults".into(),
+            Ok(s) => {
+                let mut parts = vec![];
+                if s.immutable_tags {
+                    parts.push("immutable tags".to_string());
+                }
+                if let Some(d) = s.expire_untagged_days {
+                    parts.push(format!("expire untagged after {d} days"));
+                }
+                if let Some(n) = s.keep_last {
+                    parts.push(format!("keep last {n}"));
+                }
+                if let Some(k) = &s.kms_key {
+                    parts.push(format!("KMS {k}"));
+                }
+                if !s.repo_tags.is_empty() {
+                    parts.push(format!("{} repository tag(s)", s.repo_tags.len()));
+                }
+                if let Some(t) = &s.scan {
+                    parts.push(format!("{} scan on push", t.api().to_lowercase()));
+                }
+                parts.join(", ")
+            }
+            Err(_) => "see the errors".into(),
         }
     }
 
@@ -59,6 +171,12 @@ impl OptionsStep {
             OptionField::RoleName => &mut self.role_name,
             OptionField::UpstreamPrefix => &mut self.upstream_prefix,
             OptionField::Tags => &mut self.tags,
+            OptionField::ImmutableTags => &mut self.cache.immutable_tags,
+            OptionField::ExpireUntagged => &mut self.cache.expire_untagged,
+            OptionField::KeepLast => &mut self.cache.keep_last,
+            OptionField::KmsKey => &mut self.cache.kms_key,
+            OptionField::RepoTags => &mut self.cache.repo_tags,
+            OptionField::Scan => &mut self.cache.scan,
         }
     }
 
@@ -79,6 +197,10 @@ impl OptionsStep {
             out.extend(RoleName::parse("role-name", self.role_name.value()).err());
             out.extend(RepoPrefix::parse("upstream-prefix", self.upstream_prefix.value()).err());
             out.extend(validate::parse_tags("tag", &self.tag_list()).err());
+        }
+        if self.show_cache {
+            out.extend(yes_no("immutable-tags", self.cache.immutable_tags.value()).err());
+            out.extend(self.cache_input().validate().err().unwrap_or_default());
         }
         out
     }
@@ -102,12 +224,15 @@ impl OptionsStep {
             .find(|r| r.prefix == p)
     }
 
-    fn fields(&self) -> &'static [OptionField] {
+    fn fields(&self) -> Vec<OptionField> {
+        let mut out = vec![OptionField::Prefix];
         if self.advanced {
-            &OptionField::ADVANCED
-        } else {
-            &OptionField::ADVANCED[..1]
+            out.extend(OptionField::ADVANCED);
         }
+        if self.show_cache {
+            out.extend(OptionField::CACHE);
+        }
+        out
     }
 
     fn move_focus(&mut self, by: isize) {
@@ -125,6 +250,14 @@ impl OptionsStep {
                 self.advanced = !self.advanced;
                 self.focus = if self.advanced {
                     OptionField::RoleName
+                } else {
+                    OptionField::Prefix
+                };
+            }
+            Cmd::ToggleCacheSettings => {
+                self.show_cache = !self.show_cache;
+                self.focus = if self.show_cache {
+                    OptionField::ImmutableTags
                 } else {
                     OptionField::Prefix
                 };
@@ -200,12 +333,78 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
             theme.muted(),
         ));
     }
+    lines.push(Line::raw(""));
+    // The line to keep on screen: the focused field's error line, when the form is taller
+    // than the pane (cache settings open at 80×24).
+    let mut focus_line = lines.len();
+    if step.show_cache {
+        lines.push(Line::styled(
+            "Cache settings for repositories the cache creates (ctrl-k hides them)",
+            theme.muted(),
+        ));
+        lines.push(Line::styled(
+            "  yes/no · days · images · key ARN or alias/NAME (empty: AES256) · k=v, k=v · no/basic/enhanced",
+            theme.muted(),
+        ));
+        let c = &step.cache;
+        for (label, input, field, name) in [
+            (
+                "Immutable tags",
+                &c.immutable_tags,
+                OptionField::ImmutableTags,
+                "immutable-tags",
+            ),
+            (
+                "Expire untagged days",
+                &c.expire_untagged,
+                OptionField::ExpireUntagged,
+                "expire-untagged-after",
+            ),
+            (
+                "Keep last images",
+                &c.keep_last,
+                OptionField::KeepLast,
+                "keep-last",
+            ),
+            ("KMS key", &c.kms_key, OptionField::KmsKey, "kms-key"),
+            (
+                "Repository tags",
+                &c.repo_tags,
+                OptionField::RepoTags,
+                "repo-tag",
+            ),
+            ("Scan on push", &c.scan, OptionField::Scan, "scan"),
+        ] {
+            lines.push(field_line(theme, label, input, focused(field)));
+            if focused(field) {
+                focus_line = lines.len();
+            }
+            // Only errors: six ticks would push the form off a small screen.
+            if let Some(e) = err(name) {
+                lines.push(error_line(theme, Some(e)));
+            }
+        }
+    } else {
+        lines.push(Line::styled(
+            format!("▸ Cache settings (ctrl-k): {}", step.cache_summary()),
+            theme.muted(),
+        ));
+    }
+    let inner = (area.width.saturating_sub(2), area.height.saturating_sub(2));
+    let upto = (focus_line + 1).min(lines.len());
+    let needed = Paragraph::new(lines[..upto].to_vec())
+        .wrap(Wrap { trim: false })
+        .line_count(inner.0);
+    let scroll = needed.saturating_sub(inner.1 as usize) as u16;
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" Prefix and options "),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Prefix and options "),
+            ),
         area,
     );
 }
