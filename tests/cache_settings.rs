@@ -333,4 +333,20 @@ async fn bad_settings_exit_2_and_send_nothing() {
     assert!(message.contains("no Principal"), "{v}");
     let (total, calls) = emu.calls();
     assert_eq!(total, 0, "{calls:?}");
+
+    // The CloudFormation method has no creation template: refused, not silently dropped.
+    let out = emu
+        .cli()
+        .args(["--json"])
+        .args(args(
+            "plan",
+            &["--method", "cloudformation", "--immutable-tags"],
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let v = stdout_json(&out);
+    assert!(v.to_string().contains("API method only"), "{v}");
+    let (total, calls) = emu.calls();
+    assert_eq!(total, 0, "{calls:?}");
 }
