@@ -47,6 +47,7 @@ async fn healthy_setup_passes_everything() {
             "role-policy",
             "validate",
             "repositories",
+            "cache-settings",
             "quota",
             "operator"
         ]

@@ -302,6 +302,8 @@ mod tests {
             ),
             ("PullThroughCacheRuleNotFoundException", ErrorKind::NotFound),
             ("NoSuchEntity", ErrorKind::NotFound),
+            ("TemplateNotFoundException", ErrorKind::NotFound),
+            ("TemplateAlreadyExistsException", ErrorKind::AlreadyExists),
             ("EntityAlreadyExists", ErrorKind::AlreadyExists),
             ("LimitExceededException", ErrorKind::Quota),
             ("UnsupportedUpstreamRegistryException", ErrorKind::Invalid),

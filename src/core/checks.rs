@@ -335,6 +335,83 @@ pub fn role(
     vec![trust, perms]
 }
 
+/// The prefix's repository creation template and scanning: readable, usable by ECR (the
+/// template's role trusts `ecr.amazonaws.com`), and followed by the cached repositories.
+pub fn cache_settings(observed: &Observed, prefix: &str) -> Check {
+    use super::cache::{scan_filter, ECR_SERVICE};
+    let title = "Cache settings";
+    if let Some(why) = &observed.cache.unread {
+        return Check::new("cache-settings", title, Status::Warn, format!("repository creation templates and scanning could not be read: {why}"))
+            .fix("grant ecr:DescribeRepositoryCreationTemplates and ecr:GetRegistryScanningConfiguration to check them");
+    }
+    let sample = scan_filter(prefix).replace('*', "any");
+    let scanning = match observed
+        .cache
+        .scanning
+        .as_ref()
+        .and_then(|c| c.coverage(&sample))
+    {
+        Some("SCAN_ON_PUSH") => "scanned on push",
+        Some(_) => "scanned continuously",
+        None => "not scanned automatically",
+    };
+    let Some(t) = observed.cache.template(prefix) else {
+        return Check::new(
+            "cache-settings",
+            title,
+            Status::Pass,
+            format!("no creation template for {prefix}: cached repositories get ECR's defaults (mutable tags, AES256); {scanning}"),
+        );
+    };
+    let evidence = json!({"template": t, "scanning": observed.cache.scanning});
+    let needs_role = !t.resource_tags.is_empty() || t.encryption_type != "AES256";
+    let role = t
+        .custom_role_arn
+        .as_deref()
+        .and_then(|a| observed.role_by_arn(a));
+    let problem = match (&t.custom_role_arn, role) {
+        (None, _) if needs_role => Some(("the template sets tags or KMS but names no role, so ECR cannot create repositories from it".to_string(), "run `echo-onboard apply` with the cache settings to set the role".to_string())),
+        (Some(arn), Some(r)) if !super::policy::trusts_service(&r.trust, ECR_SERVICE) => Some((
+            format!("ECR cannot assume the template's role {arn}: its trust policy does not name {ECR_SERVICE}, so the first pull of a new image fails"),
+            "run `echo-onboard apply` with the cache settings to extend the role's trust".to_string(),
+        )),
+        _ => None,
+    };
+    if let Some((reason, fix)) = problem {
+        return Check::new("cache-settings", title, Status::Fail, reason)
+            .fix(fix)
+            .evidence(evidence);
+    }
+    let differing: Vec<&str> = observed
+        .repositories
+        .iter()
+        .filter(|r| r.rule_prefix == prefix)
+        .filter(|r| r.settings.as_ref().is_some_and(|s| !t.matches(s)))
+        .map(|r| r.name.as_str())
+        .collect();
+    let summary = format!(
+        "creation template for {prefix}: {}; {scanning}",
+        t.summary()
+    );
+    if differing.is_empty() {
+        Check::new("cache-settings", title, Status::Pass, summary).evidence(evidence)
+    } else {
+        Check::new(
+            "cache-settings",
+            title,
+            Status::Warn,
+            format!(
+                "{summary}; {} cached repositor{} predate the template or differ from it ({})",
+                differing.len(),
+                if differing.len() == 1 { "y" } else { "ies" },
+                differing.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .fix("templates apply only to repositories created after them: delete a repository (`aws ecr delete-repository --force`) to have the next pull create it again with the template")
+        .evidence(evidence)
+    }
+}
+
 pub fn validation(result: Result<(bool, Option<String>), String>) -> Check {
     match result {
         Ok((true, _)) => Check::new("validate", "ECR validation", Status::Pass, "ValidatePullThroughCacheRule: valid"),
@@ -764,6 +841,42 @@ mod tests {
         assert_eq!(c.status, Status::Fail);
         assert!(c.reason.contains("lacks ecr:BatchImportUpstreamImage"));
         assert!(c.fix.unwrap().contains("repository/echo/*"));
+    }
+
+    #[test]
+    fn cache_settings_check_the_templates_role_and_old_repositories() {
+        use crate::core::cache::{desired_template, CacheSettings};
+        use crate::core::model::RepoSettings;
+        let (_, role, mut o) = setup();
+        assert_eq!(cache_settings(&o, "echo").status, Status::Pass);
+        o.cache.read = true;
+        let settings = CacheSettings {
+            immutable_tags: true,
+            ..Default::default()
+        };
+        o.cache.templates = vec![desired_template("echo", &settings, &role.arn, false)];
+        // The role does not trust ecr.amazonaws.com yet.
+        let c = cache_settings(&o, "echo");
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.reason.contains("ecr.amazonaws.com"), "{}", c.reason);
+        o.roles[0].trust["Statement"][0]["Principal"]["Service"] =
+            json!(["pullthroughcache.ecr.amazonaws.com", "ecr.amazonaws.com"]);
+        let c = cache_settings(&o, "echo");
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.reason.contains("immutable tags"), "{}", c.reason);
+        o.repositories.push(RepositoryInfo {
+            settings: Some(RepoSettings::ecr_default()),
+            name: "echo/old".into(),
+            rule_prefix: "echo".into(),
+            details: None,
+            pull_count_30d: 0,
+            pulls_by_day: vec![],
+        });
+        let c = cache_settings(&o, "echo");
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(c.reason.contains("echo/old"), "{}", c.reason);
+        o.cache.unread = Some("AccessDenied".into());
+        assert_eq!(cache_settings(&o, "echo").status, Status::Warn);
     }
 
     #[test]

@@ -381,6 +381,11 @@ fn summarise(st: &Value) -> String {
 
 /// Does this trust policy let the pull-through-cache service assume the role?
 pub fn trusts_ecr_service(trust: &Value) -> bool {
+    trusts_service(trust, ECR_PTC_SERVICE)
+}
+
+/// Does this trust policy let `service` (exactly that principal) assume the role?
+pub fn trusts_service(trust: &Value, service: &str) -> bool {
     let canon = canonical(trust);
     canon["Statement"].as_array().is_some_and(|sts| {
         sts.iter().any(|st| {
@@ -391,7 +396,7 @@ pub fn trusts_ecr_service(trust: &Value) -> bool {
                 })
                 && st["Principal"]["Service"]
                     .as_array()
-                    .is_some_and(|s| s.iter().any(|x| x == ECR_PTC_SERVICE))
+                    .is_some_and(|s| s.iter().any(|x| x == service))
         })
     })
 }

@@ -42,6 +42,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         usage: true,
         prefix: Some(prefix.to_string()),
         details: true,
+        cache: crate::engine::observe::CacheReads::BestEffort,
         ..Default::default()
     };
     let (observed, expiry) = futures::join!(observe(aws, region, &scope), aws.session_expiry());
@@ -142,6 +143,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     }
     out.extend(stack);
     out.push(checks::repositories(&observed, prefix));
+    out.push(checks::cache_settings(&observed, prefix));
     out.push(checks::quota(&observed, prefix));
     out.push(checks::operator(operator, &principal));
     if let (Some(result), Some(arn)) = (puller, &input.puller_role) {
