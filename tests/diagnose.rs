@@ -57,7 +57,7 @@ async fn healthy_setup_passes_everything() {
     }
     let human = text(&emu.cli().arg("diagnose").output().unwrap().stdout);
     assert!(human.contains("PASS  Role permissions: echo-pullthrough-cache-role allows all 12 actions the cache needs"), "{human}");
-    assert!(human.contains("9 passed, 0 warnings, 0 failed."));
+    assert!(human.contains("10 passed, 0 warnings, 0 failed."));
 }
 
 #[tokio::test(flavor = "multi_thread")]
