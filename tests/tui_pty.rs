@@ -301,6 +301,13 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
     t.wait_for("Applied: 3 created, 1 updated");
     t.send(ENTER);
     t.wait_for("Log in and pull");
+    // The dashboard's detail pane shows the new rule's template and scanning.
+    t.send("d");
+    t.wait_for("template immutable tags, AES256");
+    t.send("i"); // the details full-screen
+    t.wait_for("scanning on push");
+    t.send("q"); // closes the details
+    t.wait_for_gone("scanning on push");
     t.send("q");
     assert!(t.wait_exit().success());
 }

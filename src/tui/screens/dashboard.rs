@@ -774,6 +774,26 @@ fn render_rule_detail(
             format!("{} ({})", t.format("%Y-%m-%d %H:%M UTC"), relative(now, t))
         })),
     ]));
+    if let Some(o) = d.observed_of_selected().filter(|o| o.cache.read) {
+        let sample = crate::core::cache::scan_filter(&rule.prefix).replace('*', "any");
+        lines.push(Line::from(vec![
+            label("template"),
+            Span::raw(o.cache.template(&rule.prefix).map_or_else(
+                || "none (ECR defaults: mutable tags, AES256)".to_string(),
+                |t| t.summary(),
+            )),
+        ]));
+        lines.push(Line::from(vec![
+            label("scanning"),
+            Span::raw(
+                match o.cache.scanning.as_ref().and_then(|c| c.coverage(&sample)) {
+                    Some("SCAN_ON_PUSH") => "on push",
+                    Some(_) => "continuous",
+                    None => "not automatic",
+                },
+            ),
+        ]));
+    }
     let title = format!(" {}/ in {region} ", rule.prefix);
     crate::tui::widgets::scrolled(frame, text_area, &title, lines, 0, &std::cell::Cell::new(0));
     let days = d.rule_pulls_by_day();
