@@ -350,3 +350,33 @@ async fn bad_settings_exit_2_and_send_nothing() {
     let (total, calls) = emu.calls();
     assert_eq!(total, 0, "{calls:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_scanning_write_rolls_back_the_template_rule_and_role() {
+    let emu = Emulator::start();
+    seed_scanning(&emu, &["team-a/*"]).await;
+    emu.fault(
+        "PutRegistryScanningConfiguration",
+        "AccessDeniedException",
+        400,
+        1,
+    );
+    let out = emu
+        .cli()
+        .args(args("apply", &with(SETTINGS, &["--yes"])))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("undone: created repository creation template echo"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Rolled back: the account is as it was before this run."),
+        "{stderr}"
+    );
+    assert!(templates(&emu).await.is_empty());
+    assert!(rules(&emu).await.is_empty());
+    assert_eq!(scan_filters(&emu).await, ["team-a/*"]);
+}
