@@ -212,7 +212,6 @@ fn planned_with_cache() -> Arc<Planned> {
         repositories: vec![],
         cache: Default::default(),
     };
-    o.cache.read = true;
     o.cache.scanning = Some(ScanningConfig {
         scan_type: "BASIC".into(),
         rules: vec![ScanRule {

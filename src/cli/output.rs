@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crossterm::style::{Color, Stylize};
 use serde_json::{json, Value};
 
-use crate::core::cache::{lifecycle_summary, CreationTemplate};
+use crate::core::cache::{lifecycle_summary, scanning_words};
 
 use crate::core::format::human_bytes;
 use crate::core::model::Observed;
@@ -95,7 +95,6 @@ pub fn status_json(s: &Status) -> Value {
 }
 
 fn region_json(o: &Observed) -> Value {
-    let cache = |prefix: &str| cache_view(o, prefix);
     json!({
         "rules": o.rules.iter().map(|r| json!({
             "region": o.region,
@@ -107,7 +106,7 @@ fn region_json(o: &Observed) -> Value {
             "managed_by": r.managed_by.label(),
             "created_at": time(r.created_at),
             // null when templates and scanning could not be read (see cache_unread)
-            "template": cache(&r.prefix).template.map(|t| json!({
+            "template": o.cache.template(&r.prefix).map(|t| json!({
                 "image_tag_mutability": t.image_tag_mutability,
                 "encryption_type": t.encryption_type,
                 "kms_key": t.kms_key,
@@ -117,7 +116,7 @@ fn region_json(o: &Observed) -> Value {
                 "managed_by": t.managed_by().label(),
                 "summary": t.summary(),
             })),
-            "scanning": cache(&r.prefix).scanning,
+            "scanning": o.cache.scanning_of(&r.prefix),
             "cache_unread": o.cache.unread,
         })).collect::<Vec<_>>(),
         "repositories": o.repositories.iter().map(|r| json!({
@@ -133,35 +132,12 @@ fn region_json(o: &Observed) -> Value {
             "image_tag_mutability": r.settings.as_ref().map(|s| &s.image_tag_mutability),
             "encryption_type": r.settings.as_ref().map(|s| &s.encryption_type),
             // null when the rule has no template (or it was not read)
-            "matches_template": match (cache(&r.rule_prefix).template, &r.settings) {
+            "matches_template": match (o.cache.template(&r.rule_prefix), &r.settings) {
                 (Some(t), Some(s)) => json!(t.matches(s)),
                 _ => Value::Null,
             },
         })).collect::<Vec<_>>(),
     })
-}
-
-/// A rule's template and how scanning covers its repositories, when they were read.
-struct CacheView<'a> {
-    template: Option<&'a CreationTemplate>,
-    /// SCAN_ON_PUSH, CONTINUOUS_SCAN or "none".
-    scanning: Option<String>,
-}
-
-fn cache_view<'a>(o: &'a Observed, prefix: &str) -> CacheView<'a> {
-    let sample = if prefix == crate::core::validate::ROOT {
-        "any".to_string()
-    } else {
-        format!("{prefix}/any")
-    };
-    CacheView {
-        template: o.cache.template(prefix),
-        scanning: o
-            .cache
-            .scanning
-            .as_ref()
-            .map(|c| c.coverage(&sample).unwrap_or("none").to_string()),
-    }
 }
 
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
@@ -222,21 +198,16 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
             &rows,
         ));
     }
-    if o.cache.read {
+    if o.cache.read() {
         for r in &o.rules {
-            let v = cache_view(o, &r.prefix);
             out.push(format!(
                 "  {}: {}; scanning: {}",
                 r.prefix,
-                v.template.map_or(
+                o.cache.template(&r.prefix).map_or(
                     "no creation template (ECR defaults: mutable tags, AES256)".into(),
-                    |t| { format!("creation template {}", t.summary()) }
+                    |t| format!("creation template {}", t.summary())
                 ),
-                match v.scanning.as_deref() {
-                    Some("SCAN_ON_PUSH") => "on push",
-                    Some("CONTINUOUS_SCAN") => "continuous",
-                    _ => "not scanned automatically",
-                }
+                scanning_words(o.cache.scanning_of(&r.prefix))
             ));
         }
     } else if let Some(why) = &o.cache.unread {

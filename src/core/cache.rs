@@ -79,8 +79,6 @@ impl CacheSettings {
 
 /// ECR's limit on a template's repository policy (characters).
 const MAX_REPOSITORY_POLICY: usize = 10_240;
-/// Tags per ECR repository, less the tool's own.
-const MAX_REPO_TAGS: usize = 49;
 
 fn positive(
     field: &'static str,
@@ -190,13 +188,8 @@ impl CacheSettingsInput {
             Ok(v) => out.keep_last = v,
             Err(e) => errors.push(e),
         }
+        // parse_tags allows 48, within ECR's 50 with the tool's own tag.
         match parse_tags("repo-tag", &self.repo_tags) {
-            Ok(t) if t.len() > MAX_REPO_TAGS => errors.push(err(
-                "repo-tag",
-                &format!("{} tags", t.len()),
-                format!("at most {MAX_REPO_TAGS} tags (ECR allows 50 and echo-onboard sets 1)"),
-                "team=platform",
-            )),
             Ok(t) => out.repo_tags = t,
             Err(e) => errors.push(e),
         }
@@ -504,30 +497,33 @@ pub fn settle(
     setup: &Setup,
     observed: &super::model::Observed,
 ) {
-    let account = observed.identity.account.clone();
-    extend_role(&mut desired.role, setup, &account, observed.role.as_ref());
-    let prefix = desired.rule.prefix.clone();
-    let role_arn = desired.role.arn.clone();
-    if let Some(t) = desired.template.as_mut() {
-        t.custom_role_arn = Some(role_arn);
-        let filter = scan_filter(&prefix);
-        let already = observed
-            .cache
-            .scanning
-            .as_ref()
-            .is_some_and(|c| c.has_filter(SCAN_ON_PUSH, &filter));
-        let recorded = observed
-            .cache
-            .template(&prefix)
-            .is_some_and(|t| t.scan_filter_ours());
-        let ours = desired.scan.is_some() && (recorded || !already);
-        *t = desired_template(
-            &prefix,
-            &setup.cache,
-            t.custom_role_arn.as_deref().unwrap_or_default(),
-            ours,
-        );
+    extend_role(
+        &mut desired.role,
+        setup,
+        &observed.identity.account,
+        observed.role.as_ref(),
+    );
+    if desired.template.is_none() {
+        return;
     }
+    let prefix = &desired.rule.prefix;
+    let filter = scan_filter(prefix);
+    let already = observed
+        .cache
+        .scanning
+        .as_ref()
+        .is_some_and(|c| c.has_filter(SCAN_ON_PUSH, &filter));
+    let recorded = observed
+        .cache
+        .template(prefix)
+        .is_some_and(|t| t.scan_filter_ours());
+    let ours = desired.scan.is_some() && (recorded || !already);
+    desired.template = Some(desired_template(
+        prefix,
+        &setup.cache,
+        &desired.role.arn,
+        ours,
+    ));
 }
 
 /// The scanning filter that covers a prefix's repositories.
@@ -622,9 +618,8 @@ impl ScanningConfig {
 /// What a region holds of cache settings, when read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CacheObserved {
-    /// Whether templates and scanning were read (they are not for every view).
-    pub read: bool,
     pub templates: Vec<CreationTemplate>,
+    /// `None` when templates and scanning were not read (they are not for every view).
     pub scanning: Option<ScanningConfig>,
     /// Why they could not be read, when a view went on without them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -632,8 +627,28 @@ pub struct CacheObserved {
 }
 
 impl CacheObserved {
+    pub fn read(&self) -> bool {
+        self.scanning.is_some()
+    }
     pub fn template(&self, prefix: &str) -> Option<&CreationTemplate> {
         self.templates.iter().find(|t| t.prefix == prefix)
+    }
+    /// How the prefix's repositories are scanned automatically (`SCAN_ON_PUSH`,
+    /// `CONTINUOUS_SCAN`, or `none`); `None` when scanning was not read.
+    pub fn scanning_of(&self, prefix: &str) -> Option<&str> {
+        let sample = scan_filter(prefix).replace('*', "any");
+        self.scanning
+            .as_ref()
+            .map(|c| c.coverage(&sample).unwrap_or("none"))
+    }
+}
+
+/// A scanning frequency from [`CacheObserved::scanning_of`] in words.
+pub fn scanning_words(frequency: Option<&str>) -> &'static str {
+    match frequency {
+        Some(SCAN_ON_PUSH) => "on push",
+        Some("CONTINUOUS_SCAN") => "continuous",
+        _ => "not automatic",
     }
 }
 

@@ -338,22 +338,16 @@ pub fn role(
 /// The prefix's repository creation template and scanning: readable, usable by ECR (the
 /// template's role trusts `ecr.amazonaws.com`), and followed by the cached repositories.
 pub fn cache_settings(observed: &Observed, prefix: &str) -> Check {
-    use super::cache::{scan_filter, ECR_SERVICE};
+    use super::cache::ECR_SERVICE;
     let title = "Cache settings";
     if let Some(why) = &observed.cache.unread {
         return Check::new("cache-settings", title, Status::Warn, format!("repository creation templates and scanning could not be read: {why}"))
             .fix("grant ecr:DescribeRepositoryCreationTemplates and ecr:GetRegistryScanningConfiguration to check them");
     }
-    let sample = scan_filter(prefix).replace('*', "any");
-    let scanning = match observed
-        .cache
-        .scanning
-        .as_ref()
-        .and_then(|c| c.coverage(&sample))
-    {
+    let scanning = match observed.cache.scanning_of(prefix) {
         Some("SCAN_ON_PUSH") => "scanned on push",
-        Some(_) => "scanned continuously",
-        None => "not scanned automatically",
+        Some("CONTINUOUS_SCAN") => "scanned continuously",
+        _ => "not scanned automatically",
     };
     let Some(t) = observed.cache.template(prefix) else {
         return Check::new(
@@ -849,7 +843,7 @@ mod tests {
         use crate::core::model::RepoSettings;
         let (_, role, mut o) = setup();
         assert_eq!(cache_settings(&o, "echo").status, Status::Pass);
-        o.cache.read = true;
+        o.cache.scanning = Some(Default::default());
         let settings = CacheSettings {
             immutable_tags: true,
             ..Default::default()

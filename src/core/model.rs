@@ -198,7 +198,7 @@ pub struct Observed {
 }
 
 fn cache_not_read(c: &CacheObserved) -> bool {
-    !c.read
+    !c.read()
 }
 
 impl Observed {

@@ -74,6 +74,16 @@ pub struct ResourceChange {
     pub fields: Vec<FieldChange>,
 }
 
+impl ResourceChange {
+    /// Adds a note to the row's reason, after any it has.
+    pub fn add_reason(&mut self, note: String) {
+        self.reason = Some(match self.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub account: String,
@@ -176,10 +186,7 @@ pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: Pl
                     cache::scan_filter(&t.prefix),
                     if t.kms_key.is_some() { " and use the KMS key through ECR" } else { "" }
                 );
-                role.reason = Some(match role.reason.take() {
-                    Some(r) => format!("{r}; {note}"),
-                    None => note,
-                });
+                role.add_reason(note);
             }
         }
         p.changes.push(template);
@@ -447,11 +454,10 @@ pub fn plan_shared_role(plan: &mut Plan, desired: &Desired, elsewhere: &RoleUse)
         .iter_mut()
         .find(|c| c.resource == ResourceKind::IamRole)
     {
-        let note = format!("shared with {} (IAM is global)", elsewhere.describe());
-        c.reason = Some(match c.reason.take() {
-            Some(r) => format!("{r}; {note}"),
-            None => note,
-        });
+        c.add_reason(format!(
+            "shared with {} (IAM is global)",
+            elsewhere.describe()
+        ));
     }
 }
 

@@ -213,7 +213,6 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         }
         match futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) {
             Ok((templates, scanning)) => Ok(CacheObserved {
-                read: true,
                 templates,
                 scanning: Some(scanning),
                 unread: None,

@@ -473,7 +473,6 @@ def create_repository_creation_template(self: Any) -> ActionResult:
     if prefix in templates:
         raise TemplateAlreadyExistsException(f"The repository creation template with prefix '{prefix}' already exists in the registry with id '{backend.account_id}'")
     template = dict(params, prefix=prefix, createdAt=_now(), updatedAt=_now())
-    template.setdefault("imageTagMutability", "MUTABLE")
     if not template.get("imageTagMutability"):
         template["imageTagMutability"] = "MUTABLE"
     if not template.get("encryptionConfiguration"):

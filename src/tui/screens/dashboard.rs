@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, T
 use ratatui::Frame;
 
 use super::Out;
+use crate::core::cache::scanning_words;
 use crate::core::format::human_bytes;
 use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, RepoDetails, RepositoryInfo};
 use crate::tui::keys::Cmd;
@@ -774,8 +775,7 @@ fn render_rule_detail(
             format!("{} ({})", t.format("%Y-%m-%d %H:%M UTC"), relative(now, t))
         })),
     ]));
-    if let Some(o) = d.observed_of_selected().filter(|o| o.cache.read) {
-        let sample = crate::core::cache::scan_filter(&rule.prefix).replace('*', "any");
+    if let Some(o) = d.observed_of_selected().filter(|o| o.cache.read()) {
         lines.push(Line::from(vec![
             label("template"),
             Span::raw(o.cache.template(&rule.prefix).map_or_else(
@@ -785,13 +785,7 @@ fn render_rule_detail(
         ]));
         lines.push(Line::from(vec![
             label("scanning"),
-            Span::raw(
-                match o.cache.scanning.as_ref().and_then(|c| c.coverage(&sample)) {
-                    Some("SCAN_ON_PUSH") => "on push",
-                    Some(_) => "continuous",
-                    None => "not automatic",
-                },
-            ),
+            Span::raw(scanning_words(o.cache.scanning_of(&rule.prefix))),
         ]));
     }
     let title = format!(" {}/ in {region} ", rule.prefix);

@@ -181,13 +181,7 @@ impl OptionsStep {
     }
 
     pub fn tag_list(&self) -> Vec<String> {
-        self.tags
-            .value()
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect()
+        list(&self.tags)
     }
 
     pub fn errors(&self) -> Vec<FieldError> {
