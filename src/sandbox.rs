@@ -13,14 +13,16 @@ use serde_json::{json, Value};
 
 use crate::aws::errors::ErrorContext;
 use crate::aws::{
-    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackEvent, StackInfo,
-    StackRequest, Validation,
+    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, StackEvent,
+    StackInfo, StackRequest, Validation,
 };
 use crate::core::cache::{CreationTemplate, ScanningConfig};
 use crate::core::model::{
-    CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, RepoSettings, PULL_DAYS,
+    CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, ObservedSecret, RepoSettings,
+    PULL_DAYS,
 };
 use crate::core::policy;
+use crate::core::upstream::{Token, UpstreamKind};
 use crate::core::validate::RepoPrefix;
 
 pub const SANDBOX_ACCOUNT: &str = "210987654321";
@@ -65,6 +67,42 @@ struct State {
     next_id: u64,
     templates: BTreeMap<String, CreationTemplate>,
     scanning: ScanningConfig,
+    /// Secrets Manager, by secret name.
+    secrets: BTreeMap<String, SandboxSecret>,
+}
+
+/// A secret: its value's versions (id, JSON), the last one current.
+#[derive(Debug, Clone)]
+struct SandboxSecret {
+    arn: String,
+    versions: Vec<(String, String)>,
+    current: String,
+    tags: BTreeMap<String, String>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl SandboxSecret {
+    fn value(&self) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(id, _)| *id == self.current)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn find_secret<'a>(s: &'a mut State, id: &str) -> Option<&'a mut SandboxSecret> {
+    s.secrets
+        .iter_mut()
+        .find(|(name, sec)| *name == id || sec.arn == id)
+        .map(|(_, sec)| sec)
+}
+
+fn no_secret(action: &str, id: &str) -> AwsError {
+    err(
+        action,
+        "ResourceNotFoundException",
+        &format!("Secrets Manager can't find the specified secret: {id}"),
+    )
 }
 
 /// A CloudFormation stack simulated from assets/template.yaml.
@@ -397,7 +435,9 @@ impl SandboxAws {
                 .as_str()
                 .unwrap_or(crate::core::validate::ROOT)
                 .to_string(),
-            role_arn: format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{name}"),
+            upstream_registry: "ecr".into(),
+            role_arn: Some(format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{name}")),
+            credential_arn: None,
         };
         self.create_cache_rule(&new_rule)
             .await
@@ -609,22 +649,51 @@ impl Aws for SandboxAws {
         if s.rules.len() >= crate::core::plan::RULE_QUOTA {
             return Err(err(action, "LimitExceededException", "The maximum number of pull through cache rules (50) for this registry has been reached"));
         }
-        if rule.role_arn.is_empty() {
+        let kind = UpstreamKind::from_api(&rule.upstream_registry).ok_or_else(|| {
+            err(
+                action,
+                "UnsupportedUpstreamRegistryException",
+                &format!(
+                    "This feature is disabled for upstream registry '{}'",
+                    rule.upstream_url
+                ),
+            )
+        })?;
+        if kind.is_echo() && rule.role_arn.is_none() {
             return Err(err(
                 action,
                 "UnsupportedUpstreamRegistryException",
                 "The upstream registry 'ecr' requires authentication with AWS IAM role",
             ));
         }
+        if kind.needs_credential() {
+            let Some(arn) = &rule.credential_arn else {
+                return Err(err(
+                    action,
+                    "UnsupportedUpstreamRegistryException",
+                    &format!(
+                        "The upstream registry '{}' requires authentication; specify credentialArn",
+                        rule.upstream_url
+                    ),
+                ));
+            };
+            if find_secret(&mut s, arn).is_none() {
+                return Err(err(
+                    action,
+                    "SecretNotFoundException",
+                    &format!("The specified secret {arn} does not exist"),
+                ));
+            }
+        }
         s.rules.insert(
             prefix.to_string(),
             CacheRule {
                 prefix: prefix.to_string(),
-                upstream_registry: "ecr".into(),
+                upstream_registry: rule.upstream_registry.clone(),
                 upstream_url: rule.upstream_url.clone(),
                 upstream_prefix: rule.upstream_prefix.clone(),
-                role_arn: Some(rule.role_arn.clone()),
-                credential_arn: None,
+                role_arn: rule.role_arn.clone(),
+                credential_arn: rule.credential_arn.clone(),
                 created_at: Some(Utc::now()),
                 managed_by: ManagedBy::Other,
             },
@@ -632,7 +701,12 @@ impl Aws for SandboxAws {
         Ok(())
     }
 
-    async fn update_cache_rule_role(&self, prefix: &str, role_arn: &str) -> AwsResult<()> {
+    async fn update_cache_rule(
+        &self,
+        prefix: &str,
+        role_arn: Option<&str>,
+        credential_arn: Option<&str>,
+    ) -> AwsResult<()> {
         let action = "ecr:UpdatePullThroughCacheRule";
         self.call("UpdatePullThroughCacheRule", action).await?;
         let mut s = self.state.lock().unwrap();
@@ -640,7 +714,137 @@ impl Aws for SandboxAws {
             .rules
             .get_mut(prefix)
             .ok_or_else(|| not_found_rule(action, prefix))?;
-        rule.role_arn = Some(role_arn.into());
+        if let Some(r) = role_arn {
+            rule.role_arn = Some(r.into());
+        }
+        if let Some(c) = credential_arn {
+            rule.credential_arn = Some(c.into());
+        }
+        Ok(())
+    }
+
+    async fn describe_secret(&self, id: &str) -> AwsResult<Option<ObservedSecret>> {
+        self.call("DescribeSecret", "secretsmanager:DescribeSecret")
+            .await?;
+        let mut s = self.state.lock().unwrap();
+        Ok(s.secrets
+            .iter_mut()
+            .find(|(name, sec)| *name == id || sec.arn == id)
+            .map(|(name, sec)| ObservedSecret {
+                arn: sec.arn.clone(),
+                name: name.clone(),
+                tags: sec.tags.clone(),
+                deleted_at: sec.deleted_at,
+                current_version: Some(sec.current.clone()),
+                keys: None,
+                value_matches: None,
+                unreadable: None,
+            }))
+    }
+
+    async fn check_secret(
+        &self,
+        id: &str,
+        expect: Option<(&str, &Token)>,
+    ) -> AwsResult<SecretCheck> {
+        let action = "secretsmanager:GetSecretValue";
+        self.call("GetSecretValue", action).await?;
+        let mut s = self.state.lock().unwrap();
+        let sec = find_secret(&mut s, id).ok_or_else(|| no_secret(action, id))?;
+        if sec.deleted_at.is_some() {
+            return Err(err(action, "InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion."));
+        }
+        Ok(crate::aws::secret_check(sec.value(), expect))
+    }
+
+    async fn create_secret(
+        &self,
+        name: &str,
+        username: &str,
+        token: &Token,
+        tags: &[(String, String)],
+    ) -> AwsResult<String> {
+        let action = "secretsmanager:CreateSecret";
+        self.call("CreateSecret", action).await?;
+        let mut s = self.state.lock().unwrap();
+        if s.secrets.contains_key(name) {
+            return Err(err(action, "ResourceExistsException", &format!("The operation failed because the secret {name} already exists.")));
+        }
+        s.next_id += 1;
+        let arn = format!(
+            "arn:aws:secretsmanager:{}:{SANDBOX_ACCOUNT}:secret:{name}-{:06}",
+            self.region, s.next_id
+        );
+        let version = format!("v{}", s.next_id);
+        s.secrets.insert(
+            name.to_string(),
+            SandboxSecret {
+                arn: arn.clone(),
+                versions: vec![(version.clone(), crate::aws::secret_value(username, token))],
+                current: version,
+                tags: tags.iter().cloned().collect(),
+                deleted_at: None,
+            },
+        );
+        Ok(arn)
+    }
+
+    async fn put_secret_value(
+        &self,
+        id: &str,
+        username: &str,
+        token: &Token,
+    ) -> AwsResult<String> {
+        let action = "secretsmanager:PutSecretValue";
+        self.call("PutSecretValue", action).await?;
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let version = format!("v{}", s.next_id);
+        let sec = find_secret(&mut s, id).ok_or_else(|| no_secret(action, id))?;
+        sec.versions
+            .push((version.clone(), crate::aws::secret_value(username, token)));
+        sec.current = version.clone();
+        Ok(version)
+    }
+
+    async fn restore_secret_version(&self, id: &str, version: &str, _from: &str) -> AwsResult<()> {
+        let action = "secretsmanager:UpdateSecretVersionStage";
+        self.call("UpdateSecretVersionStage", action).await?;
+        let mut s = self.state.lock().unwrap();
+        let sec = find_secret(&mut s, id).ok_or_else(|| no_secret(action, id))?;
+        sec.current = version.to_string();
+        Ok(())
+    }
+
+    async fn restore_secret(&self, id: &str) -> AwsResult<()> {
+        let action = "secretsmanager:RestoreSecret";
+        self.call("RestoreSecret", action).await?;
+        let mut s = self.state.lock().unwrap();
+        find_secret(&mut s, id)
+            .ok_or_else(|| no_secret(action, id))?
+            .deleted_at = None;
+        Ok(())
+    }
+
+    async fn delete_secret(&self, id: &str, recovery_days: Option<u32>) -> AwsResult<()> {
+        let action = "secretsmanager:DeleteSecret";
+        self.call("DeleteSecret", action).await?;
+        let mut s = self.state.lock().unwrap();
+        let name = s
+            .secrets
+            .iter()
+            .find(|(name, sec)| *name == id || sec.arn == id)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| no_secret(action, id))?;
+        match recovery_days {
+            Some(days) => {
+                s.secrets.get_mut(&name).expect("found above").deleted_at =
+                    Some(Utc::now() + chrono::Duration::days(i64::from(days)));
+            }
+            None => {
+                s.secrets.remove(&name);
+            }
+        }
         Ok(())
     }
 
@@ -664,10 +868,27 @@ impl Aws for SandboxAws {
             .rules
             .get(prefix)
             .ok_or_else(|| not_found_rule(action, prefix))?;
-        let failure = rule
-            .role_arn
-            .as_deref()
-            .and_then(|arn| self.role_problem(arn));
+        let failure = match (&rule.role_arn, &rule.credential_arn) {
+            (Some(arn), _) => self.role_problem(arn),
+            (None, Some(arn)) => {
+                let arn = arn.clone();
+                let sec = s.secrets.values().find(|sec| sec.arn == arn);
+                match sec {
+                    None => Some(format!("The secret {arn} does not exist")),
+                    Some(sec) if sec.deleted_at.is_some() => {
+                        Some(format!("The secret {arn} is marked for deletion"))
+                    }
+                    Some(sec) => {
+                        let check = crate::aws::secret_check(sec.value(), None);
+                        crate::core::model::SECRET_KEYS
+                            .iter()
+                            .find(|k| !check.keys.iter().any(|have| have == *k))
+                            .map(|k| format!("The secret {arn} has no {k} key"))
+                    }
+                }
+            }
+            (None, None) => None,
+        };
         Ok(Validation {
             is_valid: failure.is_none(),
             failure,

@@ -34,7 +34,7 @@ async fn run_apply(
     let setup = input.validate().unwrap();
     let observed = observe(aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = ApplyOptions {
@@ -55,7 +55,7 @@ async fn is_converged(aws: &SandboxAws, input: &SetupInput) -> bool {
     let setup = input.validate().unwrap();
     let observed = observe(aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    !plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default()).has_changes()
+    !plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default()).has_changes()
 }
 
 #[tokio::test]
@@ -113,13 +113,13 @@ async fn failed_rule_creation_after_role_update_restores_the_policy() {
     let setup = other.validate().unwrap();
     let observed = observe(&aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
     assert!(p.blockers[0].contains("--role-name"));
     // ...and with --adopt the failed run puts the old policy and tags back.
     let p = plan(
         &d,
         &observed,
-        SANDBOX_ECHO_ACCOUNT,
+        Some(SANDBOX_ECHO_ACCOUNT),
         PlanOptions { adopt: true },
     );
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -142,7 +142,7 @@ async fn failed_replacement_recreates_the_old_rule() {
     let setup = changed.validate().unwrap();
     let observed = observe(&aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, SANDBOX_ECHO_ACCOUNT, PlanOptions::default());
+    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
     assert_eq!(
         p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
         Action::Replace
@@ -207,7 +207,7 @@ async fn teardown_reports_what_remains_on_failure() {
     );
     aws.fail_next("DeleteRole", "AccessDenied", "denied");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let failure = teardown(&aws, &p, observed.role.as_ref(), &tx)
+    let failure = teardown(&aws, &p, observed.role.as_ref(), None, &tx)
         .await
         .unwrap_err();
     assert_eq!(
@@ -242,7 +242,7 @@ async fn teardown_reports_what_remains_on_failure() {
         true,
         &Default::default(),
     );
-    let outcome = teardown(&aws, &p, observed.role.as_ref(), &tx)
+    let outcome = teardown(&aws, &p, observed.role.as_ref(), None, &tx)
         .await
         .unwrap();
     assert_eq!(outcome.deleted.len(), 2);
@@ -266,7 +266,7 @@ async fn teardown_puts_the_policy_back_when_the_rule_cannot_be_deleted() {
     // The rule and the role's policy are deleted together (one round trip); the rule fails.
     aws.fail_next("DeletePullThroughCacheRule", "AccessDenied", "denied");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let failure = teardown(&aws, &p, observed.role.as_ref(), &tx)
+    let failure = teardown(&aws, &p, observed.role.as_ref(), None, &tx)
         .await
         .unwrap_err();
     assert_eq!(failure.error.action, "ecr:DeletePullThroughCacheRule");
@@ -288,9 +288,11 @@ async fn sandbox_gives_the_errors_aws_gives() {
     let aws = SandboxAws::empty(REGION);
     let rule = echo_onboard::aws::NewRule {
         prefix: "Echo_Prod".into(),
+        upstream_registry: "ecr".into(),
         upstream_url: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
         upstream_prefix: "ROOT".into(),
-        role_arn: "arn:aws:iam::210987654321:role/x".into(),
+        role_arn: Some("arn:aws:iam::210987654321:role/x".into()),
+        credential_arn: None,
     };
     assert_eq!(
         aws.create_cache_rule(&rule).await.unwrap_err().code,

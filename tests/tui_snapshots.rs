@@ -122,6 +122,7 @@ fn observed() -> Observed {
         roles: vec![],
         repositories: repos,
         cache: Default::default(),
+        secret: None,
     }
 }
 
@@ -133,15 +134,15 @@ fn planned_with(tampered: bool, foreign_rule: bool) -> Arc<Planned> {
         .unwrap();
     let d = desired(&setup, "210987654321");
     let role = tampered.then(|| {
-        let mut policy = serde_json::to_value(&d.role.policy).unwrap();
+        let mut policy = serde_json::to_value(&d.echo_role().policy).unwrap();
         policy["Statement"][1]["Action"] = serde_json::json!(["ecr:BatchGetImage", "ecr:*"]);
         ObservedRole {
-            name: d.role.name.clone(),
-            arn: d.role.arn.clone(),
-            trust: serde_json::to_value(&d.role.trust).unwrap(),
-            inline_policies: [(d.role.policy_name.clone(), policy)].into(),
+            name: d.echo_role().name.clone(),
+            arn: d.echo_role().arn.clone(),
+            trust: serde_json::to_value(&d.echo_role().trust).unwrap(),
+            inline_policies: [(d.echo_role().policy_name.clone(), policy)].into(),
             managed_policies: Some(Default::default()),
-            tags: d.role.tags.clone(),
+            tags: d.echo_role().tags.clone(),
         }
     });
     let mut rules = vec![];
@@ -158,8 +159,9 @@ fn planned_with(tampered: bool, foreign_rule: bool) -> Arc<Planned> {
         roles: role.into_iter().collect(),
         repositories: vec![],
         cache: Default::default(),
+        secret: None,
     };
-    let p = plan(&d, &o, "111122223333", PlanOptions::default());
+    let p = plan(&d, &o, Some("111122223333"), PlanOptions::default());
     Arc::new(Planned {
         setup,
         desired: d,
@@ -182,8 +184,9 @@ fn planned() -> Arc<Planned> {
         roles: vec![],
         repositories: vec![],
         cache: Default::default(),
+        secret: None,
     };
-    let p = plan(&d, &o, "111122223333", PlanOptions::default());
+    let p = plan(&d, &o, Some("111122223333"), PlanOptions::default());
     Arc::new(Planned {
         setup,
         desired: d,
@@ -211,6 +214,7 @@ fn planned_with_cache() -> Arc<Planned> {
         roles: vec![],
         repositories: vec![],
         cache: Default::default(),
+        secret: None,
     };
     o.cache.scanning = Some(ScanningConfig {
         scan_type: "BASIC".into(),
@@ -220,7 +224,7 @@ fn planned_with_cache() -> Arc<Planned> {
         }],
     });
     echo_onboard::core::cache::settle(&mut d, &setup, &o);
-    let p = plan(&d, &o, "111122223333", PlanOptions::default());
+    let p = plan(&d, &o, Some("111122223333"), PlanOptions::default());
     Arc::new(Planned {
         setup,
         desired: d,
@@ -318,6 +322,7 @@ fn teardown_planned(a: &App, delete_repos: bool) -> Msg {
             observed: o,
             elsewhere: Default::default(),
             delete_repos,
+            recovery_days: echo_onboard::engine::ops::DEFAULT_RECOVERY_DAYS,
             plan,
         },
     )))

@@ -98,6 +98,22 @@ impl AwsError {
                 ErrorKind::AlreadyExists,
                 "a repository creation template with this prefix already exists: run `echo-onboard plan` to see how it differs, or pass --adopt".into(),
             ),
+            "SecretNotFoundException" => (
+                ErrorKind::NotFound,
+                "the rule's credential secret does not exist: run `echo-onboard plan` with --username/--token-stdin or --credential-arn".into(),
+            ),
+            "UnableToAccessSecretException" | "UnableToDecryptSecretValueException" => (
+                ErrorKind::AccessDenied,
+                "ECR cannot read the credential secret: it must be in this account and region, encrypted with a key ECR may use (the default aws/secretsmanager key)".into(),
+            ),
+            "ResourceNotFoundException" => (
+                ErrorKind::NotFound,
+                "it does not exist (any more): run `echo-onboard status` to see the current state".into(),
+            ),
+            "ResourceExistsException" => (
+                ErrorKind::AlreadyExists,
+                "a secret with this name already exists: run `echo-onboard plan` to see it, or pass --credential-arn to use it".into(),
+            ),
             "NoSuchEntity" | "NoSuchEntityException" | "RepositoryNotFoundException" | "ImageNotFoundException" => (
                 ErrorKind::NotFound,
                 "it does not exist (any more): run `echo-onboard status` to see the current state".into(),
@@ -112,7 +128,7 @@ impl AwsError {
             ),
             "UnsupportedUpstreamRegistryException" => (
                 ErrorKind::Invalid,
-                "ECR rejected the upstream: check --echo-account and --echo-region, and that the rule has a role".into(),
+                "ECR rejected the upstream: for Echo check --echo-account and --echo-region; docker-hub, GitHub, GitLab, Azure and Chainguard need --username/--token-stdin or --credential-arn".into(),
             ),
             "ValidationException" | "InvalidParameterException" | "InvalidParameterValue" | "MalformedPolicyDocument" | "InvalidInput" => (
                 ErrorKind::Invalid,

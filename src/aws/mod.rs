@@ -17,16 +17,29 @@ use serde_json::Value;
 pub use errors::{AwsError, ErrorKind};
 
 use crate::core::cache::{CreationTemplate, ScanningConfig};
-use crate::core::model::{CacheRule, Identity, ImageInfo, ObservedRole};
+use crate::core::model::{CacheRule, Identity, ImageInfo, ObservedRole, ObservedSecret};
+use crate::core::upstream::Token;
 pub use crate::core::model::{StackEvent, StackInfo};
 
-/// A rule to create (ECR upstream only: this tool onboards Echo's ECR registry).
+/// A rule to create: Echo's ECR registry with a role, or another upstream with or without
+/// a credential secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRule {
     pub prefix: String,
+    /// ECR's `upstreamRegistry` value (`ecr`, `docker-hub`, …).
+    pub upstream_registry: String,
     pub upstream_url: String,
     pub upstream_prefix: String,
-    pub role_arn: String,
+    pub role_arn: Option<String>,
+    pub credential_arn: Option<String>,
+}
+
+/// What a read of a secret's value showed, without the value: its JSON keys, and whether it
+/// equals the credential the caller expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretCheck {
+    pub keys: Vec<String>,
+    pub matches: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +56,28 @@ pub struct RepoSummary {
 }
 
 pub type AwsResult<T> = Result<T, AwsError>;
+
+/// The JSON a credential secret holds, as ECR reads it.
+pub fn secret_value(username: &str, token: &Token) -> String {
+    serde_json::json!({"username": username, "accessToken": token.expose()}).to_string()
+}
+
+/// Key names of a secret's value and whether it holds `expect`; the value goes no further.
+pub fn secret_check(value: Option<&str>, expect: Option<(&str, &Token)>) -> SecretCheck {
+    let parsed: Option<serde_json::Map<String, Value>> =
+        value.and_then(|v| serde_json::from_str(v).ok());
+    let keys = parsed
+        .as_ref()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let matches = expect.map(|(username, token)| {
+        parsed.as_ref().is_some_and(|m| {
+            m.get("username").and_then(Value::as_str) == Some(username)
+                && m.get("accessToken").and_then(Value::as_str) == Some(token.expose())
+        })
+    });
+    SecretCheck { keys, matches }
+}
 
 /// A stack to create or update (always with CAPABILITY_NAMED_IAM: the role has a name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,9 +124,40 @@ pub trait Aws: Send + Sync {
     /// `Other`: ownership is worked out from the rules' roles by the observer.
     async fn list_cache_rules(&self) -> AwsResult<Vec<CacheRule>>;
     async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<()>;
-    async fn update_cache_rule_role(&self, prefix: &str, role_arn: &str) -> AwsResult<()>;
+    /// Changes a rule's role or credential in place (what `UpdatePullThroughCacheRule` can).
+    async fn update_cache_rule(
+        &self,
+        prefix: &str,
+        role_arn: Option<&str>,
+        credential_arn: Option<&str>,
+    ) -> AwsResult<()>;
     async fn delete_cache_rule(&self, prefix: &str) -> AwsResult<()>;
     async fn validate_cache_rule(&self, prefix: &str) -> AwsResult<Validation>;
+
+    /// The secret (by name or ARN), also while scheduled for deletion; `None` when it does
+    /// not exist. `keys`, `value_matches` and `unreadable` are left unset.
+    async fn describe_secret(&self, id: &str) -> AwsResult<Option<ObservedSecret>>;
+    /// Reads the secret's value inside the adapter and returns only its key names and, given
+    /// `expect`, whether `username` and `accessToken` equal it.
+    async fn check_secret(&self, id: &str, expect: Option<(&str, &Token)>)
+        -> AwsResult<SecretCheck>;
+    /// Creates the secret holding `{"username","accessToken"}`; returns its ARN.
+    async fn create_secret(
+        &self,
+        name: &str,
+        username: &str,
+        token: &Token,
+        tags: &[(String, String)],
+    ) -> AwsResult<String>;
+    /// Stores a new value; returns the new version's id.
+    async fn put_secret_value(&self, id: &str, username: &str, token: &Token)
+        -> AwsResult<String>;
+    /// Makes `version` AWSCURRENT again (undoes a value change).
+    async fn restore_secret_version(&self, id: &str, version: &str, from: &str)
+        -> AwsResult<()>;
+    async fn restore_secret(&self, id: &str) -> AwsResult<()>;
+    /// Schedules deletion after `recovery_days` (7-30), or at once when `None`.
+    async fn delete_secret(&self, id: &str, recovery_days: Option<u32>) -> AwsResult<()>;
 
     /// Every repository creation template in the region (all pages).
     async fn list_creation_templates(&self) -> AwsResult<Vec<CreationTemplate>>;

@@ -13,11 +13,12 @@ use serde_json::Value;
 
 use super::errors::ErrorContext;
 use super::{
-    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, StackChange, StackEvent,
-    StackInfo, StackRequest, Validation,
+    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, StackChange,
+    StackEvent, StackInfo, StackRequest, Validation,
 };
+use crate::core::upstream::Token;
 use crate::core::cache::{CreationTemplate, ScanRule, ScanningConfig};
-use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole};
+use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, ObservedSecret};
 
 /// How to reach AWS: the standard credential chain, optionally narrowed by these.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +62,7 @@ pub struct SdkAws {
     pub sts: aws_sdk_sts::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ctx: RwLock<ErrorContext>,
 }
@@ -132,6 +134,7 @@ impl SdkAws {
             sts: aws_sdk_sts::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
             credentials: config.credentials_provider(),
             ctx: RwLock::new(ErrorContext {
                 profile,
@@ -386,9 +389,12 @@ impl Aws for SdkAws {
             .ecr
             .create_pull_through_cache_rule()
             .ecr_repository_prefix(&rule.prefix)
-            .upstream_registry(aws_sdk_ecr::types::UpstreamRegistry::Ecr)
+            .upstream_registry(aws_sdk_ecr::types::UpstreamRegistry::from(
+                rule.upstream_registry.as_str(),
+            ))
             .upstream_registry_url(&rule.upstream_url)
-            .custom_role_arn(&rule.role_arn);
+            .set_custom_role_arn(rule.role_arn.clone())
+            .set_credential_arn(rule.credential_arn.clone());
         // Only send the upstream prefix when it is not the default: ECR refuses it on ROOT rules.
         if rule.upstream_prefix != crate::core::validate::ROOT {
             req = req.upstream_repository_prefix(&rule.upstream_prefix);
@@ -399,11 +405,17 @@ impl Aws for SdkAws {
         Ok(())
     }
 
-    async fn update_cache_rule_role(&self, prefix: &str, role_arn: &str) -> AwsResult<()> {
+    async fn update_cache_rule(
+        &self,
+        prefix: &str,
+        role_arn: Option<&str>,
+        credential_arn: Option<&str>,
+    ) -> AwsResult<()> {
         self.ecr
             .update_pull_through_cache_rule()
             .ecr_repository_prefix(prefix)
-            .custom_role_arn(role_arn)
+            .set_custom_role_arn(role_arn.map(str::to_string))
+            .set_credential_arn(credential_arn.map(str::to_string))
             .send()
             .await
             .map_err(|e| self.error("ecr:UpdatePullThroughCacheRule", e))?;
@@ -417,6 +429,140 @@ impl Aws for SdkAws {
             .send()
             .await
             .map_err(|e| self.error("ecr:DeletePullThroughCacheRule", e))?;
+        Ok(())
+    }
+
+    async fn describe_secret(&self, id: &str) -> AwsResult<Option<ObservedSecret>> {
+        let out = match self.secrets.describe_secret().secret_id(id).send().await {
+            Ok(o) => o,
+            Err(e) => {
+                let e = self.error("secretsmanager:DescribeSecret", e);
+                return if e.is(super::ErrorKind::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let current_version = out.version_ids_to_stages().and_then(|m| {
+            m.iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+                .map(|(v, _)| v.clone())
+        });
+        Ok(Some(ObservedSecret {
+            arn: out.arn().unwrap_or_default().to_string(),
+            name: out.name().unwrap_or_default().to_string(),
+            tags: out
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            deleted_at: to_chrono(out.deleted_date()),
+            current_version,
+            keys: None,
+            value_matches: None,
+            unreadable: None,
+        }))
+    }
+
+    async fn check_secret(
+        &self,
+        id: &str,
+        expect: Option<(&str, &Token)>,
+    ) -> AwsResult<SecretCheck> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| self.error("secretsmanager:GetSecretValue", e))?;
+        Ok(super::secret_check(out.secret_string(), expect))
+    }
+
+    async fn create_secret(
+        &self,
+        name: &str,
+        username: &str,
+        token: &Token,
+        tags: &[(String, String)],
+    ) -> AwsResult<String> {
+        let out = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .description("Credentials of an ECR pull-through cache rule. Managed by echo-onboard.")
+            .secret_string(super::secret_value(username, token))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| {
+                        aws_sdk_secretsmanager::types::Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| self.error("secretsmanager:CreateSecret", e))?;
+        Ok(out.arn().unwrap_or_default().to_string())
+    }
+
+    async fn put_secret_value(
+        &self,
+        id: &str,
+        username: &str,
+        token: &Token,
+    ) -> AwsResult<String> {
+        let out = self
+            .secrets
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(super::secret_value(username, token))
+            .send()
+            .await
+            .map_err(|e| self.error("secretsmanager:PutSecretValue", e))?;
+        Ok(out.version_id().unwrap_or_default().to_string())
+    }
+
+    async fn restore_secret_version(&self, id: &str, version: &str, from: &str) -> AwsResult<()> {
+        self.secrets
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(version)
+            .remove_from_version_id(from)
+            .send()
+            .await
+            .map_err(|e| self.error("secretsmanager:UpdateSecretVersionStage", e))?;
+        Ok(())
+    }
+
+    async fn restore_secret(&self, id: &str) -> AwsResult<()> {
+        self.secrets
+            .restore_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| self.error("secretsmanager:RestoreSecret", e))?;
+        Ok(())
+    }
+
+    async fn delete_secret(&self, id: &str, recovery_days: Option<u32>) -> AwsResult<()> {
+        let req = self.secrets.delete_secret().secret_id(id);
+        let req = match recovery_days {
+            Some(d) => req.recovery_window_in_days(i64::from(d)),
+            None => req.force_delete_without_recovery(true),
+        };
+        req.send()
+            .await
+            .map_err(|e| self.error("secretsmanager:DeleteSecret", e))?;
         Ok(())
     }
 

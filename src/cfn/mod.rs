@@ -45,7 +45,10 @@ pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
     vec![
         (
             "SourceRegistryAccountId".into(),
-            setup.echo_account.to_string(),
+            setup
+                .echo()
+                .expect("stacks are for Echo's upstream only")
+                .to_string(),
         ),
         ("SourceRegistryRegion".into(), setup.echo_region.to_string()),
         ("RepositoryNamePrefix".into(), setup.prefix.to_string()),

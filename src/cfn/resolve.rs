@@ -154,20 +154,20 @@ mod tests {
         let d = desired(&setup, own);
         assert!(policy::equivalent(
             &role["AssumeRolePolicyDocument"],
-            &d.role.trust.to_value()
+            &d.echo_role().trust.to_value()
         ));
         let p = &role["Policies"][0];
-        assert_eq!(p["PolicyName"], d.role.policy_name);
+        assert_eq!(p["PolicyName"], d.echo_role().policy_name);
         assert!(
-            policy::equivalent(&p["PolicyDocument"], &d.role.policy.to_value()),
+            policy::equivalent(&p["PolicyDocument"], &d.echo_role().policy.to_value()),
             "template policy {} differs from the core's {}",
             p["PolicyDocument"],
-            d.role.policy.to_value()
+            d.echo_role().policy.to_value()
         );
         // One role per stack and region, so stacks in several regions never clash.
         assert_eq!(
             role["RoleName"],
-            crate::cfn::stack_role_name(&d.role.name, setup.region.as_str())
+            crate::cfn::stack_role_name(&d.echo_role().name, setup.region.as_str())
         );
         for (k, v) in [
             ("managed-by", "echo-onboard"),

@@ -224,6 +224,30 @@ pub struct SetupArgs {
     pub stack_name: String,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// Which registry the rule caches: Echo's (the default) or another upstream ECR supports.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Upstream registry (default: Echo's)")]
+pub struct UpstreamArgs {
+    /// Registry to cache: echo, ecr-public, quay, k8s, docker-hub, github-container-registry,
+    /// gitlab-container-registry, azure-container-registry or chainguard.
+    #[arg(long, value_name = "NAME", default_value = "echo")]
+    pub upstream: String,
+    /// Registry URL for azure-container-registry (<name>.azurecr.io); the others use the URL AWS documents.
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub upstream_url: String,
+    /// Upstream user name; stored with the token in the secret ecr-pullthroughcache/<prefix>.
+    #[arg(long, value_name = "USER", default_value = "")]
+    pub username: String,
+    /// Read the upstream access token from stdin (like docker login --password-stdin).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Use an existing Secrets Manager secret (name ecr-pullthroughcache/…, keys username and accessToken).
+    #[arg(long, value_name = "ARN", default_value = "")]
+    pub credential_arn: String,
 }
 
 /// How the repositories the cache creates are set up: a repository creation template for the
@@ -300,4 +324,8 @@ pub struct TeardownArgs {
     /// The stack to look for when no rule says which stack made it (a failed stack).
     #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
     pub stack_name: String,
+    /// Days Secrets Manager keeps the rule's credential secret (made by echo-onboard) before
+    /// deleting it for good (7-30).
+    #[arg(long, value_name = "DAYS", default_value_t = crate::engine::ops::DEFAULT_RECOVERY_DAYS)]
+    pub recovery_window: u32,
 }

@@ -15,6 +15,7 @@ use super::settings::{self, Setting};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
 use crate::core::cache::CacheSettingsInput;
+use crate::core::upstream::{Token, UpstreamInput};
 use crate::core::checks::{self, Status as CheckStatus};
 use crate::core::redact;
 use crate::core::render::{self, Tone};
@@ -322,6 +323,37 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
     })
 }
 
+/// The upstream as given; `--token-stdin` reads the token here, so it never appears in the
+/// process list or the shell history.
+fn upstream_input(args: &super::args::UpstreamArgs) -> Result<UpstreamInput, Stop> {
+    let token = if args.token_stdin {
+        let mut raw = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut raw) {
+            return Err(usage(
+                format!("--token-stdin: stdin cannot be read ({e})"),
+                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
+            ));
+        }
+        let token = Token::new(raw.trim_end_matches(['\r', '\n']));
+        if token.is_empty() {
+            return Err(usage(
+                "--token-stdin: stdin was empty",
+                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
+            ));
+        }
+        Some(token)
+    } else {
+        None
+    };
+    Ok(UpstreamInput {
+        name: args.upstream.clone(),
+        url: args.upstream_url.clone(),
+        username: args.username.clone(),
+        token,
+        credential_arn: args.credential_arn.clone(),
+    })
+}
+
 fn plan_request(args: &SetupArgs, region: &str) -> Result<ops::PlanRequest, Stop> {
     Ok(ops::PlanRequest {
         input: SetupInput {
@@ -333,6 +365,7 @@ fn plan_request(args: &SetupArgs, region: &str) -> Result<ops::PlanRequest, Stop
             upstream_prefix: args.upstream_prefix.clone(),
             tags: args.tags.clone(),
             cache: cache_input(&args.cache)?,
+            upstream: upstream_input(&args.upstream)?,
         },
         method: match args.method {
             Method::Api => planning::Method::Api,
@@ -705,6 +738,7 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
             stack_name: Some(args.stack_name.clone()),
             delete_repos: args.delete_cached_repos,
             force: args.force,
+            recovery_days: args.recovery_window,
         },
     )
     .await?;

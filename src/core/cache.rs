@@ -30,6 +30,21 @@ pub struct CacheSettingsInput {
     pub scan: Option<String>,
 }
 
+impl CacheSettingsInput {
+    /// The fields given that make a template need a role (KMS, tags on creation), as
+    /// (flag, value).
+    pub fn needs_role_fields(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![];
+        if let Some(k) = &self.kms_key {
+            out.push(("kms-key", k.clone()));
+        }
+        if let Some(t) = self.repo_tags.first() {
+            out.push(("repo-tag", t.clone()));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScanType {
@@ -341,11 +356,15 @@ pub fn lifecycle_summary(policy: &Value) -> String {
 pub fn desired_template(
     prefix: &str,
     s: &CacheSettings,
-    role_arn: &str,
+    role_arn: Option<&str>,
     scan_ours: bool,
 ) -> CreationTemplate {
     let mut tags = s.repo_tags.clone();
-    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+    // Tags on creation need a role for ECR to assume; a rule without one (any upstream
+    // but Echo) gets a template without tags, which needs none.
+    if role_arn.is_some() {
+        tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+    }
     let mut description =
         format!("{TEMPLATE_MARKER}: repositories the cache creates under {prefix}");
     if scan_ours {
@@ -369,8 +388,7 @@ pub fn desired_template(
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok()),
         applied_for: vec!["PULL_THROUGH_CACHE".into()],
-        // Resource tags (the tool always sets one) need a role ECR assumes to create repositories.
-        custom_role_arn: Some(role_arn.to_string()),
+        custom_role_arn: role_arn.map(str::to_string),
     }
 }
 
@@ -497,12 +515,14 @@ pub fn settle(
     setup: &Setup,
     observed: &super::model::Observed,
 ) {
-    extend_role(
-        &mut desired.role,
-        setup,
-        &observed.identity.account,
-        observed.role.as_ref(),
-    );
+    if let Some(role) = &mut desired.role {
+        extend_role(
+            role,
+            setup,
+            &observed.identity.account,
+            observed.role.as_ref(),
+        );
+    }
     if desired.template.is_none() {
         return;
     }
@@ -521,7 +541,7 @@ pub fn settle(
     desired.template = Some(desired_template(
         prefix,
         &setup.cache,
-        &desired.role.arn,
+        desired.role.as_ref().map(|r| r.arn.as_str()),
         ours,
     ));
 }
@@ -975,7 +995,7 @@ mod tests {
             i.scan_on_push = true;
         })
         .unwrap();
-        let d = desired_template("echo", &s, "arn:aws:iam::1:role/r", true);
+        let d = desired_template("echo", &s, Some("arn:aws:iam::1:role/r"), true);
         assert!(d.scan_filter_ours());
         assert_eq!(d.resource_tags["managed-by"], "echo-onboard");
         let mut blockers = vec![];
@@ -1004,7 +1024,7 @@ mod tests {
         let rows = plan_teardown("echo", Some(&d), Some(&scanning));
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].resource, ResourceKind::RegistryScanningFilter);
-        let not_ours = desired_template("echo", &s, "arn:aws:iam::1:role/r", false);
+        let not_ours = desired_template("echo", &s, Some("arn:aws:iam::1:role/r"), false);
         assert_eq!(
             plan_teardown("echo", Some(&not_ours), Some(&scanning)).len(),
             1

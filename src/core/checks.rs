@@ -693,18 +693,18 @@ mod tests {
             upstream_registry: "ecr".into(),
             upstream_url: d.rule.upstream_url.clone(),
             upstream_prefix: "ROOT".into(),
-            role_arn: Some(d.role.arn.clone()),
+            role_arn: Some(d.echo_role().arn.clone()),
             credential_arn: None,
             created_at: None,
             managed_by: ManagedBy::EchoOnboard,
         };
         let role = ObservedRole {
-            name: d.role.name.clone(),
-            arn: d.role.arn.clone(),
-            trust: d.role.trust.to_value(),
-            inline_policies: [(d.role.policy_name.clone(), d.role.policy.to_value())].into(),
+            name: d.echo_role().name.clone(),
+            arn: d.echo_role().arn.clone(),
+            trust: d.echo_role().trust.to_value(),
+            inline_policies: [(d.echo_role().policy_name.clone(), d.echo_role().policy.to_value())].into(),
             managed_policies: Some(Default::default()),
-            tags: d.role.tags.clone(),
+            tags: d.echo_role().tags.clone(),
         };
         let observed = Observed {
             identity: Identity {
@@ -717,6 +717,7 @@ mod tests {
             roles: vec![role.clone()],
             repositories: vec![],
             cache: Default::default(),
+            secret: None,
         };
         (rule, role, observed)
     }
@@ -848,7 +849,7 @@ mod tests {
             immutable_tags: true,
             ..Default::default()
         };
-        o.cache.templates = vec![desired_template("echo", &settings, &role.arn, false)];
+        o.cache.templates = vec![desired_template("echo", &settings, Some(&role.arn), false)];
         // The role does not trust ecr.amazonaws.com yet.
         let c = cache_settings(&o, "echo");
         assert_eq!(c.status, Status::Fail, "{c:?}");

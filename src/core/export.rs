@@ -50,7 +50,7 @@ pub const POLICY_ID: &str = "echo_pull_through_cache_policy";
 pub const RULE_ID: &str = "echo_pull_through_cache_rule";
 
 fn tags(d: &Desired, f: Format) -> Vec<(String, String)> {
-    d.role
+    d.echo_role()
         .tags
         .iter()
         .map(|(k, v)| {
@@ -166,12 +166,12 @@ output "role_arn" {{
         echo_account = q(echo_account(d)),
         echo_region = q(echo_region(d)),
         prefix = q(&d.rule.prefix),
-        role = q(&d.role.name),
-        description = q(&d.role.description),
-        trust = heredoc(&d.role.trust.to_value(), "  "),
+        role = q(&d.echo_role().name),
+        description = q(&d.echo_role().description),
+        trust = heredoc(&d.echo_role().trust.to_value(), "  "),
         tags = tag_lines.join("\n"),
-        policy_name = q(&d.role.policy_name),
-        policy = heredoc(&d.role.policy.to_value(), "  "),
+        policy_name = q(&d.echo_role().policy_name),
+        policy = heredoc(&d.echo_role().policy.to_value(), "  "),
         usage = q(&usage(d).replace("${", "$${")),
     );
     if let Some(e) = import {
@@ -179,13 +179,13 @@ output "role_arn" {{
         if e.role {
             main.push_str(&format!(
                 "import {{\n  to = aws_iam_role.{ROLE_ID}\n  id = {}\n}}\n\n",
-                q(&d.role.name)
+                q(&d.echo_role().name)
             ));
         }
         if e.policy {
             main.push_str(&format!(
                 "import {{\n  to = aws_iam_role_policy.{POLICY_ID}\n  id = {}\n}}\n\n",
-                q(&format!("{}:{}", d.role.name, d.role.policy_name))
+                q(&format!("{}:{}", d.echo_role().name, d.echo_role().policy_name))
             ));
         }
         if e.rule {
@@ -221,10 +221,10 @@ fn cloudformation(d: &Desired, import: Option<Existing>) -> Vec<File> {
     let mut role = json!({
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "RoleName": d.role.name,
-            "Description": d.role.description,
-            "AssumeRolePolicyDocument": d.role.trust.to_value(),
-            "Policies": [{"PolicyName": d.role.policy_name, "PolicyDocument": d.role.policy.to_value()}],
+            "RoleName": d.echo_role().name,
+            "Description": d.echo_role().description,
+            "AssumeRolePolicyDocument": d.echo_role().trust.to_value(),
+            "Policies": [{"PolicyName": d.echo_role().policy_name, "PolicyDocument": d.echo_role().policy.to_value()}],
             "Tags": tags(d, Format::CloudFormation).iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
         }
     });
@@ -262,7 +262,7 @@ fn cloudformation(d: &Desired, import: Option<Existing>) -> Vec<File> {
     if let Some(e) = import {
         let mut ids = vec![];
         if e.role {
-            ids.push(json!({"ResourceType": "AWS::IAM::Role", "LogicalResourceId": "AccessRole", "ResourceIdentifier": {"RoleName": d.role.name}}));
+            ids.push(json!({"ResourceType": "AWS::IAM::Role", "LogicalResourceId": "AccessRole", "ResourceIdentifier": {"RoleName": d.echo_role().name}}));
         }
         if e.rule {
             ids.push(json!({"ResourceType": "AWS::ECR::PullThroughCacheRule", "LogicalResourceId": "PullThroughCacheRule", "ResourceIdentifier": {"EcrRepositoryPrefix": d.rule.prefix}}));
@@ -296,17 +296,17 @@ fn pulumi(d: &Desired, import: Option<Existing>) -> Vec<File> {
         "type": "aws:iam:Role",
         "properties": {
             "name": "${roleName}",
-            "description": d.role.description,
-            "assumeRolePolicy": {"fn::toJSON": d.role.trust.to_value()},
+            "description": d.echo_role().description,
+            "assumeRolePolicy": {"fn::toJSON": d.echo_role().trust.to_value()},
             "tags": tags(d, Format::PulumiYaml).into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<String, Value>>(),
         }
     });
     let mut policy = json!({
         "type": "aws:iam:RolePolicy",
         "properties": {
-            "name": d.role.policy_name,
+            "name": d.echo_role().policy_name,
             "role": format!("${{{ROLE_ID}.id}}"),
-            "policy": {"fn::toJSON": d.role.policy.to_value()},
+            "policy": {"fn::toJSON": d.echo_role().policy.to_value()},
         }
     });
     let mut rule_props = json!({
@@ -319,11 +319,11 @@ fn pulumi(d: &Desired, import: Option<Existing>) -> Vec<File> {
     }
     let mut rule = json!({"type": "aws:ecr:PullThroughCacheRule", "properties": rule_props});
     for (r, exists, id) in [
-        (&mut role, e.role, d.role.name.clone()),
+        (&mut role, e.role, d.echo_role().name.clone()),
         (
             &mut policy,
             e.policy,
-            format!("{}:{}", d.role.name, d.role.policy_name),
+            format!("{}:{}", d.echo_role().name, d.echo_role().policy_name),
         ),
         (&mut rule, e.rule, d.rule.prefix.clone()),
     ] {
@@ -341,7 +341,7 @@ fn pulumi(d: &Desired, import: Option<Existing>) -> Vec<File> {
             "echoRegistryAccountId": {"type": "string", "default": echo_account(d)},
             "echoRegistryRegion": {"type": "string", "default": echo_region(d)},
             "cacheNamespace": {"type": "string", "default": d.rule.prefix},
-            "roleName": {"type": "string", "default": d.role.name},
+            "roleName": {"type": "string", "default": d.echo_role().name},
         },
         "resources": {ROLE_ID: role, POLICY_ID: policy, RULE_ID: rule},
         "outputs": {
@@ -382,7 +382,7 @@ the role `{role}` and the pull-through cache rule `{prefix}`.\n\n\
             owner = f.owner(),
             account = d.account,
             region = d.region,
-            role = d.role.name,
+            role = d.echo_role().name,
             prefix = d.rule.prefix,
         ),
     }

@@ -11,5 +11,6 @@ pub mod policy_eval;
 pub mod redact;
 pub mod regions;
 pub mod render;
+pub mod upstream;
 pub mod validate;
 pub mod verify;

@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use super::cache::{CacheObserved, CreationTemplate, ScanType};
 use super::policy::{self, PolicyDocument};
-use super::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, STACK_TAG_KEY};
+use super::upstream::{secret_name, Credential, Token, UpstreamKind};
+use super::validate::{
+    Region, Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, STACK_TAG_KEY,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
@@ -180,6 +183,62 @@ pub struct RepoDetails {
     pub last_pulled_at: Option<DateTime<Utc>>,
 }
 
+/// A Secrets Manager secret as described, and what a read of its value showed (key names
+/// and whether it equals the wanted credential: never the value itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedSecret {
+    pub arn: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    /// Set while the secret is scheduled for deletion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The version labelled AWSCURRENT (what a rollback of a value change returns to).
+    #[serde(skip)]
+    pub current_version: Option<String>,
+    /// The keys of its JSON value; `None` when the value was not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// Whether the value equals the credential being set up (`None`: not compared).
+    #[serde(skip)]
+    pub value_matches: Option<bool>,
+    /// Why the value could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// The keys ECR reads from a credential secret.
+pub const SECRET_KEYS: [&str; 2] = ["username", "accessToken"];
+
+impl ObservedSecret {
+    pub fn managed_by(&self) -> ManagedBy {
+        ManagedBy::from_tags(&self.tags)
+    }
+    /// Why ECR could not use this secret as a credential, if it could not.
+    pub fn check_problem(&self) -> Option<String> {
+        if let Some(e) = &self.unreadable {
+            return Some(format!("cannot be read ({e})"));
+        }
+        let keys = self.keys.as_ref()?;
+        let missing: Vec<&str> = SECRET_KEYS
+            .into_iter()
+            .filter(|k| !keys.iter().any(|have| have == k))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "lacks the key{} {} (it has: {})",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(" and "),
+                if keys.is_empty() {
+                    "none, or its value is not a JSON object".into()
+                } else {
+                    keys.join(", ")
+                }
+            )
+        })
+    }
+}
+
 /// Everything read from one account and region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Observed {
@@ -195,6 +254,10 @@ pub struct Observed {
     /// Creation templates and scanning (read for setups with cache settings, status, teardown).
     #[serde(skip_serializing_if = "cache_not_read")]
     pub cache: CacheObserved,
+    /// The credential secret the setup names (by name for the tool's own, by ARN for
+    /// `--credential-arn`), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ObservedSecret>,
 }
 
 fn cache_not_read(c: &CacheObserved) -> bool {
@@ -251,29 +314,60 @@ pub struct DesiredRule {
     pub upstream_registry: String,
     pub upstream_url: String,
     pub upstream_prefix: String,
-    pub role_arn: String,
+    /// The role ECR assumes (Echo's ECR upstream only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The credential secret; `None` with a `secret` to create means "known after apply".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_arn: Option<String>,
+}
+
+/// The credential secret the tool keeps for an upstream (`ecr-pullthroughcache/<prefix>`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredSecret {
+    pub name: String,
+    pub username: String,
+    /// Never serialized: the plan says "(set)".
+    #[serde(skip)]
+    pub token: Token,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Desired {
     pub account: String,
     pub region: String,
-    pub role: DesiredRole,
+    /// The role ECR assumes: for Echo's upstream only (other upstreams use no role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<DesiredRole>,
     pub rule: DesiredRule,
-    /// The prefix's repository creation template, when cache settings are given.
+    /// The prefix's repository creation template: with cache settings, and for every other
+    /// upstream (its description records that the tool made the rule, which cannot be tagged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<CreationTemplate>,
     /// Scan the prefix's repositories on push, with this scan type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanType>,
+    /// The credential secret to create or keep, for upstreams given `--username`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<DesiredSecret>,
 }
 
-pub fn upstream_registry_url(setup: &Setup) -> String {
+impl Desired {
+    /// The role, for the code paths that exist only for Echo's upstream.
+    pub fn echo_role(&self) -> &DesiredRole {
+        self.role
+            .as_ref()
+            .expect("Echo's upstream always has a role")
+    }
+}
+
+pub fn upstream_registry_url(echo_account: &str, echo_region: &Region) -> String {
     format!(
         "{}.dkr.ecr.{}.{}",
-        setup.echo_account,
-        setup.echo_region,
-        setup.echo_region.dns_suffix()
+        echo_account,
+        echo_region,
+        echo_region.dns_suffix()
     )
 }
 
@@ -283,48 +377,88 @@ pub fn role_arn(partition: &str, account: &str, role: &str) -> String {
 
 /// The desired state for a validated setup in the caller's account.
 pub fn desired(setup: &Setup, own_account: &str) -> Desired {
-    let mut tags = setup.tags.clone();
-    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
-    tags.insert(PREFIX_TAG_KEY.into(), setup.prefix.to_string());
-    let arn = role_arn(
-        setup.region.partition(),
-        own_account,
-        setup.role_name.as_str(),
-    );
+    let prefix = setup.prefix.to_string();
+    let rule_and_role = match setup.echo() {
+        Some(echo_account) => {
+            let arn = role_arn(
+                setup.region.partition(),
+                own_account,
+                setup.role_name.as_str(),
+            );
+            let mut tags = setup.tags.clone();
+            tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+            tags.insert(PREFIX_TAG_KEY.into(), prefix.clone());
+            let role = DesiredRole {
+                name: setup.role_name.to_string(),
+                arn: arn.clone(),
+                description: format!(
+                    "Lets ECR pull-through cache (prefix {prefix}) pull from Echo's registry. Managed by echo-onboard."
+                ),
+                trust: policy::trust_policy(),
+                policy_name: super::validate::DEFAULT_POLICY_NAME.into(),
+                policy: policy::permission_policy(setup, own_account),
+                tags,
+            };
+            let rule = DesiredRule {
+                prefix: prefix.clone(),
+                upstream_registry: UpstreamKind::Echo.api().into(),
+                upstream_url: upstream_registry_url(echo_account.as_str(), &setup.echo_region),
+                upstream_prefix: setup.upstream_prefix.to_string(),
+                role_arn: Some(arn),
+                credential_arn: None,
+            };
+            (rule, Some(role))
+        }
+        None => {
+            let credential_arn = match &setup.upstream.credential {
+                Some(Credential::Existing { arn }) => Some(arn.clone()),
+                _ => None,
+            };
+            let rule = DesiredRule {
+                prefix: prefix.clone(),
+                upstream_registry: setup.upstream.kind.api().into(),
+                upstream_url: setup.upstream.url.clone().unwrap_or_default(),
+                upstream_prefix: setup.upstream_prefix.to_string(),
+                role_arn: None,
+                credential_arn,
+            };
+            (rule, None)
+        }
+    };
+    let (rule, role) = rule_and_role;
+    let secret = match &setup.upstream.credential {
+        Some(Credential::New { username, token }) => {
+            let mut tags = setup.tags.clone();
+            tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+            tags.insert(PREFIX_TAG_KEY.into(), prefix.clone());
+            Some(DesiredSecret {
+                name: secret_name(&prefix),
+                username: username.clone(),
+                token: token.clone(),
+                tags,
+            })
+        }
+        _ => None,
+    };
+    let wants_template = setup.cache.wants_template() || !setup.is_echo();
     let mut d = Desired {
         account: own_account.to_string(),
         region: setup.region.to_string(),
-        role: DesiredRole {
-            name: setup.role_name.to_string(),
-            arn: arn.clone(),
-            description: format!(
-                "Lets ECR pull-through cache (prefix {}) pull from Echo's registry. Managed by echo-onboard.",
-                setup.prefix
-            ),
-            trust: policy::trust_policy(),
-            policy_name: super::validate::DEFAULT_POLICY_NAME.into(),
-            policy: policy::permission_policy(setup, own_account),
-            tags,
-        },
-        rule: DesiredRule {
-            prefix: setup.prefix.to_string(),
-            upstream_registry: "ecr".into(),
-            upstream_url: upstream_registry_url(setup),
-            upstream_prefix: setup.upstream_prefix.to_string(),
-            role_arn: arn.clone(),
-        },
-        template: setup.cache.wants_template().then(|| {
+        template: wants_template.then(|| {
             super::cache::desired_template(
-                setup.prefix.as_str(),
+                &prefix,
                 &setup.cache,
-                &arn,
+                role.as_ref().map(|r| r.arn.as_str()),
                 setup.cache.scan.is_some(),
             )
         }),
+        role,
+        rule,
         scan: setup.cache.scan.clone(),
+        secret,
     };
-    if d.template.is_some() {
-        super::cache::extend_role(&mut d.role, setup, own_account, None);
+    if let (Some(role), true) = (&mut d.role, setup.cache.wants_template()) {
+        super::cache::extend_role(role, setup, own_account, None);
     }
     d
 }
@@ -354,20 +488,45 @@ mod tests {
         let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
         input.tags = vec!["team=platform".into()];
         let d = desired(&input.validate().unwrap(), "444455556666");
+        let role = d.echo_role();
         assert_eq!(
-            d.role.arn,
+            role.arn,
             "arn:aws:iam::444455556666:role/echo-pullthrough-cache-role"
         );
-        assert_eq!(d.rule.role_arn, d.role.arn);
+        assert_eq!(d.rule.role_arn.as_deref(), Some(role.arn.as_str()));
         assert_eq!(
             d.rule.upstream_url,
             "111122223333.dkr.ecr.us-east-1.amazonaws.com"
         );
         assert_eq!(d.rule.upstream_registry, "ecr");
         assert_eq!(d.rule.upstream_prefix, "ROOT");
-        assert_eq!(d.role.tags["managed-by"], "echo-onboard");
-        assert_eq!(d.role.tags["echo-onboard:prefix"], "echo");
-        assert_eq!(d.role.tags["team"], "platform");
+        assert_eq!(role.tags["managed-by"], "echo-onboard");
+        assert_eq!(role.tags["echo-onboard:prefix"], "echo");
+        assert_eq!(role.tags["team"], "platform");
+        assert!(d.template.is_none() && d.secret.is_none());
+    }
+
+    #[test]
+    fn another_upstream_has_no_role_and_a_marker_template() {
+        let mut input = SetupInput::with_defaults("", "eu-west-1");
+        input.prefix = "hub".into();
+        input.upstream.name = "docker-hub".into();
+        input.upstream.username = "me".into();
+        input.upstream.token = Some(Token::new("dckr_pat_secret"));
+        let d = desired(&input.validate().unwrap(), "444455556666");
+        assert!(d.role.is_none());
+        assert_eq!(d.rule.upstream_registry, "docker-hub");
+        assert_eq!(d.rule.upstream_url, "registry-1.docker.io");
+        assert_eq!(d.rule.role_arn, None);
+        let secret = d.secret.as_ref().unwrap();
+        assert_eq!(secret.name, "ecr-pullthroughcache/hub");
+        assert_eq!(secret.tags["managed-by"], "echo-onboard");
+        let t = d.template.as_ref().unwrap();
+        assert!(t.managed_by().is_ours());
+        assert_eq!(t.custom_role_arn, None);
+        assert!(t.resource_tags.is_empty());
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(!json.contains("dckr_pat_secret"), "{json}");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::cache;
-use super::model::{CacheRule, Desired, ManagedBy, Observed, ObservedRole};
+use super::model::{CacheRule, Desired, DesiredRole, ManagedBy, Observed, ObservedRole};
 use super::policy;
+use super::upstream;
 use super::validate::{MANAGED_BY_KEY, PREFIX_TAG_KEY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,6 +21,7 @@ pub enum ResourceKind {
     CloudformationStack,
     RepositoryCreationTemplate,
     RegistryScanningFilter,
+    CredentialSecret,
 }
 
 impl ResourceKind {
@@ -31,6 +33,7 @@ impl ResourceKind {
             ResourceKind::CloudformationStack => "cloudformation-stack",
             ResourceKind::RepositoryCreationTemplate => "repository-creation-template",
             ResourceKind::RegistryScanningFilter => "registry-scanning-filter",
+            ResourceKind::CredentialSecret => "secret",
         }
     }
 }
@@ -145,7 +148,12 @@ fn field(name: &str, before: Value, after: Value) -> FieldChange {
 }
 
 /// The plan that brings `observed` to `desired` (setup with the API method).
-pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: PlanOptions) -> Plan {
+pub fn plan(
+    desired: &Desired,
+    observed: &Observed,
+    echo_account: Option<&str>,
+    opts: PlanOptions,
+) -> Plan {
     let mut p = Plan {
         account: observed.identity.account.clone(),
         region: observed.region.clone(),
@@ -153,18 +161,23 @@ pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: Pl
         warnings: vec![],
         blockers: vec![],
     };
-    if echo_account == observed.identity.account {
+    if let Some(echo_account) = echo_account.filter(|a| *a == observed.identity.account) {
         p.warnings.push(format!(
             "the Echo account id {echo_account} is your own account: check the id Echo gave you \
              (a same-account cache only makes sense for testing)"
         ));
     }
-    p.changes.push(plan_role(
-        desired,
-        observed.role.as_ref(),
-        opts,
-        &mut p.blockers,
-    ));
+    if let Some(role) = &desired.role {
+        p.changes.push(plan_role(
+            role,
+            observed.role.as_ref(),
+            opts,
+            &mut p.blockers,
+        ));
+    }
+    if let Some(secret) = plan_secret(desired, observed, &mut p.blockers) {
+        p.changes.push(secret);
+    }
     p.changes
         .push(plan_rule(desired, observed, opts, &mut p.blockers));
     if let Some(t) = &desired.template {
@@ -208,12 +221,11 @@ pub fn plan(desired: &Desired, observed: &Observed, echo_account: &str, opts: Pl
 }
 
 fn plan_role(
-    desired: &Desired,
+    d: &DesiredRole,
     observed: Option<&ObservedRole>,
     opts: PlanOptions,
     blockers: &mut Vec<String>,
 ) -> ResourceChange {
-    let d = &desired.role;
     let policy_field = format!("inline_policy.{}", d.policy_name);
     let Some(role) = observed else {
         return ResourceChange {
@@ -293,13 +305,99 @@ fn plan_role(
 }
 
 fn rule_summary(r: &CacheRule) -> String {
+    let auth = match (&r.role_arn, &r.credential_arn) {
+        (Some(role), _) => format!("role {role}"),
+        (None, Some(secret)) => format!("credential {secret}"),
+        (None, None) => "no credential".into(),
+    };
     format!(
-        "upstream {} {}, upstream prefix {}, role {}",
-        r.upstream_registry,
-        r.upstream_url,
-        r.upstream_prefix,
-        r.role_arn.as_deref().unwrap_or("(none)")
+        "upstream {} {}, upstream prefix {}, {auth}",
+        r.upstream_registry, r.upstream_url, r.upstream_prefix,
     )
+}
+
+/// What a rule's credential ARN shows before the secret exists.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+/// The credential secret: created or kept by the tool (`--username --token-stdin`), or the
+/// user's own (`--credential-arn`), which must exist and hold both keys before anything is sent.
+fn plan_secret(
+    desired: &Desired,
+    observed: &Observed,
+    blockers: &mut Vec<String>,
+) -> Option<ResourceChange> {
+    let prefix = &desired.rule.prefix;
+    let Some(d) = &desired.secret else {
+        let arn = desired.rule.credential_arn.as_ref()?;
+        let problem = match &observed.secret {
+            None => Some("does not exist (or this account cannot see it)".to_string()),
+            Some(s) if s.deleted_at.is_some() => Some(format!(
+                "is scheduled for deletion: restore it with `aws secretsmanager restore-secret --secret-id {arn}`"
+            )),
+            Some(s) => s.check_problem(),
+        };
+        if let Some(problem) = problem {
+            blockers.push(format!(
+                "--credential-arn {arn} {problem}: the secret must hold a JSON object with username and accessToken"
+            ));
+        }
+        return Some(ResourceChange {
+            resource: ResourceKind::CredentialSecret,
+            name: observed
+                .secret
+                .as_ref()
+                .map_or_else(|| arn.clone(), |s| s.name.clone()),
+            action: Action::NoOp,
+            reason: Some("your secret (--credential-arn): used as it is, never changed or deleted by echo-onboard".into()),
+            fields: vec![],
+        });
+    };
+    let after = json!({"username": d.username, "accessToken": upstream::SECRET_VALUE_SET});
+    let Some(current) = &observed.secret else {
+        return Some(ResourceChange {
+            resource: ResourceKind::CredentialSecret,
+            name: d.name.clone(),
+            action: Action::Create,
+            reason: Some(format!("holds the credentials of rule {prefix}")),
+            fields: vec![
+                field("secret_value", Value::Null, after),
+                field("tags", Value::Null, json!(d.tags)),
+            ],
+        });
+    };
+    if !ManagedBy::from_tags(&current.tags).is_ours() {
+        blockers.push(format!(
+            "secret {} already exists and was not created by echo-onboard: pass --credential-arn {} to use it              (it must hold username and accessToken), or choose another --prefix",
+            current.name, current.arn
+        ));
+    }
+    let mut reasons = vec![];
+    if let Some(when) = current.deleted_at {
+        reasons.push(format!(
+            "restored: it was scheduled for deletion on {}",
+            when.format("%Y-%m-%d")
+        ));
+    }
+    let value_current = current.deleted_at.is_none() && current.value_matches == Some(true);
+    let mut fields = vec![];
+    if !value_current {
+        fields.push(field(
+            "secret_value",
+            json!(upstream::SECRET_VALUE_SET),
+            after,
+        ));
+    }
+    Some(ResourceChange {
+        resource: ResourceKind::CredentialSecret,
+        name: current.name.clone(),
+        action: if fields.is_empty() && reasons.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        },
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        fields,
+    })
 }
 
 fn plan_rule(
@@ -327,7 +425,7 @@ fn plan_rule(
                 field("upstream_registry", Value::Null, json!(d.upstream_registry)),
                 field("upstream_url", Value::Null, json!(d.upstream_url)),
                 field("upstream_prefix", Value::Null, json!(d.upstream_prefix)),
-                field("role_arn", Value::Null, json!(d.role_arn)),
+                auth_field(desired, None),
             ],
         };
     };
@@ -346,14 +444,16 @@ fn plan_rule(
             immutable.push(field(name, json!(before), json!(after)));
         }
     }
-    let role_changed = rule.role_arn.as_deref() != Some(d.role_arn.as_str());
+    let role_changed = d.role_arn.is_some() && rule.role_arn != d.role_arn;
+    let credential_changed = credential_pending(desired)
+        || (d.credential_arn.is_some() && rule.credential_arn != d.credential_arn);
     let ours = rule.managed_by.is_ours()
         || (!role_changed
             && observed
                 .role
                 .as_ref()
                 .is_some_and(|r| r.managed_by().is_ours()));
-    let differs = !immutable.is_empty() || role_changed;
+    let differs = !immutable.is_empty() || role_changed || credential_changed;
     if differs && !ours && !opts.adopt {
         blockers.push(format!(
             "a pull-through cache rule for prefix {:?} already exists with other settings ({}; managed by {}): \
@@ -367,8 +467,8 @@ fn plan_rule(
         ));
     }
     let mut fields = immutable.clone();
-    if role_changed {
-        fields.push(field("role_arn", json!(rule.role_arn), json!(d.role_arn)));
+    if role_changed || credential_changed {
+        fields.push(auth_field(desired, Some(rule)));
     }
     let (action, reason) = if !immutable.is_empty() {
         let names: Vec<_> = immutable.iter().map(|f| f.field.as_str()).collect();
@@ -380,10 +480,13 @@ fn plan_rule(
                 names.join(", ")
             )),
         )
-    } else if role_changed {
+    } else if role_changed || credential_changed {
         (
             Action::Update,
-            Some("UpdatePullThroughCacheRule changes the role in place".into()),
+            Some(format!(
+                "UpdatePullThroughCacheRule changes the {} in place",
+                if role_changed { "role" } else { "credential" }
+            )),
         )
     } else {
         (Action::NoOp, None)
@@ -395,6 +498,33 @@ fn plan_rule(
         reason,
         fields,
     }
+}
+
+/// The secret the apply creates, whose ARN the rule can only get once it exists.
+fn credential_pending(desired: &Desired) -> bool {
+    desired.secret.is_some() && desired.rule.credential_arn.is_none()
+}
+
+/// The rule's role (Echo) or credential (other upstreams that need one), before and after.
+fn auth_field(desired: &Desired, rule: Option<&CacheRule>) -> FieldChange {
+    let d = &desired.rule;
+    if d.role_arn.is_some() {
+        return field(
+            "role_arn",
+            json!(rule.and_then(|r| r.role_arn.clone())),
+            json!(d.role_arn),
+        );
+    }
+    let after = if credential_pending(desired) {
+        json!(KNOWN_AFTER_APPLY)
+    } else {
+        json!(d.credential_arn)
+    };
+    field(
+        "credential_arn",
+        json!(rule.and_then(|r| r.credential_arn.clone())),
+        after,
+    )
 }
 
 /// Where else in the account a role is in use: IAM roles are global, rules regional.
@@ -426,6 +556,7 @@ impl RoleUse {
 /// and a blocker when those rules need another upstream (changing the one policy for this
 /// region would then break them).
 pub fn plan_shared_role(plan: &mut Plan, desired: &Desired, elsewhere: &RoleUse) {
+    let Some(role) = &desired.role else { return };
     if elsewhere.rules.is_empty() {
         return;
     }
@@ -440,7 +571,7 @@ pub fn plan_shared_role(plan: &mut Plan, desired: &Desired, elsewhere: &RoleUse)
     for r in &clashing {
         plan.blockers.push(format!(
             "IAM role {} also serves rule {} in {} with upstream {} (upstream prefix {}); this setup              wants {} (upstream prefix {}), and one role policy cannot be changed for one region              without breaking the other: use the same --echo-account/--echo-region/--upstream-prefix,              or pass --role-name to give this region its own role",
-            desired.role.name,
+            role.name,
             r.rule.prefix,
             r.region,
             r.rule.upstream_url,
@@ -602,6 +733,52 @@ pub fn plan_teardown(
     p
 }
 
+/// The tool's credential secret for a torn-down prefix: deleted with a recovery window when
+/// the tool made it for this prefix and no other rule uses it.
+pub fn plan_secret_teardown(
+    observed: &Observed,
+    prefix: &str,
+    recovery_days: u32,
+) -> Option<ResourceChange> {
+    let secret = observed.secret.as_ref()?;
+    let ours = secret.managed_by().is_ours()
+        && secret.tags.get(PREFIX_TAG_KEY).map(String::as_str) == Some(prefix);
+    let users: Vec<&str> = observed
+        .rules
+        .iter()
+        .filter(|r| r.prefix != prefix && r.credential_arn.as_deref() == Some(secret.arn.as_str()))
+        .map(|r| r.prefix.as_str())
+        .collect();
+    let (action, reason) = if secret.deleted_at.is_some() {
+        (Action::NoOp, "already scheduled for deletion".to_string())
+    } else if !ours {
+        (
+            Action::NoOp,
+            format!("left alone: not made by echo-onboard for prefix {prefix}"),
+        )
+    } else if !users.is_empty() {
+        (
+            Action::NoOp,
+            format!("left alone: still used by rule(s) {}", users.join(", ")),
+        )
+    } else {
+        (
+            Action::Delete,
+            format!(
+                "recovery window {recovery_days} days: `aws secretsmanager restore-secret --secret-id {}` brings it back until then",
+                secret.arn
+            ),
+        )
+    };
+    Some(ResourceChange {
+        resource: ResourceKind::CredentialSecret,
+        name: secret.name.clone(),
+        action,
+        reason: Some(reason),
+        fields: vec![],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,17 +806,18 @@ mod tests {
             roles: vec![],
             repositories: vec![],
             cache: Default::default(),
+            secret: None,
         }
     }
 
     fn role_of(d: &Desired) -> ObservedRole {
         ObservedRole {
-            name: d.role.name.clone(),
-            arn: d.role.arn.clone(),
-            trust: d.role.trust.to_value(),
-            inline_policies: [(d.role.policy_name.clone(), d.role.policy.to_value())].into(),
+            name: d.echo_role().name.clone(),
+            arn: d.echo_role().arn.clone(),
+            trust: d.echo_role().trust.to_value(),
+            inline_policies: [(d.echo_role().policy_name.clone(), d.echo_role().policy.to_value())].into(),
             managed_policies: Some(Default::default()),
-            tags: d.role.tags.clone(),
+            tags: d.echo_role().tags.clone(),
         }
     }
 
@@ -649,7 +827,7 @@ mod tests {
             upstream_registry: d.rule.upstream_registry.clone(),
             upstream_url: d.rule.upstream_url.clone(),
             upstream_prefix: d.rule.upstream_prefix.clone(),
-            role_arn: Some(d.rule.role_arn.clone()),
+            role_arn: d.rule.role_arn.clone(),
             credential_arn: None,
             created_at: None,
             managed_by,
@@ -667,7 +845,7 @@ mod tests {
     #[test]
     fn fresh_account_creates_both() {
         let d = setup_desired();
-        let p = plan(&d, &empty(), ECHO, PlanOptions::default());
+        let p = plan(&d, &empty(), Some(ECHO), PlanOptions::default());
         assert_eq!(p.changes.len(), 2);
         assert!(p.changes.iter().all(|c| c.action == Action::Create));
         assert!(p.blockers.is_empty() && p.warnings.is_empty());
@@ -678,7 +856,7 @@ mod tests {
                 .find(|f| f.field == "role_arn")
                 .unwrap()
                 .after,
-            json!(d.role.arn)
+            json!(d.echo_role().arn)
         );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["changes"][0]["resource"], "iam-role");
@@ -689,7 +867,7 @@ mod tests {
     #[test]
     fn converged_is_all_no_op() {
         let (d, o) = converged();
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(!p.has_changes(), "{p:#?}");
         assert_eq!(
             serde_json::to_value(&p).unwrap()["changes"][0]["action"],
@@ -702,10 +880,10 @@ mod tests {
         let (d, mut o) = converged();
         let role = o.role.as_mut().unwrap();
         role.inline_policies.insert(
-            d.role.policy_name.clone(),
+            d.echo_role().policy_name.clone(),
             json!({"Version":"2012-10-17","Statement":[]}),
         );
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         let c = p.change(ResourceKind::IamRole).unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields.len(), 1);
@@ -723,10 +901,10 @@ mod tests {
     fn reordered_policy_is_not_drift() {
         let (d, mut o) = converged();
         let role = o.role.as_mut().unwrap();
-        let mut doc = d.role.policy.to_value();
+        let mut doc = d.echo_role().policy.to_value();
         doc["Statement"].as_array_mut().unwrap().reverse();
-        role.inline_policies.insert(d.role.policy_name.clone(), doc);
-        assert!(!plan(&d, &o, ECHO, PlanOptions::default()).has_changes());
+        role.inline_policies.insert(d.echo_role().policy_name.clone(), doc);
+        assert!(!plan(&d, &o, Some(ECHO), PlanOptions::default()).has_changes());
     }
 
     #[test]
@@ -736,7 +914,7 @@ mod tests {
         role.trust = json!({"Version":"2012-10-17","Statement":[]});
         role.tags.insert("team".into(), "other".into());
         role.tags.insert("extra".into(), "kept".into());
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         let c = p.change(ResourceKind::IamRole).unwrap();
         let names: Vec<_> = c.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, vec!["trust_policy", "tags"]);
@@ -748,7 +926,7 @@ mod tests {
     fn missing_inline_policy_is_an_update() {
         let (d, mut o) = converged();
         o.role.as_mut().unwrap().inline_policies.clear();
-        let c = plan(&d, &o, ECHO, PlanOptions::default())
+        let c = plan(&d, &o, Some(ECHO), PlanOptions::default())
             .change(ResourceKind::IamRole)
             .unwrap()
             .clone();
@@ -760,7 +938,7 @@ mod tests {
     fn role_change_on_rule_is_update_in_place() {
         let (d, mut o) = converged();
         o.rules[0].role_arn = Some(format!("arn:aws:iam::{OWN}:role/old"));
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields[0].field, "role_arn");
@@ -776,7 +954,7 @@ mod tests {
         let (d, mut o) = converged();
         o.rules[0].upstream_url = "999999999999.dkr.ecr.us-east-1.amazonaws.com".into();
         o.rules[0].upstream_prefix = "old".into();
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         let c = p.change(ResourceKind::PullThroughCacheRule).unwrap();
         assert_eq!(c.action, Action::Replace);
         assert!(c
@@ -792,7 +970,7 @@ mod tests {
         let (d, mut o) = converged();
         o.rules[0].managed_by = ManagedBy::Other;
         o.rules[0].role_arn = Some(format!("arn:aws:iam::{OWN}:role/hand-made"));
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert_eq!(p.blockers.len(), 1);
         assert!(
             p.blockers[0].contains("choose another --prefix"),
@@ -800,7 +978,7 @@ mod tests {
             p.blockers[0]
         );
         assert!(p.blockers[0].contains("role arn:aws:iam::444455556666:role/hand-made"));
-        let adopted = plan(&d, &o, ECHO, PlanOptions { adopt: true });
+        let adopted = plan(&d, &o, Some(ECHO), PlanOptions { adopt: true });
         assert!(adopted.blockers.is_empty());
         assert_eq!(
             adopted
@@ -815,7 +993,7 @@ mod tests {
     fn foreign_rule_identical_to_desired_is_no_op() {
         let (d, mut o) = converged();
         o.rules[0].managed_by = ManagedBy::Other;
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(p.blockers.is_empty());
         assert!(!p.has_changes());
     }
@@ -824,7 +1002,7 @@ mod tests {
     fn foreign_role_blocks() {
         let (d, mut o) = converged();
         o.role.as_mut().unwrap().tags.clear();
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(
             p.blockers
                 .iter()
@@ -832,7 +1010,7 @@ mod tests {
             "{:?}",
             p.blockers
         );
-        assert!(plan(&d, &o, ECHO, PlanOptions { adopt: true })
+        assert!(plan(&d, &o, Some(ECHO), PlanOptions { adopt: true })
             .blockers
             .is_empty());
     }
@@ -845,7 +1023,7 @@ mod tests {
             .unwrap()
             .tags
             .insert(PREFIX_TAG_KEY.into(), "other".into());
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(
             p.blockers[0].contains("for prefix \"other\""),
             "{:?}",
@@ -862,14 +1040,14 @@ mod tests {
             r.prefix = format!("p{i:02}");
             o.rules.push(r);
         }
-        let p = plan(&d, &o, ECHO, PlanOptions::default());
+        let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(p.blockers[0].contains("quota"));
     }
 
     #[test]
     fn own_account_as_echo_account_warns() {
         let d = setup_desired();
-        let p = plan(&d, &empty(), OWN, PlanOptions::default());
+        let p = plan(&d, &empty(), Some(OWN), PlanOptions::default());
         assert!(p.warnings[0].contains("your own account"));
     }
 
@@ -988,7 +1166,7 @@ mod tests {
     fn a_role_shared_with_another_region_is_noted_and_never_rewritten_for_another_upstream() {
         let (d, o) = converged();
         let mut same = rule_of(&d, ManagedBy::EchoOnboard);
-        let mut p = plan(&d, &o, ECHO, PlanOptions::default());
+        let mut p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         let shared = RoleUse {
             rules: vec![RegionalRule {
                 region: "us-east-1".into(),
@@ -1013,7 +1191,7 @@ mod tests {
             }],
             unreadable: vec![],
         };
-        let mut p = plan(&d, &o, ECHO, PlanOptions::default());
+        let mut p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         plan_shared_role(&mut p, &d, &other);
         assert_eq!(p.blockers.len(), 1);
         assert!(p.blockers[0].contains("--role-name"), "{}", p.blockers[0]);

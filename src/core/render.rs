@@ -233,8 +233,9 @@ mod tests {
             roles: vec![],
             repositories: vec![],
             cache: Default::default(),
+            secret: None,
         };
-        let p = plan(&d, &o, "111122223333", PlanOptions::default());
+        let p = plan(&d, &o, Some("111122223333"), PlanOptions::default());
         let text = plan_text(&p).join("\n");
         assert!(!text.contains('\u{1b}'));
         assert!(

@@ -348,6 +348,8 @@ pub struct SetupInput {
     pub tags: Vec<String>,
     /// Cache settings (creation template, scanning); empty means ECR's defaults.
     pub cache: super::cache::CacheSettingsInput,
+    /// The registry the rule pulls from (Echo's when empty).
+    pub upstream: super::upstream::UpstreamInput,
 }
 
 pub const DEFAULT_ECHO_REGION: &str = "us-east-1";
@@ -366,12 +368,21 @@ impl SetupInput {
             upstream_prefix: ROOT.into(),
             tags: vec![],
             cache: Default::default(),
+            upstream: Default::default(),
         }
     }
 
     /// Validates every field and returns all errors at once, so a user fixes them in one go.
     pub fn validate(&self) -> Result<Setup, Vec<FieldError>> {
-        let echo_account = AccountId::parse("echo-account", &self.echo_account);
+        let upstream = self.upstream.validate();
+        let echo_upstream = upstream.as_ref().map_or(true, |u| u.kind.is_echo());
+        // Only Echo's upstream has an Echo account; another upstream ignores the field (a
+        // config file may set it for the Echo rule).
+        let echo_account = if echo_upstream {
+            AccountId::parse("echo-account", &self.echo_account).map(Some)
+        } else {
+            Ok(None)
+        };
         let echo_region = Region::parse("echo-region", &self.echo_region);
         let region = Region::parse("region", &self.region);
         let prefix = RepoPrefix::parse("prefix", &self.prefix);
@@ -379,6 +390,23 @@ impl SetupInput {
         let upstream_prefix = RepoPrefix::parse("upstream-prefix", &self.upstream_prefix);
         let tags = parse_tags("tag", &self.tags);
         let mut errors = Vec::new();
+        let upstream = match upstream {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        if !echo_upstream {
+            errors.extend(self.cache.needs_role_fields().into_iter().map(|(field, value)| {
+                err(
+                    field,
+                    &value,
+                    "needs a role for ECR to assume when it creates repositories, and only --upstream echo has one",
+                    "--immutable-tags, --expire-untagged-after, --keep-last, --repository-policy and --scan-on-push work for every upstream",
+                )
+            }));
+        }
         let cache = match self.cache.validate() {
             Ok(c) => Some(c),
             Err(e) => {
@@ -434,6 +462,7 @@ impl SetupInput {
                 upstream_prefix,
                 tags,
                 cache: cache.unwrap_or_default(),
+                upstream: upstream.unwrap_or_default(),
             }),
             _ => Err(errors),
         }
@@ -443,7 +472,9 @@ impl SetupInput {
 /// A validated setup: the only way to build a desired state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Setup {
-    pub echo_account: AccountId,
+    /// Set exactly when the upstream is Echo's registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo_account: Option<AccountId>,
     pub echo_region: Region,
     pub region: Region,
     pub prefix: RepoPrefix,
@@ -452,6 +483,17 @@ pub struct Setup {
     pub tags: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "super::cache::CacheSettings::is_empty")]
     pub cache: super::cache::CacheSettings,
+    pub upstream: super::upstream::Upstream,
+}
+
+impl Setup {
+    /// The Echo account, for the setups that pull from Echo (the only ones with a role).
+    pub fn echo(&self) -> Option<&AccountId> {
+        self.echo_account.as_ref()
+    }
+    pub fn is_echo(&self) -> bool {
+        self.upstream.kind.is_echo()
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::events::{emit, Event, EventSender};
 use crate::aws::{Aws, AwsError, NewRule, Validation};
 use crate::core::cache::{scan_filter, CreationTemplate, ScanningConfig};
-use crate::core::model::{usage_instructions, CacheRule, Desired, Observed};
+use crate::core::model::{usage_instructions, CacheRule, Desired, DesiredRole, Observed};
 use crate::core::plan::{Action, Plan, ResourceKind};
 
 #[derive(Debug, Clone)]
@@ -82,9 +82,23 @@ enum Undo {
     DeleteRule {
         prefix: String,
     },
-    RestoreRuleRole {
+    RestoreRuleAuth {
         prefix: String,
-        role_arn: String,
+        role_arn: Option<String>,
+        credential_arn: Option<String>,
+    },
+    /// A secret this run created: deleted without a recovery window (nothing used it).
+    DeleteSecret {
+        arn: String,
+    },
+    RestoreSecretVersion {
+        arn: String,
+        version: String,
+        from: String,
+    },
+    /// A secret this run restored from scheduled deletion.
+    ScheduleSecretDeletion {
+        arn: String,
     },
     RecreateRule {
         rule: CacheRule,
@@ -113,9 +127,14 @@ impl Undo {
             Undo::RestoreTrust { role, .. } => format!("changed trust policy of role {role}"),
             Undo::RestoreTags { role, .. } => format!("changed tags of role {role}"),
             Undo::DeleteRule { prefix } => format!("created pull-through cache rule {prefix}"),
-            Undo::RestoreRuleRole { prefix, .. } => {
-                format!("changed the role of pull-through cache rule {prefix}")
+            Undo::RestoreRuleAuth { prefix, .. } => {
+                format!("changed the role or credential of pull-through cache rule {prefix}")
             }
+            Undo::DeleteSecret { arn } => format!("created secret {arn}"),
+            Undo::RestoreSecretVersion { arn, .. } => format!("changed the value of secret {arn}"),
+            Undo::ScheduleSecretDeletion { arn } => format!(
+                "restored secret {arn} (its deletion is scheduled again with a {ROLLBACK_RECOVERY_DAYS}-day recovery window)"
+            ),
             Undo::RecreateRule { rule } => format!(
                 "deleted pull-through cache rule {} (for replacement)",
                 rule.prefix
@@ -166,17 +185,31 @@ impl Undo {
                 Ok(())
             }
             Undo::DeleteRule { prefix } => ignore_not_found(aws.delete_cache_rule(prefix).await),
-            Undo::RestoreRuleRole { prefix, role_arn } => {
-                aws.update_cache_rule_role(prefix, role_arn).await
+            Undo::RestoreRuleAuth {
+                prefix,
+                role_arn,
+                credential_arn,
+            } => {
+                aws.update_cache_rule(prefix, role_arn.as_deref(), credential_arn.as_deref())
+                    .await
             }
             Undo::RecreateRule { rule } => {
                 aws.create_cache_rule(&NewRule {
                     prefix: rule.prefix.clone(),
+                    upstream_registry: rule.upstream_registry.clone(),
                     upstream_url: rule.upstream_url.clone(),
                     upstream_prefix: rule.upstream_prefix.clone(),
-                    role_arn: rule.role_arn.clone().unwrap_or_default(),
+                    role_arn: rule.role_arn.clone(),
+                    credential_arn: rule.credential_arn.clone(),
                 })
                 .await
+            }
+            Undo::DeleteSecret { arn } => ignore_not_found(aws.delete_secret(arn, None).await),
+            Undo::RestoreSecretVersion { arn, version, from } => {
+                aws.restore_secret_version(arn, version, from).await
+            }
+            Undo::ScheduleSecretDeletion { arn } => {
+                aws.delete_secret(arn, Some(ROLLBACK_RECOVERY_DAYS)).await
             }
             Undo::DeleteTemplate { prefix } => {
                 ignore_not_found(aws.delete_creation_template(prefix).await)
@@ -186,6 +219,10 @@ impl Undo {
         }
     }
 }
+
+/// The recovery window when a rollback schedules a restored secret's deletion again (the
+/// shortest Secrets Manager allows: the original date is not kept by AWS).
+pub const ROLLBACK_RECOVERY_DAYS: u32 = 7;
 
 fn ignore_not_found(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
@@ -212,8 +249,16 @@ enum Op {
         previous: Vec<(String, Option<String>)>,
     },
     CreateRule,
-    UpdateRuleRole {
-        previous: Option<String>,
+    /// The rule's role (Echo) or credential (other upstreams), in place.
+    UpdateRuleAuth {
+        previous: CacheRule,
+    },
+    CreateSecret,
+    /// A new value for the tool's secret, restoring it first when it is scheduled for deletion.
+    UpdateSecret {
+        arn: String,
+        restore: bool,
+        previous_version: Option<String>,
     },
     DeleteRuleForReplace {
         previous: CacheRule,
@@ -229,7 +274,49 @@ enum Op {
 
 fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     let mut out = vec![];
-    let role = &desired.role;
+    if let Some(role) = &desired.role {
+        role_steps(role, plan, &mut out);
+    }
+    if let (Some(c), Some(secret)) = (plan.change(ResourceKind::CredentialSecret), &desired.secret) {
+        match (c.action, &observed.secret) {
+            (Action::Create, _) => out.push(Step {
+                label: format!("create secret {}", secret.name),
+                op: Op::CreateSecret,
+            }),
+            (Action::Update, Some(current)) => out.push(Step {
+                label: format!(
+                    "{}set the value of secret {}",
+                    if current.deleted_at.is_some() {
+                        "restore and "
+                    } else {
+                        ""
+                    },
+                    secret.name
+                ),
+                op: Op::UpdateSecret {
+                    arn: current.arn.clone(),
+                    restore: current.deleted_at.is_some(),
+                    previous_version: current.current_version.clone(),
+                },
+            }),
+            _ => {}
+        }
+    }
+    rule_steps(desired, observed, plan, &mut out);
+    cache_steps(desired, observed, plan, &mut out);
+    if out
+        .iter()
+        .any(|s| !matches!(s.op, Op::PutTemplate { .. } | Op::MergeScanFilter))
+    {
+        out.push(Step {
+            label: format!("validate rule {}", desired.rule.prefix),
+            op: Op::Validate,
+        });
+    }
+    out
+}
+
+fn role_steps(role: &DesiredRole, plan: &Plan, out: &mut Vec<Step>) {
     let policy_field = format!("inline_policy.{}", role.policy_name);
     if let Some(c) = plan.change(ResourceKind::IamRole) {
         match c.action {
@@ -284,6 +371,9 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
             _ => {}
         }
     }
+}
+
+fn rule_steps(desired: &Desired, observed: &Observed, plan: &Plan, out: &mut Vec<Step>) {
     if let Some(c) = plan.change(ResourceKind::PullThroughCacheRule) {
         let prefix = &desired.rule.prefix;
         match c.action {
@@ -291,12 +381,17 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
                 label: format!("create pull-through cache rule {prefix}"),
                 op: Op::CreateRule,
             }),
-            Action::Update => out.push(Step {
-                label: format!("point rule {prefix} at role {}", role.name),
-                op: Op::UpdateRuleRole {
-                    previous: observed.rule(prefix).and_then(|r| r.role_arn.clone()),
-                },
-            }),
+            Action::Update => {
+                if let Some(previous) = observed.rule(prefix).cloned() {
+                    out.push(Step {
+                        label: match &desired.role {
+                            Some(role) => format!("point rule {prefix} at role {}", role.name),
+                            None => format!("point rule {prefix} at its credential secret"),
+                        },
+                        op: Op::UpdateRuleAuth { previous },
+                    });
+                }
+            }
             Action::Replace => {
                 if let Some(previous) = observed.rule(prefix).cloned() {
                     out.push(Step {
@@ -312,6 +407,9 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
             _ => {}
         }
     }
+}
+
+fn cache_steps(desired: &Desired, observed: &Observed, plan: &Plan, out: &mut Vec<Step>) {
     if let (Some(c), Some(t)) = (
         plan.change(ResourceKind::RepositoryCreationTemplate),
         &desired.template,
@@ -344,16 +442,6 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
             });
         }
     }
-    if out
-        .iter()
-        .any(|s| !matches!(s.op, Op::PutTemplate { .. } | Op::MergeScanFilter))
-    {
-        out.push(Step {
-            label: format!("validate rule {}", desired.rule.prefix),
-            op: Op::Validate,
-        });
-    }
-    out
 }
 
 /// Which steps may run together: each wave starts when the previous one is done. The role
@@ -362,11 +450,14 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
 /// needs everything. So a first setup is three round trips of writes, not four.
 fn wave(op: &Op, trust_changes: bool) -> u8 {
     match op {
-        Op::CreateRole | Op::DeleteRuleForReplace { .. } => 0,
+        Op::CreateRole
+        | Op::DeleteRuleForReplace { .. }
+        | Op::CreateSecret
+        | Op::UpdateSecret { .. } => 0,
         Op::PutPolicy { .. } | Op::UpdateTrust { .. } | Op::TagRole { .. } | Op::CreateRule => 1,
         // Pointing a rule at a role whose trust is being fixed waits for the fix.
-        Op::UpdateRuleRole { .. } if trust_changes => 2,
-        Op::UpdateRuleRole { .. } => 1,
+        Op::UpdateRuleAuth { .. } if trust_changes => 2,
+        Op::UpdateRuleAuth { .. } => 1,
         // ECR assumes the template's role: it is set up first.
         Op::PutTemplate { .. } | Op::MergeScanFilter => 2,
         Op::Validate => 3,
@@ -388,6 +479,8 @@ pub async fn apply(
     let mut journal: Vec<Undo> = vec![];
     let mut changed = vec![];
     let mut validation = None;
+    // The ARN of a secret this run creates, for the rule steps of the next wave.
+    let created_secret = std::sync::Mutex::new(None);
     for wave_no in 0..=3 {
         let this: Vec<(usize, &Step)> = steps
             .iter()
@@ -407,7 +500,7 @@ pub async fn apply(
         }
         let results = futures::future::join_all(
             this.iter()
-                .map(|(_, step)| run_step(aws, step, desired, opts, tx)),
+                .map(|(_, step)| run_step(aws, step, desired, &created_secret, opts, tx)),
         )
         .await;
         // Results are journaled in step order, so a rollback undoes in reverse step order.
@@ -480,17 +573,121 @@ async fn run_step(
     aws: &dyn Aws,
     step: &Step,
     desired: &Desired,
+    created_secret: &std::sync::Mutex<Option<String>>,
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> Result<(Option<Undo>, Option<ValidationReport>), AwsError> {
-    let role = &desired.role;
+    let credential_arn = || {
+        desired
+            .rule
+            .credential_arn
+            .clone()
+            .or_else(|| created_secret.lock().expect("secret lock").clone())
+    };
+    let undo = match &step.op {
+        Op::CreateSecret | Op::UpdateSecret { .. } => {
+            return secret_step(aws, &step.op, desired, created_secret).await;
+        }
+        Op::CreateRule => {
+            create_rule_with_retry(aws, desired, credential_arn(), opts, &step.label, tx).await?;
+            Some(Undo::DeleteRule {
+                prefix: desired.rule.prefix.clone(),
+            })
+        }
+        Op::UpdateRuleAuth { previous } => {
+            let credential = credential_arn();
+            aws.update_cache_rule(
+                &desired.rule.prefix,
+                desired.rule.role_arn.as_deref(),
+                credential.as_deref(),
+            )
+            .await?;
+            Some(Undo::RestoreRuleAuth {
+                prefix: desired.rule.prefix.clone(),
+                role_arn: previous.role_arn.clone(),
+                credential_arn: previous.credential_arn.clone(),
+            })
+        }
+        Op::CreateRole | Op::PutPolicy { .. } | Op::UpdateTrust { .. } | Op::TagRole { .. } => {
+            role_step(aws, &step.op, desired.echo_role()).await?
+        }
+        Op::DeleteRuleForReplace { previous } => {
+            aws.delete_cache_rule(&previous.prefix).await?;
+            Some(Undo::RecreateRule {
+                rule: previous.clone(),
+            })
+        }
+        Op::PutTemplate { previous } => {
+            let t = desired
+                .template
+                .as_ref()
+                .expect("a template step comes from a desired template");
+            aws.put_creation_template(t, previous.is_none()).await?;
+            Some(match previous {
+                Some(p) => Undo::RestoreTemplate {
+                    template: p.clone(),
+                },
+                None => Undo::DeleteTemplate {
+                    prefix: t.prefix.clone(),
+                },
+            })
+        }
+        Op::MergeScanFilter => {
+            let scan = desired
+                .scan
+                .as_ref()
+                .expect("a scan step comes from a desired scan");
+            let current = aws.scanning_configuration().await?;
+            let merged = current.with_filter(&scan_filter(&desired.rule.prefix), scan);
+            if merged == current {
+                None
+            } else {
+                aws.put_scanning_configuration(&merged).await?;
+                Some(Undo::RestoreScanning { config: current })
+            }
+        }
+        Op::Validate => {
+            let v = validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await?;
+            if !v.is_valid && desired.role.is_none() {
+                emit(tx, Event::Warning {
+                    message: format!(
+                        "ECR could not validate rule {} yet: {}. Check the upstream's credentials with `echo-onboard diagnose --prefix {}`",
+                        desired.rule.prefix,
+                        v.failure.as_deref().unwrap_or("no reason given"),
+                        desired.rule.prefix
+                    ),
+                });
+            } else if !v.is_valid {
+                emit(tx, Event::Warning {
+                    message: format!(
+                        "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
+                        desired.rule.prefix,
+                        v.failure.as_deref().unwrap_or("no reason given"),
+                        desired.account
+                    ),
+                });
+            }
+            return Ok((
+                None,
+                Some(ValidationReport {
+                    is_valid: v.is_valid,
+                    failure: v.failure.clone(),
+                }),
+            ));
+        }
+    };
+    Ok((undo, None))
+}
+
+/// One write to the role.
+async fn role_step(aws: &dyn Aws, op: &Op, role: &DesiredRole) -> Result<Option<Undo>, AwsError> {
     let role_tags = || -> Vec<(String, String)> {
         role.tags
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };
-    let undo = match &step.op {
+    Ok(match op {
         Op::CreateRole => {
             aws.create_role(
                 &role.name,
@@ -534,77 +731,65 @@ async fn run_step(
                 previous: previous.clone(),
             })
         }
-        Op::CreateRule => {
-            create_rule_with_retry(aws, desired, opts, &step.label, tx).await?;
-            Some(Undo::DeleteRule {
-                prefix: desired.rule.prefix.clone(),
-            })
-        }
-        Op::UpdateRuleRole { previous } => {
-            aws.update_cache_rule_role(&desired.rule.prefix, &desired.rule.role_arn)
+        _ => None,
+    })
+}
+
+/// Creates the tool's secret (keeping its ARN for the rule), or sets its value, restoring it
+/// first when it is scheduled for deletion.
+async fn secret_step(
+    aws: &dyn Aws,
+    op: &Op,
+    desired: &Desired,
+    created_secret: &std::sync::Mutex<Option<String>>,
+) -> Result<(Option<Undo>, Option<ValidationReport>), AwsError> {
+    let secret = desired
+        .secret
+        .as_ref()
+        .expect("a secret step comes from a desired secret");
+    let undo = match op {
+        Op::CreateSecret => {
+            let tags: Vec<(String, String)> = secret
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let arn = aws
+                .create_secret(&secret.name, &secret.username, &secret.token, &tags)
                 .await?;
-            previous.clone().map(|role_arn| Undo::RestoreRuleRole {
-                prefix: desired.rule.prefix.clone(),
-                role_arn,
-            })
+            *created_secret.lock().expect("secret lock") = Some(arn.clone());
+            Undo::DeleteSecret { arn }
         }
-        Op::DeleteRuleForReplace { previous } => {
-            aws.delete_cache_rule(&previous.prefix).await?;
-            Some(Undo::RecreateRule {
-                rule: previous.clone(),
-            })
-        }
-        Op::PutTemplate { previous } => {
-            let t = desired
-                .template
-                .as_ref()
-                .expect("a template step comes from a desired template");
-            aws.put_creation_template(t, previous.is_none()).await?;
-            Some(match previous {
-                Some(p) => Undo::RestoreTemplate {
-                    template: p.clone(),
+        Op::UpdateSecret {
+            arn,
+            restore,
+            previous_version,
+        } => {
+            if *restore {
+                aws.restore_secret(arn).await?;
+            }
+            let version = aws
+                .put_secret_value(arn, &secret.username, &secret.token)
+                .await;
+            match (version, restore, previous_version) {
+                (Err(e), true, _) => {
+                    // Put back what was there: the restore alone is not what was planned.
+                    let _ = aws.delete_secret(arn, Some(ROLLBACK_RECOVERY_DAYS)).await;
+                    return Err(e);
+                }
+                (Err(e), false, _) => return Err(e),
+                (Ok(_), true, _) => Undo::ScheduleSecretDeletion { arn: arn.clone() },
+                (Ok(new), false, Some(old)) => Undo::RestoreSecretVersion {
+                    arn: arn.clone(),
+                    version: old.clone(),
+                    from: new,
                 },
-                None => Undo::DeleteTemplate {
-                    prefix: t.prefix.clone(),
-                },
-            })
-        }
-        Op::MergeScanFilter => {
-            let scan = desired
-                .scan
-                .as_ref()
-                .expect("a scan step comes from a desired scan");
-            let current = aws.scanning_configuration().await?;
-            let merged = current.with_filter(&scan_filter(&desired.rule.prefix), scan);
-            if merged == current {
-                None
-            } else {
-                aws.put_scanning_configuration(&merged).await?;
-                Some(Undo::RestoreScanning { config: current })
+                (Ok(_), false, None) => return Ok((None, None)),
             }
         }
-        Op::Validate => {
-            let v = validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await?;
-            if !v.is_valid {
-                emit(tx, Event::Warning {
-                    message: format!(
-                        "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
-                        desired.rule.prefix,
-                        v.failure.as_deref().unwrap_or("no reason given"),
-                        desired.account
-                    ),
-                });
-            }
-            return Ok((
-                None,
-                Some(ValidationReport {
-                    is_valid: v.is_valid,
-                    failure: v.failure.clone(),
-                }),
-            ));
-        }
+        _ => return Ok((None, None)),
     };
-    Ok((undo, None))
+    Ok((Some(undo), None))
 }
 
 /// Creates the rule; a role made seconds ago may not be usable yet (IAM is eventually
@@ -612,15 +797,18 @@ async fn run_step(
 async fn create_rule_with_retry(
     aws: &dyn Aws,
     desired: &Desired,
+    credential_arn: Option<String>,
     opts: &ApplyOptions,
     label: &str,
     tx: &EventSender,
 ) -> Result<(), AwsError> {
     let rule = NewRule {
         prefix: desired.rule.prefix.clone(),
+        upstream_registry: desired.rule.upstream_registry.clone(),
         upstream_url: desired.rule.upstream_url.clone(),
         upstream_prefix: desired.rule.upstream_prefix.clone(),
         role_arn: desired.rule.role_arn.clone(),
+        credential_arn,
     };
     let attempts = opts.validate_attempts.max(1);
     let mut attempt = 0;

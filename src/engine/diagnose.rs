@@ -173,7 +173,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         Some(plan(
             &desired(&setup, &account),
             &view,
-            setup.echo_account.as_str(),
+            setup.echo().map(|a| a.as_str()),
             PlanOptions { adopt: true },
         ))
     });

@@ -12,8 +12,10 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use crate::aws::{Aws, AwsError, AwsResult, RepoSummary};
 use crate::core::cache::CacheObserved;
 use crate::core::model::{
-    CacheRule, Identity, ManagedBy, Observed, ObservedRole, RepoDetails, RepositoryInfo, PULL_DAYS,
+    CacheRule, Identity, ManagedBy, Observed, ObservedRole, ObservedSecret, RepoDetails,
+    RepositoryInfo, PULL_DAYS,
 };
+use crate::core::upstream::Token;
 use crate::core::validate::RepoPrefix;
 use crate::engine::events::{emit, Event, EventSender};
 
@@ -41,6 +43,37 @@ pub struct Scope {
     pub progress: Option<EventSender>,
     /// Read creation templates and the scanning configuration.
     pub cache: CacheReads,
+    /// Read this credential secret (and check its value).
+    pub secret: Option<SecretRead>,
+}
+
+/// A secret to describe and whose value to check (keys; equality with `expect`).
+#[derive(Debug, Clone)]
+pub struct SecretRead {
+    /// Name or ARN.
+    pub id: String,
+    pub expect: Option<(String, Token)>,
+    /// Read the value (its keys, and equality with `expect`); teardown needs the tags only.
+    pub value: bool,
+}
+
+/// Describes the secret, then checks its value unless it is scheduled for deletion (a value
+/// that cannot be read is recorded, not fatal: the plan says what to do about it).
+async fn read_secret(aws: &dyn Aws, read: &SecretRead) -> AwsResult<Option<ObservedSecret>> {
+    let Some(mut secret) = aws.describe_secret(&read.id).await? else {
+        return Ok(None);
+    };
+    if read.value && secret.deleted_at.is_none() {
+        let expect = read.expect.as_ref().map(|(u, t)| (u.as_str(), t));
+        match aws.check_secret(&secret.arn, expect).await {
+            Ok(check) => {
+                secret.keys = Some(check.keys);
+                secret.value_matches = check.matches;
+            }
+            Err(e) => secret.unreadable = Some(format!("{} [{}]", e.message, e.code)),
+        }
+    }
+    Ok(Some(secret))
 }
 
 /// Whether a view reads cache settings, and whether it can go on without them.
@@ -224,8 +257,14 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             Err(e) => Err(e),
         }
     };
-    let ((identity, mut rules), role, rule_roles, repositories, cache) =
-        futures::try_join!(base, named_role, rule_roles, usage, cache)?;
+    let secret = async {
+        match &scope.secret {
+            Some(read) => read_secret(aws, read).await,
+            None => Ok(None),
+        }
+    };
+    let ((identity, mut rules), role, rule_roles, repositories, cache, secret) =
+        futures::try_join!(base, named_role, rule_roles, usage, cache, secret)?;
     let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
         .into_iter()
         .flatten()
@@ -233,14 +272,21 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         .map(|r| (r.arn.clone(), r))
         .collect();
     for rule in &mut rules {
-        rule.managed_by = rule
-            .role_arn
-            .as_ref()
-            .and_then(|a| roles_by_arn.get(a))
-            .map(ObservedRole::managed_by)
-            .unwrap_or(ManagedBy::Other);
+        rule.managed_by = match &rule.role_arn {
+            Some(arn) => roles_by_arn
+                .get(arn)
+                .map(ObservedRole::managed_by)
+                .unwrap_or(ManagedBy::Other),
+            // Rules cannot be tagged: one without a role is the tool's when the tool's
+            // template for its prefix says so.
+            None => cache
+                .template(&rule.prefix)
+                .map(|t| t.managed_by())
+                .unwrap_or(ManagedBy::Other),
+        };
     }
     Ok(Observed {
+        secret,
         cache,
         identity,
         region: region.to_string(),

@@ -181,6 +181,17 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             example: "api".into(),
         }])));
     }
+    if req.method == Method::CloudFormation && !setup.is_echo() {
+        return Err(Failure::of(Problem::invalid(vec![FieldError {
+            field: "method",
+            value: "cloudformation".into(),
+            rule: format!(
+                "Echo's stack template makes the Echo rule and its role only; --upstream {} is applied by the API method",
+                setup.upstream.kind
+            ),
+            example: "api".into(),
+        }])));
+    }
     let method = req.method;
     let planning = planning::plan_setup(aws, setup, method, &req.stack_name, req.adopt);
     // IAM is global: a role this tool already has may serve rules in other regions. The other
@@ -463,6 +474,25 @@ pub struct TeardownRequest {
     /// Also tear down what was handed over to infrastructure code (`managed-by` terraform,
     /// pulumi or cloudformation), as if this tool had made it.
     pub force: bool,
+    /// Days Secrets Manager keeps the tool's credential secret after teardown (7-30).
+    pub recovery_days: u32,
+}
+
+/// What Secrets Manager does when no window is given; the safest for a secret deleted by a
+/// teardown (a later apply restores it).
+pub const DEFAULT_RECOVERY_DAYS: u32 = 30;
+
+impl TeardownRequest {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            role_name: None,
+            stack_name: None,
+            delete_repos: false,
+            force: false,
+            recovery_days: DEFAULT_RECOVERY_DAYS,
+        }
+    }
 }
 
 /// Marks the rule for `prefix` and its role as this tool's again (a forced teardown of what
@@ -504,6 +534,7 @@ pub struct TeardownPlanned {
     pub observed: Observed,
     pub elsewhere: RoleUse,
     pub delete_repos: bool,
+    pub recovery_days: u32,
     pub plan: Plan,
 }
 
@@ -521,6 +552,7 @@ fn teardown_plan_of(
     prefix: &str,
     owner: &Owner,
     delete_repos: bool,
+    recovery_days: u32,
     elsewhere: &RoleUse,
 ) -> Plan {
     match owner {
@@ -541,11 +573,32 @@ fn teardown_plan_of(
                 blockers: vec![],
             }
         }
-        Owner::Tool { role } => {
-            plan::plan_teardown(observed, prefix, role.as_ref(), delete_repos, elsewhere)
-        }
-        Owner::Nothing => plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere),
+        Owner::Tool { role } => with_secret(
+            plan::plan_teardown(observed, prefix, role.as_ref(), delete_repos, elsewhere),
+            observed,
+            prefix,
+            recovery_days,
+        ),
+        Owner::Nothing => with_secret(
+            plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere),
+            observed,
+            prefix,
+            recovery_days,
+        ),
     }
+}
+
+/// The credential secret's row goes right after the rule's (the rule uses it).
+fn with_secret(mut p: Plan, observed: &Observed, prefix: &str, recovery_days: u32) -> Plan {
+    if let Some(row) = plan::plan_secret_teardown(observed, prefix, recovery_days) {
+        let at = p
+            .changes
+            .iter()
+            .position(|c| c.resource == ResourceKind::PullThroughCacheRule)
+            .map_or(0, |i| i + 1);
+        p.changes.insert(at, row);
+    }
+    p
 }
 
 /// Reads who made the rule for the prefix and plans its removal. A rule this tool did not
@@ -559,8 +612,22 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         .transpose()
         .map_err(Problem::from)?
         .map(|r| r.to_string());
+    if !(7..=30).contains(&req.recovery_days) {
+        return Err(Failure::of(Problem::invalid(vec![FieldError {
+            field: "recovery-window",
+            value: req.recovery_days.to_string(),
+            rule: "must be 7 to 30 days (what Secrets Manager allows)".into(),
+            example: DEFAULT_RECOVERY_DAYS.to_string(),
+        }])));
+    }
     let prefix = prefix.to_string();
     let scope = Scope {
+        // The tool's credential secret for this prefix, if any (its tags say whose it is).
+        secret: Some(observe::SecretRead {
+            id: crate::core::upstream::secret_name(&prefix),
+            expect: None,
+            value: false,
+        }),
         role_name: Some(
             role_name
                 .clone()
@@ -608,6 +675,8 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                 // The rule's own role wins over the default name; an explicit --role-name over both.
                 let role = match (&role_name, rule.as_ref().and_then(|r| r.role_arn.clone())) {
                     (None, Some(arn)) => observed.role_by_arn(&arn).cloned(),
+                    // Another upstream's rule has no role: the default name is not its.
+                    (None, None) => None,
                     _ => observed.role.clone(),
                 };
                 Owner::Tool { role }
@@ -655,13 +724,21 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         (Owner::Tool { role: Some(role) }, Some(others)) => others.using(&role.arn),
         _ => RoleUse::default(),
     };
-    let plan = teardown_plan_of(&observed, &prefix, &owner, req.delete_repos, &elsewhere);
+    let plan = teardown_plan_of(
+        &observed,
+        &prefix,
+        &owner,
+        req.delete_repos,
+        req.recovery_days,
+        &elsewhere,
+    );
     Ok(TeardownPlanned {
         prefix,
         owner,
         observed,
         elsewhere,
         delete_repos: req.delete_repos,
+        recovery_days: req.recovery_days,
         plan,
     })
 }
@@ -719,7 +796,12 @@ pub async fn teardown(
             if !t.plan.has_changes() {
                 return Ok(base);
             }
-            match exec_teardown::teardown(aws, &t.plan, role, tx).await {
+            let secret = t
+                .observed
+                .secret
+                .as_ref()
+                .map(|s| (s.arn.as_str(), t.recovery_days));
+            match exec_teardown::teardown(aws, &t.plan, role, secret, tx).await {
                 Ok(out) => Ok(TornDown {
                     result: Outcome::Deleted,
                     deleted: out.deleted,
@@ -863,6 +945,14 @@ pub async fn export(aws: &dyn Aws, req: &ExportRequest) -> OpResult<Exported> {
         .input
         .validate()
         .map_err(|e| Failure::of(Problem::invalid(e)))?;
+    if !setup.is_echo() {
+        return Err(Failure::of(Problem::invalid(vec![FieldError {
+            field: "upstream",
+            value: setup.upstream.kind.to_string(),
+            rule: "export writes the Echo rule and its role; other upstreams are set up with `echo-onboard apply`".into(),
+            example: "echo".into(),
+        }])));
+    }
     let (account, imported) = if req.import {
         let scope = Scope {
             role_name: Some(setup.role_name.to_string()),

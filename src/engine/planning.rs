@@ -4,7 +4,8 @@ use crate::aws::{Aws, AwsError};
 use crate::core::model::{desired, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::validate::Setup;
-use crate::engine::observe::{self, CacheReads, Scope};
+use crate::core::upstream::{secret_name, Credential};
+use crate::engine::observe::{self, CacheReads, Scope, SecretRead};
 use crate::engine::stack::{self, StackPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,22 @@ pub struct Planned {
     pub stack: Option<StackPlan>,
 }
 
+/// The credential secret a setup names, and the credential to compare its value with.
+fn secret_read(setup: &Setup) -> Option<SecretRead> {
+    match setup.upstream.credential.as_ref()? {
+        Credential::New { username, token } => Some(SecretRead {
+            id: secret_name(setup.prefix.as_str()),
+            expect: Some((username.clone(), token.clone())),
+            value: true,
+        }),
+        Credential::Existing { arn } => Some(SecretRead {
+            id: arn.clone(),
+            expect: None,
+            value: true,
+        }),
+    }
+}
+
 pub async fn plan_setup(
     aws: &dyn Aws,
     setup: Setup,
@@ -38,24 +55,30 @@ pub async fn plan_setup(
         }
     };
     let scope = Scope {
-        role_name: Some(role_name.clone()),
-        cache: if setup.cache.is_empty() {
+        role_name: setup.is_echo().then(|| role_name.clone()),
+        // Another upstream's rule is recorded as the tool's by its template.
+        cache: if setup.cache.is_empty() && setup.is_echo() {
             CacheReads::Skip
         } else {
             CacheReads::Required
         },
+        secret: secret_read(&setup),
         ..Default::default()
     };
     let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
     let mut desired = desired(&setup, &observed.identity.account);
-    if desired.role.name != role_name {
-        desired.role.arn = crate::core::model::role_arn(
+    if let Some(role) = desired.role.as_mut().filter(|r| r.name != role_name) {
+        role.arn = crate::core::model::role_arn(
             setup.region.partition(),
             &observed.identity.account,
             &role_name,
         );
-        desired.role.name = role_name;
-        desired.rule.role_arn = desired.role.arn.clone();
+        role.name = role_name;
+        desired.rule.role_arn = Some(role.arn.clone());
+    }
+    // The tool's secret keeps its ARN; the rule points at it.
+    if let (Some(_), Some(current)) = (&desired.secret, &observed.secret) {
+        desired.rule.credential_arn = Some(current.arn.clone());
     }
     crate::core::cache::settle(&mut desired, &setup, &observed);
     if method == Method::CloudFormation {
@@ -71,7 +94,7 @@ pub async fn plan_setup(
     let plan = plan::plan(
         &desired,
         &observed,
-        setup.echo_account.as_str(),
+        setup.echo().map(|a| a.as_str()),
         PlanOptions { adopt },
     );
     Ok(Planned {

@@ -667,7 +667,7 @@ pub async fn delete_with_repositories(
             .collect(),
         ..plan.clone()
     };
-    match super::teardown::teardown(aws, &repos, None, tx).await {
+    match super::teardown::teardown(aws, &repos, None, None, tx).await {
         Ok(out) => {
             deleted.extend(out.deleted);
             Ok(deleted)

@@ -63,6 +63,7 @@ pub async fn teardown(
     aws: &dyn Aws,
     plan: &Plan,
     role: Option<&ObservedRole>,
+    secret: Option<(&str, u32)>,
     tx: &EventSender,
 ) -> Result<TeardownOutcome, TeardownFailure> {
     let deletions: Vec<_> = plan
@@ -185,13 +186,16 @@ pub async fn teardown(
             deleted,
         });
     }
-    // The template names the role, so it goes before the role; the scanning filter with it.
+    // The template names the role, so it goes before the role; the scanning filter and the
+    // rule's credential secret (with its recovery window) with it.
     let cache_rows: Vec<_> = singles
         .iter()
         .filter(|(_, c)| {
             matches!(
                 c.resource,
-                ResourceKind::RepositoryCreationTemplate | ResourceKind::RegistryScanningFilter
+                ResourceKind::RepositoryCreationTemplate
+                    | ResourceKind::RegistryScanningFilter
+                    | ResourceKind::CredentialSecret
             )
         })
         .collect();
@@ -203,6 +207,10 @@ pub async fn teardown(
             ResourceKind::RepositoryCreationTemplate => {
                 gone_is_fine(aws.delete_creation_template(&c.name).await)
             }
+            ResourceKind::CredentialSecret => match secret {
+                Some((arn, days)) => gone_is_fine(aws.delete_secret(arn, Some(days)).await),
+                None => Ok(()),
+            },
             _ => remove_scan_filter(aws, &c.name).await,
         }
     }))

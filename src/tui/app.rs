@@ -100,6 +100,7 @@ impl App {
             upstream_prefix: self.options.upstream_prefix.value().to_string(),
             tags: self.options.tag_list(),
             cache: self.options.cache_input(),
+            upstream: Default::default(),
         }
     }
 

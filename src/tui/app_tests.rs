@@ -346,6 +346,7 @@ mod resume {
             roles: vec![],
             repositories: vec![],
             cache: Default::default(),
+            secret: None,
         };
         a.update(Msg::Dashboard(Ok(account(empty))));
         assert_eq!(a.screen, Screen::Echo, "no rules yet: straight to setup");
@@ -390,6 +391,7 @@ mod screens {
                 stack_name: None,
                 delete_repos,
                 force: false,
+                recovery_days: crate::engine::ops::DEFAULT_RECOVERY_DAYS,
             },
         )
         .await
@@ -424,6 +426,7 @@ mod screens {
                 repo("echo/c", 20, 200),
             ],
             cache: Default::default(),
+            secret: None,
         }
     }
 
@@ -440,8 +443,9 @@ mod screens {
             roles: vec![],
             repositories: vec![],
             cache: Default::default(),
+            secret: None,
         };
-        let p = plan(&d, &o, "111122223333", PlanOptions::default());
+        let p = plan(&d, &o, Some("111122223333"), PlanOptions::default());
         Arc::new(Planned {
             setup,
             desired: d,

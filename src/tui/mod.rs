@@ -457,6 +457,7 @@ impl Runner {
                         stack_name: None,
                         delete_repos,
                         force: false,
+                        recovery_days: ops::DEFAULT_RECOVERY_DAYS,
                     };
                     let r = ops::plan_teardown(aws.as_ref(), &req)
                         .await

@@ -36,9 +36,11 @@ async fn account(repos: usize, latency: Duration) -> SandboxAws {
     setup
         .create_cache_rule(&NewRule {
             prefix: "echo".into(),
+            upstream_registry: "ecr".into(),
             upstream_url: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
             upstream_prefix: "ROOT".into(),
-            role_arn: "arn:aws:iam::210987654321:role/r".into(),
+            role_arn: Some("arn:aws:iam::210987654321:role/r".into()),
+            credential_arn: None,
         })
         .await
         .unwrap();
