@@ -768,7 +768,11 @@ impl Aws for SandboxAws {
         self.call("CreateSecret", action).await?;
         let mut s = self.state.lock().unwrap();
         if s.secrets.contains_key(name) {
-            return Err(err(action, "ResourceExistsException", &format!("The operation failed because the secret {name} already exists.")));
+            return Err(err(
+                action,
+                "ResourceExistsException",
+                &format!("The operation failed because the secret {name} already exists."),
+            ));
         }
         s.next_id += 1;
         let arn = format!(
@@ -789,12 +793,7 @@ impl Aws for SandboxAws {
         Ok(arn)
     }
 
-    async fn put_secret_value(
-        &self,
-        id: &str,
-        username: &str,
-        token: &Token,
-    ) -> AwsResult<String> {
+    async fn put_secret_value(&self, id: &str, username: &str, token: &Token) -> AwsResult<String> {
         let action = "secretsmanager:PutSecretValue";
         self.call("PutSecretValue", action).await?;
         let mut s = self.state.lock().unwrap();
@@ -837,9 +836,9 @@ impl Aws for SandboxAws {
             .map(|(name, _)| name.clone())
             .ok_or_else(|| no_secret(action, id))?;
         match recovery_days {
-            Some(days) => {
-                s.secrets.get_mut(&name).expect("found above").deleted_at =
-                    Some(Utc::now() + chrono::Duration::days(i64::from(days)));
+            // Like Secrets Manager, DeletedDate is when the deletion was asked for.
+            Some(_) => {
+                s.secrets.get_mut(&name).expect("found above").deleted_at = Some(Utc::now());
             }
             None => {
                 s.secrets.remove(&name);

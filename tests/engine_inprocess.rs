@@ -34,7 +34,12 @@ async fn run_apply(
     let setup = input.validate().unwrap();
     let observed = observe(aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
+    let p = plan(
+        &d,
+        &observed,
+        Some(SANDBOX_ECHO_ACCOUNT),
+        PlanOptions::default(),
+    );
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = ApplyOptions {
@@ -55,7 +60,13 @@ async fn is_converged(aws: &SandboxAws, input: &SetupInput) -> bool {
     let setup = input.validate().unwrap();
     let observed = observe(aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    !plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default()).has_changes()
+    !plan(
+        &d,
+        &observed,
+        Some(SANDBOX_ECHO_ACCOUNT),
+        PlanOptions::default(),
+    )
+    .has_changes()
 }
 
 #[tokio::test]
@@ -113,7 +124,12 @@ async fn failed_rule_creation_after_role_update_restores_the_policy() {
     let setup = other.validate().unwrap();
     let observed = observe(&aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
+    let p = plan(
+        &d,
+        &observed,
+        Some(SANDBOX_ECHO_ACCOUNT),
+        PlanOptions::default(),
+    );
     assert!(p.blockers[0].contains("--role-name"));
     // ...and with --adopt the failed run puts the old policy and tags back.
     let p = plan(
@@ -142,7 +158,12 @@ async fn failed_replacement_recreates_the_old_rule() {
     let setup = changed.validate().unwrap();
     let observed = observe(&aws, REGION, &scope()).await.unwrap();
     let d = desired(&setup, &observed.identity.account);
-    let p = plan(&d, &observed, Some(SANDBOX_ECHO_ACCOUNT), PlanOptions::default());
+    let p = plan(
+        &d,
+        &observed,
+        Some(SANDBOX_ECHO_ACCOUNT),
+        PlanOptions::default(),
+    );
     assert_eq!(
         p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
         Action::Replace

@@ -18,8 +18,8 @@ pub use errors::{AwsError, ErrorKind};
 
 use crate::core::cache::{CreationTemplate, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ObservedRole, ObservedSecret};
-use crate::core::upstream::Token;
 pub use crate::core::model::{StackEvent, StackInfo};
+use crate::core::upstream::Token;
 
 /// A rule to create: Echo's ECR registry with a role, or another upstream with or without
 /// a credential secret.
@@ -139,8 +139,11 @@ pub trait Aws: Send + Sync {
     async fn describe_secret(&self, id: &str) -> AwsResult<Option<ObservedSecret>>;
     /// Reads the secret's value inside the adapter and returns only its key names and, given
     /// `expect`, whether `username` and `accessToken` equal it.
-    async fn check_secret(&self, id: &str, expect: Option<(&str, &Token)>)
-        -> AwsResult<SecretCheck>;
+    async fn check_secret(
+        &self,
+        id: &str,
+        expect: Option<(&str, &Token)>,
+    ) -> AwsResult<SecretCheck>;
     /// Creates the secret holding `{"username","accessToken"}`; returns its ARN.
     async fn create_secret(
         &self,
@@ -150,11 +153,9 @@ pub trait Aws: Send + Sync {
         tags: &[(String, String)],
     ) -> AwsResult<String>;
     /// Stores a new value; returns the new version's id.
-    async fn put_secret_value(&self, id: &str, username: &str, token: &Token)
-        -> AwsResult<String>;
+    async fn put_secret_value(&self, id: &str, username: &str, token: &Token) -> AwsResult<String>;
     /// Makes `version` AWSCURRENT again (undoes a value change).
-    async fn restore_secret_version(&self, id: &str, version: &str, from: &str)
-        -> AwsResult<()>;
+    async fn restore_secret_version(&self, id: &str, version: &str, from: &str) -> AwsResult<()>;
     async fn restore_secret(&self, id: &str) -> AwsResult<()>;
     /// Schedules deletion after `recovery_days` (7-30), or at once when `None`.
     async fn delete_secret(&self, id: &str, recovery_days: Option<u32>) -> AwsResult<()>;

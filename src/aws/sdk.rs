@@ -16,9 +16,9 @@ use super::{
     Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, StackChange,
     StackEvent, StackInfo, StackRequest, Validation,
 };
-use crate::core::upstream::Token;
 use crate::core::cache::{CreationTemplate, ScanRule, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, ObservedSecret};
+use crate::core::upstream::Token;
 
 /// How to reach AWS: the standard credential chain, optionally narrowed by these.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -514,12 +514,7 @@ impl Aws for SdkAws {
         Ok(out.arn().unwrap_or_default().to_string())
     }
 
-    async fn put_secret_value(
-        &self,
-        id: &str,
-        username: &str,
-        token: &Token,
-    ) -> AwsResult<String> {
+    async fn put_secret_value(&self, id: &str, username: &str, token: &Token) -> AwsResult<String> {
         let out = self
             .secrets
             .put_secret_value()

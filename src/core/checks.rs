@@ -8,7 +8,7 @@ use regex_lite::Regex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::model::{usage_instructions, CacheRule, Observed, ObservedRole};
+use super::model::{usage_instructions, CacheRule, Observed, ObservedRole, ObservedSecret};
 use super::plan::RULE_QUOTA;
 use super::policy::{self, CACHE_WRITE_ACTIONS, UPSTREAM_READ_ACTIONS};
 use super::policy_eval::{self, Decision};
@@ -210,9 +210,23 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
     };
     let ev = serde_json::to_value(r).unwrap_or(Value::Null);
     if r.upstream_registry != "ecr" {
-        return Check::new("rule", "Pull-through cache rule", Status::Fail, format!("rule {prefix} points at {} ({}), not an ECR upstream", r.upstream_registry, r.upstream_url))
-            .fix("tear it down and run `echo-onboard apply` with Echo's account id, or pick another --prefix")
-            .evidence(ev);
+        // Another upstream: its credential is checked by `upstream_rules`.
+        return Check::new(
+            "rule",
+            "Pull-through cache rule",
+            Status::Pass,
+            format!(
+                "{prefix}/ → {} {}, {}, managed by {}",
+                r.upstream_registry,
+                r.upstream_url,
+                match &r.credential_arn {
+                    Some(_) => "with a credential secret",
+                    None => "no credential",
+                },
+                r.managed_by.label()
+            ),
+        )
+        .evidence(ev);
     }
     match (echo_account, parse_upstream_url(&r.upstream_url)) {
         (_, None) => Check::new(
@@ -263,6 +277,10 @@ pub fn role(
         )
         .fix("create the rule first (`echo-onboard apply`)")];
     };
+    if rule.upstream_registry != "ecr" {
+        // Only an ECR upstream authenticates with a role.
+        return vec![];
+    }
     let Some(arn) = &rule.role_arn else {
         return vec![Check::new(
             "role",
@@ -448,6 +466,92 @@ pub fn repositories(observed: &Observed, prefix: &str) -> Check {
         ),
     )
     .evidence(ev)
+}
+
+/// What diagnose read about one rule: `ValidatePullThroughCacheRule`, and its credential
+/// secret (described, value's keys checked) when it has one.
+#[derive(Debug, Clone)]
+pub struct RuleHealth {
+    pub rule: CacheRule,
+    pub validation: Result<(bool, Option<String>), String>,
+    /// `None`: the rule has no credential; `Some(Ok(None))`: the secret does not exist.
+    pub secret: Option<Result<Option<ObservedSecret>, String>>,
+}
+
+/// Every rule of the region, whatever its upstream: its credential secret exists, is not
+/// deleted and holds `username` and `accessToken`, and ECR validates the rule.
+pub fn upstream_rules(health: &[RuleHealth]) -> Check {
+    let mut problems = vec![];
+    let mut doubts = vec![];
+    let mut evidence = vec![];
+    for h in health {
+        let r = &h.rule;
+        let mut secret_line = Value::Null;
+        if let (Some(read), Some(arn)) = (&h.secret, &r.credential_arn) {
+            match read {
+                Ok(None) => problems.push(format!("{}: its secret {arn} does not exist", r.prefix)),
+                Ok(Some(s)) if s.deleted_at.is_some() => problems.push(format!(
+                    "{}: its secret {} is deleted (in its recovery window)",
+                    r.prefix, s.name
+                )),
+                Ok(Some(s)) => {
+                    if let Some(p) = s.check_problem() {
+                        problems.push(format!("{}: its secret {} {p}", r.prefix, s.name));
+                    }
+                    secret_line =
+                        json!({"name": s.name, "keys": s.keys, "managed_by": s.managed_by()});
+                }
+                Err(e) => doubts.push(format!("{}: its secret could not be read ({e})", r.prefix)),
+            }
+        }
+        match &h.validation {
+            Ok((true, _)) => {}
+            Ok((false, why)) => problems.push(format!(
+                "{}: ECR says not valid ({})",
+                r.prefix,
+                why.as_deref().unwrap_or("no reason given")
+            )),
+            Err(e) => doubts.push(format!("{}: could not validate ({e})", r.prefix)),
+        }
+        evidence.push(json!({
+            "prefix": r.prefix,
+            "upstream": r.upstream_registry,
+            "url": r.upstream_url,
+            "valid": h.validation.as_ref().ok().map(|v| v.0),
+            "secret": secret_line,
+        }));
+    }
+    let ev = json!({ "rules": evidence });
+    let title = "Every rule and its credential";
+    if !problems.is_empty() {
+        Check::new("upstream-rules", title, Status::Fail, problems.join("; "))
+            .fix("for a rule made by echo-onboard run `echo-onboard apply --upstream <name> --prefix <prefix> --username <user> --token-stdin` with a working token; otherwise put username and accessToken in the secret (`aws secretsmanager put-secret-value`)")
+            .evidence(ev)
+    } else if !doubts.is_empty() {
+        Check::new("upstream-rules", title, Status::Warn, doubts.join("; "))
+            .fix("grant secretsmanager:DescribeSecret, secretsmanager:GetSecretValue and ecr:ValidatePullThroughCacheRule, then run diagnose again")
+            .evidence(ev)
+    } else {
+        let upstreams: std::collections::BTreeSet<&str> = health
+            .iter()
+            .map(|h| h.rule.upstream_registry.as_str())
+            .collect();
+        Check::new(
+            "upstream-rules",
+            title,
+            Status::Pass,
+            if health.is_empty() {
+                "no rules in this region".to_string()
+            } else {
+                format!(
+                    "{} rule(s) valid ({}); every credential secret holds username and accessToken",
+                    health.len(),
+                    upstreams.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            },
+        )
+        .evidence(ev)
+    }
 }
 
 pub fn quota(observed: &Observed, prefix: &str) -> Check {
@@ -702,7 +806,11 @@ mod tests {
             name: d.echo_role().name.clone(),
             arn: d.echo_role().arn.clone(),
             trust: d.echo_role().trust.to_value(),
-            inline_policies: [(d.echo_role().policy_name.clone(), d.echo_role().policy.to_value())].into(),
+            inline_policies: [(
+                d.echo_role().policy_name.clone(),
+                d.echo_role().policy.to_value(),
+            )]
+            .into(),
             managed_policies: Some(Default::default()),
             tags: d.echo_role().tags.clone(),
         };

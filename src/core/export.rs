@@ -185,7 +185,11 @@ output "role_arn" {{
         if e.policy {
             main.push_str(&format!(
                 "import {{\n  to = aws_iam_role_policy.{POLICY_ID}\n  id = {}\n}}\n\n",
-                q(&format!("{}:{}", d.echo_role().name, d.echo_role().policy_name))
+                q(&format!(
+                    "{}:{}",
+                    d.echo_role().name,
+                    d.echo_role().policy_name
+                ))
             ));
         }
         if e.rule {

@@ -21,6 +21,7 @@ pub enum ResourceKind {
     CloudformationStack,
     RepositoryCreationTemplate,
     RegistryScanningFilter,
+    #[serde(rename = "secret")]
     CredentialSecret,
 }
 
@@ -187,6 +188,13 @@ pub fn plan(
             opts.adopt,
             &mut p.blockers,
         );
+        let mut template = template;
+        if template.action == Action::Create && desired.role.is_none() {
+            template.add_reason(format!(
+                "records that echo-onboard made rule {} (rules cannot be tagged), so status and teardown can tell",
+                t.prefix
+            ));
+        }
         if template.action == Action::Create {
             if let Some(role) = p
                 .changes
@@ -332,7 +340,7 @@ fn plan_secret(
         let problem = match &observed.secret {
             None => Some("does not exist (or this account cannot see it)".to_string()),
             Some(s) if s.deleted_at.is_some() => Some(format!(
-                "is scheduled for deletion: restore it with `aws secretsmanager restore-secret --secret-id {arn}`"
+                "is deleted (in its recovery window): restore it with `aws secretsmanager restore-secret --secret-id {arn}`"
             )),
             Some(s) => s.check_problem(),
         };
@@ -374,7 +382,7 @@ fn plan_secret(
     let mut reasons = vec![];
     if let Some(when) = current.deleted_at {
         reasons.push(format!(
-            "restored: it was scheduled for deletion on {}",
+            "restored: it was deleted on {} and is still in its recovery window",
             when.format("%Y-%m-%d")
         ));
     }
@@ -815,7 +823,11 @@ mod tests {
             name: d.echo_role().name.clone(),
             arn: d.echo_role().arn.clone(),
             trust: d.echo_role().trust.to_value(),
-            inline_policies: [(d.echo_role().policy_name.clone(), d.echo_role().policy.to_value())].into(),
+            inline_policies: [(
+                d.echo_role().policy_name.clone(),
+                d.echo_role().policy.to_value(),
+            )]
+            .into(),
             managed_policies: Some(Default::default()),
             tags: d.echo_role().tags.clone(),
         }
@@ -903,7 +915,8 @@ mod tests {
         let role = o.role.as_mut().unwrap();
         let mut doc = d.echo_role().policy.to_value();
         doc["Statement"].as_array_mut().unwrap().reverse();
-        role.inline_policies.insert(d.echo_role().policy_name.clone(), doc);
+        role.inline_policies
+            .insert(d.echo_role().policy_name.clone(), doc);
         assert!(!plan(&d, &o, Some(ECHO), PlanOptions::default()).has_changes());
     }
 

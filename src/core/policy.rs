@@ -100,9 +100,7 @@ pub fn upstream_repositories_arn(setup: &Setup) -> String {
         "arn:{}:ecr:{}:{}:repository/{}",
         setup.echo_region.partition(),
         setup.echo_region,
-        setup
-            .echo()
-            .expect("the role is for Echo's upstream only"),
+        setup.echo().expect("the role is for Echo's upstream only"),
         scope
     )
 }

@@ -103,17 +103,20 @@ impl UpstreamKind {
 
     pub fn parse(field: &'static str, value: &str) -> Result<Self, FieldError> {
         let v = value.trim();
-        Self::ALL.into_iter().find(|k| k.name() == v).ok_or_else(|| {
-            err(
-                field,
-                value,
-                format!(
-                    "must be one of {}",
-                    Self::ALL.map(UpstreamKind::name).join(", ")
-                ),
-                "docker-hub",
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == v)
+            .ok_or_else(|| {
+                err(
+                    field,
+                    value,
+                    format!(
+                        "must be one of {}",
+                        Self::ALL.map(UpstreamKind::name).join(", ")
+                    ),
+                    "docker-hub",
+                )
+            })
     }
 }
 
@@ -392,7 +395,10 @@ mod tests {
             assert_eq!(UpstreamKind::from_api(k.api()), Some(k));
         }
         assert_eq!(UpstreamKind::Echo.api(), "ecr");
-        assert_eq!(UpstreamKind::DockerHub.default_url(), Some("registry-1.docker.io"));
+        assert_eq!(
+            UpstreamKind::DockerHub.default_url(),
+            Some("registry-1.docker.io")
+        );
         assert_eq!(UpstreamKind::Chainguard.default_url(), Some("cgr.dev"));
         let e = UpstreamKind::parse("upstream", "dockerhub").unwrap_err();
         assert!(e.rule.contains("docker-hub"), "{e}");
@@ -422,7 +428,9 @@ mod tests {
         assert_eq!(i.validate().unwrap_err()[0].field, "token-stdin");
         i.token = Some(Token::new("dckr_pat_x"));
         let u = i.validate().unwrap();
-        assert!(matches!(u.credential, Some(Credential::New { ref username, .. }) if username == "me"));
+        assert!(
+            matches!(u.credential, Some(Credential::New { ref username, .. }) if username == "me")
+        );
         let json = serde_json::to_string(&u).unwrap();
         assert!(!json.contains("dckr_pat_x"), "{json}");
         assert!(json.contains("(set)"), "{json}");
@@ -432,7 +440,8 @@ mod tests {
     #[test]
     fn credential_arns_are_checked() {
         let mut i = input("github-container-registry");
-        i.credential_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ghcr-AbCdEf".into();
+        i.credential_arn =
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:ghcr-AbCdEf".into();
         let e = i.validate().unwrap_err();
         assert_eq!(e[0].field, "credential-arn");
         assert!(e[0].rule.contains("ecr-pullthroughcache/"));

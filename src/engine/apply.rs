@@ -277,7 +277,8 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     if let Some(role) = &desired.role {
         role_steps(role, plan, &mut out);
     }
-    if let (Some(c), Some(secret)) = (plan.change(ResourceKind::CredentialSecret), &desired.secret) {
+    if let (Some(c), Some(secret)) = (plan.change(ResourceKind::CredentialSecret), &desired.secret)
+    {
         match (c.action, &observed.secret) {
             (Action::Create, _) => out.push(Step {
                 label: format!("create secret {}", secret.name),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::observe::{observe, Scope};
+use super::observe::{observe, read_secret, Scope, SecretRead};
 use crate::aws::Aws;
 use crate::core::checks::{self, Check, Status};
 use crate::core::model::{desired, ManagedBy, Observed};
@@ -125,7 +125,36 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
             .collect();
         Some(checks::stack(&info, &failures))
     };
-    let (validation, operator, puller, stack) = futures::join!(validate, operator, puller, stack);
+    // Every rule of the region, whatever its upstream, with its credential secret.
+    let every_rule = futures::future::join_all(observed.rules.iter().map(|r| async move {
+        let validation = aws
+            .validate_cache_rule(&r.prefix)
+            .await
+            .map(|v| (v.is_valid, v.failure))
+            .map_err(|e| e.to_string());
+        let secret = match &r.credential_arn {
+            None => None,
+            Some(arn) => Some(
+                read_secret(
+                    aws,
+                    &SecretRead {
+                        id: arn.clone(),
+                        expect: None,
+                        value: true,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            ),
+        };
+        checks::RuleHealth {
+            rule: r.clone(),
+            validation,
+            secret,
+        }
+    }));
+    let (validation, operator, puller, stack, every_rule) =
+        futures::join!(validate, operator, puller, stack, every_rule);
 
     let echo_account = input.echo_account.clone().or_else(|| {
         rule.as_ref()
@@ -144,6 +173,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     out.extend(stack);
     out.push(checks::repositories(&observed, prefix));
     out.push(checks::cache_settings(&observed, prefix));
+    out.push(checks::upstream_rules(&every_rule));
     out.push(checks::quota(&observed, prefix));
     out.push(checks::operator(operator, &principal));
     if let (Some(result), Some(arn)) = (puller, &input.puller_role) {

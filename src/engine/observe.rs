@@ -59,7 +59,7 @@ pub struct SecretRead {
 
 /// Describes the secret, then checks its value unless it is scheduled for deletion (a value
 /// that cannot be read is recorded, not fatal: the plan says what to do about it).
-async fn read_secret(aws: &dyn Aws, read: &SecretRead) -> AwsResult<Option<ObservedSecret>> {
+pub async fn read_secret(aws: &dyn Aws, read: &SecretRead) -> AwsResult<Option<ObservedSecret>> {
     let Some(mut secret) = aws.describe_secret(&read.id).await? else {
         return Ok(None);
     };

@@ -3,8 +3,8 @@
 use crate::aws::{Aws, AwsError};
 use crate::core::model::{desired, Desired, Observed};
 use crate::core::plan::{self, Plan, PlanOptions};
-use crate::core::validate::Setup;
 use crate::core::upstream::{secret_name, Credential};
+use crate::core::validate::Setup;
 use crate::engine::observe::{self, CacheReads, Scope, SecretRead};
 use crate::engine::stack::{self, StackPlan};
 

@@ -75,13 +75,20 @@ KNOWN_UPSTREAMS = {
     "github-container-registry": "ghcr.io",
     "azure-container-registry": None,
     "gitlab-container-registry": "registry.gitlab.com",
+    "chainguard": "cgr.dev",
 }
 NEEDS_SECRET = {
     "docker-hub",
     "github-container-registry",
     "azure-container-registry",
     "gitlab-container-registry",
+    "chainguard",
 }
+# CreatePullThroughCacheRule API reference: credentialArn.
+CREDENTIAL_ARN = re.compile(
+    r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$"
+)
+SECRET_KEYS = ("username", "accessToken")
 RULE_QUOTA = 50
 PTC_SERVICE = "pullthroughcache.ecr.amazonaws.com"
 
@@ -102,6 +109,7 @@ ValidationException = _exc("ValidationException")
 InvalidParameterException = _exc("InvalidParameterException")
 LimitExceededException = _exc("LimitExceededException")
 InvalidNextTokenException = _exc("InvalidNextTokenException")
+SecretNotFoundException = _exc("SecretNotFoundException")
 TemplateAlreadyExistsException = _exc("TemplateAlreadyExistsException")
 TemplateNotFoundException = _exc("TemplateNotFoundException")
 
@@ -209,6 +217,17 @@ def create_rule(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedUpstreamRegistryException(
             f"The upstream registry '{url}' requires authentication; specify credentialArn"
         )
+    if credential_arn is not None:
+        if not (50 <= len(credential_arn) <= 612) or not CREDENTIAL_ARN.match(credential_arn):
+            raise ValidationException(
+                f"1 validation error detected: Value '{credential_arn}' at 'credentialArn' failed to satisfy "
+                "constraint: Member must satisfy regular expression pattern: "
+                "^arn:aws:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\\-pullthroughcache\\/[a-zA-Z0-9\\/_+=.@-]+$"
+            )
+        if _secret(backend, credential_arn) is None:
+            raise SecretNotFoundException(
+                f"The specified secret {credential_arn} does not exist"
+            )
     if registry == "ecr":
         m = ECR_UPSTREAM_URL.match(url)
         if not m:
@@ -250,6 +269,36 @@ def create_rule(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     }
     rules[prefix] = rule
     return rule
+
+
+def _secret(backend: Any, arn: str) -> Any:
+    """The secret ``arn`` names in the registry's own account and region, or None."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    return secretsmanager_backends[backend.account_id][backend.region_name].secrets.get(arn)
+
+
+def _secret_problem(backend: Any, arn: str) -> str | None:
+    """Why ECR could not use this secret as an upstream credential (as Validate reports)."""
+    secret = _secret(backend, arn)
+    if secret is None:
+        return f"The secret {arn} does not exist"
+    if getattr(secret, "deleted_date", None):
+        return f"The secret {arn} is marked for deletion"
+    current = next(
+        (v for v in secret.versions.values() if "AWSCURRENT" in v.get("version_stages", [])),
+        {},
+    )
+    try:
+        value = json.loads(current.get("secret_string") or "")
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, dict):
+        return f"The secret {arn} does not hold a JSON object with username and accessToken"
+    missing = [k for k in SECRET_KEYS if not value.get(k)]
+    if missing:
+        return f"The secret {arn} has no {' and '.join(missing)}"
+    return None
 
 
 def _get_rule(backend: Any, prefix: str | None, registry_id: str | None) -> dict[str, Any]:
@@ -323,6 +372,8 @@ def validate_pull_through_cache_rule(self: Any) -> ActionResult:
     failure = None
     if rule.get("customRoleArn"):
         failure = _role_problem(backend.account_id, rule["customRoleArn"])
+    elif rule.get("credentialArn"):
+        failure = _secret_problem(backend, rule["credentialArn"])
     view = {
         k: rule.get(k)
         for k in (
