@@ -188,6 +188,20 @@ impl SandboxAws {
                 managed_by: ManagedBy::Other,
             });
         }
+        // The docker-hub rule's credential: someone else's secret (not tagged by the tool).
+        s.secrets.insert(
+            "ecr-pullthroughcache/docker-hub".into(),
+            SandboxSecret {
+                arn: format!("arn:aws:secretsmanager:{region}:{SANDBOX_ACCOUNT}:secret:ecr-pullthroughcache/docker-hub-AbCdEf"),
+                versions: vec![(
+                    "v0".into(),
+                    r#"{"username":"platform-bot","accessToken":"sandbox-token"}"#.into(),
+                )],
+                current: "v0".into(),
+                tags: BTreeMap::new(),
+                deleted_at: None,
+            },
+        );
         let repos = [
             (
                 "docker-hub/library/nginx",

@@ -48,6 +48,7 @@ async fn healthy_setup_passes_everything() {
             "validate",
             "repositories",
             "cache-settings",
+            "upstream-rules",
             "quota",
             "operator"
         ]
@@ -57,7 +58,7 @@ async fn healthy_setup_passes_everything() {
     }
     let human = text(&emu.cli().arg("diagnose").output().unwrap().stdout);
     assert!(human.contains("PASS  Role permissions: echo-pullthrough-cache-role allows all 12 actions the cache needs"), "{human}");
-    assert!(human.contains("10 passed, 0 warnings, 0 failed."));
+    assert!(human.contains("11 passed, 0 warnings, 0 failed."));
 }
 
 #[tokio::test(flavor = "multi_thread")]

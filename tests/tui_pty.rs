@@ -313,6 +313,51 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
 }
 
 #[test]
+fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Cache settings (ctrl-k)");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("pull-through-cache-rule echo");
+    t.send(ENTER);
+    t.wait_for("Applied:");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("d");
+    t.wait_for("u upstream");
+    t.send("u");
+    t.wait_for("Add another upstream");
+    t.wait_for("◂ docker-hub ▸");
+    // The demo account already has a docker-hub rule (someone else's): use another prefix.
+    t.send("\t");
+    t.send(&"\x7f".repeat("docker-hub".len()));
+    t.send("hub");
+    t.wait_for("ecr-pullthroughcache/hub");
+    t.send(ENTER); // points at the missing user name
+    t.send("echo-ci\tdckr_pat_PTYSECRET");
+    t.wait_for(&"•".repeat("dckr_pat_PTYSECRET".len()));
+    assert!(!t.screen().contains("PTYSECRET"));
+    t.send(ENTER);
+    t.wait_for("secret ecr-pullthroughcache/hub");
+    assert!(!t.screen().contains("PTYSECRET"), "{}", t.screen());
+    t.send(ENTER);
+    t.wait_for("Applied: 3 created");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("d");
+    // The new rule's row: the prefix, padded to its column, then the region.
+    t.wait_for(&format!("hub{}eu-west-1", " ".repeat(19)));
+    assert!(!t.screen().contains("PTYSECRET"));
+    t.send("q");
+    assert!(t.wait_exit().success());
+}
+
+#[test]
 fn invalid_echo_account_is_shown_inline_and_blocks_the_step() {
     let home = tempfile::tempdir().unwrap();
     let mut t = Tui::spawn(&["--sandbox"], &[], home.path());

@@ -394,6 +394,22 @@ fn states() -> Vec<(&'static str, App)> {
     a.screen = Screen::Method;
     out.push(("method", a));
 
+    // Add another upstream from the dashboard: Docker Hub, a user name, a masked token, and
+    // Enter pointing at what is still missing (nothing is planned until then).
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('u'));
+    assert_eq!(a.screen, Screen::Upstream);
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "echo-ci");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "dckr_pat_SECRET");
+    out.push(("upstream_docker_hub", a));
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('u'));
+    key(&mut a, KeyCode::Right);
+    out.push(("upstream_quay", a));
+
     out.push(("plan_cache_settings", at_plan(planned_with_cache())));
 
     out.push(("plan_create", at_plan(planned())));
@@ -746,6 +762,25 @@ fn plan_lines_wrap_whole_and_the_policy_change_is_per_action() {
                 assert_whole_words(row, &known, "plan");
             }
         }
+    }
+}
+
+#[test]
+fn the_upstream_token_is_masked_on_screen() {
+    let (_, a) = states()
+        .into_iter()
+        .find(|(n, _)| *n == "upstream_docker_hub")
+        .unwrap();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = rows(&draw(&a, w, h)).join("\n");
+        assert!(
+            !screen.contains("dckr_pat") && !screen.contains("SECRET"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains(&"•".repeat("dckr_pat_SECRET".len())),
+            "{screen}"
+        );
     }
 }
 

@@ -875,10 +875,17 @@ mod tests {
         assert_eq!(rule(&o, "echo", Some("111122223333")).status, Status::Pass);
         assert_eq!(rule(&o, "echo", Some("999999999999")).status, Status::Fail);
         assert_eq!(rule(&o, "other", None).status, Status::Fail);
+        // Another upstream is a rule in its own right (its credential is checked elsewhere).
         o.rules[0].upstream_registry = "docker-hub".into();
-        assert!(rule(&o, "echo", None)
-            .reason
-            .contains("not an ECR upstream"));
+        o.rules[0].upstream_url = "registry-1.docker.io".into();
+        let c = rule(&o, "echo", None);
+        assert_eq!(c.status, Status::Pass);
+        assert!(
+            c.reason.contains("docker-hub registry-1.docker.io"),
+            "{}",
+            c.reason
+        );
+        assert!(role(o.rule("echo"), None, OWN, "eu-west-1").is_empty());
     }
 
     #[test]

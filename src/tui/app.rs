@@ -21,6 +21,7 @@ use super::screens::plan::PlanScreen;
 use super::screens::profile::ProfileStep;
 use super::screens::region::RegionStep;
 use super::screens::teardown::TeardownScreen;
+use super::screens::upstream::UpstreamStep;
 use super::verify::{self, VerifyPopup};
 use crate::core::model::usage_instructions;
 use crate::core::validate::{SetupInput, DEFAULT_ECHO_REGION};
@@ -54,6 +55,9 @@ pub struct App {
     pub dashboard: Dashboard,
     pub teardown: Option<TeardownScreen>,
     pub diagnostics: Option<DiagScreen>,
+    /// The "add another upstream" form; the plan it starts goes back to it.
+    pub upstream: UpstreamStep,
+    pub planning_upstream: bool,
 }
 
 impl App {
@@ -82,6 +86,8 @@ impl App {
             dashboard: Dashboard::default(),
             teardown: None,
             diagnostics: None,
+            upstream: UpstreamStep::default(),
+            planning_upstream: false,
             prefs,
         }
     }
@@ -120,6 +126,9 @@ impl App {
     pub fn text_focus(&self) -> bool {
         match self.screen {
             Screen::Profile | Screen::Region | Screen::Echo | Screen::Options => true,
+            Screen::Upstream => {
+                self.upstream.focus != super::screens::upstream::UpstreamField::Registry
+            }
             Screen::Teardown => self.teardown.as_ref().is_some_and(|t| t.typing()),
             _ => false,
         }
@@ -151,6 +160,7 @@ impl App {
             Screen::Dashboard => self.dashboard.enabled(cmd),
             Screen::Teardown => self.teardown.as_ref().is_none_or(|t| t.enabled(cmd)),
             Screen::Diagnostics => self.diagnostics.as_ref().is_none_or(|d| d.enabled(cmd)),
+            Screen::Upstream => self.upstream.enabled(cmd),
         }
     }
 
@@ -373,6 +383,8 @@ impl App {
             }
             Screen::Echo => Some(self.echo.focused()),
             Screen::Options => Some(self.options.focused()),
+            Screen::Upstream if self.upstream.on_key(&k) => None,
+            Screen::Upstream => self.upstream.focused(),
             Screen::Teardown => self
                 .teardown
                 .as_mut()
@@ -413,15 +425,14 @@ impl App {
             Screen::Apply => self.apply.on_cmd(cmd),
             Screen::Done => match cmd {
                 Cmd::Verify => {
-                    let prefix = self.options.valid_prefix().unwrap_or_default();
+                    let prefix = self.planned_prefix().unwrap_or_default();
                     let region = self.session.region.clone().unwrap_or_default();
                     self.verify = Some(VerifyPopup::new(&region, &prefix));
                     Out::none()
                 }
                 Cmd::Dashboard => {
                     self.dashboard.focus = self
-                        .options
-                        .valid_prefix()
+                        .planned_prefix()
                         .zip(self.session.region.clone())
                         .map(|(p, r)| (r, p));
                     Out::go(Screen::Dashboard)
@@ -438,6 +449,7 @@ impl App {
                 Some(d) => d.on_cmd(cmd),
                 None => Out::none(),
             },
+            Screen::Upstream => self.upstream.on_cmd(cmd),
         };
         let mut effects = out.effects;
         if let Some(to) = out.go {
@@ -451,6 +463,12 @@ impl App {
         let from = self.screen;
         match (from, to) {
             (Screen::Method, Screen::Plan) => return self.start_plan(),
+            (Screen::Upstream, Screen::Plan) => return self.start_upstream_plan(),
+            // Back from a plan of another upstream goes to its form, not the wizard.
+            (Screen::Plan, Screen::Method) if self.planning_upstream => {
+                self.screen = Screen::Upstream;
+                return vec![];
+            }
             (Screen::Teardown, Screen::Dashboard) => {
                 let ended = self.teardown.take().is_some_and(|t| t.finished.is_some());
                 self.screen = Screen::Dashboard;
@@ -475,7 +493,31 @@ impl App {
         self.dashboard.refresh().into_iter().collect()
     }
 
+    /// The prefix of the setup being planned or applied (the wizard's or the upstream form's).
+    fn planned_prefix(&self) -> Option<String> {
+        if self.planning_upstream {
+            crate::core::validate::RepoPrefix::parse("prefix", self.upstream.prefix.value())
+                .ok()
+                .map(|p| p.to_string())
+        } else {
+            self.options.valid_prefix()
+        }
+    }
+
+    fn start_upstream_plan(&mut self) -> Vec<Effect> {
+        self.screen = Screen::Plan;
+        self.planning_upstream = true;
+        self.plan = PlanScreen::computing();
+        let region = self.session.region.clone().unwrap_or_default();
+        vec![Effect::Plan {
+            input: Box::new(self.upstream.setup_input(&region)),
+            method: crate::engine::planning::Method::Api,
+            stack_name: self.stack_name.clone(),
+        }]
+    }
+
     fn start_plan(&mut self) -> Vec<Effect> {
+        self.planning_upstream = false;
         self.screen = Screen::Plan;
         self.plan = PlanScreen::computing();
         vec![
@@ -517,6 +559,10 @@ impl App {
                     out.effects.push(Effect::UseRegion(r.clone()));
                 }
                 out
+            }
+            (Cmd::AddUpstream, _) => {
+                self.upstream = UpstreamStep::default();
+                Out::go(Screen::Upstream)
             }
             (Cmd::Teardown, Some((region, rule))) => {
                 let repos = self

@@ -33,6 +33,8 @@ pub enum Cmd {
     Copy,
     /// Show the selected rule's details on the whole screen (or back).
     RuleDetails,
+    /// Set up a rule for another upstream registry (Docker Hub, Quay, …).
+    AddUpstream,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +179,25 @@ pub const FORM: &[Binding] = &[
     NEXT_FIELD,
     PREV_FIELD,
     BACK,
+];
+
+pub const UPSTREAM: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "plan",
+        "plan this rule (nothing changes before you confirm)",
+        Cmd::Select,
+    ),
+    NEXT_FIELD,
+    PREV_FIELD,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "back",
+        "back to the dashboard",
+        Cmd::Back,
+    ),
 ];
 
 pub const OPTIONS: &[Binding] = &[
@@ -353,6 +374,13 @@ pub const DASHBOARD: &[Binding] = &[
         "new",
         "set up a new rule",
         Cmd::NewSetup,
+    ),
+    b(
+        &[K::Char('u')],
+        "u",
+        "upstream",
+        "add a rule for another upstream (Docker Hub, Quay, GitHub, …)",
+        Cmd::AddUpstream,
     ),
     b(
         &[K::Char('t')],

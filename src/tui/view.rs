@@ -11,6 +11,7 @@ use super::app::{App, Screen};
 use super::keys;
 use super::screens::{
     apply, dashboard, diagnostics, done, echo, method, options, plan, profile, region, teardown,
+    upstream,
 };
 use super::theme::Theme;
 use super::widgets::{centered, fitting, modal};
@@ -91,6 +92,13 @@ fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 diagnostics::render(d, theme, frame, area);
             }
         }
+        Screen::Upstream => upstream::render(
+            &app.upstream,
+            app.session.region.as_deref().unwrap_or_default(),
+            theme,
+            frame,
+            area,
+        ),
     }
 }
 

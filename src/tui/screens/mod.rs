@@ -13,6 +13,7 @@ pub mod profile;
 pub mod progress;
 pub mod region;
 pub mod teardown;
+pub mod upstream;
 
 use super::keys::{self, Binding};
 use super::msg::Effect;
@@ -32,10 +33,12 @@ pub enum Screen {
     Dashboard,
     Teardown,
     Diagnostics,
+    /// "Add another upstream", from the dashboard.
+    Upstream,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 11] = [
+    pub const ALL: [Screen; 12] = [
         Screen::Profile,
         Screen::Region,
         Screen::Echo,
@@ -47,6 +50,7 @@ impl Screen {
         Screen::Dashboard,
         Screen::Teardown,
         Screen::Diagnostics,
+        Screen::Upstream,
     ];
 
     pub fn keys(self) -> &'static [Binding] {
@@ -62,6 +66,7 @@ impl Screen {
             Screen::Dashboard => keys::DASHBOARD,
             Screen::Teardown => keys::TEARDOWN,
             Screen::Diagnostics => keys::DIAGNOSTICS,
+            Screen::Upstream => keys::UPSTREAM,
         }
     }
 
@@ -85,6 +90,7 @@ impl Screen {
             Screen::Dashboard => "dashboard",
             Screen::Teardown => "teardown",
             Screen::Diagnostics => "diagnostics",
+            Screen::Upstream => "add another upstream",
             other => other.step().map_or("", |(_, name)| name),
         }
     }
