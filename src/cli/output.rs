@@ -182,7 +182,15 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                     r.prefix.clone(),
                     format!("{} {}", r.upstream_registry, r.upstream_url),
                     r.upstream_prefix.clone(),
-                    r.role_arn.clone().unwrap_or_else(|| "-".into()),
+                    match (&r.role_arn, &r.credential_arn) {
+                        (Some(role), _) => role.clone(),
+                        // The ARN after ":secret:": the name and the random suffix AWS adds.
+                        (None, Some(secret)) => format!(
+                            "secret {}",
+                            secret.rsplit(":secret:").next().unwrap_or(secret)
+                        ),
+                        (None, None) => "-".into(),
+                    },
                     r.managed_by.label(),
                 ]
             })
@@ -192,7 +200,7 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                 "PREFIX",
                 "UPSTREAM",
                 "UPSTREAM PREFIX",
-                "ROLE",
+                "ROLE / CREDENTIAL",
                 "MANAGED BY",
             ],
             &rows,
