@@ -420,3 +420,28 @@ async fn an_existing_secret_is_checked_then_used_and_never_deleted() {
         .deleted_date()
         .is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_rule_rolls_back_the_secret_this_run_created() {
+    let emu = Emulator::start();
+    emu.fault("CreatePullThroughCacheRule", "ServerException", 500, 10);
+    let (code, failed) = run(&emu, &with(&["apply", "--yes"], HUB), TOKEN);
+    assert_eq!(code, 1, "{failed}");
+    let text = failed.to_string();
+    assert!(
+        text.contains("created secret"),
+        "the rollback names the secret: {failed}"
+    );
+    let sm = secrets(&emu).await;
+    let gone = sm
+        .describe_secret()
+        .secret_id("ecr-pullthroughcache/hub")
+        .send()
+        .await;
+    assert!(
+        gone.is_err(),
+        "the secret this run made is deleted: {gone:?}"
+    );
+    assert!(rules(&emu).await.is_empty());
+    assert_home_clean(&emu);
+}
