@@ -327,6 +327,13 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
 /// process list or the shell history.
 fn upstream_input(args: &super::args::UpstreamArgs) -> Result<UpstreamInput, Stop> {
     let token = if args.token_stdin {
+        // Typed at a terminal the token would be echoed on screen: it must be piped in.
+        if std::io::stdin().is_terminal() {
+            return Err(usage(
+                "--token-stdin: stdin is a terminal, so the token would be shown as it is typed",
+                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
+            ));
+        }
         let mut raw = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut raw) {
             return Err(usage(
