@@ -287,14 +287,26 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
     t.wait_for("Cache settings (ctrl-k): ECR defaults");
     t.send("\x0b"); // ctrl-k
     t.wait_for("Immutable tags");
-    t.send("\x7f\x7fyes\t14\t\t\t\t\x7f\x7fbasic");
+    // A repository policy file: read when the plan starts, checked by the engine.
+    let policy = home.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":["ecr:BatchGetImage"]}]}"#,
+    )
+    .unwrap();
+    t.send(&format!(
+        "\x7f\x7fyes\t14\t\t\t\t{}\t\x7f\x7fbasic",
+        policy.display()
+    ));
     t.wait_for("basic");
     t.send("\x0b");
-    t.wait_for("immutable tags, expire untagged after 14 days, basic scan on push");
+    t.wait_for("immutable tags, expire untagged after 14 days, repository policy");
     t.send(ENTER);
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
     t.wait_for("repository-creation-template echo");
+    t.send(&"\x1b[B".repeat(8));
+    t.wait_for("repository_policy");
     t.send(&"\x1b[B".repeat(20)); // scroll to the end of the plan
     t.wait_for("registry-scanning-filter echo/*");
     t.send(ENTER);

@@ -513,6 +513,7 @@ impl App {
             input: Box::new(self.upstream.setup_input(&region)),
             method: crate::engine::planning::Method::Api,
             stack_name: self.stack_name.clone(),
+            repository_policy: None,
         }]
     }
 
@@ -526,6 +527,7 @@ impl App {
                 input: Box::new(self.setup_input()),
                 method: self.method.choice,
                 stack_name: self.stack_name.clone(),
+                repository_policy: self.options.repository_policy_path(),
             },
         ]
     }

@@ -202,6 +202,23 @@ mod wizard {
     }
 
     #[test]
+    fn a_repository_policy_file_goes_with_the_plan_request() {
+        let mut a = at_options();
+        a.update(ctrl('k'));
+        for _ in 0..5 {
+            a.update(key(KeyCode::Tab));
+        }
+        typed(&mut a, "policy.json");
+        assert!(a.options.errors().is_empty());
+        a.update(key(KeyCode::Enter));
+        let fx = a.update(key(KeyCode::Enter));
+        assert!(
+            fx.iter().any(|e| matches!(e, Effect::Plan { repository_policy: Some(p), .. } if p == "policy.json")),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
     fn method_choice_requests_a_plan_and_remembers_choices() {
         let mut a = at_options();
         a.update(key(KeyCode::Enter));

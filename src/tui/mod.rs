@@ -277,14 +277,25 @@ impl Runner {
                 });
             }
             Effect::Plan {
-                input,
+                mut input,
                 method,
                 stack_name,
+                repository_policy,
             } => {
                 let Some(aws) = self.client.clone() else {
                     return Self::send(&tx, Msg::Planned(Err("not connected to AWS".into())));
                 };
                 tokio::spawn(async move {
+                    // The engine checks the policy; only reading the file is the front end's.
+                    if let Some(path) = repository_policy {
+                        match tokio::fs::read_to_string(&path).await {
+                            Ok(content) => input.cache.repository_policy = Some((path, content)),
+                            Err(e) => {
+                                let line = format!("repository policy file {path} cannot be read ({e}): give the path of a JSON repository policy file");
+                                return Self::send(&tx, Msg::Planned(Err(line)));
+                            }
+                        }
+                    }
                     let req = ops::PlanRequest {
                         input: *input,
                         method,

@@ -109,6 +109,8 @@ pub enum Effect {
         input: Box<SetupInput>,
         method: Method,
         stack_name: String,
+        /// A repository policy file to read into the input first (cache settings).
+        repository_policy: Option<String>,
     },
     /// Applies exactly this plan.
     Apply(Shared<Planned>),

@@ -28,6 +28,7 @@ pub enum OptionField {
     KeepLast,
     KmsKey,
     RepoTags,
+    RepositoryPolicy,
     Scan,
 }
 
@@ -37,12 +38,13 @@ impl OptionField {
         OptionField::UpstreamPrefix,
         OptionField::Tags,
     ];
-    const CACHE: [OptionField; 6] = [
+    const CACHE: [OptionField; 7] = [
         OptionField::ImmutableTags,
         OptionField::ExpireUntagged,
         OptionField::KeepLast,
         OptionField::KmsKey,
         OptionField::RepoTags,
+        OptionField::RepositoryPolicy,
         OptionField::Scan,
     ];
 }
@@ -56,6 +58,8 @@ pub struct CacheFields {
     pub keep_last: Input,
     pub kms_key: Input,
     pub repo_tags: Input,
+    /// A repository policy JSON file: read when the plan starts (the engine checks it).
+    pub repository_policy: Input,
     /// no, basic or enhanced
     pub scan: Input,
 }
@@ -135,10 +139,17 @@ impl OptionsStep {
         }
     }
 
+    /// The repository policy file to read for the plan, when one is named.
+    pub fn repository_policy_path(&self) -> Option<String> {
+        optional(&self.cache.repository_policy)
+    }
+
     /// "immutable tags, expire untagged after 14 days" or "ECR defaults", for the folded line.
     fn cache_summary(&self) -> String {
         match self.cache_input().validate() {
-            Ok(s) if s.is_empty() => "ECR defaults".into(),
+            Ok(s) if s.is_empty() && self.repository_policy_path().is_none() => {
+                "ECR defaults".into()
+            }
             Ok(s) => {
                 let mut parts = vec![];
                 if s.immutable_tags {
@@ -155,6 +166,9 @@ impl OptionsStep {
                 }
                 if !s.repo_tags.is_empty() {
                     parts.push(format!("{} repository tag(s)", s.repo_tags.len()));
+                }
+                if let Some(p) = self.repository_policy_path() {
+                    parts.push(format!("repository policy {p}"));
                 }
                 if let Some(t) = &s.scan {
                     parts.push(format!("{} scan on push", t.api().to_lowercase()));
@@ -176,6 +190,7 @@ impl OptionsStep {
             OptionField::KeepLast => &mut self.cache.keep_last,
             OptionField::KmsKey => &mut self.cache.kms_key,
             OptionField::RepoTags => &mut self.cache.repo_tags,
+            OptionField::RepositoryPolicy => &mut self.cache.repository_policy,
             OptionField::Scan => &mut self.cache.scan,
         }
     }
@@ -337,7 +352,7 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
             theme.muted(),
         ));
         lines.push(Line::styled(
-            "  yes/no · days · images · key ARN or alias/NAME (empty: AES256) · k=v, k=v · no/basic/enhanced",
+            "  yes/no · days · images · key ARN or alias/NAME (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced",
             theme.muted(),
         ));
         let c = &step.cache;
@@ -366,6 +381,12 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
                 &c.repo_tags,
                 OptionField::RepoTags,
                 "repo-tag",
+            ),
+            (
+                "Repository policy file",
+                &c.repository_policy,
+                OptionField::RepositoryPolicy,
+                "repository-policy",
             ),
             ("Scan on push", &c.scan, OptionField::Scan, "scan"),
         ] {
