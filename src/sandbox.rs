@@ -457,14 +457,59 @@ impl SandboxAws {
             .await
             .map_err(|e| fail(rule_id, e))?;
         self.stack_event(stack, rule_id, RULE_TYPE, &format!("{verb}_COMPLETE"), None);
+        if param(params, "CacheSettings") == Some("true") {
+            let props = ctx
+                .resolve(&t["Resources"][TEMPLATE_ID]["Properties"])
+                .unwrap_or_default();
+            let template = template_of(&props, &new_rule.role_arn);
+            self.stack_event(
+                stack,
+                TEMPLATE_ID,
+                TEMPLATE_TYPE,
+                &format!("{verb}_IN_PROGRESS"),
+                None,
+            );
+            if let Err(e) = self.put_creation_template(&template, true).await {
+                let reason = format!(
+                    "Resource handler returned message: \"{}\" (HandlerErrorCode: {})",
+                    e.message, e.code
+                );
+                self.stack_event(
+                    stack,
+                    TEMPLATE_ID,
+                    TEMPLATE_TYPE,
+                    &format!("{verb}_FAILED"),
+                    Some(&reason),
+                );
+                return Err((TEMPLATE_ID.to_string(), reason));
+            }
+            self.stack_event(
+                stack,
+                TEMPLATE_ID,
+                TEMPLATE_TYPE,
+                &format!("{verb}_COMPLETE"),
+                None,
+            );
+        }
         Ok(())
     }
 
-    /// Deletes the stack's rule and role (what exists of them), with resource events.
+    /// Deletes the stack's template, rule and role (what exists of them), with resource events.
     async fn delete_resources(&self, stack: &str, params: &[(String, String)]) {
         let prefix = param(params, "RepositoryNamePrefix")
             .unwrap_or_default()
             .to_string();
+        if param(params, "CacheSettings") == Some("true") {
+            self.stack_event(
+                stack,
+                TEMPLATE_ID,
+                TEMPLATE_TYPE,
+                "DELETE_IN_PROGRESS",
+                None,
+            );
+            let _ = self.delete_creation_template(&prefix).await;
+            self.stack_event(stack, TEMPLATE_ID, TEMPLATE_TYPE, "DELETE_COMPLETE", None);
+        }
         let role = crate::cfn::stack_role_name(
             param(params, "RoleName").unwrap_or_default(),
             &self.region,
@@ -1529,6 +1574,58 @@ impl SandboxAws {
 const STACK: &str = "AWS::CloudFormation::Stack";
 const ROLE_TYPE: &str = "AWS::IAM::Role";
 const RULE_TYPE: &str = "AWS::ECR::PullThroughCacheRule";
+const TEMPLATE_TYPE: &str = "AWS::ECR::RepositoryCreationTemplate";
+const TEMPLATE_ID: &str = "RepositoryCreationTemplate";
+/// The parameters that only the creation template uses.
+const TEMPLATE_PARAMS: [&str; 6] = [
+    "CacheSettings",
+    "ImageTagMutability",
+    "KmsKey",
+    "KmsKeyAccountId",
+    "LifecyclePolicy",
+    "RepositoryPolicy",
+];
+
+/// The template a stack's resolved `AWS::ECR::RepositoryCreationTemplate` properties describe.
+fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
+    let json = |v: &Value| v.as_str().and_then(|s| serde_json::from_str(s).ok());
+    CreationTemplate {
+        prefix: props["Prefix"].as_str().unwrap_or_default().to_string(),
+        description: props["Description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        image_tag_mutability: props["ImageTagMutability"]
+            .as_str()
+            .unwrap_or("MUTABLE")
+            .to_string(),
+        encryption_type: props["EncryptionConfiguration"]["EncryptionType"]
+            .as_str()
+            .unwrap_or("AES256")
+            .to_string(),
+        kms_key: props["EncryptionConfiguration"]["KmsKey"]
+            .as_str()
+            .map(str::to_string),
+        resource_tags: props["ResourceTags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| {
+                        (
+                            t["Key"].as_str().unwrap_or_default().to_string(),
+                            t["Value"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        lifecycle_policy: json(&props["LifecyclePolicy"]),
+        repository_policy: json(&props["RepositoryPolicy"]),
+        applied_for: vec!["PULL_THROUGH_CACHE".into()],
+        // The stack's role (GetAtt AccessRole.Arn), as the rule names it.
+        custom_role_arn: role_arn.clone(),
+    }
+}
 
 /// A stack by name (the live one) or by id (also a deleted one), as CloudFormation finds them.
 fn find_stack<'a>(s: &'a State, name_or_id: &str) -> Option<&'a SandboxStack> {
@@ -1553,21 +1650,26 @@ fn stack_changes(
     after: &[(String, String)],
 ) -> Vec<crate::aws::StackChange> {
     use crate::aws::StackChange;
+    let wants = |p: &[(String, String)]| param(p, "CacheSettings") == Some("true");
     let Some(before) = before else {
-        return [
+        let mut added = vec![
             (crate::cfn::ROLE_LOGICAL_ID, ROLE_TYPE),
             (crate::cfn::RULE_LOGICAL_ID, RULE_TYPE),
-        ]
-        .iter()
-        .map(|(l, t)| StackChange {
-            action: "Add".into(),
-            logical_id: l.to_string(),
-            physical_id: None,
-            resource_type: t.to_string(),
-            replacement: None,
-            details: vec![],
-        })
-        .collect();
+        ];
+        if wants(after) {
+            added.push((TEMPLATE_ID, TEMPLATE_TYPE));
+        }
+        return added
+            .iter()
+            .map(|(l, t)| StackChange {
+                action: "Add".into(),
+                logical_id: l.to_string(),
+                physical_id: None,
+                resource_type: t.to_string(),
+                replacement: None,
+                details: vec![],
+            })
+            .collect();
     };
     let changed = |k: &str| param(before, k) != param(after, k);
     let mut out = vec![];
@@ -1608,6 +1710,43 @@ fn stack_changes(
     .collect();
     if role_name {
         rule_props.push(("CustomRoleArn".into(), "Always".into()));
+    }
+    let template_change = TEMPLATE_PARAMS.iter().any(|k| changed(k)) || role_name;
+    if template_change || (wants(after) && changed("RepositoryNamePrefix")) {
+        let (action, details) = match (wants(before), wants(after)) {
+            (false, true) => ("Add", vec![]),
+            (true, false) => ("Remove", vec![]),
+            (true, true) => (
+                "Modify",
+                vec![(
+                    "Properties".to_string(),
+                    if changed("RepositoryNamePrefix") {
+                        "Always"
+                    } else {
+                        "Never"
+                    }
+                    .to_string(),
+                )],
+            ),
+            (false, false) => ("", vec![]),
+        };
+        if !action.is_empty() {
+            out.push(StackChange {
+                action: action.into(),
+                logical_id: TEMPLATE_ID.into(),
+                physical_id: param(before, "RepositoryNamePrefix").map(str::to_string),
+                resource_type: TEMPLATE_TYPE.into(),
+                replacement: (action == "Modify").then(|| {
+                    if changed("RepositoryNamePrefix") {
+                        "True"
+                    } else {
+                        "False"
+                    }
+                    .into()
+                }),
+                details,
+            });
+        }
     }
     rule_props.dedup();
     if !rule_props.is_empty() {

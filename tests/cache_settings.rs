@@ -334,18 +334,32 @@ async fn bad_settings_exit_2_and_send_nothing() {
     let (total, calls) = emu.calls();
     assert_eq!(total, 0, "{calls:?}");
 
-    // The CloudFormation method has no creation template: refused, not silently dropped.
+    // Scanning and repository tags are API-only: refused with a stack, not silently dropped.
     let out = emu
         .cli()
         .args(["--json"])
         .args(args(
             "plan",
-            &["--method", "cloudformation", "--immutable-tags"],
+            &[
+                "--method",
+                "cloudformation",
+                "--immutable-tags",
+                "--scan-on-push",
+                "--repo-tag",
+                "team=a",
+            ],
         ))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let v = stdout_json(&out);
+    let fields: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["scan-on-push", "repo-tag"], "{v}");
     assert!(v.to_string().contains("API method only"), "{v}");
     let (total, calls) = emu.calls();
     assert_eq!(total, 0, "{calls:?}");

@@ -188,6 +188,102 @@ async fn stack_lifecycle_create_noop_change_teardown() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stack_with_cache_settings_makes_the_creation_template() {
+    let emu = Emulator::start();
+    let settings = ["--immutable-tags", "--expire-untagged-after", "14"];
+    let out = emu
+        .cli()
+        .args(["--json"])
+        .args(cfn("apply", &with_yes(&settings)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let applied = stdout_json(&out);
+    assert!(
+        actions(&applied["plan"])
+            .contains(&("repository-creation-template".into(), "create".into())),
+        "{applied}"
+    );
+
+    // In AWS: the template, made by the stack, naming the stack's role.
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    let templates = ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap()
+        .repository_creation_templates()
+        .to_vec();
+    assert_eq!(templates.len(), 1);
+    let t = &templates[0];
+    assert_eq!(t.prefix(), Some("echo"));
+    assert_eq!(t.image_tag_mutability().unwrap().as_str(), "IMMUTABLE");
+    let lifecycle: Value = serde_json::from_str(t.lifecycle_policy().unwrap()).unwrap();
+    assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 14);
+    let role = format!("echo-pullthrough-cache-role-{REGION}");
+    assert!(t
+        .custom_role_arn()
+        .unwrap()
+        .ends_with(&format!("role/{role}")));
+    // The stack's role is extended exactly as the API method extends its own.
+    let (trust, policy) = role_documents(&emu, &role).await;
+    assert!(
+        trust.to_string().contains("\"ecr.amazonaws.com\""),
+        "{trust}"
+    );
+    assert!(
+        policy.to_string().contains("CreateCachedRepositories"),
+        "{policy}"
+    );
+
+    // A first pull creates the repository from the template (ECR assumes the stack's role).
+    pull_through_cache(&emu).await;
+    let repo = ecr
+        .describe_repositories()
+        .repository_names("echo/python")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.repositories()[0]
+            .image_tag_mutability()
+            .unwrap()
+            .as_str(),
+        "IMMUTABLE"
+    );
+
+    // Plan again: nothing to do. Teardown deletes the stack and with it the template.
+    let out = emu
+        .cli()
+        .args(cfn("plan", &with(&["--detailed-exitcode"], &settings)))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = emu.cli().args(["teardown", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stack_status(&emu).await.is_none());
+    let left = ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap();
+    assert!(left.repository_creation_templates().is_empty());
+}
+
+fn with<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<&'a str> {
+    a.iter().chain(b).copied().collect()
+}
+
+fn with_yes<'a>(settings: &[&'a str]) -> Vec<&'a str> {
+    with(&["--yes"], settings)
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failing_rule_resource_is_reported_first_and_can_be_retried() {
     let emu = Emulator::start();
     emu.control_fault_message(

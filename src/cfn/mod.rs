@@ -42,6 +42,7 @@ pub fn template_json() -> String {
 
 /// Stack parameters for a validated setup (names as in Echo's published template).
 pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
+    let c = &setup.cache;
     vec![
         (
             "SourceRegistryAccountId".into(),
@@ -57,6 +58,37 @@ pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
         (
             "UpstreamRepositoryPrefix".into(),
             setup.upstream_prefix.to_string(),
+        ),
+        // Cache settings: the stack's repository creation template (scanning and repository
+        // tags are API-only, refused before a stack is planned).
+        ("CacheSettings".into(), c.wants_template().to_string()),
+        (
+            "ImageTagMutability".into(),
+            if c.immutable_tags {
+                "IMMUTABLE"
+            } else {
+                "MUTABLE"
+            }
+            .into(),
+        ),
+        ("KmsKey".into(), c.kms_key.clone().unwrap_or_default()),
+        (
+            "KmsKeyAccountId".into(),
+            c.kms_key
+                .as_deref()
+                .and_then(|k| k.split(':').nth(4))
+                .map(str::to_string)
+                .unwrap_or_default(),
+        ),
+        (
+            "LifecyclePolicy".into(),
+            crate::core::cache::lifecycle_policy(c)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "RepositoryPolicy".into(),
+            c.repository_policy.clone().unwrap_or_default(),
         ),
     ]
 }

@@ -209,6 +209,44 @@ mod tests {
     }
 
     #[test]
+    fn with_cache_settings_the_stack_role_and_template_equal_the_cores() {
+        let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
+        input.cache.immutable_tags = true;
+        input.cache.expire_untagged_after = Some("14".into());
+        input.cache.kms_key = Some(
+            "arn:aws:kms:eu-west-1:777788889999:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+        );
+        check_equal(input.clone());
+        input.cache.kms_key = Some("alias/ecr".into());
+        input.prefix = "ROOT".into();
+        check_equal(input.clone());
+
+        let setup = input.validate().unwrap();
+        let own = "444455556666";
+        let t = template();
+        let ctx = Context::new(t, &parameters(&setup), own, "eu-west-1", "s");
+        let props = ctx
+            .resolve(&t["Resources"]["RepositoryCreationTemplate"]["Properties"])
+            .unwrap();
+        let want = desired(&setup, own).template.unwrap();
+        assert_eq!(props["Prefix"], want.prefix);
+        assert_eq!(props["Description"], want.description);
+        assert_eq!(props["ImageTagMutability"], want.image_tag_mutability);
+        assert_eq!(props["EncryptionConfiguration"]["EncryptionType"], "KMS");
+        assert_eq!(props["EncryptionConfiguration"]["KmsKey"], "alias/ecr");
+        let lifecycle: serde_json::Value =
+            serde_json::from_str(props["LifecyclePolicy"].as_str().unwrap()).unwrap();
+        assert_eq!(Some(lifecycle), want.lifecycle_policy);
+        assert!(props.get("RepositoryPolicy").is_none());
+        // Without cache settings the stack has no template.
+        let plain = SetupInput::with_defaults("111122223333", "eu-west-1")
+            .validate()
+            .unwrap();
+        let ctx = Context::new(t, &parameters(&plain), own, "eu-west-1", "s");
+        assert!(!ctx.condition(&t["Conditions"]["WantTemplate"]));
+    }
+
+    #[test]
     fn template_keeps_the_seed_parameters_and_outputs() {
         let t = template();
         for (p, default) in [

@@ -169,17 +169,31 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             example: DEFAULT_ROLE_NAME.into(),
         }])));
     }
-    if req.method == Method::CloudFormation && !setup.cache.is_empty() {
-        // Echo's template has no creation template or scanning yet; sending a stack without
-        // them would silently drop what was asked for.
-        return Err(Failure::of(Problem::invalid(vec![FieldError {
-            field: "method",
-            value: "cloudformation".into(),
-            rule: "cache settings (--immutable-tags, --kms-key, --expire-untagged-after, --keep-last, \
-                   --repo-tag, --repository-policy, --scan-on-push) are applied by the API method only"
-                .into(),
-            example: "api".into(),
-        }])));
+    if req.method == Method::CloudFormation {
+        // The stack makes the creation template; scanning merges into a registry-wide
+        // configuration and repository tags cannot be stack parameters: API only.
+        let c = &setup.cache;
+        let api_only: Vec<(&'static str, String, &str)> = [
+            (c.scan.is_some(), "scan-on-push", "true".to_string(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
+            (!c.repo_tags.is_empty(), "repo-tag", c.repo_tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), "Echo's template sets only the managed-by tag on created repositories"),
+        ]
+        .into_iter()
+        .filter(|(on, ..)| *on)
+        .map(|(_, f, v, why)| (f, v, why))
+        .collect();
+        if !api_only.is_empty() {
+            return Err(Failure::of(Problem::invalid(
+                api_only
+                    .into_iter()
+                    .map(|(field, value, why)| FieldError {
+                        field,
+                        value,
+                        rule: format!("is applied by the API method only ({why})"),
+                        example: "--method api".into(),
+                    })
+                    .collect(),
+            )));
+        }
     }
     if req.method == Method::CloudFormation && !setup.is_echo() {
         return Err(Failure::of(Problem::invalid(vec![FieldError {

@@ -29,6 +29,7 @@ fn kind_of(resource_type: &str) -> ResourceKind {
     match resource_type {
         "AWS::IAM::Role" => ResourceKind::IamRole,
         "AWS::ECR::PullThroughCacheRule" => ResourceKind::PullThroughCacheRule,
+        "AWS::ECR::RepositoryCreationTemplate" => ResourceKind::RepositoryCreationTemplate,
         _ => ResourceKind::CloudformationStack,
     }
 }
@@ -477,7 +478,8 @@ pub async fn apply(
     tx: &EventSender,
 ) -> Result<StackOutcome, StackFailure> {
     let name = planned.request.name.as_str();
-    let total = 2;
+    // The role and the rule, and the creation template when the setup has cache settings.
+    let total = if desired.template.is_some() { 3 } else { 2 };
     let started = Instant::now();
     let mut seen = seen_events(aws, name).await;
     let mut stack = aws.describe_stack(name).await?;

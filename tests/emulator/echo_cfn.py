@@ -109,11 +109,99 @@ class PullThroughCacheRuleModel(CloudFormationModel):
 
 
 
+# --- AWS::ECR::RepositoryCreationTemplate -----------------------------------------------
+
+TEMPLATE_TYPE = "AWS::ECR::RepositoryCreationTemplate"
+
+
+def _template_params(props: dict[str, Any]) -> dict[str, Any]:
+    """The API's parameters from the resource's properties (AWS::NoValue already dropped)."""
+    enc = props.get("EncryptionConfiguration") or {}
+    return {
+        "prefix": props.get("Prefix"),
+        "description": props.get("Description"),
+        "appliedFor": props.get("AppliedFor"),
+        "imageTagMutability": props.get("ImageTagMutability"),
+        "encryptionConfiguration": {k: v for k, v in {"encryptionType": enc.get("EncryptionType"), "kmsKey": enc.get("KmsKey")}.items() if v} or None,
+        "lifecyclePolicy": props.get("LifecyclePolicy") or None,
+        "repositoryPolicy": props.get("RepositoryPolicy") or None,
+        "resourceTags": [{"Key": t["Key"], "Value": t["Value"]} for t in props.get("ResourceTags") or []] or None,
+        "customRoleArn": props.get("CustomRoleArn"),
+    }
+
+
+class RepositoryCreationTemplateModel(CloudFormationModel):
+    __module__ = "moto.ecr.models"
+
+    def __init__(self, account_id: str, region_name: str, prefix: str):
+        self.account_id = account_id
+        self.region_name = region_name
+        self.prefix = prefix
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.prefix
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Prefix"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return TEMPLATE_TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("CreatedAt", "UpdatedAt")
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return ""
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> "RepositoryCreationTemplateModel":
+        logical_id = kwargs.get("LogicalId", "RepositoryCreationTemplate")
+        backend = ecr_models.ecr_backends[account_id][region_name]
+        params = _template_params(cloudformation_json.get("Properties", {}))
+        try:
+            template = emulator.put_template(backend, params, creating=True)
+        except Exception as e:
+            code = getattr(e, "code", type(e).__name__)
+            message = getattr(e, "message", str(e))
+            raise ResourceFailed(logical_id, f"Resource handler returned message: \"{message}\" (HandlerErrorCode: {code})")
+        return cls(account_id, region_name, template["prefix"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: "RepositoryCreationTemplateModel", new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> "RepositoryCreationTemplateModel":
+        params = _template_params(cloudformation_json.get("Properties", {}))
+        if emulator._strip_slash(params.get("prefix") or "") != original_resource.prefix:
+            # Prefix is create-only: a new template, then the old one goes.
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        emulator.put_template(ecr_models.ecr_backends[account_id][region_name], params, creating=False)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> None:
+        emulator._templates(ecr_models.ecr_backends[account_id][region_name]).pop(resource_name, None)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        emulator._templates(ecr_models.ecr_backends[account_id][region_name]).pop(self.prefix, None)
+
+
 # --- AWS::IAM::Role -----------------------------------------------------------------
 
 
 def _dump(doc: Any) -> str:
-    return doc if isinstance(doc, str) else json.dumps(doc)
+    """A policy document as JSON, without the entries an `Fn::If` left as AWS::NoValue."""
+    return doc if isinstance(doc, str) else json.dumps(_drop_none(doc))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value if v is not None]
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 _original_role_create = iam_models.Role.create_from_cloudformation_json.__func__
@@ -121,7 +209,7 @@ _original_role_create = iam_models.Role.create_from_cloudformation_json.__func__
 
 def role_create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> Any:
     props = cloudformation_json["Properties"]
-    fixed = dict(cloudformation_json, Properties={k: v for k, v in props.items() if k != "Policies"})
+    fixed = dict(cloudformation_json, Properties={k: (_drop_none(v) if k == "AssumeRolePolicyDocument" else v) for k, v in props.items() if k != "Policies"})
     role = _original_role_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
     for policy in props.get("Policies", []):
         role.put_policy(policy["PolicyName"], _dump(policy["PolicyDocument"]))
@@ -231,6 +319,7 @@ def resolved_resources(template: dict[str, Any], params: dict[str, str], account
 REPLACING = {
     "AWS::IAM::Role": {"RoleName", "Path"},
     RULE_TYPE: None,  # immutable type: every property replaces
+    TEMPLATE_TYPE: {"Prefix"},
 }
 
 
@@ -404,7 +493,8 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         # follows its replaced role as in CloudFormation.
         names = [k for k, _ in changed]
         for k, t in _ordered(self.template_dict):
-            if k in names:
+            # Resources whose Condition is false do not exist: nothing to update.
+            if k in names or k not in new_res:
                 continue
             raw = self.template_dict["Resources"][k].get("Properties", {})
             if any(_refers(raw, n) for n in names):

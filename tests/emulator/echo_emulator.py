@@ -517,7 +517,23 @@ def _template_view(t: dict[str, Any]) -> dict[str, Any]:
 
 def create_repository_creation_template(self: Any) -> ActionResult:
     backend = self.ecr_backend
-    params = _template_params(self)
+    template = put_template(backend, _template_params(self), creating=True)
+    return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
+
+
+def put_template(backend: Any, params: dict[str, Any], creating: bool) -> dict[str, Any]:
+    """Creates or updates a template with AWS's checks; shared by the API and CloudFormation."""
+    if not creating:
+        template = _get_template(backend, params["prefix"])
+        merged = dict(template)
+        for k, v in params.items():
+            if v is not None and k != "prefix":
+                merged[k] = v
+        _check_template(merged, creating=False)
+        merged["updatedAt"] = _now()
+        template.clear()
+        template.update(merged)
+        return template
     _check_template(params, creating=True)
     prefix = _strip_slash(params["prefix"])
     templates = _templates(backend)
@@ -529,7 +545,7 @@ def create_repository_creation_template(self: Any) -> ActionResult:
     if not template.get("encryptionConfiguration"):
         template["encryptionConfiguration"] = {"encryptionType": "AES256"}
     templates[prefix] = template
-    return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
+    return template
 
 
 def _get_template(backend: Any, prefix: str | None) -> dict[str, Any]:
@@ -541,16 +557,7 @@ def _get_template(backend: Any, prefix: str | None) -> dict[str, Any]:
 
 def update_repository_creation_template(self: Any) -> ActionResult:
     backend = self.ecr_backend
-    params = _template_params(self)
-    template = _get_template(backend, params["prefix"])
-    merged = dict(template)
-    for k, v in params.items():
-        if v is not None and k != "prefix":
-            merged[k] = v
-    _check_template(merged, creating=False)
-    merged["updatedAt"] = _now()
-    template.clear()
-    template.update(merged)
+    template = put_template(backend, _template_params(self), creating=False)
     return ActionResult({"registryId": backend.account_id, "repositoryCreationTemplate": _template_view(template)})
 
 
