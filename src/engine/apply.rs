@@ -773,9 +773,14 @@ async fn secret_step(
                 .put_secret_value(arn, &secret.username, &secret.token)
                 .await;
             match (version, restore, previous_version) {
-                (Err(e), true, _) => {
+                (Err(mut e), true, _) => {
                     // Put back what was there: the restore alone is not what was planned.
-                    let _ = aws.delete_secret(arn, Some(ROLLBACK_RECOVERY_DAYS)).await;
+                    if let Err(undo) = aws.delete_secret(arn, Some(ROLLBACK_RECOVERY_DAYS)).await {
+                        e.message = format!(
+                            "{}; secret {arn} stays restored (scheduling its deletion again failed: {})",
+                            e.message, undo.message
+                        );
+                    }
                     return Err(e);
                 }
                 (Err(e), false, _) => return Err(e),
