@@ -90,11 +90,17 @@ impl SandboxSecret {
     }
 }
 
-fn find_secret<'a>(s: &'a mut State, id: &str) -> Option<&'a mut SandboxSecret> {
+/// The name of the secret `id` names (by name or ARN), as Secrets Manager resolves it.
+fn secret_name_of(s: &State, id: &str) -> Option<String> {
     s.secrets
-        .iter_mut()
+        .iter()
         .find(|(name, sec)| *name == id || sec.arn == id)
-        .map(|(_, sec)| sec)
+        .map(|(name, _)| name.clone())
+}
+
+fn find_secret<'a>(s: &'a mut State, id: &str) -> Option<&'a mut SandboxSecret> {
+    let name = secret_name_of(s, id)?;
+    s.secrets.get_mut(&name)
 }
 
 fn no_secret(action: &str, id: &str) -> AwsError {
@@ -785,20 +791,20 @@ impl Aws for SandboxAws {
     async fn describe_secret(&self, id: &str) -> AwsResult<Option<ObservedSecret>> {
         self.call("DescribeSecret", "secretsmanager:DescribeSecret")
             .await?;
-        let mut s = self.state.lock().unwrap();
-        Ok(s.secrets
-            .iter_mut()
-            .find(|(name, sec)| *name == id || sec.arn == id)
-            .map(|(name, sec)| ObservedSecret {
+        let s = self.state.lock().unwrap();
+        Ok(secret_name_of(&s, id).map(|name| {
+            let sec = &s.secrets[&name];
+            ObservedSecret {
                 arn: sec.arn.clone(),
-                name: name.clone(),
+                name,
                 tags: sec.tags.clone(),
                 deleted_at: sec.deleted_at,
                 current_version: Some(sec.current.clone()),
                 keys: None,
                 value_matches: None,
                 unreadable: None,
-            }))
+            }
+        }))
     }
 
     async fn check_secret(
@@ -888,20 +894,13 @@ impl Aws for SandboxAws {
         let action = "secretsmanager:DeleteSecret";
         self.call("DeleteSecret", action).await?;
         let mut s = self.state.lock().unwrap();
-        let name = s
-            .secrets
-            .iter()
-            .find(|(name, sec)| *name == id || sec.arn == id)
-            .map(|(name, _)| name.clone())
-            .ok_or_else(|| no_secret(action, id))?;
+        let name = secret_name_of(&s, id).ok_or_else(|| no_secret(action, id))?;
         match recovery_days {
             // Like Secrets Manager, DeletedDate is when the deletion was asked for.
             Some(_) => {
-                s.secrets.get_mut(&name).expect("found above").deleted_at = Some(Utc::now());
+                find_secret(&mut s, &name).expect("named above").deleted_at = Some(Utc::now())
             }
-            None => {
-                s.secrets.remove(&name);
-            }
+            None => drop(s.secrets.remove(&name)),
         }
         Ok(())
     }

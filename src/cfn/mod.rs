@@ -76,9 +76,9 @@ pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
             "KmsKeyAccountId".into(),
             c.kms_key
                 .as_deref()
-                .and_then(|k| k.split(':').nth(4))
-                .map(str::to_string)
-                .unwrap_or_default(),
+                .and_then(crate::core::cache::kms_key_account)
+                .unwrap_or_default()
+                .to_string(),
         ),
         (
             "LifecyclePolicy".into(),

@@ -323,6 +323,9 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
     })
 }
 
+const PIPE_TOKEN: &str =
+    "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin";
+
 /// The upstream as given; `--token-stdin` reads the token here, so it never appears in the
 /// process list or the shell history.
 fn upstream_input(args: &super::args::UpstreamArgs) -> Result<UpstreamInput, Stop> {
@@ -331,22 +334,19 @@ fn upstream_input(args: &super::args::UpstreamArgs) -> Result<UpstreamInput, Sto
         if std::io::stdin().is_terminal() {
             return Err(usage(
                 "--token-stdin: stdin is a terminal, so the token would be shown as it is typed",
-                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
+                PIPE_TOKEN,
             ));
         }
         let mut raw = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut raw) {
             return Err(usage(
                 format!("--token-stdin: stdin cannot be read ({e})"),
-                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
+                PIPE_TOKEN,
             ));
         }
         let token = Token::new(raw.trim_end_matches(['\r', '\n']));
         if token.is_empty() {
-            return Err(usage(
-                "--token-stdin: stdin was empty",
-                "pipe the token in: printf %s \"$TOKEN\" | echo-onboard apply … --token-stdin",
-            ));
+            return Err(usage("--token-stdin: stdin was empty", PIPE_TOKEN));
         }
         Some(token)
     } else {

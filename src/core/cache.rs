@@ -397,9 +397,10 @@ pub const ECR_SERVICE: &str = "ecr.amazonaws.com";
 pub const TEMPLATE_SID: &str = "CreateCachedRepositories";
 pub const KMS_SID: &str = "UseKmsKeysThroughEcr";
 
-fn kms_account(key: &str, own_account: &str) -> String {
-    // arn:aws:kms:REGION:ACCOUNT:key/ID or alias ARN; alias/NAME is in the own account.
-    key.split(':').nth(4).unwrap_or(own_account).to_string()
+/// The account named in a key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:…`); `None` for
+/// `alias/NAME`, which is in the caller's own account.
+pub fn kms_key_account(key: &str) -> Option<&str> {
+    key.split(':').nth(4)
 }
 
 fn kms_statement(partition: &str, accounts: &[String]) -> Statement {
@@ -497,7 +498,7 @@ pub fn extend_role(
         .filter_map(|r| r.split(':').nth(4).map(String::from))
         .collect();
     if let Some(k) = setup.cache.kms_key.as_deref().filter(|_| wanted) {
-        accounts.push(kms_account(k, own_account));
+        accounts.push(kms_key_account(k).unwrap_or(own_account).to_string());
     }
     accounts.sort();
     accounts.dedup();

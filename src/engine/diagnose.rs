@@ -84,17 +84,6 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         "arn:{}:ecr:{region}:{account}:repository/{prefix}/example",
         crate::core::regions::partition(region)
     );
-    let validate = async {
-        match &rule {
-            Some(_) => Some(
-                aws.validate_cache_rule(prefix)
-                    .await
-                    .map(|v| (v.is_valid, v.failure))
-                    .map_err(|e| e.to_string()),
-            ),
-            None => None,
-        }
-    };
     let operator = async {
         aws.simulate_principal_policy(&principal, &operator_actions, "*")
             .await
@@ -153,8 +142,12 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
             secret,
         }
     }));
-    let (validation, operator, puller, stack, every_rule) =
-        futures::join!(validate, operator, puller, stack, every_rule);
+    let (operator, puller, stack, every_rule) = futures::join!(operator, puller, stack, every_rule);
+    // The prefix's own validation is one of every rule's (one call per rule, not two).
+    let validation = every_rule
+        .iter()
+        .find(|h| h.rule.prefix == prefix)
+        .map(|h| h.validation.clone());
 
     let echo_account = input.echo_account.clone().or_else(|| {
         rule.as_ref()

@@ -41,22 +41,41 @@ pub fn styled(theme: Theme, line: &ToneLine) -> Line<'static> {
 }
 
 pub fn field_line<'a>(theme: Theme, label: &str, input: &'a Input, focused: bool) -> Line<'a> {
+    value_line(theme, label, input.value().to_string(), focused)
+}
+
+/// A secret field: one dot per character, never the characters.
+pub fn masked_field_line(theme: Theme, label: &str, input: &Input, focused: bool) -> Line<'static> {
+    value_line(
+        theme,
+        label,
+        "•".repeat(input.value().chars().count()),
+        focused,
+    )
+}
+
+/// A labelled value as every form shows it: a marker and the key style on the focused one.
+pub fn label_span(theme: Theme, label: &str, focused: bool) -> Span<'static> {
     let marker = if focused { "›" } else { " " };
+    Span::styled(
+        format!("{marker} {label:<22}"),
+        if focused {
+            theme.key()
+        } else {
+            Style::default()
+        },
+    )
+}
+
+fn value_line(theme: Theme, label: &str, value: String, focused: bool) -> Line<'static> {
     let value_style = if focused {
         Style::default().add_modifier(Modifier::UNDERLINED)
     } else {
         Style::default()
     };
     Line::from(vec![
-        Span::styled(
-            format!("{marker} {label:<22}"),
-            if focused {
-                theme.key()
-            } else {
-                Style::default()
-            },
-        ),
-        Span::styled(input.value().to_string(), value_style),
+        label_span(theme, label, focused),
+        Span::styled(value, value_style),
         Span::styled(if focused { "▏" } else { "" }, theme.key()),
     ])
 }

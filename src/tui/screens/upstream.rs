@@ -4,7 +4,6 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
@@ -15,7 +14,7 @@ use crate::core::upstream::{Token, UpstreamInput, UpstreamKind};
 use crate::core::validate::{FieldError, RepoPrefix, SetupInput};
 use crate::tui::keys::Cmd;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{error_line, field_line};
+use crate::tui::widgets::{error_line, field_line, label_span, masked_field_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamField {
@@ -209,31 +208,6 @@ impl UpstreamStep {
     }
 }
 
-/// The token as dots, one per character, never the characters.
-fn masked_line<'a>(theme: Theme, label: &str, input: &Input, focused: bool) -> Line<'a> {
-    let marker = if focused { "›" } else { " " };
-    let dots = "•".repeat(input.value().chars().count());
-    Line::from(vec![
-        Span::styled(
-            format!("{marker} {label:<22}"),
-            if focused {
-                theme.key()
-            } else {
-                Style::default()
-            },
-        ),
-        Span::styled(
-            dots,
-            if focused {
-                Style::default().add_modifier(Modifier::UNDERLINED)
-            } else {
-                Style::default()
-            },
-        ),
-        Span::styled(if focused { "▏" } else { "" }, theme.key()),
-    ])
-}
-
 pub fn render(step: &UpstreamStep, region: &str, theme: Theme, frame: &mut Frame, area: Rect) {
     let kind = step.kind();
     let show_error = |f: UpstreamField| {
@@ -251,22 +225,7 @@ pub fn render(step: &UpstreamStep, region: &str, theme: Theme, frame: &mut Frame
         )),
         Line::raw(""),
         Line::from(vec![
-            Span::styled(
-                format!(
-                    "{} {:<22}",
-                    if step.focus == UpstreamField::Registry {
-                        "›"
-                    } else {
-                        " "
-                    },
-                    "Registry"
-                ),
-                if step.focus == UpstreamField::Registry {
-                    theme.key()
-                } else {
-                    Style::default()
-                },
-            ),
+            label_span(theme, "Registry", step.focus == UpstreamField::Registry),
             Span::raw(format!("◂ {kind} ▸")),
             Span::styled("  (←/→ to choose)", theme.muted()),
         ]),
@@ -303,7 +262,7 @@ pub fn render(step: &UpstreamStep, region: &str, theme: Theme, frame: &mut Frame
             step.focus == UpstreamField::Username,
         ));
         lines.push(show_error(UpstreamField::Username));
-        lines.push(masked_line(
+        lines.push(masked_field_line(
             theme,
             "Access token",
             &step.token,
