@@ -25,6 +25,8 @@ use crate::core::policy;
 use crate::core::upstream::{Token, UpstreamKind};
 use crate::core::validate::RepoPrefix;
 
+mod upstream_stack;
+
 pub const SANDBOX_ACCOUNT: &str = "210987654321";
 /// The region the sandbox pretends to be in unless --region says otherwise.
 pub const SANDBOX_REGION: &str = "eu-west-1";
@@ -118,6 +120,8 @@ struct SandboxStack {
     name: String,
     status: String,
     parameters: Vec<(String, String)>,
+    /// The NoEcho token parameter (upstream stacks), never shown by DescribeStacks.
+    token: Option<Token>,
     outputs: BTreeMap<String, String>,
     /// Oldest first.
     events: Vec<StackEvent>,
@@ -332,12 +336,24 @@ impl SandboxAws {
         }
     }
 
+    fn set_stack_token(&self, stack: &str, token: Option<Token>) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.token = token;
+        }
+    }
+
     fn resolved(
         &self,
         stack: &str,
         params: &[(String, String)],
     ) -> (&'static serde_json::Value, crate::cfn::resolve::Context) {
-        let t = crate::cfn::template();
+        let t = stack_kind(params).template();
         let ctx =
             crate::cfn::resolve::Context::new(t, params, SANDBOX_ACCOUNT, &self.region(), stack);
         (t, ctx)
@@ -367,13 +383,19 @@ impl SandboxAws {
             .unwrap_or_default()
     }
 
-    /// Creates the template's role and rule through the simulated APIs, with resource events.
+    /// Creates the stack's resources through the simulated APIs, with resource events.
     async fn create_resources(
         &self,
         stack: &str,
         params: &[(String, String)],
+        token: Option<&Token>,
         verb: &str,
     ) -> Result<(), (String, String)> {
+        if stack_kind(params) == crate::cfn::Kind::Upstream {
+            return self
+                .create_upstream_resources(stack, params, token, verb)
+                .await;
+        }
         let (t, ctx) = self.resolved(stack, params);
         let role = ctx
             .resolve(&t["Resources"][crate::cfn::ROLE_LOGICAL_ID]["Properties"])
@@ -502,6 +524,9 @@ impl SandboxAws {
 
     /// Deletes the stack's template, rule and role (what exists of them), with resource events.
     async fn delete_resources(&self, stack: &str, params: &[(String, String)]) {
+        if stack_kind(params) == crate::cfn::Kind::Upstream {
+            return self.delete_upstream_resources(stack, params).await;
+        }
         let prefix = param(params, "RepositoryNamePrefix")
             .unwrap_or_default()
             .to_string();
@@ -1333,7 +1358,17 @@ impl Aws for SandboxAws {
                 status: st.status.clone(),
                 reason: None,
                 outputs: st.outputs.clone(),
-                parameters: st.parameters.iter().cloned().collect(),
+                // NoEcho: CloudFormation shows the parameter, never its value.
+                parameters: st
+                    .parameters
+                    .iter()
+                    .cloned()
+                    .chain(
+                        st.token
+                            .as_ref()
+                            .map(|_| (crate::cfn::TOKEN_PARAMETER.to_string(), "****".to_string())),
+                    )
+                    .collect(),
             }))
     }
 
@@ -1346,10 +1381,17 @@ impl Aws for SandboxAws {
         self.call("CreateChangeSet", "cloudformation:CreateChangeSet")
             .await?;
         let mut s = self.state.lock().unwrap();
-        let before = find_stack(&s, &req.name)
-            .filter(|st| !create && st.status != "DELETE_COMPLETE")
-            .map(|st| st.parameters.clone());
-        let changes = stack_changes(before.as_deref(), &req.parameters);
+        let existing =
+            find_stack(&s, &req.name).filter(|st| !create && st.status != "DELETE_COMPLETE");
+        let before = existing.map(|st| st.parameters.clone());
+        let changes = match stack_kind(&req.parameters) {
+            crate::cfn::Kind::Echo => stack_changes(before.as_deref(), &req.parameters),
+            crate::cfn::Kind::Upstream => upstream_stack::upstream_stack_changes(
+                before.as_deref(),
+                &req.parameters,
+                token_changed(existing.and_then(|st| st.token.as_ref()), req),
+            ),
+        };
         let info = if changes.is_empty() {
             ChangeSetInfo {
                 status: "FAILED".into(),
@@ -1426,6 +1468,7 @@ impl Aws for SandboxAws {
                     name: req.name.clone(),
                     status: "CREATE_IN_PROGRESS".into(),
                     parameters: req.parameters.clone(),
+                    token: new_token(None, req),
                     outputs: BTreeMap::new(),
                     events: vec![],
                 },
@@ -1438,8 +1481,9 @@ impl Aws for SandboxAws {
             "CREATE_IN_PROGRESS",
             Some("User Initiated"),
         );
+        let token = new_token(None, req);
         match self
-            .create_resources(&req.name, &req.parameters, "CREATE")
+            .create_resources(&req.name, &req.parameters, token.as_ref(), "CREATE")
             .await
         {
             Ok(()) => self.finish_stack(&req.name, "CREATE_COMPLETE", &req.parameters),
@@ -1464,10 +1508,10 @@ impl Aws for SandboxAws {
     async fn update_stack(&self, req: &StackRequest) -> AwsResult<()> {
         self.call("UpdateStack", "cloudformation:UpdateStack")
             .await?;
-        let before = {
+        let (before, old_token) = {
             let s = self.state.lock().unwrap();
             find_stack(&s, &req.name)
-                .map(|st| st.parameters.clone())
+                .map(|st| (st.parameters.clone(), st.token.clone()))
                 .ok_or_else(|| {
                     err(
                         "cloudformation:UpdateStack",
@@ -1476,7 +1520,8 @@ impl Aws for SandboxAws {
                     )
                 })?
         };
-        if before == req.parameters {
+        let token = new_token(old_token.as_ref(), req);
+        if before == req.parameters && token == old_token {
             return Err(err(
                 "cloudformation:UpdateStack",
                 "ValidationError",
@@ -1494,12 +1539,17 @@ impl Aws for SandboxAws {
         // simulation deletes the old resources and creates the new ones.
         self.delete_resources(&req.name, &before).await;
         match self
-            .create_resources(&req.name, &req.parameters, "UPDATE")
+            .create_resources(&req.name, &req.parameters, token.as_ref(), "UPDATE")
             .await
         {
-            Ok(()) => self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters),
+            Ok(()) => {
+                self.set_stack_token(&req.name, token);
+                self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters)
+            }
             Err(_) => {
-                let _ = self.create_resources(&req.name, &before, "UPDATE").await;
+                let _ = self
+                    .create_resources(&req.name, &before, old_token.as_ref(), "UPDATE")
+                    .await;
                 self.finish_stack(&req.name, "UPDATE_ROLLBACK_COMPLETE", &before);
             }
         }
@@ -1624,6 +1674,28 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
         // The stack's role (GetAtt AccessRole.Arn), as the rule names it.
         custom_role_arn: role_arn.clone(),
     }
+}
+
+/// Which template a stack's parameters belong to.
+fn stack_kind(params: &[(String, String)]) -> crate::cfn::Kind {
+    if param(params, "UpstreamRegistry").is_some() {
+        crate::cfn::Kind::Upstream
+    } else {
+        crate::cfn::Kind::Echo
+    }
+}
+
+/// The token a stack request leaves the stack with (`previous`: the stack's current one).
+fn new_token(previous: Option<&Token>, req: &StackRequest) -> Option<Token> {
+    match req.secret_parameters.first().map(|(_, v)| v) {
+        Some(crate::aws::SecretParameter::Value(t)) => Some(t.clone()),
+        Some(crate::aws::SecretParameter::Previous) => previous.cloned(),
+        None => None,
+    }
+}
+
+fn token_changed(previous: Option<&Token>, req: &StackRequest) -> bool {
+    new_token(previous, req).as_ref() != previous
 }
 
 /// A stack by name (the live one) or by id (also a deleted one), as CloudFormation finds them.

@@ -474,10 +474,19 @@ async fn a_rule_outside_the_stack_is_a_conflict_with_options() {
 #[test]
 fn template_prints_yaml_and_json_and_lints_clean() {
     let dir = tempfile::tempdir().unwrap();
-    for (format, file) in [("yaml", "template.yaml"), ("json", "template.json")] {
+    for (format, file, upstream) in [
+        ("yaml", "template.yaml", false),
+        ("json", "template.json", false),
+        ("yaml", "upstream.yaml", true),
+        ("json", "upstream.json", true),
+    ] {
+        let mut args = vec!["template", "--format", format];
+        if upstream {
+            args.push("--upstream");
+        }
         let out = assert_cmd::Command::cargo_bin("echo-onboard")
             .unwrap()
-            .args(["template", "--format", format])
+            .args(&args)
             .output()
             .unwrap();
         assert!(out.status.success());
@@ -488,6 +497,12 @@ fn template_prints_yaml_and_json_and_lints_clean() {
             assert_eq!(
                 v["Resources"]["PullThroughCacheRule"]["Type"],
                 "AWS::ECR::PullThroughCacheRule"
+            );
+            // The upstream template's token is NoEcho; Echo's template has no secret.
+            assert_eq!(
+                v["Parameters"]["AccessToken"]["NoEcho"].as_bool(),
+                upstream.then_some(true),
+                "{file}"
             );
         }
         let lint = std::process::Command::new(venv_tool("cfn-lint"))

@@ -537,3 +537,94 @@ async fn a_failing_sandbox_stack_rolls_back() {
         "the rollback removed the role"
     );
 }
+
+/// Another upstream through a stack, in the sandbox: the same engine calls as the CLI makes.
+#[tokio::test]
+async fn the_sandbox_simulates_an_upstream_stack_with_its_secret() {
+    use echo_onboard::core::upstream::Token;
+    use echo_onboard::engine::ops::{self, PlanRequest, TeardownRequest};
+    use echo_onboard::engine::planning::Method;
+    let aws = SandboxAws::empty(REGION);
+    let hub = |token: &str| {
+        let mut input = SetupInput::with_defaults("", REGION);
+        input.prefix = "hub".into();
+        input.upstream.name = "docker-hub".into();
+        input.upstream.username = "me".into();
+        input.upstream.token = Some(Token::new(token));
+        PlanRequest {
+            input,
+            method: Method::CloudFormation,
+            stack_name: None,
+            adopt: false,
+        }
+    };
+    let actions = |p: &echo_onboard::core::plan::Plan| -> Vec<(ResourceKind, Action)> {
+        p.changes.iter().map(|c| (c.resource, c.action)).collect()
+    };
+    let opts = ApplyOptions {
+        validate_attempts: 2,
+        validate_delay: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+
+    let planned = ops::plan(&aws, &hub("tok-1")).await.unwrap();
+    assert_eq!(
+        actions(&planned.plan),
+        vec![
+            (ResourceKind::CloudformationStack, Action::Create),
+            (ResourceKind::CredentialSecret, Action::Create),
+            (ResourceKind::PullThroughCacheRule, Action::Create),
+            (ResourceKind::RepositoryCreationTemplate, Action::Create),
+        ]
+    );
+    ops::apply(&aws, &planned, &opts, &tx).await.unwrap();
+    let rule = aws.list_cache_rules().await.unwrap().remove(0);
+    let secret = aws
+        .describe_secret("ecr-pullthroughcache/hub")
+        .await
+        .unwrap()
+        .expect("the stack's secret");
+    assert_eq!(rule.credential_arn.as_deref(), Some(secret.arn.as_str()));
+    let stack = aws
+        .describe_stack("echo-onboard-cache-hub")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stack.parameters["AccessToken"], "****");
+
+    // Same token: a no-op; a new one: the secret is updated.
+    let again = ops::plan(&aws, &hub("tok-1")).await.unwrap();
+    assert!(!again.plan.has_changes(), "{:#?}", again.plan);
+    let rotated = ops::plan(&aws, &hub("tok-2")).await.unwrap();
+    assert_eq!(
+        actions(&rotated.plan)[..2],
+        [
+            (ResourceKind::CloudformationStack, Action::Update),
+            (ResourceKind::CredentialSecret, Action::Update),
+        ]
+    );
+    assert!(!format!("{:?}", rotated.plan).contains("tok-2"));
+    ops::apply(&aws, &rotated, &opts, &tx).await.unwrap();
+    let check = aws
+        .check_secret(
+            "ecr-pullthroughcache/hub",
+            Some(("me", &Token::new("tok-2"))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(check.matches, Some(true));
+
+    // Teardown finds the stack from the rule's template and deletes everything it made.
+    let t = ops::plan_teardown(&aws, &TeardownRequest::new("hub"))
+        .await
+        .unwrap();
+    ops::teardown(&aws, &t, &opts, &tx).await.unwrap();
+    assert!(aws.list_cache_rules().await.unwrap().is_empty());
+    assert!(aws
+        .describe_secret("ecr-pullthroughcache/hub")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(aws.list_creation_templates().await.unwrap().is_empty());
+}

@@ -232,6 +232,18 @@ async fn docker_hub_token_from_stdin_is_stored_in_a_secret_and_never_shown() {
         .unwrap_or_else(|| panic!("an upstream-rules check: {report}"))
         .clone();
     assert_eq!(upstreams["status"], "PASS", "{upstreams}");
+    // The operator preflight covers what the secret needs.
+    let operator = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "operator")
+        .unwrap()
+        .to_string();
+    assert!(
+        operator.contains("secretsmanager:PutSecretValue"),
+        "{operator}"
+    );
     assert_home_clean(&emu);
 }
 
@@ -313,7 +325,16 @@ async fn docker_hub_without_credentials_exits_2_and_sends_nothing() {
             "alias/x",
         ],
         vec!["plan", "--upstream", "dockerhub", "--prefix", "hub"],
-        vec!["plan", "--upstream", "quay", "--method", "cloudformation"],
+        vec![
+            "plan",
+            "--upstream",
+            "quay",
+            "--prefix",
+            "q",
+            "--method",
+            "cloudformation",
+            "--scan-on-push",
+        ],
     ] {
         let (code, doc) = run(&emu, &args, "");
         assert_eq!(code, 2, "{args:?}: {doc}");
@@ -444,4 +465,293 @@ async fn a_failed_rule_rolls_back_the_secret_this_run_created() {
     );
     assert!(rules(&emu).await.is_empty());
     assert_home_clean(&emu);
+}
+
+fn row<'a>(plan: &'a Value, resource: &str) -> &'a Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == resource)
+        .unwrap_or_else(|| panic!("a {resource} row: {plan}"))
+}
+
+const HUB_STACK: &str = "echo-onboard-cache-hub";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_hub_through_a_stack_keeps_the_token_out_of_cloudformation() {
+    let emu = Emulator::start();
+    let hub = with(HUB, &["--method", "cloudformation"]);
+
+    // The plan: the stack (named for the prefix, not Echo's), its secret, rule and template.
+    let (code, plan) = run(&emu, &with(&["plan"], &hub), TOKEN);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("cloudformation-stack".into(), "create".into()),
+            ("secret".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into()),
+            ("repository-creation-template".into(), "create".into()),
+        ],
+        "{plan}"
+    );
+    assert_eq!(row(&plan, "cloudformation-stack")["name"], HUB_STACK);
+    let value = row(&plan, "secret")["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "SecretString")
+        .unwrap()["after"]
+        .clone();
+    assert_eq!(
+        value,
+        serde_json::json!({"username": "echo-ci", "accessToken": "(set)"})
+    );
+
+    let (code, applied) = run(&emu, &with(&["apply", "--yes"], &hub), TOKEN);
+    assert_eq!(code, 0, "{applied}");
+
+    // In AWS: the stack's secret (holding the token), the rule pointing at it, and the
+    // template whose description names the stack.
+    let sm = secrets(&emu).await;
+    let described = sm
+        .describe_secret()
+        .secret_id("ecr-pullthroughcache/hub")
+        .send()
+        .await
+        .unwrap();
+    let arn = described.arn().unwrap().to_string();
+    assert!(described
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("echo-onboard:stack") && t.value() == Some(HUB_STACK)));
+    let stored = |sm: aws_sdk_secretsmanager::Client, arn: String| async move {
+        serde_json::from_str::<Value>(
+            sm.get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .unwrap()
+                .secret_string()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        stored(sm.clone(), arn.clone()).await,
+        serde_json::json!({"username": "echo-ci", "accessToken": TOKEN})
+    );
+    let rule = rules(&emu)
+        .await
+        .into_iter()
+        .find(|r| r.ecr_repository_prefix() == Some("hub"))
+        .expect("rule hub");
+    assert_eq!(rule.upstream_registry().unwrap().as_str(), "docker-hub");
+    assert_eq!(rule.credential_arn(), Some(arn.as_str()));
+    assert_eq!(rule.custom_role_arn(), None);
+    let ecr = aws_sdk_ecr::Client::new(&emu.sdk().await);
+    let templates = ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap();
+    let t = templates
+        .repository_creation_templates()
+        .iter()
+        .find(|t| t.prefix() == Some("hub"))
+        .expect("template hub");
+    assert!(
+        t.description()
+            .unwrap()
+            .starts_with(&format!("Managed by echo-onboard stack {HUB_STACK}:")),
+        "{t:?}"
+    );
+
+    // CloudFormation shows the token nowhere: parameters are masked (NoEcho), events and
+    // outputs never hold it.
+    let cf = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+    let stacks = cf
+        .describe_stacks()
+        .stack_name(HUB_STACK)
+        .send()
+        .await
+        .unwrap();
+    let token_param = stacks.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("AccessToken"))
+        .expect("the token parameter")
+        .parameter_value()
+        .unwrap()
+        .to_string();
+    assert_eq!(token_param, "****");
+    assert_no_token(&format!("{stacks:?}"), "DescribeStacks");
+    let events = cf
+        .describe_stack_events()
+        .stack_name(HUB_STACK)
+        .send()
+        .await
+        .unwrap();
+    assert_no_token(&format!("{events:?}"), "stack events");
+
+    // Status reads the owner from AWS: the stack, through the template's description.
+    let (_, status) = run(&emu, &["status"], "");
+    let listed = status["regions"][0]["rules"]
+        .as_array()
+        .or_else(|| status["rules"].as_array())
+        .expect("rules in status")
+        .iter()
+        .find(|r| r["prefix"] == "hub")
+        .cloned()
+        .expect("hub in status");
+    assert_eq!(listed["managed_by"], format!("cloudformation:{HUB_STACK}"));
+
+    // The same token again: nothing to change (the NoEcho value is kept, not resent).
+    let out = emu
+        .cli()
+        .args(with(&["plan", "--detailed-exitcode"], &hub))
+        .write_stdin(TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // A rotated token: the stack updates the secret only.
+    let rotated = "dckr_pat_rotated_0000";
+    let (code, plan) = run(&emu, &with(&["plan"], &hub), rotated);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("cloudformation-stack".into(), "update".into()),
+            ("secret".into(), "update".into()),
+        ],
+        "{plan}"
+    );
+    assert!(!plan.to_string().contains(rotated), "{plan}");
+    let (code, applied) = run(&emu, &with(&["apply", "--yes"], &hub), rotated);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        stored(sm.clone(), arn.clone()).await["accessToken"],
+        rotated
+    );
+
+    // Plain teardown finds the stack from the rule and deletes it, secret included.
+    let (code, torn) = run(&emu, &["teardown", "--prefix", "hub", "--yes"], "");
+    assert_eq!(code, 0, "{torn}");
+    assert_eq!(torn["method"], "cloudformation", "{torn}");
+    let secret_row = row(&torn["plan"], "secret");
+    assert!(
+        secret_row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no recovery window"),
+        "{secret_row}"
+    );
+    assert!(rules(&emu).await.is_empty());
+    assert!(
+        sm.describe_secret().secret_id(&arn).send().await.is_err(),
+        "CloudFormation deletes its secrets without a recovery window"
+    );
+    let templates = ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap();
+    assert!(templates.repository_creation_templates().is_empty());
+    assert_home_clean(&emu);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quay_stack_lives_next_to_echo_stack_and_an_api_secret_blocks_a_stack() {
+    let emu = Emulator::start();
+    let echo = [
+        "apply",
+        "--yes",
+        "--method",
+        "cloudformation",
+        "--echo-account",
+        ECHO_ACCOUNT,
+    ];
+    let (code, applied) = run(&emu, &echo, "");
+    assert_eq!(code, 0, "{applied}");
+    let quay = [
+        "--upstream",
+        "quay",
+        "--prefix",
+        "quay",
+        "--method",
+        "cloudformation",
+    ];
+    let (code, applied) = run(&emu, &with(&["apply", "--yes"], &quay), "");
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        actions(&applied["plan"]),
+        vec![
+            ("cloudformation-stack".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into()),
+            ("repository-creation-template".into(), "create".into()),
+        ],
+        "no secret for quay: {applied}"
+    );
+    let quay_rule = rules(&emu)
+        .await
+        .into_iter()
+        .find(|r| r.ecr_repository_prefix() == Some("quay"))
+        .expect("rule quay");
+    assert_eq!(quay_rule.upstream_registry_url(), Some("quay.io"));
+    assert_eq!(quay_rule.credential_arn(), None);
+    let (_, plan) = run(&emu, &with(&["plan"], &quay), "");
+    assert!(actions(&plan).iter().all(|(_, a)| a == "no-op"), "{plan}");
+
+    // Naming Echo's stack for another upstream would replace Echo's rule: blocked.
+    let (code, blocked) = run(
+        &emu,
+        &with(&["plan", "--stack-name", "echo-registry-ecr-cache"], &quay),
+        "",
+    );
+    assert_eq!(code, 0, "{blocked}");
+    assert!(
+        blocked["blockers"][0]
+            .as_str()
+            .unwrap()
+            .contains("another upstream"),
+        "{blocked}"
+    );
+
+    // A secret the API method made for a prefix blocks a stack that would make its own.
+    let (code, _) = run(&emu, &with(&["apply", "--yes"], HUB), TOKEN);
+    assert_eq!(code, 0);
+    let (code, blocked) = run(
+        &emu,
+        &with(
+            &["plan", "--method", "cloudformation", "--stack-name", "hub2"],
+            HUB,
+        ),
+        TOKEN,
+    );
+    assert_eq!(code, 0, "{blocked}");
+    assert!(
+        blocked["blockers"][0]
+            .as_str()
+            .unwrap()
+            .contains("already exists outside stack hub2"),
+        "{blocked}"
+    );
+
+    // Tearing down the quay stack leaves Echo's stack and the API-made rule alone.
+    let (code, torn) = run(&emu, &["teardown", "--prefix", "quay", "--yes"], "");
+    assert_eq!(code, 0, "{torn}");
+    let mut left: Vec<String> = rules(&emu)
+        .await
+        .iter()
+        .map(|r| r.ecr_repository_prefix().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["echo".to_string(), "hub".to_string()]);
 }

@@ -85,7 +85,18 @@ pub struct StackRequest {
     pub name: String,
     pub template_body: String,
     pub parameters: Vec<(String, String)>,
+    /// NoEcho parameters (the registry token): sent to CloudFormation and nowhere else.
+    pub secret_parameters: Vec<(String, SecretParameter)>,
     pub tags: Vec<(String, String)>,
+}
+
+/// A NoEcho parameter's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretParameter {
+    Value(crate::core::upstream::Token),
+    /// The stack's current value, which equals the one being set (`UsePreviousValue`): the
+    /// value is then not part of the change set's comparison at all.
+    Previous,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

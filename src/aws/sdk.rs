@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::errors::ErrorContext;
 use super::{
-    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, StackChange,
-    StackEvent, StackInfo, StackRequest, Validation,
+    Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, SecretParameter,
+    StackChange, StackEvent, StackInfo, StackRequest, Validation,
 };
 use crate::core::cache::{CreationTemplate, ScanRule, ScanningConfig};
 use crate::core::model::{CacheRule, Identity, ImageInfo, ManagedBy, ObservedRole, ObservedSecret};
@@ -238,16 +238,25 @@ impl SdkAws {
     }
 }
 
-fn cfn_parameters(params: &[(String, String)]) -> Vec<aws_sdk_cloudformation::types::Parameter> {
-    params
-        .iter()
-        .map(|(k, v)| {
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key(k)
-                .parameter_value(v)
-                .build()
-        })
-        .collect()
+fn cfn_parameters(req: &StackRequest) -> Vec<aws_sdk_cloudformation::types::Parameter> {
+    use aws_sdk_cloudformation::types::Parameter;
+    let plain = req.parameters.iter().map(|(k, v)| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    });
+    let secret = req.secret_parameters.iter().map(|(k, v)| match v {
+        SecretParameter::Value(token) => Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(token.expose())
+            .build(),
+        SecretParameter::Previous => Parameter::builder()
+            .parameter_key(k)
+            .use_previous_value(true)
+            .build(),
+    });
+    plain.chain(secret).collect()
 }
 
 fn cfn_tags(tags: &[(String, String)]) -> Vec<aws_sdk_cloudformation::types::Tag> {
@@ -1068,7 +1077,7 @@ impl Aws for SdkAws {
             .stack_name(&req.name)
             .change_set_name(change_set_name)
             .template_body(&req.template_body)
-            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_parameters(Some(cfn_parameters(req)))
             .set_tags(Some(cfn_tags(&req.tags)))
             .capabilities(Capability::CapabilityNamedIam)
             .change_set_type(if create {
@@ -1146,7 +1155,7 @@ impl Aws for SdkAws {
             .create_stack()
             .stack_name(&req.name)
             .template_body(&req.template_body)
-            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_parameters(Some(cfn_parameters(req)))
             .set_tags(Some(cfn_tags(&req.tags)))
             .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
             .send()
@@ -1160,7 +1169,7 @@ impl Aws for SdkAws {
             .update_stack()
             .stack_name(&req.name)
             .template_body(&req.template_body)
-            .set_parameters(Some(cfn_parameters(&req.parameters)))
+            .set_parameters(Some(cfn_parameters(req)))
             .set_tags(Some(cfn_tags(&req.tags)))
             .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
             .send()

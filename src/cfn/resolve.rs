@@ -230,7 +230,20 @@ mod tests {
             .unwrap();
         let want = desired(&setup, own).template.unwrap();
         assert_eq!(props["Prefix"], want.prefix);
-        assert_eq!(props["Description"], want.description);
+        // The same text, naming the stack: the owner is read from it.
+        assert_eq!(
+            props["Description"],
+            want.description
+                .replace("echo-onboard:", "echo-onboard stack s:")
+        );
+        let made = crate::core::cache::CreationTemplate {
+            description: props["Description"].as_str().unwrap().into(),
+            ..want.clone()
+        };
+        assert_eq!(
+            made.managed_by(),
+            crate::core::model::ManagedBy::CloudFormation("s".into())
+        );
         assert_eq!(props["ImageTagMutability"], want.image_tag_mutability);
         assert_eq!(props["EncryptionConfiguration"]["EncryptionType"], "KMS");
         assert_eq!(props["EncryptionConfiguration"]["KmsKey"], "alias/ecr");
@@ -270,5 +283,71 @@ mod tests {
         ] {
             assert!(t["Outputs"][o].is_object(), "{o}");
         }
+    }
+
+    #[test]
+    fn the_upstream_stack_makes_the_cores_rule_secret_and_template() {
+        use crate::cfn::{token_parameter, Kind};
+        use crate::core::upstream::Token;
+        let mut input = SetupInput::with_defaults("", "eu-west-1");
+        input.prefix = "hub".into();
+        input.upstream.name = "docker-hub".into();
+        input.upstream.username = "me".into();
+        // Quotes and backslashes survive the JSON the template builds with Fn::Sub.
+        input.upstream.token = Some(Token::new(r#"tok"en\x"#));
+        input.cache.immutable_tags = true;
+        input.cache.expire_untagged_after = Some("7".into());
+        let setup = input.validate().unwrap();
+        let own = "444455556666";
+        let t = Kind::Upstream.template();
+        let mut params = parameters(&setup);
+        params.push((
+            "AccessToken".into(),
+            token_parameter(&setup).unwrap().expose().to_string(),
+        ));
+        let ctx = Context::new(t, &params, own, "eu-west-1", "s");
+        let props = |id: &str| ctx.resolve(&t["Resources"][id]["Properties"]).unwrap();
+        let d = desired(&setup, own);
+
+        let secret = props("Credential");
+        assert_eq!(secret["Name"], d.secret.as_ref().unwrap().name);
+        let value: serde_json::Value =
+            serde_json::from_str(secret["SecretString"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"username": "me", "accessToken": r#"tok"en\x"#})
+        );
+        let rule = props("PullThroughCacheRule");
+        assert_eq!(rule["UpstreamRegistry"], d.rule.upstream_registry);
+        assert_eq!(rule["UpstreamRegistryUrl"], d.rule.upstream_url);
+        assert_eq!(rule["CredentialArn"], "{Credential}");
+        assert!(rule.get("CustomRoleArn").is_none());
+        let template = props("RepositoryCreationTemplate");
+        let want = d.template.unwrap();
+        assert_eq!(template["ImageTagMutability"], want.image_tag_mutability);
+        assert_eq!(
+            template["EncryptionConfiguration"]["EncryptionType"],
+            want.encryption_type
+        );
+        let lifecycle: serde_json::Value =
+            serde_json::from_str(template["LifecyclePolicy"].as_str().unwrap()).unwrap();
+        assert_eq!(Some(lifecycle), want.lifecycle_policy);
+
+        // Without credentials: no secret, and a rule without a credential.
+        let mut quay = SetupInput::with_defaults("", "eu-west-1");
+        quay.prefix = "quay".into();
+        quay.upstream.name = "quay".into();
+        let setup = quay.validate().unwrap();
+        let ctx = Context::new(t, &parameters(&setup), own, "eu-west-1", "s");
+        assert!(!ctx.conditions["NewSecret"]);
+        let rule = ctx
+            .resolve(&t["Resources"]["PullThroughCacheRule"]["Properties"])
+            .unwrap();
+        assert!(rule.get("CredentialArn").is_none(), "{rule}");
+        assert_eq!(
+            Kind::Upstream.resources(&parameters(&setup)).len(),
+            2,
+            "rule and template"
+        );
     }
 }

@@ -164,6 +164,10 @@ pub enum TemplateFormat {
 pub struct TemplateArgs {
     #[arg(long, value_enum, default_value = "yaml")]
     pub format: TemplateFormat,
+    /// Print the template for other upstream registries (Docker Hub, Quay, GitHub, …): a
+    /// rule, its credential secret and a creation template, instead of Echo's.
+    #[arg(long)]
+    pub upstream: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -219,9 +223,10 @@ pub struct SetupArgs {
     /// Take over an existing role or rule that echo-onboard did not create (API method).
     #[arg(long)]
     pub adopt: bool,
-    /// Stack name for --method cloudformation.
-    #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
-    pub stack_name: String,
+    /// Stack name for --method cloudformation [default: echo-registry-ecr-cache for Echo's
+    /// rule, echo-onboard-cache-<prefix> for another upstream's]
+    #[arg(long)]
+    pub stack_name: Option<String>,
     #[command(flatten)]
     pub cache: CacheArgs,
     #[command(flatten)]

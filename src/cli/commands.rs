@@ -104,11 +104,16 @@ pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
         }
         Some(Command::Man(args)) => man(args),
         Some(Command::Template(args)) => {
+            let kind = if args.upstream {
+                crate::cfn::Kind::Upstream
+            } else {
+                crate::cfn::Kind::Echo
+            };
             match args.format {
                 TemplateFormat::Yaml => {
-                    let _ = std::io::stdout().write_all(crate::cfn::TEMPLATE_YAML.as_bytes());
+                    let _ = std::io::stdout().write_all(kind.yaml().as_bytes());
                 }
-                TemplateFormat::Json => out(crate::cfn::template_json()),
+                TemplateFormat::Json => out(crate::cfn::template_json(kind)),
             }
             Ok(())
         }
@@ -488,6 +493,7 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
         };
         confirm(&question).map_err(|p| with_plan(p, &planned.plan))?;
     }
+    let stack_name = planned.stack.as_ref().map(|sp| sp.request.name.clone());
     let result = with_events(print_event, |tx| async move {
         ops::apply(aws, &planned, &opts, &tx).await
     })
@@ -501,7 +507,7 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
             // Offer the one next step a failed stack creation needs, when someone can answer.
             if let (Some("ROLLBACK_COMPLETE"), Some(name)) = (
                 f.stack_status.as_deref(),
-                f.plan.as_ref().and(Some(args.setup.stack_name.as_str())),
+                f.plan.as_ref().and(stack_name.as_deref()),
             ) {
                 if std::io::stdin().is_terminal()
                     && !args.yes

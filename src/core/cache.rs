@@ -256,13 +256,23 @@ pub struct CreationTemplate {
 
 /// Written at the start of the description of every template the tool makes.
 pub const TEMPLATE_MARKER: &str = "Managed by echo-onboard";
+/// How the templates a stack makes begin (followed by the stack's name and a colon).
+pub const STACK_MARKER: &str = "Managed by echo-onboard stack ";
 /// Part of the description when the tool added the prefix's scanning filter (so teardown
 /// removes that filter and no one else's).
 pub const SCAN_MARKER: &str = "scan-on-push filter added by echo-onboard";
 
 impl CreationTemplate {
     pub fn managed_by(&self) -> ManagedBy {
-        if self.description.starts_with(TEMPLATE_MARKER) {
+        // A stack's template names the stack: "Managed by echo-onboard stack NAME: …".
+        if let Some(stack) = self
+            .description
+            .strip_prefix(STACK_MARKER)
+            .and_then(|rest| rest.split(':').next())
+            .filter(|name| !name.is_empty() && !name.contains(' '))
+        {
+            ManagedBy::CloudFormation(stack.to_string())
+        } else if self.description.starts_with(TEMPLATE_MARKER) {
             ManagedBy::EchoOnboard
         } else {
             ManagedBy::Other

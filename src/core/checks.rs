@@ -614,6 +614,56 @@ pub const OPERATOR_ACTIONS: &[&str] = &[
     "cloudwatch:GetMetricData",
 ];
 
+/// What the operator needs on top of [`OPERATOR_ACTIONS`] for a prefix with cache settings.
+pub const CACHE_SETTINGS_ACTIONS: &[&str] = &[
+    "ecr:DescribeRepositoryCreationTemplates",
+    "ecr:CreateRepositoryCreationTemplate",
+    "ecr:UpdateRepositoryCreationTemplate",
+    "ecr:DeleteRepositoryCreationTemplate",
+    "ecr:GetRegistryScanningConfiguration",
+    "ecr:PutRegistryScanningConfiguration",
+];
+
+/// ... for rules whose upstream needs a credential secret.
+pub const SECRET_ACTIONS: &[&str] = &[
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:DeleteSecret",
+];
+
+/// ... for a setup made by a CloudFormation stack.
+pub const STACK_ACTIONS: &[&str] = &[
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
+];
+
+/// The actions the operator preflight simulates: the base set, plus those of the features the
+/// account uses (a WARN for an unused feature would only be noise).
+pub fn operator_actions(cache_settings: bool, secrets: bool, stack: bool) -> Vec<String> {
+    let mut out: Vec<&str> = OPERATOR_ACTIONS.to_vec();
+    for (on, extra) in [
+        (cache_settings, CACHE_SETTINGS_ACTIONS),
+        (secrets, SECRET_ACTIONS),
+        (stack, STACK_ACTIONS),
+    ] {
+        if on {
+            out.extend_from_slice(extra);
+        }
+    }
+    out.into_iter().map(str::to_string).collect()
+}
+
 /// The IAM principal to simulate for a caller ARN (an assumed-role session → its role).
 pub fn principal_for(caller_arn: &str) -> String {
     static ASSUMED: LazyLock<Regex> = LazyLock::new(|| {
@@ -625,8 +675,13 @@ pub fn principal_for(caller_arn: &str) -> String {
     }
 }
 
-/// Operator preflight from simulation results `(action, decision)`, or the simulation error.
-pub fn operator(result: Result<Vec<(String, String)>, String>, principal: &str) -> Check {
+/// Operator preflight from simulation results `(action, decision)` of `actions`, or the
+/// simulation error.
+pub fn operator(
+    result: Result<Vec<(String, String)>, String>,
+    principal: &str,
+    actions: &[String],
+) -> Check {
     match result {
         Err(e) => Check::new(
             "operator",
@@ -636,7 +691,7 @@ pub fn operator(result: Result<Vec<(String, String)>, String>, principal: &str) 
         )
         .fix(format!(
             "check these actions by hand: {}",
-            OPERATOR_ACTIONS.join(", ")
+            actions.join(", ")
         )),
         Ok(results) => {
             let denied: Vec<&str> = results
@@ -935,9 +990,21 @@ mod tests {
             principal_for("arn:aws:iam::444455556666:user/bob"),
             "arn:aws:iam::444455556666:user/bob"
         );
-        let c = operator(Err("AccessDenied".into()), "p");
+        let c = operator(
+            Err("AccessDenied".into()),
+            "p",
+            &operator_actions(false, true, false),
+        );
         assert_eq!(c.status, Status::Warn);
-        assert!(c.fix.unwrap().contains("iam:CreateRole"));
+        let fix = c.fix.unwrap();
+        assert!(fix.contains("iam:CreateRole"), "{fix}");
+        // The features in use add theirs, and only those.
+        assert!(fix.contains("secretsmanager:CreateSecret"), "{fix}");
+        assert!(!fix.contains("cloudformation:"), "{fix}");
+        assert!(
+            !fix.contains("ecr:CreateRepositoryCreationTemplate"),
+            "{fix}"
+        );
         let c = puller(
             Ok(vec![
                 ("ecr:BatchImportUpstreamImage".into(), "implicitDeny".into()),

@@ -373,11 +373,16 @@ fn plan_secret(
             ],
         });
     };
-    if !ManagedBy::from_tags(&current.tags).is_ours() {
-        blockers.push(format!(
-            "secret {} already exists and was not created by echo-onboard: pass --credential-arn {} to use it              (it must hold username and accessToken), or choose another --prefix",
+    match ManagedBy::from_tags(&current.tags) {
+        ManagedBy::EchoOnboard => {}
+        ManagedBy::CloudFormation(stack) => blockers.push(format!(
+            "secret {} belongs to CloudFormation stack {stack}: manage that prefix with --method cloudformation --stack-name {stack}, or choose another --prefix",
+            current.name
+        )),
+        _ => blockers.push(format!(
+            "secret {} already exists and was not created by echo-onboard: pass --credential-arn {} to use it (it must hold username and accessToken), or choose another --prefix",
             current.name, current.arn
-        ));
+        )),
     }
     let mut reasons = vec![];
     if let Some(when) = current.deleted_at {

@@ -72,10 +72,12 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     let account = observed.identity.account.clone();
 
     let principal = checks::principal_for(&observed.identity.arn);
-    let operator_actions: Vec<String> = checks::OPERATOR_ACTIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let operator_actions = checks::operator_actions(
+        observed.cache.template(prefix).is_some(),
+        observed.rules.iter().any(|r| r.credential_arn.is_some()),
+        rule.as_ref()
+            .is_some_and(|r| matches!(r.managed_by, ManagedBy::CloudFormation(_))),
+    );
     let puller_actions: Vec<String> = checks::PULLER_ACTIONS
         .iter()
         .map(|s| s.to_string())
@@ -168,7 +170,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     out.push(checks::cache_settings(&observed, prefix));
     out.push(checks::upstream_rules(&every_rule));
     out.push(checks::quota(&observed, prefix));
-    out.push(checks::operator(operator, &principal));
+    out.push(checks::operator(operator, &principal, &operator_actions));
     if let (Some(result), Some(arn)) = (puller, &input.puller_role) {
         out.push(checks::puller(result, arn, region, &account, prefix));
     }

@@ -146,7 +146,9 @@ pub type OpResult<T> = Result<T, Box<Failure>>;
 pub struct PlanRequest {
     pub input: SetupInput,
     pub method: Method,
-    pub stack_name: String,
+    /// `None`: Echo's published stack name for Echo's rule, one per prefix for other
+    /// upstreams (`cfn::default_stack_name`).
+    pub stack_name: Option<String>,
     pub adopt: bool,
 }
 
@@ -157,6 +159,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
         .validate()
         .map_err(|e| Failure::of(Problem::invalid(e)))?;
     if req.method == Method::CloudFormation
+        && setup.is_echo()
         && setup.role_name.as_str().len() > crate::cfn::MAX_STACK_ROLE_BASE
     {
         return Err(Failure::of(Problem::invalid(vec![FieldError {
@@ -195,19 +198,12 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             )));
         }
     }
-    if req.method == Method::CloudFormation && !setup.is_echo() {
-        return Err(Failure::of(Problem::invalid(vec![FieldError {
-            field: "method",
-            value: "cloudformation".into(),
-            rule: format!(
-                "Echo's stack template makes the Echo rule and its role only; --upstream {} is applied by the API method",
-                setup.upstream.kind
-            ),
-            example: "api".into(),
-        }])));
-    }
     let method = req.method;
-    let planning = planning::plan_setup(aws, setup, method, &req.stack_name, req.adopt);
+    let stack_name = req
+        .stack_name
+        .clone()
+        .unwrap_or_else(|| crate::cfn::default_stack_name(&setup));
+    let planning = planning::plan_setup(aws, setup, method, &stack_name, req.adopt);
     // IAM is global: a role this tool already has may serve rules in other regions. The other
     // regions are read alongside the plan's own reads (not after them), and dropped unread
     // when the role turns out to be new or not ours.

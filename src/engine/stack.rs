@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::apply::{validate_with_retry, ApplyOptions, ValidationReport};
 use super::events::{emit, Event, EventSender};
-use crate::aws::{Aws, AwsError, StackChange, StackInfo, StackRequest};
-use crate::cfn::{self, resolve::Context};
+use crate::aws::{Aws, AwsError, SecretParameter, StackChange, StackInfo, StackRequest};
+use crate::cfn::{self, resolve::Context, Kind};
 use crate::core::model::{usage_instructions, Desired, ManagedBy, Observed};
 use crate::core::plan::{Action, FieldChange, Plan, ResourceChange, ResourceKind};
 use crate::core::validate::{Setup, MANAGED_BY_KEY, MANAGED_BY_VALUE};
@@ -30,6 +30,7 @@ fn kind_of(resource_type: &str) -> ResourceKind {
         "AWS::IAM::Role" => ResourceKind::IamRole,
         "AWS::ECR::PullThroughCacheRule" => ResourceKind::PullThroughCacheRule,
         "AWS::ECR::RepositoryCreationTemplate" => ResourceKind::RepositoryCreationTemplate,
+        "AWS::SecretsManager::Secret" => ResourceKind::CredentialSecret,
         _ => ResourceKind::CloudformationStack,
     }
 }
@@ -38,32 +39,105 @@ pub struct StackPlan {
     pub plan: Plan,
     pub stack: Option<StackInfo>,
     pub request: StackRequest,
+    pub kind: Kind,
 }
 
-pub fn request(setup: &Setup, stack_name: &str) -> StackRequest {
+/// The stack request for a setup. `keep_token`: the stack's secret already holds the token
+/// being set, so the token parameter keeps its previous value (no change to compare or show).
+pub fn request(setup: &Setup, stack_name: &str, keep_token: bool) -> StackRequest {
+    let kind = Kind::of(setup);
     StackRequest {
         name: stack_name.to_string(),
-        template_body: cfn::TEMPLATE_YAML.to_string(),
+        template_body: kind.yaml().to_string(),
         parameters: cfn::parameters(setup),
+        secret_parameters: cfn::token_parameter(setup)
+            .map(|token| {
+                let value = if keep_token {
+                    SecretParameter::Previous
+                } else {
+                    SecretParameter::Value(token)
+                };
+                (cfn::TOKEN_PARAMETER.to_string(), value)
+            })
+            .into_iter()
+            .collect(),
         tags: vec![(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into())],
     }
 }
 
-/// Resolved properties of a template resource for given parameters.
+/// The parameters as the plan may show them: the token is "(set)".
+fn shown_parameters(req: &StackRequest) -> Vec<(String, String)> {
+    let mut p = req.parameters.clone();
+    p.extend(req.secret_parameters.iter().map(|(k, _)| {
+        (
+            k.clone(),
+            crate::core::upstream::SECRET_VALUE_SET.to_string(),
+        )
+    }));
+    p
+}
+
+/// Resolved properties of a template resource for given parameters. A secret's JSON value
+/// comes back as data (its token shown as "(set)": only shown parameters get here).
 fn properties(
+    kind: Kind,
     logical_id: &str,
     params: &[(String, String)],
     account: &str,
     region: &str,
     stack: &str,
 ) -> Value {
-    let t = cfn::template();
+    let t = kind.template();
     let ctx = Context::new(t, params, account, region, stack);
-    ctx.resolve(&t["Resources"][logical_id]["Properties"])
-        .unwrap_or(Value::Null)
+    let mut props = ctx
+        .resolve(&t["Resources"][logical_id]["Properties"])
+        .unwrap_or(Value::Null);
+    if let Some(v) = props.get_mut("SecretString") {
+        let token = crate::core::upstream::SECRET_VALUE_SET;
+        *v = v
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .map(|mut j| {
+                j["accessToken"] = Value::String(token.into());
+                j
+            })
+            .unwrap_or(Value::String(token.into()));
+    }
+    props
+}
+
+/// The parameters a stack was last given, as DescribeStacks returns them (NoEcho ones masked).
+fn stack_parameters(stack: &StackInfo) -> Vec<(String, String)> {
+    stack
+        .parameters
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == cfn::TOKEN_PARAMETER {
+                crate::core::upstream::SECRET_VALUE_SET.to_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Plan rows for a stack's resources that all take the same action.
+fn resource_rows(kind: Kind, params: &[(String, String)], action: Action) -> Vec<ResourceChange> {
+    kind.resources(params)
+        .into_iter()
+        .map(|(logical, rtype)| ResourceChange {
+            resource: kind_of(rtype),
+            name: logical.to_string(),
+            action,
+            reason: None,
+            fields: vec![],
+        })
+        .collect()
 }
 
 fn change_row(
+    kind: Kind,
     c: &StackChange,
     before_params: Option<&[(String, String)]>,
     after_params: &[(String, String)],
@@ -78,9 +152,9 @@ fn change_row(
         _ if replace => Action::Replace,
         _ => Action::Update,
     };
-    let after = properties(&c.logical_id, after_params, account, region, stack);
+    let after = properties(kind, &c.logical_id, after_params, account, region, stack);
     let before = before_params
-        .map(|p| properties(&c.logical_id, p, account, region, stack))
+        .map(|p| properties(kind, &c.logical_id, p, account, region, stack))
         .unwrap_or(Value::Null);
     let fields = if c.details.is_empty() {
         after
@@ -101,8 +175,16 @@ fn change_row(
             .map(|(name, _)| {
                 let b = before.get(name).cloned().unwrap_or(Value::Null);
                 let a = after.get(name).cloned().unwrap_or(Value::Null);
-                // Same text on both sides means the value comes from another resource.
-                let a = if a == b {
+                // A secret's value is never shown: both sides read "(set)".
+                let a = if name == "SecretString" {
+                    // Both sides read "(set)": equal values mean the token is what changed.
+                    let mut a = a;
+                    if a == b && a.is_object() {
+                        a["accessToken"] = Value::String("(new value)".into());
+                    }
+                    a
+                } else if a == b {
+                    // Same text on both sides means the value comes from another resource.
                     Value::String(format!(
                         "(new value known after apply: {})",
                         a.as_str().unwrap_or("?").trim_matches(['{', '}'])
@@ -150,7 +232,15 @@ pub async fn plan(
     stack_name: &str,
 ) -> Result<StackPlan, AwsError> {
     let stack = aws.describe_stack(stack_name).await?;
-    let req = request(setup, stack_name);
+    let kind = Kind::of(setup);
+    let ours = ManagedBy::CloudFormation(stack_name.to_string());
+    // The token parameter is NoEcho: when the stack's own secret already holds this token,
+    // keep the previous value rather than send the same one for comparison.
+    let keep_token = stack.is_some()
+        && observed.secret.as_ref().is_some_and(|s| {
+            s.managed_by() == ours && s.deleted_at.is_none() && s.value_matches == Some(true)
+        });
+    let req = request(setup, stack_name, keep_token);
     let (account, region) = (desired.account.as_str(), desired.region.as_str());
     let mut p = Plan {
         account: account.to_string(),
@@ -159,7 +249,52 @@ pub async fn plan(
         warnings: vec![],
         blockers: vec![],
     };
-    let ours = ManagedBy::CloudFormation(stack_name.to_string());
+    if let Some(other) = stack.as_ref().and_then(|s| {
+        cfn::Kind::of_stack(&s.parameters)
+            .filter(|k| *k != kind)
+            .map(|_| s)
+    }) {
+        p.blockers.push(format!(
+            "stack {stack_name} holds the rule for prefix {} (another upstream): updating it would replace that rule; pass another --stack-name, or leave it out for the default",
+            other.parameters.get("RepositoryNamePrefix").map(String::as_str).unwrap_or("?")
+        ));
+    }
+    if let Some(secret) = observed.secret.as_ref().filter(|_| {
+        req.parameters
+            .iter()
+            .any(|(k, v)| k == "Username" && !v.is_empty())
+    }) {
+        if secret.managed_by() != ours {
+            p.blockers.push(format!(
+                "secret {} already exists outside stack {stack_name} (managed by {}): the stack makes its own; tear the other down first (`echo-onboard teardown --prefix {}` if echo-onboard made it), or pass --credential-arn {} to use it",
+                secret.name,
+                secret.managed_by().label(),
+                desired.rule.prefix,
+                secret.arn
+            ));
+        } else if secret.deleted_at.is_some() {
+            p.blockers.push(format!(
+                "secret {} is scheduled for deletion and its name cannot be reused until then: restore it with `aws secretsmanager restore-secret --secret-id {}`, or delete it for good with `aws secretsmanager delete-secret --secret-id {} --force-delete-without-recovery`",
+                secret.name, secret.arn, secret.arn
+            ));
+        }
+    }
+    let wants_template = kind
+        .resources(&req.parameters)
+        .iter()
+        .any(|(_, t)| *t == cfn::TEMPLATE_TYPE);
+    if let Some(t) = observed
+        .cache
+        .template(&desired.rule.prefix)
+        .filter(|t| wants_template && t.managed_by() != ours)
+    {
+        p.blockers.push(format!(
+            "a repository creation template for prefix {:?} already exists outside stack {stack_name} (managed by {}): the stack makes its own; delete it first (`aws ecr delete-repository-creation-template --prefix {}`) or pick another --prefix",
+            t.prefix,
+            t.managed_by().label(),
+            t.prefix
+        ));
+    }
 
     if let Some(rule) = observed.rule(&desired.rule.prefix) {
         if rule.managed_by != ours {
@@ -189,6 +324,7 @@ pub async fn plan(
             plan: p,
             stack,
             request: req,
+            kind,
         });
     }
     if status == "ROLLBACK_COMPLETE" {
@@ -199,10 +335,7 @@ pub async fn plan(
             reason: Some("the stack is ROLLBACK_COMPLETE (its creation failed) and cannot be updated: apply deletes it and creates it again".into()),
             fields: vec![],
         });
-        for (logical, rtype) in [
-            (cfn::ROLE_LOGICAL_ID, "AWS::IAM::Role"),
-            (cfn::RULE_LOGICAL_ID, "AWS::ECR::PullThroughCacheRule"),
-        ] {
+        for (logical, rtype) in kind.resources(&req.parameters) {
             let c = StackChange {
                 action: "Add".into(),
                 logical_id: logical.into(),
@@ -212,9 +345,10 @@ pub async fn plan(
                 details: vec![],
             };
             p.changes.push(change_row(
+                kind,
                 &c,
                 None,
-                &req.parameters,
+                &shown_parameters(&req),
                 account,
                 region,
                 stack_name,
@@ -224,6 +358,7 @@ pub async fn plan(
             plan: p,
             stack,
             request: req,
+            kind,
         });
     }
 
@@ -243,22 +378,13 @@ pub async fn plan(
                 reason: None,
                 fields: vec![],
             });
-            for (logical, kind) in [
-                (cfn::ROLE_LOGICAL_ID, ResourceKind::IamRole),
-                (cfn::RULE_LOGICAL_ID, ResourceKind::PullThroughCacheRule),
-            ] {
-                p.changes.push(ResourceChange {
-                    resource: kind,
-                    name: logical.to_string(),
-                    action: Action::NoOp,
-                    reason: None,
-                    fields: vec![],
-                });
-            }
+            p.changes
+                .extend(resource_rows(kind, &req.parameters, Action::NoOp));
             return Ok(StackPlan {
                 plan: p,
                 stack,
                 request: req,
+                kind,
             });
         }
         Err(e) => return Err(e),
@@ -283,9 +409,7 @@ pub async fn plan(
             &Default::default(),
         ));
     }
-    let before_params: Option<Vec<(String, String)>> = stack
-        .as_ref()
-        .map(|s| s.parameters.clone().into_iter().collect());
+    let before_params: Option<Vec<(String, String)>> = stack.as_ref().map(stack_parameters);
     p.changes.push(ResourceChange {
         resource: ResourceKind::CloudformationStack,
         name: stack_name.to_string(),
@@ -300,24 +424,16 @@ pub async fn plan(
         fields: vec![],
     });
     if no_changes {
-        for (logical, kind) in [
-            (cfn::ROLE_LOGICAL_ID, ResourceKind::IamRole),
-            (cfn::RULE_LOGICAL_ID, ResourceKind::PullThroughCacheRule),
-        ] {
-            p.changes.push(ResourceChange {
-                resource: kind,
-                name: logical.to_string(),
-                action: Action::NoOp,
-                reason: None,
-                fields: vec![],
-            });
-        }
+        p.changes
+            .extend(resource_rows(kind, &req.parameters, Action::NoOp));
     } else {
+        let shown = shown_parameters(&req);
         for c in &info.changes {
             p.changes.push(change_row(
+                kind,
                 c,
                 before_params.as_deref(),
-                &req.parameters,
+                &shown,
                 account,
                 region,
                 stack_name,
@@ -328,6 +444,7 @@ pub async fn plan(
         plan: p,
         stack,
         request: req,
+        kind,
     })
 }
 
@@ -478,8 +595,7 @@ pub async fn apply(
     tx: &EventSender,
 ) -> Result<StackOutcome, StackFailure> {
     let name = planned.request.name.as_str();
-    // The role and the rule, and the creation template when the setup has cache settings.
-    let total = if desired.template.is_some() { 3 } else { 2 };
+    let total = planned.kind.resources(&planned.request.parameters).len();
     let started = Instant::now();
     let mut seen = seen_events(aws, name).await;
     let mut stack = aws.describe_stack(name).await?;
@@ -554,32 +670,49 @@ pub async fn apply(
     })
 }
 
+/// The resources a stack holds, by type and name, as its parameters say.
+fn stack_resources(stack: &StackInfo, region: &str) -> Vec<(&'static str, String)> {
+    let p = |k: &str| stack.parameters.get(k).cloned().unwrap_or_default();
+    let params: Vec<(String, String)> = stack_parameters(stack);
+    let kind = Kind::of_stack(&stack.parameters).unwrap_or(Kind::Echo);
+    kind.resources(&params)
+        .into_iter()
+        .map(|(_, rtype)| {
+            let name = match rtype {
+                cfn::ROLE_TYPE => cfn::stack_role_name(&p("RoleName"), region),
+                cfn::SECRET_TYPE => crate::core::upstream::secret_name(&p("RepositoryNamePrefix")),
+                _ => p("RepositoryNamePrefix"),
+            };
+            (rtype, name)
+        })
+        .collect()
+}
+
 /// The teardown plan rows for a stack: the stack and the resources it holds.
 pub fn teardown_rows(stack: &StackInfo, region: &str) -> Vec<ResourceChange> {
-    let p = |k: &str| stack.parameters.get(k).cloned().unwrap_or_default();
-    vec![
-        ResourceChange {
-            resource: ResourceKind::CloudformationStack,
-            name: stack.name.clone(),
-            action: Action::Delete,
-            reason: Some(format!("status {}", stack.status)),
-            fields: vec![],
-        },
-        ResourceChange {
-            resource: ResourceKind::PullThroughCacheRule,
-            name: p("RepositoryNamePrefix"),
-            action: Action::Delete,
-            reason: Some("stack resource".into()),
-            fields: vec![],
-        },
-        ResourceChange {
-            resource: ResourceKind::IamRole,
-            name: cfn::stack_role_name(&p("RoleName"), region),
-            action: Action::Delete,
-            reason: Some("stack resource".into()),
-            fields: vec![],
-        },
-    ]
+    let mut rows = vec![ResourceChange {
+        resource: ResourceKind::CloudformationStack,
+        name: stack.name.clone(),
+        action: Action::Delete,
+        reason: Some(format!("status {}", stack.status)),
+        fields: vec![],
+    }];
+    rows.extend(
+        stack_resources(stack, region)
+            .into_iter()
+            .map(|(rtype, name)| ResourceChange {
+                resource: kind_of(rtype),
+                name,
+                action: Action::Delete,
+                reason: Some(if rtype == cfn::SECRET_TYPE {
+                    "stack resource: CloudFormation deletes it with the stack, with no recovery window (it cannot be restored)".into()
+                } else {
+                    "stack resource".into()
+                }),
+                fields: vec![],
+            }),
+    );
+    rows
 }
 
 /// Deletes the stack, follows its events, then confirms the rule and the role are gone.
@@ -595,12 +728,13 @@ pub async fn delete(
     let before = seen.clone();
     aws.delete_stack(name).await?;
     // Deleted stacks are only found by id (their name is free again).
+    let total = stack_resources(stack, &aws.region()).len();
     let end = follow(
         aws,
         &stack.id,
         &mut seen,
         started,
-        2,
+        total,
         opts.poll_interval,
         tx,
     )
@@ -610,26 +744,32 @@ pub async fn delete(
             return Err(failure(aws, name, &s.status, &before).await);
         }
     }
-    let prefix = stack
-        .parameters
-        .get("RepositoryNamePrefix")
-        .cloned()
-        .unwrap_or_default();
-    let role = cfn::stack_role_name(
-        stack
-            .parameters
-            .get("RoleName")
-            .map(String::as_str)
-            .unwrap_or_default(),
-        &aws.region(),
-    );
-    let (rules, role_left) = futures::join!(aws.list_cache_rules(), aws.get_role(&role));
+    let resources = stack_resources(stack, &aws.region());
+    // Each resource the stack held, read back: none may remain.
+    let checks = resources.iter().map(|(rtype, name)| async move {
+        let left = match *rtype {
+            cfn::RULE_TYPE => aws
+                .list_cache_rules()
+                .await?
+                .iter()
+                .any(|r| r.prefix == *name),
+            cfn::ROLE_TYPE => aws.get_role(name).await?.is_some(),
+            // A secret in its recovery window is deleted (only a restore brings it back).
+            cfn::SECRET_TYPE => aws
+                .describe_secret(name)
+                .await?
+                .is_some_and(|s| s.deleted_at.is_none()),
+            _ => aws
+                .list_creation_templates()
+                .await?
+                .iter()
+                .any(|t| t.prefix == *name),
+        };
+        Ok::<_, AwsError>(left.then(|| format!("{} {name}", kind_of(rtype).label())))
+    });
     let mut remaining = vec![];
-    if rules?.iter().any(|r| r.prefix == prefix) {
-        remaining.push(format!("pull-through-cache-rule {prefix}"));
-    }
-    if role_left?.is_some() {
-        remaining.push(format!("iam-role {role}"));
+    for left in futures::future::join_all(checks).await {
+        remaining.extend(left?);
     }
     if !remaining.is_empty() {
         return Err(StackFailure {
@@ -643,11 +783,13 @@ pub async fn delete(
                 .into(),
         });
     }
-    Ok(vec![
-        format!("cloudformation-stack {name}"),
-        format!("pull-through-cache-rule {prefix}"),
-        format!("iam-role {role}"),
-    ])
+    let mut deleted = vec![format!("cloudformation-stack {name}")];
+    deleted.extend(
+        resources
+            .iter()
+            .map(|(rtype, n)| format!("{} {n}", kind_of(rtype).label())),
+    );
+    Ok(deleted)
 }
 
 /// Deletes the stack (confirming its rule and role are gone), then the cached repositories

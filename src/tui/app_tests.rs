@@ -599,7 +599,7 @@ mod screens {
             let req = crate::engine::ops::PlanRequest {
                 input: SetupInput::with_defaults("111122223333", "eu-west-1"),
                 method: Method::Api,
-                stack_name: crate::cfn::DEFAULT_STACK_NAME.into(),
+                stack_name: None,
                 adopt: false,
             };
             let p = crate::engine::ops::plan(&aws, &req).await.unwrap();

@@ -299,7 +299,7 @@ impl Runner {
                     let req = ops::PlanRequest {
                         input: *input,
                         method,
-                        stack_name,
+                        stack_name: Some(stack_name),
                         adopt: false,
                     };
                     let result = ops::plan(aws.as_ref(), &req)

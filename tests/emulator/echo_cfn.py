@@ -12,7 +12,9 @@ never rolls back a failed stack, and builds change sets by comparing template te
 * emits per-resource stack events, and turns a failing create/update into
   ``ROLLBACK_COMPLETE`` / ``UPDATE_ROLLBACK_COMPLETE`` with the failing resource's reason;
 * computes change sets from resolved properties (parameters included), with ``Replacement``
-  and ``Details`` as CloudFormation gives them.
+  and ``Details`` as CloudFormation gives them;
+* adds an ``AWS::SecretsManager::Secret`` model (moto has none), deleted without a recovery
+  window as CloudFormation does, and masks NoEcho parameters in DescribeStacks.
 """
 
 from __future__ import annotations
@@ -188,6 +190,87 @@ class RepositoryCreationTemplateModel(CloudFormationModel):
         emulator._templates(ecr_models.ecr_backends[account_id][region_name]).pop(self.prefix, None)
 
 
+# --- AWS::SecretsManager::Secret ---------------------------------------------------------
+
+SECRET_TYPE = "AWS::SecretsManager::Secret"
+
+
+def _secrets(account_id: str, region_name: str) -> Any:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    return secretsmanager_backends[account_id][region_name]
+
+
+class SecretModel(CloudFormationModel):
+    """moto has no CloudFormation model for secrets. Like CloudFormation's handler: Ref is the
+    ARN, Name replaces, SecretString/Description/Tags update in place, and deletion is
+    ForceDeleteWithoutRecovery (CloudFormation's secrets get no recovery window)."""
+
+    __module__ = "moto.secretsmanager.models"
+
+    def __init__(self, account_id: str, region_name: str, arn: str, name: str):
+        self.account_id = account_id
+        self.region_name = region_name
+        self.arn = arn
+        self.name = name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return SECRET_TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Id",)
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> "SecretModel":
+        logical_id = kwargs.get("LogicalId", "Credential")
+        props = cloudformation_json.get("Properties", {})
+        name = props.get("Name") or resource_name
+        tags = [{"Key": t["Key"], "Value": t["Value"]} for t in props.get("Tags") or []]
+        backend = _secrets(account_id, region_name)
+        try:
+            backend.create_secret(name=name, secret_string=props.get("SecretString"), secret_binary=None, description=props.get("Description"), tags=tags, kms_key_id=props.get("KmsKeyId"), client_request_token=None, replica_regions=[], force_overwrite=False)
+        except Exception as e:
+            code = getattr(e, "code", type(e).__name__)
+            message = getattr(e, "message", str(e))
+            raise ResourceFailed(logical_id, f"Resource handler returned message: \"{message}\" (HandlerErrorCode: {code})")
+        return cls(account_id, region_name, backend.secrets[name].arn, name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: "SecretModel", new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> "SecretModel":
+        props = cloudformation_json.get("Properties", {})
+        if (props.get("Name") or original_resource.name) != original_resource.name:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        backend = _secrets(account_id, region_name)
+        secret = backend.secrets[original_resource.arn]
+        current = next((v for v in secret.versions.values() if "AWSCURRENT" in v.get("version_stages", [])), {})
+        if props.get("SecretString") is not None and current.get("secret_string") != props.get("SecretString"):
+            backend.put_secret_value(original_resource.arn, props["SecretString"], None, None, ["AWSCURRENT"])
+        secret.description = props.get("Description")
+        secret.tags = [{"Key": t["Key"], "Value": t["Value"]} for t in props.get("Tags") or []]
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> None:
+        _secrets(account_id, region_name).delete_secret(resource_name, None, True)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _secrets(account_id, region_name).delete_secret(self.arn, None, True)
+
+
 # --- AWS::IAM::Role -----------------------------------------------------------------
 
 
@@ -320,6 +403,7 @@ REPLACING = {
     "AWS::IAM::Role": {"RoleName", "Path"},
     RULE_TYPE: None,  # immutable type: every property replaces
     TEMPLATE_TYPE: {"Prefix"},
+    SECRET_TYPE: {"Name"},
 }
 
 
@@ -551,9 +635,17 @@ def references_with_sub(template: Any) -> list[str]:
     CloudFormation updates the resource."""
     refs = list(_original_references(template))
     text = json.dumps(template)
-    for sub in re.findall(r'"Fn::Sub": "([^"]*)"', text):
+    # A Sub string may hold escaped quotes (the secret's JSON value).
+    for sub in re.findall(r'"Fn::Sub": "((?:[^"\\]|\\.)*)"', text):
         refs.extend(re.findall(r"\$\{([^}!.]+)\}", sub))
     return refs
+
+
+def parameter_list(self: Any) -> list[dict[str, Any]]:
+    """DescribeStacks' parameters with NoEcho values masked as "****", as CloudFormation does
+    (moto tests the value, not the key, against the NoEcho list, so shows them)."""
+    hidden = self.resource_map.no_echo_parameter_keys
+    return [{"ParameterKey": k, "ParameterValue": "****" if k in hidden else v} for k, v in self.resource_map.resolved_parameters.items()]
 
 
 def install(module: Any) -> None:
@@ -567,6 +659,7 @@ def install(module: Any) -> None:
     cfn_models.Stack.create_resources = stack_create_resources
     cfn_models.Stack.update = stack_update
     cfn_models.Stack.delete = stack_delete
+    cfn_models.Stack.parameter_list = property(parameter_list)
     # moto finds resource types through cached subclass scans: rescan with our model.
     for fn in (parsing.get_model_list, parsing.get_model_map):
         fn.cache_clear()
