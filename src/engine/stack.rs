@@ -136,6 +136,17 @@ fn resource_rows(kind: Kind, params: &[(String, String)], action: Action) -> Vec
         .collect()
 }
 
+/// Another resource's id or attribute (`{Credential}`, `{AccessRole.Arn}` from the resolver)
+/// as the plan says it: known once that resource exists.
+fn known_after_apply(v: &Value) -> Value {
+    match v.as_str() {
+        Some(s) if s.len() > 2 && s.starts_with('{') && s.ends_with('}') && !s.contains('"') => {
+            Value::String(format!("(known after apply: {})", &s[1..s.len() - 1]))
+        }
+        _ => v.clone(),
+    }
+}
+
 fn change_row(
     kind: Kind,
     c: &StackChange,
@@ -164,7 +175,7 @@ fn change_row(
                     .map(|(k, v)| FieldChange {
                         field: k.clone(),
                         before: Value::Null,
-                        after: v.clone(),
+                        after: known_after_apply(v),
                     })
                     .collect()
             })
