@@ -25,6 +25,7 @@ use crate::core::policy;
 use crate::core::upstream::{Token, UpstreamKind};
 use crate::core::validate::RepoPrefix;
 
+pub mod fleet;
 mod upstream_stack;
 
 pub const SANDBOX_ACCOUNT: &str = "210987654321";
@@ -132,6 +133,8 @@ struct SandboxStack {
 struct Global {
     roles: BTreeMap<String, ObservedRole>,
     regions: BTreeMap<String, Arc<Mutex<State>>>,
+    /// The simulated organization's stack sets and member accounts.
+    fleet: fleet::FleetSim,
 }
 
 /// The simulated account seen from one region; [`Aws::in_region`] gives the same account in
@@ -702,6 +705,83 @@ impl Aws for SandboxAws {
 
     fn in_region(&self, region: &str) -> Arc<dyn Aws> {
         Arc::new(self.region_view(region))
+    }
+
+    async fn describe_stack_set(
+        &self,
+        name: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<Option<crate::aws::stacksets::StackSetInfo>> {
+        self.sim_describe_stack_set(name, call_as).await
+    }
+
+    async fn list_stack_instances(
+        &self,
+        name: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<Vec<crate::aws::stacksets::StackInstance>> {
+        self.sim_list_stack_instances(name, call_as).await
+    }
+
+    async fn create_stack_set(
+        &self,
+        req: &crate::aws::stacksets::StackSetRequest,
+    ) -> AwsResult<()> {
+        self.sim_create_stack_set(req).await
+    }
+
+    async fn update_stack_set(
+        &self,
+        req: &crate::aws::stacksets::StackSetRequest,
+        to: &crate::aws::stacksets::Deployment,
+    ) -> AwsResult<String> {
+        self.sim_update_stack_set(req, to).await
+    }
+
+    async fn create_stack_instances(
+        &self,
+        name: &str,
+        to: &crate::aws::stacksets::Deployment,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<String> {
+        self.sim_create_stack_instances(name, to, call_as).await
+    }
+
+    async fn delete_stack_instances(
+        &self,
+        name: &str,
+        from: &crate::aws::stacksets::Deployment,
+        retain_stacks: bool,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<String> {
+        self.sim_delete_stack_instances(name, from, retain_stacks, call_as)
+            .await
+    }
+
+    async fn delete_stack_set(
+        &self,
+        name: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<()> {
+        self.sim_delete_stack_set(name, call_as).await
+    }
+
+    async fn stack_set_operation(
+        &self,
+        name: &str,
+        id: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<crate::aws::stacksets::OperationInfo> {
+        self.sim_stack_set_operation(name, id, call_as).await
+    }
+
+    async fn for_account(
+        &self,
+        account: &str,
+        role_name: &str,
+        region: &str,
+    ) -> AwsResult<Arc<dyn Aws>> {
+        self.sim_for_account(account, role_name, region).await
     }
 
     async fn enabled_regions(&self) -> AwsResult<Vec<String>> {

@@ -6,6 +6,8 @@ pub mod errors;
 pub mod profiles;
 pub mod registry;
 pub mod sdk;
+mod sdk_stacksets;
+pub mod stacksets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -249,6 +251,55 @@ pub trait Aws: Send + Sync {
     async fn delete_stack(&self, name: &str) -> AwsResult<()>;
     /// Every event of the stack (all pages), newest first.
     async fn stack_events(&self, name: &str) -> AwsResult<Vec<StackEvent>>;
+
+    // StackSets (fleet): the stack set lives in this account and region.
+    async fn describe_stack_set(
+        &self,
+        name: &str,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<Option<stacksets::StackSetInfo>>;
+    /// Every instance of the stack set (all pages).
+    async fn list_stack_instances(
+        &self,
+        name: &str,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<Vec<stacksets::StackInstance>>;
+    async fn create_stack_set(&self, req: &stacksets::StackSetRequest) -> AwsResult<()>;
+    /// Updates the template and parameters on the instances `to` names; returns the operation.
+    async fn update_stack_set(
+        &self,
+        req: &stacksets::StackSetRequest,
+        to: &stacksets::Deployment,
+    ) -> AwsResult<String>;
+    async fn create_stack_instances(
+        &self,
+        name: &str,
+        to: &stacksets::Deployment,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<String>;
+    async fn delete_stack_instances(
+        &self,
+        name: &str,
+        from: &stacksets::Deployment,
+        retain_stacks: bool,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<String>;
+    async fn delete_stack_set(&self, name: &str, call_as: &stacksets::CallAs) -> AwsResult<()>;
+    /// The operation's status and its per-instance results (all pages).
+    async fn stack_set_operation(
+        &self,
+        name: &str,
+        id: &str,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<stacksets::OperationInfo>;
+    /// The same adapter signed in to another account, through `role_name` there (STS
+    /// AssumeRole), in `region`.
+    async fn for_account(
+        &self,
+        account: &str,
+        role_name: &str,
+        region: &str,
+    ) -> AwsResult<Arc<dyn Aws>>;
 
     /// Asks the account's registry for a manifest, as `docker pull` does first (no layers):
     /// `ecr:GetAuthorizationToken`, then the registry API at `registry_url` (default: the

@@ -12,6 +12,9 @@ use futures::future::try_join_all;
 use serde_json::Value;
 
 use super::errors::ErrorContext;
+use super::stacksets::{
+    CallAs, Deployment, OperationInfo, StackInstance, StackSetInfo, StackSetRequest,
+};
 use super::{
     Aws, AwsError, AwsResult, ChangeSetInfo, NewRule, RepoSummary, SecretCheck, SecretParameter,
     StackChange, StackEvent, StackInfo, StackRequest, Validation,
@@ -319,6 +322,12 @@ fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> Creation
             .custom_role_arn()
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+    }
+}
+
+impl SdkAws {
+    pub(super) fn sdk_config(&self) -> &SdkConfig {
+        &self.config
     }
 }
 
@@ -1213,6 +1222,72 @@ impl Aws for SdkAws {
                 reason: e.resource_status_reason().map(str::to_string),
             })
             .collect())
+    }
+
+    async fn describe_stack_set(
+        &self,
+        name: &str,
+        call_as: &CallAs,
+    ) -> AwsResult<Option<StackSetInfo>> {
+        self.ss_describe(name, call_as).await
+    }
+
+    async fn list_stack_instances(
+        &self,
+        name: &str,
+        call_as: &CallAs,
+    ) -> AwsResult<Vec<StackInstance>> {
+        self.ss_instances(name, call_as).await
+    }
+
+    async fn create_stack_set(&self, req: &StackSetRequest) -> AwsResult<()> {
+        self.ss_create(req).await
+    }
+
+    async fn update_stack_set(&self, req: &StackSetRequest, to: &Deployment) -> AwsResult<String> {
+        self.ss_update(req, to).await
+    }
+
+    async fn create_stack_instances(
+        &self,
+        name: &str,
+        to: &Deployment,
+        call_as: &CallAs,
+    ) -> AwsResult<String> {
+        self.ss_create_instances(name, to, call_as).await
+    }
+
+    async fn delete_stack_instances(
+        &self,
+        name: &str,
+        from: &Deployment,
+        retain_stacks: bool,
+        call_as: &CallAs,
+    ) -> AwsResult<String> {
+        self.ss_delete_instances(name, from, retain_stacks, call_as)
+            .await
+    }
+
+    async fn delete_stack_set(&self, name: &str, call_as: &CallAs) -> AwsResult<()> {
+        self.ss_delete(name, call_as).await
+    }
+
+    async fn stack_set_operation(
+        &self,
+        name: &str,
+        id: &str,
+        call_as: &CallAs,
+    ) -> AwsResult<OperationInfo> {
+        self.ss_operation(name, id, call_as).await
+    }
+
+    async fn for_account(
+        &self,
+        account: &str,
+        role_name: &str,
+        region: &str,
+    ) -> AwsResult<std::sync::Arc<dyn Aws>> {
+        self.ss_for_account(account, role_name, region).await
     }
 
     async fn pull_manifest(
