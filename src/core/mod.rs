@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod checks;
 pub mod export;
+pub mod fleet;
 pub mod format;
 pub mod model;
 pub mod plan;
