@@ -251,7 +251,21 @@ impl SandboxAws {
                 },
             );
         }
-        Self::with_state(region, s, latency)
+        let aws = Self::with_state(region, s, latency);
+        // The organization's StackSets administration role, so `fleet` can be tried.
+        let admin = crate::core::fleet::DEFAULT_ADMIN_ROLE;
+        aws.global.lock().unwrap().roles.insert(
+            admin.into(),
+            ObservedRole {
+                name: admin.into(),
+                arn: format!("arn:aws:iam::{SANDBOX_ACCOUNT}:role/{admin}"),
+                trust: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+                inline_policies: BTreeMap::new(),
+                managed_policies: Some(BTreeMap::new()),
+                tags: BTreeMap::new(),
+            },
+        );
+        aws
     }
 
     fn with_state(region: &str, state: State, latency: Duration) -> Self {

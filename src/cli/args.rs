@@ -71,6 +71,113 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command with --dir.
     Man(ManArgs),
+    /// Onboard many accounts and regions at once through one CloudFormation StackSet.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Show the stack set diff and which instances would be created, updated or deleted.
+    Plan(FleetSetupArgs),
+    /// Create or update the stack set and its instances, streaming each one's result.
+    Apply(FleetApplyArgs),
+    /// Every instance with a live read of its account: rule, cached repositories, 30-day pulls.
+    Status(FleetStatusArgs),
+    /// Delete every instance, then the stack set.
+    Teardown(FleetTeardownArgs),
+}
+
+/// The stack set and how StackSets reaches it.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Stack set")]
+pub struct FleetSetArgs {
+    /// Stack set name.
+    #[arg(long, default_value = crate::core::fleet::DEFAULT_STACK_SET_NAME)]
+    pub stack_set_name: String,
+    /// Call as a delegated administrator of the Organization (not the management account).
+    #[arg(long)]
+    pub delegated_admin: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetSetupArgs {
+    #[command(flatten)]
+    pub set: FleetSetArgs,
+    /// Target accounts, comma-separated (self-managed permissions).
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
+    pub accounts: Vec<String>,
+    /// Target OUs or the root, comma-separated (service-managed, through Organizations).
+    #[arg(long, value_delimiter = ',', value_name = "OU,OU")]
+    pub org_units: Vec<String>,
+    /// Regions to deploy to in every target, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "R1,R2")]
+    pub regions: Vec<String>,
+    /// Self-managed: the administration role [default: AWSCloudFormationStackSetAdministrationRole in this account]
+    #[arg(long, value_name = "ARN")]
+    pub admin_role_arn: Option<String>,
+    /// Self-managed: the role StackSets assumes in each target.
+    #[arg(long, default_value = crate::core::fleet::DEFAULT_EXECUTION_ROLE)]
+    pub execution_role_name: String,
+    /// Service-managed: do not deploy to accounts that join the OUs later.
+    #[arg(long)]
+    pub no_auto_deploy: bool,
+    /// Deploy one region after another instead of in parallel.
+    #[arg(long)]
+    pub sequential_regions: bool,
+    /// Percentage of targets deployed at once (1-100) [default: 25]
+    #[arg(long, value_name = "PCT")]
+    pub max_concurrent_percentage: Option<u8>,
+    /// Percentage of targets that may fail before StackSets stops (0-100) [default: 0]
+    #[arg(long, value_name = "PCT")]
+    pub failure_tolerance_percentage: Option<u8>,
+    /// Echo's 12-digit AWS account id (Echo gives it to you).
+    #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID", default_value = "")]
+    pub echo_account: String,
+    /// Region of Echo's registry.
+    #[arg(long, value_name = "REGION", env = "ECHO_REGION", default_value = DEFAULT_ECHO_REGION)]
+    pub echo_region: String,
+    /// Cache prefix: images are pulled as <prefix>/<image>.
+    #[arg(long, env = "ECHO_PREFIX", default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Base name of the role ECR assumes (each stack appends its region).
+    #[arg(long, default_value = DEFAULT_ROLE_NAME)]
+    pub role_name: String,
+    /// Repository prefix in Echo's registry that the cache maps to.
+    #[arg(long, default_value = ROOT)]
+    pub upstream_prefix: String,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetApplyArgs {
+    #[command(flatten)]
+    pub setup: FleetSetupArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetStatusArgs {
+    #[command(flatten)]
+    pub set: FleetSetArgs,
+    /// The role to read each target through.
+    #[arg(long, default_value = crate::core::fleet::DEFAULT_READ_ROLE)]
+    pub read_role_name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetTeardownArgs {
+    #[command(flatten)]
+    pub set: FleetSetArgs,
+    /// Keep the stacks in the targets (detach them from the stack set) instead of deleting them.
+    #[arg(long)]
+    pub retain_stacks: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

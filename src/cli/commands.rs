@@ -26,6 +26,9 @@ use crate::engine::ops::{self, Failure, Outcome, Problem};
 use crate::engine::planning;
 use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 
+#[path = "fleet.rs"]
+mod fleet;
+
 /// Why a command stopped, and so its exit code.
 #[derive(Debug)]
 enum Stop {
@@ -35,6 +38,8 @@ enum Stop {
     ChangesPending,
     /// Diagnostics found FAIL checks; the report is already out (exit 1).
     ChecksFailed,
+    /// The operation ended with failures that its output (already printed) names (exit 1).
+    Reported,
 }
 
 impl Stop {
@@ -43,7 +48,7 @@ impl Stop {
             // Nothing was sent: bad flags or a bad config file.
             Stop::Failed(f) if f.error.is_invalid_input() || f.error.code == INVALID_CONFIG => 2,
             Stop::ChangesPending => 2,
-            Stop::Failed(_) | Stop::ChecksFailed => 1,
+            Stop::Failed(_) | Stop::ChecksFailed | Stop::Reported => 1,
         }
     }
 }
@@ -103,6 +108,7 @@ pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
             Ok(())
         }
         Some(Command::Man(args)) => man(args),
+        Some(Command::Fleet(command)) => fleet::run(&cli, command, &ctx).await,
         Some(Command::Template(args)) => {
             let kind = if args.upstream {
                 crate::cfn::Kind::Upstream
@@ -170,6 +176,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
+        Command::Fleet(_) => "fleet",
     }
 }
 

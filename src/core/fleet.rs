@@ -135,9 +135,11 @@ impl FleetInput {
             }
         }
         // The setup is validated for the first region; the stack set deploys it to each.
-        if let Some(first) = regions.first() {
-            input.region = first.clone();
-        }
+        input.region = regions
+            .iter()
+            .find(|r| Region::parse("regions", r).is_ok())
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into());
         let setup = match input.validate() {
             Ok(s) => Some(s),
             Err(e) => {

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod bundle;
 pub mod diagnose;
 pub mod events;
+pub mod fleet;
 pub mod observe;
 pub mod ops;
 pub mod planning;

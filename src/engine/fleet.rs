@@ -1,0 +1,480 @@
+//! Fleet operations: one StackSet deploys Echo's template to many accounts × regions. Plan,
+//! apply (streaming each instance's result), status (each target read through a role in it,
+//! in parallel with a bounded pool) and teardown. Shared by the CLI and the TUI.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::apply::ApplyOptions;
+use super::events::{emit, Event, EventSender};
+use super::ops::{Failure, OpResult, Problem};
+use crate::aws::stacksets::{
+    Deployment, InstanceResult, OperationInfo, StackInstance, StackSetInfo, StackSetRequest,
+};
+use crate::aws::Aws;
+use crate::core::fleet::{self, Fleet, FleetInput, FleetPlan, InstanceChange, Targets};
+use crate::core::model::CacheRule;
+use crate::core::plan::Action;
+use crate::core::validate::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
+
+/// How many targets `fleet status` reads at once.
+pub const READ_POOL: usize = 16;
+
+pub struct FleetPlanned {
+    pub fleet: Fleet,
+    pub request: StackSetRequest,
+    pub current: Option<StackSetInfo>,
+    pub instances: Vec<StackInstance>,
+    pub plan: FleetPlan,
+}
+
+fn invalid(input: &FleetInput) -> OpResult<Fleet> {
+    input
+        .validate()
+        .map_err(|e| Failure::of(Problem::invalid(e)))
+}
+
+/// Validates (nothing is sent for bad input), reads the stack set and its instances, runs the
+/// preflight and plans.
+pub async fn plan(aws: &dyn Aws, input: &FleetInput) -> OpResult<FleetPlanned> {
+    let fleet = invalid(input)?;
+    let name = fleet.stack_set_name.clone();
+    let (identity, current) = futures::try_join!(
+        aws.caller_identity(),
+        aws.describe_stack_set(&name, &fleet.call_as)
+    )?;
+    let instances = match &current {
+        Some(_) => aws.list_stack_instances(&name, &fleet.call_as).await?,
+        None => vec![],
+    };
+    let permission = fleet.permission(&identity.account);
+    let parameters = crate::cfn::parameters(&fleet.setup);
+    let request = StackSetRequest {
+        name,
+        template_body: crate::cfn::TEMPLATE_YAML.to_string(),
+        parameters: parameters.clone(),
+        tags: vec![(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into())],
+        permission: permission.clone(),
+        call_as: fleet.call_as.clone(),
+    };
+    let mut plan = fleet::plan(
+        &fleet,
+        &request.template_body,
+        &parameters,
+        &permission,
+        current.as_ref(),
+        &instances,
+    );
+    preflight(aws, &fleet, &permission, &identity.account, &mut plan).await;
+    Ok(FleetPlanned {
+        fleet,
+        request,
+        current,
+        instances,
+        plan,
+    })
+}
+
+/// What StackSets needs before it can deploy; each missing piece is a blocker with its fix.
+async fn preflight(
+    aws: &dyn Aws,
+    fleet: &Fleet,
+    permission: &crate::aws::stacksets::Permission,
+    account: &str,
+    plan: &mut FleetPlan,
+) {
+    use crate::aws::stacksets::Permission;
+    if let Permission::SelfManaged { admin_role_arn, .. } = permission {
+        let name = admin_role_arn.rsplit('/').next().unwrap_or_default();
+        let in_this_account = admin_role_arn.contains(&format!(":{account}:"));
+        match aws.get_role(name).await {
+            Ok(Some(_)) => {}
+            Ok(None) if in_this_account => plan.blockers.push(format!(
+                "the StackSets administration role {name} does not exist in account {account}: create it (AWS's template: https://s3.amazonaws.com/cloudformation-stackset-sample-templates-us-east-1/AWSCloudFormationStackSetAdministrationRole.yml), and {} in each target account, then plan again",
+                fleet.execution_role_name
+            )),
+            Ok(None) => {}
+            Err(e) => plan.warnings.push(format!(
+                "could not check the administration role {name}: {} [{}]",
+                e.message, e.code
+            )),
+        }
+    }
+    if fleet.call_as.is_some() {
+        plan.warnings.push(
+            "calling as a delegated administrator: this account must be registered with `aws organizations register-delegated-administrator --service-principal member.org.stacksets.cloudformation.amazonaws.com`".into(),
+        );
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetApplied {
+    pub stack_set: String,
+    pub plan: FleetPlan,
+    pub operations: Vec<OperationInfo>,
+    /// Every instance after the apply.
+    pub instances: Vec<StackInstance>,
+    /// Instances that failed, with why.
+    pub failed: Vec<InstanceResult>,
+    /// Re-plans and retries only the failed instances (a fleet plan marks them "retry").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+}
+
+fn deployment(fleet: &Fleet, targets: Vec<String>, regions: Vec<String>) -> Deployment {
+    let (accounts, org_units) = match fleet.targets {
+        Targets::Accounts(_) => (targets, vec![]),
+        Targets::OrgUnits(_) => (vec![], targets),
+    };
+    Deployment {
+        accounts,
+        org_units,
+        regions,
+        prefs: fleet.prefs,
+    }
+}
+
+/// Waits for an operation, emitting each instance's result once it is final.
+async fn follow(
+    aws: &dyn Aws,
+    name: &str,
+    call_as: &crate::aws::stacksets::CallAs,
+    id: &str,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<OperationInfo> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut reported = std::collections::BTreeSet::new();
+    loop {
+        let op = aws.stack_set_operation(name, id, call_as).await?;
+        let total = op.results.len();
+        for (i, r) in op.results.iter().enumerate() {
+            let key = (r.account.clone(), r.region.clone(), r.status.clone());
+            if !matches!(r.status.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED")
+                || !reported.insert(key)
+            {
+                continue;
+            }
+            let label = format!("{} {}", r.account, r.region);
+            emit(
+                tx,
+                if r.status == "SUCCEEDED" {
+                    Event::StepDone {
+                        index: i + 1,
+                        total,
+                        label,
+                    }
+                } else {
+                    Event::StepFailed {
+                        index: i + 1,
+                        total,
+                        label,
+                        error: format!(
+                            "{}: {}",
+                            r.status,
+                            r.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                    }
+                },
+            );
+        }
+        if op.is_done() || Instant::now() > deadline {
+            return Ok(op);
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
+}
+
+fn rows<'a>(plan: &'a FleetPlan, action: Action) -> Vec<&'a InstanceChange> {
+    plan.instances
+        .iter()
+        .filter(|i| i.action == action)
+        .collect()
+}
+
+/// Creates or updates the stack set, then creates, re-deploys and deletes instances as
+/// planned, one StackSets operation at a time (a stack set runs one at a time).
+pub async fn apply(
+    aws: &dyn Aws,
+    planned: &FleetPlanned,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+    retry_command: &str,
+) -> OpResult<FleetApplied> {
+    let p = &planned.plan;
+    if !p.blockers.is_empty() {
+        return Err(Failure::of(Problem::new(
+            "Blocked",
+            format!("nothing was changed: {}", p.blockers.join("; ")),
+            "decide as the plan says, then run fleet apply again",
+        )));
+    }
+    let (name, call_as) = (&planned.request.name, &planned.fleet.call_as);
+    let mut ops = vec![];
+    if planned.current.is_none() {
+        aws.create_stack_set(&planned.request).await?;
+    }
+    // Re-deploys: instances kept while the set changes, and failed ones (retries).
+    let updates = rows(p, Action::Update);
+    if !updates.is_empty() || (p.stack_set.action == Action::Update && planned.current.is_some()) {
+        for (targets, regions) in fleet::batches(&updates) {
+            let id = aws
+                .update_stack_set(
+                    &planned.request,
+                    &deployment(&planned.fleet, targets, regions),
+                )
+                .await?;
+            ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+        }
+    }
+    for (targets, regions) in fleet::batches(&rows(p, Action::Create)) {
+        let id = aws
+            .create_stack_instances(name, &deployment(&planned.fleet, targets, regions), call_as)
+            .await?;
+        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+    }
+    for (targets, regions) in fleet::batches(&rows(p, Action::Delete)) {
+        let d = Deployment {
+            accounts: targets,
+            org_units: vec![],
+            regions,
+            prefs: planned.fleet.prefs,
+        };
+        let id = aws.delete_stack_instances(name, &d, false, call_as).await?;
+        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+    }
+    let instances = aws.list_stack_instances(name, call_as).await?;
+    let failed: Vec<InstanceResult> = instances
+        .iter()
+        .filter(|i| i.failed())
+        .map(|i| InstanceResult {
+            account: i.account.clone(),
+            region: i.region.clone(),
+            status: i
+                .detailed_status
+                .clone()
+                .unwrap_or_else(|| i.status.clone()),
+            reason: i.status_reason.clone(),
+        })
+        .collect();
+    Ok(FleetApplied {
+        stack_set: name.clone(),
+        plan: p.clone(),
+        retry: (!failed.is_empty()).then(|| retry_command.to_string()),
+        operations: ops,
+        instances,
+        failed,
+    })
+}
+
+/// One target as `fleet status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub account: String,
+    pub region: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// The rule for the stack set's prefix; `null` when absent or unreadable.
+    pub rule: Option<RuleStatus>,
+    pub repositories: Option<usize>,
+    pub pull_count_30d: Option<u64>,
+    /// Why the target could not be read (it is shown, not dropped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleStatus {
+    pub prefix: String,
+    pub upstream_url: String,
+    pub role_arn: Option<String>,
+    pub valid: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetStatus {
+    pub stack_set: Option<StackSetInfo>,
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// The stack set's instances joined with a live read of each target through `read_role`.
+pub async fn status(
+    aws: &dyn Aws,
+    name: &str,
+    call_as: &crate::aws::stacksets::CallAs,
+    read_role: &str,
+) -> OpResult<FleetStatus> {
+    let Some(set) = aws.describe_stack_set(name, call_as).await? else {
+        return Ok(FleetStatus {
+            stack_set: None,
+            instances: vec![],
+        });
+    };
+    let instances = aws.list_stack_instances(name, call_as).await?;
+    let prefix = set
+        .parameters
+        .get("RepositoryNamePrefix")
+        .cloned()
+        .unwrap_or_else(|| crate::core::validate::DEFAULT_PREFIX.to_string());
+    let reads = futures::stream::iter(instances.into_iter().map(|i| {
+        let prefix = prefix.clone();
+        async move {
+            let read = read_target(aws, &i, read_role, &prefix).await;
+            let mut s = InstanceStatus {
+                account: i.account,
+                region: i.region,
+                status: i.detailed_status.unwrap_or(i.status),
+                status_reason: i.status_reason,
+                rule: None,
+                repositories: None,
+                pull_count_30d: None,
+                unreadable: None,
+            };
+            match read {
+                Ok((rule, repos, pulls)) => {
+                    s.rule = rule;
+                    s.repositories = Some(repos);
+                    s.pull_count_30d = Some(pulls);
+                }
+                Err(e) => s.unreadable = Some(e),
+            }
+            s
+        }
+    }))
+    .buffered(READ_POOL)
+    .collect::<Vec<_>>()
+    .await;
+    Ok(FleetStatus {
+        stack_set: Some(set),
+        instances: reads,
+    })
+}
+
+/// The rule, its validation, and the cached repositories with 30-day pulls in one target.
+async fn read_target(
+    aws: &dyn Aws,
+    inst: &StackInstance,
+    read_role: &str,
+    prefix: &str,
+) -> Result<(Option<RuleStatus>, usize, u64), String> {
+    let line = |e: crate::aws::AwsError| format!("{} [{}]", e.message, e.code);
+    let target = aws
+        .for_account(&inst.account, read_role, &inst.region)
+        .await
+        .map_err(line)?;
+    let (rules, repos) =
+        futures::try_join!(target.list_cache_rules(), target.list_repositories()).map_err(line)?;
+    let rule: Option<CacheRule> = rules.into_iter().find(|r| r.prefix == prefix);
+    let rule = match rule {
+        Some(r) => {
+            let v = target.validate_cache_rule(prefix).await.ok();
+            Some(RuleStatus {
+                prefix: r.prefix,
+                upstream_url: r.upstream_url,
+                role_arn: r.role_arn,
+                valid: v.as_ref().map(|v| v.is_valid),
+                failure: v.and_then(|v| v.failure),
+            })
+        }
+        None => None,
+    };
+    let cached: Vec<String> = repos
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|n| n.starts_with(&format!("{prefix}/")))
+        .collect();
+    let pulls = if cached.is_empty() {
+        0
+    } else {
+        target
+            .daily_pulls(&cached, chrono::Utc::now(), 30)
+            .await
+            .map(|m| m.values().map(|d| d.iter().sum::<u64>()).sum())
+            .unwrap_or(0)
+    };
+    Ok((rule, cached.len(), pulls))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetTornDown {
+    pub stack_set: String,
+    pub deleted_instances: usize,
+    pub retained_stacks: bool,
+    pub stack_set_deleted: bool,
+    pub operations: Vec<OperationInfo>,
+}
+
+/// Deletes every instance (or detaches them with `retain_stacks`), then the stack set.
+pub async fn teardown(
+    aws: &dyn Aws,
+    name: &str,
+    call_as: &crate::aws::stacksets::CallAs,
+    retain_stacks: bool,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<FleetTornDown> {
+    if aws.describe_stack_set(name, call_as).await?.is_none() {
+        return Err(Failure::of(Problem::new(
+            "StackSetNotFound",
+            format!("stack set {name} does not exist in {}", aws.region()),
+            "check --stack-set-name and --region (the stack set's home region)",
+        )));
+    }
+    let instances = aws.list_stack_instances(name, call_as).await?;
+    let rows: Vec<InstanceChange> = instances
+        .iter()
+        .map(|i| InstanceChange {
+            target: i.account.clone(),
+            region: i.region.clone(),
+            action: Action::Delete,
+            reason: None,
+        })
+        .collect();
+    let mut ops = vec![];
+    let refs: Vec<&InstanceChange> = rows.iter().collect();
+    for (accounts, regions) in fleet::batches(&refs) {
+        let d = Deployment {
+            accounts,
+            org_units: vec![],
+            regions,
+            prefs: Default::default(),
+        };
+        let id = aws
+            .delete_stack_instances(name, &d, retain_stacks, call_as)
+            .await?;
+        let op = follow(aws, name, call_as, &id, opts, tx).await?;
+        if op.status == "FAILED" {
+            return Err(Failure::of(Problem::new(
+                "InstancesRemain",
+                format!(
+                    "deleting instances of stack set {name} failed: {}",
+                    op.results
+                        .iter()
+                        .filter(|r| r.status == "FAILED")
+                        .map(|r| format!(
+                            "{} {}: {}",
+                            r.account,
+                            r.region,
+                            r.reason.as_deref().unwrap_or("no reason")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                "fix the cause in those accounts, then run fleet teardown again",
+            )));
+        }
+        ops.push(op);
+    }
+    aws.delete_stack_set(name, call_as).await?;
+    Ok(FleetTornDown {
+        stack_set: name.to_string(),
+        deleted_instances: instances.len(),
+        retained_stacks: retain_stacks,
+        stack_set_deleted: true,
+        operations: ops,
+    })
+}
