@@ -1,0 +1,259 @@
+//! `fleet` against the emulator: a self-managed StackSet to 2 accounts × 2 regions, read back
+//! through roles assumed in each account, re-planned, extended by a region, and torn down.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+
+fn fleet(emu: &Emulator, args: &[&str]) -> (i32, Value) {
+    let out = emu
+        .cli()
+        .arg("--json")
+        .arg("fleet")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), stdout_json(&out))
+}
+
+/// What a platform team does once, by AWS's template: the StackSets administration role.
+async fn admin_role(emu: &Emulator) {
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    iam.create_role()
+        .role_name("AWSCloudFormationStackSetAdministrationRole")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"cloudformation.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The rules of `account` in `region`, read with credentials assumed there.
+async fn rules_in(emu: &Emulator, account: &str, region: &str) -> Vec<String> {
+    let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
+    let c = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap();
+    let c = c.credentials().unwrap();
+    let conf = aws_sdk_ecr::config::Builder::from(&emu.sdk().await)
+        .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "assumed",
+        ))
+        .region(aws_sdk_ecr::config::Region::new(region.to_string()))
+        .build();
+    aws_sdk_ecr::Client::from_conf(conf)
+        .describe_pull_through_cache_rules()
+        .send()
+        .await
+        .unwrap()
+        .pull_through_cache_rules()
+        .iter()
+        .map(|r| r.ecr_repository_prefix().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn actions(plan: &Value) -> Vec<(String, String, String)> {
+    plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["target"].as_str().unwrap().to_string(),
+                i["region"].as_str().unwrap().to_string(),
+                i["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_two_accounts_two_regions_lifecycle() {
+    let emu = Emulator::start();
+    let targets = [
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1,us-east-1",
+        "--echo-account",
+        ECHO_ACCOUNT,
+    ];
+    let with = |cmd: &'static str, extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec![cmd];
+        v.extend_from_slice(&targets);
+        v.extend_from_slice(extra);
+        v
+    };
+
+    // Preflight: without the administration role the plan is blocked, saying how to fix it.
+    let (code, plan) = fleet(&emu, &with("plan", &[]));
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan["blockers"][0]
+            .as_str()
+            .unwrap()
+            .contains("AWSCloudFormationStackSetAdministrationRole"),
+        "{plan}"
+    );
+    admin_role(&emu).await;
+    let (_, plan) = fleet(&emu, &with("plan", &[]));
+    assert!(plan["blockers"].as_array().unwrap().is_empty(), "{plan}");
+    assert_eq!(plan["stack_set"]["action"], "create");
+    assert_eq!(actions(&plan).len(), 4);
+    assert!(actions(&plan).iter().all(|(_, _, a)| a == "create"));
+
+    // Apply: 4 instances, and a rule in each account × region.
+    let (code, applied) = fleet(&emu, &with("apply", &["--yes"]));
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        applied["instances"].as_array().unwrap().len(),
+        4,
+        "{applied}"
+    );
+    assert!(applied["failed"].as_array().unwrap().is_empty());
+    for account in [A, B] {
+        for region in ["eu-west-1", "us-east-1"] {
+            assert_eq!(
+                rules_in(&emu, account, region).await,
+                vec!["echo".to_string()],
+                "{account} {region}"
+            );
+        }
+    }
+
+    // Status: the 4 instances joined with a live read of each target.
+    let (code, status) = fleet(&emu, &["status"]);
+    assert_eq!(code, 0, "{status}");
+    let instances = status["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 4, "{status}");
+    for i in instances {
+        assert_eq!(i["rule"]["prefix"], "echo", "{i}");
+        assert_eq!(i["repositories"], 0, "{i}");
+        assert_eq!(i["pull_count_30d"], 0, "{i}");
+        assert!(i.get("status_reason").is_some());
+    }
+
+    // Planned again: nothing to do. A third region: only its instances.
+    let (_, again) = fleet(&emu, &with("plan", &[]));
+    assert_eq!(again["stack_set"]["action"], "no-op", "{again}");
+    assert!(
+        actions(&again).iter().all(|(_, _, a)| a == "no-op"),
+        "{again}"
+    );
+    let (_, more) = fleet(
+        &emu,
+        &[
+            "plan",
+            "--accounts",
+            "111111111111,222222222222",
+            "--regions",
+            "eu-west-1,us-east-1,eu-central-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ],
+    );
+    let changed: Vec<_> = actions(&more)
+        .into_iter()
+        .filter(|(_, _, a)| a != "no-op")
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            (
+                A.to_string(),
+                "eu-central-1".to_string(),
+                "create".to_string()
+            ),
+            (
+                B.to_string(),
+                "eu-central-1".to_string(),
+                "create".to_string()
+            ),
+        ]
+    );
+
+    // Teardown: instances, then the stack set; the accounts' rules are gone.
+    let (code, torn) = fleet(&emu, &["teardown", "--yes"]);
+    assert_eq!(code, 0, "{torn}");
+    assert_eq!(torn["deleted_instances"], 4);
+    for account in [A, B] {
+        assert!(rules_in(&emu, account, "eu-west-1").await.is_empty());
+    }
+    let (_, status) = fleet(&emu, &["status"]);
+    assert!(status["stack_set"].is_null(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_bad_input_exits_2_and_sends_nothing() {
+    let emu = Emulator::start();
+    emu.reset_calls();
+    for args in [
+        vec![
+            "plan",
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ],
+        vec![
+            "plan",
+            "--accounts",
+            "1234",
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ],
+        vec![
+            "plan",
+            "--org-units",
+            "ou-x",
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ],
+        vec![
+            "plan",
+            "--accounts",
+            A,
+            "--regions",
+            "mars-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+        ],
+        vec![
+            "apply",
+            "--yes",
+            "--accounts",
+            A,
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            ECHO_ACCOUNT,
+            "--max-concurrent-percentage",
+            "0",
+        ],
+    ] {
+        let (code, doc) = fleet(&emu, &args);
+        assert_eq!(code, 2, "{args:?}: {doc}");
+        assert_eq!(doc["error"]["code"], "InvalidInput", "{doc}");
+    }
+    let (total, calls) = emu.calls();
+    assert_eq!(total, 0, "nothing is sent for bad input: {calls:?}");
+}
