@@ -257,3 +257,72 @@ async fn fleet_bad_input_exits_2_and_sends_nothing() {
     let (total, calls) = emu.calls();
     assert_eq!(total, 0, "nothing is sent for bad input: {calls:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_target_is_reported_with_its_reason_and_retried_alone() {
+    let emu = Emulator::start();
+    admin_role(&emu).await;
+    let targets = [
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1",
+        "--echo-account",
+        ECHO_ACCOUNT,
+    ];
+    let with = |cmd: &'static str| -> Vec<&'static str> {
+        let mut v = vec![cmd];
+        v.extend_from_slice(&targets);
+        v
+    };
+    // The first target's rule fails to create: its stack rolls back.
+    emu.fault(
+        "CloudFormation:AWS::ECR::PullThroughCacheRule",
+        "LimitExceededException",
+        400,
+        1,
+    );
+    let mut apply = with("apply");
+    apply.push("--yes");
+    let (code, applied) = fleet(&emu, &apply);
+    assert_eq!(code, 1, "a failed instance fails the command: {applied}");
+    let failed = applied["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{applied}");
+    assert_eq!(failed[0]["account"], A);
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PullThroughCacheRule"),
+        "{failed:?}"
+    );
+    let retry = applied["retry"].as_str().unwrap();
+    assert!(retry.starts_with("echo-onboard fleet apply"), "{retry}");
+    assert_eq!(
+        rules_in(&emu, B, "eu-west-1").await,
+        vec!["echo".to_string()]
+    );
+    assert!(rules_in(&emu, A, "eu-west-1").await.is_empty());
+
+    // The next plan retries only the failed instance; applying it fixes the fleet.
+    let (_, plan) = fleet(&emu, &with("plan"));
+    let changed: Vec<_> = actions(&plan)
+        .into_iter()
+        .filter(|(_, _, a)| a != "no-op")
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(A.to_string(), "eu-west-1".to_string(), "update".to_string())],
+        "{plan}"
+    );
+    let (code, applied) = fleet(&emu, &apply);
+    assert_eq!(code, 0, "{applied}");
+    assert!(
+        applied["failed"].as_array().unwrap().is_empty(),
+        "{applied}"
+    );
+    assert_eq!(
+        rules_in(&emu, A, "eu-west-1").await,
+        vec!["echo".to_string()]
+    );
+}

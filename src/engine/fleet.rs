@@ -187,7 +187,7 @@ async fn follow(
     }
 }
 
-fn rows<'a>(plan: &'a FleetPlan, action: Action) -> Vec<&'a InstanceChange> {
+fn rows(plan: &FleetPlan, action: Action) -> Vec<&InstanceChange> {
     plan.instances
         .iter()
         .filter(|i| i.action == action)

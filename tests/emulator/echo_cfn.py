@@ -14,7 +14,11 @@ never rolls back a failed stack, and builds change sets by comparing template te
 * computes change sets from resolved properties (parameters included), with ``Replacement``
   and ``Details`` as CloudFormation gives them;
 * adds an ``AWS::SecretsManager::Secret`` model (moto has none), deleted without a recovery
-  window as CloudFormation does, and masks NoEcho parameters in DescribeStacks.
+  window as CloudFormation does, and masks NoEcho parameters in DescribeStacks;
+* makes StackSets report what their stacks did: an instance whose stack rolled back is
+  OUTDATED / FAILED with the failing resource's reason, operations give per-instance results
+  and FAIL when one did, and UpdateStackSet redeploys the instances' stacks (replacing a
+  failed one, as a retry does).
 """
 
 from __future__ import annotations
@@ -641,6 +645,106 @@ def references_with_sub(template: Any) -> list[str]:
     return refs
 
 
+# --- StackSets: instances that fail, per-instance results, updates that redeploy ----------
+
+_FAILED_STACK = {"ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED"}
+
+
+def _instance_state(instance: Any) -> tuple[str, str, str | None]:
+    """(Status, DetailedStatus, StatusReason) of a stack instance from its stack, as StackSets
+    reports it (moto always says CURRENT / SUCCEEDED)."""
+    stack = instance.stack
+    if stack.status in _FAILED_STACK:
+        reason = next((e.resource_status_reason for e in stack.events if str(e.resource_status).endswith("_FAILED") and e.resource_status_reason), "the stack did not complete")
+        return "OUTDATED", "FAILED", f"ResourceLogicalId:{next((e.logical_resource_id for e in stack.events if str(e.resource_status).endswith('_FAILED')), '?')}, ResourceStatusReason:{reason}"
+    return "CURRENT", "SUCCEEDED", None
+
+
+_original_instance_to_dict = cfn_models.StackInstance.to_dict
+
+
+def instance_to_dict(self: Any) -> dict[str, Any]:
+    d = _original_instance_to_dict(self)
+    status, detailed, reason = _instance_state(self)
+    d["Status"] = status
+    d["StackInstanceStatus"] = {"DetailedStatus": detailed}
+    if reason:
+        d["StatusReason"] = reason
+    return d
+
+
+_original_create_operation = cfn_models.StackSet._create_operation
+
+
+def create_operation(self: Any, operation_id: str, action: str, status: str, accounts: list[str] | None = None, regions: list[str] | None = None) -> dict[str, Any]:
+    """Records each instance's result; the operation FAILS when any instance did (the tool's
+    default failure tolerance is 0)."""
+    op = _original_create_operation(self, operation_id, action, status, accounts, regions)
+    results = {}
+    for a in accounts or []:
+        for r in regions or []:
+            inst = self.instances.get_instance(a, r)
+            if inst is None:
+                results[(a, r)] = ("SUCCEEDED", None)
+            else:
+                _, detailed, reason = _instance_state(inst)
+                results[(a, r)] = (detailed, reason)
+    op["Results"] = results
+    if any(s == "FAILED" for s, _ in results.values()):
+        op["Status"] = "FAILED"
+    return op
+
+
+def list_operation_results(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    op = self.cloudformation_backend.list_stack_set_operation_results(self._get_param("StackSetName"), self._get_param("OperationId"))
+    results = op.get("Results") or {}
+    summaries = []
+    for instance in op["Instances"]:
+        for account, region in instance.items():
+            status, reason = results.get((account, region), (op["Status"], None))
+            summary = {"Account": account, "Region": region, "Status": status}
+            if reason:
+                summary["StatusReason"] = reason
+            summaries.append(summary)
+    return ActionResult({"Summaries": summaries})
+
+
+def _params(parameters: Any) -> dict[str, str]:
+    if isinstance(parameters, dict):
+        return parameters
+    return {p["ParameterKey"]: p["ParameterValue"] for p in parameters or []}
+
+
+def instances_update(self: Any, accounts: list[str], regions: list[str], parameters: Any) -> None:
+    """UpdateStackSet redeploys each targeted instance's stack with the set's template (moto
+    only stores the parameters); a failed stack is replaced, as a retry does."""
+    for account in accounts:
+        for region in regions:
+            inst = self.get_instance(account, region)
+            if inst is None:
+                raise cfn_models.StackInstanceNotFound()
+            inst.parameters = parameters or []
+            params = _params(parameters)
+            backend = cfn_models.cloudformation_backends[account][region]
+            if inst.stack.status in _FAILED_STACK:
+                name = inst.stack.name
+                backend.delete_stack(name)
+                inst.stack = backend.create_stack(name=name, template=self.template, parameters=params)
+            else:
+                inst.stack.update(self.template, parameters=params)
+
+
+_original_stackset_update = cfn_models.StackSet.update
+
+
+def stackset_update(self: Any, template: str, *args: Any, **kwargs: Any) -> Any:
+    if template:
+        self.instances.template = template
+    return _original_stackset_update(self, template, *args, **kwargs)
+
+
 def parameter_list(self: Any) -> list[dict[str, Any]]:
     """DescribeStacks' parameters with NoEcho values masked as "****", as CloudFormation does
     (moto tests the value, not the key, against the NoEcho list, so shows them)."""
@@ -660,6 +764,13 @@ def install(module: Any) -> None:
     cfn_models.Stack.update = stack_update
     cfn_models.Stack.delete = stack_delete
     cfn_models.Stack.parameter_list = property(parameter_list)
+    cfn_models.StackInstance.to_dict = instance_to_dict
+    cfn_models.StackSet._create_operation = create_operation
+    cfn_models.StackSet.update = stackset_update
+    cfn_models.StackInstances.update = instances_update
+    from moto.cloudformation import responses as cfn_responses
+
+    cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
     # moto finds resource types through cached subclass scans: rescan with our model.
     for fn in (parsing.get_model_list, parsing.get_model_map):
         fn.cache_clear()
