@@ -358,7 +358,16 @@ impl SandboxAws {
         region: &str,
     ) -> AwsResult<Arc<dyn Aws>> {
         self.call("AssumeRole", "sts:AssumeRole").await?;
-        if !SANDBOX_MEMBERS.contains(&account) || account == SANDBOX_UNREADABLE {
+        // Members are the organization's accounts, and any account a stack set deployed to.
+        let member = SANDBOX_MEMBERS.contains(&account)
+            || self
+                .global
+                .lock()
+                .unwrap()
+                .fleet
+                .accounts
+                .contains_key(account);
+        if !member || account == SANDBOX_UNREADABLE {
             return Err(err(
                 "sts:AssumeRole",
                 "AccessDenied",
