@@ -241,14 +241,36 @@ impl SdkAws {
     }
 }
 
-fn cfn_parameters(req: &StackRequest) -> Vec<aws_sdk_cloudformation::types::Parameter> {
-    use aws_sdk_cloudformation::types::Parameter;
-    let plain = req.parameters.iter().map(|(k, v)| {
-        Parameter::builder()
+/// Plain stack (or stack set) parameters as the API takes them.
+pub(super) fn plain_parameters(
+    params: &[(String, String)],
+) -> impl Iterator<Item = aws_sdk_cloudformation::types::Parameter> + '_ {
+    params.iter().map(|(k, v)| {
+        aws_sdk_cloudformation::types::Parameter::builder()
             .parameter_key(k)
             .parameter_value(v)
             .build()
-    });
+    })
+}
+
+/// Parameters as the API describes them, by key.
+pub(super) fn parameter_map<C: FromIterator<(String, String)>>(
+    params: &[aws_sdk_cloudformation::types::Parameter],
+) -> C {
+    params
+        .iter()
+        .map(|p| {
+            (
+                p.parameter_key().unwrap_or_default().to_string(),
+                p.parameter_value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn cfn_parameters(req: &StackRequest) -> Vec<aws_sdk_cloudformation::types::Parameter> {
+    use aws_sdk_cloudformation::types::Parameter;
+    let plain = plain_parameters(&req.parameters);
     let secret = req.secret_parameters.iter().map(|(k, v)| match v {
         SecretParameter::Value(token) => Parameter::builder()
             .parameter_key(k)
@@ -1060,16 +1082,7 @@ impl Aws for SdkAws {
                     )
                 })
                 .collect(),
-            parameters: s
-                .parameters()
-                .iter()
-                .map(|p| {
-                    (
-                        p.parameter_key().unwrap_or_default().to_string(),
-                        p.parameter_value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
+            parameters: parameter_map(s.parameters()),
         }))
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudformation::types as cf;
 
-use super::sdk::SdkAws;
+use super::sdk::{parameter_map, plain_parameters, SdkAws};
 use super::stacksets::{
     CallAs, Deployment, InstanceResult, OperationInfo, Permission, StackInstance, StackSetInfo,
     StackSetRequest,
@@ -13,18 +13,6 @@ use super::{Aws, AwsResult};
 
 fn call_as(c: &CallAs) -> Option<cf::CallAs> {
     c.as_deref().map(cf::CallAs::from)
-}
-
-fn parameters(params: &[(String, String)]) -> Vec<cf::Parameter> {
-    params
-        .iter()
-        .map(|(k, v)| {
-            cf::Parameter::builder()
-                .parameter_key(k)
-                .parameter_value(v)
-                .build()
-        })
-        .collect()
 }
 
 fn prefs(d: &Deployment) -> cf::StackSetOperationPreferences {
@@ -40,9 +28,10 @@ fn prefs(d: &Deployment) -> cf::StackSetOperationPreferences {
 }
 
 /// Accounts (self-managed) or OUs (service-managed) as the API takes them.
+/// (An update with no targets names none: it changes the set and no instance.)
 fn targets(d: &Deployment) -> (Option<Vec<String>>, Option<cf::DeploymentTargets>) {
     if d.org_units.is_empty() {
-        (Some(d.accounts.clone()), None)
+        ((!d.accounts.is_empty()).then(|| d.accounts.clone()), None)
     } else {
         (
             None,
@@ -109,16 +98,7 @@ impl SdkAws {
             name: s.stack_set_name().unwrap_or(name).to_string(),
             status,
             template_body: s.template_body().unwrap_or_default().to_string(),
-            parameters: s
-                .parameters()
-                .iter()
-                .map(|p| {
-                    (
-                        p.parameter_key().unwrap_or_default().to_string(),
-                        p.parameter_value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
+            parameters: parameter_map(s.parameters()),
             permission,
         }))
     }
@@ -164,7 +144,7 @@ impl SdkAws {
             .create_stack_set()
             .stack_set_name(&req.name)
             .template_body(&req.template_body)
-            .set_parameters(Some(parameters(&req.parameters)))
+            .set_parameters(Some(plain_parameters(&req.parameters).collect()))
             .set_tags(Some(
                 req.tags
                     .iter()
@@ -207,11 +187,11 @@ impl SdkAws {
             .update_stack_set()
             .stack_set_name(&req.name)
             .template_body(&req.template_body)
-            .set_parameters(Some(parameters(&req.parameters)))
+            .set_parameters(Some(plain_parameters(&req.parameters).collect()))
             .capabilities(cf::Capability::CapabilityNamedIam)
             .set_accounts(accounts)
             .set_deployment_targets(deployment)
-            .set_regions(Some(to.regions.clone()))
+            .set_regions((!to.regions.is_empty()).then(|| to.regions.clone()))
             .operation_preferences(prefs(to))
             .set_call_as(call_as(&req.call_as));
         if let Permission::SelfManaged {

@@ -6,6 +6,7 @@ use crate::cli::args::{Cli, FleetCommand, FleetSetupArgs};
 use crate::cli::output::out;
 use crate::core::fleet::{FleetInput, FleetPlan};
 use crate::core::plan::Action;
+use crate::core::render::action_verb;
 use crate::core::validate::SetupInput;
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::with_events;
@@ -35,19 +36,14 @@ fn input(args: &FleetSetupArgs) -> Result<FleetInput, Stop> {
     })
 }
 
-fn sign(a: Action) -> &'static str {
-    match a {
-        Action::Create => "+",
-        Action::Update => "~",
-        Action::Replace => "±",
-        Action::Delete => "-",
-        Action::NoOp => "=",
-    }
-}
-
 fn print_plan(p: &FleetPlan) {
     let s = &p.stack_set;
-    out(format!("{} stack set {} ({:?})", sign(s.action), s.name, s.action).to_lowercase());
+    out(format!(
+        "{} stack set {} ({})",
+        s.action.symbol(),
+        s.name,
+        action_verb(s.action)
+    ));
     for f in &s.fields {
         out(format!("      {}: {} -> {}", f.field, f.before, f.after));
     }
@@ -59,7 +55,7 @@ fn print_plan(p: &FleetPlan) {
             .unwrap_or_default();
         out(format!(
             "  {} {} {}{reason}",
-            sign(i.action),
+            i.action.symbol(),
             i.target,
             i.region
         ));

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::plan::{Action, FieldChange};
+use super::stacksets::{CallAs, OperationPrefs, Permission, StackInstance, StackSetInfo};
 use super::validate::{err, AccountId, FieldError, Region, RoleName, Setup, SetupInput};
-use crate::aws::stacksets::{CallAs, OperationPrefs, Permission, StackInstance, StackSetInfo};
 
 pub const DEFAULT_STACK_SET_NAME: &str = "echo-registry-ecr-cache";
 pub const DEFAULT_ADMIN_ROLE: &str = "AWSCloudFormationStackSetAdministrationRole";

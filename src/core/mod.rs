@@ -12,6 +12,7 @@ pub mod policy_eval;
 pub mod redact;
 pub mod regions;
 pub mod render;
+pub mod stacksets;
 pub mod upstream;
 pub mod validate;
 pub mod verify;

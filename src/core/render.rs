@@ -99,6 +99,17 @@ pub fn plan_text(plan: &Plan) -> Vec<String> {
     plan_lines(plan).iter().map(ToneLine::text).collect()
 }
 
+/// What an action does, as the human diff says it.
+pub fn action_verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Update => "update in place",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+        Action::NoOp => "no changes",
+    }
+}
+
 /// Lines of the human diff, without trailing newlines.
 pub fn plan_lines(plan: &Plan) -> Vec<ToneLine> {
     let mut out = vec![ToneLine::new().plain(format!(
@@ -108,13 +119,7 @@ pub fn plan_lines(plan: &Plan) -> Vec<ToneLine> {
     for c in &plan.changes {
         let tone = action_tone(c.action);
         let head = format!("{} {} {}", c.action.symbol(), c.resource.label(), c.name);
-        let verb = match c.action {
-            Action::Create => "create",
-            Action::Update => "update in place",
-            Action::Replace => "replace",
-            Action::Delete => "delete",
-            Action::NoOp => "no changes",
-        };
+        let verb = action_verb(c.action);
         out.push(
             ToneLine::new()
                 .plain("  ")

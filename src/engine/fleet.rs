@@ -11,7 +11,8 @@ use super::apply::ApplyOptions;
 use super::events::{emit, Event, EventSender};
 use super::ops::{Failure, OpResult, Problem};
 use crate::aws::stacksets::{
-    Deployment, InstanceResult, OperationInfo, StackInstance, StackSetInfo, StackSetRequest,
+    Deployment, InstanceResult, OperationInfo, Permission, StackInstance, StackSetInfo,
+    StackSetRequest,
 };
 use crate::aws::Aws;
 use crate::core::fleet::{self, Fleet, FleetInput, FleetPlan, InstanceChange, Targets};
@@ -136,6 +137,50 @@ fn deployment(fleet: &Fleet, targets: Vec<String>, regions: Vec<String>) -> Depl
     }
 }
 
+/// The StackSets calls that reach some existing instances: by account for a self-managed set,
+/// by the instances' OUs for a service-managed one (whose calls name OUs, never accounts).
+fn existing_deployments(
+    service_managed: bool,
+    instances: &[StackInstance],
+    rows: &[&InstanceChange],
+    prefs: crate::aws::stacksets::OperationPrefs,
+) -> Vec<Deployment> {
+    let by_ou: Vec<InstanceChange> = rows
+        .iter()
+        .map(|r| {
+            let ou = instances
+                .iter()
+                .find(|i| i.account == r.target && i.region == r.region)
+                .and_then(|i| i.org_unit.clone());
+            InstanceChange {
+                target: ou.unwrap_or_else(|| r.target.clone()),
+                ..(*r).clone()
+            }
+        })
+        .collect();
+    let rows: Vec<&InstanceChange> = if service_managed {
+        by_ou.iter().collect()
+    } else {
+        rows.to_vec()
+    };
+    fleet::batches(&rows)
+        .into_iter()
+        .map(|(targets, regions)| {
+            let (accounts, org_units) = if service_managed {
+                (vec![], targets)
+            } else {
+                (targets, vec![])
+            };
+            Deployment {
+                accounts,
+                org_units,
+                regions,
+                prefs,
+            }
+        })
+        .collect()
+}
+
 /// Waits for an operation, emitting each instance's result once it is final.
 async fn follow(
     aws: &dyn Aws,
@@ -217,17 +262,26 @@ pub async fn apply(
         aws.create_stack_set(&planned.request).await?;
     }
     // Re-deploys: instances kept while the set changes, and failed ones (retries).
-    let updates = rows(p, Action::Update);
-    if !updates.is_empty() || (p.stack_set.action == Action::Update && planned.current.is_some()) {
-        for (targets, regions) in fleet::batches(&updates) {
-            let id = aws
-                .update_stack_set(
-                    &planned.request,
-                    &deployment(&planned.fleet, targets, regions),
-                )
-                .await?;
-            ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
-        }
+    let service_managed = matches!(planned.fleet.targets, Targets::OrgUnits(_));
+    let existing = |action| {
+        existing_deployments(
+            service_managed,
+            &planned.instances,
+            &rows(p, action),
+            planned.fleet.prefs,
+        )
+    };
+    let mut updates = existing(Action::Update);
+    // A changed set with no instance to redeploy is still updated: new instances get it.
+    if updates.is_empty() && p.stack_set.action == Action::Update && planned.current.is_some() {
+        updates.push(Deployment {
+            prefs: planned.fleet.prefs,
+            ..Default::default()
+        });
+    }
+    for d in &updates {
+        let id = aws.update_stack_set(&planned.request, d).await?;
+        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
     }
     for (targets, regions) in fleet::batches(&rows(p, Action::Create)) {
         let id = aws
@@ -235,13 +289,7 @@ pub async fn apply(
             .await?;
         ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
     }
-    for (targets, regions) in fleet::batches(&rows(p, Action::Delete)) {
-        let d = Deployment {
-            accounts: targets,
-            org_units: vec![],
-            regions,
-            prefs: planned.fleet.prefs,
-        };
+    for d in existing(Action::Delete) {
         let id = aws.delete_stack_instances(name, &d, false, call_as).await?;
         ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
     }
@@ -417,13 +465,13 @@ pub async fn teardown(
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> OpResult<FleetTornDown> {
-    if aws.describe_stack_set(name, call_as).await?.is_none() {
+    let Some(set) = aws.describe_stack_set(name, call_as).await? else {
         return Err(Failure::of(Problem::new(
             "StackSetNotFound",
             format!("stack set {name} does not exist in {}", aws.region()),
             "check --stack-set-name and --region (the stack set's home region)",
         )));
-    }
+    };
     let instances = aws.list_stack_instances(name, call_as).await?;
     let rows: Vec<InstanceChange> = instances
         .iter()
@@ -436,13 +484,8 @@ pub async fn teardown(
         .collect();
     let mut ops = vec![];
     let refs: Vec<&InstanceChange> = rows.iter().collect();
-    for (accounts, regions) in fleet::batches(&refs) {
-        let d = Deployment {
-            accounts,
-            org_units: vec![],
-            regions,
-            prefs: Default::default(),
-        };
+    let service_managed = matches!(set.permission, Permission::ServiceManaged { .. });
+    for d in existing_deployments(service_managed, &instances, &refs, Default::default()) {
         let id = aws
             .delete_stack_instances(name, &d, retain_stacks, call_as)
             .await?;
@@ -477,4 +520,44 @@ pub async fn teardown(
         stack_set_deleted: true,
         operations: ops,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_instances_are_reached_by_account_or_by_their_ou() {
+        let inst = |account: &str, ou: &str| StackInstance {
+            account: account.into(),
+            region: "eu-west-1".into(),
+            status: "CURRENT".into(),
+            detailed_status: None,
+            status_reason: None,
+            org_unit: Some(ou.into()),
+        };
+        let instances = [
+            inst("111111111111", "ou-ab12-aaaaaaaa"),
+            inst("222222222222", "ou-ab12-aaaaaaaa"),
+        ];
+        let rows: Vec<InstanceChange> = instances
+            .iter()
+            .map(|i| InstanceChange {
+                target: i.account.clone(),
+                region: i.region.clone(),
+                action: Action::Delete,
+                reason: None,
+            })
+            .collect();
+        let refs: Vec<&InstanceChange> = rows.iter().collect();
+        let by_account = existing_deployments(false, &instances, &refs, Default::default());
+        assert_eq!(by_account.len(), 1);
+        assert_eq!(by_account[0].accounts, ["111111111111", "222222222222"]);
+        assert!(by_account[0].org_units.is_empty());
+        let by_ou = existing_deployments(true, &instances, &refs, Default::default());
+        assert_eq!(by_ou.len(), 1);
+        assert!(by_ou[0].accounts.is_empty());
+        assert_eq!(by_ou[0].org_units, ["ou-ab12-aaaaaaaa"]);
+        assert_eq!(by_ou[0].regions, ["eu-west-1"]);
+    }
 }
