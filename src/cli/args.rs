@@ -95,9 +95,24 @@ pub struct FleetSetArgs {
     /// Stack set name.
     #[arg(long, default_value = crate::core::fleet::DEFAULT_STACK_SET_NAME)]
     pub stack_set_name: String,
-    /// Call as a delegated administrator of the Organization (not the management account).
-    #[arg(long)]
-    pub delegated_admin: bool,
+    /// Who calls StackSets: SELF (the management or administration account) or
+    /// DELEGATED_ADMIN (a delegated administrator of the Organization).
+    #[arg(long, value_enum, default_value = "SELF", ignore_case = true)]
+    pub call_as: CallAsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CallAsArg {
+    #[value(name = "SELF")]
+    SelfAccount,
+    #[value(name = "DELEGATED_ADMIN")]
+    DelegatedAdmin,
+}
+
+impl FleetSetArgs {
+    pub fn delegated_admin(&self) -> bool {
+        self.call_as == CallAsArg::DelegatedAdmin
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -27,7 +27,7 @@ fn input(args: &FleetSetupArgs) -> Result<FleetInput, Stop> {
         admin_role_arn: args.admin_role_arn.clone().unwrap_or_default(),
         execution_role_name: args.execution_role_name.clone(),
         auto_deploy: !args.no_auto_deploy,
-        delegated_admin: args.set.delegated_admin,
+        delegated_admin: args.set.delegated_admin(),
         sequential_regions: args.sequential_regions,
         max_concurrent_percentage: args.max_concurrent_percentage,
         failure_tolerance_percentage: args.failure_tolerance_percentage,
@@ -75,24 +75,12 @@ fn print_plan(p: &FleetPlan) {
     ));
 }
 
-/// The command line that plans and applies the same fleet again: it re-deploys only the
-/// instances that failed (the plan marks them "retry") and leaves the rest alone.
-fn retry_command(args: &FleetSetupArgs) -> String {
-    let mut c = format!(
-        "echo-onboard fleet apply --stack-set-name {} --regions {}",
-        args.set.stack_set_name,
-        args.regions.join(",")
-    );
-    if !args.accounts.is_empty() {
-        c.push_str(&format!(" --accounts {}", args.accounts.join(",")));
-    }
-    if !args.org_units.is_empty() {
-        c.push_str(&format!(" --org-units {}", args.org_units.join(",")));
-    }
-    if !args.echo_account.is_empty() {
-        c.push_str(&format!(" --echo-account {}", args.echo_account));
-    }
-    c
+/// The command line that retries the failed instances: exactly the one that ran (the same
+/// fleet), whose plan re-deploys only the failed instances and leaves the rest alone.
+fn retry_command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let line = shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "));
+    format!("echo-onboard {line}")
 }
 
 pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Result<(), Stop> {
@@ -123,7 +111,7 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
                 ))?;
             }
             let opts = ApplyOptions::default();
-            let retry = retry_command(&a.setup);
+            let retry = retry_command();
             let planned_ref = &planned;
             let done = with_events(print_event, |tx| async move {
                 fleet::apply(aws, planned_ref, &opts, &tx, &retry).await
@@ -158,7 +146,10 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
         }
         FleetCommand::Status(a) => {
             let aws = connect(cli).await?;
-            let call_as = a.set.delegated_admin.then(|| "DELEGATED_ADMIN".to_string());
+            let call_as = a
+                .set
+                .delegated_admin()
+                .then(|| "DELEGATED_ADMIN".to_string());
             let st = fleet::status(
                 aws.as_ref(),
                 &a.set.stack_set_name,
@@ -207,7 +198,10 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
         FleetCommand::Teardown(a) => {
             let aws = connect(cli).await?;
             let aws = aws.as_ref();
-            let call_as = a.set.delegated_admin.then(|| "DELEGATED_ADMIN".to_string());
+            let call_as = a
+                .set
+                .delegated_admin()
+                .then(|| "DELEGATED_ADMIN".to_string());
             if !a.yes {
                 confirm(&format!(
                     "Delete every instance of stack set {}{}, then the stack set?",

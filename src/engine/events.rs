@@ -48,6 +48,14 @@ pub enum Event {
         label: String,
         error: String,
     },
+    /// A stack set instance (one account × region) changed status in an operation:
+    /// PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED, with AWS's reason.
+    Instance {
+        account: String,
+        region: String,
+        status: String,
+        reason: Option<String>,
+    },
     /// A CloudFormation stack event; `done` of `total` resources have finished.
     StackEvent {
         logical_id: String,
@@ -119,6 +127,18 @@ pub fn describe(event: &Event) -> String {
             format!("rolling back {steps} change(s) made by this run …")
         }
         Event::RolledBack { label } => format!("  undone: {label}"),
+        Event::Instance {
+            account,
+            region,
+            status,
+            reason,
+        } => format!(
+            "  {account} {region}: {status}{}",
+            reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default()
+        ),
         Event::RollbackFailed { label, error } => format!("  could not undo: {label}: {error}"),
         Event::StackEvent {
             logical_id,

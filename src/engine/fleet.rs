@@ -181,7 +181,8 @@ fn existing_deployments(
         .collect()
 }
 
-/// Waits for an operation, emitting each instance's result once it is final.
+/// Waits for an operation, emitting each instance's status as it changes (pending, running,
+/// then its result with AWS's reason), so front ends show progress per account × region.
 async fn follow(
     aws: &dyn Aws,
     name: &str,
@@ -191,37 +192,22 @@ async fn follow(
     tx: &EventSender,
 ) -> OpResult<OperationInfo> {
     let deadline = Instant::now() + Duration::from_secs(3600);
-    let mut reported = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeMap::new();
     loop {
         let op = aws.stack_set_operation(name, id, call_as).await?;
-        let total = op.results.len();
-        for (i, r) in op.results.iter().enumerate() {
-            let key = (r.account.clone(), r.region.clone(), r.status.clone());
-            if !matches!(r.status.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED")
-                || !reported.insert(key)
-            {
+        for r in &op.results {
+            let key = (r.account.clone(), r.region.clone());
+            if seen.get(&key) == Some(&r.status) {
                 continue;
             }
-            let label = format!("{} {}", r.account, r.region);
+            seen.insert(key, r.status.clone());
             emit(
                 tx,
-                if r.status == "SUCCEEDED" {
-                    Event::StepDone {
-                        index: i + 1,
-                        total,
-                        label,
-                    }
-                } else {
-                    Event::StepFailed {
-                        index: i + 1,
-                        total,
-                        label,
-                        error: format!(
-                            "{}: {}",
-                            r.status,
-                            r.reason.as_deref().unwrap_or("no reason given")
-                        ),
-                    }
+                Event::Instance {
+                    account: r.account.clone(),
+                    region: r.region.clone(),
+                    status: r.status.clone(),
+                    reason: r.reason.clone(),
                 },
             );
         }

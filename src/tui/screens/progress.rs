@@ -143,7 +143,7 @@ impl Progress {
                     self.warnings.push(message.clone());
                 }
             }
-            Event::Progress { .. } | Event::RollbackStarted { .. } => {}
+            Event::Progress { .. } | Event::RollbackStarted { .. } | Event::Instance { .. } => {}
             Event::RolledBack { label } => {
                 let r = self.row(StepKey::Undo(label.clone()), &format!("undo {label}"), at);
                 r.state = StepState::RolledBack;
