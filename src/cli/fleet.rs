@@ -3,10 +3,9 @@
 
 use super::{cache_input, confirm, connect, print_event, Context, Stop};
 use crate::cli::args::{Cli, FleetCommand, FleetSetupArgs};
-use crate::cli::output::out;
+use crate::cli::output::{out, paint_line};
 use crate::core::fleet::{FleetInput, FleetPlan};
-use crate::core::plan::Action;
-use crate::core::render::action_verb;
+use crate::core::render::fleet_plan_lines;
 use crate::core::validate::SetupInput;
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::with_events;
@@ -36,43 +35,10 @@ fn input(args: &FleetSetupArgs) -> Result<FleetInput, Stop> {
     })
 }
 
-fn print_plan(p: &FleetPlan) {
-    let s = &p.stack_set;
-    out(format!(
-        "{} stack set {} ({})",
-        s.action.symbol(),
-        s.name,
-        action_verb(s.action)
-    ));
-    for f in &s.fields {
-        out(format!("      {}: {} -> {}", f.field, f.before, f.after));
+fn print_plan(p: &FleetPlan, ctx: &Context) {
+    for line in fleet_plan_lines(p) {
+        out(paint_line(&line, ctx.color));
     }
-    for i in &p.instances {
-        let reason = i
-            .reason
-            .as_deref()
-            .map(|r| format!(" — {r}"))
-            .unwrap_or_default();
-        out(format!(
-            "  {} {} {}{reason}",
-            i.action.symbol(),
-            i.target,
-            i.region
-        ));
-    }
-    for w in &p.warnings {
-        out(format!("warning: {w}"));
-    }
-    for b in &p.blockers {
-        out(format!("blocked: {b}"));
-    }
-    out(format!(
-        "Fleet plan: {} to create, {} to update, {} to delete, {} unchanged.",
-        p.count(Action::Create),
-        p.count(Action::Update),
-        p.count(Action::Delete),
-        p.count(Action::NoOp)
-    ));
 }
 
 /// The command line that retries the failed instances: exactly the one that ran (the same
@@ -92,7 +58,7 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
             if ctx.json {
                 out(serde_json::to_string(&planned.plan).expect("serialisable"));
             } else {
-                print_plan(&planned.plan);
+                print_plan(&planned.plan, ctx);
             }
             Ok(())
         }
@@ -102,7 +68,7 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
             let aws = aws.as_ref();
             let planned = fleet::plan(aws, &input).await?;
             if !ctx.json {
-                print_plan(&planned.plan);
+                print_plan(&planned.plan, ctx);
             }
             if planned.plan.has_changes() && planned.plan.blockers.is_empty() && !a.yes {
                 confirm(&format!(

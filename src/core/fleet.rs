@@ -18,7 +18,7 @@ pub const DEFAULT_EXECUTION_ROLE: &str = "AWSCloudFormationStackSetExecutionRole
 pub const DEFAULT_READ_ROLE: &str = "OrganizationAccountAccessRole";
 
 /// What the user typed for `fleet`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FleetInput {
     pub setup: SetupInput,
     pub accounts: Vec<String>,

@@ -94,6 +94,53 @@ fn diff_tone(line: &str) -> Tone {
     }
 }
 
+/// A fleet plan: the stack set's change with its fields, then one line per account (or OU)
+/// × region with its action and why, warnings, blockers and the counts.
+pub fn fleet_plan_lines(p: &super::fleet::FleetPlan) -> Vec<ToneLine> {
+    let s = &p.stack_set;
+    let mut out = vec![ToneLine::new()
+        .tone(
+            format!("{} stack set {}", s.action.symbol(), s.name),
+            action_tone(s.action),
+        )
+        .plain(" ")
+        .tone(format!("({})", action_verb(s.action)), Tone::Muted)];
+    for f in &s.fields {
+        let line = ToneLine::new().plain(format!("      {}: ", f.field));
+        out.push(if f.before.is_null() {
+            line.tone(short(&f.after), Tone::Added)
+        } else {
+            line.tone(short(&f.before), Tone::Removed)
+                .plain(" → ")
+                .tone(short(&f.after), Tone::Added)
+        });
+    }
+    for i in &p.instances {
+        let mut line = ToneLine::new().plain("  ").tone(
+            format!("{} {} {}", i.action.symbol(), i.target, i.region),
+            action_tone(i.action),
+        );
+        if let Some(r) = &i.reason {
+            line = line.plain(" ").tone(format!("— {r}"), Tone::Muted);
+        }
+        out.push(line);
+    }
+    for w in &p.warnings {
+        out.push(ToneLine::toned(format!("warning: {w}"), Tone::Warn));
+    }
+    for b in &p.blockers {
+        out.push(ToneLine::toned(format!("blocked: {b}"), Tone::Danger));
+    }
+    out.push(ToneLine::new().plain(format!(
+        "Fleet plan: {} to create, {} to update, {} to delete, {} unchanged.",
+        p.count(Action::Create),
+        p.count(Action::Update),
+        p.count(Action::Delete),
+        p.count(Action::NoOp)
+    )));
+    out
+}
+
 /// The plan as plain text lines (logs, bundles, tests).
 pub fn plan_text(plan: &Plan) -> Vec<String> {
     plan_lines(plan).iter().map(ToneLine::text).collect()

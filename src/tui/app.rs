@@ -15,6 +15,7 @@ use super::screens::dashboard::Dashboard;
 use super::screens::diagnostics::DiagScreen;
 use super::screens::done::DoneScreen;
 use super::screens::echo::EchoStep;
+use super::screens::fleet::FleetScreen;
 use super::screens::method::MethodStep;
 use super::screens::options::OptionsStep;
 use super::screens::plan::PlanScreen;
@@ -58,6 +59,8 @@ pub struct App {
     /// The "add another upstream" form; the plan it starts goes back to it.
     pub upstream: UpstreamStep,
     pub planning_upstream: bool,
+    /// Many accounts through a StackSet.
+    pub fleet: FleetScreen,
 }
 
 impl App {
@@ -88,6 +91,13 @@ impl App {
             diagnostics: None,
             upstream: UpstreamStep::default(),
             planning_upstream: false,
+            fleet: FleetScreen::new(
+                Screen::Dashboard,
+                "",
+                false,
+                SetupInput::with_defaults("", ""),
+                None,
+            ),
             prefs,
         }
     }
@@ -130,6 +140,7 @@ impl App {
                 self.upstream.focus != super::screens::upstream::UpstreamField::Registry
             }
             Screen::Teardown => self.teardown.as_ref().is_some_and(|t| t.typing()),
+            Screen::Fleet => self.fleet.typing(),
             _ => false,
         }
     }
@@ -139,6 +150,7 @@ impl App {
     pub fn active_keys(&self) -> &'static [Binding] {
         match (&self.screen, &self.teardown) {
             (Screen::Teardown, Some(t)) => t.keys(),
+            (Screen::Fleet, _) => self.fleet.keys(),
             _ => self.screen.keys(),
         }
     }
@@ -161,6 +173,7 @@ impl App {
             Screen::Teardown => self.teardown.as_ref().is_none_or(|t| t.enabled(cmd)),
             Screen::Diagnostics => self.diagnostics.as_ref().is_none_or(|d| d.enabled(cmd)),
             Screen::Upstream => self.upstream.enabled(cmd),
+            Screen::Fleet => self.fleet.enabled(cmd),
         }
     }
 
@@ -172,6 +185,7 @@ impl App {
     fn changing(&self) -> bool {
         (self.screen == Screen::Apply && self.apply.running())
             || self.teardown.as_ref().is_some_and(|t| t.running)
+            || self.fleet.running()
     }
 
     // --- messages -------------------------------------------------------------------
@@ -196,10 +210,15 @@ impl App {
             Msg::Connected(result) => return self.connected(result),
             Msg::Rules(r) => self.session.rules = Some(r),
             Msg::Planned(p) => self.plan.planned(p),
+            Msg::Engine(e, _) if self.fleet.running() => self.fleet.on_event(&e),
             Msg::Engine(e, at) => match self.teardown.as_mut().filter(|t| t.running) {
                 Some(t) => t.progress.on_event(&e, at),
                 None => self.apply.progress.on_event(&e, at),
             },
+            Msg::FleetPlanned(r) => self.fleet.planned(r),
+            Msg::FleetApplied(r) => self.fleet.applied(r),
+            Msg::FleetStatus(r) => self.fleet.status_read(r),
+            Msg::FleetTornDown(r) => self.fleet.torn_down(r),
             Msg::Applied(result) => {
                 if let Ok(usage) = &result {
                     self.done.usage = usage.clone();
@@ -390,6 +409,7 @@ impl App {
                 .as_mut()
                 .filter(|t| t.typing())
                 .map(|t| &mut t.confirm),
+            Screen::Fleet => self.fleet.focused(),
             _ => None,
         };
         if let Some(f) = field {
@@ -450,6 +470,7 @@ impl App {
                 None => Out::none(),
             },
             Screen::Upstream => self.upstream.on_cmd(cmd),
+            Screen::Fleet => self.fleet.on_cmd(cmd),
         };
         let mut effects = out.effects;
         if let Some(to) = out.go {
@@ -481,11 +502,35 @@ impl App {
             (Screen::Diagnostics, Screen::Dashboard) => {
                 self.diagnostics = None;
             }
+            (from, Screen::Fleet) if from != Screen::Fleet => {
+                self.open_fleet(from);
+                return vec![];
+            }
             (_, Screen::Dashboard) => return self.open_dashboard(),
             _ => {}
         }
         self.screen = to;
         vec![]
+    }
+
+    /// The fleet form, set up from the wizard's choices; targets typed before are kept.
+    fn open_fleet(&mut self, from: Screen) {
+        let region = self.session.region.clone().unwrap_or_default();
+        let mut f = FleetScreen::new(
+            from,
+            &region,
+            self.session.is_sandbox(),
+            self.setup_input(),
+            self.options.repository_policy_path(),
+        );
+        let before = &self.fleet;
+        if !before.targets.value().is_empty() && !before.running() {
+            f.targets = before.targets.clone();
+            f.regions = before.regions.clone();
+            f.stack_set = before.stack_set.clone();
+        }
+        self.fleet = f;
+        self.screen = Screen::Fleet;
     }
 
     fn open_dashboard(&mut self) -> Vec<Effect> {
@@ -562,6 +607,7 @@ impl App {
                 }
                 out
             }
+            (Cmd::Fleet, _) => Out::go(Screen::Fleet),
             (Cmd::AddUpstream, _) => {
                 self.upstream = UpstreamStep::default();
                 Out::go(Screen::Upstream)

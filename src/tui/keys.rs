@@ -35,6 +35,12 @@ pub enum Cmd {
     RuleDetails,
     /// Set up a rule for another upstream registry (Docker Hub, Quay, …).
     AddUpstream,
+    /// Open the fleet screen (many accounts through a StackSet).
+    Fleet,
+    /// Read the fleet's status (every instance, read live).
+    FleetStatus,
+    /// Fleet teardown: keep the instances' stacks (detach only).
+    ToggleRetain,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -390,6 +396,13 @@ pub const DASHBOARD: &[Binding] = &[
         Cmd::Teardown,
     ),
     b(
+        &[K::Char('f')],
+        "f",
+        "fleet",
+        "many accounts: deploy to accounts or OUs × regions through a StackSet, and watch them",
+        Cmd::Fleet,
+    ),
+    b(
         &[K::Char('x')],
         "x",
         "diagnose",
@@ -482,6 +495,143 @@ pub const TEARDOWN_ENDED: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+];
+
+pub const FLEET_FORM: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "plan",
+        "plan the fleet (nothing changes before you confirm)",
+        Cmd::Select,
+    ),
+    NEXT_FIELD,
+    PREV_FIELD,
+    b(
+        &[K::Ctrl('s')],
+        "ctrl-s",
+        "status",
+        "status of this stack set: every instance, read live in its account",
+        Cmd::FleetStatus,
+    ),
+    BACK,
+];
+
+pub const FLEET_PLAN: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "apply",
+        "apply the fleet plan (or, with nothing to change, show the status)",
+        Cmd::Select,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc), K::Char('q')],
+        "esc",
+        "back",
+        "back to edit (nothing has changed)",
+        Cmd::Back,
+    ),
+];
+
+pub const FLEET_APPLIED: &[Binding] = &[
+    b(
+        &[K::Code(Enter), K::Char('s')],
+        "enter",
+        "status",
+        "status of every instance, read live",
+        Cmd::FleetStatus,
+    ),
+    b(
+        &[K::Char('r')],
+        "r",
+        "plan again",
+        "plan again: only failed instances are re-deployed",
+        Cmd::Refresh,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "form",
+        "back to the fleet form",
+        Cmd::Back,
+    ),
+];
+
+pub const FLEET_STATUS: &[Binding] = &[
+    b(&[K::Char('r')], "r", "refresh", "read again", Cmd::Refresh),
+    b(
+        &[K::Char('t')],
+        "t",
+        "teardown",
+        "tear down the stack set and its instances (asks for its name)",
+        Cmd::Teardown,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc), K::Char('q')],
+        "esc",
+        "form",
+        "back to the fleet form",
+        Cmd::Back,
+    ),
+];
+
+pub const FLEET_CONFIRM: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "delete",
+        "delete the instances and the stack set (after typing its name)",
+        Cmd::Select,
+    ),
+    b(
+        &[K::Ctrl('r')],
+        "ctrl-r",
+        "retain",
+        "keep the stacks in the accounts: detach the instances only (toggle)",
+        Cmd::ToggleRetain,
+    ),
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "cancel",
+        "cancel: back to the status",
+        Cmd::Back,
+    ),
+];
+
+/// The fleet screen once a teardown has ended.
+pub const FLEET_ENDED: &[Binding] = &[
+    b(
+        &[K::Code(Enter), K::Char('s')],
+        "enter",
+        "status",
+        "read the status again",
+        Cmd::FleetStatus,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "form",
+        "back to the fleet form",
+        Cmd::Back,
+    ),
 ];
 
 /// While changes are being made only scrolling and quit (ctrl-c, which asks first) act.

@@ -31,8 +31,10 @@ use screens::dashboard::{AccountRead, RegionRead, RuleCheck};
 use crate::aws::profiles::{self, ProfileEntry, ProfileKind};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
+use crate::core::fleet::DEFAULT_READ_ROLE;
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::with_events;
+use crate::engine::fleet;
 use crate::engine::ops;
 use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 
@@ -286,15 +288,8 @@ impl Runner {
                     return Self::send(&tx, Msg::Planned(Err("not connected to AWS".into())));
                 };
                 tokio::spawn(async move {
-                    // The engine checks the policy; only reading the file is the front end's.
-                    if let Some(path) = repository_policy {
-                        match tokio::fs::read_to_string(&path).await {
-                            Ok(content) => input.cache.repository_policy = Some((path, content)),
-                            Err(e) => {
-                                let line = format!("repository policy file {path} cannot be read ({e}): give the path of a JSON repository policy file");
-                                return Self::send(&tx, Msg::Planned(Err(line)));
-                            }
-                        }
+                    if let Err(line) = read_policy(&mut input, repository_policy).await {
+                        return Self::send(&tx, Msg::Planned(Err(line)));
                     }
                     let req = ops::PlanRequest {
                         input: *input,
@@ -524,11 +519,103 @@ impl Runner {
                     Self::send(&tx, Msg::BundleWritten(result));
                 });
             }
+            Effect::FleetPlan {
+                mut input,
+                repository_policy,
+            } => {
+                let Some(aws) = self.client.clone() else {
+                    return Self::send(
+                        &tx,
+                        Msg::FleetPlanned(Err(vec!["not connected to AWS".into()])),
+                    );
+                };
+                tokio::spawn(async move {
+                    if let Err(line) = read_policy(&mut input.setup, repository_policy).await {
+                        return Self::send(&tx, Msg::FleetPlanned(Err(vec![line])));
+                    }
+                    let r = fleet::plan(aws.as_ref(), &input)
+                        .await
+                        .map(Shared::new)
+                        .map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::FleetPlanned(r));
+                });
+            }
+            Effect::FleetApply(planned) => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let (p, aws) = (&planned, aws.as_ref());
+                    let result = with_events(to_ui(&tx), |etx| async move {
+                        fleet::apply(aws, p, &ApplyOptions::default(), &etx, FLEET_RETRY).await
+                    })
+                    .await;
+                    let r = result.map(Shared::new).map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::FleetApplied(r));
+                });
+            }
+            Effect::FleetStatus { stack_set } => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let r = fleet::status(aws.as_ref(), &stack_set, &None, DEFAULT_READ_ROLE)
+                        .await
+                        .map(Shared::new)
+                        .map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::FleetStatus(r));
+                });
+            }
+            Effect::FleetTeardown {
+                stack_set,
+                retain_stacks,
+            } => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let (name, aws) = (&stack_set, aws.as_ref());
+                    let result = with_events(to_ui(&tx), |etx| async move {
+                        fleet::teardown(
+                            aws,
+                            name,
+                            &None,
+                            retain_stacks,
+                            &ApplyOptions::default(),
+                            &etx,
+                        )
+                        .await
+                    })
+                    .await;
+                    let r = result.map(Shared::new).map_err(|f| failure_lines(&f));
+                    Self::send(&tx, Msg::FleetTornDown(r));
+                });
+            }
             Effect::Copy(text) => copy_to_clipboard(&text),
             Effect::SavePrefs(p) => {
                 tokio::task::spawn_blocking(move || prefs::save(&p));
             }
         }
+    }
+}
+
+/// What the fleet screen offers when instances failed: planning again re-deploys only them.
+const FLEET_RETRY: &str =
+    "r on the fleet screen (plan again: only the failed instances are re-deployed)";
+
+/// Reads a repository policy file into the setup. The engine checks the policy; only reading
+/// the file is the front end's.
+async fn read_policy(
+    input: &mut crate::core::validate::SetupInput,
+    path: Option<String>,
+) -> Result<(), String> {
+    let Some(path) = path else { return Ok(()) };
+    match tokio::fs::read_to_string(&path).await {
+        Ok(content) => {
+            input.cache.repository_policy = Some((path, content));
+            Ok(())
+        }
+        Err(e) => Err(format!("repository policy file {path} cannot be read ({e}): give the path of a JSON repository policy file")),
     }
 }
 

@@ -9,10 +9,12 @@ use crossterm::event::KeyEvent;
 use super::prefs::Prefs;
 use super::profiles::ProfileEntry;
 use super::screens::dashboard::{AccountRead, RuleCheck};
+use crate::core::fleet::FleetInput;
 use crate::core::model::{CacheRule, Identity, ImageInfo, RepoDetails};
 use crate::core::validate::SetupInput;
 use crate::engine::diagnose::Report;
 use crate::engine::events::Event;
+use crate::engine::fleet::{FleetApplied, FleetPlanned, FleetStatus, FleetTornDown};
 use crate::engine::ops::{TeardownPlanned, Verified};
 use crate::engine::planning::{Method, Planned};
 
@@ -93,6 +95,10 @@ pub enum Msg {
     Diagnosed(Shared<Report>),
     /// The bundle's path, or why it could not be written.
     BundleWritten(Result<String, String>),
+    FleetPlanned(Result<Shared<FleetPlanned>, Vec<String>>),
+    FleetApplied(Result<Shared<FleetApplied>, Vec<String>>),
+    FleetStatus(Result<Shared<FleetStatus>, Vec<String>>),
+    FleetTornDown(Result<Shared<FleetTornDown>, Vec<String>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +159,22 @@ pub enum Effect {
         report: Shared<Report>,
         region: String,
         prefix: String,
+    },
+    /// Plans a fleet (a policy file to read into the setup first, as for `Plan`).
+    FleetPlan {
+        input: Box<FleetInput>,
+        repository_policy: Option<String>,
+    },
+    /// Applies exactly this fleet plan.
+    FleetApply(Shared<FleetPlanned>),
+    /// Reads the stack set's instances and each target through its read role.
+    FleetStatus {
+        stack_set: String,
+    },
+    /// Deletes (or detaches) every instance, then the stack set.
+    FleetTeardown {
+        stack_set: String,
+        retain_stacks: bool,
     },
     /// Puts text on the terminal's clipboard (OSC 52; terminals that do not allow it ignore it).
     Copy(String),

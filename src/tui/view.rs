@@ -10,8 +10,8 @@ use ratatui::Frame;
 use super::app::{App, Screen};
 use super::keys;
 use super::screens::{
-    apply, dashboard, diagnostics, done, echo, method, options, plan, profile, region, teardown,
-    upstream,
+    apply, dashboard, diagnostics, done, echo, fleet, method, options, plan, profile, region,
+    teardown, upstream,
 };
 use super::theme::Theme;
 use super::widgets::{centered, fitting, modal};
@@ -92,6 +92,7 @@ fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 diagnostics::render(d, theme, frame, area);
             }
         }
+        Screen::Fleet => fleet::render(&app.fleet, theme, frame, area),
         Screen::Upstream => upstream::render(
             &app.upstream,
             app.session.region.as_deref().unwrap_or_default(),

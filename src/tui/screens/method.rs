@@ -1,4 +1,5 @@
-//! Step 5: how the changes are made — direct API calls or a CloudFormation stack.
+//! Step 5: how the changes are made — direct API calls or a CloudFormation stack — or, for
+//! many accounts at once, the fleet screen (a StackSet).
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -13,7 +14,14 @@ use crate::tui::theme::Theme;
 
 pub struct MethodStep {
     pub choice: Method,
+    /// "Many accounts" is chosen: enter opens the fleet screen instead of a plan.
+    pub many: bool,
 }
+
+const MANY: (&str, &str) = (
+    "Many accounts (StackSets)",
+    "One CloudFormation StackSet deploys this setup to many accounts or OUs × regions, with progress per account and a live status of each.",
+);
 
 const CHOICES: [(Method, &str, &str); 2] = [
     (
@@ -36,6 +44,7 @@ impl MethodStep {
             } else {
                 Method::Api
             },
+            many: false,
         }
     }
 
@@ -50,8 +59,14 @@ impl MethodStep {
     /// Up and down move the choice; enter goes on to the plan (the app starts planning).
     pub fn on_cmd(&mut self, cmd: Cmd) -> Out {
         match cmd {
+            Cmd::Up if self.many => {
+                self.many = false;
+                self.choice = Method::CloudFormation;
+            }
             Cmd::Up => self.choice = Method::Api,
+            Cmd::Down if self.choice == Method::CloudFormation => self.many = true,
             Cmd::Down => self.choice = Method::CloudFormation,
+            Cmd::Select if self.many => return Out::go(Screen::Fleet),
             Cmd::Select => return Out::go(Screen::Plan),
             Cmd::Back | Cmd::Quit => return Out::go(Screen::Options),
             _ => {}
@@ -62,8 +77,11 @@ impl MethodStep {
 
 pub fn render(step: &MethodStep, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut lines = vec![Line::raw("How should the changes be made?"), Line::raw("")];
-    for (method, name, why) in CHOICES {
-        let sel = method == step.choice;
+    let rows = CHOICES
+        .iter()
+        .map(|(m, name, why)| (*m == step.choice && !step.many, *name, *why))
+        .chain(std::iter::once((step.many, MANY.0, MANY.1)));
+    for (sel, name, why) in rows {
         lines.push(Line::styled(
             format!("{} {name}", if sel { "●" } else { "○" }),
             if sel {

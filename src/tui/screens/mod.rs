@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod diagnostics;
 pub mod done;
 pub mod echo;
+pub mod fleet;
 pub mod method;
 pub mod options;
 pub mod plan;
@@ -35,10 +36,12 @@ pub enum Screen {
     Diagnostics,
     /// "Add another upstream", from the dashboard.
     Upstream,
+    /// Many accounts through a StackSet, from the dashboard or the method step.
+    Fleet,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 12] = [
+    pub const ALL: [Screen; 13] = [
         Screen::Profile,
         Screen::Region,
         Screen::Echo,
@@ -51,6 +54,7 @@ impl Screen {
         Screen::Teardown,
         Screen::Diagnostics,
         Screen::Upstream,
+        Screen::Fleet,
     ];
 
     pub fn keys(self) -> &'static [Binding] {
@@ -67,6 +71,7 @@ impl Screen {
             Screen::Teardown => keys::TEARDOWN,
             Screen::Diagnostics => keys::DIAGNOSTICS,
             Screen::Upstream => keys::UPSTREAM,
+            Screen::Fleet => keys::FLEET_FORM,
         }
     }
 
@@ -91,6 +96,7 @@ impl Screen {
             Screen::Teardown => "teardown",
             Screen::Diagnostics => "diagnostics",
             Screen::Upstream => "add another upstream",
+            Screen::Fleet => "many accounts (fleet)",
             other => other.step().map_or("", |(_, name)| name),
         }
     }
