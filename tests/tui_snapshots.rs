@@ -19,6 +19,7 @@ use echo_onboard::engine::planning::Planned;
 use echo_onboard::tui::app::{App, Effect, Msg, Screen, Shared};
 use echo_onboard::tui::prefs::Prefs;
 use echo_onboard::tui::screens::dashboard::{AccountRead, RegionRead, RuleCheck};
+use echo_onboard::tui::screens::fleet::Phase;
 use echo_onboard::tui::theme::Theme;
 use echo_onboard::tui::view;
 use ratatui::backend::TestBackend;
@@ -640,6 +641,151 @@ fn states() -> Vec<(&'static str, App)> {
         region: "eu-west-1".into(),
     })));
     out.push(("verify_popup", a));
+    out.extend(fleet_states());
+    out
+}
+
+fn ctrl_key(a: &mut App, c: char) {
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )));
+}
+
+fn instance(account: &str, region: &str, status: &str, reason: Option<&str>) -> Event {
+    Event::Instance {
+        account: account.into(),
+        region: region.into(),
+        status: status.into(),
+        reason: reason.map(str::to_string),
+    }
+}
+
+/// The fleet screen from the dashboard, with the engine's real plan, apply and status of the
+/// sandbox's organization (simulated accounts; no network, no clock). Each state is replayed
+/// from the dashboard: the app is a state machine of its messages.
+fn fleet_states() -> Vec<(&'static str, App)> {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::fleet;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO);
+    let mut out = vec![];
+
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('f'));
+    assert_eq!(a.screen, Screen::Fleet);
+    typed(&mut a, "111111111111,44444444");
+    key(&mut a, KeyCode::Enter);
+    out.push(("fleet_form_invalid", a));
+
+    let form = || {
+        let mut a = at_dashboard();
+        key(&mut a, KeyCode::Char('f'));
+        typed(&mut a, "111111111111,444444444444");
+        key(&mut a, KeyCode::Tab);
+        typed(&mut a, ",us-east-1");
+        key(&mut a, KeyCode::Tab);
+        typed(&mut a, "111122223333");
+        a
+    };
+    let input = form().fleet.input();
+    let planned = Shared::new(
+        rt.block_on(fleet::plan(&aws, &input))
+            .unwrap_or_else(|f| panic!("{:?}", f.error)),
+    );
+    assert_eq!(planned.plan.instances.len(), 4);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let retry = "r on the fleet screen";
+    let mut applied = rt
+        .block_on(fleet::apply(
+            &aws,
+            &planned,
+            &ApplyOptions::default(),
+            &tx,
+            retry,
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error));
+    let status = Shared::new(
+        rt.block_on(fleet::status(
+            &aws,
+            "echo-registry-ecr-cache",
+            &None,
+            "OrganizationAccountAccessRole",
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error)),
+    );
+    assert_eq!(status.instances.len(), 4);
+    let reason = "ResourceLogicalId:PullThroughCacheRule, ResourceType:AWS::ECR::PullThroughCacheRule, ResourceStatusReason:LimitExceededException.";
+    applied.failed = vec![echo_onboard::aws::stacksets::InstanceResult {
+        account: "444444444444".into(),
+        region: "us-east-1".into(),
+        status: "FAILED".into(),
+        reason: Some(reason.into()),
+    }];
+    applied.retry = Some(retry.into());
+    let applied = Shared::new(applied);
+
+    let at_plan = || {
+        let mut a = form();
+        key(&mut a, KeyCode::Enter);
+        assert!(matches!(a.fleet.phase, Phase::Planning));
+        a.update(Msg::FleetPlanned(Ok(planned.clone())));
+        a
+    };
+    out.push(("fleet_plan", at_plan()));
+
+    // Applying: two finished, one running, one pending.
+    let applying = || {
+        let mut a = at_plan();
+        let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        assert_eq!(fx, vec![Effect::FleetApply(planned.clone())]);
+        for (acct, region, st) in [
+            ("111111111111", "eu-west-1", "SUCCEEDED"),
+            ("111111111111", "us-east-1", "RUNNING"),
+            ("444444444444", "eu-west-1", "SUCCEEDED"),
+        ] {
+            a.update(Msg::Engine(instance(acct, region, st, None), now()));
+        }
+        a
+    };
+    out.push(("fleet_applying", applying()));
+
+    let with_failure = || {
+        let mut a = applying();
+        a.update(Msg::Engine(
+            instance("444444444444", "us-east-1", "FAILED", Some(reason)),
+            now(),
+        ));
+        a.update(Msg::Engine(
+            instance("111111111111", "us-east-1", "SUCCEEDED", None),
+            now(),
+        ));
+        a.update(Msg::FleetApplied(Ok(applied.clone())));
+        a
+    };
+    out.push(("fleet_applied_with_a_failure", with_failure()));
+
+    let at_status = || {
+        let mut a = with_failure();
+        let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        assert_eq!(
+            fx,
+            vec![Effect::FleetStatus {
+                stack_set: "echo-registry-ecr-cache".into()
+            }]
+        );
+        a.update(Msg::FleetStatus(Ok(status.clone())));
+        a
+    };
+    out.push(("fleet_status", at_status()));
+
+    let mut a = at_status();
+    key(&mut a, KeyCode::Char('t'));
+    ctrl_key(&mut a, 'r');
+    typed(&mut a, "echo-registry");
+    let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(fx.is_empty(), "a wrong name deletes nothing: {fx:?}");
+    out.push(("fleet_teardown_confirm", a));
     out
 }
 
@@ -677,8 +823,17 @@ fn assert_whole_words(row: &str, known: &std::collections::HashSet<String>, what
 
 fn footer_words() -> std::collections::HashSet<String> {
     let mut all = String::new();
-    for s in Screen::ALL {
-        for b in s.keys().iter().chain(echo_onboard::tui::keys::GLOBAL) {
+    use echo_onboard::tui::keys;
+    let fleet = [
+        keys::FLEET_PLAN,
+        keys::FLEET_APPLIED,
+        keys::FLEET_STATUS,
+        keys::FLEET_CONFIRM,
+        keys::FLEET_ENDED,
+        keys::BUSY,
+    ];
+    for table in Screen::ALL.iter().map(|s| s.keys()).chain(fleet) {
+        for b in table.iter().chain(keys::GLOBAL) {
             all.push_str(&format!(" {} {} ", b.label, b.short));
         }
     }

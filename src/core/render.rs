@@ -105,14 +105,23 @@ pub fn fleet_plan_lines(p: &super::fleet::FleetPlan) -> Vec<ToneLine> {
         )
         .plain(" ")
         .tone(format!("({})", action_verb(s.action)), Tone::Muted)];
+    // The permission model is an object in JSON; people read its fields.
+    let text = |v: &Value| match v.as_object() {
+        Some(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k} {}", short(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => short(v),
+    };
     for f in &s.fields {
         let line = ToneLine::new().plain(format!("      {}: ", f.field));
         out.push(if f.before.is_null() {
-            line.tone(short(&f.after), Tone::Added)
+            line.tone(text(&f.after), Tone::Added)
         } else {
-            line.tone(short(&f.before), Tone::Removed)
+            line.tone(text(&f.before), Tone::Removed)
                 .plain(" → ")
-                .tone(short(&f.after), Tone::Added)
+                .tone(text(&f.after), Tone::Added)
         });
     }
     for i in &p.instances {

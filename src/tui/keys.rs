@@ -396,13 +396,6 @@ pub const DASHBOARD: &[Binding] = &[
         Cmd::Teardown,
     ),
     b(
-        &[K::Char('f')],
-        "f",
-        "fleet",
-        "many accounts: deploy to accounts or OUs × regions through a StackSet, and watch them",
-        Cmd::Fleet,
-    ),
-    b(
         &[K::Char('x')],
         "x",
         "diagnose",
@@ -422,6 +415,13 @@ pub const DASHBOARD: &[Binding] = &[
         "details",
         "the selected rule's details and pull chart on the whole screen (i again: back)",
         Cmd::RuleDetails,
+    ),
+    b(
+        &[K::Char('f')],
+        "f",
+        "fleet",
+        "many accounts: deploy to accounts or OUs × regions through a StackSet, and watch them",
+        Cmd::Fleet,
     ),
     b(
         &[K::Char('q'), K::Code(Esc)],

@@ -456,7 +456,7 @@ fn row_line(theme: Theme, r: &InstanceRow) -> Line<'static> {
     };
     Line::from(vec![
         Span::styled(
-            format!("  {} {:<14} {:<16}", r.action.symbol(), r.target, r.region),
+            format!("  {} {:<12} {:<14} ", r.action.symbol(), r.target, r.region),
             tone_style(theme, Some(action_tone(r.action))),
         ),
         Span::styled(mark.to_string(), style),
@@ -493,7 +493,7 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
         )),
         Line::styled(
             format!(
-                "  {:<14} {:<16} {:<10} {:<34} {:>6} {:>9}",
+                "  {:<12} {:<14} {:<10} {:<18} {:>5} {:>9}",
                 "account", "region", "status", "rule", "repos", "pulls 30d"
             ),
             theme.muted(),
@@ -511,7 +511,7 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
         };
         let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
         lines.push(Line::from(vec![
-            Span::raw(format!("  {:<14} {:<16} ", i.account, i.region)),
+            Span::raw(format!("  {:<12} {:<14} ", i.account, i.region)),
             Span::styled(
                 format!("{:<10} ", i.status),
                 if i.status == "CURRENT" || i.status == "SUCCEEDED" {
@@ -520,9 +520,9 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
                     theme.warn()
                 },
             ),
-            Span::styled(format!("{rule:<34} "), style),
+            Span::styled(format!("{rule:<18} "), style),
             Span::raw(format!(
-                "{:>6} {:>9}",
+                "{:>5} {:>9}",
                 count(i.repositories.map(|n| n as u64)),
                 count(i.pull_count_30d)
             )),
@@ -563,14 +563,13 @@ fn form(f: &FleetScreen, theme: Theme) -> Vec<Line<'_>> {
         |field: FleetField, label: &str, input| field_line(theme, label, input, f.focus == field);
     let mut lines = vec![
         Line::raw(format!(
-            "One CloudFormation StackSet (home region {}) deploys Echo's rule and role to every account × region below.",
+            "One StackSet (home region {}) deploys Echo's rule and role to each account × region.",
             f.region
         )),
         Line::styled(
-            "Accounts are self-managed (StackSets administration role here, execution role in each account); OU or root ids (ou-…, r-…) are service-managed through Organizations, with automatic deployment to new accounts.",
+            "Account ids: self-managed. OU or root ids (ou-…, r-…): service-managed, new accounts get it too.",
             theme.muted(),
         ),
-        Line::raw(""),
         own(FleetField::Targets, "Accounts or OUs", &f.targets),
         err(FleetField::Targets),
         own(FleetField::Regions, "Regions", &f.regions),
@@ -589,10 +588,7 @@ fn form(f: &FleetScreen, theme: Theme) -> Vec<Line<'_>> {
         }
     }
     lines.push(Line::styled(
-        format!(
-            "Role name {}, tags and cache settings come from the wizard's options. enter: plan (nothing changes before you confirm) · ctrl-s: status of this stack set",
-            if f.setup.role_name.is_empty() { "(default)" } else { f.setup.role_name.as_str() }
-        ),
+        "Role name, tags and cache settings: the wizard's options. ctrl-s: this stack set's status.",
         theme.muted(),
     ));
     if f.sandbox {
@@ -651,23 +647,16 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                     theme.ok(),
                 )),
                 Ok(a) => {
+                    // Each failed instance's reason is on its row above.
                     lines.push(Line::styled(
                         format!(
-                            "✗ Stack set {}: {} of {} instance(s) failed:",
+                            "✗ Stack set {}: {} of {} instance(s) failed (reasons above).",
                             a.stack_set,
                             a.failed.len(),
                             a.instances.len()
                         ),
                         theme.removed(),
                     ));
-                    for x in &a.failed {
-                        lines.push(Line::raw(format!(
-                            "  {} {}: {}",
-                            x.account,
-                            x.region,
-                            x.reason.as_deref().unwrap_or("no reason given")
-                        )));
-                    }
                     lines.push(Line::styled(
                         "Fix the cause, then r: plan again — only the failed instances are re-deployed (or run the same `echo-onboard fleet apply`).",
                         theme.warn(),
@@ -747,4 +736,123 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
         confirm.block(Block::default().borders(Borders::ALL).title(" Confirm ")),
         bottom,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen() -> FleetScreen {
+        let mut s = FleetScreen::new(
+            Screen::Dashboard,
+            "eu-west-1",
+            false,
+            SetupInput::with_defaults("123456789012", "eu-west-1"),
+            None,
+        );
+        s.targets = Input::new("111111111111, 222222222222".into());
+        s.regions = Input::new("eu-west-1,us-east-1".into());
+        s
+    }
+
+    fn instance(account: &str, region: &str, status: &str, reason: Option<&str>) -> Event {
+        Event::Instance {
+            account: account.into(),
+            region: region.into(),
+            status: status.into(),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn targets_split_into_accounts_or_org_units() {
+        let s = screen();
+        let input = s.input();
+        assert_eq!(input.accounts, ["111111111111", "222222222222"]);
+        assert!(input.org_units.is_empty());
+        assert_eq!(input.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(input.setup.echo_account, "123456789012");
+        assert!(input.validate().is_ok());
+        let mut s = screen();
+        s.targets = Input::new("ou-ab12-cdef3456 r-ab12".into());
+        let input = s.input();
+        assert!(input.accounts.is_empty());
+        assert_eq!(input.org_units, ["ou-ab12-cdef3456", "r-ab12"]);
+    }
+
+    #[test]
+    fn bad_input_sends_nothing_and_points_at_the_field() {
+        let mut s = screen();
+        s.regions = Input::new("eu-nowhere-9".into());
+        s.focus = FleetField::StackSet;
+        assert_eq!(s.on_cmd(Cmd::Select), Out::none());
+        assert_eq!(s.focus, FleetField::Regions);
+        assert!(matches!(s.phase, Phase::Form));
+        assert!(!s.enabled(Cmd::Select));
+        s.regions = Input::new("eu-west-1".into());
+        let out = s.on_cmd(Cmd::Select);
+        assert!(
+            matches!(&out.effects[..], [Effect::FleetPlan { input, .. }] if input.regions == ["eu-west-1"])
+        );
+        assert!(matches!(s.phase, Phase::Planning));
+    }
+
+    #[test]
+    fn progress_follows_each_instance_and_ou_rows_give_way_to_accounts() {
+        let mut s = screen();
+        s.rows = vec![InstanceRow {
+            target: "ou-ab12-cdef3456".into(),
+            region: "eu-west-1".into(),
+            action: Action::Create,
+            state: CellState::Pending,
+        }];
+        s.phase = Phase::Applying;
+        s.on_event(&instance("111111111111", "eu-west-1", "RUNNING", None));
+        s.on_event(&instance("222222222222", "eu-west-1", "PENDING", None));
+        assert_eq!(s.rows.len(), 2, "{:?}", s.rows);
+        assert!(s.rows.iter().all(|r| !is_org_unit(&r.target)));
+        assert_eq!(s.rows[0].state, CellState::Running);
+        s.on_event(&instance("111111111111", "eu-west-1", "SUCCEEDED", None));
+        s.on_event(&instance(
+            "222222222222",
+            "eu-west-1",
+            "FAILED",
+            Some("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role"),
+        ));
+        assert_eq!(s.rows[0].state, CellState::Succeeded);
+        assert_eq!(
+            s.rows[1].state,
+            CellState::Failed("FAILED: ResourceLogicalId:Role, ResourceType:AWS::IAM::Role".into())
+        );
+        // Nothing but scrolling and ctrl-c while StackSets works.
+        assert!(s.running());
+        assert_eq!(s.on_cmd(Cmd::Back), Out::none());
+    }
+
+    #[test]
+    fn teardown_needs_the_name_typed_and_can_retain_the_stacks() {
+        let mut s = screen();
+        let status = Shared::new(FleetStatus {
+            stack_set: None,
+            instances: vec![],
+        });
+        s.phase = Phase::Confirm(status);
+        s.confirm = Input::new("echo-registry".into());
+        assert_eq!(s.on_cmd(Cmd::Select), Out::none());
+        assert!(s
+            .refused
+            .as_deref()
+            .unwrap()
+            .contains("echo-registry-ecr-cache"));
+        s.on_cmd(Cmd::ToggleRetain);
+        s.confirm = Input::new("echo-registry-ecr-cache".into());
+        assert_eq!(
+            s.on_cmd(Cmd::Select),
+            Out::effect(Effect::FleetTeardown {
+                stack_set: "echo-registry-ecr-cache".into(),
+                retain_stacks: true,
+            })
+        );
+        assert!(s.running());
+    }
 }
