@@ -369,6 +369,60 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
     assert!(t.wait_exit().success());
 }
 
+/// "Many accounts" from the method step: plan, apply to 2 accounts × 2 regions of the
+/// sandbox's organization with progress per instance, the live status (an account without a
+/// read role is shown, not dropped), and teardown after typing the stack set's name.
+#[test]
+fn sandbox_fleet_from_the_method_step_applies_shows_status_and_tears_down() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send("\x1b[B\x1b[B"); // down twice: many accounts
+    t.send(ENTER);
+    t.wait_for("Many accounts (StackSets)");
+    t.wait_for("Sandbox organization");
+    // Replace the prefilled accounts by one readable and one unreadable member.
+    t.send(&"\x7f".repeat("111111111111,222222222222".len()));
+    t.send("111111111111,44444444");
+    t.send(ENTER);
+    t.wait_for("must be exactly 12 digits");
+    t.send("4444\t");
+    t.send(",us-east-1");
+    t.send(ENTER);
+    t.wait_for("Fleet plan: 4 to create");
+    assert!(t.screen().contains("+ stack set echo-registry-ecr-cache"));
+    t.send(ENTER);
+    t.wait_for("4 of 4 account × region instance(s) finished");
+    t.wait_for("none failed");
+    assert!(t.screen().contains("✓ succeeded"), "{}", t.screen());
+    t.send(ENTER);
+    t.wait_for("Stack set echo-registry-ecr-cache (ACTIVE), 4 instance(s)");
+    t.wait_for("echo valid");
+    assert!(t.screen().contains("unreadable"), "{}", t.screen());
+    t.send("t");
+    t.wait_for("Type the stack set's name");
+    t.send("echo-registry");
+    t.send(ENTER);
+    t.wait_for("type the stack set's name exactly");
+    t.send("-ecr-cache");
+    t.send(ENTER);
+    t.wait_for("deleted with its 4 instance(s)");
+    // Status again: the stack set is gone.
+    t.send(ENTER);
+    t.wait_for("No stack set echo-registry-ecr-cache");
+    t.send("\x1b");
+    t.wait_for("Accounts or OUs");
+    t.send("\x1b");
+    t.wait_for("How should the changes be made?");
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
 #[test]
 fn invalid_echo_account_is_shown_inline_and_blocks_the_step() {
     let home = tempfile::tempdir().unwrap();
