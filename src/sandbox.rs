@@ -789,6 +789,27 @@ impl Aws for SandboxAws {
         self.sim_stack_set_operation(name, id, call_as).await
     }
 
+    async fn organization(&self) -> AwsResult<Option<crate::aws::stacksets::OrgInfo>> {
+        self.call("DescribeOrganization", "organizations:DescribeOrganization")
+            .await?;
+        Ok(Some(crate::aws::stacksets::OrgInfo {
+            id: fleet::SANDBOX_ORG.into(),
+            management_account: SANDBOX_ACCOUNT.into(),
+        }))
+    }
+
+    async fn stacksets_org_access(
+        &self,
+        _call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<String> {
+        self.call(
+            "DescribeOrganizationsAccess",
+            "cloudformation:DescribeOrganizationsAccess",
+        )
+        .await?;
+        Ok("ENABLED".into())
+    }
+
     async fn for_account(
         &self,
         account: &str,

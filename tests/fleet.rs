@@ -332,3 +332,206 @@ async fn a_failed_target_is_reported_with_its_reason_and_retried_alone() {
         vec!["echo".to_string()]
     );
 }
+
+fn blockers(plan: &Value) -> String {
+    plan["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An Organization with one OU holding two new accounts; returns the OU and the accounts.
+async fn organization(emu: &Emulator) -> (String, Vec<String>) {
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
+    let org = aws_sdk_organizations::Client::new(&emu.sdk().await);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let roots = org.list_roots().send().await.unwrap();
+    let root = roots.roots()[0].id().unwrap().to_string();
+    let ou = org
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name("workloads")
+        .send()
+        .await
+        .unwrap();
+    let ou = ou.organizational_unit().unwrap().id().unwrap().to_string();
+    let mut accounts = vec![];
+    for name in ["team-a", "team-b"] {
+        let made = org
+            .create_account()
+            .email(format!("{name}@example.com"))
+            .account_name(name)
+            .send()
+            .await
+            .unwrap();
+        let id = made
+            .create_account_status()
+            .unwrap()
+            .account_id()
+            .unwrap()
+            .to_string();
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&root)
+            .destination_parent_id(&ou)
+            .send()
+            .await
+            .unwrap();
+        accounts.push(id);
+    }
+    (ou, accounts)
+}
+
+/// Credentials of `account` (assumed through its OrganizationAccountAccessRole).
+async fn member_credentials(emu: &Emulator, account: &str) -> [(&'static str, String); 3] {
+    let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
+    let out = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("member")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    [
+        ("AWS_ACCESS_KEY_ID", c.access_key_id().to_string()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()),
+        ("AWS_SESSION_TOKEN", c.session_token().to_string()),
+    ]
+}
+
+/// Service-managed: the preflight names each missing piece of the Organization (none at all,
+/// trusted access off, a member account calling, a delegated administrator not registered),
+/// then one OU deploys to both of its accounts in two regions and is torn down.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_managed_fleet_checks_the_organization_then_deploys_to_the_ous_accounts() {
+    let emu = Emulator::start();
+    let plan_for = |ou: &str| {
+        vec![
+            "plan".to_string(),
+            "--org-units".into(),
+            ou.into(),
+            "--regions".into(),
+            "eu-west-1,us-east-1".into(),
+            "--echo-account".into(),
+            ECHO_ACCOUNT.into(),
+        ]
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fleet(&emu, &args)
+    };
+
+    let (code, plan) = run(&plan_for("ou-ab12-cdef3456"));
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        blockers(&plan).contains("is not in an AWS Organization"),
+        "{plan}"
+    );
+
+    let (ou, accounts) = organization(&emu).await;
+    let (_, plan) = run(&plan_for(&ou));
+    let b = blockers(&plan);
+    assert!(
+        b.contains("trusted access for StackSets is DISABLED")
+            && b.contains("activate-organizations-access"),
+        "{plan}"
+    );
+    // Applying a blocked plan changes nothing.
+    let mut apply = plan_for(&ou);
+    apply[0] = "apply".into();
+    apply.push("--yes".into());
+    let (code, out) = run(&apply);
+    assert_ne!(code, 0, "{out}");
+
+    let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+    cfn.activate_organizations_access().send().await.unwrap();
+    let (_, plan) = run(&plan_for(&ou));
+    assert_eq!(blockers(&plan), "", "{plan}");
+    let rows = actions(&plan);
+    assert_eq!(
+        rows,
+        vec![
+            (ou.clone(), "eu-west-1".into(), "create".into()),
+            (ou.clone(), "us-east-1".into(), "create".into()),
+        ],
+        "{plan}"
+    );
+
+    // A member account is neither the management account nor, yet, a delegated administrator.
+    let creds = member_credentials(&emu, &accounts[0]).await;
+    let as_member = |extra: &[&str]| {
+        let mut cmd = emu.cli();
+        for (k, v) in &creds {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .arg("--json")
+            .arg("fleet")
+            .args(plan_for(&ou))
+            .args(extra)
+            .output()
+            .unwrap();
+        stdout_json(&out)
+    };
+    let plan = as_member(&[]);
+    assert!(
+        blockers(&plan).contains("is not the management account"),
+        "{plan}"
+    );
+    let plan = as_member(&["--call-as", "DELEGATED_ADMIN"]);
+    assert!(
+        blockers(&plan).contains("register-delegated-administrator"),
+        "{plan}"
+    );
+    let org = aws_sdk_organizations::Client::new(&emu.sdk().await);
+    org.register_delegated_administrator()
+        .account_id(&accounts[0])
+        .service_principal("member.org.stacksets.cloudformation.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    let plan = as_member(&["--call-as", "DELEGATED_ADMIN"]);
+    assert_eq!(blockers(&plan), "", "{plan}");
+
+    // From the management account: one OU, its two accounts, two regions.
+    let (code, applied) = run(&apply);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(applied["instances"].as_array().unwrap().len(), 4, "{applied}");
+    for account in &accounts {
+        for region in ["eu-west-1", "us-east-1"] {
+            assert_eq!(
+                rules_in(&emu, account, region).await,
+                vec!["echo".to_string()],
+                "{account} {region}"
+            );
+        }
+    }
+    let (_, status) = fleet(&emu, &["status"]);
+    let listed: Vec<&str> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 4, "{status}");
+    assert!(accounts.iter().all(|a| listed.contains(&a.as_str())), "{status}");
+    let (_, plan) = run(&plan_for(&ou));
+    assert!(
+        actions(&plan).iter().all(|(_, _, a)| a == "no-op"),
+        "{plan}"
+    );
+
+    let (code, torn) = fleet(&emu, &["teardown", "--yes"]);
+    assert_eq!(code, 0, "{torn}");
+    assert!(rules_in(&emu, &accounts[0], "eu-west-1").await.is_empty());
+}

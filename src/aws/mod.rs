@@ -292,6 +292,11 @@ pub trait Aws: Send + Sync {
         id: &str,
         call_as: &stacksets::CallAs,
     ) -> AwsResult<stacksets::OperationInfo>;
+    /// The Organization this account belongs to (`None`: it is in none).
+    async fn organization(&self) -> AwsResult<Option<stacksets::OrgInfo>>;
+    /// StackSets' trusted access to the Organization, as CloudFormation reports it to this
+    /// caller: ENABLED, DISABLED or DISABLED_PERMANENTLY.
+    async fn stacksets_org_access(&self, call_as: &stacksets::CallAs) -> AwsResult<String>;
     /// The same adapter signed in to another account, through `role_name` there (STS
     /// AssumeRole), in `region`.
     async fn for_account(

@@ -66,6 +66,7 @@ pub struct SdkAws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub organizations: aws_sdk_organizations::Client,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ctx: RwLock<ErrorContext>,
 }
@@ -138,6 +139,7 @@ impl SdkAws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            organizations: aws_sdk_organizations::Client::new(config),
             credentials: config.credentials_provider(),
             ctx: RwLock::new(ErrorContext {
                 profile,
@@ -1292,6 +1294,14 @@ impl Aws for SdkAws {
         call_as: &CallAs,
     ) -> AwsResult<OperationInfo> {
         self.ss_operation(name, id, call_as).await
+    }
+
+    async fn organization(&self) -> AwsResult<Option<crate::aws::stacksets::OrgInfo>> {
+        self.ss_organization().await
+    }
+
+    async fn stacksets_org_access(&self, call_as: &CallAs) -> AwsResult<String> {
+        self.ss_org_access(call_as).await
     }
 
     async fn for_account(

@@ -49,6 +49,36 @@ fn is_not_found(code: &str) -> bool {
 }
 
 impl SdkAws {
+    pub(super) async fn ss_organization(&self) -> AwsResult<Option<super::stacksets::OrgInfo>> {
+        match self.organizations.describe_organization().send().await {
+            Ok(out) => Ok(out.organization().map(|o| super::stacksets::OrgInfo {
+                id: o.id().unwrap_or_default().to_string(),
+                management_account: o.master_account_id().unwrap_or_default().to_string(),
+            })),
+            Err(e) => {
+                let err = self.error("organizations:DescribeOrganization", e);
+                if err.code == "AWSOrganizationsNotInUseException" {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    pub(super) async fn ss_org_access(&self, c: &CallAs) -> AwsResult<String> {
+        let out = self
+            .cloudformation
+            .describe_organizations_access()
+            .set_call_as(call_as(c))
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:DescribeOrganizationsAccess", e))?;
+        Ok(out
+            .status()
+            .map_or("DISABLED".to_string(), |s| s.as_str().to_string()))
+    }
+
     pub(super) async fn ss_describe(
         &self,
         name: &str,

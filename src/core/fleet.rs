@@ -267,6 +267,14 @@ impl FleetInput {
                 "0",
             ));
         }
+        if self.delegated_admin && matches!(targets, Some(Targets::Accounts(_))) {
+            errors.push(err(
+                "call-as",
+                "DELEGATED_ADMIN",
+                "applies to service-managed stack sets only (--org-units); a self-managed one is called as SELF from its administration account",
+                "--call-as DELEGATED_ADMIN --org-units ou-ab12-cdef3456",
+            ));
+        }
         match (errors.is_empty(), setup, targets) {
             (true, Some(setup), Some(targets)) => Ok(Fleet {
                 setup,

@@ -21,6 +21,16 @@ pub enum Permission {
 /// `CallAs` for a delegated administrator (`None`: the management or admin account itself).
 pub type CallAs = Option<String>;
 
+/// The AWS Organization the caller's account belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgInfo {
+    pub id: String,
+    pub management_account: String,
+}
+
+/// The service principal of StackSets' trusted access (and its delegated administrators).
+pub const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
+
 /// A stack set to create or update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackSetRequest {

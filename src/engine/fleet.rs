@@ -103,10 +103,66 @@ async fn preflight(
             )),
         }
     }
-    if fleet.call_as.is_some() {
-        plan.warnings.push(
-            "calling as a delegated administrator: this account must be registered with `aws organizations register-delegated-administrator --service-principal member.org.stacksets.cloudformation.amazonaws.com`".into(),
-        );
+    if let Permission::ServiceManaged { .. } = permission {
+        organization_preflight(aws, fleet, account, plan).await;
+    }
+}
+
+/// Service-managed stack sets need an Organization, a caller that is its management account
+/// or a registered delegated administrator, and StackSets' trusted access; each gap blocks
+/// the plan with its fix.
+async fn organization_preflight(aws: &dyn Aws, fleet: &Fleet, account: &str, plan: &mut FleetPlan) {
+    use crate::aws::stacksets::STACKSETS_PRINCIPAL;
+    let org = match aws.organization().await {
+        Ok(Some(org)) => org,
+        Ok(None) => {
+            return plan.blockers.push(format!(
+                "account {account} is not in an AWS Organization: OU targets need one (service-managed); target account ids instead (self-managed)"
+            ))
+        }
+        Err(e) => {
+            return plan.warnings.push(format!(
+                "could not read the Organization to check the caller and trusted access: {} [{}]",
+                e.message, e.code
+            ))
+        }
+    };
+    let management = org.management_account == account;
+    let delegated = fleet.call_as.is_some();
+    if management && delegated {
+        return plan.blockers.push(format!(
+            "account {account} is the management account of {}: call as SELF (drop --call-as DELEGATED_ADMIN)",
+            org.id
+        ));
+    }
+    if !management && !delegated {
+        return plan.blockers.push(format!(
+            "account {account} is not the management account of {} (that is {}): run from the management account, or from a delegated administrator for StackSets with --call-as DELEGATED_ADMIN",
+            org.id, org.management_account
+        ));
+    }
+    match aws.stacksets_org_access(&fleet.call_as).await {
+        Ok(status) if status == "ENABLED" => {}
+        Ok(status) => plan.blockers.push(format!(
+            "trusted access for StackSets is {status} in {}: from the management account activate it (CloudFormation console → StackSets → Activate trusted access, or `aws cloudformation activate-organizations-access`), then plan again",
+            org.id
+        )),
+        Err(e) if delegated => plan.blockers.push(format!(
+            "account {account} is not a delegated administrator for StackSets ({} [{}]): from the management account {} run `aws organizations register-delegated-administrator --service-principal {STACKSETS_PRINCIPAL} --account-id {account}`",
+            e.message, e.code, org.management_account
+        )),
+        Err(e) => plan.warnings.push(format!(
+            "could not check StackSets' trusted access: {} [{}]",
+            e.message, e.code
+        )),
+    }
+    if let Targets::OrgUnits(ous) = &fleet.targets {
+        if ous.iter().any(|o| o.starts_with("r-")) {
+            plan.warnings.push(format!(
+                "StackSets does not deploy service-managed instances to the management account {}: set it up there with `echo-onboard apply` if it pulls images too",
+                org.management_account
+            ));
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use crate::aws::{Aws, AwsResult, StackRequest};
 
 use super::{err, SandboxAws};
 
-/// The sandbox organization's OU and its member accounts (the last one has no read role).
+/// The sandbox organization (its management account is the sandbox's own, with StackSets'
+/// trusted access enabled), its OU and member accounts (the last one has no read role).
+pub const SANDBOX_ORG: &str = "o-echosandbox1";
 pub const SANDBOX_OU: &str = "ou-echo-workloads1";
 pub const SANDBOX_MEMBERS: [&str; 4] = [
     "111111111111",

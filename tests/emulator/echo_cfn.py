@@ -752,6 +752,76 @@ def parameter_list(self: Any) -> list[dict[str, Any]]:
     return [{"ParameterKey": k, "ParameterValue": "****" if k in hidden else v} for k, v in self.resource_map.resolved_parameters.items()]
 
 
+# --- StackSets' trusted access with Organizations (moto has no DescribeOrganizationsAccess) ---
+
+STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
+
+
+def _master_org(account_id: str, partition: str) -> Any:
+    """The management account's Organizations backend for a caller, or None outside one."""
+    from moto.organizations.models import organizations_backends
+
+    own = organizations_backends[account_id][partition]
+    if own.org:
+        return own
+    if account_id in organizations_backends.master_accounts:
+        master, part = organizations_backends.master_accounts[account_id]
+        return organizations_backends[master][part]
+    return None
+
+
+def _organizations_access_caller(self: Any) -> Any:
+    """The caller's Organization as DescribeOrganizationsAccess / ActivateOrganizationsAccess
+    check it: the management account, or (CallAs=DELEGATED_ADMIN) a registered delegated
+    administrator for StackSets; anyone else is refused, as CloudFormation does."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    account = self.current_account
+    org = _master_org(account, self.partition)
+    if org is None:
+        raise ValidationError(message="The account is not a member of an organization (AWSOrganizationsNotInUseException)")
+    if self._get_param("CallAs") == "DELEGATED_ADMIN":
+        admins = org.list_delegated_administrators(ServicePrincipal=STACKSETS_PRINCIPAL)["DelegatedAdministrators"]
+        if not any(a["Id"] == account for a in admins):
+            raise ValidationError(message=f"Account {account} is not registered as a delegated administrator for {STACKSETS_PRINCIPAL}")
+    elif org.account_id != account:
+        raise ValidationError(message="This operation can only be performed by the management account of the organization, or by a delegated administrator with CallAs DELEGATED_ADMIN")
+    return org
+
+
+_original_create_stack_set = cfn_models.CloudFormationBackend.create_stack_set
+
+
+def create_stack_set(self: Any, name: str, template: str, parameters: Any, tags: Any, permission_model: str, *args: Any, **kwargs: Any) -> Any:
+    """A service-managed stack set needs StackSets' trusted access in the Organization, as in
+    AWS (moto creates it regardless)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.utilities.utils import get_partition
+
+    if permission_model == "SERVICE_MANAGED":
+        org = _master_org(self.account_id, get_partition(self.region_name))
+        enabled = org is not None and any(s["ServicePrincipal"] == STACKSETS_PRINCIPAL for s in org.list_aws_service_access_for_organization()["EnabledServicePrincipals"])
+        if not enabled:
+            raise ValidationError(message="You must enable organizations access to operate a service managed stack set")
+    return _original_create_stack_set(self, name, template, parameters, tags, permission_model, *args, **kwargs)
+
+
+def describe_organizations_access(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    org = _organizations_access_caller(self)
+    enabled = any(s["ServicePrincipal"] == STACKSETS_PRINCIPAL for s in org.list_aws_service_access_for_organization()["EnabledServicePrincipals"])
+    return ActionResult({"Status": "ENABLED" if enabled else "DISABLED"})
+
+
+def activate_organizations_access(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    org = _organizations_access_caller(self)
+    org.enable_aws_service_access(ServicePrincipal=STACKSETS_PRINCIPAL)
+    return ActionResult({})
+
+
 def install(module: Any) -> None:
     global emulator
     emulator = module
@@ -767,10 +837,19 @@ def install(module: Any) -> None:
     cfn_models.StackInstance.to_dict = instance_to_dict
     cfn_models.StackSet._create_operation = create_operation
     cfn_models.StackSet.update = stackset_update
+    cfn_models.CloudFormationBackend.create_stack_set = create_stack_set
+    # StackSets' delegated administrators register under this principal in AWS (AWS docs:
+    # "Register a delegated administrator"); moto's list lacks it.
+    from moto.organizations import models as org_models
+
+    if STACKSETS_PRINCIPAL not in org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES:
+        org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
     cfn_models.StackInstances.update = instances_update
     from moto.cloudformation import responses as cfn_responses
 
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
+    cfn_responses.CloudFormationResponse.describe_organizations_access = describe_organizations_access
+    cfn_responses.CloudFormationResponse.activate_organizations_access = activate_organizations_access
     # moto finds resource types through cached subclass scans: rescan with our model.
     for fn in (parsing.get_model_list, parsing.get_model_map):
         fn.cache_clear()
