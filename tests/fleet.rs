@@ -506,7 +506,11 @@ async fn service_managed_fleet_checks_the_organization_then_deploys_to_the_ous_a
     // From the management account: one OU, its two accounts, two regions.
     let (code, applied) = run(&apply);
     assert_eq!(code, 0, "{applied}");
-    assert_eq!(applied["instances"].as_array().unwrap().len(), 4, "{applied}");
+    assert_eq!(
+        applied["instances"].as_array().unwrap().len(),
+        4,
+        "{applied}"
+    );
     for account in &accounts {
         for region in ["eu-west-1", "us-east-1"] {
             assert_eq!(
@@ -524,7 +528,10 @@ async fn service_managed_fleet_checks_the_organization_then_deploys_to_the_ous_a
         .map(|i| i["account"].as_str().unwrap())
         .collect();
     assert_eq!(listed.len(), 4, "{status}");
-    assert!(accounts.iter().all(|a| listed.contains(&a.as_str())), "{status}");
+    assert!(
+        accounts.iter().all(|a| listed.contains(&a.as_str())),
+        "{status}"
+    );
     let (_, plan) = run(&plan_for(&ou));
     assert!(
         actions(&plan).iter().all(|(_, _, a)| a == "no-op"),

@@ -666,6 +666,9 @@ _original_instance_to_dict = cfn_models.StackInstance.to_dict
 def instance_to_dict(self: Any) -> dict[str, Any]:
     d = _original_instance_to_dict(self)
     status, detailed, reason = _instance_state(self)
+    ou = _account_ou(self) if getattr(self, "permission_model", None) == "SERVICE_MANAGED" else None
+    if ou:
+        d["OrganizationalUnitId"] = ou
     d["Status"] = status
     d["StackInstanceStatus"] = {"DetailedStatus": detailed}
     if reason:
@@ -822,6 +825,97 @@ def activate_organizations_access(self: Any) -> Any:
     return ActionResult({})
 
 
+# --- Service-managed stack sets: auto-deployment, instances' OUs, operations by OU ------------
+
+
+def _ou_accounts(backend: Any, ous: list[str]) -> list[str]:
+    """The accounts in these OUs (and their child OUs), as StackSets expands them."""
+    from moto.utilities.utils import get_partition
+
+    org = _master_org(backend.account_id, get_partition(backend.region_name))
+    if org is None:
+        return []
+    wanted = set(ous) | {ou.id for ou in org.ou if ou.parent_id in ous}
+    return [a.id for a in org.accounts if a.parent_id in wanted]
+
+
+def _account_ou(instance: Any) -> str | None:
+    from moto.organizations.models import organizations_backends
+
+    for backend in organizations_backends.values():
+        for part in backend.values():
+            for a in getattr(part, "accounts", []):
+                if a.id == instance.account_id and getattr(part, "org", None):
+                    return a.parent_id
+    return None
+
+
+def _auto_deployment(self: Any) -> dict[str, Any] | None:
+    value = self._get_param("AutoDeployment")
+    if not value:
+        return None
+    return {k: str(v).lower() == "true" for k, v in value.items()}
+
+
+_original_create_stack_set_response = None
+
+
+def create_stack_set_response(self: Any) -> Any:
+    result = _original_create_stack_set_response(self)
+    auto = _auto_deployment(self)
+    if auto is not None:
+        self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName")).auto_deployment = auto
+    return result
+
+
+def update_stack_set_response(self: Any) -> Any:
+    """UpdateStackSet targets OUs for a service-managed set: expand them to their accounts
+    that have instances (moto reads only Accounts), and keep AutoDeployment."""
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("StackSetName")
+    accounts = self._get_param("Accounts", [])
+    targets = self._get_param("DeploymentTargets") or {}
+    ous = targets.get("OrganizationalUnitIds") or []
+    if ous and not accounts:
+        stackset = self.cloudformation_backend.describe_stack_set(name)
+        accounts = [a for a in _ou_accounts(self.cloudformation_backend, ous) if any(i.account_id == a for i in stackset.instances.stack_instances)]
+    operation = self.cloudformation_backend.update_stack_set(
+        stackset_name=name,
+        template=self._get_param("TemplateBody"),
+        description=self._get_param("Description"),
+        parameters=self._get_param("Parameters", []),
+        tags={item["Key"]: item["Value"] for item in self._get_param("Tags", [])},
+        admin_role=self._get_param("AdministrationRoleARN"),
+        execution_role=self._get_param("ExecutionRoleName"),
+        accounts=accounts,
+        regions=self._get_param("Regions", []),
+        operation_id=self._get_param("OperationId"),
+    )
+    auto = _auto_deployment(self)
+    if auto is not None:
+        self.cloudformation_backend.describe_stack_set(name).auto_deployment = auto
+    return ActionResult({"OperationId": operation["OperationId"]})
+
+
+def delete_stack_instances_response(self: Any) -> Any:
+    """DeleteStackInstances by OU deletes the OU's accounts' instances (moto reads only
+    Accounts)."""
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("StackSetName")
+    accounts = self._get_param("Accounts", [])
+    targets = self._get_param("DeploymentTargets") or {}
+    ous = targets.get("OrganizationalUnitIds") or []
+    if ous and not accounts:
+        accounts = _ou_accounts(self.cloudformation_backend, ous)
+    regions = self._get_param("Regions", [])
+    stackset = self.cloudformation_backend.describe_stack_set(name)
+    accounts = [a for a in accounts if any(i.account_id == a and i.region_name in regions for i in stackset.instances.stack_instances)]
+    operation = self.cloudformation_backend.delete_stack_instances(name, accounts, regions)
+    return ActionResult({"OperationId": operation.operations[-1]["OperationId"]})
+
+
 def install(module: Any) -> None:
     global emulator
     emulator = module
@@ -848,6 +942,11 @@ def install(module: Any) -> None:
     from moto.cloudformation import responses as cfn_responses
 
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
+    global _original_create_stack_set_response
+    _original_create_stack_set_response = cfn_responses.CloudFormationResponse.create_stack_set
+    cfn_responses.CloudFormationResponse.create_stack_set = create_stack_set_response
+    cfn_responses.CloudFormationResponse.update_stack_set = update_stack_set_response
+    cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
     cfn_responses.CloudFormationResponse.describe_organizations_access = describe_organizations_access
     cfn_responses.CloudFormationResponse.activate_organizations_access = activate_organizations_access
     # moto finds resource types through cached subclass scans: rescan with our model.
