@@ -771,7 +771,8 @@ fn fleet_states() -> Vec<(&'static str, App)> {
         assert_eq!(
             fx,
             vec![Effect::FleetStatus {
-                stack_set: "echo-registry-ecr-cache".into()
+                stack_set: "echo-registry-ecr-cache".into(),
+                call_as: None,
             }]
         );
         a.update(Msg::FleetStatus(Ok(status.clone())));

@@ -41,6 +41,8 @@ pub enum Cmd {
     FleetStatus,
     /// Fleet teardown: keep the instances' stacks (detach only).
     ToggleRetain,
+    /// Fleet: call StackSets as SELF or as a delegated administrator.
+    ToggleCallAs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,6 +515,13 @@ pub const FLEET_FORM: &[Binding] = &[
         "status",
         "status of this stack set: every instance, read live in its account",
         Cmd::FleetStatus,
+    ),
+    b(
+        &[K::Ctrl('g')],
+        "ctrl-g",
+        "call as",
+        "call StackSets as SELF (management or administration account) or DELEGATED_ADMIN",
+        Cmd::ToggleCallAs,
     ),
     BACK,
 ];

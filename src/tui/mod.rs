@@ -554,12 +554,12 @@ impl Runner {
                     Self::send(&tx, Msg::FleetApplied(r));
                 });
             }
-            Effect::FleetStatus { stack_set } => {
+            Effect::FleetStatus { stack_set, call_as } => {
                 let Some(aws) = self.client.clone() else {
                     return;
                 };
                 tokio::spawn(async move {
-                    let r = fleet::status(aws.as_ref(), &stack_set, &None, DEFAULT_READ_ROLE)
+                    let r = fleet::status(aws.as_ref(), &stack_set, &call_as, DEFAULT_READ_ROLE)
                         .await
                         .map(Shared::new)
                         .map_err(|f| failure_lines(&f));
@@ -569,17 +569,18 @@ impl Runner {
             Effect::FleetTeardown {
                 stack_set,
                 retain_stacks,
+                call_as,
             } => {
                 let Some(aws) = self.client.clone() else {
                     return;
                 };
                 tokio::spawn(async move {
-                    let (name, aws) = (&stack_set, aws.as_ref());
+                    let (name, aws, call_as) = (&stack_set, aws.as_ref(), &call_as);
                     let result = with_events(to_ui(&tx), |etx| async move {
                         fleet::teardown(
                             aws,
                             name,
-                            &None,
+                            call_as,
                             retain_stacks,
                             &ApplyOptions::default(),
                             &etx,

@@ -170,11 +170,13 @@ pub enum Effect {
     /// Reads the stack set's instances and each target through its read role.
     FleetStatus {
         stack_set: String,
+        call_as: crate::core::stacksets::CallAs,
     },
     /// Deletes (or detaches) every instance, then the stack set.
     FleetTeardown {
         stack_set: String,
         retain_stacks: bool,
+        call_as: crate::core::stacksets::CallAs,
     },
     /// Puts text on the terminal's clipboard (OSC 52; terminals that do not allow it ignore it).
     Copy(String),

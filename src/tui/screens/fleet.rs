@@ -102,6 +102,8 @@ pub struct FleetScreen {
     pub prefix: Input,
     pub stack_set: Input,
     pub focus: FleetField,
+    /// StackSets is called as a delegated administrator of the Organization.
+    pub delegated: bool,
     /// Set by enter on the form: errors show on every field after a try.
     pub tried: bool,
     pub phase: Phase,
@@ -154,6 +156,7 @@ impl FleetScreen {
             setup,
             repository_policy,
             focus: FleetField::Targets,
+            delegated: false,
             tried: false,
             phase: Phase::Form,
             rows: vec![],
@@ -178,6 +181,7 @@ impl FleetScreen {
             org_units,
             regions: split(self.regions.value()),
             stack_set_name: self.stack_set.value().trim().into(),
+            delegated_admin: self.delegated,
             ..FleetInput::new(setup)
         }
     }
@@ -195,6 +199,10 @@ impl FleetScreen {
             "stack-set-name" => Some(FleetField::StackSet),
             _ => None,
         }
+    }
+
+    fn call_as(&self) -> crate::core::stacksets::CallAs {
+        self.delegated.then(|| "DELEGATED_ADMIN".to_string())
     }
 
     pub fn stack_set_name(&self) -> String {
@@ -272,6 +280,7 @@ impl FleetScreen {
         self.scroll = 0;
         Out::effect(Effect::FleetStatus {
             stack_set: self.stack_set_name(),
+            call_as: self.call_as(),
         })
     }
 
@@ -312,6 +321,7 @@ impl FleetScreen {
                 }
             }
             (Phase::Form, Cmd::FleetStatus) => return self.status(),
+            (Phase::Form, Cmd::ToggleCallAs) => self.delegated = !self.delegated,
             (Phase::Form, Cmd::Back) => return Out::go(self.from),
             (Phase::Planned(Ok(p)), Cmd::Select) if p.plan.blockers.is_empty() => {
                 if !p.plan.has_changes() {
@@ -375,6 +385,7 @@ impl FleetScreen {
                 return Out::effect(Effect::FleetTeardown {
                     stack_set: name,
                     retain_stacks: self.retain,
+                    call_as: self.call_as(),
                 });
             }
             (Phase::Confirm(s), Cmd::Back) => self.phase = Phase::Status(Ok(s.clone())),
@@ -580,6 +591,15 @@ fn form(f: &FleetScreen, theme: Theme) -> Vec<Line<'_>> {
         err(FleetField::Prefix),
         own(FleetField::StackSet, "Stack set", &f.stack_set),
         err(FleetField::StackSet),
+        Line::from(vec![
+            Span::raw(format!("{:<24}", "  Call as")),
+            Span::raw(if f.delegated {
+                "DELEGATED_ADMIN (delegated administrator, OU targets)"
+            } else {
+                "SELF (management or administration account)"
+            }),
+            Span::styled("  ctrl-g", theme.muted()),
+        ]),
     ];
     // Problems in the wizard's options (role name, tags, cache settings) are named here too.
     for e in errors.iter().filter(|e| FleetScreen::field_of(e).is_none()) {
@@ -781,6 +801,25 @@ mod tests {
     }
 
     #[test]
+    fn a_delegated_administrator_calls_as_such_everywhere() {
+        let mut s = screen();
+        s.targets = Input::new("ou-ab12-cdef3456".into());
+        s.on_cmd(Cmd::ToggleCallAs);
+        assert!(s.input().delegated_admin);
+        assert_eq!(
+            s.input().validate().unwrap().call_as.as_deref(),
+            Some("DELEGATED_ADMIN")
+        );
+        assert_eq!(
+            s.on_cmd(Cmd::FleetStatus),
+            Out::effect(Effect::FleetStatus {
+                stack_set: "echo-registry-ecr-cache".into(),
+                call_as: Some("DELEGATED_ADMIN".into()),
+            })
+        );
+    }
+
+    #[test]
     fn bad_input_sends_nothing_and_points_at_the_field() {
         let mut s = screen();
         s.regions = Input::new("eu-nowhere-9".into());
@@ -851,6 +890,7 @@ mod tests {
             Out::effect(Effect::FleetTeardown {
                 stack_set: "echo-registry-ecr-cache".into(),
                 retain_stacks: true,
+                call_as: None,
             })
         );
         assert!(s.running());
