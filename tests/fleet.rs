@@ -20,6 +20,22 @@ fn fleet(emu: &Emulator, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), stdout_json(&out))
 }
 
+/// As `fleet`, with what it printed on stderr (the progress of each instance).
+fn fleet_progress(emu: &Emulator, args: &[&str]) -> (i32, Value, String) {
+    let out = emu
+        .cli()
+        .arg("--json")
+        .arg("fleet")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        stdout_json(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// What a platform team does once, by AWS's template: the StackSets administration role.
 async fn admin_role(emu: &Emulator) {
     let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
@@ -284,8 +300,18 @@ async fn a_failed_target_is_reported_with_its_reason_and_retried_alone() {
     );
     let mut apply = with("apply");
     apply.push("--yes");
-    let (code, applied) = fleet(&emu, &apply);
+    let (code, applied, progress) = fleet_progress(&emu, &apply);
     assert_eq!(code, 1, "a failed instance fails the command: {applied}");
+    // Each instance is shown as it goes: running or pending, then its result with the reason.
+    let lines: Vec<&str> = progress.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{progress}"))
+    };
+    assert!(at(&format!("{A} eu-west-1: RUNNING")) < at(&format!("{A} eu-west-1: FAILED — ")));
+    assert!(at(&format!("{B} eu-west-1: PENDING")) < at(&format!("{B} eu-west-1: SUCCEEDED")));
     let failed = applied["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{applied}");
     assert_eq!(failed[0]["account"], A);

@@ -698,6 +698,27 @@ def create_operation(self: Any, operation_id: str, action: str, status: str, acc
     return op
 
 
+# An operation is in flight at its first poll (DescribeStackSetOperation, then its results),
+# as in AWS where instances go PENDING → RUNNING → a result; moto finishes them at once.
+_first_poll: set[str] = set()
+_polled: set[str] = set()
+
+
+def describe_operation_response(self: Any) -> Any:
+    from moto.cloudformation.responses import StackSetOperationDTO
+    from moto.core.responses import ActionResult
+
+    op_id = self._get_param("OperationId")
+    stackset, operation = self.cloudformation_backend.describe_stack_set_operation(self._get_param("StackSetName"), op_id)
+    dto = StackSetOperationDTO(operation, stackset)
+    if op_id not in _polled:
+        _polled.add(op_id)
+        _first_poll.add(op_id)
+        dto.status = "RUNNING"
+        dto.end_timestamp = None
+    return ActionResult({"StackSetOperation": dto})
+
+
 def list_operation_results(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
@@ -707,10 +728,13 @@ def list_operation_results(self: Any) -> Any:
     for instance in op["Instances"]:
         for account, region in instance.items():
             status, reason = results.get((account, region), (op["Status"], None))
+            if self._get_param("OperationId") in _first_poll:
+                status, reason = ("RUNNING" if not summaries else "PENDING"), None
             summary = {"Account": account, "Region": region, "Status": status}
             if reason:
                 summary["StatusReason"] = reason
             summaries.append(summary)
+    _first_poll.discard(self._get_param("OperationId"))
     return ActionResult({"Summaries": summaries})
 
 
@@ -942,6 +966,7 @@ def install(module: Any) -> None:
     from moto.cloudformation import responses as cfn_responses
 
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
+    cfn_responses.CloudFormationResponse.describe_stack_set_operation = describe_operation_response
     global _original_create_stack_set_response
     _original_create_stack_set_response = cfn_responses.CloudFormationResponse.create_stack_set
     cfn_responses.CloudFormationResponse.create_stack_set = create_stack_set_response
