@@ -397,6 +397,9 @@ fn sandbox_fleet_from_the_method_step_applies_shows_status_and_tears_down() {
     t.wait_for("Fleet plan: 4 to create");
     assert!(t.screen().contains("+ stack set echo-registry-ecr-cache"));
     t.send(ENTER);
+    // StackSets reports the operation in flight first: one instance running, the rest pending.
+    t.wait_for("⟳ running");
+    assert!(t.screen().contains("◌ pending"), "{}", t.screen());
     t.wait_for("4 of 4 account × region instance(s) finished");
     t.wait_for("none failed");
     assert!(t.screen().contains("✓ succeeded"), "{}", t.screen());

@@ -32,6 +32,8 @@ pub(super) struct FleetSim {
     /// Member accounts, created on first use.
     accounts: BTreeMap<String, SandboxAws>,
     next_op: u64,
+    /// Operations polled once already (the first poll sees them in flight).
+    polled: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for FleetSim {
@@ -337,20 +339,33 @@ impl SandboxAws {
             "cloudformation:DescribeStackSetOperation",
         )
         .await?;
-        self.global
-            .lock()
-            .unwrap()
-            .fleet
-            .operations
-            .get(id)
-            .cloned()
-            .ok_or_else(|| {
-                err(
-                    "cloudformation:DescribeStackSetOperation",
-                    "OperationNotFoundException",
-                    &format!("operation {id} not found"),
-                )
-            })
+        let mut g = self.global.lock().unwrap();
+        let op = g.fleet.operations.get(id).cloned().ok_or_else(|| {
+            err(
+                "cloudformation:DescribeStackSetOperation",
+                "OperationNotFoundException",
+                &format!("operation {id} not found"),
+            )
+        })?;
+        // In flight at its first poll, as in AWS: the first instance running, the rest pending.
+        if g.fleet.polled.insert(id.to_string()) {
+            let results = op
+                .results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| InstanceResult {
+                    status: if i == 0 { "RUNNING" } else { "PENDING" }.into(),
+                    reason: None,
+                    ..r.clone()
+                })
+                .collect();
+            return Ok(OperationInfo {
+                status: "RUNNING".into(),
+                results,
+                ..op
+            });
+        }
+        Ok(op)
     }
 
     pub(super) async fn sim_for_account(
