@@ -588,6 +588,10 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} in {fields:?}");
         }
+        // A delegated administrator applies to OU targets only.
+        let mut delegated = input("111111111111", "eu-west-1");
+        delegated.delegated_admin = true;
+        assert_eq!(delegated.validate().unwrap_err()[0].field, "call-as");
         let mut none = input("", "eu-west-1");
         none.accounts.clear();
         assert_eq!(none.validate().unwrap_err()[0].field, "accounts");
