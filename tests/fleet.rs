@@ -10,14 +10,8 @@ const A: &str = "111111111111";
 const B: &str = "222222222222";
 
 fn fleet(emu: &Emulator, args: &[&str]) -> (i32, Value) {
-    let out = emu
-        .cli()
-        .arg("--json")
-        .arg("fleet")
-        .args(args)
-        .output()
-        .unwrap();
-    (out.status.code().unwrap_or(-1), stdout_json(&out))
+    let (code, json, _) = fleet_progress(emu, args);
+    (code, json)
 }
 
 /// As `fleet`, with what it printed on stderr (the progress of each instance).
@@ -51,17 +45,7 @@ async fn admin_role(emu: &Emulator) {
 
 /// The rules of `account` in `region`, read with credentials assumed there.
 async fn rules_in(emu: &Emulator, account: &str, region: &str) -> Vec<String> {
-    let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
-    let c = sts
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-        ))
-        .role_session_name("test")
-        .send()
-        .await
-        .unwrap();
-    let c = c.credentials().unwrap();
+    let c = assumed(emu, account).await;
     let conf = aws_sdk_ecr::config::Builder::from(&emu.sdk().await)
         .credentials_provider(aws_sdk_ecr::config::Credentials::new(
             c.access_key_id(),
@@ -415,19 +399,24 @@ async fn organization(emu: &Emulator) -> (String, Vec<String>) {
     (ou, accounts)
 }
 
-/// Credentials of `account` (assumed through its OrganizationAccountAccessRole).
-async fn member_credentials(emu: &Emulator, account: &str) -> [(&'static str, String); 3] {
+/// Credentials of `account`, assumed through its OrganizationAccountAccessRole.
+async fn assumed(emu: &Emulator, account: &str) -> aws_sdk_sts::types::Credentials {
     let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
     let out = sts
         .assume_role()
         .role_arn(format!(
             "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
         ))
-        .role_session_name("member")
+        .role_session_name("test")
         .send()
         .await
         .unwrap();
-    let c = out.credentials().unwrap();
+    out.credentials().unwrap().clone()
+}
+
+/// The environment that signs the CLI in as `account`.
+async fn member_credentials(emu: &Emulator, account: &str) -> [(&'static str, String); 3] {
+    let c = assumed(emu, account).await;
     [
         ("AWS_ACCESS_KEY_ID", c.access_key_id().to_string()),
         ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()),
