@@ -37,6 +37,8 @@ pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
 #[derive(Debug, Clone)]
 struct Repo {
     created_at: DateTime<Utc>,
+    /// What its creation template tagged it with (the cache applies the template's tags).
+    tags: BTreeMap<String, String>,
     settings: RepoSettings,
     images: Vec<ImageInfo>,
     /// Pulls per day over the last 30 days, oldest first.
@@ -126,6 +128,27 @@ struct SandboxStack {
     outputs: BTreeMap<String, String>,
     /// Oldest first.
     events: Vec<StackEvent>,
+    tags: BTreeMap<String, String>,
+    /// Physical ids of resources it holds beyond those its parameters name (a stack made
+    /// outside the simulation's templates).
+    holds: Vec<String>,
+}
+
+impl SandboxStack {
+    /// The physical ids of its resources, as `DescribeStackResources` matches them.
+    fn physical_ids(&self, region: &str) -> Vec<String> {
+        let mut out = self.holds.clone();
+        if let Some(prefix) = param(&self.parameters, "RepositoryNamePrefix") {
+            out.push(prefix.to_string());
+        }
+        if stack_kind(&self.parameters) == crate::cfn::Kind::Echo {
+            out.push(crate::cfn::stack_role_name(
+                param(&self.parameters, "RoleName").unwrap_or(crate::core::validate::DEFAULT_ROLE_NAME),
+                region,
+            ));
+        }
+        out
+    }
 }
 
 /// What the whole account holds: IAM roles, and every region's state.
@@ -199,6 +222,7 @@ impl SandboxAws {
                 credential_arn: cred.then(|| format!("arn:aws:secretsmanager:{region}:{SANDBOX_ACCOUNT}:secret:ecr-pullthroughcache/docker-hub-AbCdEf")),
                 created_at: Some(now - chrono::Duration::days(120)),
                 managed_by: ManagedBy::Other,
+                owner_proof: String::new(),
             });
         }
         // The docker-hub rule's credential: someone else's secret (not tagged by the tool).
@@ -245,6 +269,7 @@ impl SandboxAws {
                 name.into(),
                 Repo {
                     created_at: now - chrono::Duration::days(100),
+                    tags: BTreeMap::new(),
                     settings: RepoSettings::ecr_default(),
                     images,
                     pulls_by_day: spread(pulls),
@@ -661,20 +686,26 @@ impl SandboxAws {
                 &format!("The repository with name '{repository}' does not exist"),
             ));
         }
-        // The cache creates the repository with its creation template's settings.
-        let settings = s
+        // The cache creates the repository with its creation template's settings and tags.
+        let template = s
             .templates
             .values()
             .filter(|t| RepoPrefix::parse("prefix", &t.prefix).is_ok_and(|p| p.covers(repository)))
-            .max_by_key(|t| t.prefix.len())
+            .max_by_key(|t| t.prefix.len());
+        let settings = template
             .map(|t| RepoSettings {
                 image_tag_mutability: t.image_tag_mutability.clone(),
                 encryption_type: t.encryption_type.clone(),
                 kms_key: t.kms_key.clone(),
             })
             .unwrap_or_else(RepoSettings::ecr_default);
+        let tags = template
+            .filter(|t| t.custom_role_arn.is_some())
+            .map(|t| t.resource_tags.clone())
+            .unwrap_or_default();
         let repo = s.repos.entry(repository.into()).or_insert_with(|| Repo {
             created_at: Utc::now(),
+            tags,
             settings,
             images: vec![image(tag, 58_000_000, 3, None)],
             pulls_by_day: vec![0; PULL_DAYS],
@@ -839,7 +870,7 @@ impl Aws for SandboxAws {
         Ok(self.state.lock().unwrap().rules.values().cloned().collect())
     }
 
-    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<()> {
+    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<Option<DateTime<Utc>>> {
         let action = "ecr:CreatePullThroughCacheRule";
         self.call("CreatePullThroughCacheRule", action).await?;
         let prefix = RepoPrefix::parse("ecrRepositoryPrefix", &rule.prefix).map_err(|e| {
@@ -890,6 +921,7 @@ impl Aws for SandboxAws {
                 ));
             }
         }
+        let now = Utc::now();
         s.rules.insert(
             prefix.to_string(),
             CacheRule {
@@ -899,11 +931,12 @@ impl Aws for SandboxAws {
                 upstream_prefix: rule.upstream_prefix.clone(),
                 role_arn: rule.role_arn.clone(),
                 credential_arn: rule.credential_arn.clone(),
-                created_at: Some(Utc::now()),
+                created_at: Some(now),
                 managed_by: ManagedBy::Other,
+                owner_proof: String::new(),
             },
         );
-        Ok(())
+        Ok(Some(now))
     }
 
     async fn update_cache_rule(
@@ -1314,10 +1347,28 @@ impl Aws for SandboxAws {
             .iter()
             .map(|(name, r)| RepoSummary {
                 name: name.clone(),
+                arn: format!(
+                    "arn:aws:ecr:{}:{SANDBOX_ACCOUNT}:repository/{name}",
+                    self.region
+                ),
                 created_at: Some(r.created_at),
                 settings: Some(r.settings.clone()),
             })
             .collect())
+    }
+
+    async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        let action = "ecr:ListTagsForResource";
+        self.call("ListTagsForResource", action).await?;
+        let name = arn.split_once(":repository/").map(|(_, n)| n).unwrap_or_default();
+        match self.state.lock().unwrap().repos.get(name) {
+            Some(r) => Ok(r.tags.clone()),
+            None => Err(err(
+                action,
+                "RepositoryNotFoundException",
+                &format!("The repository with name '{name}' does not exist in the registry with id '{SANDBOX_ACCOUNT}'"),
+            )),
+        }
     }
 
     async fn pull_manifest(
@@ -1461,6 +1512,18 @@ impl Aws for SandboxAws {
         Some(Utc::now() + chrono::Duration::hours(8))
     }
 
+    async fn stack_holding(&self, physical_id: &str) -> AwsResult<Option<String>> {
+        self.call("DescribeStackResources", "cloudformation:DescribeStackResources")
+            .await?;
+        let s = self.state.lock().unwrap();
+        Ok(s
+            .stacks
+            .values()
+            .filter(|st| st.status != "DELETE_COMPLETE" && st.status != "REVIEW_IN_PROGRESS")
+            .find(|st| st.physical_ids(&self.region).iter().any(|p| p == physical_id))
+            .map(|st| st.name.clone()))
+    }
+
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
         self.call("DescribeStacks", "cloudformation:DescribeStacks")
             .await?;
@@ -1473,6 +1536,7 @@ impl Aws for SandboxAws {
                 status: st.status.clone(),
                 reason: None,
                 outputs: st.outputs.clone(),
+                tags: st.tags.clone(),
                 // NoEcho: CloudFormation shows the parameter, never its value.
                 parameters: st
                     .parameters
@@ -1586,6 +1650,8 @@ impl Aws for SandboxAws {
                     token: new_token(None, req),
                     outputs: BTreeMap::new(),
                     events: vec![],
+                    tags: req.tags.iter().cloned().collect(),
+                    holds: vec![],
                 },
             );
         }
@@ -1788,6 +1854,7 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
         applied_for: vec!["PULL_THROUGH_CACHE".into()],
         // The stack's role (GetAtt AccessRole.Arn), as the rule names it.
         custom_role_arn: role_arn.clone(),
+        created_at: Some(Utc::now()),
     }
 }
 

@@ -9,7 +9,7 @@ pub mod sdk;
 mod sdk_stacksets;
 pub mod stacksets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -53,6 +53,7 @@ pub struct Validation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoSummary {
     pub name: String,
+    pub arn: String,
     pub created_at: Option<DateTime<Utc>>,
     pub settings: Option<crate::core::model::RepoSettings>,
 }
@@ -136,7 +137,8 @@ pub trait Aws: Send + Sync {
     /// Every pull-through cache rule in the region (all pages). `managed_by` is left as
     /// `Other`: ownership is worked out from the rules' roles by the observer.
     async fn list_cache_rules(&self) -> AwsResult<Vec<CacheRule>>;
-    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<()>;
+    /// Creates the rule; returns its `createdAt` as ECR reports it.
+    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<Option<DateTime<Utc>>>;
     /// Changes a rule's role or credential in place (what `UpdatePullThroughCacheRule` can).
     async fn update_cache_rule(
         &self,
@@ -219,6 +221,8 @@ pub trait Aws: Send + Sync {
 
     /// Every repository in the registry (all pages).
     async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>>;
+    /// A repository's tags (`ListTagsForResource`, by the repository's ARN).
+    async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
     /// Every image of one repository (all pages).
     async fn list_images(&self, repository: &str) -> AwsResult<Vec<ImageInfo>>;
     async fn delete_repository(&self, name: &str) -> AwsResult<()>;
@@ -237,6 +241,10 @@ pub trait Aws: Send + Sync {
 
     /// The stack, or `None` when it does not exist (or was deleted).
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>>;
+    /// The name of the stack in this region that holds the resource with this physical id
+    /// (a role's name, a rule's prefix): `DescribeStackResources` by `PhysicalResourceId`.
+    /// `None` when no stack holds it.
+    async fn stack_holding(&self, physical_id: &str) -> AwsResult<Option<String>>;
     /// Creates a change set (`create`: for a new stack); returns its id.
     async fn create_change_set(
         &self,

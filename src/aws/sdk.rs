@@ -310,6 +310,7 @@ fn rule_from(r: &aws_sdk_ecr::types::PullThroughCacheRule) -> CacheRule {
         credential_arn: r.credential_arn().map(str::to_string),
         created_at: to_chrono(r.created_at()),
         managed_by: ManagedBy::Other,
+        owner_proof: String::new(),
     }
 }
 
@@ -346,6 +347,7 @@ fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> Creation
             .custom_role_arn()
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        created_at: to_chrono(t.created_at()),
     }
 }
 
@@ -426,7 +428,7 @@ impl Aws for SdkAws {
         Ok(rules.iter().map(rule_from).collect())
     }
 
-    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<()> {
+    async fn create_cache_rule(&self, rule: &NewRule) -> AwsResult<Option<DateTime<Utc>>> {
         let mut req = self
             .ecr
             .create_pull_through_cache_rule()
@@ -441,10 +443,11 @@ impl Aws for SdkAws {
         if rule.upstream_prefix != crate::core::validate::ROOT {
             req = req.upstream_repository_prefix(&rule.upstream_prefix);
         }
-        req.send()
+        let out = req
+            .send()
             .await
             .map_err(|e| self.error("ecr:CreatePullThroughCacheRule", e))?;
-        Ok(())
+        Ok(to_chrono(out.created_at()))
     }
 
     async fn update_cache_rule(
@@ -788,20 +791,31 @@ impl Aws for SdkAws {
         let Some(mut role) = summary? else {
             return Ok(None);
         };
-        let names = names.map_err(|e| self.error("iam:ListRolePolicies", e))?;
+        // A role deleted while it is read (another run's teardown) is absent, not a failure.
+        let names = match names.map_err(|e| self.error("iam:ListRolePolicies", e)) {
+            Err(e) if e.is(super::ErrorKind::NotFound) => return Ok(None),
+            other => other?,
+        };
         let docs = try_join_all(names.iter().map(|p| async move {
-            let out = self
+            match self
                 .iam
                 .get_role_policy()
                 .role_name(name)
                 .policy_name(p)
                 .send()
                 .await
-                .map_err(|e| self.error("iam:GetRolePolicy", e))?;
-            Ok::<_, AwsError>((p.clone(), decode_policy(out.policy_document())))
+                .map_err(|e| self.error("iam:GetRolePolicy", e))
+            {
+                Ok(out) => Ok(Some((p.clone(), decode_policy(out.policy_document())))),
+                Err(e) if e.is(super::ErrorKind::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
         }))
         .await?;
-        role.inline_policies = docs.into_iter().collect();
+        if docs.iter().any(Option::is_none) && self.get_role_summary(name).await?.is_none() {
+            return Ok(None);
+        }
+        role.inline_policies = docs.into_iter().flatten().collect();
         role.managed_policies = managed
             .map_err(|e| tracing::warn!("attached policies of {name} not read: {e}"))
             .ok();
@@ -947,6 +961,7 @@ impl Aws for SdkAws {
             .iter()
             .map(|r| RepoSummary {
                 name: r.repository_name().unwrap_or_default().to_string(),
+                arn: r.repository_arn().unwrap_or_default().to_string(),
                 created_at: to_chrono(r.created_at()),
                 settings: Some(crate::core::model::RepoSettings {
                     image_tag_mutability: r
@@ -963,6 +978,21 @@ impl Aws for SdkAws {
                         .map(str::to_string),
                 }),
             })
+            .collect())
+    }
+
+    async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        let out = self
+            .ecr
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:ListTagsForResource", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect())
     }
 
@@ -1041,6 +1071,30 @@ impl Aws for SdkAws {
         creds.expiry().map(DateTime::<Utc>::from)
     }
 
+    async fn stack_holding(&self, physical_id: &str) -> AwsResult<Option<String>> {
+        match self
+            .cloudformation
+            .describe_stack_resources()
+            .physical_resource_id(physical_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .stack_resources()
+                .iter()
+                .find_map(|r| r.stack_name().map(str::to_string))),
+            Err(e) => {
+                let err = self.error("cloudformation:DescribeStackResources", e);
+                // "Stack for <id> does not exist": no stack holds it.
+                if err.message.contains("does not exist") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<StackInfo>> {
         let out = match self
             .cloudformation
@@ -1085,6 +1139,16 @@ impl Aws for SdkAws {
                 })
                 .collect(),
             parameters: parameter_map(s.parameters()),
+            tags: s
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
         }))
     }
 

@@ -444,6 +444,10 @@ pub struct TeardownArgs {
     /// terraform, pulumi or cloudformation by `echo-onboard export`).
     #[arg(long)]
     pub force: bool,
+    /// Take over a rule echo-onboard did not make and delete it (a stack someone else made:
+    /// delete that stack). Without it such a rule is left alone and teardown exits 1.
+    #[arg(long)]
+    pub adopt: bool,
     /// Accepted for old scripts; not needed: who made the rule (this tool or a stack) is read
     /// from AWS.
     #[arg(long, value_enum, hide = true)]

@@ -758,6 +758,7 @@ async fn cmd_teardown(cli: &Cli, args: &TeardownArgs, ctx: &Context) -> Result<(
             stack_name: Some(args.stack_name.clone()),
             delete_repos: args.delete_cached_repos,
             force: args.force,
+            adopt: args.adopt,
             recovery_days: args.recovery_window,
         },
     )

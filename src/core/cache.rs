@@ -252,6 +252,20 @@ pub struct CreationTemplate {
     pub repository_policy: Option<Value>,
     pub applied_for: Vec<String>,
     pub custom_role_arn: Option<String>,
+    /// When ECR created it (read only; `None` for a template the tool wants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a tool-made template of a rule without a role records that rule (rules cannot be
+/// tagged): by its creation time, so the record proves that very rule and no later one.
+pub const RULE_RECORD: &str = "; records rule created ";
+/// The record's time before the rule exists; apply fills in the created rule's.
+pub const RULE_CREATED_PENDING: &str = "(known after apply)";
+
+/// A rule's creation time as the template records it (to the second).
+pub fn rule_stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Written at the start of the description of every template the tool makes.
@@ -277,6 +291,24 @@ impl CreationTemplate {
         } else {
             ManagedBy::Other
         }
+    }
+    /// Records the rule this template marks as the tool's (`None`: the rule is made by this
+    /// apply, which fills in its creation time).
+    pub fn record_rule(&mut self, created: Option<chrono::DateTime<chrono::Utc>>) {
+        if let Some(at) = self.description.find(RULE_RECORD) {
+            self.description.truncate(at);
+        }
+        self.description.push_str(RULE_RECORD);
+        match created {
+            Some(at) => self.description.push_str(&rule_stamp(at)),
+            None => self.description.push_str(RULE_CREATED_PENDING),
+        }
+    }
+    /// The rule creation time this template records, if it records one.
+    pub fn recorded_rule_created(&self) -> Option<&str> {
+        let (_, rest) = self.description.split_once(RULE_RECORD)?;
+        let stamp = rest.split(';').next()?.trim();
+        (stamp != RULE_CREATED_PENDING && !stamp.is_empty()).then_some(stamp)
     }
     /// Whether this (tool-made) template records that the tool added the scanning filter.
     pub fn scan_filter_ours(&self) -> bool {
@@ -399,6 +431,7 @@ pub fn desired_template(
             .and_then(|p| serde_json::from_str(p).ok()),
         applied_for: vec!["PULL_THROUGH_CACHE".into()],
         custom_role_arn: role_arn.map(str::to_string),
+        created_at: None,
     }
 }
 
@@ -549,12 +582,23 @@ pub fn settle(
         .template(prefix)
         .is_some_and(|t| t.scan_filter_ours());
     let ours = desired.scan.is_some() && (recorded || !already);
-    desired.template = Some(desired_template(
+    let mut template = desired_template(
         prefix,
         &setup.cache,
         desired.role.as_ref().map(|r| r.arn.as_str()),
         ours,
-    ));
+    );
+    if desired.role.is_none() {
+        // The rule this template records: the existing one when it is kept as it is, else
+        // the one this apply creates (a replaced rule is a new rule).
+        let kept = observed.rule(prefix).filter(|r| {
+            r.upstream_registry == desired.rule.upstream_registry
+                && r.upstream_url == desired.rule.upstream_url
+                && r.upstream_prefix == desired.rule.upstream_prefix
+        });
+        template.record_rule(kept.and_then(|r| r.created_at));
+    }
+    desired.template = Some(template);
 }
 
 /// The scanning filter that covers a prefix's repositories.

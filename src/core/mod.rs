@@ -6,6 +6,7 @@ pub mod export;
 pub mod fleet;
 pub mod format;
 pub mod model;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod policy_eval;

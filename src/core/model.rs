@@ -20,14 +20,19 @@ pub struct Identity {
     pub arn: String,
 }
 
-/// Who manages a resource, as far as the tool can tell.
+/// Who manages a resource, as read from AWS (see `core::ownership` for the proofs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManagedBy {
+    /// This tool's API method.
     EchoOnboard,
+    /// A CloudFormation stack this tool made (the stack is tagged `managed-by=echo-onboard`).
     CloudFormation(String),
+    /// A CloudFormation stack someone else made (e.g. by hand from Echo's template).
+    Stack(String),
     /// Handed over to infrastructure code (`echo-onboard export --import`): the role's
     /// `managed-by` tag names the tool (terraform, pulumi, cloudformation).
     Iac(String),
+    /// Someone else, by means AWS does not tell.
     Other,
 }
 
@@ -36,8 +41,19 @@ impl ManagedBy {
         match self {
             ManagedBy::EchoOnboard => "echo-onboard".into(),
             ManagedBy::CloudFormation(stack) => format!("cloudformation:{stack}"),
+            ManagedBy::Stack(stack) => format!("stack:{stack}"),
             ManagedBy::Iac(tool) => tool.clone(),
             ManagedBy::Other => "other".into(),
+        }
+    }
+    /// "made by stack echo-mirror, not echo-onboard": for status lines and screens.
+    pub fn describe(&self) -> String {
+        match self {
+            ManagedBy::EchoOnboard => "made by echo-onboard".into(),
+            ManagedBy::CloudFormation(stack) => format!("made by echo-onboard's stack {stack}"),
+            ManagedBy::Stack(stack) => format!("made by stack {stack}, not echo-onboard"),
+            ManagedBy::Iac(tool) => format!("handed over to {tool}"),
+            ManagedBy::Other => "made outside echo-onboard".into(),
         }
     }
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Self {
@@ -79,6 +95,8 @@ pub struct CacheRule {
     pub credential_arn: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub managed_by: ManagedBy,
+    /// What AWS showed that decided `managed_by` (filled by the observer).
+    pub owner_proof: String,
 }
 
 /// An IAM role with its trust policy, inline policies and tags.
@@ -124,6 +142,11 @@ pub struct RepositoryInfo {
     /// Tag mutability and encryption, from the repository listing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<RepoSettings>,
+    /// When ECR created it (a repository older than its rule was not made by the cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub arn: String,
 }
 
 /// What a repository was created with (a creation template decides these for cached ones).
@@ -282,6 +305,8 @@ pub struct StackInfo {
     pub reason: Option<String>,
     pub outputs: std::collections::BTreeMap<String, String>,
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// The stack's own tags (set when it was created: this tool tags its stacks).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// One CloudFormation stack event.
@@ -445,12 +470,16 @@ pub fn desired(setup: &Setup, own_account: &str) -> Desired {
         account: own_account.to_string(),
         region: setup.region.to_string(),
         template: wants_template.then(|| {
-            super::cache::desired_template(
+            let mut t = super::cache::desired_template(
                 &prefix,
                 &setup.cache,
                 role.as_ref().map(|r| r.arn.as_str()),
                 setup.cache.scan.is_some(),
-            )
+            );
+            if role.is_none() {
+                t.record_rule(None);
+            }
+            t
         }),
         role,
         rule,

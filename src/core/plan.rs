@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::cache;
 use super::model::{CacheRule, Desired, DesiredRole, ManagedBy, Observed, ObservedRole};
+use super::ownership::RepoFate;
 use super::policy;
 use super::upstream;
 use super::validate::{MANAGED_BY_KEY, PREFIX_TAG_KEY};
@@ -373,9 +374,9 @@ fn plan_secret(
             ],
         });
     };
-    match ManagedBy::from_tags(&current.tags) {
+    match super::ownership::secret(current, prefix).by {
         ManagedBy::EchoOnboard => {}
-        ManagedBy::CloudFormation(stack) => blockers.push(format!(
+        ManagedBy::CloudFormation(stack) | ManagedBy::Stack(stack) => blockers.push(format!(
             "secret {} belongs to CloudFormation stack {stack}: manage that prefix with --method cloudformation --stack-name {stack}, or choose another --prefix",
             current.name
         )),
@@ -460,14 +461,19 @@ fn plan_rule(
     let role_changed = d.role_arn.is_some() && rule.role_arn != d.role_arn;
     let credential_changed = credential_pending(desired)
         || (d.credential_arn.is_some() && rule.credential_arn != d.credential_arn);
-    let ours = rule.managed_by.is_ours()
-        || (!role_changed
-            && observed
-                .role
-                .as_ref()
-                .is_some_and(|r| r.managed_by().is_ours()));
+    let ours = rule.managed_by.is_ours();
     let differs = !immutable.is_empty() || role_changed || credential_changed;
-    if differs && !ours && !opts.adopt {
+    if desired.role.is_none() && !ours && !opts.adopt {
+        // Setting up another upstream writes the template that records the rule as the
+        // tool's: for a rule someone else made, that would be a takeover.
+        blockers.push(format!(
+            "a pull-through cache rule for prefix {:?} already exists and was not made by echo-onboard ({}: {}; {}): echo-onboard does not claim it; choose another --prefix, or pass --adopt to take it over (teardown would then delete it)",
+            d.prefix,
+            rule.managed_by.describe(),
+            rule.owner_proof,
+            rule_summary(rule),
+        ));
+    } else if differs && !ours && !opts.adopt {
         blockers.push(format!(
             "a pull-through cache rule for prefix {:?} already exists with other settings ({}; managed by {}): \
              choose another --prefix, pass --adopt to let echo-onboard change it, or delete it with \
@@ -511,6 +517,130 @@ fn plan_rule(
         reason,
         fields,
     }
+}
+
+/// What ECR's `ValidatePullThroughCacheRule` said of a rule, or why it could not be asked.
+pub type RuleValidation = Result<(bool, Option<String>), String>;
+
+/// Whether an Echo rule someone else made (a stack, Terraform, by hand) already does what this
+/// setup wants: same upstream, a role that can pull, and valid. The differences, if not.
+pub fn differences_from(
+    desired: &Desired,
+    observed: &Observed,
+    rule: &CacheRule,
+    validation: Option<&RuleValidation>,
+) -> Vec<String> {
+    let d = &desired.rule;
+    let mut out = vec![];
+    for (what, have, want) in [
+        ("upstream registry", &rule.upstream_registry, &d.upstream_registry),
+        ("upstream URL", &rule.upstream_url, &d.upstream_url),
+        ("upstream prefix", &rule.upstream_prefix, &d.upstream_prefix),
+    ] {
+        if have != want {
+            out.push(format!("its {what} is {have}, this setup wants {want}"));
+        }
+    }
+    match (&rule.role_arn, rule.role_arn.as_deref().and_then(|a| observed.role_by_arn(a))) {
+        (None, _) => out.push("it has no role for ECR to assume".into()),
+        (Some(arn), None) => out.push(format!("its role {arn} is not in this account or does not exist")),
+        (Some(_), Some(role)) => {
+            if !policy::trusts_ecr_service(&role.trust) {
+                out.push(format!("its role {} does not trust {}", role.name, policy::ECR_PTC_SERVICE));
+            }
+            let required = super::checks::required_role_permissions(
+                rule,
+                &observed.identity.account,
+                &observed.region,
+            );
+            let docs: Vec<&Value> = role
+                .inline_policies
+                .values()
+                .chain(role.managed_policies.iter().flat_map(|m| m.values()))
+                .collect();
+            let missing = super::policy_eval::missing(&docs, &required);
+            if !missing.is_empty() {
+                out.push(format!(
+                    "its role {} cannot pull: it lacks {}",
+                    role.name,
+                    missing
+                        .iter()
+                        .map(|(a, r, _)| format!("{a} on {r}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+    }
+    match validation {
+        Some(Ok((false, why))) => out.push(format!(
+            "ECR reports it invalid ({})",
+            why.as_deref().unwrap_or("no reason given")
+        )),
+        Some(Err(why)) => out.push(format!("ECR could not validate it ({why})")),
+        _ => {}
+    }
+    out
+}
+
+/// The plan for a prefix whose Echo rule someone else made: nothing to do when it is
+/// equivalent (already onboarded, by whom), else a blocker naming each difference. Either way
+/// nothing of theirs is changed without `--adopt`.
+pub fn plan_made_elsewhere(
+    desired: &Desired,
+    observed: &Observed,
+    rule: &CacheRule,
+    validation: Option<&RuleValidation>,
+) -> Plan {
+    let mut p = Plan {
+        account: observed.identity.account.clone(),
+        region: observed.region.clone(),
+        changes: vec![],
+        warnings: vec![],
+        blockers: vec![],
+    };
+    let who = rule.managed_by.describe();
+    let differences = differences_from(desired, observed, rule, validation);
+    let fix_where = match &rule.managed_by {
+        ManagedBy::Stack(stack) => format!("update stack {stack}"),
+        ManagedBy::Iac(tool) => format!("change it with {tool}"),
+        _ => "change it where it was made".into(),
+    };
+    if !differences.is_empty() {
+        p.blockers.push(format!(
+            "a pull-through cache rule for prefix {:?} already exists, {who}, and differs from this setup: {}. {fix_where}, choose another --prefix, or pass --adopt to let echo-onboard change it",
+            rule.prefix,
+            differences.join("; ")
+        ));
+    }
+    if desired.template.is_some() || desired.scan.is_some() {
+        p.blockers.push(format!(
+            "the cache settings would change a setup {who}: drop the cache-settings flags to keep it as it is, or pass --adopt to let echo-onboard change it"
+        ));
+    }
+    if let Some(role) = rule.role_arn.as_deref().and_then(|a| observed.role_by_arn(a)) {
+        p.changes.push(ResourceChange {
+            resource: ResourceKind::IamRole,
+            name: role.name.clone(),
+            action: Action::NoOp,
+            reason: Some(format!("the rule's role, kept as it is ({who})")),
+            fields: vec![],
+        });
+    }
+    p.changes.push(ResourceChange {
+        resource: ResourceKind::PullThroughCacheRule,
+        name: rule.prefix.clone(),
+        action: Action::NoOp,
+        reason: Some(if differences.is_empty() {
+            format!(
+                "already onboarded, {who}: equivalent to this setup (same upstream, its role can pull, ECR validates it); echo-onboard changes nothing and teardown leaves it alone"
+            )
+        } else {
+            format!("{who}; left as it is")
+        }),
+        fields: vec![],
+    });
+    p
 }
 
 /// The secret the apply creates, whose ARN the rule can only get once it exists.
@@ -612,7 +742,7 @@ pub fn plan_teardown(
     observed: &Observed,
     prefix: &str,
     role: Option<&ObservedRole>,
-    delete_repos: bool,
+    repos: Option<&[(String, RepoFate)]>,
     elsewhere: &RoleUse,
 ) -> Plan {
     let mut p = Plan {
@@ -722,20 +852,32 @@ pub fn plan_teardown(
              scanning filter for {prefix} is left as it is"
         ));
     }
-    let repos: Vec<_> = observed
-        .repositories
-        .iter()
-        .filter(|r| r.rule_prefix == prefix)
-        .collect();
-    if delete_repos {
-        for r in repos {
+    if let Some(repos) = repos {
+        let mut kept = 0;
+        for (name, fate) in repos {
+            let (action, reason) = match fate {
+                RepoFate::Delete(why) => (Action::Delete, why.clone()),
+                RepoFate::Keep(why) => {
+                    kept += 1;
+                    (Action::NoOp, format!("kept: {why}"))
+                }
+            };
             p.changes.push(ResourceChange {
                 resource: ResourceKind::EcrRepository,
-                name: r.name.clone(),
-                action: Action::Delete,
-                reason: None,
+                name: name.clone(),
+                action,
+                reason: Some(reason),
                 fields: vec![],
             });
+        }
+        if kept > 0 {
+            p.warnings.push(format!(
+                "{kept} repositor{} under {} {} kept: not provably made by the cache (listed above with why); {} will be deleted with their images",
+                if kept == 1 { "y" } else { "ies" },
+                if prefix == super::validate::ROOT { "ROOT".to_string() } else { format!("{prefix}/") },
+                if kept == 1 { "is" } else { "are" },
+                repos.len() - kept
+            ));
         }
     } else if observed.rule(prefix).is_some() {
         // Not listed (that is one call per 1,000 repositories for nothing): they are kept.

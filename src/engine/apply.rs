@@ -203,6 +203,7 @@ impl Undo {
                     credential_arn: rule.credential_arn.clone(),
                 })
                 .await
+                .map(|_| ())
             }
             Undo::DeleteSecret { arn } => ignore_not_found(aws.delete_secret(arn, None).await),
             Undo::RestoreSecretVersion { arn, version, from } => {
@@ -482,6 +483,8 @@ pub async fn apply(
     let mut validation = None;
     // The ARN of a secret this run creates, for the rule steps of the next wave.
     let created_secret = std::sync::Mutex::new(None);
+    // When the rule this run creates was created, for the template that records it.
+    let created_rule = std::sync::Mutex::new(None);
     for wave_no in 0..=3 {
         let this: Vec<(usize, &Step)> = steps
             .iter()
@@ -501,7 +504,9 @@ pub async fn apply(
         }
         let results = futures::future::join_all(
             this.iter()
-                .map(|(_, step)| run_step(aws, step, desired, &created_secret, opts, tx)),
+                .map(|(_, step)| {
+                    run_step(aws, step, desired, &created_secret, &created_rule, opts, tx)
+                }),
         )
         .await;
         // Results are journaled in step order, so a rollback undoes in reverse step order.
@@ -575,6 +580,7 @@ async fn run_step(
     step: &Step,
     desired: &Desired,
     created_secret: &std::sync::Mutex<Option<String>>,
+    created_rule: &std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> Result<(Option<Undo>, Option<ValidationReport>), AwsError> {
@@ -590,7 +596,10 @@ async fn run_step(
             return secret_step(aws, &step.op, desired, created_secret).await;
         }
         Op::CreateRule => {
-            create_rule_with_retry(aws, desired, credential_arn(), opts, &step.label, tx).await?;
+            let created =
+                create_rule_with_retry(aws, desired, credential_arn(), opts, &step.label, tx)
+                    .await?;
+            *created_rule.lock().expect("rule lock") = created;
             Some(Undo::DeleteRule {
                 prefix: desired.rule.prefix.clone(),
             })
@@ -619,11 +628,17 @@ async fn run_step(
             })
         }
         Op::PutTemplate { previous } => {
-            let t = desired
+            let mut t = desired
                 .template
-                .as_ref()
+                .clone()
                 .expect("a template step comes from a desired template");
-            aws.put_creation_template(t, previous.is_none()).await?;
+            // A template that records the rule this run created gets that rule's creation
+            // time (only known now): the record that proves the rule is the tool's.
+            if desired.role.is_none() && t.recorded_rule_created().is_none() {
+                let created = *created_rule.lock().expect("rule lock");
+                t.record_rule(created);
+            }
+            aws.put_creation_template(&t, previous.is_none()).await?;
             Some(match previous {
                 Some(p) => Undo::RestoreTemplate {
                     template: p.clone(),
@@ -807,7 +822,7 @@ async fn create_rule_with_retry(
     opts: &ApplyOptions,
     label: &str,
     tx: &EventSender,
-) -> Result<(), AwsError> {
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, AwsError> {
     let rule = NewRule {
         prefix: desired.rule.prefix.clone(),
         upstream_registry: desired.rule.upstream_registry.clone(),

@@ -15,6 +15,7 @@ use crate::core::model::{
     CacheRule, Identity, ManagedBy, Observed, ObservedRole, ObservedSecret, RepoDetails,
     RepositoryInfo, PULL_DAYS,
 };
+use crate::core::ownership::{self, HoldingStack, Owned};
 use crate::core::upstream::Token;
 use crate::core::validate::RepoPrefix;
 use crate::engine::events::{emit, Event, EventSender};
@@ -45,6 +46,9 @@ pub struct Scope {
     pub cache: CacheReads,
     /// Read this credential secret (and check its value).
     pub secret: Option<SecretRead>,
+    /// Ask CloudFormation which stack holds only this prefix's rule (a plan or teardown of
+    /// one prefix); `None`: every rule the tool cannot prove its own (status, dashboard).
+    pub stacks_for: Option<String>,
 }
 
 /// A secret to describe and whose value to check (keys; equality with `expect`).
@@ -131,7 +135,9 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             Some(n) => aws.get_role(n).await,
             None => Ok(None),
         }
-    };
+    }
+    .boxed()
+    .shared();
     // A setup plan needs no repositories: only usage views and teardown list them.
     let wants_repositories = scope.usage || scope.prefix.is_some();
     let repositories = async {
@@ -161,7 +167,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                 .filter(|n| Some(n) != skip.as_ref())
                 .collect();
             // Boxed so callers that spawn observation can prove they are Send.
-            stream::iter(names.into_iter().map(
+            let roles: Vec<Option<ObservedRole>> = stream::iter(names.into_iter().map(
                 |n| -> BoxFuture<'_, AwsResult<Option<ObservedRole>>> {
                     Box::pin(async move {
                         if scope.rule_roles_tags_only {
@@ -174,9 +180,12 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             ))
             .buffer_unordered(IMAGE_CONCURRENCY)
             .try_collect::<Vec<_>>()
-            .await
+            .await?;
+            Ok::<_, AwsError>(roles)
         }
-    };
+    }
+    .boxed()
+    .shared();
 
     // Usage needs the rules (which repositories are cached) and the listing.
     let usage = {
@@ -227,6 +236,8 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                     .map(|(r, prefix)| {
                         let days = counts.remove(&r.name).unwrap_or_default();
                         RepositoryInfo {
+                            created_at: r.created_at,
+                            arn: r.arn,
                             details: details.remove(&r.name),
                             pull_count_30d: days.iter().sum(),
                             pulls_by_day: days,
@@ -256,6 +267,37 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             }),
             Err(e) => Err(e),
         }
+    }
+    .boxed()
+    .shared();
+    // Who holds the rules this tool cannot prove its own, asked of CloudFormation as soon
+    // as the rules, their roles and the templates are in.
+    let holders = {
+        let (base, rule_roles, cache, named_role) = (
+            base.clone(),
+            rule_roles.clone(),
+            cache.clone(),
+            named_role.clone(),
+        );
+        async move {
+            let ((_, rules), roles, cache, named) =
+                futures::try_join!(base, rule_roles, cache, named_role)?;
+            let by_arn: BTreeMap<&str, &ObservedRole> = roles
+                .iter()
+                .flatten()
+                .chain(named.iter())
+                .map(|r| (r.arn.as_str(), r))
+                .collect();
+            let wanted: Vec<&CacheRule> = rules
+                .iter()
+                .filter(|r| scope.stacks_for.as_ref().is_none_or(|p| *p == r.prefix))
+                .filter(|r| {
+                    let role = r.role_arn.as_deref().and_then(|a| by_arn.get(a).copied());
+                    ownership::needs_stack_lookup(r, role, cache.template(&r.prefix))
+                })
+                .collect();
+            Ok::<_, AwsError>(holding_stacks(aws, &wanted).await)
+        }
     };
     let secret = async {
         match &scope.secret {
@@ -263,8 +305,8 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             None => Ok(None),
         }
     };
-    let ((identity, mut rules), role, rule_roles, repositories, cache, secret) =
-        futures::try_join!(base, named_role, rule_roles, usage, cache, secret)?;
+    let ((identity, mut rules), role, rule_roles, repositories, cache, secret, holders) =
+        futures::try_join!(base, named_role, rule_roles, usage, cache, secret, holders)?;
     let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
         .into_iter()
         .flatten()
@@ -272,18 +314,21 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         .map(|r| (r.arn.clone(), r))
         .collect();
     for rule in &mut rules {
-        rule.managed_by = match &rule.role_arn {
-            Some(arn) => roles_by_arn
-                .get(arn)
-                .map(ObservedRole::managed_by)
-                .unwrap_or(ManagedBy::Other),
-            // Rules cannot be tagged: one without a role is the tool's when the tool's
-            // template for its prefix says so.
-            None => cache
-                .template(&rule.prefix)
-                .map(|t| t.managed_by())
-                .unwrap_or(ManagedBy::Other),
+        let role = rule.role_arn.as_ref().and_then(|a| roles_by_arn.get(a));
+        let owned = match holders.get(&rule.prefix) {
+            Some(Err(why)) => Owned {
+                by: ManagedBy::Other,
+                proof: format!("not proven to be echo-onboard's, and CloudFormation could not be asked which stack holds it ({why})"),
+            },
+            held => ownership::rule(
+                rule,
+                role,
+                cache.template(&rule.prefix),
+                held.map(|h| h.as_ref().ok().and_then(Option::as_ref)),
+            ),
         };
+        rule.managed_by = owned.by;
+        rule.owner_proof = owned.proof;
     }
     Ok(Observed {
         secret,
@@ -295,6 +340,31 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         roles: roles_by_arn.into_values().collect(),
         repositories,
     })
+}
+
+/// For each rule, the stack holding it (by its prefix, the rule's physical id), with the
+/// stack's tags; or why CloudFormation could not be asked.
+async fn holding_stacks(
+    aws: &dyn Aws,
+    rules: &[&CacheRule],
+) -> BTreeMap<String, Result<Option<HoldingStack>, String>> {
+    let lookups = rules.iter().map(|r| async move {
+        let held = async {
+            let Some(name) = aws.stack_holding(&r.prefix).await? else {
+                return Ok(None);
+            };
+            // A stack that vanished between the two calls holds nothing.
+            Ok::<_, AwsError>(aws.describe_stack(&name).await?.map(|s| HoldingStack {
+                name: s.name,
+                tags: s.tags,
+            }))
+        };
+        (
+            r.prefix.clone(),
+            held.await.map_err(|e| format!("{} [{}]", e.message, e.code)),
+        )
+    });
+    futures::future::join_all(lookups).await.into_iter().collect()
 }
 
 /// The repositories a rule covers (with the rule's prefix), plus those under `orphan_prefix`
@@ -334,6 +404,7 @@ mod tests {
             credential_arn: None,
             created_at: None,
             managed_by: ManagedBy::Other,
+            owner_proof: String::new(),
         }
     }
 

@@ -17,6 +17,7 @@ use super::planning::{self, Method, Planned};
 use super::{bundle, stack, teardown as exec_teardown};
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::core::model::{usage_instructions, ManagedBy, Observed, ObservedRole, StackInfo};
+use crate::core::ownership::{self, RepoFate};
 use crate::core::plan::{self, Action, Plan, RegionalRule, ResourceKind, RoleUse};
 use crate::core::validate::{FieldError, RepoPrefix, RoleName, SetupInput, DEFAULT_ROLE_NAME};
 use crate::core::verify::{cached_repository, explain, ImageRef, Pull, PullFailure, Reference};
@@ -484,6 +485,8 @@ pub struct TeardownRequest {
     /// Also tear down what was handed over to infrastructure code (`managed-by` terraform,
     /// pulumi or cloudformation), as if this tool had made it.
     pub force: bool,
+    /// Take over a rule someone else made: delete it (a stack's rule: delete that stack).
+    pub adopt: bool,
     /// Days Secrets Manager keeps the tool's credential secret after teardown (7-30).
     pub recovery_days: u32,
 }
@@ -500,6 +503,7 @@ impl TeardownRequest {
             stack_name: None,
             delete_repos: false,
             force: false,
+            adopt: false,
             recovery_days: DEFAULT_RECOVERY_DAYS,
         }
     }
@@ -561,13 +565,13 @@ fn teardown_plan_of(
     observed: &Observed,
     prefix: &str,
     owner: &Owner,
-    delete_repos: bool,
+    repos: Option<&[(String, RepoFate)]>,
     recovery_days: u32,
     elsewhere: &RoleUse,
 ) -> Plan {
     match owner {
         Owner::Stack(info) => {
-            let repos = plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere);
+            let repos = plan::plan_teardown(observed, prefix, None, repos, elsewhere);
             let mut changes = stack::teardown_rows(info, &observed.region);
             changes.extend(
                 repos
@@ -584,13 +588,13 @@ fn teardown_plan_of(
             }
         }
         Owner::Tool { role } => with_secret(
-            plan::plan_teardown(observed, prefix, role.as_ref(), delete_repos, elsewhere),
+            plan::plan_teardown(observed, prefix, role.as_ref(), repos, elsewhere),
             observed,
             prefix,
             recovery_days,
         ),
         Owner::Nothing => with_secret(
-            plan::plan_teardown(observed, prefix, None, delete_repos, elsewhere),
+            plan::plan_teardown(observed, prefix, None, repos, elsewhere),
             observed,
             prefix,
             recovery_days,
@@ -646,6 +650,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         // Listing every repository is needed only to delete them.
         prefix: req.delete_repos.then(|| prefix.clone()),
         cache: observe::CacheReads::BestEffort,
+        stacks_for: Some(prefix.clone()),
         ..Default::default()
     };
     // Who owns the rule, read alongside the other regions' rules (needed only when the role
@@ -681,6 +686,20 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                     }
                 }
             }
+            // Someone else's stack: deleted only when the user takes it over.
+            Some(ManagedBy::Stack(stack_name)) => {
+                if !req.adopt {
+                    return Err(Failure::of(Problem::new(
+                        "NotManagedByEchoOnboard",
+                        format!("rule {prefix} in {region} was made by stack {stack_name}, not echo-onboard, so teardown leaves it alone"),
+                        format!("delete the stack with `aws cloudformation delete-stack --stack-name {stack_name} --region {region}` (cached repositories are kept), or pass --adopt to let echo-onboard delete it through the stack"),
+                    )));
+                }
+                match aws.describe_stack(&stack_name).await? {
+                    Some(info) => Owner::Stack(info),
+                    None => Owner::Nothing,
+                }
+            }
             Some(ManagedBy::EchoOnboard) => {
                 // The rule's own role wins over the default name; an explicit --role-name over both.
                 let role = match (&role_name, rule.as_ref().and_then(|r| r.role_arn.clone())) {
@@ -691,17 +710,31 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                 };
                 Owner::Tool { role }
             }
+            // Taken over: the rule goes; its role is not the tool's and stays (plan says so).
+            Some(ManagedBy::Other) if req.adopt => {
+                for r in observed.rules.iter_mut().filter(|r| r.prefix == prefix) {
+                    r.managed_by = ManagedBy::EchoOnboard;
+                    r.owner_proof = "taken over with --adopt".into();
+                }
+                let role = rule
+                    .as_ref()
+                    .and_then(|r| r.role_arn.as_deref())
+                    .and_then(|arn| observed.role_by_arn(arn))
+                    .cloned();
+                Owner::Tool { role }
+            }
             // Handed over to IaC and not forced was refused above.
             Some(ManagedBy::Other | ManagedBy::Iac(_)) => {
                 let r = rule.as_ref().expect("matched a rule");
                 return Err(Failure::of(Problem::new(
                     "NotManagedByEchoOnboard",
                     format!(
-                        "rule {prefix} in {region} was not made by echo-onboard (upstream {}, role {}), so teardown leaves it alone",
+                        "rule {prefix} in {region} was not made by echo-onboard (upstream {}, role {}; {}), so teardown leaves it alone",
                         r.upstream_url,
-                        r.role_arn.as_deref().unwrap_or("none")
+                        r.role_arn.as_deref().unwrap_or("none"),
+                        r.owner_proof
                     ),
-                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept)"),
+                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept), or pass --adopt to let echo-onboard delete it"),
                 )));
             }
             None => {
@@ -734,11 +767,15 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         (Owner::Tool { role: Some(role) }, Some(others)) => others.using(&role.arn),
         _ => RoleUse::default(),
     };
+    let repos = match req.delete_repos {
+        true => Some(repository_fates(aws, &observed, &prefix).await),
+        false => None,
+    };
     let plan = teardown_plan_of(
         &observed,
         &prefix,
         &owner,
-        req.delete_repos,
+        repos.as_deref(),
         req.recovery_days,
         &elsewhere,
     );
@@ -751,6 +788,48 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         recovery_days: req.recovery_days,
         plan,
     })
+}
+
+/// Concurrent `ListTagsForResource` calls when repositories need their tags as proof.
+const TAG_CONCURRENCY: usize = 16;
+
+/// What `--delete-cached-repos` does with each repository under the prefix: the pure
+/// verdict of `core::ownership`, with tags read (bounded in parallel) only for repositories
+/// whose creation time cannot prove it. A tag that cannot be read keeps the repository.
+async fn repository_fates<'a>(
+    aws: &'a dyn Aws,
+    observed: &Observed,
+    prefix: &str,
+) -> Vec<(String, RepoFate)> {
+    use futures::stream::{self, StreamExt};
+    let rule_created = observed.rule(prefix).and_then(|r| r.created_at);
+    let repos: Vec<crate::core::model::RepositoryInfo> = observed
+        .repositories
+        .iter()
+        .filter(|r| r.rule_prefix == prefix)
+        .cloned()
+        .collect();
+    // Boxed so callers that spawn the plan can prove the futures are Send.
+    type Fate<'a> = futures::future::BoxFuture<'a, (String, RepoFate)>;
+    stream::iter(repos.into_iter().map(move |r| -> Fate<'a> {
+            Box::pin(async move {
+            let fate = if ownership::needs_tags(&r, rule_created) {
+                match aws.repository_tags(&r.arn).await {
+                    Ok(tags) => ownership::cached_repository(&r, rule_created, Some(&tags)),
+                    Err(e) => RepoFate::Keep(format!(
+                        "its tags could not be read to prove the cache made it ({} [{}])",
+                        e.message, e.code
+                    )),
+                }
+            } else {
+                ownership::cached_repository(&r, rule_created, None)
+            };
+            (r.name.clone(), fate)
+            })
+        }))
+        .buffered(TAG_CONCURRENCY)
+        .collect()
+        .await
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,10 +1,10 @@
 //! From a validated setup to a plan, for either method: shared by the CLI and the TUI.
 
 use crate::aws::{Aws, AwsError};
-use crate::core::model::{desired, Desired, Observed};
+use crate::core::model::{desired, Desired, ManagedBy, Observed, ObservedRole};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::upstream::{secret_name, Credential};
-use crate::core::validate::Setup;
+use crate::core::validate::{RoleName, Setup, DEFAULT_ROLE_NAME, PREFIX_TAG_KEY};
 use crate::engine::observe::{self, CacheReads, Scope, SecretRead};
 use crate::engine::stack::{self, StackPlan};
 
@@ -40,6 +40,45 @@ fn secret_read(setup: &Setup) -> Option<SecretRead> {
     }
 }
 
+/// Owners whose Echo rule a plan checks for equivalence instead of changing it.
+fn made_elsewhere(by: &ManagedBy) -> bool {
+    matches!(by, ManagedBy::Stack(_) | ManagedBy::Iac(_) | ManagedBy::Other)
+}
+
+/// The role this setup should use when the user kept the default role name: the tool's
+/// role of this prefix's rule, or a name of its own when the default role already serves
+/// another prefix. `None`: the default is right.
+fn own_role_for_prefix(setup: &Setup, observed: &Observed) -> Option<String> {
+    if setup.role_name.as_str() != DEFAULT_ROLE_NAME {
+        return None;
+    }
+    let prefix = setup.prefix.as_str();
+    let serves = |r: &ObservedRole, p: &str| {
+        r.managed_by().is_ours() && r.tags.get(PREFIX_TAG_KEY).map(String::as_str) == Some(p)
+    };
+    if let Some(role) = observed
+        .rule(prefix)
+        .and_then(|r| r.role_arn.as_deref())
+        .and_then(|a| observed.role_by_arn(a))
+        .filter(|r| serves(r, prefix))
+    {
+        return Some(role.name.clone());
+    }
+    let default = observed.role.as_ref()?;
+    let other = default.managed_by().is_ours() && !serves(default, prefix);
+    other.then(|| derived_role_name(prefix))
+}
+
+/// `echo-pullthrough-cache-role-<prefix>`, within IAM's 64 characters.
+pub fn derived_role_name(prefix: &str) -> String {
+    let suffix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    format!("{DEFAULT_ROLE_NAME}-{suffix}").chars().take(64).collect()
+}
+
 pub async fn plan_setup(
     aws: &dyn Aws,
     setup: Setup,
@@ -56,6 +95,7 @@ pub async fn plan_setup(
     };
     let scope = Scope {
         role_name: setup.is_echo().then(|| role_name.clone()),
+        stacks_for: Some(setup.prefix.to_string()),
         // Another upstream's rule is recorded as the tool's by its template.
         cache: if setup.cache.is_empty() && setup.is_echo() {
             CacheReads::Skip
@@ -65,7 +105,25 @@ pub async fn plan_setup(
         secret: secret_read(&setup),
         ..Default::default()
     };
-    let observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
+    let mut observed = observe::observe(aws, setup.region.as_str(), &scope).await?;
+    // Another prefix with the defaults: the default role already serves a prefix, so this
+    // one gets its own (its rule's, when it has one already).
+    let mut setup = setup;
+    if method == Method::Api && setup.is_echo() {
+        if let Some(name) = own_role_for_prefix(&setup, &observed) {
+            if name != role_name {
+                let role = aws.get_role(&name).await?;
+                observed.roles.extend(role.clone());
+                observed.role = role;
+                setup.role_name = RoleName::parse("role-name", &name)
+                    .expect("a derived role name is valid");
+            }
+        }
+    }
+    let role_name = match method {
+        Method::Api => setup.role_name.to_string(),
+        Method::CloudFormation => role_name,
+    };
     let mut desired = desired(&setup, &observed.identity.account);
     if let Some(role) = desired.role.as_mut().filter(|r| r.name != role_name) {
         role.arn = crate::core::model::role_arn(
@@ -81,6 +139,27 @@ pub async fn plan_setup(
         desired.rule.credential_arn = Some(current.arn.clone());
     }
     crate::core::cache::settle(&mut desired, &setup, &observed);
+    // An Echo rule someone else made (a stack, Terraform, by hand): already onboarded when
+    // it is equivalent, else blocked with the differences; never taken over without --adopt.
+    if let Some(rule) = observed
+        .rule(setup.prefix.as_str())
+        .filter(|r| setup.is_echo() && !adopt && made_elsewhere(&r.managed_by))
+        .cloned()
+    {
+        let validation = aws
+            .validate_cache_rule(&rule.prefix)
+            .await
+            .map(|v| (v.is_valid, v.failure))
+            .map_err(|e| format!("{} [{}]", e.message, e.code));
+        let plan = plan::plan_made_elsewhere(&desired, &observed, &rule, Some(&validation));
+        return Ok(Planned {
+            setup,
+            desired,
+            observed,
+            plan,
+            stack: None,
+        });
+    }
     if method == Method::CloudFormation {
         let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
         return Ok(Planned {

@@ -803,8 +803,9 @@ pub async fn delete(
     Ok(deleted)
 }
 
-/// Deletes the stack (confirming its rule and role are gone), then the cached repositories
-/// listed in `plan` (its `ecr-repository` rows; they are not stack resources).
+/// Deletes the cached repositories listed in `plan` (its `ecr-repository` rows; they are not
+/// stack resources), then the stack (confirming its rule and role are gone). Repositories go
+/// first: while the rule exists, a second run can still prove which ones the cache made.
 pub async fn delete_with_repositories(
     aws: &dyn Aws,
     stack: &StackInfo,
@@ -812,7 +813,6 @@ pub async fn delete_with_repositories(
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> Result<Vec<String>, StackFailure> {
-    let mut deleted = delete(aws, stack, opts, tx).await?;
     let repos = Plan {
         changes: plan
             .changes
@@ -822,28 +822,29 @@ pub async fn delete_with_repositories(
             .collect(),
         ..plan.clone()
     };
-    match super::teardown::teardown(aws, &repos, None, None, tx).await {
-        Ok(out) => {
-            deleted.extend(out.deleted);
-            Ok(deleted)
+    let mut deleted = match super::teardown::teardown(aws, &repos, None, None, tx).await {
+        Ok(out) => out.deleted,
+        Err(f) => {
+            return Err(StackFailure {
+                code: "CachedRepositoriesRemain".into(),
+                message: format!(
+                    "cached repositories remain ({}), so stack {} was not deleted yet: {}",
+                    f.remaining.join(", "),
+                    stack.name,
+                    f.error
+                ),
+                stack_status: Some(stack.status.clone()),
+                next_step: format!(
+                    "run the teardown again with --delete-cached-repos --prefix {}",
+                    stack
+                        .parameters
+                        .get("RepositoryNamePrefix")
+                        .cloned()
+                        .unwrap_or_default()
+                ),
+            })
         }
-        Err(f) => Err(StackFailure {
-            code: "CachedRepositoriesRemain".into(),
-            message: format!(
-                "stack {} is deleted, but cached repositories remain ({}): {}",
-                stack.name,
-                f.remaining.join(", "),
-                f.error
-            ),
-            stack_status: None,
-            next_step: format!(
-                "run the teardown again with --delete-cached-repos --prefix {}",
-                stack
-                    .parameters
-                    .get("RepositoryNamePrefix")
-                    .cloned()
-                    .unwrap_or_default()
-            ),
-        }),
-    }
+    };
+    deleted.extend(delete(aws, stack, opts, tx).await?);
+    Ok(deleted)
 }

@@ -1,5 +1,5 @@
-//! Tears down what a teardown plan lists: the rule and the role's inline policies together,
-//! then the role, then the cached repositories when asked. Deletions cannot be
+//! Tears down what a teardown plan lists: the cached repositories when asked, then the rule
+//! and the role's inline policies together, then the role. Deletions cannot be
 //! undone, so on failure the user gets what was deleted and what remains.
 
 use futures::future::BoxFuture;
@@ -123,6 +123,66 @@ pub async fn teardown(
             .filter(|n| !done.contains(n))
             .collect()
     };
+    // The cached repositories go first: while their rule exists, a second run can still prove
+    // which ones the cache made (by creation time), so a teardown stopped here finishes later.
+    // Boxed so callers that spawn a teardown can prove the futures are Send.
+    type Deletion<'a> = BoxFuture<'a, (ResourceChange, Result<(), AwsError>)>;
+    let jobs: Vec<(usize, ResourceChange)> =
+        repos.into_iter().map(|(i, c)| (i, (*c).clone())).collect();
+    let results: Vec<_> = stream::iter(jobs.into_iter().map(|(i, c)| -> Deletion<'_> {
+        Box::pin(async move {
+            let c = &c;
+            let index = i + 1;
+            emit(
+                tx,
+                Event::StepStarted {
+                    index,
+                    total,
+                    label: label(c),
+                },
+            );
+            let r = gone_is_fine(aws.delete_repository(&c.name).await);
+            match &r {
+                Ok(()) => emit(
+                    tx,
+                    Event::StepDone {
+                        index,
+                        total,
+                        label: label(c),
+                    },
+                ),
+                Err(e) => emit(
+                    tx,
+                    Event::StepFailed {
+                        index,
+                        total,
+                        label: label(c),
+                        error: e.to_string(),
+                    },
+                ),
+            }
+            (c.clone(), r)
+        })
+    }))
+    .buffer_unordered(REPO_CONCURRENCY)
+    .collect()
+    .await;
+    let mut first_error = None;
+    for (c, r) in results {
+        match r {
+            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(TeardownFailure {
+            error,
+            remaining: remaining_from(&deleted),
+            deleted,
+        });
+    }
     // Two round trips: the rule and the role's inline policies go together, then the role.
     // If the rule cannot be deleted, the policies are put back, so a rule is never left with
     // a role that cannot pull.
@@ -248,69 +308,9 @@ pub async fn teardown(
         deleted.push(format!("{} {}", c.resource.label(), c.name));
     }
 
-    // Boxed so callers that spawn a teardown can prove the futures are Send.
-    type Deletion<'a> = BoxFuture<'a, (ResourceChange, Result<(), AwsError>)>;
-    let jobs: Vec<(usize, ResourceChange)> =
-        repos.into_iter().map(|(i, c)| (i, (*c).clone())).collect();
-    let results: Vec<_> = stream::iter(jobs.into_iter().map(|(i, c)| -> Deletion<'_> {
-        Box::pin(async move {
-            let c = &c;
-            let index = i + 1;
-            emit(
-                tx,
-                Event::StepStarted {
-                    index,
-                    total,
-                    label: label(c),
-                },
-            );
-            let r = gone_is_fine(aws.delete_repository(&c.name).await);
-            match &r {
-                Ok(()) => emit(
-                    tx,
-                    Event::StepDone {
-                        index,
-                        total,
-                        label: label(c),
-                    },
-                ),
-                Err(e) => emit(
-                    tx,
-                    Event::StepFailed {
-                        index,
-                        total,
-                        label: label(c),
-                        error: e.to_string(),
-                    },
-                ),
-            }
-            (c.clone(), r)
-        })
-    }))
-    .buffer_unordered(REPO_CONCURRENCY)
-    .collect()
-    .await;
-    let mut first_error = None;
-    let mut remaining = vec![];
-    for (c, r) in results {
-        let name = format!("{} {}", c.resource.label(), c.name);
-        match r {
-            Ok(()) => deleted.push(name),
-            Err(e) => {
-                remaining.push(name);
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        Some(error) => Err(TeardownFailure {
-            error,
-            deleted,
-            remaining,
-        }),
-        None => Ok(TeardownOutcome {
-            deleted,
-            left_alone,
-        }),
-    }
+    Ok(TeardownOutcome {
+        deleted,
+        left_alone,
+    })
 }
+

@@ -463,6 +463,7 @@ impl Runner {
                         stack_name: None,
                         delete_repos,
                         force: false,
+                        adopt: false,
                         recovery_days: ops::DEFAULT_RECOVERY_DAYS,
                     };
                     let r = ops::plan_teardown(aws.as_ref(), &req)

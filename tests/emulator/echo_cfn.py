@@ -940,6 +940,40 @@ def delete_stack_instances_response(self: Any) -> Any:
     return ActionResult({"OperationId": operation.operations[-1]["OperationId"]})
 
 
+# --- DescribeStackResources by PhysicalResourceId --------------------------------------
+
+
+def describe_stack_resources_response(self: Any) -> Any:
+    """AWS finds the stack that owns a physical id when ``StackName`` is absent (moto reads
+    only ``StackName``): "You can pass the … id to DescribeStackResources to find which stack
+    the instance belongs to"; both given is a ValidationError; an id no stack owns answers
+    ``Stack for <id> does not exist``."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import StackResourceDTO
+    from moto.core.responses import ActionResult
+
+    stack_name = self._get_param("StackName")
+    physical = self._get_param("PhysicalResourceId")
+    if physical is None:
+        if stack_name is None:
+            raise ValidationError(message="Either StackName or PhysicalResourceId must be specified")
+        return _original_describe_stack_resources(self)
+    if stack_name is not None:
+        raise ValidationError(message="Cannot specify both StackName and PhysicalResourceId")
+    logical = self._get_param("LogicalResourceId")
+    for stack in self.cloudformation_backend.stacks.values():
+        if stack.status == "DELETE_COMPLETE":
+            continue
+        resources = list(stack.stack_resources)
+        if any(getattr(r, "physical_resource_id", None) == physical for r in resources):
+            chosen = [r for r in resources if logical is None or getattr(r, "logical_resource_id", None) == logical]
+            return ActionResult({"StackResources": [StackResourceDTO(stack, r) for r in chosen]})
+    raise ValidationError(message=f"Stack for {physical} does not exist")
+
+
+_original_describe_stack_resources: Any = None
+
+
 def install(module: Any) -> None:
     global emulator
     emulator = module
@@ -974,6 +1008,9 @@ def install(module: Any) -> None:
     cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
     cfn_responses.CloudFormationResponse.describe_organizations_access = describe_organizations_access
     cfn_responses.CloudFormationResponse.activate_organizations_access = activate_organizations_access
+    global _original_describe_stack_resources
+    _original_describe_stack_resources = cfn_responses.CloudFormationResponse.describe_stack_resources
+    cfn_responses.CloudFormationResponse.describe_stack_resources = describe_stack_resources_response
     # moto finds resource types through cached subclass scans: rescan with our model.
     for fn in (parsing.get_model_list, parsing.get_model_map):
         fn.cache_clear()

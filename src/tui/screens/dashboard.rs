@@ -548,6 +548,7 @@ fn owner(m: &ManagedBy) -> String {
     match m {
         ManagedBy::EchoOnboard => "echo-onboard (API calls)".into(),
         ManagedBy::CloudFormation(stack) => format!("CloudFormation stack {stack}"),
+        ManagedBy::Stack(stack) => format!("stack {stack}, not echo-onboard"),
         ManagedBy::Iac(tool) => format!("{tool} (handed over)"),
         ManagedBy::Other => "someone else (not this tool)".into(),
     }
@@ -683,6 +684,7 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
                 cells.push(Cell::from(match &r.managed_by {
                     // The stack's name is in the detail pane.
                     ManagedBy::CloudFormation(_) => "a stack".to_string(),
+                    ManagedBy::Stack(stack) => format!("stack {stack}"),
                     other => other.label(),
                 }));
             }
