@@ -201,6 +201,24 @@ async fn a_failed_undo_is_reported_as_remaining() {
     assert_eq!(failure.remaining, vec![format!("created IAM role {ROLE}")]);
 }
 
+/// The teardown verdicts of the repositories under `prefix`, as the engine decides them.
+fn cached_fates(
+    o: &echo_onboard::core::model::Observed,
+    prefix: &str,
+) -> Vec<(String, echo_onboard::core::ownership::RepoFate)> {
+    let created = o.rule(prefix).and_then(|r| r.created_at);
+    o.repositories
+        .iter()
+        .filter(|r| r.rule_prefix == prefix)
+        .map(|r| {
+            (
+                r.name.clone(),
+                echo_onboard::core::ownership::cached_repository(r, created, None),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn teardown_reports_what_remains_on_failure() {
     let aws = SandboxAws::empty(REGION);
@@ -219,11 +237,12 @@ async fn teardown_reports_what_remains_on_failure() {
     )
     .await
     .unwrap();
+    let fates = cached_fates(&observed, "echo");
     let p = plan_teardown(
         &observed,
         "echo",
         observed.role.as_ref(),
-        true,
+        Some(&fates),
         &Default::default(),
     );
     aws.fail_next("DeleteRole", "AccessDenied", "denied");
@@ -231,17 +250,15 @@ async fn teardown_reports_what_remains_on_failure() {
     let failure = teardown(&aws, &p, observed.role.as_ref(), None, &tx)
         .await
         .unwrap_err();
+    // The cached repositories go first (while the rule can still prove them), then the rule.
     assert_eq!(
         failure.deleted,
-        vec!["pull-through-cache-rule echo".to_string()]
-    );
-    assert_eq!(
-        failure.remaining,
         vec![
-            format!("iam-role {ROLE}"),
-            "ecr-repository echo/python".into()
+            "ecr-repository echo/python".to_string(),
+            "pull-through-cache-rule echo".to_string()
         ]
     );
+    assert_eq!(failure.remaining, vec![format!("iam-role {ROLE}")]);
     // Running it again finishes the job.
     let observed = observe(
         &aws,
@@ -256,17 +273,18 @@ async fn teardown_reports_what_remains_on_failure() {
     )
     .await
     .unwrap();
+    let fates = cached_fates(&observed, "echo");
     let p = plan_teardown(
         &observed,
         "echo",
         observed.role.as_ref(),
-        true,
+        Some(&fates),
         &Default::default(),
     );
     let outcome = teardown(&aws, &p, observed.role.as_ref(), None, &tx)
         .await
         .unwrap();
-    assert_eq!(outcome.deleted.len(), 2);
+    assert_eq!(outcome.deleted, vec![format!("iam-role {ROLE}")]);
     assert!(aws.get_role(ROLE).await.unwrap().is_none());
     assert!(aws.list_repositories().await.unwrap().is_empty());
 }
@@ -281,7 +299,7 @@ async fn teardown_puts_the_policy_back_when_the_rule_cannot_be_deleted() {
         &observed,
         "echo",
         observed.role.as_ref(),
-        false,
+        None,
         &Default::default(),
     );
     // The rule and the role's policy are deleted together (one round trip); the rule fails.

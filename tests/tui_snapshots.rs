@@ -63,6 +63,7 @@ fn rule(prefix: &str, managed_by: ManagedBy) -> CacheRule {
         credential_arn: None,
         created_at: Some(now()),
         managed_by,
+        owner_proof: String::new(),
     }
 }
 
@@ -97,6 +98,13 @@ fn observed() -> Observed {
     let repos = (0..40)
         .map(|i| RepositoryInfo {
             settings: None,
+            // Two were made by hand before the rule: a teardown keeps them.
+            created_at: Some(if i < 2 {
+                now() - chrono::Duration::days(30)
+            } else {
+                now() + chrono::Duration::minutes(i as i64)
+            }),
+            arn: String::new(),
             name: format!("echo/image-{i:02}"),
             rule_prefix: "echo".into(),
             details: Some(RepoDetails {
@@ -309,11 +317,23 @@ fn teardown_planned(a: &App, delete_repos: bool) -> Msg {
         .and_then(|r| r.role_arn.as_deref())
         .and_then(|arn| o.role_by_arn(arn))
         .cloned();
+    let rule_created = o.rule(&prefix).and_then(|r| r.created_at);
+    let fates: Vec<_> = o
+        .repositories
+        .iter()
+        .filter(|r| r.rule_prefix == prefix)
+        .map(|r| {
+            (
+                r.name.clone(),
+                echo_onboard::core::ownership::cached_repository(r, rule_created, None),
+            )
+        })
+        .collect();
     let plan = echo_onboard::core::plan::plan_teardown(
         &o,
         &prefix,
         role.as_ref(),
-        delete_repos,
+        delete_repos.then_some(fates.as_slice()),
         &Default::default(),
     );
     Msg::TeardownPlanned(Ok(Shared::new(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::core::cache::{lifecycle_summary, scanning_words};
 
 use crate::core::format::human_bytes;
-use crate::core::model::Observed;
+use crate::core::model::{ManagedBy, Observed};
 use crate::core::render::{Tone, ToneLine};
 use crate::engine::ops::Status;
 
@@ -104,6 +104,12 @@ fn region_json(o: &Observed) -> Value {
             "upstream_prefix": r.upstream_prefix,
             "role_arn": r.role_arn,
             "managed_by": r.managed_by.label(),
+            "owner": r.managed_by.describe(),
+            "owner_stack": match &r.managed_by {
+                ManagedBy::CloudFormation(s) | ManagedBy::Stack(s) => Some(s.as_str()),
+                _ => None,
+            },
+            "owner_proof": r.owner_proof,
             "created_at": time(r.created_at),
             // null when templates and scanning could not be read (see cache_unread)
             "template": o.cache.template(&r.prefix).map(|t| json!({
@@ -191,7 +197,10 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
                         ),
                         (None, None) => "-".into(),
                     },
-                    r.managed_by.label(),
+                    match &r.managed_by {
+                        ManagedBy::Stack(stack) => format!("stack {stack} (not echo-onboard)"),
+                        other => other.label(),
+                    },
                 ]
             })
             .collect();

@@ -216,14 +216,14 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
             "Pull-through cache rule",
             Status::Pass,
             format!(
-                "{prefix}/ → {} {}, {}, managed by {}",
+                "{prefix}/ → {} {}, {}, {}",
                 r.upstream_registry,
                 r.upstream_url,
                 match &r.credential_arn {
                     Some(_) => "with a credential secret",
                     None => "no credential",
                 },
-                r.managed_by.label()
+                r.managed_by.describe()
             ),
         )
         .evidence(ev);
@@ -253,9 +253,9 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
             "Pull-through cache rule",
             Status::Pass,
             format!(
-                "{prefix}/ → ECR {acct} in {reg}, upstream prefix {}, managed by {}",
+                "{prefix}/ → ECR {acct} in {reg}, upstream prefix {}, {}",
                 r.upstream_prefix,
-                r.managed_by.label()
+                r.managed_by.describe()
             ),
         )
         .evidence(ev),
@@ -856,6 +856,7 @@ mod tests {
             credential_arn: None,
             created_at: None,
             managed_by: ManagedBy::EchoOnboard,
+            owner_proof: String::new(),
         };
         let role = ObservedRole {
             name: d.echo_role().name.clone(),
@@ -954,6 +955,8 @@ mod tests {
             .contains("docker pull 444455556666.dkr.ecr.eu-west-1.amazonaws.com/echo/"));
         o.repositories.push(RepositoryInfo {
             settings: None,
+            created_at: None,
+            arn: String::new(),
             name: "echo/x".into(),
             rule_prefix: "echo".into(),
             details: Some(crate::core::model::RepoDetails {
@@ -1043,6 +1046,8 @@ mod tests {
         assert!(c.reason.contains("immutable tags"), "{}", c.reason);
         o.repositories.push(RepositoryInfo {
             settings: Some(RepoSettings::ecr_default()),
+            created_at: None,
+            arn: String::new(),
             name: "echo/old".into(),
             rule_prefix: "echo".into(),
             details: None,

@@ -853,20 +853,20 @@ pub fn plan_teardown(
         ));
     }
     if let Some(repos) = repos {
-        let mut kept = 0;
-        for (name, fate) in repos {
+        // Deletions first, then what is kept, each with why it is kept.
+        let (delete, keep): (Vec<_>, Vec<_>) =
+            repos.iter().partition(|(_, f)| matches!(f, RepoFate::Delete(_)));
+        let kept = keep.len();
+        for (name, fate) in delete.into_iter().chain(keep) {
             let (action, reason) = match fate {
-                RepoFate::Delete(why) => (Action::Delete, why.clone()),
-                RepoFate::Keep(why) => {
-                    kept += 1;
-                    (Action::NoOp, format!("kept: {why}"))
-                }
+                RepoFate::Delete(_) => (Action::Delete, None),
+                RepoFate::Keep(why) => (Action::NoOp, Some(format!("kept: {why}"))),
             };
             p.changes.push(ResourceChange {
                 resource: ResourceKind::EcrRepository,
                 name: name.clone(),
                 action,
-                reason: Some(reason),
+                reason,
                 fields: vec![],
             });
         }
@@ -990,6 +990,7 @@ mod tests {
             credential_arn: None,
             created_at: None,
             managed_by,
+            owner_proof: String::new(),
         }
     }
 
@@ -1214,6 +1215,8 @@ mod tests {
     fn repo(name: &str, prefix: &str) -> RepositoryInfo {
         RepositoryInfo {
             settings: None,
+            created_at: None,
+            arn: String::new(),
             name: name.into(),
             rule_prefix: prefix.into(),
             details: Some(crate::core::model::RepoDetails {
@@ -1231,7 +1234,7 @@ mod tests {
         let (_, mut o) = converged();
         o.repositories = vec![repo("echo/python", "echo"), repo("other/x", "other")];
         let role = o.role.clone();
-        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
+        let p = plan_teardown(&o, "echo", role.as_ref(), None, &RoleUse::default());
         let actions: Vec<_> = p.changes.iter().map(|c| (c.resource, c.action)).collect();
         assert_eq!(
             actions,
@@ -1241,10 +1244,20 @@ mod tests {
             ]
         );
         assert!(p.warnings[0].contains("cached repositories under echo/ are kept"));
-        let p = plan_teardown(&o, "echo", role.as_ref(), true, &RoleUse::default());
-        assert_eq!(p.changes.len(), 3);
+        let fates = vec![
+            ("echo/python".to_string(), RepoFate::Delete("made by the cache".into())),
+            ("echo/handmade".to_string(), RepoFate::Keep("older than the rule".into())),
+        ];
+        let p = plan_teardown(&o, "echo", role.as_ref(), Some(&fates), &RoleUse::default());
+        assert_eq!(p.changes.len(), 4);
         assert_eq!(p.changes[2].name, "echo/python");
         assert_eq!(p.changes[2].action, Action::Delete);
+        // What is kept is listed, with why, and counted.
+        assert_eq!(p.changes[2].reason, None);
+        assert_eq!(p.changes[3].name, "echo/handmade");
+        assert_eq!(p.changes[3].action, Action::NoOp);
+        assert_eq!(p.changes[3].reason.as_deref(), Some("kept: older than the rule"));
+        assert!(p.warnings.iter().any(|w| w.contains("1 repository under echo/ is kept") && w.contains("1 will be deleted")), "{:?}", p.warnings);
     }
 
     #[test]
@@ -1253,7 +1266,7 @@ mod tests {
         o.rules[0].managed_by = ManagedBy::Other;
         let mut role = o.role.clone().unwrap();
         role.tags.clear();
-        let p = plan_teardown(&o, "echo", Some(&role), false, &RoleUse::default());
+        let p = plan_teardown(&o, "echo", Some(&role), None, &RoleUse::default());
         assert!(!p.has_changes());
         assert!(p
             .changes
@@ -1268,7 +1281,7 @@ mod tests {
         other.prefix = "second".into();
         o.rules.push(other);
         let role = o.role.clone();
-        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
+        let p = plan_teardown(&o, "echo", role.as_ref(), None, &RoleUse::default());
         let c = p.change(ResourceKind::IamRole).unwrap();
         assert_eq!(c.action, Action::NoOp);
         assert!(c.reason.as_ref().unwrap().contains("second"));
@@ -1276,7 +1289,7 @@ mod tests {
 
     #[test]
     fn teardown_of_missing_rule_warns() {
-        let p = plan_teardown(&empty(), "echo", None, false, &RoleUse::default());
+        let p = plan_teardown(&empty(), "echo", None, None, &RoleUse::default());
         assert!(p.changes.is_empty());
         assert!(p.warnings[0].contains("no pull-through cache rule"));
     }
@@ -1292,7 +1305,7 @@ mod tests {
             }],
             unreadable: vec![],
         };
-        let p = plan_teardown(&o, "echo", role.as_ref(), false, &elsewhere);
+        let p = plan_teardown(&o, "echo", role.as_ref(), None, &elsewhere);
         assert_eq!(
             p.change(ResourceKind::PullThroughCacheRule).unwrap().action,
             Action::Delete
@@ -1309,13 +1322,13 @@ mod tests {
             rules: vec![],
             unreadable: vec!["ap-south-1: AccessDenied".into()],
         };
-        let p = plan_teardown(&o, "echo", role.as_ref(), false, &doubt);
+        let p = plan_teardown(&o, "echo", role.as_ref(), None, &doubt);
         assert_eq!(
             p.change(ResourceKind::IamRole).unwrap().action,
             Action::NoOp
         );
         // The last region deletes it.
-        let p = plan_teardown(&o, "echo", role.as_ref(), false, &RoleUse::default());
+        let p = plan_teardown(&o, "echo", role.as_ref(), None, &RoleUse::default());
         assert_eq!(
             p.change(ResourceKind::IamRole).unwrap().action,
             Action::Delete

@@ -76,7 +76,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         observed.cache.template(prefix).is_some(),
         observed.rules.iter().any(|r| r.credential_arn.is_some()),
         rule.as_ref()
-            .is_some_and(|r| matches!(r.managed_by, ManagedBy::CloudFormation(_))),
+            .is_some_and(|r| matches!(r.managed_by, ManagedBy::CloudFormation(_) | ManagedBy::Stack(_))),
     );
     let puller_actions: Vec<String> = checks::PULLER_ACTIONS
         .iter()
@@ -102,7 +102,7 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
         }
     };
     let stack_name = match rule.as_ref().map(|r| &r.managed_by) {
-        Some(ManagedBy::CloudFormation(s)) => Some(s.clone()),
+        Some(ManagedBy::CloudFormation(s) | ManagedBy::Stack(s)) => Some(s.clone()),
         _ => input.stack_name.clone(),
     };
     let stack = async {

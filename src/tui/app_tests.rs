@@ -166,6 +166,7 @@ mod wizard {
             credential_arn: None,
             created_at: None,
             managed_by: ManagedBy::Other,
+            owner_proof: String::new(),
         }])));
         assert_eq!(
             a.options.conflict(&a.session).unwrap().upstream_url,
@@ -396,6 +397,7 @@ mod screens {
             credential_arn: None,
             created_at: None,
             managed_by,
+            owner_proof: String::new(),
         }
     }
 
@@ -408,6 +410,7 @@ mod screens {
                 stack_name: None,
                 delete_repos,
                 force: false,
+                adopt: false,
                 recovery_days: crate::engine::ops::DEFAULT_RECOVERY_DAYS,
             },
         )
@@ -418,6 +421,8 @@ mod screens {
     fn observed() -> Observed {
         let repo = |name: &str, pulls: u64, size: u64| RepositoryInfo {
             settings: None,
+            created_at: None,
+            arn: String::new(),
             name: name.into(),
             rule_prefix: "echo".into(),
             details: Some(crate::core::model::RepoDetails {
@@ -679,6 +684,8 @@ mod screens {
         }
         o.repositories.push(RepositoryInfo {
             settings: None,
+            created_at: None,
+            arn: String::new(),
             name: "other/z".into(),
             rule_prefix: "other".into(),
             details: None,

@@ -13,6 +13,7 @@ use tui_input::Input;
 use super::progress::{self, Progress};
 use super::{Out, Screen};
 use crate::core::model::CacheRule;
+use crate::core::plan::{Action, ResourceKind};
 use crate::core::render::plan_lines;
 use crate::engine::ops::TeardownPlanned;
 use crate::tui::keys::{self, Binding, Cmd};
@@ -165,12 +166,27 @@ pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut 
     // The repositories option only while it can still be chosen.
     let mut c = vec![];
     if t.typing() && t.repositories > 0 {
-        c.push(Line::raw(format!(
-            "[{}] also delete the {} cached repositories under {}/ with their images (ctrl-r)",
-            if t.delete_repos { "x" } else { " " },
-            t.repositories,
-            t.rule.prefix
-        )));
+        let under = if t.rule.prefix == crate::core::validate::ROOT {
+            "ROOT".to_string()
+        } else {
+            format!("{}/", t.rule.prefix)
+        };
+        // Once planned, the engine's verdicts: only what the cache provably made goes.
+        let rows = t.planned.as_ref().filter(|_| t.delete_repos).map(|p| {
+            let repos = p.plan.changes.iter().filter(|c| c.resource == ResourceKind::EcrRepository);
+            let delete = repos.clone().filter(|c| c.action == Action::Delete).count();
+            (delete, repos.count() - delete)
+        });
+        c.push(Line::raw(match rows {
+            Some((delete, kept)) => format!(
+                "[x] also delete the {delete} repositories the cache made under {under} with their images; {kept} kept, not made by the cache (ctrl-r)"
+            ),
+            None => format!(
+                "[{}] also delete the repositories the cache made under {under} (of {}), with their images (ctrl-r)",
+                if t.delete_repos { "x" } else { " " },
+                t.repositories,
+            ),
+        }));
     }
     match &t.finished {
         Some(Ok(deleted)) => c.push(Line::styled(
