@@ -143,7 +143,8 @@ impl SandboxStack {
         }
         if stack_kind(&self.parameters) == crate::cfn::Kind::Echo {
             out.push(crate::cfn::stack_role_name(
-                param(&self.parameters, "RoleName").unwrap_or(crate::core::validate::DEFAULT_ROLE_NAME),
+                param(&self.parameters, "RoleName")
+                    .unwrap_or(crate::core::validate::DEFAULT_ROLE_NAME),
                 region,
             ));
         }
@@ -1360,7 +1361,10 @@ impl Aws for SandboxAws {
     async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
         let action = "ecr:ListTagsForResource";
         self.call("ListTagsForResource", action).await?;
-        let name = arn.split_once(":repository/").map(|(_, n)| n).unwrap_or_default();
+        let name = arn
+            .split_once(":repository/")
+            .map(|(_, n)| n)
+            .unwrap_or_default();
         match self.state.lock().unwrap().repos.get(name) {
             Some(r) => Ok(r.tags.clone()),
             None => Err(err(
@@ -1513,14 +1517,20 @@ impl Aws for SandboxAws {
     }
 
     async fn stack_holding(&self, physical_id: &str) -> AwsResult<Option<String>> {
-        self.call("DescribeStackResources", "cloudformation:DescribeStackResources")
-            .await?;
+        self.call(
+            "DescribeStackResources",
+            "cloudformation:DescribeStackResources",
+        )
+        .await?;
         let s = self.state.lock().unwrap();
-        Ok(s
-            .stacks
+        Ok(s.stacks
             .values()
             .filter(|st| st.status != "DELETE_COMPLETE" && st.status != "REVIEW_IN_PROGRESS")
-            .find(|st| st.physical_ids(&self.region).iter().any(|p| p == physical_id))
+            .find(|st| {
+                st.physical_ids(&self.region)
+                    .iter()
+                    .any(|p| p == physical_id)
+            })
             .map(|st| st.name.clone()))
     }
 

@@ -84,7 +84,10 @@ pub fn role(role: &ObservedRole, holder: Option<&HoldingStack>) -> Owned {
             // The template's tags name a stack that no longer holds the role.
             Some(s) => Owned::new(
                 ManagedBy::Other,
-                format!("role {} is tagged for stack {s}, but no stack holds it", role.name),
+                format!(
+                    "role {} is tagged for stack {s}, but no stack holds it",
+                    role.name
+                ),
             ),
             None => Owned::new(
                 ManagedBy::EchoOnboard,
@@ -225,15 +228,24 @@ pub fn secret(s: &ObservedSecret, prefix: &str) -> Owned {
     match by {
         ManagedBy::EchoOnboard if for_prefix => Owned::new(
             by,
-            format!("secret {} was created by echo-onboard for prefix {prefix}", s.name),
+            format!(
+                "secret {} was created by echo-onboard for prefix {prefix}",
+                s.name
+            ),
         ),
         ManagedBy::EchoOnboard => Owned::new(
             ManagedBy::Other,
-            format!("secret {} was created by echo-onboard for another prefix", s.name),
+            format!(
+                "secret {} was created by echo-onboard for another prefix",
+                s.name
+            ),
         ),
         other => Owned::new(
             other,
-            format!("secret {} carries no echo-onboard tag for prefix {prefix}", s.name),
+            format!(
+                "secret {} carries no echo-onboard tag for prefix {prefix}",
+                s.name
+            ),
         ),
     }
 }
@@ -331,12 +343,29 @@ mod tests {
     #[test]
     fn a_rule_is_ours_only_through_a_role_made_for_its_prefix() {
         let r = a_rule("echo", Some("role"));
-        let ours = a_role("role", tags(&[("managed-by", "echo-onboard"), ("echo-onboard:prefix", "echo")]));
+        let ours = a_role(
+            "role",
+            tags(&[
+                ("managed-by", "echo-onboard"),
+                ("echo-onboard:prefix", "echo"),
+            ]),
+        );
         assert!(rule(&r, Some(&ours), None, None).by.is_ours());
-        let other_prefix =
-            a_role("role", tags(&[("managed-by", "echo-onboard"), ("echo-onboard:prefix", "team")]));
-        assert_eq!(rule(&r, Some(&other_prefix), None, None).by, ManagedBy::Other);
-        assert_eq!(rule(&r, Some(&a_role("role", tags(&[]))), None, None).by, ManagedBy::Other);
+        let other_prefix = a_role(
+            "role",
+            tags(&[
+                ("managed-by", "echo-onboard"),
+                ("echo-onboard:prefix", "team"),
+            ]),
+        );
+        assert_eq!(
+            rule(&r, Some(&other_prefix), None, None).by,
+            ManagedBy::Other
+        );
+        assert_eq!(
+            rule(&r, Some(&a_role("role", tags(&[]))), None, None).by,
+            ManagedBy::Other
+        );
         assert_eq!(rule(&r, None, None, None).by, ManagedBy::Other);
     }
 
@@ -353,7 +382,10 @@ mod tests {
         };
         let o = rule(&r, None, None, Some(Some(&theirs)));
         assert_eq!(o.by, ManagedBy::Stack("echo-mirror".into()));
-        assert_eq!(o.by.describe(), "made by stack echo-mirror, not echo-onboard");
+        assert_eq!(
+            o.by.describe(),
+            "made by stack echo-mirror, not echo-onboard"
+        );
         assert_eq!(
             rule(&r, None, None, Some(Some(&own))).by,
             ManagedBy::CloudFormation("echo-registry-ecr-cache".into())
@@ -361,9 +393,16 @@ mod tests {
         // Our template's role tags name a stack; without a stack holding it, that is no proof.
         let tagged = a_role(
             "echo-mirror-role",
-            tags(&[("managed-by", "echo-onboard"), ("echo-onboard:prefix", "echo"), ("echo-onboard:stack", "x")]),
+            tags(&[
+                ("managed-by", "echo-onboard"),
+                ("echo-onboard:prefix", "echo"),
+                ("echo-onboard:stack", "x"),
+            ]),
         );
-        assert_eq!(rule(&r, Some(&tagged), None, Some(None)).by, ManagedBy::Other);
+        assert_eq!(
+            rule(&r, Some(&tagged), None, Some(None)).by,
+            ManagedBy::Other
+        );
         assert!(needs_stack_lookup(&r, Some(&tagged), None));
     }
 
@@ -382,11 +421,16 @@ mod tests {
     fn a_rule_without_a_role_is_ours_only_when_our_template_records_that_very_rule() {
         let r = a_rule("ecr-public", None);
         assert_eq!(rule(&r, None, None, None).by, ManagedBy::Other);
-        assert!(rule(&r, None, Some(&marker("ecr-public", r.created_at)), None)
-            .by
-            .is_ours());
+        assert!(
+            rule(&r, None, Some(&marker("ecr-public", r.created_at)), None)
+                .by
+                .is_ours()
+        );
         // A marker written for an earlier rule of the same prefix proves nothing now.
-        let earlier = marker("ecr-public", Some(r.created_at.unwrap() - Duration::days(3)));
+        let earlier = marker(
+            "ecr-public",
+            Some(r.created_at.unwrap() - Duration::days(3)),
+        );
         assert_eq!(rule(&r, None, Some(&earlier), None).by, ManagedBy::Other);
         // A legacy marker (no record of the rule) is no proof either.
         let mut legacy = marker("ecr-public", None);
@@ -417,7 +461,10 @@ mod tests {
         let rule_at = Utc::now() - Duration::days(10);
         let before = repo("echo/handmade", "echo", rule_at - Duration::days(1));
         let after = repo("echo/nginx", "echo", rule_at + Duration::hours(1));
-        assert!(matches!(cached_repository(&after, Some(rule_at), None), RepoFate::Delete(_)));
+        assert!(matches!(
+            cached_repository(&after, Some(rule_at), None),
+            RepoFate::Delete(_)
+        ));
         assert!(
             matches!(cached_repository(&before, Some(rule_at), None), RepoFate::Keep(why) if why.contains("older than the rule"))
         );
@@ -428,13 +475,19 @@ mod tests {
             RepoFate::Delete(_)
         ));
         let root_new = repo("myapp/api", "ROOT", rule_at + Duration::days(1));
-        assert!(matches!(cached_repository(&root_new, Some(rule_at), Some(&tags(&[]))), RepoFate::Keep(_)));
+        assert!(matches!(
+            cached_repository(&root_new, Some(rule_at), Some(&tags(&[]))),
+            RepoFate::Keep(_)
+        ));
         assert!(matches!(
             cached_repository(&root_new, Some(rule_at), Some(&tagged)),
             RepoFate::Delete(_)
         ));
         // No rule left (a teardown that stopped half way): only the tag proves.
-        assert!(matches!(cached_repository(&after, None, None), RepoFate::Keep(_)));
+        assert!(matches!(
+            cached_repository(&after, None, None),
+            RepoFate::Keep(_)
+        ));
     }
 
     #[test]
@@ -449,8 +502,24 @@ mod tests {
             value_matches: None,
             unreadable: None,
         };
-        assert!(secret(&s(tags(&[("managed-by", "echo-onboard"), ("echo-onboard:prefix", "hub")])), "hub").by.is_ours());
-        assert!(!secret(&s(tags(&[("managed-by", "echo-onboard"), ("echo-onboard:prefix", "x")])), "hub").by.is_ours());
+        assert!(secret(
+            &s(tags(&[
+                ("managed-by", "echo-onboard"),
+                ("echo-onboard:prefix", "hub")
+            ])),
+            "hub"
+        )
+        .by
+        .is_ours());
+        assert!(!secret(
+            &s(tags(&[
+                ("managed-by", "echo-onboard"),
+                ("echo-onboard:prefix", "x")
+            ])),
+            "hub"
+        )
+        .by
+        .is_ours());
         assert!(!secret(&s(tags(&[])), "hub").by.is_ours());
     }
 }

@@ -533,7 +533,11 @@ pub fn differences_from(
     let d = &desired.rule;
     let mut out = vec![];
     for (what, have, want) in [
-        ("upstream registry", &rule.upstream_registry, &d.upstream_registry),
+        (
+            "upstream registry",
+            &rule.upstream_registry,
+            &d.upstream_registry,
+        ),
         ("upstream URL", &rule.upstream_url, &d.upstream_url),
         ("upstream prefix", &rule.upstream_prefix, &d.upstream_prefix),
     ] {
@@ -541,12 +545,23 @@ pub fn differences_from(
             out.push(format!("its {what} is {have}, this setup wants {want}"));
         }
     }
-    match (&rule.role_arn, rule.role_arn.as_deref().and_then(|a| observed.role_by_arn(a))) {
+    match (
+        &rule.role_arn,
+        rule.role_arn
+            .as_deref()
+            .and_then(|a| observed.role_by_arn(a)),
+    ) {
         (None, _) => out.push("it has no role for ECR to assume".into()),
-        (Some(arn), None) => out.push(format!("its role {arn} is not in this account or does not exist")),
+        (Some(arn), None) => out.push(format!(
+            "its role {arn} is not in this account or does not exist"
+        )),
         (Some(_), Some(role)) => {
             if !policy::trusts_ecr_service(&role.trust) {
-                out.push(format!("its role {} does not trust {}", role.name, policy::ECR_PTC_SERVICE));
+                out.push(format!(
+                    "its role {} does not trust {}",
+                    role.name,
+                    policy::ECR_PTC_SERVICE
+                ));
             }
             let required = super::checks::required_role_permissions(
                 rule,
@@ -618,7 +633,11 @@ pub fn plan_made_elsewhere(
             "the cache settings would change a setup {who}: drop the cache-settings flags to keep it as it is, or pass --adopt to let echo-onboard change it"
         ));
     }
-    if let Some(role) = rule.role_arn.as_deref().and_then(|a| observed.role_by_arn(a)) {
+    if let Some(role) = rule
+        .role_arn
+        .as_deref()
+        .and_then(|a| observed.role_by_arn(a))
+    {
         p.changes.push(ResourceChange {
             resource: ResourceKind::IamRole,
             name: role.name.clone(),
@@ -854,8 +873,9 @@ pub fn plan_teardown(
     }
     if let Some(repos) = repos {
         // Deletions first, then what is kept, each with why it is kept.
-        let (delete, keep): (Vec<_>, Vec<_>) =
-            repos.iter().partition(|(_, f)| matches!(f, RepoFate::Delete(_)));
+        let (delete, keep): (Vec<_>, Vec<_>) = repos
+            .iter()
+            .partition(|(_, f)| matches!(f, RepoFate::Delete(_)));
         let kept = keep.len();
         for (name, fate) in delete.into_iter().chain(keep) {
             let (action, reason) = match fate {
@@ -1245,8 +1265,14 @@ mod tests {
         );
         assert!(p.warnings[0].contains("cached repositories under echo/ are kept"));
         let fates = vec![
-            ("echo/python".to_string(), RepoFate::Delete("made by the cache".into())),
-            ("echo/handmade".to_string(), RepoFate::Keep("older than the rule".into())),
+            (
+                "echo/python".to_string(),
+                RepoFate::Delete("made by the cache".into()),
+            ),
+            (
+                "echo/handmade".to_string(),
+                RepoFate::Keep("older than the rule".into()),
+            ),
         ];
         let p = plan_teardown(&o, "echo", role.as_ref(), Some(&fates), &RoleUse::default());
         assert_eq!(p.changes.len(), 4);
@@ -1256,8 +1282,18 @@ mod tests {
         assert_eq!(p.changes[2].reason, None);
         assert_eq!(p.changes[3].name, "echo/handmade");
         assert_eq!(p.changes[3].action, Action::NoOp);
-        assert_eq!(p.changes[3].reason.as_deref(), Some("kept: older than the rule"));
-        assert!(p.warnings.iter().any(|w| w.contains("1 repository under echo/ is kept") && w.contains("1 will be deleted")), "{:?}", p.warnings);
+        assert_eq!(
+            p.changes[3].reason.as_deref(),
+            Some("kept: older than the rule")
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("1 repository under echo/ is kept")
+                    && w.contains("1 will be deleted")),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]

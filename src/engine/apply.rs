@@ -193,8 +193,8 @@ impl Undo {
                 aws.update_cache_rule(prefix, role_arn.as_deref(), credential_arn.as_deref())
                     .await
             }
-            Undo::RecreateRule { rule } => {
-                aws.create_cache_rule(&NewRule {
+            Undo::RecreateRule { rule } => aws
+                .create_cache_rule(&NewRule {
                     prefix: rule.prefix.clone(),
                     upstream_registry: rule.upstream_registry.clone(),
                     upstream_url: rule.upstream_url.clone(),
@@ -203,8 +203,7 @@ impl Undo {
                     credential_arn: rule.credential_arn.clone(),
                 })
                 .await
-                .map(|_| ())
-            }
+                .map(|_| ()),
             Undo::DeleteSecret { arn } => ignore_not_found(aws.delete_secret(arn, None).await),
             Undo::RestoreSecretVersion { arn, version, from } => {
                 aws.restore_secret_version(arn, version, from).await
@@ -502,12 +501,9 @@ pub async fn apply(
                 },
             );
         }
-        let results = futures::future::join_all(
-            this.iter()
-                .map(|(_, step)| {
-                    run_step(aws, step, desired, &created_secret, &created_rule, opts, tx)
-                }),
-        )
+        let results = futures::future::join_all(this.iter().map(|(_, step)| {
+            run_step(aws, step, desired, &created_secret, &created_rule, opts, tx)
+        }))
         .await;
         // Results are journaled in step order, so a rollback undoes in reverse step order.
         let mut failed = None;

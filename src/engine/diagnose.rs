@@ -75,8 +75,12 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     let operator_actions = checks::operator_actions(
         observed.cache.template(prefix).is_some(),
         observed.rules.iter().any(|r| r.credential_arn.is_some()),
-        rule.as_ref()
-            .is_some_and(|r| matches!(r.managed_by, ManagedBy::CloudFormation(_) | ManagedBy::Stack(_))),
+        rule.as_ref().is_some_and(|r| {
+            matches!(
+                r.managed_by,
+                ManagedBy::CloudFormation(_) | ManagedBy::Stack(_)
+            )
+        }),
     );
     let puller_actions: Vec<String> = checks::PULLER_ACTIONS
         .iter()

@@ -361,10 +361,14 @@ async fn holding_stacks(
         };
         (
             r.prefix.clone(),
-            held.await.map_err(|e| format!("{} [{}]", e.message, e.code)),
+            held.await
+                .map_err(|e| format!("{} [{}]", e.message, e.code)),
         )
     });
-    futures::future::join_all(lookups).await.into_iter().collect()
+    futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The repositories a rule covers (with the rule's prefix), plus those under `orphan_prefix`

@@ -812,7 +812,7 @@ async fn repository_fates<'a>(
     // Boxed so callers that spawn the plan can prove the futures are Send.
     type Fate<'a> = futures::future::BoxFuture<'a, (String, RepoFate)>;
     stream::iter(repos.into_iter().map(move |r| -> Fate<'a> {
-            Box::pin(async move {
+        Box::pin(async move {
             let fate = if ownership::needs_tags(&r, rule_created) {
                 match aws.repository_tags(&r.arn).await {
                     Ok(tags) => ownership::cached_repository(&r, rule_created, Some(&tags)),
@@ -825,11 +825,11 @@ async fn repository_fates<'a>(
                 ownership::cached_repository(&r, rule_created, None)
             };
             (r.name.clone(), fate)
-            })
-        }))
-        .buffered(TAG_CONCURRENCY)
-        .collect()
-        .await
+        })
+    }))
+    .buffered(TAG_CONCURRENCY)
+    .collect()
+    .await
 }
 
 #[derive(Debug, Clone, Serialize)]

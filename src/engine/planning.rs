@@ -42,7 +42,10 @@ fn secret_read(setup: &Setup) -> Option<SecretRead> {
 
 /// Owners whose Echo rule a plan checks for equivalence instead of changing it.
 fn made_elsewhere(by: &ManagedBy) -> bool {
-    matches!(by, ManagedBy::Stack(_) | ManagedBy::Iac(_) | ManagedBy::Other)
+    matches!(
+        by,
+        ManagedBy::Stack(_) | ManagedBy::Iac(_) | ManagedBy::Other
+    )
 }
 
 /// The role this setup should use when the user kept the default role name: the tool's
@@ -74,9 +77,18 @@ pub fn derived_role_name(prefix: &str) -> String {
     let suffix: String = prefix
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    format!("{DEFAULT_ROLE_NAME}-{suffix}").chars().take(64).collect()
+    format!("{DEFAULT_ROLE_NAME}-{suffix}")
+        .chars()
+        .take(64)
+        .collect()
 }
 
 pub async fn plan_setup(
@@ -115,8 +127,8 @@ pub async fn plan_setup(
                 let role = aws.get_role(&name).await?;
                 observed.roles.extend(role.clone());
                 observed.role = role;
-                setup.role_name = RoleName::parse("role-name", &name)
-                    .expect("a derived role name is valid");
+                setup.role_name =
+                    RoleName::parse("role-name", &name).expect("a derived role name is valid");
             }
         }
     }

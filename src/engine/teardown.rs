@@ -313,4 +313,3 @@ pub async fn teardown(
         left_alone,
     })
 }
-

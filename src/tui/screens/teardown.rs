@@ -173,7 +173,11 @@ pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut 
         };
         // Once planned, the engine's verdicts: only what the cache provably made goes.
         let rows = t.planned.as_ref().filter(|_| t.delete_repos).map(|p| {
-            let repos = p.plan.changes.iter().filter(|c| c.resource == ResourceKind::EcrRepository);
+            let repos = p
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.resource == ResourceKind::EcrRepository);
             let delete = repos.clone().filter(|c| c.action == Action::Delete).count();
             (delete, repos.count() - delete)
         });
