@@ -369,6 +369,37 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
     assert!(t.wait_exit().success());
 }
 
+/// `u` over a prefix another team's rule uses (the demo account's docker-hub rule): the plan
+/// blocks and says whose it is, and nothing is claimed.
+#[test]
+fn sandbox_upstream_over_someone_elses_rule_shows_the_blocker() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Cache settings (ctrl-k)");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("pull-through-cache-rule echo");
+    t.send(ENTER);
+    t.wait_for("Applied:");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("d");
+    t.wait_for("u upstream");
+    t.send("u");
+    t.wait_for("◂ docker-hub ▸");
+    t.send("\t\t");
+    t.send("echo-ci\tdckr_pat_PTYSECRET");
+    t.send(ENTER);
+    t.wait_for("does not claim it");
+    assert!(!t.screen().contains("Applied"), "{}", t.screen());
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
 /// "Many accounts" from the method step: plan, apply to 2 accounts × 2 regions of the
 /// sandbox's organization with progress per instance, the live status (an account without a
 /// read role is shown, not dropped), and teardown after typing the stack set's name.

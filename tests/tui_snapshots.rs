@@ -576,6 +576,17 @@ fn states() -> Vec<(&'static str, App)> {
     assert_eq!(a.dashboard.selected().unwrap().1.prefix, "team/echo");
     out.push(("dashboard_invalid_rule", a));
 
+    // A rule made by hand from Echo's template (a stack someone else made) names that stack.
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    let mut o = observed();
+    o.rules[0] = rule("mirror", ManagedBy::Stack("echo-mirror".into()));
+    a.update(Msg::Dashboard(Ok(account(o))));
+    while a.dashboard.selected().unwrap().1.prefix != "mirror" {
+        key(&mut a, KeyCode::Down);
+    }
+    out.push(("dashboard_foreign_stack", a));
+
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Char('i'));

@@ -575,14 +575,19 @@ pub fn differences_from(
                 .collect();
             let missing = super::policy_eval::missing(&docs, &required);
             if !missing.is_empty() {
+                // Grouped by resource: "ecr:A, ecr:B on <arn>".
+                let mut by_resource: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for (a, r, _) in &missing {
+                    by_resource.entry(r.as_str()).or_default().push(a.as_str());
+                }
                 out.push(format!(
                     "its role {} cannot pull: it lacks {}",
                     role.name,
-                    missing
+                    by_resource
                         .iter()
-                        .map(|(a, r, _)| format!("{a} on {r}"))
+                        .map(|(r, a)| format!("{} on {r}", a.join(", ")))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join("; ")
                 ));
             }
         }
@@ -623,7 +628,7 @@ pub fn plan_made_elsewhere(
     };
     if !differences.is_empty() {
         p.blockers.push(format!(
-            "a pull-through cache rule for prefix {:?} already exists, {who}, and differs from this setup: {}. {fix_where}, choose another --prefix, or pass --adopt to let echo-onboard change it",
+            "a pull-through cache rule for prefix {:?} already exists with other settings, {who}: {}. To use it, {fix_where}; or choose another --prefix, or pass --adopt to let echo-onboard change it",
             rule.prefix,
             differences.join("; ")
         ));
@@ -1177,6 +1182,84 @@ mod tests {
         let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert!(p.blockers.is_empty());
         assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn a_setup_made_elsewhere_is_already_onboarded_when_equivalent_and_blocked_with_each_difference(
+    ) {
+        let (d, mut o) = converged();
+        o.roles = o.role.clone().into_iter().collect();
+        o.rules[0].managed_by = ManagedBy::Stack("echo-mirror".into());
+        let rule = o.rules[0].clone();
+        let valid: RuleValidation = Ok((true, None));
+        let p = plan_made_elsewhere(&d, &o, &rule, Some(&valid));
+        assert!(p.blockers.is_empty() && !p.has_changes(), "{p:#?}");
+        let reason = p
+            .change(ResourceKind::PullThroughCacheRule)
+            .unwrap()
+            .reason
+            .clone()
+            .unwrap();
+        assert!(
+            reason.contains("already onboarded, made by stack echo-mirror, not echo-onboard"),
+            "{reason}"
+        );
+
+        let mut other = rule.clone();
+        other.upstream_url = "999988887777.dkr.ecr.us-east-1.amazonaws.com".into();
+        let invalid: RuleValidation = Ok((false, Some("denied".into())));
+        let p = plan_made_elsewhere(&d, &o, &other, Some(&invalid));
+        let b = p.blockers.join(" ");
+        assert!(
+            b.contains("already exists with other settings, made by stack echo-mirror"),
+            "{b}"
+        );
+        assert!(
+            b.contains("its upstream URL is 999988887777")
+                && b.contains("ECR reports it invalid (denied)"),
+            "{b}"
+        );
+        assert!(
+            b.contains("update stack echo-mirror") && b.contains("--adopt"),
+            "{b}"
+        );
+        // A role that cannot pull is a difference too.
+        o.roles[0].inline_policies.clear();
+        let p = plan_made_elsewhere(&d, &o, &rule, Some(&valid));
+        assert!(
+            p.blockers.join(" ").contains("cannot pull: it lacks")
+                && p.blockers.join(" ").contains("ecr:BatchGetImage"),
+            "{:?}",
+            p.blockers
+        );
+    }
+
+    #[test]
+    fn another_upstreams_rule_someone_else_made_is_never_claimed() {
+        let mut input = crate::core::validate::SetupInput::with_defaults("", "eu-west-1");
+        input.prefix = "ecr-public".into();
+        input.upstream.name = "ecr-public".into();
+        let d = desired(&input.validate().unwrap(), "444455556666");
+        let mut o = empty();
+        o.rules.push(CacheRule {
+            prefix: "ecr-public".into(),
+            upstream_registry: "ecr-public".into(),
+            upstream_url: "public.ecr.aws".into(),
+            upstream_prefix: "ROOT".into(),
+            role_arn: None,
+            credential_arn: None,
+            created_at: None,
+            managed_by: ManagedBy::Other,
+            owner_proof: "no stack holds it".into(),
+        });
+        let p = plan(&d, &o, None, PlanOptions::default());
+        assert!(
+            p.blockers[0].contains("not made by echo-onboard"),
+            "{:?}",
+            p.blockers
+        );
+        let p = plan(&d, &o, None, PlanOptions { adopt: true });
+        assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     }
 
     #[test]
