@@ -748,7 +748,24 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                         == Some(prefix.as_str())
                 });
                 match stack {
-                    Some(info) => Owner::Stack(info),
+                    // A stack by that name is the tool's only when it carries the tool's tag
+                    // (Echo's docs use the same default name for stacks made by hand).
+                    Some(info) => {
+                        let held = ownership::HoldingStack {
+                            name: info.name.clone(),
+                            tags: info.tags.clone(),
+                        };
+                        if !req.adopt
+                            && !matches!(ownership::stack(&held).by, ManagedBy::CloudFormation(_))
+                        {
+                            return Err(Failure::of(Problem::new(
+                                "NotManagedByEchoOnboard",
+                                format!("stack {} in {region} (prefix {prefix}, {}) was not made by echo-onboard, so teardown leaves it alone", info.name, info.status),
+                                format!("delete it with `aws cloudformation delete-stack --stack-name {} --region {region}`, or pass --adopt to let echo-onboard delete it", info.name),
+                            )));
+                        }
+                        Owner::Stack(info)
+                    }
                     None => match observed.role.clone() {
                         Some(role) if role.managed_by().is_ours() => {
                             Owner::Tool { role: Some(role) }

@@ -1,6 +1,6 @@
 //! From a validated setup to a plan, for either method: shared by the CLI and the TUI.
 
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::core::model::{desired, Desired, ManagedBy, Observed, ObservedRole};
 use crate::core::plan::{self, Plan, PlanOptions};
 use crate::core::upstream::{secret_name, Credential};
@@ -158,19 +158,25 @@ pub async fn plan_setup(
         .filter(|r| setup.is_echo() && !adopt && made_elsewhere(&r.managed_by))
         .cloned()
     {
-        let validation = aws
-            .validate_cache_rule(&rule.prefix)
-            .await
-            .map(|v| (v.is_valid, v.failure))
-            .map_err(|e| format!("{} [{}]", e.message, e.code));
-        let plan = plan::plan_made_elsewhere(&desired, &observed, &rule, Some(&validation));
-        return Ok(Planned {
-            setup,
-            desired,
-            observed,
-            plan,
-            stack: None,
-        });
+        match aws.validate_cache_rule(&rule.prefix).await {
+            // Deleted since it was listed (another run's teardown): it is absent.
+            Err(e) if e.is(ErrorKind::NotFound) => {
+                observed.rules.retain(|r| r.prefix != rule.prefix);
+            }
+            result => {
+                let validation = result
+                    .map(|v| (v.is_valid, v.failure))
+                    .map_err(|e| format!("{} [{}]", e.message, e.code));
+                let plan = plan::plan_made_elsewhere(&desired, &observed, &rule, Some(&validation));
+                return Ok(Planned {
+                    setup,
+                    desired,
+                    observed,
+                    plan,
+                    stack: None,
+                });
+            }
+        }
     }
     if method == Method::CloudFormation {
         let sp = stack::plan(aws, &setup, &desired, &observed, stack_name).await?;
