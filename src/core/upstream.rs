@@ -11,10 +11,11 @@ use serde::Serialize;
 use super::validate::{err, FieldError};
 
 /// An upstream registry ECR can cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpstreamKind {
     /// Echo's private ECR registry (ECR-to-ECR, with a role).
+    #[default]
     Echo,
     EcrPublic,
     Quay,
@@ -51,6 +52,37 @@ impl UpstreamKind {
             UpstreamKind::GitlabContainerRegistry => "gitlab-container-registry",
             UpstreamKind::AzureContainerRegistry => "azure-container-registry",
             UpstreamKind::Chainguard => "chainguard",
+        }
+    }
+
+    /// The registry in words, for screens ("Echo's registry", "Docker Hub").
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamKind::Echo => "Echo's registry",
+            UpstreamKind::EcrPublic => "ECR Public",
+            UpstreamKind::Quay => "Quay",
+            UpstreamKind::K8s => "the Kubernetes registry",
+            UpstreamKind::DockerHub => "Docker Hub",
+            UpstreamKind::GithubContainerRegistry => "GitHub Container Registry",
+            UpstreamKind::GitlabContainerRegistry => "GitLab Container Registry",
+            UpstreamKind::AzureContainerRegistry => "Azure Container Registry",
+            UpstreamKind::Chainguard => "Chainguard",
+        }
+    }
+
+    /// An image that exists in this upstream, as its path under the cache prefix (Docker
+    /// Hub's official images need `library/`).
+    pub fn example_image(self) -> &'static str {
+        match self {
+            UpstreamKind::Echo => "nginx:latest",
+            UpstreamKind::EcrPublic => "docker/library/nginx:latest",
+            UpstreamKind::Quay => "prometheus/prometheus:latest",
+            UpstreamKind::K8s => "pause:3.10",
+            UpstreamKind::DockerHub => "library/nginx:latest",
+            UpstreamKind::GithubContainerRegistry => "OWNER/IMAGE:TAG",
+            UpstreamKind::GitlabContainerRegistry => "GROUP/PROJECT/IMAGE:TAG",
+            UpstreamKind::AzureContainerRegistry => "IMAGE:TAG",
+            UpstreamKind::Chainguard => "chainguard/static:latest",
         }
     }
 

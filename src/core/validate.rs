@@ -54,6 +54,13 @@ pub struct AccountId(String);
 impl AccountId {
     pub fn parse(field: &'static str, value: &str) -> Result<Self, FieldError> {
         let v = value.trim();
+        // The console shows account ids as 1234-5678-9012: the same id, cleaned.
+        let grouped: String = v.chars().filter(|c| *c != '-' && *c != ' ').collect();
+        let v = if grouped.len() == 12 && grouped.bytes().all(|b| b.is_ascii_digit()) {
+            grouped.as_str()
+        } else {
+            v
+        };
         if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(v.to_string()))
         } else {
@@ -254,6 +261,23 @@ impl Tag {
             return Err(err(field, value, "must be KEY=VALUE", example));
         };
         let (k, v) = (k.trim(), v.trim());
+        // "team=platform cost=42" or "a=1,b=2" in one field: two tags typed as one.
+        let more = v
+            .split([' ', ','])
+            .skip(1)
+            .filter(|part| part.contains('=') && !part.starts_with('='))
+            .count();
+        if more > 0 {
+            return Err(err(
+                field,
+                value,
+                format!(
+                    "holds {} tags in one: give each KEY=VALUE on its own (separate them with commas)",
+                    more + 1
+                ),
+                example,
+            ));
+        }
         if k.is_empty() || k.chars().count() > 128 {
             return Err(err(
                 field,
@@ -499,6 +523,27 @@ impl Setup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_account_ids_are_cleaned_and_two_tags_in_one_are_caught() {
+        assert_eq!(
+            AccountId::parse("echo-account", "1234-5678-9012")
+                .unwrap()
+                .as_str(),
+            "123456789012"
+        );
+        assert_eq!(
+            AccountId::parse("echo-account", " 1234 5678 9012 ")
+                .unwrap()
+                .as_str(),
+            "123456789012"
+        );
+        assert!(AccountId::parse("echo-account", "1234-5678-901").is_err());
+        let e = Tag::parse("tag", "team=platform cost=42").unwrap_err();
+        assert!(e.rule.contains("holds 2 tags in one"), "{}", e.rule);
+        // A value may hold "=" of its own.
+        assert_eq!(Tag::parse("tag", "query=a=b").unwrap().value, "a=b");
+    }
 
     #[test]
     fn account_ids() {

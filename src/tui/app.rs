@@ -194,6 +194,15 @@ impl App {
         match msg {
             Msg::Key(k) => return self.on_key(k),
             Msg::Resize(w, h) => self.size = (w, h),
+            // A pasted value goes into the focused field as typed, one line of it: an account
+            // id or an ARN copied with its newline must not press enter.
+            Msg::Paste(text) if self.text_focus() => {
+                let line = text.lines().next().unwrap_or_default().trim().to_string();
+                for c in line.chars() {
+                    self.type_into(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+                }
+            }
+            Msg::Paste(_) => {}
             Msg::Scroll(n) => {
                 let cmd = if n < 0 { Cmd::Up } else { Cmd::Down };
                 return (0..n.unsigned_abs())
@@ -223,6 +232,7 @@ impl App {
                 if let Ok(usage) = &result {
                     self.done.usage = usage.clone();
                     self.done.copied = false;
+                    self.done.upstream = self.planned_upstream();
                 }
                 self.apply.finish(result, self.now);
             }
@@ -387,7 +397,14 @@ impl App {
     }
 
     fn type_into(&mut self, k: KeyEvent) {
-        if k.modifiers.contains(KeyModifiers::CONTROL) {
+        // Control keys that are no command edit the field (ctrl-a/e: start/end, ctrl-u: the
+        // line, ctrl-w: the word before the cursor); any other is ignored.
+        if k.modifiers.contains(KeyModifiers::CONTROL)
+            && !matches!(
+                k.code,
+                KeyCode::Char('a' | 'e' | 'u' | 'w' | 'b' | 'f' | 'h')
+            )
+        {
             return;
         }
         let ev = crossterm::event::Event::Key(k);
@@ -447,7 +464,8 @@ impl App {
                 Cmd::Verify => {
                     let prefix = self.planned_prefix().unwrap_or_default();
                     let region = self.session.region.clone().unwrap_or_default();
-                    self.verify = Some(VerifyPopup::new(&region, &prefix));
+                    let upstream = self.planned_upstream();
+                    self.verify = Some(VerifyPopup::new(&region, &prefix, upstream));
                     Out::none()
                 }
                 Cmd::Dashboard => {
@@ -539,6 +557,15 @@ impl App {
     }
 
     /// The prefix of the setup being planned or applied (the wizard's or the upstream form's).
+    /// The upstream of the setup being planned or applied (Echo's unless "add another
+    /// upstream" made the plan).
+    fn planned_upstream(&self) -> crate::core::upstream::UpstreamKind {
+        match &self.plan.result {
+            Some(Ok(p)) => p.setup.upstream.kind,
+            _ => Default::default(),
+        }
+    }
+
     fn planned_prefix(&self) -> Option<String> {
         if self.planning_upstream {
             crate::core::validate::RepoPrefix::parse("prefix", self.upstream.prefix.value())
@@ -588,6 +615,7 @@ impl App {
                 &p.desired.region,
                 &p.desired.rule.prefix,
             );
+            self.done.upstream = p.setup.upstream.kind;
             self.screen = Screen::Done;
             return vec![];
         }
@@ -630,7 +658,10 @@ impl App {
                 Out::go(Screen::Teardown).and(plan)
             }
             (Cmd::Verify, Some((region, rule))) => {
-                self.verify = Some(VerifyPopup::new(&region, &rule.prefix));
+                let upstream =
+                    crate::core::upstream::UpstreamKind::from_api(&rule.upstream_registry)
+                        .unwrap_or_default();
+                self.verify = Some(VerifyPopup::new(&region, &rule.prefix, upstream));
                 Out::none()
             }
             (Cmd::Diagnose, Some((region, rule))) => {

@@ -9,6 +9,10 @@ pub enum Cmd {
     Down,
     PageUp,
     PageDown,
+    /// The first line or row (g, Home).
+    Top,
+    /// The last line or row (G, End).
+    Bottom,
     Select,
     Back,
     Quit,
@@ -127,6 +131,20 @@ const SCROLL_DOWN: Binding = b(
     Cmd::Down,
 );
 const PAGE_UP: Binding = b(&[K::Code(PageUp)], "", "", "page up", Cmd::PageUp);
+const TOP: Binding = b(
+    &[K::Char('g'), K::Code(KeyCode::Home)],
+    "",
+    "",
+    "to the top",
+    Cmd::Top,
+);
+const BOTTOM: Binding = b(
+    &[K::Char('G'), K::Code(KeyCode::End)],
+    "",
+    "",
+    "to the end",
+    Cmd::Bottom,
+);
 const PAGE_DOWN: Binding = b(&[K::Code(PageDown)], "", "", "page down", Cmd::PageDown);
 const NEXT_FIELD: Binding = b(
     &[K::Code(Tab), K::Code(Down)],
@@ -278,6 +296,8 @@ pub const PLAN: &[Binding] = &[
     SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
@@ -297,6 +317,10 @@ pub const APPLY: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc)],
         "esc",
@@ -354,6 +378,8 @@ pub const DASHBOARD: &[Binding] = &[
     ),
     PAGE_UP,
     PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Tab)],
         "tab",
@@ -451,6 +477,10 @@ pub const DIAGNOSTICS: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
@@ -477,6 +507,10 @@ pub const TEARDOWN: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc)],
         "esc",
@@ -497,6 +531,10 @@ pub const TEARDOWN_ENDED: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
 ];
 
 pub const FLEET_FORM: &[Binding] = &[
@@ -538,6 +576,8 @@ pub const FLEET_PLAN: &[Binding] = &[
     SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
@@ -566,6 +606,8 @@ pub const FLEET_APPLIED: &[Binding] = &[
     SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc)],
         "esc",
@@ -588,6 +630,8 @@ pub const FLEET_STATUS: &[Binding] = &[
     SCROLL_DOWN,
     PAGE_UP,
     PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc), K::Char('q')],
         "esc",
@@ -634,6 +678,10 @@ pub const FLEET_ENDED: &[Binding] = &[
     ),
     SCROLL_UP,
     SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
     b(
         &[K::Code(Esc)],
         "esc",
@@ -651,6 +699,8 @@ fn matches(k: &K, ev: &KeyEvent, text_focus: bool) -> bool {
     match *k {
         K::Char(c) => !text_focus && !ctrl && ev.code == KeyCode::Char(c),
         K::Ctrl(c) => ctrl && ev.code == KeyCode::Char(c),
+        // Home and End move the cursor of a focused text field.
+        K::Code(code @ (KeyCode::Home | KeyCode::End)) => !text_focus && !ctrl && ev.code == code,
         K::Code(code) => !ctrl && ev.code == code,
         K::Shift(code) => ev.modifiers.contains(KeyModifiers::SHIFT) && ev.code == code,
     }

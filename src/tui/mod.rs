@@ -47,7 +47,11 @@ pub struct TuiOptions {
 }
 
 fn restore_terminal() {
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        crossterm::event::DisableBracketedPaste
+    );
     ratatui::restore();
 }
 
@@ -58,7 +62,11 @@ pub async fn run(opts: TuiOptions) -> std::io::Result<()> {
         previous(info);
     }));
     let mut terminal = ratatui::init();
-    crossterm::execute!(std::io::stdout(), EnableMouseCapture)?;
+    crossterm::execute!(
+        std::io::stdout(),
+        EnableMouseCapture,
+        crossterm::event::EnableBracketedPaste
+    )?;
     let result = event_loop(&mut terminal, opts).await;
     restore_terminal();
     result
@@ -94,6 +102,7 @@ async fn event_loop(
                     _ => None,
                 },
                 Some(Ok(TermEvent::Resize(w, h))) => Some(Msg::Resize(w, h)),
+                Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
                 Some(Ok(_)) => None, // the rest: redraw
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),

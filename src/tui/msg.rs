@@ -62,6 +62,8 @@ pub enum Msg {
     Resize(u16, u16),
     /// Mouse wheel: lines to scroll (negative is up).
     Scroll(i32),
+    /// Text pasted into the terminal (bracketed paste): typed into the focused field.
+    Paste(String),
     /// Once a second: time moves on (refresh timers, elapsed time).
     Tick(DateTime<Utc>),
     Profiles(Vec<ProfileEntry>),

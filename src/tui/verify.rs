@@ -12,12 +12,15 @@ use tui_input::Input;
 
 use super::theme::Theme;
 use crate::core::format::human_bytes;
+use crate::core::upstream::UpstreamKind;
 use crate::engine::ops::Verified;
 
 pub struct VerifyPopup {
     /// The rule's region and prefix.
     pub region: String,
     pub prefix: String,
+    /// The rule's upstream: the words and the example image follow it.
+    pub upstream: UpstreamKind,
     pub image: Input,
     pub running: bool,
     pub result: Option<Result<Verified, Vec<String>>>,
@@ -32,10 +35,11 @@ pub enum Outcome {
 }
 
 impl VerifyPopup {
-    pub fn new(region: &str, prefix: &str) -> Self {
+    pub fn new(region: &str, prefix: &str, upstream: UpstreamKind) -> Self {
         Self {
             region: region.to_string(),
             prefix: prefix.to_string(),
+            upstream,
             image: Input::default(),
             running: false,
             result: None,
@@ -73,7 +77,11 @@ pub fn render(p: &VerifyPopup, theme: Theme, frame: &mut Frame, area: Rect) {
         )),
         Line::raw(""),
         Line::from(vec![
-            Span::raw("Image in Echo's registry (NAME[:TAG]): "),
+            Span::raw(format!(
+                "Image in {} (NAME[:TAG], e.g. {}): ",
+                p.upstream.label(),
+                p.upstream.example_image()
+            )),
             Span::styled(format!("{}▏", p.image.value()), theme.key()),
         ]),
         Line::raw(""),
@@ -149,7 +157,7 @@ mod tests {
 
     #[test]
     fn typing_then_enter_runs_once() {
-        let mut p = VerifyPopup::new("eu-west-1", "echo");
+        let mut p = VerifyPopup::new("eu-west-1", "echo", UpstreamKind::Echo);
         assert_eq!(key(&mut p, KeyCode::Enter), Outcome::Stay, "nothing typed");
         for c in "nginx:1?q".chars() {
             assert_eq!(key(&mut p, KeyCode::Char(c)), Outcome::Stay);

@@ -75,7 +75,13 @@ fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     match app.screen {
         Screen::Profile => profile::render(&app.profile, &app.session, theme, frame, area),
         Screen::Region => region::render(&app.region, &app.session, theme, frame, area),
-        Screen::Echo => echo::render(&app.echo, theme, frame, area),
+        Screen::Echo => echo::render(
+            &app.echo,
+            app.session.identity.as_ref().map(|i| i.account.as_str()),
+            theme,
+            frame,
+            area,
+        ),
         Screen::Options => options::render(&app.options, &app.session, theme, frame, area),
         Screen::Method => method::render(&app.method, theme, frame, area),
         Screen::Plan => plan::render(&app.plan, theme, frame, area),

@@ -41,7 +41,13 @@ pub fn styled(theme: Theme, line: &ToneLine) -> Line<'static> {
 }
 
 pub fn field_line<'a>(theme: Theme, label: &str, input: &'a Input, focused: bool) -> Line<'a> {
-    value_line(theme, label, input.value().to_string(), focused)
+    value_line(
+        theme,
+        label,
+        input.value().to_string(),
+        input.cursor(),
+        focused,
+    )
 }
 
 /// A secret field: one dot per character, never the characters.
@@ -50,6 +56,7 @@ pub fn masked_field_line(theme: Theme, label: &str, input: &Input, focused: bool
         theme,
         label,
         "•".repeat(input.value().chars().count()),
+        input.cursor(),
         focused,
     )
 }
@@ -67,16 +74,33 @@ pub fn label_span(theme: Theme, label: &str, focused: bool) -> Span<'static> {
     )
 }
 
-fn value_line(theme: Theme, label: &str, value: String, focused: bool) -> Line<'static> {
+/// The value with the text cursor drawn where the insertion point is (`cursor` counts
+/// characters), not always at the end.
+fn value_line(
+    theme: Theme,
+    label: &str,
+    value: String,
+    cursor: usize,
+    focused: bool,
+) -> Line<'static> {
     let value_style = if focused {
         Style::default().add_modifier(Modifier::UNDERLINED)
     } else {
         Style::default()
     };
+    if !focused {
+        return Line::from(vec![label_span(theme, label, false), Span::raw(value)]);
+    }
+    let at = value
+        .char_indices()
+        .nth(cursor)
+        .map_or(value.len(), |(i, _)| i);
+    let (before, after) = value.split_at(at);
     Line::from(vec![
         label_span(theme, label, focused),
-        Span::styled(value, value_style),
-        Span::styled(if focused { "▏" } else { "" }, theme.key()),
+        Span::styled(before.to_string(), value_style),
+        Span::styled("▏", theme.key()),
+        Span::styled(after.to_string(), value_style),
     ])
 }
 
@@ -196,6 +220,30 @@ pub fn fitting(width: u16, candidates: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_is_drawn_at_the_insertion_point() {
+        let mut input = Input::new("echo-team".into());
+        let text = |l: Line| {
+            l.spans
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect::<String>()
+        };
+        assert!(
+            text(field_line(Theme { color: false }, "Prefix", &input, true))
+                .ends_with("echo-team▏")
+        );
+        input = input.with_cursor(4);
+        assert!(
+            text(field_line(Theme { color: false }, "Prefix", &input, true))
+                .ends_with("echo▏-team")
+        );
+        assert!(
+            text(field_line(Theme { color: false }, "Prefix", &input, false))
+                .ends_with("echo-team")
+        );
+    }
 
     #[test]
     fn fitting_takes_the_longest_that_fits() {

@@ -52,6 +52,11 @@ impl ApplyScreen {
         match (cmd, &self.finished) {
             (Cmd::Up, _) => self.progress.scroll += 1,
             (Cmd::Down, _) => self.progress.scroll = self.progress.scroll.saturating_sub(1),
+            // The list counts from its newest step.
+            (Cmd::PageUp, _) => self.progress.scroll = self.progress.scroll.saturating_add(10),
+            (Cmd::PageDown, _) => self.progress.scroll = self.progress.scroll.saturating_sub(10),
+            (Cmd::Top, _) => self.progress.scroll = usize::MAX,
+            (Cmd::Bottom, _) => self.progress.scroll = 0,
             (Cmd::Select, Some(Ok(_))) => return Out::go(Screen::Done),
             (Cmd::Select | Cmd::Back, Some(Err(_))) => return Out::go(Screen::Options),
             _ => {}

@@ -405,11 +405,13 @@ impl Dashboard {
             *sel = (*sel as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize
         };
         match cmd {
-            Cmd::Up | Cmd::Down | Cmd::PageUp | Cmd::PageDown => {
+            Cmd::Up | Cmd::Down | Cmd::PageUp | Cmd::PageDown | Cmd::Top | Cmd::Bottom => {
                 let by = match cmd {
                     Cmd::Up => -1,
                     Cmd::Down => 1,
                     Cmd::PageUp => -20,
+                    Cmd::Top => isize::MIN / 2,
+                    Cmd::Bottom => isize::MAX / 2,
                     _ => 20,
                 };
                 match self.pane {

@@ -57,6 +57,10 @@ impl DiagScreen {
         match cmd {
             Cmd::Up => self.scroll = self.scroll.saturating_sub(1),
             Cmd::Down => self.scroll = (self.scroll + 1).min(self.max_scroll.get()),
+            Cmd::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            Cmd::PageDown => self.scroll = (self.scroll + 10).min(self.max_scroll.get()),
+            Cmd::Top => self.scroll = 0,
+            Cmd::Bottom => self.scroll = self.max_scroll.get(),
             Cmd::Bundle if self.enabled(Cmd::Bundle) => {
                 self.writing = true;
                 return Out::effect(Effect::WriteBundle {

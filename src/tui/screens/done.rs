@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use super::Out;
 use crate::core::format::shell_lines;
+use crate::core::upstream::UpstreamKind;
 use crate::tui::keys::Cmd;
 use crate::tui::msg::Effect;
 use crate::tui::theme::Theme;
@@ -14,6 +15,8 @@ use crate::tui::theme::Theme;
 #[derive(Default)]
 pub struct DoneScreen {
     pub usage: Vec<String>,
+    /// The upstream the new rule pulls from (the words and the example follow it).
+    pub upstream: UpstreamKind,
     /// The commands were sent to the clipboard.
     pub copied: bool,
 }
@@ -34,7 +37,16 @@ pub fn render(d: &DoneScreen, theme: Theme, frame: &mut Frame, area: Rect) {
     let width = area.width.saturating_sub(4) as usize;
     let mut lines = vec![
         Line::styled(
-            "✓ Your account is set up to pull Echo's images through the cache.",
+            match d.upstream {
+                UpstreamKind::Echo => {
+                    "✓ Your account is set up to pull Echo's images through the cache.".to_string()
+                }
+                other => format!(
+                    "✓ Your account is set up to pull images from {} through the cache (e.g. {}).",
+                    other.label(),
+                    other.example_image()
+                ),
+            },
             theme.ok(),
         ),
         Line::raw(""),
@@ -50,7 +62,7 @@ pub fn render(d: &DoneScreen, theme: Theme, frame: &mut Frame, area: Rect) {
     lines.push(Line::raw(""));
     if d.copied {
         lines.push(Line::styled(
-            "Copied to the clipboard (OSC 52). If nothing arrived, your terminal does not allow it: select the lines above.",
+            "Copied to the clipboard (OSC 52). If nothing arrived, your terminal does not allow it: hold shift and select the lines above (the mouse is captured).",
             theme.ok(),
         ));
     } else {
@@ -64,7 +76,7 @@ pub fn render(d: &DoneScreen, theme: Theme, frame: &mut Frame, area: Rect) {
         "Workloads that pull need ecr:BatchImportUpstreamImage and ecr:CreateRepository on the prefix",
     ));
     lines.push(Line::raw(
-        "(`echo-onboard diagnose --puller-role <arn>` checks a role).",
+        "(the managed policy AmazonEC2ContainerRegistryPullOnly has both; ReadOnly does not).",
     ));
     lines.push(Line::raw(""));
     lines.push(Line::styled(

@@ -72,8 +72,36 @@ impl EchoStep {
     }
 }
 
-pub fn render(step: &EchoStep, theme: Theme, frame: &mut Frame, area: Rect) {
+/// What the account field's value was read as, when that is worth saying: a console-style
+/// id cleaned, or the user's own account (likely a paste of the wrong id).
+fn account_note(step: &EchoStep, own_account: Option<&str>) -> Option<(String, bool)> {
+    let id = AccountId::parse("echo-account", step.account.value()).ok()?;
+    if Some(id.as_str()) == own_account {
+        return Some((
+            format!(
+                "    ! {id} is your own account, not Echo's: check the id Echo gave you (a same-account cache only makes sense for testing)"
+            ),
+            true,
+        ));
+    }
+    (id.as_str() != step.account.value().trim()).then(|| (format!("    ✓ read as {id}"), false))
+}
+
+pub fn render(
+    step: &EchoStep,
+    own_account: Option<&str>,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let (a, r) = step.errors();
+    let note = account_note(step, own_account);
+    let account_line = match (&a, note) {
+        (None, Some((text, warn))) => {
+            Line::styled(text, if warn { theme.warn() } else { theme.ok() })
+        }
+        _ => error_line(theme, a.as_ref()),
+    };
     let lines = vec![
         Line::raw("Echo's registry: the 12-digit AWS account id Echo gave you, and its region."),
         Line::raw(""),
@@ -83,7 +111,7 @@ pub fn render(step: &EchoStep, theme: Theme, frame: &mut Frame, area: Rect) {
             &step.account,
             step.focus == EchoField::Account,
         ),
-        error_line(theme, a.as_ref()),
+        account_line,
         Line::raw(""),
         field_line(
             theme,

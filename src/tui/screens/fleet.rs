@@ -297,6 +297,8 @@ impl FleetScreen {
             }
             Cmd::PageUp => self.scroll = self.scroll.saturating_sub(10),
             Cmd::PageDown => self.scroll = (self.scroll + 10).min(max),
+            Cmd::Top if !self.typing() => self.scroll = 0,
+            Cmd::Bottom if !self.typing() => self.scroll = max,
             _ => {}
         }
         if self.busy() {

@@ -22,6 +22,10 @@ pub struct PlanScreen {
     pub scroll: u16,
     /// The furthest scroll that shows anything, as of the last draw.
     pub max_scroll: Cell<u16>,
+    /// A blocked plan opens at its first blocker (where it is depends on the width, so the
+    /// draw finds it); the first key that scrolls starts from there.
+    pub at_blocker: bool,
+    pub blocker_line: Cell<u16>,
 }
 
 impl PlanScreen {
@@ -34,6 +38,7 @@ impl PlanScreen {
 
     pub fn planned(&mut self, result: Result<Arc<Planned>, String>) {
         self.planning = false;
+        self.at_blocker = matches!(&result, Ok(p) if !p.plan.blockers.is_empty());
         self.result = Some(result);
         self.scroll = 0;
     }
@@ -48,11 +53,22 @@ impl PlanScreen {
 
     pub fn on_cmd(&mut self, cmd: Cmd) -> Out {
         let max = self.max_scroll.get();
+        if self.at_blocker
+            && matches!(
+                cmd,
+                Cmd::Up | Cmd::Down | Cmd::PageUp | Cmd::PageDown | Cmd::Top | Cmd::Bottom
+            )
+        {
+            self.scroll = self.blocker_line.get().min(max);
+            self.at_blocker = false;
+        }
         match cmd {
             Cmd::Up => self.scroll = self.scroll.saturating_sub(1),
             Cmd::Down => self.scroll = (self.scroll + 1).min(max),
             Cmd::PageUp => self.scroll = self.scroll.saturating_sub(10),
             Cmd::PageDown => self.scroll = (self.scroll + 10).min(max),
+            Cmd::Top => self.scroll = 0,
+            Cmd::Bottom => self.scroll = max,
             Cmd::Back | Cmd::Quit if !self.planning => return Out::go(Screen::Method),
             _ => {}
         }
@@ -88,7 +104,7 @@ pub fn render(p: &PlanScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 .collect();
             let hint = if !planned.plan.blockers.is_empty() {
                 Line::styled(
-                    "Nothing has changed. Resolve the conflict above (esc to edit); enter is disabled.",
+                    "Nothing has changed. The plan is blocked: resolve each \"blocked:\" line (esc to edit); enter is disabled.",
                     theme.danger(),
                 )
             } else if !planned.plan.has_changes() {
@@ -111,6 +127,24 @@ pub fn render(p: &PlanScreen, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Min(3),
         Constraint::Length(hint_height),
     ]));
-    scrolled(frame, body, " Plan ", lines, p.scroll, &p.max_scroll);
+    let scroll = if p.at_blocker {
+        // The wrapped height of everything above the first blocker, at this width.
+        let first = lines
+            .iter()
+            .position(|l| {
+                l.spans
+                    .first()
+                    .is_some_and(|s| s.content.starts_with("blocked:"))
+            })
+            .unwrap_or(0);
+        let above = Paragraph::new(lines[..first].to_vec())
+            .wrap(Wrap { trim: false })
+            .line_count(body.width.saturating_sub(2)) as u16;
+        p.blocker_line.set(above);
+        above
+    } else {
+        p.scroll
+    };
+    scrolled(frame, body, " Plan ", lines, scroll, &p.max_scroll);
     frame.render_widget(hint, bottom);
 }

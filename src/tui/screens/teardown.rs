@@ -109,6 +109,18 @@ impl TeardownScreen {
                 self.progress.scroll = self.progress.scroll.saturating_sub(1);
                 return Out::none();
             }
+            Cmd::PageUp | Cmd::Top => {
+                let by = if cmd == Cmd::Top { u16::MAX } else { 10 };
+                self.scroll = self.scroll.saturating_sub(by);
+                self.progress.scroll = self.progress.scroll.saturating_add(by as usize);
+                return Out::none();
+            }
+            Cmd::PageDown | Cmd::Bottom => {
+                let by = if cmd == Cmd::Bottom { u16::MAX } else { 10 };
+                self.scroll = self.scroll.saturating_add(by).min(self.max_scroll.get());
+                self.progress.scroll = self.progress.scroll.saturating_sub(by as usize);
+                return Out::none();
+            }
             _ => {}
         }
         if self.running {
