@@ -387,6 +387,22 @@ impl App {
                 }],
             };
         }
+        // Typing a dashboard filter: esc clears it, enter keeps it, the rest edits it.
+        if self.screen == Screen::Dashboard && self.dashboard.filtering && !ctrl_c {
+            match k.code {
+                KeyCode::Esc => {
+                    self.dashboard.filter = tui_input::Input::default();
+                    self.dashboard.filtering = false;
+                }
+                KeyCode::Enter => self.dashboard.filtering = false,
+                _ => {
+                    self.dashboard
+                        .filter
+                        .handle_event(&crossterm::event::Event::Key(k));
+                }
+            }
+            return self.dashboard.filter_changed().into_iter().collect();
+        }
         match keys::dispatch(self.active_keys(), &k, self.text_focus()) {
             Some(cmd) => self.on_cmd(cmd),
             None => {

@@ -520,6 +520,51 @@ mod screens {
     }
 
     #[test]
+    fn dashboard_filters_the_focused_list_and_reverses_the_sort() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(account(observed()))));
+        let names = |a: &App| {
+            a.dashboard
+                .visible_repos()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+        };
+        // The rules pane is focused: `/oth` leaves the other rule, selected.
+        key(&mut a, KeyCode::Char('/'));
+        for c in "oth".chars() {
+            key(&mut a, KeyCode::Char(c));
+        }
+        assert_eq!(a.dashboard.visible_rules(), vec![1]);
+        assert_eq!(a.dashboard.selected().unwrap().1.prefix, "other");
+        // esc clears it: both rules again; q is a key again, not text.
+        key(&mut a, KeyCode::Esc);
+        assert_eq!(a.dashboard.visible_rules().len(), 2);
+        assert!(!a.dashboard.filtering);
+        key(&mut a, KeyCode::Up);
+        // The repositories pane: `/c` then enter keeps the filter while keys act again.
+        key(&mut a, KeyCode::Tab);
+        key(&mut a, KeyCode::Char('/'));
+        key(&mut a, KeyCode::Char('/'));
+        key(&mut a, KeyCode::Char('c'));
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(names(&a), ["echo/c"]);
+        key(&mut a, KeyCode::Char('/'));
+        a.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(names(&a), ["echo/b", "echo/c", "echo/a"]);
+        a.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('S'),
+            KeyModifiers::SHIFT,
+        )));
+        assert_eq!(names(&a), ["echo/a", "echo/c", "echo/b"], "reversed");
+    }
+
+    #[test]
     fn dashboard_keys() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;

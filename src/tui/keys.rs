@@ -24,6 +24,10 @@ pub enum Cmd {
     ToggleCacheSettings,
     Refresh,
     Sort,
+    /// Reverse the sort order.
+    SortReverse,
+    /// Filter the focused list by text (`/`).
+    Filter,
     Teardown,
     NewSetup,
     Dashboard,
@@ -393,6 +397,20 @@ pub const DASHBOARD: &[Binding] = &[
         "open",
         "open: a rule's repositories, a repository's images",
         Cmd::Select,
+    ),
+    b(
+        &[K::Char('/')],
+        "/",
+        "filter",
+        "filter the focused list (rules or repositories) by text; esc clears it",
+        Cmd::Filter,
+    ),
+    b(
+        &[K::Char('S')],
+        "S",
+        "",
+        "reverse the sort order",
+        Cmd::SortReverse,
     ),
     b(
         &[K::Char('s')],
@@ -765,6 +783,10 @@ fn rank(cmd: Cmd) -> u8 {
         | Cmd::PrevField
         | Cmd::SwitchPane
         | Cmd::Sort
+        | Cmd::SortReverse
+        | Cmd::Filter
+        | Cmd::Top
+        | Cmd::Bottom
         | Cmd::Refresh => 1,
         _ => 2,
     }

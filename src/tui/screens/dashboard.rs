@@ -155,6 +155,13 @@ pub struct Dashboard {
     pub focus: Option<RuleKey>,
     /// The selected rule's details fill the screen.
     pub expanded: bool,
+    /// `/`: a text filter on the pane that was focused when it was opened.
+    pub filter: tui_input::Input,
+    pub filter_pane: Pane,
+    /// The filter is being typed (printable keys go to it).
+    pub filtering: bool,
+    /// `S`: the sort order reversed.
+    pub sort_reversed: bool,
 }
 
 impl Default for Dashboard {
@@ -176,6 +183,10 @@ impl Default for Dashboard {
             details_error: None,
             focus: None,
             expanded: false,
+            filter: tui_input::Input::default(),
+            filter_pane: Pane::Rules,
+            filtering: false,
+            sort_reversed: false,
         }
     }
 }
@@ -215,6 +226,50 @@ impl Dashboard {
         self.account.as_ref()?.observed(region)
     }
 
+    fn filter_of(&self, pane: Pane) -> Option<String> {
+        let f = self.filter.value().trim().to_lowercase();
+        (self.filter_pane == pane && !f.is_empty()).then_some(f)
+    }
+
+    /// The rules the filter lets through (all without one), as indices into `rules`.
+    pub fn visible_rules(&self) -> Vec<usize> {
+        let f = self.filter_of(Pane::Rules);
+        (0..self.rules.len())
+            .filter(|i| {
+                let (region, r) = &self.rules[*i];
+                f.as_ref().is_none_or(|f| {
+                    [
+                        r.prefix.as_str(),
+                        region,
+                        &r.upstream_registry,
+                        &r.upstream_url,
+                    ]
+                    .iter()
+                    .any(|t| t.to_lowercase().contains(f.as_str()))
+                })
+            })
+            .collect()
+    }
+
+    /// A typed filter: the selection moves to the first row it lets through.
+    pub fn filter_changed(&mut self) -> Option<Effect> {
+        match self.filter_pane {
+            Pane::Repos => self.repo_sel = 0,
+            Pane::Rules => {
+                let visible = self.visible_rules();
+                if !visible.contains(&self.rule_sel) {
+                    if let Some(first) = visible.first() {
+                        self.rule_sel = *first;
+                        self.repo_sel = 0;
+                        self.images = None;
+                        return self.load_details(false);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// The selected rule's repositories, in listing order (counts and sums need no sort).
     fn rule_repos(&self) -> impl Iterator<Item = &RepositoryInfo> {
         let o = self.observed_of_selected();
@@ -226,7 +281,14 @@ impl Dashboard {
 
     /// The selected rule's repositories, sorted as chosen.
     pub fn visible_repos(&self) -> Vec<&RepositoryInfo> {
-        let mut repos: Vec<&RepositoryInfo> = self.rule_repos().collect();
+        let f = self.filter_of(Pane::Repos);
+        let mut repos: Vec<&RepositoryInfo> = self
+            .rule_repos()
+            .filter(|r| {
+                f.as_ref()
+                    .is_none_or(|f| r.name.to_lowercase().contains(f.as_str()))
+            })
+            .collect();
         match self.sort {
             SortBy::Name => repos.sort_by(|a, b| a.name.cmp(&b.name)),
             SortBy::Pulls => repos.sort_by(|a, b| {
@@ -245,6 +307,9 @@ impl Dashboard {
                     .cmp(&a.size_bytes())
                     .then(a.name.cmp(&b.name))
             }),
+        }
+        if self.sort_reversed {
+            repos.reverse();
         }
         repos
     }
@@ -400,7 +465,7 @@ impl Dashboard {
     }
 
     pub fn on_cmd(&mut self, cmd: Cmd) -> Out {
-        let repos = self.rule_repos().count();
+        let repos = self.visible_repos().len();
         let step = |sel: &mut usize, n: usize, by: isize| {
             *sel = (*sel as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize
         };
@@ -417,7 +482,16 @@ impl Dashboard {
                 match self.pane {
                     Pane::Rules => {
                         let before = self.rule_sel;
-                        step(&mut self.rule_sel, self.rules.len(), by);
+                        // Moves among the rows the filter shows.
+                        let visible = self.visible_rules();
+                        let mut at = visible
+                            .iter()
+                            .position(|i| *i == self.rule_sel)
+                            .unwrap_or(0);
+                        step(&mut at, visible.len(), by);
+                        if let Some(i) = visible.get(at) {
+                            self.rule_sel = *i;
+                        }
                         if before != self.rule_sel {
                             self.repo_sel = 0;
                             self.images = None;
@@ -438,6 +512,11 @@ impl Dashboard {
                 }
             }
             Cmd::Sort => self.sort = self.sort.next(),
+            Cmd::SortReverse => self.sort_reversed = !self.sort_reversed,
+            Cmd::Filter => {
+                self.filter_pane = self.pane;
+                self.filtering = true;
+            }
             Cmd::Refresh => {
                 if let Some(e) = self.refresh() {
                     return Out::effect(e);
@@ -482,7 +561,9 @@ impl Dashboard {
             Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails => {
                 self.selected().is_some()
             }
-            Cmd::Select | Cmd::SwitchPane | Cmd::Sort => self.rule_repos().next().is_some(),
+            Cmd::Select | Cmd::SwitchPane | Cmd::Sort | Cmd::SortReverse => {
+                self.rule_repos().next().is_some()
+            }
             Cmd::Refresh => !self.loading,
             _ => true,
         }
@@ -628,6 +709,22 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
 }
 
 fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
+    if d.filtering {
+        let what = match d.filter_pane {
+            Pane::Rules => "rules",
+            Pane::Repos => "repositories",
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!("/ filter {what}: "), theme.key()),
+                Span::raw(d.filter.value().to_string()),
+                Span::styled("▏", theme.key()),
+                Span::styled("  enter keeps it · esc clears it", theme.muted()),
+            ])),
+            area,
+        );
+        return;
+    }
     let mut s = vec![Span::raw(match d.updated_at {
         Some(t) => format!("updated {}", relative(now, t)),
         None => "not loaded yet".into(),
@@ -669,11 +766,21 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
     frame.render_widget(Paragraph::new(Line::from(s)), area);
 }
 
+/// The focused pane's title starts with a marker; a filter on a pane is shown in its title.
+fn pane_title(d: &Dashboard, pane: Pane, text: String) -> String {
+    let marker = if d.pane == pane { "▸" } else { " " };
+    match d.filter_of(pane) {
+        Some(f) => format!("{marker}{text}· filter \"{f}\" "),
+        None => format!("{marker}{text}"),
+    }
+}
+
 fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
     let wide = area.width >= 56;
-    let rows: Vec<Row> = d
-        .rules
+    let visible = d.visible_rules();
+    let rows: Vec<Row> = visible
         .iter()
+        .map(|i| &d.rules[*i])
         .map(|(region, r)| {
             let (icon, _) = check_cell(r, d.checks.get(&(region.clone(), r.prefix.clone())));
             let mut cells = vec![
@@ -712,14 +819,15 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.muted()))
         .row_highlight_style(highlight)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" Rules: {} in {regions} region(s) ", d.rules.len())),
-        );
-    let mut state = TableState::new().with_selected(Some(d.rule_sel));
+        .block(Block::default().borders(Borders::ALL).title(pane_title(
+            d,
+            Pane::Rules,
+            format!(" Rules: {} in {regions} region(s) ", d.rules.len()),
+        )));
+    let at = visible.iter().position(|i| *i == d.rule_sel);
+    let mut state = TableState::new().with_selected(at);
     frame.render_stateful_widget(table, area, &mut state);
-    list_scrollbar(frame, area, d.rules.len(), d.rule_sel, 1);
+    list_scrollbar(frame, area, visible.len(), at.unwrap_or(0), 1);
 }
 
 fn render_rule_detail(
@@ -826,9 +934,11 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
         .selected()
         .map(|(_, r)| r.prefix.clone())
         .unwrap_or_default();
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" Cached under {prefix}/ ({}) ", repos.len()));
+    let block = Block::default().borders(Borders::ALL).title(pane_title(
+        d,
+        Pane::Repos,
+        format!(" Cached under {prefix}/ ({}) ", repos.len()),
+    ));
     if repos.is_empty() {
         let lines = vec![
             Line::raw(format!(
@@ -881,12 +991,35 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
         Constraint::Fill(1),
         Constraint::Length(6),
         Constraint::Length(trend_width as u16),
-        Constraint::Length(9),
+        Constraint::Length(10),
     ];
-    let mut header = vec!["REPOSITORY", " PULLS", "LAST 30 DAYS", "LAST PULL"];
+    let mut header: Vec<String> = ["REPOSITORY", " PULLS", "LAST 30 DAYS", "LAST PULL"]
+        .map(String::from)
+        .to_vec();
     if wide {
         widths.extend([Constraint::Length(10), Constraint::Length(6)]);
-        header.extend(["      SIZE", "IMAGES"]);
+        header.extend(["      SIZE".to_string(), "IMAGES".to_string()]);
+    }
+    // The sorted column carries the order: ▼ as the sort says (descending but for names).
+    let arrow = if (d.sort == SortBy::Name) != d.sort_reversed {
+        "▲"
+    } else {
+        "▼"
+    };
+    let column = match d.sort {
+        SortBy::Name => Some(0),
+        SortBy::Pulls => Some(1),
+        SortBy::LastPull => Some(3),
+        SortBy::Size => wide.then_some(4),
+    };
+    if let Some(h) = column.and_then(|c| header.get_mut(c)) {
+        // Right-aligned headers (padded in front) stay right-aligned, within their width.
+        let marked = format!("{arrow}{}", h.trim());
+        *h = if h.starts_with(' ') {
+            format!("{marked:>width$}", width = h.chars().count())
+        } else {
+            marked
+        };
     }
     let highlight = if d.pane == Pane::Repos {
         theme.selected()
