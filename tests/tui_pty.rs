@@ -369,6 +369,48 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
     assert!(t.wait_exit().success());
 }
 
+/// Editing in the middle of a field (the cursor is drawn where the insertion point is,
+/// ctrl-u clears), then `/` on the dashboard filters the rules.
+#[test]
+fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("x");
+    t.wait_for("0-9 only");
+    t.send("\x15"); // ctrl-u: the whole field
+    t.wait_for_gone("0-9 only");
+    t.send("11112222333");
+    t.send("\x1b[D\x1b[D\x1b[D"); // three to the left
+    t.wait_for("11112222▏333");
+    t.send("3");
+    t.wait_for("111122223▏333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Cache settings (ctrl-k)");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("pull-through-cache-rule echo");
+    t.send(ENTER);
+    t.wait_for("Applied:");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("d");
+    t.wait_for("ecr-public");
+    t.send("/");
+    t.wait_for("/ filter rules:");
+    t.send("ecr-p");
+    t.wait_for("Rules: 1 of 3 · /ecr-p");
+    t.send(ENTER);
+    t.wait_for_gone("docker-hub ");
+    assert!(t.screen().contains("ecr-public"), "{}", t.screen());
+    t.send("/");
+    t.send("\x1b"); // esc clears the filter
+    t.wait_for("docker-hub ");
+    t.send("q");
+    assert!(t.wait_exit().success());
+}
+
 /// `u` over a prefix another team's rule uses (the demo account's docker-hub rule): the plan
 /// blocks and says whose it is, and nothing is claimed.
 #[test]

@@ -182,7 +182,7 @@ impl App {
     }
 
     /// Changes are being made in AWS now.
-    fn changing(&self) -> bool {
+    pub fn changing(&self) -> bool {
         (self.screen == Screen::Apply && self.apply.running())
             || self.teardown.as_ref().is_some_and(|t| t.running)
             || self.fleet.running()
@@ -357,16 +357,26 @@ impl App {
         }
         // A pending question takes the next key.
         let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y'));
+        // A second ctrl-c answers the question with "yes, and quit".
         if self.quit_confirm {
             self.quit_confirm = false;
-            return if yes { vec![Effect::Quit] } else { vec![] };
+            return if yes || ctrl_c {
+                vec![Effect::Quit]
+            } else {
+                vec![]
+            };
         }
         if self.apply.confirm_cancel {
             self.apply.confirm_cancel = false;
-            return if yes {
-                vec![Effect::CancelApply]
+            if !(yes || ctrl_c) {
+                return vec![];
+            }
+            self.apply.cancelled = true;
+            self.apply.progress.cancel();
+            return if ctrl_c {
+                vec![Effect::CancelApply, Effect::Quit]
             } else {
-                vec![]
+                vec![Effect::CancelApply]
             };
         }
         if self.help {
@@ -468,6 +478,16 @@ impl App {
             _ => {}
         }
         let out = match self.screen {
+            // The first step has no step before it: back to the dashboard when the wizard
+            // was opened from there, else ask before quitting.
+            Screen::Profile if matches!(cmd, Cmd::Quit | Cmd::Back) => {
+                if self.dashboard.account.is_some() {
+                    Out::go(Screen::Dashboard)
+                } else {
+                    self.quit_confirm = true;
+                    Out::none()
+                }
+            }
             Screen::Profile => self.profile.on_cmd(cmd, &mut self.session),
             Screen::Region => self.region.on_cmd(cmd, &mut self.session),
             Screen::Echo => self.echo.on_cmd(cmd),

@@ -269,6 +269,32 @@ mod wizard {
     }
 
     #[test]
+    fn a_cancel_is_cancelled_not_failed_and_a_second_ctrl_c_quits() {
+        let mut a = at_options();
+        a.screen = Screen::Apply;
+        a.update(Msg::Engine(
+            Event::StepStarted {
+                index: 1,
+                total: 2,
+                label: "create IAM role r".into(),
+            },
+            Utc::now(),
+        ));
+        a.update(ctrl('c'));
+        assert_eq!(
+            a.update(ctrl('c')),
+            vec![Effect::CancelApply, Effect::Quit],
+            "ctrl-c twice: cancel and quit"
+        );
+        assert!(a.apply.cancelled);
+        assert_eq!(
+            a.apply.progress.rows[0].state,
+            crate::tui::screens::progress::StepState::Cancelled,
+            "the step in flight is not shown as still running"
+        );
+    }
+
+    #[test]
     fn help_overlay_opens_and_any_key_closes() {
         let mut a = app();
         a.update(key(KeyCode::F(1)));

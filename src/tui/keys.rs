@@ -182,7 +182,13 @@ pub const PROFILE: &[Binding] = &[
         "use this profile",
         Cmd::Select,
     ),
-    b(&[K::Code(Esc)], "esc", "quit", "quit", Cmd::Quit),
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "quit",
+        "quit (asks first; back to the dashboard when you came from it)",
+        Cmd::Quit,
+    ),
 ];
 
 pub const REGION: &[Binding] = &[

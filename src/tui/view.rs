@@ -49,7 +49,11 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             theme,
             area,
             "Quit?",
-            &["Changes are being made. Quit anyway? (y/n)".into()],
+            &[if app.changing() {
+                "Changes are being made. Quit anyway? (y/n)".into()
+            } else {
+                "Quit echo-onboard? (y/n)".into()
+            }],
         );
     }
     if app.apply.confirm_cancel {
@@ -65,7 +69,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         lines.extend(completed.iter().map(|c| format!("  ✓ {c}")));
         lines.push(String::new());
         lines.push("The step in flight may still finish; this run's changes are not rolled back on cancel.".into());
-        lines.push("Check with `echo-onboard plan`, or tear down from the dashboard.".into());
+        lines.push(
+            "Plan again afterwards to see what is there, or tear down from the dashboard.".into(),
+        );
+        lines.push("y: cancel · n: keep going · ctrl-c: cancel and quit".into());
         modal(frame, theme, area, "Cancel?", &lines);
     }
 }

@@ -26,6 +26,8 @@ pub struct ApplyScreen {
     pub finished: Option<Result<Vec<String>, Vec<String>>>,
     /// ctrl-c was pressed: the next key answers "cancel?".
     pub confirm_cancel: bool,
+    /// The user cancelled the run (not a failure of AWS's).
+    pub cancelled: bool,
 }
 
 impl ApplyScreen {
@@ -133,6 +135,11 @@ pub fn render(a: &ApplyScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
     };
     let (title, ratio, label) = match &a.finished {
         Some(Ok(_)) => (format!(" Applied · {elapsed}s "), 1.0, "done".to_string()),
+        Some(Err(_)) if a.cancelled => (
+            format!(" Cancelled · {elapsed}s "),
+            ratio,
+            format!("{}/{}", p.done, p.total),
+        ),
         Some(Err(_)) => (
             format!(" Failed · {elapsed}s "),
             ratio,

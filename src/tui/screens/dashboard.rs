@@ -770,7 +770,7 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
 fn pane_title(d: &Dashboard, pane: Pane, text: String) -> String {
     let marker = if d.pane == pane { "▸" } else { " " };
     match d.filter_of(pane) {
-        Some(f) => format!("{marker}{text}· filter \"{f}\" "),
+        Some(f) => format!("{marker}{text}· /{f} "),
         None => format!("{marker}{text}"),
     }
 }
@@ -822,7 +822,11 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
         .block(Block::default().borders(Borders::ALL).title(pane_title(
             d,
             Pane::Rules,
-            format!(" Rules: {} in {regions} region(s) ", d.rules.len()),
+            if visible.len() == d.rules.len() {
+                format!(" Rules: {} in {regions} region(s) ", d.rules.len())
+            } else {
+                format!(" Rules: {} of {} ", visible.len(), d.rules.len())
+            },
         )));
     let at = visible.iter().position(|i| *i == d.rule_sel);
     let mut state = TableState::new().with_selected(at);

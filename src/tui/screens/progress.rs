@@ -19,6 +19,8 @@ pub enum StepState {
     Failed,
     /// Undone by a rollback.
     RolledBack,
+    /// In flight when the user cancelled: it may still finish in AWS.
+    Cancelled,
 }
 
 impl StepState {
@@ -188,6 +190,18 @@ impl Progress {
         self.rows.iter().filter(|r| r.state == state).count()
     }
 
+    /// The user cancelled: steps in flight are no longer followed (they may still finish).
+    pub fn cancel(&mut self) {
+        for r in self
+            .rows
+            .iter_mut()
+            .filter(|r| r.state == StepState::Running)
+        {
+            r.state = StepState::Cancelled;
+            r.detail = Some("cancelled while in flight: AWS may still finish it".into());
+        }
+    }
+
     /// What AWS holds so far, for the cancel question.
     pub fn completed(&self) -> Vec<String> {
         self.rows
@@ -246,6 +260,7 @@ fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, area: Rect, buf: &mut 
                 StepState::Done => ("✓", theme.ok()),
                 StepState::Failed => ("✗", theme.removed()),
                 StepState::RolledBack => ("↺", theme.muted()),
+                StepState::Cancelled => ("⊘", theme.warn()),
             };
             // What AWS says about the step goes under it, so the label keeps its width.
             let mut text = vec![Line::raw(r.label.clone())];
