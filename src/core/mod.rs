@@ -16,3 +16,4 @@ pub mod stacksets;
 pub mod upstream;
 pub mod validate;
 pub mod verify;
+pub mod workload;
