@@ -8,10 +8,11 @@ use std::sync::LazyLock;
 use regex_lite::Regex;
 use serde::Serialize;
 
+use super::checks::{Check, Status};
 use super::model::CacheRule;
 use super::regions::dns_suffix;
 use super::upstream::UpstreamKind;
-use super::validate::ROOT;
+use super::validate::{FieldError, ROOT};
 
 // Docker's reference grammar, restricted to what ECR repositories accept (lowercase names).
 const COMPONENT: &str = r"[a-z0-9]+(?:[._-]+[a-z0-9]+)*";
@@ -501,7 +502,7 @@ pub fn rewrite_text(text: &str, kind: InputKind, table: &Table) -> (String, Vec<
 // Warm: what a pull through the cache showed, per image
 
 /// The outcome of warming one reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WarmStatus {
     /// This pull filled the cache.
@@ -717,6 +718,118 @@ pub fn admission_policy(table: &Table) -> String {
         serde_norway::to_string(&policy).expect("a JSON value is YAML"),
         serde_norway::to_string(&binding).expect("a JSON value is YAML")
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The roles that pull
+
+static PRINCIPAL_ARN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:(?:role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$")
+        .unwrap()
+});
+
+/// The puller ARNs given as flags (repeatable, comma-separated) and in a file (one a line,
+/// `#` comments), each once, in order; any bad one is named with its source.
+pub fn puller_roles(
+    flags: &[String],
+    file: Option<(&str, &str)>,
+) -> Result<Vec<String>, Vec<FieldError>> {
+    let mut given: Vec<(&'static str, String)> = flags
+        .iter()
+        .flat_map(|f| f.split(','))
+        .map(|a| ("puller-role", a.trim().to_string()))
+        .filter(|(_, a)| !a.is_empty())
+        .collect();
+    if let Some((name, text)) = file {
+        for (i, line) in text.lines().enumerate() {
+            let arn = line.split('#').next().unwrap_or("").trim();
+            if !arn.is_empty() {
+                let at = if PRINCIPAL_ARN.is_match(arn) {
+                    arn.to_string()
+                } else {
+                    format!("{name}:{}: {arn}", i + 1)
+                };
+                given.push(("puller-roles-file", at));
+            }
+        }
+    }
+    let mut errors = vec![];
+    let mut out: Vec<String> = vec![];
+    for (field, arn) in given {
+        if !PRINCIPAL_ARN.is_match(&arn) {
+            errors.push(super::validate::err(
+                field,
+                &arn,
+                "must be the ARN of an IAM role or user (the node or CI role that pulls)",
+                "arn:aws:iam::123456789012:role/eks-node-role",
+            ));
+        } else if !out.contains(&arn) {
+            out.push(arn);
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One check over every puller: which cannot fill the cache, and the one policy that fixes
+/// them all (the same for each: the first-pull actions on the prefix).
+pub fn pullers(checks: &[(&str, &Check)], policy: &serde_json::Value, prefix: &str) -> Check {
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, c)| c.status == Status::Fail)
+        .map(|(a, _)| *a)
+        .collect();
+    let unknown: Vec<&str> = checks
+        .iter()
+        .filter(|(_, c)| c.status == Status::Warn)
+        .map(|(a, _)| *a)
+        .collect();
+    let evidence =
+        serde_json::json!({"failing": failing, "unchecked": unknown, "policy_to_attach": policy});
+    let title = "Workload (puller) roles";
+    if failing.is_empty() && unknown.is_empty() {
+        return Check::new(
+            "pullers",
+            title,
+            Status::Pass,
+            format!(
+                "all {} roles can pull through {prefix}/ (first pulls included)",
+                checks.len()
+            ),
+        )
+        .evidence(evidence);
+    }
+    let mut reason = vec![];
+    if !failing.is_empty() {
+        reason.push(format!(
+            "{} of {} cannot fill the cache under {prefix}/: {}",
+            failing.len(),
+            checks.len(),
+            failing.join(", ")
+        ));
+    }
+    if !unknown.is_empty() {
+        reason.push(format!("could not be checked: {}", unknown.join(", ")));
+    }
+    let to: Vec<&str> = failing.iter().chain(&unknown).copied().collect();
+    Check::new(
+        "pullers",
+        title,
+        if failing.is_empty() {
+            Status::Warn
+        } else {
+            Status::Fail
+        },
+        reason.join("; "),
+    )
+    .fix(format!(
+        "attach this one policy to {}: {policy}",
+        to.join(", ")
+    ))
+    .evidence(evidence)
 }
 
 #[cfg(test)]
