@@ -544,24 +544,18 @@ impl WarmStatus {
 }
 
 /// Why a digest-only reference cannot be warmed, and what to do.
-pub fn unwarmable(reference: &str, repository: &str) -> (String, String) {
+pub fn unwarmable(repository: &str) -> (String, String) {
     (
-        format!("{reference} names a digest without a tag: a pull-through cache fills only on pulls by tag (containers-roadmap #2837), so its first pull through the cache will fail"),
+        "a digest without a tag: a pull-through cache fills only on pulls by tag (containers-roadmap #2837), so its first pull through the cache will fail".to_string(),
         format!("pin it as <tag>@<digest> (e.g. {repository}:1.2.3@sha256:…) so it can be warmed by its tag, or pull its tag once before deploying"),
     )
 }
 
 /// What a digest mismatch means.
-pub fn moved(
-    reference: &str,
-    tag: &str,
-    now: &str,
-    pinned: &str,
-    pinned_cached: bool,
-) -> (String, String) {
+pub fn moved(tag: &str, now: &str, pinned: &str, pinned_cached: bool) -> (String, String) {
     (
         format!(
-            "{reference}: the tag {tag} now names {now}, not the pinned {pinned}: the upstream moved the tag{}",
+            "the tag {tag} now names {now}, not the pinned {pinned}: the upstream moved the tag{}",
             if pinned_cached {
                 " (the pinned digest is still in the cache, so the pinned pull works)"
             } else {

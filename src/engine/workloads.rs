@@ -291,7 +291,7 @@ pub async fn warm(aws: &dyn Aws, req: &WarmRequest, tx: &EventSender) -> OpResul
         let tag = match (tag, &digest) {
             (Some(t), _) => t,
             (None, Some(_)) => {
-                let (why, fix) = workload::unwarmable(&reference, &repository);
+                let (why, fix) = workload::unwarmable(&repository);
                 img.status = WarmStatus::Unwarmable;
                 img.fails = true;
                 img.message = why;
@@ -415,13 +415,7 @@ pub async fn warm(aws: &dyn Aws, req: &WarmRequest, tx: &EventSender) -> OpResul
                         .images_after
                         .as_ref()
                         .is_some_and(|imgs| imgs.iter().any(|i| i.digest == pinned));
-                    let (why, fix) = workload::moved(
-                        &img.reference,
-                        &job.tag,
-                        &m.digest,
-                        &pinned,
-                        pinned_cached,
-                    );
+                    let (why, fix) = workload::moved(&job.tag, &m.digest, &pinned, pinned_cached);
                     img.status = WarmStatus::Moved;
                     img.fails = !pinned_cached;
                     img.message = why;

@@ -37,6 +37,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     render_header(app, theme, frame, header);
     render_body(app, theme, frame, body);
     render_footer(app, theme, frame, footer);
+    if let Some(w) = &app.warm {
+        // The header stays: which profile, account and region this runs in.
+        super::warm::render(w, theme, frame, body);
+    }
     if let Some(v) = &app.verify {
         super::verify::render(v, theme, frame, area);
     }
