@@ -225,15 +225,15 @@ fn list_left(done: &wl::Rewritten) {
     if left.is_empty() {
         return;
     }
-    err(format!(
-        "{} reference(s) left as they are (no rule of this account covers them):",
-        left.len()
-    ));
+    err(format!("{} reference(s) left as they are:", left.len()));
     for r in left {
         let why = match &r.mapping {
             Mapping::Uncovered { fix, .. } => fix.clone(),
             Mapping::Invalid { reason } => reason.clone(),
-            _ => String::new(),
+            Mapping::Cache { image, .. } => format!(
+                "covered, but not on an `image:` line of its own (e.g. YAML flow style): change it by hand to {image}"
+            ),
+            Mapping::InCache { .. } => String::new(),
         };
         err(format!(
             "  {} ({}) — {why}",

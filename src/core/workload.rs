@@ -445,6 +445,8 @@ fn walk(v: &serde_json::Value, name: &str, found: &mut Vec<Found>) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LineChange {
     pub line: usize,
+    /// The reference as it was on the line.
+    pub reference: String,
     pub before: String,
     pub after: String,
 }
@@ -466,7 +468,7 @@ pub fn rewrite_text(text: &str, kind: InputKind, table: &Table) -> (String, Vec<
                 let reference = body.split('#').next().unwrap_or("").trim();
                 match table.map(reference) {
                     Mapping::Cache { image, .. } if !reference.is_empty() => {
-                        Some(body.replacen(reference, &image, 1))
+                        Some((reference.to_string(), body.replacen(reference, &image, 1)))
                     }
                     _ => None,
                 }
@@ -475,17 +477,19 @@ pub fn rewrite_text(text: &str, kind: InputKind, table: &Table) -> (String, Vec<
                 IMAGE_LINE
                     .captures(body)
                     .and_then(|c| match table.map(&c[3]) {
-                        Mapping::Cache { image, .. } => {
-                            Some(format!("{}{}{image}{}{}", &c[1], &c[2], &c[4], &c[5]))
-                        }
+                        Mapping::Cache { image, .. } => Some((
+                            c[3].to_string(),
+                            format!("{}{}{image}{}{}", &c[1], &c[2], &c[4], &c[5]),
+                        )),
                         _ => None,
                     })
             }
         };
         match new {
-            Some(new) => {
+            Some((reference, new)) => {
                 changes.push(LineChange {
                     line: i + 1,
+                    reference,
                     before: body.to_string(),
                     after: new.clone(),
                 });

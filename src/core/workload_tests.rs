@@ -575,6 +575,7 @@ fn rewriting_keeps_everything_but_the_covered_images() {
         text,
         format!("{REG}/docker-hub/library/nginx:1.27 # web\ngcr.io/x/y\n")
     );
+    assert_eq!(changes[0].reference, "nginx:1.27");
 }
 
 #[test]

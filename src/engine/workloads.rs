@@ -516,6 +516,8 @@ pub struct MappedReference {
     pub reference: String,
     pub locations: Vec<String>,
     pub mapping: Mapping,
+    /// Whether its line was rewritten (a covered reference in YAML flow style is not).
+    pub rewritten: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -526,13 +528,13 @@ pub struct Rewritten {
 }
 
 impl Rewritten {
-    /// References that stay as they are (no rule covers them, or they are not references).
+    /// References that stay as they are: no rule covers them, they are not references, or
+    /// they are covered but not on an `image:` line of their own.
     pub fn left(&self) -> impl Iterator<Item = &MappedReference> {
-        self.references.iter().filter(|r| {
-            matches!(
-                r.mapping,
-                Mapping::Uncovered { .. } | Mapping::Invalid { .. }
-            )
+        self.references.iter().filter(|r| match r.mapping {
+            Mapping::Uncovered { .. } | Mapping::Invalid { .. } => true,
+            Mapping::Cache { .. } => !r.rewritten,
+            Mapping::InCache { .. } => false,
         })
     }
 }
@@ -550,10 +552,16 @@ pub fn rewrite_with(t: &Table, parsed: &[Parsed]) -> Rewritten {
                     reference: f.image.clone(),
                     locations: vec![at],
                     mapping: t.map(&f.image),
+                    rewritten: false,
                 }),
             }
         }
         let (text, changes) = workload::rewrite_text(&p.source.text, p.kind, t);
+        for r in references.iter_mut() {
+            if changes.iter().any(|c| c.reference == r.reference) {
+                r.rewritten = true;
+            }
+        }
         sources.push(RewrittenSource {
             name: p.source.name.clone(),
             text,
@@ -599,4 +607,62 @@ pub async fn policy(aws: &dyn Aws, kind: PolicyKind) -> OpResult<(String, Table)
         PolicyKind::MutatingAdmissionPolicy => workload::admission_policy(&t),
     };
     Ok((doc, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::ManagedBy;
+
+    fn hub() -> Table {
+        Table::new(
+            "123456789012",
+            "eu-west-1",
+            &[CacheRule {
+                prefix: "docker-hub".into(),
+                upstream_registry: "docker-hub".into(),
+                upstream_url: "registry-1.docker.io".into(),
+                upstream_prefix: "ROOT".into(),
+                role_arn: None,
+                credential_arn: None,
+                created_at: None,
+                managed_by: ManagedBy::Other,
+            }],
+        )
+    }
+
+    #[test]
+    fn covered_references_not_on_their_own_line_are_left_and_listed() {
+        let text = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx:1.27}]\n  initContainers:\n  - name: b\n    image: redis:7\n";
+        let parsed = parse_sources(&[Source {
+            name: "p.yaml".into(),
+            text: text.into(),
+        }])
+        .unwrap();
+        let done = rewrite_with(&hub(), &parsed);
+        let left: Vec<(&str, bool)> = done
+            .left()
+            .map(|r| (r.reference.as_str(), r.rewritten))
+            .collect();
+        assert_eq!(left, [("nginx:1.27", false)]);
+        assert_eq!(done.sources[0].changes.len(), 1);
+        assert_eq!(done.sources[0].changes[0].reference, "redis:7");
+    }
+
+    #[test]
+    fn empty_and_bad_inputs_name_the_file() {
+        let e = parse_sources(&[]).unwrap_err();
+        assert_eq!(e.fields[0].field, "file");
+        let e = parse_sources(&[Source {
+            name: "cm.yaml".into(),
+            text: "kind: ConfigMap\ndata: {a: b}\n".into(),
+        }])
+        .unwrap_err();
+        assert!(
+            e.message.contains("holds no container image"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.fields[0].value, "cm.yaml");
+    }
 }
