@@ -605,6 +605,16 @@ pub fn kyverno_policy(table: &Table) -> String {
                             "value": false,
                         }));
                     }
+                    // A running pod's containers are left alone: changing their image on an
+                    // update would restart them, and the ephemeralcontainers subresource may
+                    // change nothing else.
+                    if *list != "ephemeralContainers" {
+                        conditions.push(json!({
+                            "key": "{{ request.operation }}",
+                            "operator": "Equals",
+                            "value": "CREATE",
+                        }));
+                    }
                     json!({
                         "list": list_expr(list),
                         "preconditions": {"all": conditions},
@@ -621,7 +631,10 @@ pub fn kyverno_policy(table: &Table) -> String {
                 .collect();
             json!({
                 "name": format!("rewrite-{:02}-{}", i + 1, e.prefix.replace('/', "-")).chars().take(63).collect::<String>(),
-                "match": {"any": [{"resources": {"kinds": ["Pod", "Pod/ephemeralcontainers"], "operations": ["CREATE", "UPDATE"]}}]},
+                "match": {"any": [
+                    {"resources": {"kinds": ["Pod"], "operations": ["CREATE"]}},
+                    {"resources": {"kinds": ["Pod/ephemeralcontainers"], "operations": ["UPDATE"]}},
+                ]},
                 "exclude": {"any": [{"resources": {"namespaceSelector": {"matchLabels": {OPT_OUT_LABEL: "disabled"}}}}]},
                 "mutate": {"foreach": foreach},
             })
@@ -675,8 +688,14 @@ pub fn admission_policy(table: &Table) -> String {
         .iter()
         .map(|list| {
             let kind = format!("Object.spec.{list}");
+            // As in the Kyverno policy: a running pod's containers are left alone.
+            let when = if *list == "ephemeralContainers" {
+                format!("has(object.spec.{list})")
+            } else {
+                format!("request.operation == 'CREATE' && has(object.spec.{list})")
+            };
             let expr = format!(
-                "has(object.spec.{list}) ? Object{{spec: Object.spec{{{list}: object.spec.{list}.map(c, {kind}{{name: c.name, image: {}}})}}}} : Object{{}}",
+                "{when} ? Object{{spec: Object.spec{{{list}: object.spec.{list}.map(c, {kind}{{name: c.name, image: {}}})}}}} : Object{{}}",
                 cel_rewrite(table, "c.image")
             );
             json!({"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": expr}})
@@ -690,12 +709,10 @@ pub fn admission_policy(table: &Table) -> String {
             "failurePolicy": "Fail",
             "reinvocationPolicy": "IfNeeded",
             "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": ["pods", "pods/ephemeralcontainers"],
-                }],
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]},
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"]},
+                ],
                 "namespaceSelector": {"matchExpressions": [{"key": OPT_OUT_LABEL, "operator": "NotIn", "values": ["disabled"]}]},
             },
             "mutations": mutations,

@@ -264,10 +264,12 @@ fn kyverno_entries(
     .unwrap();
     let mut out = vec![];
     for rule in doc["spec"]["rules"].as_array().unwrap() {
-        let kinds = &rule["match"]["any"][0]["resources"]["kinds"];
         assert_eq!(
-            kinds,
-            &serde_json::json!(["Pod", "Pod/ephemeralcontainers"])
+            rule["match"]["any"],
+            serde_json::json!([
+                {"resources": {"kinds": ["Pod"], "operations": ["CREATE"]}},
+                {"resources": {"kinds": ["Pod/ephemeralcontainers"], "operations": ["UPDATE"]}},
+            ])
         );
         assert_eq!(
             rule["exclude"]["any"][0]["resources"]["namespaceSelector"]["matchLabels"]
@@ -280,7 +282,15 @@ fn kyverno_entries(
             .iter()
             .find(|f| f["list"] == format!("request.object.spec.{list} || `[]`"))
             .unwrap_or_else(|| panic!("no foreach over {list}"));
-        let conds = each["preconditions"]["all"].as_array().unwrap();
+        let mut conds = each["preconditions"]["all"].as_array().unwrap().clone();
+        // Only new pods' containers; ephemeral containers when they are added.
+        let create = serde_json::json!({"key": "{{ request.operation }}", "operator": "Equals", "value": "CREATE"});
+        assert_eq!(
+            conds.contains(&create),
+            list != "ephemeralContainers",
+            "{list}"
+        );
+        conds.retain(|c| *c != create);
         let pattern = key.captures(conds[0]["key"].as_str().unwrap()).unwrap()[1].to_string();
         assert_eq!(conds[0]["value"], true);
         let excepts = conds[1..]
@@ -424,9 +434,21 @@ fn the_mutating_admission_policy_performs_the_same_mapping() {
     );
     assert_eq!(docs[1]["spec"]["policyName"], docs[0]["metadata"]["name"]);
     let spec = &docs[0]["spec"];
+    let rules: Vec<_> = spec["matchConstraints"]["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["resources"].clone(), r["operations"].clone()))
+        .collect();
     assert_eq!(
-        spec["matchConstraints"]["resourceRules"][0]["resources"],
-        serde_json::json!(["pods", "pods/ephemeralcontainers"])
+        rules,
+        [
+            (serde_json::json!(["pods"]), serde_json::json!(["CREATE"])),
+            (
+                serde_json::json!(["pods/ephemeralcontainers"]),
+                serde_json::json!(["UPDATE"])
+            )
+        ]
     );
     assert_eq!(
         spec["matchConstraints"]["namespaceSelector"]["matchExpressions"][0]["key"],
@@ -437,7 +459,12 @@ fn the_mutating_admission_policy_performs_the_same_mapping() {
     for (m, list) in mutations.iter().zip(CONTAINER_LISTS) {
         assert_eq!(m["patchType"], "ApplyConfiguration");
         let expr = m["applyConfiguration"]["expression"].as_str().unwrap();
-        let head = format!("has(object.spec.{list}) ? Object{{spec: Object.spec{{{list}: object.spec.{list}.map(c, Object.spec.{list}{{name: c.name, image: ");
+        let when = if list == "ephemeralContainers" {
+            format!("has(object.spec.{list})")
+        } else {
+            format!("request.operation == 'CREATE' && has(object.spec.{list})")
+        };
+        let head = format!("{when} ? Object{{spec: Object.spec{{{list}: object.spec.{list}.map(c, Object.spec.{list}{{name: c.name, image: ");
         let tail = "})}} : Object{}";
         assert!(expr.starts_with(&head) && expr.ends_with(tail), "{expr}");
         let chain = &expr[head.len()..expr.len() - tail.len()];
