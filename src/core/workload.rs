@@ -671,7 +671,8 @@ pub fn cel_rewrite(table: &Table, var: &str) -> String {
             cond.push_str(&format!("!{var}.startsWith('{x}') && "));
         }
         expr.push_str(&format!(
-            "({cond}{var}.matches(r'{}')) ? '{}' + {var}.substring({}) : ",
+            // One entry a line, so the policy reads as the table it is.
+            "({cond}{var}.matches(r'{}')) ? '{}' + {var}.substring({}) :\n",
             e.pattern(),
             e.to,
             e.from.len()

@@ -328,7 +328,7 @@ fn kyverno_apply(entries: &[(String, Vec<String>, String, String)], image: &str)
 fn cel_entries(expr: &str, var: &str) -> Vec<(Vec<String>, String, String, usize)> {
     let v = regex_lite::escape(var);
     let link = Regex::new(&format!(
-        r"\(((?:!{v}\.startsWith\('[^']*'\) && )*){v}\.matches\(r'([^']*)'\)\) \? '([^']*)' \+ {v}\.substring\((\d+)\) : "
+        r"\(((?:!{v}\.startsWith\('[^']*'\) && )*){v}\.matches\(r'([^']*)'\)\) \? '([^']*)' \+ {v}\.substring\((\d+)\) :\n"
     ))
     .unwrap();
     let except = Regex::new(&format!(r"!{v}\.startsWith\('([^']*)'\)")).unwrap();
