@@ -201,7 +201,35 @@ async fn warm_reports_each_image_and_fills_the_cache_only_for_the_warmable_ones(
     );
 
     // A second warm finds them cached.
+    emu.reset_calls();
     let v = stdout_json(&warm(&emu, &[&manifests, &list]));
+    // The calls: one read of identity, rules and repositories; per pull one token and one
+    // manifest; DescribeImages for each repository that existed (was the tag there?) and once
+    // more for the stale pin (is it still cached?).
+    let (_, calls) = emu.calls();
+    let budget: Vec<(&str, u64)> = [
+        "GetCallerIdentity",
+        "DescribePullThroughCacheRules",
+        "DescribeRepositories",
+        "DescribeImages",
+        "GetAuthorizationToken",
+        "RegistryGetManifest",
+    ]
+    .into_iter()
+    .map(|op| (op, calls.get(op).copied().unwrap_or(0)))
+    .collect();
+    assert_eq!(
+        budget,
+        [
+            ("GetCallerIdentity", 1),
+            ("DescribePullThroughCacheRules", 1),
+            ("DescribeRepositories", 1),
+            ("DescribeImages", 4),
+            ("GetAuthorizationToken", 4),
+            ("RegistryGetManifest", 4)
+        ],
+        "{calls:?}"
+    );
     let st = statuses(&v);
     assert_eq!(
         st[0],

@@ -307,6 +307,19 @@ pub async fn warm(aws: &dyn Aws, req: &WarmRequest, tx: &EventSender) -> OpResul
     }
 
     let total = jobs.len();
+    let mut pins: BTreeMap<Job, BTreeSet<String>> = BTreeMap::new();
+    for img in &images {
+        if let (Some(repository), Some(tag), Some(d)) =
+            (&img.repository, &img.tag, &img.pinned_digest)
+        {
+            let job = Job {
+                repository: repository.clone(),
+                tag: tag.clone(),
+            };
+            pins.entry(job).or_default().insert(d.clone());
+        }
+    }
+    let pins = &pins;
     let existing = &existing;
     let registry_url = req.registry_url.as_deref();
     let pulls: BTreeMap<Job, Pulled> = futures::stream::iter(jobs.into_iter().enumerate())
@@ -334,9 +347,16 @@ pub async fn warm(aws: &dyn Aws, req: &WarmRequest, tx: &EventSender) -> OpResul
                 .pull_manifest(registry_url, &job.repository, &job.tag)
                 .await;
             let elapsed_ms = start.elapsed().as_millis() as u64;
+            // Is a stale pin still in the cache? Asked only when a pin differs from the tag.
             let images_after = match &result {
-                Ok(_) => aws.list_images(&job.repository).await.ok(),
-                Err(_) => None,
+                Ok(m)
+                    if pins
+                        .get(&job)
+                        .is_some_and(|p| p.iter().any(|d| *d != m.digest)) =>
+                {
+                    aws.list_images(&job.repository).await.ok()
+                }
+                _ => None,
             };
             match &result {
                 Ok(_) => emit(
