@@ -68,7 +68,7 @@ spec:
 
 fn warm(emu: &Emulator, files: &[&str]) -> std::process::Output {
     emu.cli()
-        .args(["warm", "--json"])
+        .args(["--log-level", "trace", "warm", "--json"])
         .args(files)
         .env("ECHO_REGISTRY_URL", registry(emu))
         .output()
@@ -130,6 +130,19 @@ async fn warm_reports_each_image_and_fills_the_cache_only_for_the_warmable_ones(
 
     let out = warm(&emu, &[&manifests, &list]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // The registry token GetAuthorizationToken hands out never shows, not even in the log.
+    let log = std::fs::read_to_string(emu.home.path().join("state/echo-onboard/echo-onboard.log"))
+        .unwrap();
+    assert!(
+        log.contains("RegistryGetManifest") || log.contains("warm"),
+        "the log is written"
+    );
+    for t in [text(&out.stdout), text(&out.stderr), log] {
+        assert!(
+            !t.contains("QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu") && !t.contains("auth-token"),
+            "{t}"
+        );
+    }
     let v = stdout_json(&out);
     assert_eq!(v["result"], "failed");
     let s = |r: &str, st: &str| (r.to_string(), st.to_string());
