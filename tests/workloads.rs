@@ -252,6 +252,35 @@ async fn warm_reports_each_image_and_fills_the_cache_only_for_the_warmable_ones(
     assert_eq!(st[2], s(&format!("{ECHO}/redis:7@{OLD}"), "moved"));
     assert_eq!(v["summary"]["already-cached"], 2);
 
+    // The rewritten manifests warm the same: references that name the cache are pulled there.
+    let rewritten = emu.cli().args(["rewrite", &manifests]).output().unwrap();
+    assert!(rewritten.status.success(), "{}", text(&rewritten.stderr));
+    let out = emu
+        .cli()
+        .args(["warm", "--json", "-"])
+        .write_stdin(rewritten.stdout)
+        .env("ECHO_REGISTRY_URL", registry(&emu))
+        .output()
+        .unwrap();
+    let again = stdout_json(&out);
+    let st: Vec<String> = statuses(&again).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(
+        st,
+        [
+            "already-cached",
+            "already-cached",
+            "moved",
+            "unwarmable",
+            "failed",
+            "uncovered"
+        ]
+    );
+    assert_eq!(
+        statuses(&again)[1].0,
+        format!("{OWN_REGISTRY}/echo/nginx:1.0"),
+        "the reference as written"
+    );
+
     // Human output: one line per reference with the fix.
     let out = emu
         .cli()
