@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -728,8 +728,20 @@ def batch_get_image(self: Any, repository_name: str, registry_id: str | None = N
     return response
 
 
+_original_get_authorization_token = ecr_responses.ECRResponse.get_authorization_token
+
+
+def get_authorization_token(self: Any) -> Any:
+    """ECR's tokens last 12 hours from now (moto answers with a fixed date in 2015)."""
+    result = _original_get_authorization_token(self)
+    for d in result.result["authorizationData"]:
+        d["expiresAt"] = _now() + timedelta(hours=12)
+    return result
+
+
 def install_ecr() -> None:
     for fn in (
+        get_authorization_token,
         create_pull_through_cache_rule,
         describe_pull_through_cache_rules,
         update_pull_through_cache_rule,
