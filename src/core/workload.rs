@@ -187,6 +187,27 @@ impl Table {
         });
         let mut seen = BTreeSet::new();
         entries.retain(|e| seen.insert((e.from.clone(), e.rest as u8)));
+        // At most one entry matches any reference: a general entry leaves what a more specific
+        // one takes (`docker.io/` leaves `docker.io/bitnami/` to its own rule). Kyverno applies
+        // every matching rule, so the table must not rely on order. With no host in front,
+        // a host's references cannot match anyway.
+        for i in 0..entries.len() {
+            let specific: Vec<String> = entries[..i]
+                .iter()
+                .map(|e| e.from.clone())
+                .filter(|f| {
+                    f.len() > entries[i].from.len()
+                        && f.starts_with(entries[i].from.as_str())
+                        && !(entries[i].from.is_empty()
+                            && f.split('/').next().is_some_and(|h| h.contains(['.', ':'])))
+                })
+                .collect();
+            for f in specific {
+                if !entries[i].except.contains(&f) {
+                    entries[i].except.push(f);
+                }
+            }
+        }
         let compiled = entries
             .iter()
             .map(|e| Regex::new(&e.pattern()).expect("entry patterns are built from fixed parts"))
