@@ -569,10 +569,11 @@ impl WarmStatus {
 }
 
 /// Why a digest-only reference cannot be warmed, and what to do.
-pub fn unwarmable(repository: &str) -> (String, String) {
+pub fn unwarmable(reference: &str) -> (String, String) {
+    let name = reference.split('@').next().unwrap_or(reference);
     (
         "a digest without a tag: a pull-through cache fills only on pulls by tag (containers-roadmap #2837), so its first pull through the cache will fail".to_string(),
-        format!("pin it as <tag>@<digest> (e.g. {repository}:1.2.3@sha256:…) so it can be warmed by its tag, or pull its tag once before deploying"),
+        format!("pin it with its tag as well ({name}:<tag>@sha256:…) so it can be warmed by the tag, or pull its tag once before deploying"),
     )
 }
 

@@ -674,9 +674,9 @@ fn rewriting_keeps_everything_but_the_covered_images() {
 fn warm_outcomes_say_what_failed() {
     assert!(WarmStatus::Moved.is_failure() && WarmStatus::Unwarmable.is_failure());
     assert!(!WarmStatus::AlreadyCached.is_failure() && !WarmStatus::Uncovered.is_failure());
-    let (why, fix) = unwarmable("docker-hub/library/nginx");
+    let (why, fix) = unwarmable("nginx@sha256:abc");
     assert!(why.contains("fills only on pulls by tag"), "{why}");
-    assert!(fix.contains("<tag>@<digest>"), "{fix}");
+    assert!(fix.contains("(nginx:<tag>@sha256:…)"), "{fix}");
     let (why, _) = moved("1", "sha256:new", "sha256:old", false);
     assert!(why.contains("the upstream moved the tag"), "{why}");
 }

@@ -291,7 +291,7 @@ pub async fn warm(aws: &dyn Aws, req: &WarmRequest, tx: &EventSender) -> OpResul
         let tag = match (tag, &digest) {
             (Some(t), _) => t,
             (None, Some(_)) => {
-                let (why, fix) = workload::unwarmable(&repository);
+                let (why, fix) = workload::unwarmable(&reference);
                 img.status = WarmStatus::Unwarmable;
                 img.fails = true;
                 img.message = why;
