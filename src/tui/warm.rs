@@ -113,6 +113,16 @@ impl WarmScreen {
     }
 }
 
+static DIGEST: std::sync::LazyLock<regex_lite::Regex> = std::sync::LazyLock::new(|| {
+    regex_lite::Regex::new(r"sha256:([0-9a-f]{12})[0-9a-f]{52}").unwrap()
+});
+
+/// Digests shortened to their first 12 hex digits, as `docker images` shows them: a screen
+/// line holds the reference then (the CLI and JSON keep them whole).
+fn short(text: &str) -> String {
+    DIGEST.replace_all(text, "sha256:${1}…").to_string()
+}
+
 fn style(theme: Theme, s: WarmStatus) -> (Style, &'static str) {
     match s {
         WarmStatus::Cached => (theme.ok(), "✓"),
@@ -167,11 +177,15 @@ pub fn render(w: &WarmScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 let (st, mark) = style(theme, i.status);
                 lines.push(Line::from(vec![
                     Span::styled(format!("{mark} {:<15} ", i.status.label()), st),
-                    Span::raw(i.reference.clone()),
+                    Span::raw(short(&i.reference)),
                 ]));
                 if i.status != WarmStatus::Cached && i.status != WarmStatus::AlreadyCached {
-                    lines.push(Line::styled(format!("    {}", i.message), theme.muted()));
+                    lines.push(Line::styled(
+                        format!("    {}", short(&i.message)),
+                        theme.muted(),
+                    ));
                     if let Some(fix) = &i.fix {
+                        // Whole: a fix names the digest to pin.
                         lines.push(Line::styled(format!("    fix: {fix}"), theme.muted()));
                     }
                 }
@@ -211,6 +225,16 @@ mod tests {
 
     fn key(w: &mut WarmScreen, c: KeyCode) -> Outcome {
         w.on_key(&KeyEvent::new(c, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn digests_are_shortened_on_screen() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            short(&format!("nginx@{d} and {d}")),
+            "nginx@sha256:abababababab… and sha256:abababababab…"
+        );
+        assert_eq!(short("sha256:abc"), "sha256:abc");
     }
 
     #[test]
