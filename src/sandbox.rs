@@ -175,6 +175,41 @@ pub const SANDBOX_CATALOG: &[&str] = &[
     "nginx", "python", "node", "postgres", "redis", "busybox", "alpine", "golang",
 ];
 
+/// A workload to warm in the sandbox: Echo's images when the region has an Echo rule, Docker
+/// Hub's through the demo's rule, one image missing upstream, one pinned to a digest its tag no
+/// longer names, one pinned by digest only, and one from a registry no rule covers.
+pub fn sample_workload(rules: &[CacheRule]) -> String {
+    // The digest the demo's cached postgres:16 has (see `demo`), so the pin below is stale.
+    let postgres_now = image("16", 152_000_000, 20, None).digest;
+    let moved = format!("sha256:{}", "5e".repeat(32));
+    debug_assert_ne!(postgres_now, moved);
+    let mut containers = vec![
+        ("web".to_string(), "nginx:1.27".to_string()),
+        ("cache".into(), "redis:7.2".into()),
+        ("db".into(), format!("postgres:16@{moved}")),
+        (
+            "tools".into(),
+            format!("busybox@sha256:{}", "b0".repeat(32)),
+        ),
+        ("worker".into(), "absent-tool:1.0".into()),
+        ("proxy".into(), "gcr.io/distroless/static:nonroot".into()),
+    ];
+    if let Some(echo) = rules.iter().find(|r| r.upstream_registry == "ecr") {
+        containers.insert(
+            0,
+            ("api".into(), format!("{}/python:3.12", echo.upstream_url)),
+        );
+        containers.insert(1, ("ui".into(), format!("{}/node:22", echo.upstream_url)));
+    }
+    let list: String = containers
+        .iter()
+        .map(|(name, image)| format!("        - name: {name}\n          image: {image}\n"))
+        .collect();
+    format!(
+        "# The sandbox's sample workload (as `helm template` renders it).\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\nspec:\n  template:\n    spec:\n      containers:\n{list}"
+    )
+}
+
 fn err(action: &str, code: &str, message: &str) -> AwsError {
     AwsError::service(
         action,

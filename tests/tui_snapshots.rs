@@ -672,8 +672,69 @@ fn states() -> Vec<(&'static str, App)> {
         region: "eu-west-1".into(),
     })));
     out.push(("verify_popup", a));
+    out.push(("warm_screen", warm_state()));
     out.extend(fleet_states());
     out
+}
+
+/// The warm screen with what the engine's real `warm` reports for the sandbox's sample workload
+/// (Echo, Docker Hub, a missing image, a moved tag, a digest-only pin, an uncovered registry).
+fn warm_state() -> App {
+    use echo_onboard::aws::{Aws, NewRule};
+    use echo_onboard::engine::workloads as wl;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO);
+    let warmed = rt.block_on(async {
+        aws.create_cache_rule(&NewRule {
+            prefix: "echo".into(),
+            upstream_registry: "ecr".into(),
+            upstream_url: "111122223333.dkr.ecr.us-east-1.amazonaws.com".into(),
+            upstream_prefix: "ROOT".into(),
+            role_arn: Some("arn:aws:iam::210987654321:role/echo-pullthrough-cache-role".into()),
+            credential_arn: None,
+        })
+        .await
+        .unwrap();
+        let rules = aws.list_cache_rules().await.unwrap();
+        let req = wl::WarmRequest {
+            sources: vec![wl::Source {
+                name: "shop.yaml".into(),
+                text: echo_onboard::sandbox::sample_workload(&rules),
+            }],
+            registry_url: None,
+        };
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        wl::warm(&aws, &req, &tx)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error))
+    });
+    // The sandbox serves each outcome: Echo images, a missing one, a moved tag, and the rest.
+    use echo_onboard::core::workload::WarmStatus as S;
+    let statuses: Vec<S> = warmed.images.iter().map(|i| i.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            S::Cached,
+            S::Cached,
+            S::AlreadyCached,
+            S::AlreadyCached,
+            S::Moved,
+            S::Unwarmable,
+            S::Failed,
+            S::Uncovered
+        ]
+    );
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('w'));
+    typed(&mut a, "shop.yaml");
+    let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(
+        matches!(&fx[..], [Effect::Warm { region, files }] if region == "eu-west-1" && files == &["shop.yaml".to_string()]),
+        "{fx:?}"
+    );
+    a.update(Msg::WarmProgress(3, 6));
+    a.update(Msg::Warmed(Ok(Shared::new(warmed))));
+    a
 }
 
 fn ctrl_key(a: &mut App, c: char) {
@@ -863,6 +924,7 @@ fn footer_words() -> std::collections::HashSet<String> {
         keys::FLEET_CONFIRM,
         keys::FLEET_ENDED,
         keys::BUSY,
+        keys::WARM,
     ];
     for table in Screen::ALL.iter().map(|s| s.keys()).chain(fleet) {
         for b in table.iter().chain(keys::GLOBAL) {

@@ -69,6 +69,10 @@ pub struct SdkAws {
     pub organizations: aws_sdk_organizations::Client,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ctx: RwLock<ErrorContext>,
+    /// The registry token of this region, kept until shortly before it expires: a warm of
+    /// many images asks ECR for it once, not once per image. It never leaves this adapter.
+    registry_auth:
+        tokio::sync::Mutex<Option<(std::sync::Arc<super::registry::RegistryAuth>, DateTime<Utc>)>>,
 }
 
 /// The error's cause chain (Display only), on one line and kept short.
@@ -146,6 +150,7 @@ impl SdkAws {
                 identity_arn: None,
                 endpoint,
             }),
+            registry_auth: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -1383,22 +1388,38 @@ impl Aws for SdkAws {
         repository: &str,
         reference: &str,
     ) -> AwsResult<super::registry::Manifest> {
-        let out = self
-            .ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .map_err(|e| self.error("ecr:GetAuthorizationToken", e))?;
-        let data = out.authorization_data().first();
-        let auth = super::registry::RegistryAuth {
-            token: data
-                .and_then(|d| d.authorization_token())
-                .unwrap_or_default()
-                .to_string(),
-            endpoint: data
-                .and_then(|d| d.proxy_endpoint())
-                .unwrap_or_default()
-                .to_string(),
+        let auth = {
+            // Held across the call: concurrent pulls wait for the one token request.
+            let mut cached = self.registry_auth.lock().await;
+            match cached.as_ref() {
+                Some((auth, until)) if Utc::now() < *until => auth.clone(),
+                _ => {
+                    let out = self
+                        .ecr
+                        .get_authorization_token()
+                        .send()
+                        .await
+                        .map_err(|e| self.error("ecr:GetAuthorizationToken", e))?;
+                    let data = out.authorization_data().first();
+                    let auth = std::sync::Arc::new(super::registry::RegistryAuth {
+                        token: data
+                            .and_then(|d| d.authorization_token())
+                            .unwrap_or_default()
+                            .to_string(),
+                        endpoint: data
+                            .and_then(|d| d.proxy_endpoint())
+                            .unwrap_or_default()
+                            .to_string(),
+                    });
+                    // ECR's tokens last 12 hours; stop using one 10 minutes before its end.
+                    let expires = data
+                        .and_then(|d| d.expires_at())
+                        .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
+                        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(1));
+                    *cached = Some((auth.clone(), expires - chrono::Duration::minutes(10)));
+                    auth
+                }
+            }
         };
         let base = registry_url.unwrap_or(&auth.endpoint).to_string();
         super::registry::get_manifest(&auth, &base, repository, reference).await

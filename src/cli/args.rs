@@ -64,6 +64,12 @@ pub enum Command {
     /// Pull one image manifest through the cache (as `docker pull` starts, without Docker and
     /// without layers): proves the rule, its role and Echo's side work.
     Verify(VerifyArgs),
+    /// Warm the cache before the first deploy: pull every image of manifests, a rendered Helm
+    /// chart or a list by tag through the cache (8 at a time) and report each.
+    Warm(WarmArgs),
+    /// Rewrite image references to the cache (manifests, or a diff with --dry-run), or print
+    /// a Kyverno or MutatingAdmissionPolicy that does the same at admission.
+    Rewrite(RewriteArgs),
     /// Show the settings in effect and where each comes from (flag, environment, config file,
     /// default).
     Config(ConfigArgs),
@@ -233,6 +239,39 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct WarmArgs {
+    /// Files of Kubernetes manifests (e.g. `helm template` output) or of image references, one
+    /// a line; `-` reads stdin.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// The registry endpoint to pull from (a VPC interface endpoint, an emulator); default: the
+    /// account's registry in the region.
+    #[arg(long, value_name = "URL", env = "ECHO_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RewriteArgs {
+    /// Files of Kubernetes manifests or image references; `-` reads stdin.
+    #[arg(value_name = "FILE", required_unless_present = "policy")]
+    pub files: Vec<std::path::PathBuf>,
+    /// Print only the changed image lines as a diff, not the rewritten files.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print an admission policy that performs the same rewrite in the cluster.
+    #[arg(long, value_enum, conflicts_with = "dry_run")]
+    pub policy: Option<PolicyFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// A Kyverno ClusterPolicy (Kyverno 1.10 or later).
+    Kyverno,
+    /// A MutatingAdmissionPolicy and its binding (Kubernetes 1.36 or later).
+    MutatingAdmissionPolicy,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     #[command(subcommand)]
     pub action: ConfigAction,
@@ -300,9 +339,13 @@ pub struct DiagnoseArgs {
     /// Echo's account id (default: read from the rule).
     #[arg(long, value_name = "ID", env = "ECHO_ACCOUNT_ID")]
     pub echo_account: Option<String>,
-    /// Also check that this workload role can pull through the cache.
-    #[arg(long, value_name = "ARN")]
-    pub puller_role: Option<String>,
+    /// Also check that these workload (node, CI) roles can pull through the cache; repeatable
+    /// or comma-separated.
+    #[arg(long, value_name = "ARN", value_delimiter = ',')]
+    pub puller_role: Vec<String>,
+    /// A file of puller role ARNs, one a line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub puller_roles_file: Option<std::path::PathBuf>,
     /// CloudFormation stack to check (when the rule does not name one).
     #[arg(long, default_value = crate::cfn::DEFAULT_STACK_NAME)]
     pub stack_name: String,

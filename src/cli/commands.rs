@@ -28,6 +28,8 @@ use crate::sandbox::{SandboxAws, SANDBOX_REGION};
 
 #[path = "fleet.rs"]
 mod fleet;
+#[path = "workloads.rs"]
+mod workloads;
 
 /// Why a command stopped, and so its exit code.
 #[derive(Debug)]
@@ -95,6 +97,8 @@ pub async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> ExitCode {
         Some(Command::Teardown(args)) => cmd_teardown(&cli, args, &ctx).await,
         Some(Command::Diagnose(args)) => cmd_diagnose(&cli, args, &ctx).await,
         Some(Command::Verify(args)) => cmd_verify(&cli, args, &ctx).await,
+        Some(Command::Warm(args)) => workloads::warm(&cli, args, &ctx).await,
+        Some(Command::Rewrite(args)) => workloads::rewrite(&cli, args, &ctx).await,
         Some(Command::Export(args)) => cmd_export(&cli, args, &ctx).await,
         Some(Command::Config(args)) => match args.action {
             ConfigAction::Show => {
@@ -172,6 +176,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Diagnose(_) => "diagnose",
         Command::Template(_) => "template",
         Command::Verify(_) => "verify",
+        Command::Warm(_) => "warm",
+        Command::Rewrite(_) => "rewrite",
         Command::Export(_) => "export",
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
@@ -819,11 +825,12 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
         .transpose()
         .map_err(Problem::from)?
         .map(|a| a.to_string());
+    let puller_roles = workloads::puller_roles(args)?;
     let aws = connect(cli).await?;
     let req = ops::DiagnoseRequest {
         prefix: prefix.to_string(),
         echo_account: echo_account.clone(),
-        puller_role: args.puller_role.clone(),
+        puller_roles: puller_roles.clone(),
         stack_name: Some(args.stack_name.clone()),
     };
     let report = ops::diagnose(aws.as_ref(), &req).await;
@@ -835,7 +842,7 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
     if let Some(path) = &args.output {
         let settings = json!({
             "profile": cli.profile, "region": aws.region(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
-            "prefix": prefix.as_str(), "echo_account": echo_account, "puller_role": args.puller_role,
+            "prefix": prefix.as_str(), "echo_account": echo_account, "puller_roles": puller_roles,
         });
         let written = ops::write_bundle(&report, settings, Some(path))?;
         bundle_path = Some(written.display().to_string());

@@ -17,3 +17,4 @@ pub mod stacksets;
 pub mod upstream;
 pub mod validate;
 pub mod verify;
+pub mod workload;

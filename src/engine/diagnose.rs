@@ -15,7 +15,8 @@ pub struct DiagnoseInput {
     pub prefix: String,
     /// Echo's account id; taken from the rule's upstream URL when not given.
     pub echo_account: Option<String>,
-    pub puller_role: Option<String>,
+    /// Workload roles to check for the first-pull actions (each simulated).
+    pub puller_roles: Vec<String>,
     /// The stack to check when the rule is not already known to belong to one.
     pub stack_name: Option<String>,
 }
@@ -95,16 +96,11 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
             .await
             .map_err(|e| e.to_string())
     };
-    let puller = async {
-        match &input.puller_role {
-            Some(arn) => Some(
-                aws.simulate_principal_policy(arn, &puller_actions, &sample_repo)
-                    .await
-                    .map_err(|e| e.to_string()),
-            ),
-            None => None,
-        }
-    };
+    let puller = futures::future::join_all(input.puller_roles.iter().map(|arn| async {
+        aws.simulate_principal_policy(arn, &puller_actions, &sample_repo)
+            .await
+            .map_err(|e| e.to_string())
+    }));
     let stack_name = match rule.as_ref().map(|r| &r.managed_by) {
         Some(ManagedBy::CloudFormation(s) | ManagedBy::Stack(s)) => Some(s.clone()),
         _ => input.stack_name.clone(),
@@ -175,8 +171,27 @@ pub async fn diagnose(aws: &dyn Aws, region: &str, input: &DiagnoseInput) -> Rep
     out.push(checks::upstream_rules(&every_rule));
     out.push(checks::quota(&observed, prefix));
     out.push(checks::operator(operator, &principal, &operator_actions));
-    if let (Some(result), Some(arn)) = (puller, &input.puller_role) {
-        out.push(checks::puller(result, arn, region, &account, prefix));
+    let pullers: Vec<Check> = puller
+        .into_iter()
+        .zip(&input.puller_roles)
+        .map(|(result, arn)| checks::puller(result, arn, region, &account, prefix))
+        .collect();
+    if pullers.len() > 1 {
+        let each: Vec<(&str, &Check)> = input
+            .puller_roles
+            .iter()
+            .map(String::as_str)
+            .zip(&pullers)
+            .collect();
+        let summary = crate::core::workload::pullers(
+            &each,
+            &checks::puller_policy(region, &account, prefix),
+            prefix,
+        );
+        out.extend(pullers);
+        out.push(summary);
+    } else {
+        out.extend(pullers);
     }
 
     let plan = echo_account.and_then(|echo| {

@@ -11,5 +11,6 @@ pub mod ops;
 pub mod planning;
 pub mod stack;
 pub mod teardown;
+pub mod workloads;
 
 pub use events::{Event, EventSender};

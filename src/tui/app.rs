@@ -24,6 +24,7 @@ use super::screens::region::RegionStep;
 use super::screens::teardown::TeardownScreen;
 use super::screens::upstream::UpstreamStep;
 use super::verify::{self, VerifyPopup};
+use super::warm::{self, WarmScreen};
 use crate::core::model::usage_instructions;
 use crate::core::validate::{SetupInput, DEFAULT_ECHO_REGION};
 
@@ -40,6 +41,8 @@ pub struct App {
     pub quit_confirm: bool,
     /// The "pull a test image" popup, over the Done screen or the dashboard.
     pub verify: Option<VerifyPopup>,
+    /// The warm screen, over the dashboard.
+    pub warm: Option<WarmScreen>,
     pub prefs: Prefs,
     /// Started from remembered choices: go straight to the dashboard if rules exist.
     pub resume: bool,
@@ -72,6 +75,7 @@ impl App {
             help: false,
             quit_confirm: false,
             verify: None,
+            warm: None,
             resume: false,
             session: Session::default(),
             profile: ProfileStep::default(),
@@ -134,6 +138,9 @@ impl App {
 
     /// Does the focused widget take typed characters?
     pub fn text_focus(&self) -> bool {
+        if self.warm.is_some() {
+            return true;
+        }
         match self.screen {
             Screen::Profile | Screen::Region | Screen::Echo | Screen::Options => true,
             Screen::Upstream => {
@@ -148,6 +155,9 @@ impl App {
     /// The keys that exist now: the screen's table, narrowed by its state (the footer, the
     /// help and dispatch all use it).
     pub fn active_keys(&self) -> &'static [Binding] {
+        if self.warm.is_some() {
+            return keys::WARM;
+        }
         match (&self.screen, &self.teardown) {
             (Screen::Teardown, Some(t)) => t.keys(),
             (Screen::Fleet, _) => self.fleet.keys(),
@@ -159,6 +169,9 @@ impl App {
     pub fn enabled(&self, cmd: Cmd) -> bool {
         if matches!(cmd, Cmd::Help | Cmd::ForceQuit) {
             return true;
+        }
+        if let Some(w) = &self.warm {
+            return w.enabled(cmd);
         }
         match self.screen {
             Screen::Profile => self.profile.enabled(cmd),
@@ -264,6 +277,21 @@ impl App {
                     v.finished(result);
                 }
                 // The dashboard shows the repository the pull created.
+                if ok && self.screen == Screen::Dashboard {
+                    return self.dashboard.refresh().into_iter().collect();
+                }
+            }
+            Msg::WarmProgress(done, total) => {
+                if let Some(w) = self.warm.as_mut() {
+                    w.progressed(done, total);
+                }
+            }
+            Msg::Warmed(result) => {
+                let ok = result.is_ok();
+                if let Some(w) = self.warm.as_mut() {
+                    w.finished(result);
+                }
+                // The dashboard shows the repositories the pulls created.
                 if ok && self.screen == Screen::Dashboard {
                     return self.dashboard.refresh().into_iter().collect();
                 }
@@ -394,6 +422,23 @@ impl App {
                     region: v.region.clone(),
                     prefix: v.prefix.clone(),
                     image,
+                }],
+            };
+        }
+        if let (Some(w), false) = (self.warm.as_mut(), ctrl_c) {
+            return match w.on_key(&k) {
+                warm::Outcome::Stay => vec![],
+                warm::Outcome::Help => {
+                    self.help = true;
+                    vec![]
+                }
+                warm::Outcome::Close => {
+                    self.warm = None;
+                    vec![]
+                }
+                warm::Outcome::Run(files) => vec![Effect::Warm {
+                    region: w.region.clone(),
+                    files,
                 }],
             };
         }
@@ -705,6 +750,14 @@ impl App {
                 let run = d.run();
                 self.diagnostics = Some(d);
                 Out::go(Screen::Diagnostics).and(run)
+            }
+            (Cmd::Warm, selected) => {
+                let region = selected
+                    .map(|(r, _)| r)
+                    .or_else(|| self.session.region.clone())
+                    .unwrap_or_default();
+                self.warm = Some(WarmScreen::new(&region, self.session.is_sandbox()));
+                Out::none()
             }
             (Cmd::Teardown | Cmd::Verify | Cmd::Diagnose, None) => Out::none(),
             _ => self.dashboard.on_cmd(cmd),

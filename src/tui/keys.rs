@@ -37,6 +37,8 @@ pub enum Cmd {
     Bundle,
     /// Pull a test image through a rule (the verify popup).
     Verify,
+    /// Warm the cache with a workload's images (the warm screen).
+    Warm,
     /// Copy the usage commands to the clipboard.
     Copy,
     /// Show the selected rule's details on the whole screen (or back).
@@ -462,6 +464,13 @@ pub const DASHBOARD: &[Binding] = &[
         Cmd::Verify,
     ),
     b(
+        &[K::Char('w')],
+        "w",
+        "warm",
+        "warm the cache: pull a workload's images (manifests, helm template output) by tag before its first deploy",
+        Cmd::Warm,
+    ),
+    b(
         &[K::Char('i')],
         "i",
         "details",
@@ -717,6 +726,28 @@ pub const FLEET_ENDED: &[Binding] = &[
 
 /// While changes are being made only scrolling and quit (ctrl-c, which asks first) act.
 pub const BUSY: &[Binding] = &[SCROLL_UP, SCROLL_DOWN];
+
+/// The warm screen (over the dashboard); its file field has the focus, so letters type.
+pub const WARM: &[Binding] = &[
+    b(
+        &[K::Code(Enter)],
+        "enter",
+        "warm",
+        "pull every image of the files by tag through the cache (8 at a time)",
+        Cmd::Select,
+    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    b(
+        &[K::Code(Esc)],
+        "esc",
+        "close",
+        "close: back to the dashboard",
+        Cmd::Back,
+    ),
+];
 
 fn matches(k: &K, ev: &KeyEvent, text_focus: bool) -> bool {
     let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);

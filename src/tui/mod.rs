@@ -11,6 +11,7 @@ pub mod screens;
 pub mod theme;
 pub mod verify;
 pub mod view;
+pub mod warm;
 pub mod widgets;
 
 use std::sync::Arc;
@@ -440,6 +441,15 @@ impl Runner {
                     Self::send(&tx, Msg::Verified(r));
                 });
             }
+            Effect::Warm { region, files } => {
+                let Some(aws) = self.client_in(&region) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let r = warm_files(aws.as_ref(), &files, &tx).await;
+                    Self::send(&tx, Msg::Warmed(r.map(Shared::new)));
+                });
+            }
             Effect::LoadImages { region, repo } => {
                 let Some(aws) = self.client_in(&region) else {
                     return;
@@ -644,6 +654,50 @@ fn failure_lines(f: &ops::Failure) -> Vec<String> {
         lines.push(format!("Still present: {}", f.remaining.join(", ")));
     }
     lines
+}
+
+/// Reads the files (none: the sandbox's sample workload for the region's rules) and warms
+/// them, sending the pulls' progress as they finish.
+async fn warm_files(
+    aws: &dyn Aws,
+    files: &[String],
+    tx: &UnboundedSender<Msg>,
+) -> Result<crate::engine::workloads::Warmed, Vec<String>> {
+    use crate::engine::workloads as wl;
+    let sources = if files.is_empty() {
+        let rules = aws
+            .list_cache_rules()
+            .await
+            .map_err(|e| vec![e.to_string()])?;
+        vec![wl::Source {
+            name: "sandbox sample workload".into(),
+            text: crate::sandbox::sample_workload(&rules),
+        }]
+    } else {
+        let paths: Vec<std::path::PathBuf> = files.iter().map(Into::into).collect();
+        wl::read_sources(&paths).map_err(|p| vec![p.line()])?
+    };
+    let req = wl::WarmRequest {
+        sources,
+        registry_url: std::env::var("ECHO_REGISTRY_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+    };
+    let ui = tx.clone();
+    let mut done = 0;
+    crate::engine::events::with_events(
+        move |e| {
+            if let crate::engine::Event::StepDone { total, .. }
+            | crate::engine::Event::StepFailed { total, .. } = e
+            {
+                done += 1;
+                let _ = ui.send(Msg::WarmProgress(done, total));
+            }
+        },
+        |etx| async move { wl::warm(aws, &req, &etx).await },
+    )
+    .await
+    .map_err(|f| failure_lines(&f))
 }
 
 /// An event sink that forwards engine progress to the UI as messages, stamped as they happen

@@ -93,6 +93,10 @@ pub enum Msg {
     DetailsFailed(String),
     /// A test pull finished: what it proved, or why it failed.
     Verified(Result<Verified, Vec<String>>),
+    /// Warm: pulls done of those to make.
+    WarmProgress(usize, usize),
+    /// Warm finished: each image's outcome, or why it could not run.
+    Warmed(Result<Shared<crate::engine::workloads::Warmed>, Vec<String>>),
     TornDown(Result<Vec<String>, Vec<String>>),
     Diagnosed(Shared<Report>),
     /// The bundle's path, or why it could not be written.
@@ -141,6 +145,11 @@ pub enum Effect {
         region: String,
         prefix: String,
         image: String,
+    },
+    /// Warms the cache in `region` with these files (none: the sandbox's sample workload).
+    Warm {
+        region: String,
+        files: Vec<String>,
     },
     /// Reads who made the rule and plans its teardown.
     PlanTeardown {

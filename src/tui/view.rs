@@ -37,6 +37,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     render_header(app, theme, frame, header);
     render_body(app, theme, frame, body);
     render_footer(app, theme, frame, footer);
+    if let Some(w) = &app.warm {
+        // The header stays: which profile, account and region this runs in.
+        super::warm::render(w, theme, frame, body);
+    }
     if let Some(v) = &app.verify {
         super::verify::render(v, theme, frame, area);
     }
@@ -233,7 +237,12 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let h = total + 2;
     let popup = centered(area, width, h);
     frame.render_widget(Clear, popup);
-    let title = format!(" Keys: {} — any key closes ", app.screen.title());
+    let screen = if app.warm.is_some() {
+        "warm the cache"
+    } else {
+        app.screen.title()
+    };
+    let title = format!(" Keys: {screen} — any key closes ");
     let table = Table::new(rows, [Constraint::Length(key_width), Constraint::Fill(1)])
         .block(Block::default().borders(Borders::ALL).title(title));
     frame.render_widget(table, popup);

@@ -163,6 +163,15 @@ impl Emulator {
         );
     }
 
+    /// Like `seed_upstream`, and returns the image's digest.
+    pub fn seed_upstream_digest(&self, repository: &str, tag: &str) -> String {
+        let v = self.control(
+            "/_echo/upstream-image",
+            json!({"account": ECHO_ACCOUNT, "region": "us-east-1", "repository": repository, "tag": tag}),
+        );
+        v["digest"].as_str().unwrap().to_string()
+    }
+
     /// `count` cached repositories `<prefix>/image-NNNNN` in the own account, each with one
     /// image and `index % 7` pulls in the last 30 days.
     pub fn seed_cached(&self, prefix: &str, count: usize) {

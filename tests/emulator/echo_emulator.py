@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -661,10 +661,12 @@ def _matching_rule(backend: Any, repo_name: str) -> dict[str, Any] | None:
     return best
 
 
-def _fill_cache(backend: Any, repo_name: str) -> None:
-    """Create ``repo_name`` from the upstream registry, as the cache does on a first pull."""
+def _fill_cache(backend: Any, repo_name: str, tags: list[str]) -> None:
+    """Fetch ``tags`` of ``repo_name`` from the upstream registry, as the cache does on a pull
+    by tag: the first one creates the repository; a tag the cache lacks is fetched into the
+    existing repository; only the tags pulled are copied (a digest pull fetches nothing)."""
     rule = _matching_rule(backend, repo_name)
-    if rule is None:
+    if rule is None or not tags:
         return
     if rule["upstreamRegistry"] != "ecr":
         return
@@ -680,10 +682,16 @@ def _fill_cache(backend: Any, repo_name: str) -> None:
     source = upstream.repositories.get(upstream_name)
     if source is None:
         return
-    _create_cached_repository(backend, repo_name)
-    for image in source.images:
-        for tag in image.image_tags or [None]:
-            backend.put_image(repo_name, image.image_manifest, tag, image.image_manifest_media_type)
+    wanted = [i for i in source.images if set(i.image_tags or []) & set(tags)]
+    if not wanted:
+        return
+    if repo_name not in backend.repositories:
+        _create_cached_repository(backend, repo_name)
+    have = {t for i in backend.repositories[repo_name].images for t in (i.image_tags or [])}
+    for image in wanted:
+        for tag in image.image_tags or []:
+            if tag in tags and tag not in have:
+                backend.put_image(repo_name, image.image_manifest, tag, image.image_manifest_media_type)
 
 
 def _record_pull(backend: Any, repo_name: str, images: list[Any]) -> None:
@@ -712,16 +720,28 @@ _original_batch_get_image = ecr_models.ECRBackend.batch_get_image
 
 def batch_get_image(self: Any, repository_name: str, registry_id: str | None = None, image_ids: Any = None) -> Any:
     cached = _matching_rule(self, repository_name) is not None
-    if cached and repository_name not in self.repositories:
-        _fill_cache(self, repository_name)
+    if cached:
+        _fill_cache(self, repository_name, [i["imageTag"] for i in image_ids or [] if i.get("imageTag")])
     response = _original_batch_get_image(self, repository_name, registry_id, image_ids)
     if cached and response["images"]:
         _record_pull(self, repository_name, response["images"])
     return response
 
 
+_original_get_authorization_token = ecr_responses.ECRResponse.get_authorization_token
+
+
+def get_authorization_token(self: Any) -> Any:
+    """ECR's tokens last 12 hours from now (moto answers with a fixed date in 2015)."""
+    result = _original_get_authorization_token(self)
+    for d in result.result["authorizationData"]:
+        d["expiresAt"] = _now() + timedelta(hours=12)
+    return result
+
+
 def install_ecr() -> None:
     for fn in (
+        get_authorization_token,
         create_pull_through_cache_rule,
         describe_pull_through_cache_rules,
         update_pull_through_cache_rule,
