@@ -122,13 +122,17 @@ pub fn render(p: &VerifyPopup, theme: Theme, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(l.clone(), style));
             }
         }
-        (None, false) => lines.push(Line::styled("e.g. nginx:latest", theme.muted())),
+        (None, false) => lines.push(Line::styled(
+            format!("e.g. {}", p.upstream.example_image()),
+            theme.muted(),
+        )),
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled("enter pull · esc close", theme.muted()));
     let width = 90.min(area.width);
-    // Borders, and a line of room for the one that wraps.
-    let height = (lines.len() as u16 + 3).min(area.height);
+    // As tall as its wrapped text (so a long failure is whole), up to the screen.
+    let para = Paragraph::new(lines.clone()).wrap(Wrap { trim: false });
+    let height = (para.line_count(width.saturating_sub(2)) as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + area.height.saturating_sub(height) / 2,

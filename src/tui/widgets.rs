@@ -64,8 +64,12 @@ pub fn masked_field_line(theme: Theme, label: &str, input: &Input, focused: bool
 /// A labelled value as every form shows it: a marker and the key style on the focused one.
 pub fn label_span(theme: Theme, label: &str, focused: bool) -> Span<'static> {
     let marker = if focused { "›" } else { " " };
+    // At least one space between a long label and its value.
     Span::styled(
-        format!("{marker} {label:<22}"),
+        format!(
+            "{marker} {label:<22}{}",
+            if label.chars().count() >= 22 { " " } else { "" }
+        ),
         if focused {
             theme.key()
         } else {
@@ -155,8 +159,8 @@ pub fn scrolled(
     scroll: u16,
     max: &Cell<u16>,
 ) {
-    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
     let inner = area.inner(Margin::new(1, 1));
+    let para = Paragraph::new(wrap_indented(lines, inner.width)).wrap(Wrap { trim: false });
     let total = para.line_count(inner.width) as u16;
     let last = total.saturating_sub(inner.height);
     max.set(last);
@@ -183,6 +187,92 @@ pub fn scrolled(
             &mut state,
         );
     }
+}
+
+/// Wraps each line between words at `width` columns; a continuation keeps the line's indent
+/// (plus two), so an indented tree (the plan) stays readable when a line wraps. A word longer
+/// than a whole row is cut where the row ends.
+pub fn wrap_indented(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'static>> {
+    let width = width as usize;
+    let mut out = vec![];
+    for line in lines {
+        let chars: Vec<(char, Style)> = line
+            .spans
+            .iter()
+            .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+            .collect();
+        if width < 8 || chars.len() <= width {
+            out.push(owned(line));
+            continue;
+        }
+        let indent = chars.iter().take_while(|(c, _)| *c == ' ').count();
+        let cont = (indent + 2).min(width / 2);
+        let mut rows: Vec<Vec<(char, Style)>> = vec![];
+        let mut row: Vec<(char, Style)> = chars[..indent].to_vec();
+        let mut i = indent;
+        while i < chars.len() {
+            // The next word and the spaces after it.
+            let end = (i..chars.len())
+                .find(|j| chars[*j].0 == ' ')
+                .unwrap_or(chars.len());
+            let spaces_end = (end..chars.len())
+                .find(|j| chars[*j].0 != ' ')
+                .unwrap_or(chars.len());
+            let word = &chars[i..end];
+            let start = if rows.is_empty() { indent } else { cont };
+            if row.len() + word.len() > width && row.len() > start {
+                while row.last().is_some_and(|(c, _)| *c == ' ') {
+                    row.pop();
+                }
+                rows.push(std::mem::replace(
+                    &mut row,
+                    vec![(' ', Style::default()); cont],
+                ));
+            }
+            let room = width.saturating_sub(row.len()).max(1);
+            if word.len() > room && row.len() <= cont.max(start) {
+                // Longer than a row: cut it.
+                row.extend_from_slice(&word[..room]);
+                i += room;
+                rows.push(std::mem::replace(
+                    &mut row,
+                    vec![(' ', Style::default()); cont],
+                ));
+                continue;
+            }
+            row.extend_from_slice(word);
+            row.extend_from_slice(&chars[end..spaces_end]);
+            i = spaces_end;
+        }
+        while row.last().is_some_and(|(c, _)| *c == ' ') {
+            row.pop();
+        }
+        if row.len() > cont || rows.is_empty() {
+            rows.push(row);
+        }
+        for r in rows {
+            // Runs of one style become one span again.
+            let mut spans: Vec<Span<'static>> = vec![];
+            for (c, style) in r {
+                match spans.last_mut() {
+                    Some(last) if last.style == style => last.content.to_mut().push(c),
+                    _ => spans.push(Span::styled(c.to_string(), style)),
+                }
+            }
+            out.push(Line::from(spans).style(line.style));
+        }
+    }
+    out
+}
+
+fn owned(line: Line<'_>) -> Line<'static> {
+    Line::from(
+        line.spans
+            .into_iter()
+            .map(|s| Span::styled(s.content.into_owned(), s.style))
+            .collect::<Vec<_>>(),
+    )
+    .style(line.style)
 }
 
 /// A scrollbar on a bordered list's right edge, when its `len` rows (under `header` rows)
@@ -243,6 +333,36 @@ mod tests {
             text(field_line(Theme { color: false }, "Prefix", &input, false))
                 .ends_with("echo-team")
         );
+    }
+
+    #[test]
+    fn wrapped_lines_keep_their_indent() {
+        let text = |l: &Line| {
+            l.spans
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect::<String>()
+        };
+        let lines = wrap_indented(
+            vec![Line::raw(
+                "      # kept: older than the rule (created 2026-10-23), not made by the cache",
+            )],
+            40,
+        );
+        let rows: Vec<String> = lines.iter().map(text).collect();
+        assert!(rows.len() > 1, "{rows:?}");
+        assert!(rows.iter().all(|r| r.chars().count() <= 40), "{rows:?}");
+        assert!(
+            rows[1].starts_with("        ") && !rows[1].starts_with("         "),
+            "{rows:?}"
+        );
+        assert_eq!(
+            rows.iter().map(|r| r.trim()).collect::<Vec<_>>().join(" "),
+            "# kept: older than the rule (created 2026-10-23), not made by the cache"
+        );
+        // A word longer than a row is cut, nothing lost.
+        let long = wrap_indented(vec![Line::raw(format!("  {}", "x".repeat(50)))], 20);
+        assert_eq!(long.iter().map(|l| text(l).trim().len()).sum::<usize>(), 50);
     }
 
     #[test]
