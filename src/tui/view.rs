@@ -110,13 +110,17 @@ fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             }
         }
         Screen::Fleet => fleet::render(&app.fleet, theme, frame, area),
-        Screen::Upstream => upstream::render(
-            &app.upstream,
-            app.session.region.as_deref().unwrap_or_default(),
-            theme,
-            frame,
-            area,
-        ),
+        Screen::Upstream => {
+            let region = app.session.region.as_deref().unwrap_or_default();
+            // The rule the typed prefix would meet, as the dashboard read it (owner proven).
+            let existing = app
+                .dashboard
+                .rules
+                .iter()
+                .find(|(r, rule)| r == region && rule.prefix == app.upstream.prefix.value().trim())
+                .map(|(_, rule)| rule);
+            upstream::render(&app.upstream, region, existing, theme, frame, area)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::{Out, Screen};
+use crate::core::model::CacheRule;
 use crate::core::upstream::{Token, UpstreamInput, UpstreamKind};
 use crate::core::validate::{FieldError, RepoPrefix, SetupInput};
 use crate::tui::keys::Cmd;
@@ -208,7 +209,14 @@ impl UpstreamStep {
     }
 }
 
-pub fn render(step: &UpstreamStep, region: &str, theme: Theme, frame: &mut Frame, area: Rect) {
+pub fn render(
+    step: &UpstreamStep,
+    region: &str,
+    existing: Option<&CacheRule>,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let kind = step.kind();
     let show_error = |f: UpstreamField| {
         let e = step.error_for(f);
@@ -236,7 +244,24 @@ pub fn render(step: &UpstreamStep, region: &str, theme: Theme, frame: &mut Frame
             &step.prefix,
             step.focus == UpstreamField::Prefix,
         ),
-        show_error(UpstreamField::Prefix),
+        // A prefix another rule already has is shown as such while typing, not at the plan.
+        match existing.filter(|_| step.error_for(UpstreamField::Prefix).is_none()) {
+            Some(rule) => Line::styled(
+                format!(
+                    "    ! a rule with this prefix exists ({} {}, {}): {}",
+                    rule.upstream_registry,
+                    rule.upstream_url,
+                    rule.managed_by.describe(),
+                    if rule.managed_by.is_ours() {
+                        "the plan shows what changes"
+                    } else {
+                        "echo-onboard will not take it over: choose another prefix"
+                    }
+                ),
+                theme.warn(),
+            ),
+            None => show_error(UpstreamField::Prefix),
+        },
     ];
     if kind == UpstreamKind::AzureContainerRegistry {
         lines.push(field_line(
