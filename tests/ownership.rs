@@ -529,3 +529,32 @@ async fn a_role_policy_that_vanishes_while_planning_is_absent_not_an_error() {
     let role = row(&plan, "iam-role", ROLE);
     assert_eq!(role["action"], "update", "the policy is put back: {role}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_describe_stack_resources_the_tools_own_stack_is_still_proven() {
+    let emu = Emulator::start();
+    let (code, applied) = run(
+        &emu,
+        &[
+            "apply",
+            "--yes",
+            "--echo-account",
+            ECHO_ACCOUNT,
+            "--method",
+            "cloudformation",
+        ],
+    );
+    assert_eq!(code, 0, "{applied}");
+    // An operator without cloudformation:DescribeStackResources.
+    emu.fault("DescribeStackResources", "AccessDenied", 403, -1);
+    let (code, status) = run(&emu, &["status"]);
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(
+        status["rules"][0]["managed_by"], "cloudformation:echo-registry-ecr-cache",
+        "{status}"
+    );
+    let (code, torn) = run(&emu, &["teardown", "--yes"]);
+    assert_eq!(code, 0, "{torn}");
+    assert_eq!(torn["method"], "cloudformation", "{torn}");
+    assert!(rules(&emu).await.is_empty());
+}

@@ -17,7 +17,7 @@ use crate::core::model::{
 };
 use crate::core::ownership::{self, HoldingStack, Owned};
 use crate::core::upstream::Token;
-use crate::core::validate::RepoPrefix;
+use crate::core::validate::{RepoPrefix, STACK_TAG_KEY};
 use crate::engine::events::{emit, Event, EventSender};
 
 /// Repositories per CloudWatch `GetMetricData` call (the API's limit on queries).
@@ -288,12 +288,17 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                 .chain(named.iter())
                 .map(|r| (r.arn.as_str(), r))
                 .collect();
-            let wanted: Vec<&CacheRule> = rules
+            let wanted: Vec<(&CacheRule, Option<&str>)> = rules
                 .iter()
                 .filter(|r| scope.stacks_for.as_ref().is_none_or(|p| *p == r.prefix))
-                .filter(|r| {
+                .filter_map(|r| {
                     let role = r.role_arn.as_deref().and_then(|a| by_arn.get(a).copied());
-                    ownership::needs_stack_lookup(r, role, cache.template(&r.prefix))
+                    ownership::needs_stack_lookup(r, role, cache.template(&r.prefix)).then(|| {
+                        let named = role
+                            .and_then(|r| r.tags.get(STACK_TAG_KEY))
+                            .map(String::as_str);
+                        (r, named)
+                    })
                 })
                 .collect();
             Ok::<_, AwsError>(holding_stacks(aws, &wanted).await)
@@ -344,14 +349,33 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
 
 /// For each rule, the stack holding it (by its prefix, the rule's physical id), with the
 /// stack's tags; or why CloudFormation could not be asked.
+/// When CloudFormation cannot be asked which stack holds a rule (no
+/// `cloudformation:DescribeStackResources`), the stack the rule's role names is asked
+/// instead: it holds the rule when it exists, was made by this tool and has that prefix.
 async fn holding_stacks(
     aws: &dyn Aws,
-    rules: &[&CacheRule],
+    rules: &[(&CacheRule, Option<&str>)],
 ) -> BTreeMap<String, Result<Option<HoldingStack>, String>> {
-    let lookups = rules.iter().map(|r| async move {
+    let lookups = rules.iter().map(|(r, named)| async move {
         let held = async {
-            let Some(name) = aws.stack_holding(&r.prefix).await? else {
-                return Ok(None);
+            let name = match aws.stack_holding(&r.prefix).await {
+                Ok(Some(name)) => name,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    let Some(name) = named else { return Err(e) };
+                    let Some(s) = aws.describe_stack(name).await.ok().flatten() else {
+                        return Err(e);
+                    };
+                    let held = HoldingStack {
+                        name: s.name,
+                        tags: s.tags,
+                    };
+                    let prefix = s.parameters.get("RepositoryNamePrefix");
+                    return match (ownership::stack(&held).by, prefix) {
+                        (ManagedBy::CloudFormation(_), Some(p)) if *p == r.prefix => Ok(Some(held)),
+                        _ => Err(e),
+                    };
+                }
             };
             // A stack that vanished between the two calls holds nothing.
             Ok::<_, AwsError>(aws.describe_stack(&name).await?.map(|s| HoldingStack {
