@@ -362,8 +362,8 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
     t.send(ENTER);
     t.wait_for("Log in and pull");
     t.send("d");
-    // The new rule's row: the prefix, padded to its column, then the region.
-    t.wait_for(&format!("hub{}eu-west-1", " ".repeat(19)));
+    // The new rule's row: the prefix, padded to the widest prefix (docker-hub), then the region.
+    t.wait_for(&format!("hub{}eu-west-1", " ".repeat(8)));
     assert!(!t.screen().contains("PTYSECRET"));
     t.send("q");
     assert!(t.wait_exit().success());

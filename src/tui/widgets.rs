@@ -296,6 +296,36 @@ pub fn list_scrollbar_in(buf: &mut Buffer, area: Rect, len: usize, sel: usize, h
     );
 }
 
+/// Column widths from their content: each column as wide as its longest text, the widest
+/// shrunk first when they do not all fit in `available` (after one space between columns),
+/// never below `min`.
+pub fn fit_columns(available: u16, natural: &[usize], min: usize) -> Vec<u16> {
+    let gaps = natural.len().saturating_sub(1);
+    let room = (available as usize).saturating_sub(gaps);
+    let mut w: Vec<usize> = natural.to_vec();
+    while w.iter().sum::<usize>() > room {
+        let Some((i, widest)) = w.iter().copied().enumerate().max_by_key(|(_, v)| *v) else {
+            break;
+        };
+        if widest <= min {
+            break;
+        }
+        w[i] = widest - 1;
+    }
+    w.into_iter().map(|v| v as u16).collect()
+}
+
+/// `text` in at most `width` columns, ending in "…" when it had to be cut.
+pub fn ellipsize(text: &str, width: u16) -> String {
+    let width = width as usize;
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// The first of `candidates` that fits in `width` columns (the last one otherwise).
 pub fn fitting(width: u16, candidates: Vec<String>) -> String {
     let n = candidates.len();
@@ -363,6 +393,17 @@ mod tests {
         // A word longer than a row is cut, nothing lost.
         let long = wrap_indented(vec![Line::raw(format!("  {}", "x".repeat(50)))], 20);
         assert_eq!(long.iter().map(|l| text(l).trim().len()).sum::<usize>(), 50);
+    }
+
+    #[test]
+    fn columns_share_the_width_by_content_and_cut_with_an_ellipsis() {
+        assert_eq!(fit_columns(40, &[1, 10, 9, 10], 3), vec![1, 10, 9, 10]);
+        // Too wide: the widest give way first.
+        let w = fit_columns(25, &[1, 20, 9, 10], 3);
+        assert_eq!(w.iter().map(|v| *v as usize).sum::<usize>(), 25 - 3);
+        assert_eq!(w[0], 1);
+        assert_eq!(ellipsize("echo-pullthrough-cache-role", 10), "echo-pull…");
+        assert_eq!(ellipsize("echo", 10), "echo");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, RepoDetails,
 use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, RuleKey};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{fitting, list_scrollbar};
+use crate::tui::widgets::{ellipsize, fit_columns, fitting, list_scrollbar};
 
 /// Seconds between background refreshes.
 pub const REFRESH_SECS: i64 = 30;
@@ -778,38 +778,52 @@ fn pane_title(d: &Dashboard, pane: Pane, text: String) -> String {
 fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
     let wide = area.width >= 56;
     let visible = d.visible_rules();
-    let rows: Vec<Row> = visible
+    let mut header = vec!["", "PREFIX", "REGION"];
+    if wide {
+        header.extend(["UPSTREAM", "MADE BY"]);
+    }
+    // Each row's texts first, so the columns can share the width by what they hold.
+    let texts: Vec<Vec<String>> = visible
         .iter()
         .map(|i| &d.rules[*i])
         .map(|(region, r)| {
             let (icon, _) = check_cell(r, d.checks.get(&(region.clone(), r.prefix.clone())));
-            let mut cells = vec![
-                Cell::from(icon),
-                Cell::from(r.prefix.clone()),
-                Cell::from(region.clone()),
-            ];
+            let mut cells = vec![icon.to_string(), r.prefix.clone(), region.clone()];
             if wide {
-                cells.push(Cell::from(r.upstream_registry.clone()));
-                cells.push(Cell::from(match &r.managed_by {
+                cells.push(r.upstream_registry.clone());
+                cells.push(match &r.managed_by {
                     // The stack's name is in the detail pane.
                     ManagedBy::CloudFormation(_) => "a stack".to_string(),
                     ManagedBy::Stack(stack) => format!("stack {stack}"),
                     other => other.label(),
-                }));
+                });
             }
-            Row::new(cells)
+            cells
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Fill(2),
-        Constraint::Length(14),
-    ];
-    let mut header = vec!["", "PREFIX", "REGION"];
-    if wide {
-        widths.extend([Constraint::Length(8), Constraint::Fill(2)]);
-        header.extend(["UPSTREAM", "MADE BY"]);
-    }
+    let natural: Vec<usize> = (0..header.len())
+        .map(|c| {
+            texts
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let widths = fit_columns(area.width.saturating_sub(2), &natural, 4);
+    let rows: Vec<Row> = texts
+        .into_iter()
+        .map(|row| {
+            Row::new(
+                row.iter()
+                    .zip(&widths)
+                    .map(|(t, w)| Cell::from(ellipsize(t, *w)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
     let regions = d.account.as_ref().map_or(0, |a| a.regions.len());
     let highlight = if d.pane == Pane::Rules {
         theme.selected()
@@ -960,11 +974,18 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
     }
     let wide = area.width >= 70;
     let trend_width = 15;
+    // The name column gets what the fixed columns leave; a longer name ends in "…".
+    let fixed: u16 = if wide {
+        6 + 15 + 10 + 10 + 6 + 5
+    } else {
+        6 + 15 + 10 + 3
+    };
+    let name_width = area.width.saturating_sub(2 + fixed).max(8);
     let rows: Vec<Row> = repos
         .iter()
         .map(|r| {
             let mut cells = vec![
-                Cell::from(r.name.clone()),
+                Cell::from(ellipsize(&r.name, name_width)),
                 Cell::from(Line::from(r.pull_count_30d.to_string()).right_aligned()),
                 Cell::from(Span::styled(
                     trend(&r.pulls_by_day, trend_width),
