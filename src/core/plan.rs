@@ -100,7 +100,15 @@ pub struct Plan {
     pub blockers: Vec<String>,
 }
 
+/// How a blocker offers to take over what someone else made (`--adopt` in the CLI; the TUI
+/// asks instead).
+pub const ADOPT_OPTION: &str = "--adopt";
+
 impl Plan {
+    /// Whether taking over what someone else made would lift a blocker.
+    pub fn adoptable(&self) -> bool {
+        self.blockers.iter().any(|b| b.contains(ADOPT_OPTION))
+    }
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }

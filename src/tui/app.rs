@@ -385,6 +385,19 @@ impl App {
         }
         // A pending question takes the next key.
         let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y'));
+        // Taking over what someone else made is an explicit, confirmed choice.
+        if self.plan.confirm_adopt {
+            self.plan.confirm_adopt = false;
+            if !yes {
+                return vec![];
+            }
+            self.plan = PlanScreen::computing_adopted();
+            return if self.planning_upstream {
+                self.start_upstream_plan()
+            } else {
+                self.start_plan()
+            };
+        }
         // A second ctrl-c answers the question with "yes, and quit".
         if self.quit_confirm {
             self.quit_confirm = false;
@@ -539,6 +552,10 @@ impl App {
             Screen::Options => self.options.on_cmd(cmd),
             Screen::Method => self.method.on_cmd(cmd),
             Screen::Plan if cmd == Cmd::Select => return self.apply_plan(),
+            Screen::Plan if cmd == Cmd::Adopt && self.plan.adoptable() => {
+                self.plan.confirm_adopt = true;
+                Out::none()
+            }
             Screen::Plan => self.plan.on_cmd(cmd),
             Screen::Apply => self.apply.on_cmd(cmd),
             Screen::Done => match cmd {
@@ -660,20 +677,29 @@ impl App {
     fn start_upstream_plan(&mut self) -> Vec<Effect> {
         self.screen = Screen::Plan;
         self.planning_upstream = true;
-        self.plan = PlanScreen::computing();
+        self.plan = if self.plan.adopt && self.plan.planning {
+            PlanScreen::computing_adopted()
+        } else {
+            PlanScreen::computing()
+        };
         let region = self.session.region.clone().unwrap_or_default();
         vec![Effect::Plan {
             input: Box::new(self.upstream.setup_input(&region)),
             method: crate::engine::planning::Method::Api,
             stack_name: self.stack_name.clone(),
             repository_policy: None,
+            adopt: self.plan.adopt,
         }]
     }
 
     fn start_plan(&mut self) -> Vec<Effect> {
         self.planning_upstream = false;
         self.screen = Screen::Plan;
-        self.plan = PlanScreen::computing();
+        self.plan = if self.plan.adopt && self.plan.planning {
+            PlanScreen::computing_adopted()
+        } else {
+            PlanScreen::computing()
+        };
         vec![
             self.remember(),
             Effect::Plan {
@@ -681,6 +707,7 @@ impl App {
                 method: self.method.choice,
                 stack_name: self.stack_name.clone(),
                 repository_policy: self.options.repository_policy_path(),
+                adopt: self.plan.adopt,
             },
         ]
     }

@@ -526,6 +526,22 @@ mod screens {
             "a blocked plan cannot be applied"
         );
         assert_eq!(blocked.screen, Screen::Plan);
+
+        // Taking it over is an explicit, confirmed choice: a asks, n keeps the plan blocked,
+        // y plans again with the take-over.
+        assert!(blocked.plan.adoptable());
+        assert!(key(&mut blocked, KeyCode::Char('a')).is_empty());
+        assert!(blocked.plan.confirm_adopt);
+        assert!(key(&mut blocked, KeyCode::Char('n')).is_empty());
+        assert!(!blocked.plan.adopt);
+        key(&mut blocked, KeyCode::Char('a'));
+        let fx = key(&mut blocked, KeyCode::Char('y'));
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::Plan { adopt: true, .. })),
+            "{fx:?}"
+        );
+        assert!(blocked.plan.planning && blocked.plan.adopt);
     }
 
     #[test]

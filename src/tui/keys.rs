@@ -28,6 +28,8 @@ pub enum Cmd {
     SortReverse,
     /// Filter the focused list by text (`/`).
     Filter,
+    /// Take over what someone else made (asks first; the CLI's --adopt).
+    Adopt,
     Teardown,
     NewSetup,
     Dashboard,
@@ -303,6 +305,13 @@ pub const PLAN: &[Binding] = &[
         "apply",
         "apply these changes",
         Cmd::Select,
+    ),
+    b(
+        &[K::Char('a')],
+        "a",
+        "take over",
+        "take over what echo-onboard did not make, so the plan can change it (asks first)",
+        Cmd::Adopt,
     ),
     SCROLL_UP,
     SCROLL_DOWN,

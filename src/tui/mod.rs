@@ -293,6 +293,7 @@ impl Runner {
                 method,
                 stack_name,
                 repository_policy,
+                adopt,
             } => {
                 let Some(aws) = self.client.clone() else {
                     return Self::send(&tx, Msg::Planned(Err("not connected to AWS".into())));
@@ -305,7 +306,7 @@ impl Runner {
                         input: *input,
                         method,
                         stack_name: Some(stack_name),
-                        adopt: false,
+                        adopt,
                     };
                     let result = ops::plan(aws.as_ref(), &req)
                         .await

@@ -123,6 +123,8 @@ pub enum Effect {
         stack_name: String,
         /// A repository policy file to read into the input first (cache settings).
         repository_policy: Option<String>,
+        /// Take over what someone else made (the user confirmed it on the plan).
+        adopt: bool,
     },
     /// Applies exactly this plan.
     Apply(Shared<Planned>),

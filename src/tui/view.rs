@@ -60,6 +60,22 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             }],
         );
     }
+    if app.plan.confirm_adopt {
+        modal(
+            frame,
+            theme,
+            area,
+            "Take over?",
+            &[
+                "echo-onboard did not make what blocks this plan (the plan names its owner)."
+                    .into(),
+                "Taking it over lets echo-onboard change it now, and a later teardown deletes it."
+                    .into(),
+                String::new(),
+                "Take it over? (y/n)".into(),
+            ],
+        );
+    }
     if app.apply.confirm_cancel {
         let mut lines = vec![
             "Cancel the apply? (y/n)".to_string(),

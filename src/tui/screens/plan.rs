@@ -26,6 +26,10 @@ pub struct PlanScreen {
     /// draw finds it); the first key that scrolls starts from there.
     pub at_blocker: bool,
     pub blocker_line: Cell<u16>,
+    /// `a` on a plan blocked by something someone else made: the question is open.
+    pub confirm_adopt: bool,
+    /// The user chose to take it over: the plan was made again with that choice.
+    pub adopt: bool,
 }
 
 impl PlanScreen {
@@ -34,6 +38,20 @@ impl PlanScreen {
             planning: true,
             ..Default::default()
         }
+    }
+
+    /// The same, keeping a take-over the user confirmed.
+    pub fn computing_adopted() -> Self {
+        Self {
+            planning: true,
+            adopt: true,
+            ..Default::default()
+        }
+    }
+
+    /// Whether `a` can take over what blocks this plan.
+    pub fn adoptable(&self) -> bool {
+        matches!(&self.result, Some(Ok(p)) if p.plan.adoptable()) && !self.adopt
     }
 
     pub fn planned(&mut self, result: Result<Arc<Planned>, String>) {
@@ -78,6 +96,7 @@ impl PlanScreen {
     pub fn enabled(&self, cmd: Cmd) -> bool {
         match cmd {
             Cmd::Select => self.ready().is_some(),
+            Cmd::Adopt => self.adoptable(),
             Cmd::Back => !self.planning,
             _ => true,
         }
@@ -102,10 +121,20 @@ pub fn render(p: &PlanScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 .iter()
                 .map(|l| styled(theme, l))
                 .collect();
-            let hint = if !planned.plan.blockers.is_empty() {
+            let hint = if !planned.plan.blockers.is_empty() && p.adoptable() {
+                Line::styled(
+                    "Nothing has changed. The plan is blocked: resolve each \"blocked:\" line (esc to edit), or press a to take over what echo-onboard did not make (asks first).",
+                    theme.danger(),
+                )
+            } else if !planned.plan.blockers.is_empty() {
                 Line::styled(
                     "Nothing has changed. The plan is blocked: resolve each \"blocked:\" line (esc to edit); enter is disabled.",
                     theme.danger(),
+                )
+            } else if p.adopt && planned.plan.has_changes() {
+                Line::styled(
+                    "Taking over: echo-onboard will change what it did not make, and a later teardown deletes it. enter: apply · esc: back to edit",
+                    theme.warn(),
                 )
             } else if !planned.plan.has_changes() {
                 Line::styled(
