@@ -101,9 +101,13 @@ class PullThroughCacheRuleModel(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: "PullThroughCacheRuleModel", new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> "PullThroughCacheRuleModel":
-        # The resource type is immutable: every change is a replacement.
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        # The resource type is immutable: every change is a replacement, under a new prefix
+        # (the same prefix fails the whole update before any resource is touched; see
+        # _custom_named_replacements). CloudFormation creates the new one, then deletes the old.
+        new = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        if new.prefix != original_resource.prefix:
+            original_resource.delete(account_id, region_name)
+        return new
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -412,11 +416,16 @@ REPLACING = {
 
 
 def _change_set_diff(self: Any) -> list[dict[str, Any]]:
-    stack = self.stack
+    return _diff(self.stack, self.template_dict, self.parameters or {}, self.change_set_type == "UPDATE")
+
+
+def _diff(stack: Any, template_dict: dict[str, Any], parameters: dict[str, str], update: bool) -> list[dict[str, Any]]:
+    """The resource changes CloudFormation computes from resolved properties (a parameter
+    change shows; Replacement from each type's create-only properties)."""
     account, region = stack.account_id, stack.region_name
-    new = resolved_resources(self.template_dict, self.parameters or {}, account, region, stack.name)
+    new = resolved_resources(template_dict, parameters, account, region, stack.name)
     old: dict[str, Any] = {}
-    if self.change_set_type == "UPDATE" and stack.template_dict:
+    if update and stack.template_dict:
         old = resolved_resources(stack.template_dict, stack.parameters or {}, account, region, stack.name)
     changes = []
     for logical_id, res in new.items():
@@ -443,7 +452,7 @@ def _change_set_diff(self: Any) -> list[dict[str, Any]]:
     for logical_id, res in new.items():
         if logical_id in touched or logical_id not in old:
             continue
-        raw = self.template_dict["Resources"][logical_id].get("Properties", {})
+        raw = template_dict["Resources"][logical_id].get("Properties", {})
         props = [k for k, v in raw.items() if any(_refers(v, r) for r in replaced)]
         if not props:
             continue
@@ -457,6 +466,31 @@ def _change_set_diff(self: Any) -> list[dict[str, Any]]:
             physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
             changes.append(_change("Remove", logical_id, res["Type"], physical, []))
     return changes
+
+
+# The property that names each resource type (its physical name when set in the template).
+NAME_PROPERTY = {
+    "AWS::IAM::Role": "RoleName",
+    RULE_TYPE: "EcrRepositoryPrefix",
+    TEMPLATE_TYPE: "Prefix",
+    SECRET_TYPE: "Name",
+}
+
+
+def _custom_named_replacements(stack: Any, template_dict: dict[str, Any], parameters: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(logical id, type, name) of each resource the update must replace while its name,
+    set in the template, stays the same: CloudFormation fails such an update."""
+    out = []
+    new = resolved_resources(template_dict, parameters, stack.account_id, stack.region_name, stack.name)
+    for c in _diff(stack, template_dict, parameters, True):
+        prop = NAME_PROPERTY.get(c["ResourceType"])
+        if c["Action"] != "Modify" or c.get("Replacement") != "True" or not prop:
+            continue
+        name = new.get(c["LogicalResourceId"], {}).get("Properties", {}).get(prop)
+        renamed = any(d["Target"].get("Name") == prop for d in c["Details"])
+        if name and not renamed:
+            out.append((c["LogicalResourceId"], c["ResourceType"], str(name)))
+    return out
 
 
 def _refers(value: Any, logical_id: str) -> bool:
@@ -543,12 +577,31 @@ def stack_create_resources(self: Any) -> None:
             elif k == e.logical_id:
                 _event(self, k, t, "", "CREATE_IN_PROGRESS")
                 _event(self, k, t, "", "CREATE_FAILED", e.reason)
+        if getattr(self, "disable_rollback", False) or getattr(_request, "disable_rollback", False):
+            # DisableRollback / OnFailure=DO_NOTHING: what was created stays, CREATE_FAILED.
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=f"The following resource(s) failed to create: [{e.logical_id}].")
+            self.status = "CREATE_FAILED"
+            return
         self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: [{e.logical_id}]. Rollback requested by user.")
+        kept = []
         for k, t in reversed(order):
             if k in done:
                 _event(self, k, t, _physical(self, k), "DELETE_IN_PROGRESS")
+                fault = emulator.FAULTS.take(f"CloudFormation:{t}:Delete")
+                if fault:
+                    _event(self, k, t, _physical(self, k), "DELETE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+                    kept.append(k)
+                    continue
                 self.resource_map._delete_resource(self.resource_map._parsed_resources[k], self.template_dict["Resources"][k])
                 _event(self, k, t, "", "DELETE_COMPLETE")
+        if kept:
+            # A resource the rollback could not delete: ROLLBACK_FAILED, the resource stays.
+            for k, _ in order:
+                if k not in kept:
+                    self.resource_map._parsed_resources[k] = None
+            self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(kept)}].")
+            self.status = "ROLLBACK_FAILED"
+            return
         # moto's resource map creates resources lazily on any lookup (outputs included):
         # pin every resource of the rolled-back stack as absent, and drop the outputs.
         for k, _ in order:
@@ -564,28 +617,55 @@ def stack_create_resources(self: Any) -> None:
     self.mark_creation_complete()
 
 
-def stack_update(self: Any, template: str, role_arn: str | None = None, parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+def _backend(stack: Any) -> Any:
+    return cfn_models.cloudformation_backends[stack.account_id][stack.region_name]
+
+
+def _obsolete_change_sets(stack: Any, keep: Any = None) -> None:
+    """A stack that changes makes its other change sets OBSOLETE: they cannot be executed."""
+    for cs in _backend(stack).change_sets.values():
+        if cs is not keep and cs.stack is stack and cs.execution_status == "AVAILABLE":
+            cs.execution_status = "OBSOLETE"
+
+
+CUSTOM_NAMED = "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {name} and update the stack again."
+
+
+def stack_update(self: Any, template: str, role_arn: str | None = None, parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None, change_set: Any = None) -> None:
+    _obsolete_change_sets(self, keep=change_set)
     old_template, old_params = self.template, dict(self.parameters)
     new_dict = self.parse_template(template)
     old_res = resolved_resources(self.template_dict, old_params, self.account_id, self.region_name, self.name)
     new_res = resolved_resources(new_dict, parameters or old_params, self.account_id, self.region_name, self.name)
     changed = [(k, v["Type"]) for k, v in new_res.items() if old_res.get(k) != v]
     self._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    replaced = [c["LogicalResourceId"] for c in _diff(self, new_dict, parameters or old_params, True) if c.get("Replacement") == "True"]
+    conflicts = _custom_named_replacements(self, new_dict, parameters or old_params)
+    if conflicts:
+        # CloudFormation refuses before replacing anything: the resource fails, the stack rolls
+        # back to where it was (AWS docs: "custom-named resource requires replacing").
+        logical, rtype, name = conflicts[0]
+        _event(self, logical, rtype, _physical(self, logical), "UPDATE_FAILED", CUSTOM_NAMED.format(name=name))
+        self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: [{logical}].")
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+        return
     self.template = template
     self._parse_template()
     try:
         for k, t in changed:
             _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS")
         self.resource_map.update(self.template_dict, parameters)
-        # moto does not update resources that only refer to a changed one: do it, so a rule
-        # follows its replaced role as in CloudFormation.
+        # moto does not update resources that only refer to a replaced one (a new physical
+        # id): do it, so a rule follows its replaced role as in CloudFormation.
         names = [k for k, _ in changed]
         for k, t in _ordered(self.template_dict):
             # Resources whose Condition is false do not exist: nothing to update.
             if k in names or k not in new_res:
                 continue
             raw = self.template_dict["Resources"][k].get("Properties", {})
-            if any(_refers(raw, n) for n in names):
+            if any(_refers(raw, n) for n in replaced):
                 _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS", "Requested update requires the creation of a new physical resource; hence creating one.")
                 updated = parsing.parse_and_update_resource(k, self.template_dict["Resources"][k], self.resource_map, self.account_id, self.region_name)
                 self.resource_map._parsed_resources[k] = updated
@@ -598,6 +678,16 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: [{failed}].")
         self.template = old_template
         self._parse_template()
+        # Fault injection: a resource whose rollback fails leaves UPDATE_ROLLBACK_FAILED
+        # (operation "CloudFormation:<type>:Rollback"); ContinueUpdateRollback resumes it.
+        stuck = [(k, t, f) for k, t in changed for f in [emulator.FAULTS.take(f"CloudFormation:{t}:Rollback")] if f]
+        if stuck:
+            for k, t, f in stuck:
+                _event(self, k, t, _physical(self, k), "UPDATE_FAILED", f.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            self._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to update: [{', '.join(k for k, _, _ in stuck)}].")
+            self.status = "UPDATE_ROLLBACK_FAILED"
+            self._rollback_pending = (old_params, [(k, t) for k, t, _ in stuck])
+            return
         try:
             self.resource_map.update(self.template_dict, old_params)
         except Exception:
@@ -617,15 +707,37 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self.tags = tags
 
 
-def stack_delete(self: Any) -> None:
+def stack_delete(self: Any, retain: list[str] | None = None) -> None:
+    """Deletes the stack's resources, except those in `retain` (DeleteStack RetainResources).
+    Fault injection ("CloudFormation:<type>:Delete") makes a resource's deletion fail: the
+    stack ends DELETE_FAILED with that resource kept, as CloudFormation does."""
+    retain = retain or []
     self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
-    order = [(k, t) for k, t in _ordered(self.template_dict) if k in self.resource_map._parsed_resources] if self.template_dict else []
-    physical = {k: _physical(self, k) for k, _ in order}
+    parsed = self.resource_map._parsed_resources
+    order = [(k, t) for k, t in _ordered(self.template_dict) if parsed.get(k) is not None] if self.template_dict else []
+    failed = []
     for k, t in reversed(order):
-        _event(self, k, t, physical[k], "DELETE_IN_PROGRESS")
-    self.resource_map.delete()
-    for k, t in reversed(order):
-        _event(self, k, t, physical[k], "DELETE_COMPLETE")
+        physical = _physical(self, k)
+        if k in retain:
+            _event(self, k, t, physical, "DELETE_SKIPPED")
+            parsed.pop(k, None)
+            continue
+        _event(self, k, t, physical, "DELETE_IN_PROGRESS")
+        fault = emulator.FAULTS.take(f"CloudFormation:{t}:Delete")
+        if fault:
+            _event(self, k, t, physical, "DELETE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            failed.append(k)
+            continue
+        resource = parsed.pop(k)
+        self.resource_map._delete_resource(resource, self.template_dict["Resources"][k])
+        _event(self, k, t, physical, "DELETE_COMPLETE")
+    if failed:
+        self._add_stack_event("DELETE_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(failed)}].")
+        self.status = "DELETE_FAILED"
+        return
+    # Keep moto's lazy resource map from creating anything on a later lookup.
+    for k, _ in order:
+        parsed[k] = None
     self._add_stack_event("DELETE_COMPLETE")
     self.status = "DELETE_COMPLETE"
 
@@ -643,6 +755,200 @@ def references_with_sub(template: Any) -> list[str]:
     for sub in re.findall(r'"Fn::Sub": "((?:[^"\\]|\\.)*)"', text):
         refs.extend(re.findall(r"\$\{([^}!.]+)\}", sub))
     return refs
+
+
+# --- change sets run as reviewed, capabilities, failed states and their exits -----------
+
+import threading
+
+from moto.cloudformation.exceptions import CloudFormationError, ValidationError
+
+
+class InsufficientCapabilitiesException(CloudFormationError):
+    code = "InsufficientCapabilitiesException"
+
+
+class InvalidChangeSetStatusException(CloudFormationError):
+    code = "InvalidChangeSetStatus"
+
+
+InsufficientCapabilitiesException.__module__ = "moto.cloudformation.exceptions"
+InvalidChangeSetStatusException.__module__ = "moto.cloudformation.exceptions"
+
+# States CloudFormation does not update from (AWS: "... is in <state> state and can not be
+# updated"); each has its own exit (ContinueUpdateRollback, DeleteStack).
+_NOT_UPDATABLE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}
+
+
+def _refuse_update(stack: Any) -> None:
+    if stack.status in _NOT_UPDATABLE:
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+
+
+def _required_capability(template: Any) -> str | None:
+    """The capability a template needs (AWS: IAM resources need CAPABILITY_IAM, named ones
+    CAPABILITY_NAMED_IAM)."""
+    if not template:
+        return None
+    d = template if isinstance(template, dict) else cfn_models.Stack.parse_template(template)
+    need = None
+    for res in (d.get("Resources") or {}).values():
+        if not str(res.get("Type", "")).startswith("AWS::IAM::"):
+            continue
+        props = res.get("Properties") or {}
+        if any(k in props for k in ("RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName")):
+            return "CAPABILITY_NAMED_IAM"
+        need = "CAPABILITY_IAM"
+    return need
+
+
+def _check_capabilities(response: Any, template: Any) -> None:
+    """Refused at the call, before any stack or event exists, as CloudFormation does."""
+    need = _required_capability(template)
+    given = response._get_param("Capabilities") or []
+    if need == "CAPABILITY_NAMED_IAM" and need not in given or need == "CAPABILITY_IAM" and not ({"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} & set(given)):
+        raise InsufficientCapabilitiesException(f"Requires capabilities : [{need}]")
+
+
+_wrapped: dict[str, Any] = {}
+_request = threading.local()
+
+
+def _create_stack_response(self: Any) -> Any:
+    _check_capabilities(self, self._get_param("TemplateBody"))
+    _request.disable_rollback = str(self._get_param("DisableRollback", "false")).lower() == "true" or self._get_param("OnFailure") == "DO_NOTHING"
+    try:
+        return _wrapped["create_stack"](self)
+    finally:
+        _request.disable_rollback = False
+
+
+def _update_stack_response(self: Any) -> Any:
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    _refuse_update(stack)
+    body = stack.template if str(self._get_param("UsePreviousTemplate", "false")).lower() == "true" else self._get_param("TemplateBody")
+    _check_capabilities(self, body)
+    return _wrapped["update_stack"](self)
+
+
+def _create_change_set_response(self: Any) -> Any:
+    """ChangeSetType defaults to UPDATE (AWS; moto: CREATE); an UPDATE needs an updatable
+    stack; capabilities are checked at the call."""
+    original = self._get_param
+
+    def get(name: str, if_none: Any = None) -> Any:
+        return original(name, "UPDATE" if name == "ChangeSetType" else if_none)
+
+    self._get_param = get
+    try:
+        if get("ChangeSetType") == "UPDATE":
+            stack = self.cloudformation_backend.get_stack(get("StackName"))
+            _refuse_update(stack)
+            body = stack.template if str(get("UsePreviousTemplate", "false")).lower() == "true" else get("TemplateBody")
+        else:
+            body = get("TemplateBody")
+        _check_capabilities(self, body)
+        return _wrapped["create_change_set"](self)
+    finally:
+        del self._get_param
+
+
+def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+    """Runs exactly the change set that was described (its template and parameters, through
+    the same update as UpdateStack); one that is not AVAILABLE (OBSOLETE after the stack
+    changed, already executed) is refused."""
+    cs = self.describe_change_set(change_set_name)
+    if cs.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatusException(f"ChangeSet [{cs.change_set_id}] cannot be executed in its current execution status of [{cs.execution_status}]")
+    stack = cs.stack
+    cs.execution_status = "EXECUTE_IN_PROGRESS"
+    if cs.change_set_type == "CREATE":
+        stack.template = cs.template
+        stack.parameters = cs.parameters
+        stack.tags = cs.tags or {}
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.resource_map = stack._create_resource_map()
+        stack.output_map = stack._create_output_map()
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.create_resources()
+    else:
+        stack.update(cs.template, parameters=cs.parameters, change_set=cs)
+    cs.execution_status = "EXECUTE_COMPLETE" if stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE") else "EXECUTE_FAILED"
+    _obsolete_change_sets(stack, keep=cs)
+
+
+def backend_delete_stack(self: Any, name_or_stack_id: str, retain: list[str] | None = None) -> None:
+    stack = next((st for st in self.stacks.values() if name_or_stack_id in (st.stack_id, st.name)), None)
+    if stack is None:
+        return
+    if retain and stack.status != "DELETE_FAILED":
+        raise ValidationError(message=f"Invalid operation on stack [{stack.stack_id}]: RetainResources can only be specified when the stack is in the DELETE_FAILED state")
+    _obsolete_change_sets(stack)
+    stack.delete(retain)
+    if stack.status == "DELETE_FAILED":
+        return
+    self.stacks.pop(stack.stack_id, None)
+    self.deleted_stacks[stack.stack_id] = stack
+    for export in stack.exports:
+        self.exports.pop(export.name, None)
+
+
+def _delete_stack_response(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.cloudformation_backend.delete_stack(self._get_param("StackName"), self._get_param("RetainResources") or [])
+    return EmptyResult()
+
+
+def _continue_update_rollback_response(self: Any) -> Any:
+    """ContinueUpdateRollback: retries the rollback of the resources that failed it, except
+    `ResourcesToSkip` (only resources whose rollback failed may be skipped)."""
+    from moto.core.responses import EmptyResult
+
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    skip = self._get_param("ResourcesToSkip") or []
+    if stack.status != "UPDATE_ROLLBACK_FAILED":
+        raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and ContinueUpdateRollback can only be called on a stack in UPDATE_ROLLBACK_FAILED")
+    old_params, stuck = stack._rollback_pending
+    bad = [k for k in skip if k not in dict(stuck)]
+    if bad:
+        raise ValidationError(message=f"Nested stacks or resources [{', '.join(bad)}] cannot be skipped: only resources in the UPDATE_FAILED state can be skipped")
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason="Continue update rollback requested by user")
+    still = []
+    for k, t in stuck:
+        if k in skip:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_COMPLETE", "Resource skipped during the rollback (ResourcesToSkip)")
+            continue
+        fault = emulator.FAULTS.take(f"CloudFormation:{t}:Rollback")
+        if fault:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            still.append((k, t))
+    if still:
+        stack._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to update: [{', '.join(k for k, _ in still)}].")
+        stack._rollback_pending = (old_params, still)
+        return EmptyResult()
+    try:
+        stack.resource_map.update(stack.template_dict, old_params)
+    except Exception:
+        pass
+    for k, t in stuck:
+        if k not in skip:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_COMPLETE")
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    del stack._rollback_pending
+    return EmptyResult()
+
+
+_original_clean_json = parsing.clean_json
+
+
+def clean_json(resource_json: Any, resources_map: Any) -> Any:
+    """A list entry that resolves to AWS::NoValue is dropped (AWS), not kept as null."""
+    if isinstance(resource_json, list):
+        return [v for v in (clean_json(x, resources_map) for x in resource_json) if v is not None]
+    return _original_clean_json(resource_json, resources_map)
 
 
 # --- StackSets: instances that fail, per-instance results, updates that redeploy ----------
@@ -951,6 +1257,9 @@ def install(module: Any) -> None:
     cfn_models.Stack.create_resources = stack_create_resources
     cfn_models.Stack.update = stack_update
     cfn_models.Stack.delete = stack_delete
+    cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+    cfn_models.CloudFormationBackend.delete_stack = backend_delete_stack
+    parsing.clean_json = clean_json
     cfn_models.Stack.parameter_list = property(parameter_list)
     cfn_models.StackInstance.to_dict = instance_to_dict
     cfn_models.StackSet._create_operation = create_operation
@@ -965,6 +1274,11 @@ def install(module: Any) -> None:
     cfn_models.StackInstances.update = instances_update
     from moto.cloudformation import responses as cfn_responses
 
+    for name, fn in (("create_stack", _create_stack_response), ("update_stack", _update_stack_response), ("create_change_set", _create_change_set_response)):
+        _wrapped.setdefault(name, getattr(cfn_responses.CloudFormationResponse, name))
+        setattr(cfn_responses.CloudFormationResponse, name, fn)
+    cfn_responses.CloudFormationResponse.delete_stack = _delete_stack_response
+    cfn_responses.CloudFormationResponse.continue_update_rollback = _continue_update_rollback_response
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
     cfn_responses.CloudFormationResponse.describe_stack_set_operation = describe_operation_response
     global _original_create_stack_set_response
