@@ -67,6 +67,9 @@ struct State {
     faults: HashMap<String, (String, String)>,
     stacks: BTreeMap<String, SandboxStack>,
     change_sets: BTreeMap<String, ChangeSetInfo>,
+    /// What each change set runs (ExecuteChangeSet): the request, whether it creates the
+    /// stack, and the stack's event count when it was made (a later change makes it OBSOLETE).
+    change_set_runs: BTreeMap<String, (StackRequest, bool, usize)>,
     next_id: u64,
     templates: BTreeMap<String, CreationTemplate>,
     scanning: ScanningConfig,
@@ -126,6 +129,9 @@ struct SandboxStack {
     outputs: BTreeMap<String, String>,
     /// Oldest first.
     events: Vec<StackEvent>,
+    /// Its template leaves the rule out (the first of the two updates that replace the rule
+    /// under the same prefix).
+    without_rule: bool,
 }
 
 /// What the whole account holds: IAM roles, and every region's state.
@@ -353,6 +359,18 @@ impl SandboxAws {
         }
     }
 
+    fn set_rule_less(&self, stack: &str, rule_less: bool) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.without_rule = rule_less;
+        }
+    }
+
     fn set_stack_token(&self, stack: &str, token: Option<Token>) {
         let mut s = self.state.lock().unwrap();
         if let Some(st) = s
@@ -474,6 +492,13 @@ impl SandboxAws {
             .map_err(|e| fail(role_id, e))?;
         }
         self.stack_event(stack, role_id, ROLE_TYPE, &format!("{verb}_COMPLETE"), None);
+        let rule_less = {
+            let s = self.state.lock().unwrap();
+            find_stack(&s, stack).is_some_and(|st| st.without_rule)
+        };
+        if rule_less {
+            return Ok(());
+        }
         self.stack_event(
             stack,
             rule_id,
@@ -1499,8 +1524,19 @@ impl Aws for SandboxAws {
         let existing =
             find_stack(&s, &req.name).filter(|st| !create && st.status != "DELETE_COMPLETE");
         let before = existing.map(|st| st.parameters.clone());
+        let stack_rule_less = existing.is_some_and(|st| st.without_rule);
+        let events = existing.map(|st| st.events.len()).unwrap_or(0);
         let changes = match stack_kind(&req.parameters) {
-            crate::cfn::Kind::Echo => stack_changes(before.as_deref(), &req.parameters),
+            crate::cfn::Kind::Echo => rule_presence(
+                stack_changes(before.as_deref(), &req.parameters),
+                // A new stack's changes already follow its template.
+                before.is_none() || !stack_rule_less,
+                before.is_none() || !without_rule(req),
+                param(
+                    before.as_deref().unwrap_or_default(),
+                    "RepositoryNamePrefix",
+                ),
+            ),
             crate::cfn::Kind::Upstream => upstream_stack::upstream_stack_changes(
                 before.as_deref(),
                 &req.parameters,
@@ -1529,6 +1565,8 @@ impl Aws for SandboxAws {
             s.next_id
         );
         s.change_sets.insert(id.clone(), info);
+        s.change_set_runs
+            .insert(id.clone(), (req.clone(), create, events));
         Ok(id)
     }
 
@@ -1555,6 +1593,88 @@ impl Aws for SandboxAws {
             .await?;
         self.state.lock().unwrap().change_sets.remove(id);
         Ok(())
+    }
+
+    async fn execute_change_set(&self, id: &str) -> AwsResult<()> {
+        self.call("ExecuteChangeSet", "cloudformation:ExecuteChangeSet")
+            .await?;
+        let (req, create) = {
+            let mut s = self.state.lock().unwrap();
+            let Some((req, create, events)) = s.change_set_runs.get(id).cloned() else {
+                return Err(err(
+                    "cloudformation:ExecuteChangeSet",
+                    "ChangeSetNotFound",
+                    &format!("ChangeSet [{id}] does not exist"),
+                ));
+            };
+            let now = find_stack(&s, &req.name)
+                .filter(|st| st.status != "DELETE_COMPLETE")
+                .map(|st| st.events.len())
+                .unwrap_or(0);
+            let status = s
+                .change_sets
+                .get(id)
+                .and_then(|c| c.execution_status.clone())
+                .unwrap_or_default();
+            // A stack that changed since makes the change set OBSOLETE, as in CloudFormation.
+            let status = if now != events && status == "AVAILABLE" {
+                "OBSOLETE".to_string()
+            } else {
+                status
+            };
+            if status != "AVAILABLE" {
+                return Err(err(
+                    "cloudformation:ExecuteChangeSet",
+                    "InvalidChangeSetStatus",
+                    &format!("ChangeSet [{id}] cannot be executed in its current execution status of [{status}]"),
+                ));
+            }
+            if let Some(c) = s.change_sets.get_mut(id) {
+                c.execution_status = Some("EXECUTE_COMPLETE".into());
+            }
+            (req, create)
+        };
+        if create {
+            self.create_stack(&req).await
+        } else {
+            self.update_stack(&req).await
+        }
+    }
+
+    async fn continue_update_rollback(&self, name: &str, _skip: &[String]) -> AwsResult<()> {
+        self.call(
+            "ContinueUpdateRollback",
+            "cloudformation:ContinueUpdateRollback",
+        )
+        .await?;
+        let params = {
+            let s = self.state.lock().unwrap();
+            match find_stack(&s, name) {
+                Some(st) if st.status == "UPDATE_ROLLBACK_FAILED" => st.parameters.clone(),
+                Some(st) => {
+                    return Err(err(
+                        "cloudformation:ContinueUpdateRollback",
+                        "ValidationError",
+                        &format!("Stack {} is in {} state and ContinueUpdateRollback can only be called on a stack in UPDATE_ROLLBACK_FAILED", st.id, st.status),
+                    ))
+                }
+                None => {
+                    return Err(err(
+                        "cloudformation:ContinueUpdateRollback",
+                        "ValidationError",
+                        &format!("Stack [{name}] does not exist"),
+                    ))
+                }
+            }
+        };
+        self.stack_event(name, name, STACK, "UPDATE_ROLLBACK_IN_PROGRESS", None);
+        self.finish_stack(name, "UPDATE_ROLLBACK_COMPLETE", &params);
+        Ok(())
+    }
+
+    async fn delete_stack_retaining(&self, name: &str, _retain: &[String]) -> AwsResult<()> {
+        // The sandbox's deletions do not fail, so nothing is ever left to retain.
+        self.delete_stack(name).await
     }
 
     async fn create_stack(&self, req: &StackRequest) -> AwsResult<()> {
@@ -1586,6 +1706,7 @@ impl Aws for SandboxAws {
                     token: new_token(None, req),
                     outputs: BTreeMap::new(),
                     events: vec![],
+                    without_rule: without_rule(req),
                 },
             );
         }
@@ -1636,7 +1757,14 @@ impl Aws for SandboxAws {
                 })?
         };
         let token = new_token(old_token.as_ref(), req);
-        if before == req.parameters && token == old_token {
+        let (was_rule_less, rule_less) = {
+            let s = self.state.lock().unwrap();
+            (
+                find_stack(&s, &req.name).is_some_and(|st| st.without_rule),
+                without_rule(req),
+            )
+        };
+        if before == req.parameters && token == old_token && was_rule_less == rule_less {
             return Err(err(
                 "cloudformation:UpdateStack",
                 "ValidationError",
@@ -1650,9 +1778,40 @@ impl Aws for SandboxAws {
             "UPDATE_IN_PROGRESS",
             Some("User Initiated"),
         );
+        // The rule's type is immutable and its prefix is its name: replacing it under the same
+        // prefix fails the update before anything changes, as in CloudFormation.
+        let same_name = !was_rule_less
+            && !rule_less
+            && stack_kind(&req.parameters) == crate::cfn::Kind::Echo
+            && stack_changes(Some(&before), &req.parameters)
+                .iter()
+                .any(|c| {
+                    c.logical_id == crate::cfn::RULE_LOGICAL_ID
+                        && !c.details.iter().any(|(n, _)| n == "EcrRepositoryPrefix")
+                });
+        if same_name {
+            let prefix = param(&before, "RepositoryNamePrefix").unwrap_or_default();
+            self.stack_event(
+                &req.name,
+                crate::cfn::RULE_LOGICAL_ID,
+                RULE_TYPE,
+                "UPDATE_FAILED",
+                Some(&format!("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {prefix} and update the stack again.")),
+            );
+            self.stack_event(
+                &req.name,
+                &req.name,
+                STACK,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed to update: [PullThroughCacheRule]."),
+            );
+            self.finish_stack(&req.name, "UPDATE_ROLLBACK_COMPLETE", &before);
+            return Ok(());
+        }
         // Every change here replaces the rule (an immutable type) and usually the role: the
         // simulation deletes the old resources and creates the new ones.
         self.delete_resources(&req.name, &before).await;
+        self.set_rule_less(&req.name, rule_less);
         match self
             .create_resources(&req.name, &req.parameters, token.as_ref(), "UPDATE")
             .await
@@ -1662,6 +1821,7 @@ impl Aws for SandboxAws {
                 self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters)
             }
             Err(_) => {
+                self.set_rule_less(&req.name, was_rule_less);
                 let _ = self
                     .create_resources(&req.name, &before, old_token.as_ref(), "UPDATE")
                     .await;
@@ -1789,6 +1949,39 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
         // The stack's role (GetAtt AccessRole.Arn), as the rule names it.
         custom_role_arn: role_arn.clone(),
     }
+}
+
+/// Whether a request's template leaves the rule out.
+fn without_rule(req: &StackRequest) -> bool {
+    !req.template_body.contains(RULE_TYPE)
+}
+
+/// A change set's rule entry when the stack or the request has no rule: `had`/`has` say
+/// whether the stack holds one and whether the request's template makes one.
+fn rule_presence(
+    mut changes: Vec<crate::aws::StackChange>,
+    had: bool,
+    has: bool,
+    prefix: Option<&str>,
+) -> Vec<crate::aws::StackChange> {
+    if had && has {
+        return changes;
+    }
+    changes.retain(|c| c.logical_id != crate::cfn::RULE_LOGICAL_ID);
+    let action = match (had, has) {
+        (true, false) => "Remove",
+        (false, true) => "Add",
+        _ => return changes,
+    };
+    changes.push(crate::aws::StackChange {
+        action: action.into(),
+        logical_id: crate::cfn::RULE_LOGICAL_ID.into(),
+        physical_id: (action == "Remove").then(|| prefix.unwrap_or_default().to_string()),
+        resource_type: RULE_TYPE.into(),
+        replacement: None,
+        details: vec![],
+    });
+    changes
 }
 
 /// Which template a stack's parameters belong to.

@@ -246,6 +246,13 @@ pub trait Aws: Send + Sync {
     ) -> AwsResult<String>;
     async fn describe_change_set(&self, id: &str) -> AwsResult<ChangeSetInfo>;
     async fn delete_change_set(&self, id: &str) -> AwsResult<()>;
+    /// Runs the change set exactly as it was described (`ExecuteChangeSet`).
+    async fn execute_change_set(&self, id: &str) -> AwsResult<()>;
+    /// Resumes the rollback of a stack in `UPDATE_ROLLBACK_FAILED`, skipping `skip` (logical
+    /// ids of resources whose rollback failed).
+    async fn continue_update_rollback(&self, name: &str, skip: &[String]) -> AwsResult<()>;
+    /// Deletes a `DELETE_FAILED` stack, leaving `retain` (logical ids) in the account.
+    async fn delete_stack_retaining(&self, name: &str, retain: &[String]) -> AwsResult<()>;
     async fn create_stack(&self, req: &StackRequest) -> AwsResult<()>;
     async fn update_stack(&self, req: &StackRequest) -> AwsResult<()>;
     async fn delete_stack(&self, name: &str) -> AwsResult<()>;

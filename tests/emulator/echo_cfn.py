@@ -653,10 +653,22 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         return
     self.template = template
     self._parse_template()
+    added = {k for k in new_res if k not in old_res}
+    removed = [(k, v["Type"]) for k, v in old_res.items() if k not in new_res]
+    verb = lambda k: "CREATE" if k in added else "UPDATE"  # noqa: E731
     try:
         for k, t in changed:
-            _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS")
+            _event(self, k, t, _physical(self, k), f"{verb(k)}_IN_PROGRESS")
+        # moto keeps a removed resource in its map, so adding it back later found the stale
+        # entry and created nothing: a resource being added does not exist yet.
+        for k in added:
+            self.resource_map._parsed_resources.pop(k, None)
+        removed_physical = {k: _physical(self, k) for k, _ in removed}
         self.resource_map.update(self.template_dict, parameters)
+        for k, t in removed:
+            self.resource_map._parsed_resources.pop(k, None)
+            _event(self, k, t, removed_physical[k], "DELETE_IN_PROGRESS")
+            _event(self, k, t, removed_physical[k], "DELETE_COMPLETE")
         # moto does not update resources that only refer to a replaced one (a new physical
         # id): do it, so a rule follows its replaced role as in CloudFormation.
         names = [k for k, _ in changed]
@@ -696,7 +708,7 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self.status = "UPDATE_ROLLBACK_COMPLETE"
         return
     for k, t in changed:
-        _event(self, k, t, _physical(self, k), "UPDATE_COMPLETE")
+        _event(self, k, t, _physical(self, k), f"{verb(k)}_COMPLETE")
     self.output_map = self._create_output_map()
     self._add_stack_event("UPDATE_COMPLETE")
     self.status = "UPDATE_COMPLETE"
