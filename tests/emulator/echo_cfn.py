@@ -886,7 +886,13 @@ def execute_change_set(self: Any, change_set_name: str, stack_name: str | None =
         stack.create_resources()
     else:
         stack.update(cs.template, parameters=cs.parameters, change_set=cs)
-    cs.execution_status = "EXECUTE_COMPLETE" if stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE") else "EXECUTE_FAILED"
+    if stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        # AWS: after a change set runs, every change set of the stack is removed (they no
+        # longer apply to the updated stack).
+        for key in [k for k, c in self.change_sets.items() if c.stack is stack]:
+            del self.change_sets[key]
+        return
+    cs.execution_status = "EXECUTE_FAILED"
     _obsolete_change_sets(stack, keep=cs)
 
 
