@@ -444,3 +444,238 @@ async fn apply_runs_the_reviewed_change_set_and_replans_a_stack_changed_since() 
         sets.summaries()
     );
 }
+
+const RULE_FAULT: &str = "CloudFormation:AWS::ECR::PullThroughCacheRule";
+const BOOM: &str =
+    "Resource handler returned message: \"Rate exceeded\" (HandlerErrorCode: Throttling)";
+
+fn error_line(out: &std::process::Output) -> String {
+    let stderr = text(&out.stderr);
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_failed_with_rollback_disabled_is_deleted_and_created_again() {
+    let emu = Emulator::start();
+    emu.fault_times(RULE_FAULT, BOOM, 1);
+    cf(&emu)
+        .await
+        .create_stack()
+        .stack_name(STACK)
+        .template_body(TEMPLATE)
+        .set_parameters(Some(params(ECHO_ACCOUNT)))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .disable_rollback(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&emu).await.as_deref(), Some("CREATE_FAILED"));
+    let plan = plan_json(&emu, &[]);
+    assert_eq!(plan["changes"][0]["action"], "replace", "{plan}");
+    assert!(
+        plan["changes"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CREATE_FAILED"),
+        "{plan}"
+    );
+    let stderr = ok(&apply(&emu, &[]));
+    assert!(
+        stderr.contains(
+            "deleting stack echo-registry-ecr-cache left by a failed creation (CREATE_FAILED)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(rules(&emu).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_failed_is_deleted_retrying_and_created_again() {
+    let emu = Emulator::start();
+    emu.fault_times(RULE_FAULT, BOOM, 1);
+    emu.fault_times("CloudFormation:AWS::IAM::Role:Delete", "Resource handler returned message: \"Role is in use\" (HandlerErrorCode: ResourceConflict)", 1);
+    let out = apply(&emu, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("The stack is ROLLBACK_FAILED."),
+        "{}",
+        text(&out.stderr)
+    );
+    let line = error_line(&out);
+    assert!(line.contains("it deletes the stack, retrying what the rollback could not delete, and creates it again"), "{line}");
+    assert_eq!(status(&emu).await.as_deref(), Some("ROLLBACK_FAILED"));
+
+    let plan = plan_json(&emu, &[]);
+    let reason = plan["changes"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the rollback could not delete AccessRole (Resource handler returned message: \"Role is in use\""), "{reason}");
+    ok(&apply(&emu, &[]));
+    assert_eq!(status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_failed_is_deleted_retaining_what_cannot_be_deleted() {
+    let emu = Emulator::start();
+    ok(&apply(&emu, &[]));
+    emu.fault_times(
+        "CloudFormation:AWS::ECR::PullThroughCacheRule:Delete",
+        "Resource handler returned message: \"Access denied\" (HandlerErrorCode: AccessDenied)",
+        1,
+    );
+    let out = emu
+        .cli()
+        .args(["teardown", "--method", "cloudformation", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(
+        line.contains("it deletes the stack retaining what could not be deleted"),
+        "{line}"
+    );
+    assert_eq!(status(&emu).await.as_deref(), Some("DELETE_FAILED"));
+
+    let plan = plan_json(&emu, &[]);
+    let reason = plan["changes"][0]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{plan}"));
+    let command =
+        "aws ecr delete-pull-through-cache-rule --ecr-repository-prefix echo --region eu-west-1";
+    assert!(reason.contains("PullThroughCacheRule (AWS::ECR::PullThroughCacheRule echo: Resource handler returned message: \"Access denied\""), "{reason}");
+    assert!(reason.contains(command), "{reason}");
+
+    emu.reset_calls();
+    let out = apply(&emu, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(
+        line.contains("what it retained is still in the account: pull-through-cache-rule echo"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("`{command}`")), "{line}");
+    assert_eq!(status(&emu).await, None, "the stack is gone");
+    assert_eq!(rules(&emu).await.len(), 1, "the retained rule stays");
+    let (_, calls) = emu.calls();
+    assert_eq!(
+        calls.get("CreateStack"),
+        None,
+        "nothing created over a retained rule: {calls:?}"
+    );
+
+    // The command as printed removes it; then apply creates the stack.
+    let mut args = shlex::split(command).unwrap();
+    args.remove(0);
+    let removed = std::process::Command::new(venv_tool("aws"))
+        .args(&args)
+        .args(["--endpoint-url", &emu.endpoint])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    ok(&apply(&emu, &[]));
+    assert_eq!(status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_rollback_failed_continues_the_rollback_then_skips_what_fails_again() {
+    let emu = Emulator::start();
+    ok(&apply(&emu, &[]));
+    let role_rollback = "CloudFormation:AWS::IAM::Role:Rollback";
+    let stuck = "Resource handler returned message: \"Policy is locked\" (HandlerErrorCode: InternalFailure)";
+    emu.fault_times(RULE_FAULT, BOOM, -1);
+    emu.fault_times(role_rollback, stuck, 1);
+    let out = apply(&emu, &["--prefix", "echo2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(error_line(&out)
+        .contains("it continues the rollback (ContinueUpdateRollback), then plan again"));
+    assert_eq!(
+        status(&emu).await.as_deref(),
+        Some("UPDATE_ROLLBACK_FAILED")
+    );
+    emu.clear_faults();
+
+    let plan = plan_json(&emu, &["--prefix", "echo2"]);
+    assert_eq!(
+        actions(&plan),
+        vec![("cloudformation-stack".into(), "update".into())],
+        "{plan}"
+    );
+    let reason = plan["changes"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the rollback could not restore AccessRole (Resource handler returned message: \"Policy is locked\""), "{reason}");
+    assert!(
+        reason.contains("apply continues the rollback (ContinueUpdateRollback)"),
+        "{reason}"
+    );
+    // The continued rollback fails again on the role: the plan then skips it, and says so.
+    emu.fault_times(role_rollback, stuck, 1);
+    let out = apply(&emu, &["--prefix", "echo2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let plan = plan_json(&emu, &["--prefix", "echo2"]);
+    let reason = plan["changes"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("continuing its rollback already failed on AccessRole"),
+        "{reason}"
+    );
+    assert!(reason.contains("ResourcesToSkip"), "{reason}");
+    emu.reset_calls();
+    let stderr = ok(&apply(&emu, &["--prefix", "echo2"]));
+    assert!(
+        stderr.contains(
+            "continuing the rollback of stack echo-registry-ecr-cache, skipping AccessRole"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run plan again"), "{stderr}");
+    let (_, calls) = emu.calls();
+    assert_eq!(calls.get("ContinueUpdateRollback"), Some(&1), "{calls:?}");
+    assert_eq!(
+        status(&emu).await.as_deref(),
+        Some("UPDATE_ROLLBACK_COMPLETE")
+    );
+
+    // Now the update itself plans and applies (a new prefix renames the rule: allowed).
+    ok(&apply(&emu, &["--prefix", "echo2"]));
+    let r = rules(&emu).await;
+    assert_eq!(
+        r.iter()
+            .filter_map(|r| r.ecr_repository_prefix())
+            .collect::<Vec<_>>(),
+        ["echo2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_in_progress_stack_is_treated_as_absent() {
+    let emu = Emulator::start();
+    cf(&emu)
+        .await
+        .create_change_set()
+        .stack_name(STACK)
+        .change_set_name("someone-elses-review")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+        .template_body(TEMPLATE)
+        .set_parameters(Some(params(ECHO_ACCOUNT)))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&emu).await.as_deref(), Some("REVIEW_IN_PROGRESS"));
+    let plan = plan_json(&emu, &[]);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("cloudformation-stack".into(), "create".into()),
+            ("iam-role".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into())
+        ]
+    );
+    ok(&apply(&emu, &[]));
+    assert_eq!(status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(rules(&emu).await.len(), 1);
+}

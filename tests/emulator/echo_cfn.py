@@ -511,6 +511,19 @@ _original_create_change_set = cfn_models.CloudFormationBackend.create_change_set
 
 
 def create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+    if kwargs.get("change_set_type") == "CREATE":
+        # A CREATE change set reuses a never-executed REVIEW_IN_PROGRESS stack of that name
+        # (moto made a second stack with the same name); any other live stack is a conflict.
+        from moto.cloudformation.exceptions import AlreadyExistsException
+
+        for sid, st in list(self.stacks.items()):
+            if st.name != kwargs.get("stack_name"):
+                continue
+            if st.status != "REVIEW_IN_PROGRESS":
+                raise AlreadyExistsException(f"Stack [{st.name}] already exists")
+            del self.stacks[sid]
+            for key in [k for k, c in self.change_sets.items() if c.stack is st]:
+                del self.change_sets[key]
     change_set_id, stack_id = _original_create_change_set(self, *args, **kwargs)
     cs = self.change_sets[change_set_id]
     if cs.change_set_type == "UPDATE":
@@ -959,6 +972,21 @@ def _continue_update_rollback_response(self: Any) -> Any:
     return EmptyResult()
 
 
+_original_update_resource = parsing.parse_and_update_resource
+
+
+def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+    """moto updates a resource whose Condition is false (it has none) or was false until now:
+    the first stays absent, the second is created, as CloudFormation does."""
+    if resources_map._parsed_resources.get(logical_id) is None:
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            return None
+        resources_map._parsed_resources.pop(logical_id, None)
+        return resources_map[logical_id]
+    return _original_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+
+
 _original_clean_json = parsing.clean_json
 
 
@@ -1278,6 +1306,7 @@ def install(module: Any) -> None:
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
     cfn_models.CloudFormationBackend.delete_stack = backend_delete_stack
     parsing.clean_json = clean_json
+    parsing.parse_and_update_resource = parse_and_update_resource
     cfn_models.Stack.parameter_list = property(parameter_list)
     cfn_models.StackInstance.to_dict = instance_to_dict
     cfn_models.StackSet._create_operation = create_operation
