@@ -397,9 +397,9 @@ async fn apply_runs_the_reviewed_change_set_and_replans_a_stack_changed_since() 
         },
     )
     .await;
-    let f = result
-        .err()
-        .expect("a stack changed since the plan is not applied");
+    let Err(f) = result else {
+        panic!("a stack changed since the plan is not applied")
+    };
     assert_eq!(f.error.code, "StackChanged", "{:?}", f.error);
     assert!(
         f.error
