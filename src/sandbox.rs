@@ -805,6 +805,14 @@ impl Aws for SandboxAws {
         self.sim_delete_stack_set(name, call_as).await
     }
 
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<Vec<String>> {
+        self.sim_running_operations(name, call_as).await
+    }
+
     async fn stack_set_operation(
         &self,
         name: &str,

@@ -292,6 +292,13 @@ pub trait Aws: Send + Sync {
         call_as: &stacksets::CallAs,
     ) -> AwsResult<String>;
     async fn delete_stack_set(&self, name: &str, call_as: &stacksets::CallAs) -> AwsResult<()>;
+    /// The ids of the stack set's operations still running (or queued): a new operation
+    /// meanwhile gets `OperationInProgressException`.
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<Vec<String>>;
     /// The operation's status and its per-instance results (all pages).
     async fn stack_set_operation(
         &self,

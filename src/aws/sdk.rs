@@ -1319,6 +1319,14 @@ impl Aws for SdkAws {
         self.ss_delete(name, call_as).await
     }
 
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &CallAs,
+    ) -> AwsResult<Vec<String>> {
+        self.ss_running_operations(name, call_as).await
+    }
+
     async fn stack_set_operation(
         &self,
         name: &str,

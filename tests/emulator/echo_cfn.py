@@ -1031,10 +1031,60 @@ def instance_to_dict(self: Any) -> dict[str, Any]:
 _original_create_operation = cfn_models.StackSet._create_operation
 
 
+class OperationInProgressException(CloudFormationError):
+    code = "OperationInProgressException"
+
+
+OperationInProgressException.__module__ = "moto.cloudformation.exceptions"
+
+# Operations still in flight: how many more DescribeStackSetOperation polls answer RUNNING.
+# An operation lasts as many polls as StackSets' waves for its preferences (AWS docs,
+# "Stack set operation options"): with ConcurrencyMode STRICT_FAILURE_TOLERANCE (the
+# default) the failure tolerance caps concurrency (tolerance 0: one account at a time per
+# region); SOFT_FAILURE_TOLERANCE runs MaxConcurrent at a time; regions one after another
+# unless RegionConcurrencyType is PARALLEL. The control endpoint can make them last longer.
+_remaining: dict[str, int] = {}
+_showing_running: set[str] = set()
+_op_prefs: dict[str, dict[str, Any]] = {}
+_op_set: dict[str, Any] = {}
+MIN_POLLS = {"polls": 1}
+
+
+def _waves(prefs: dict[str, Any], accounts: int, regions: int) -> int:
+    import math
+
+    n = max(accounts, 1)
+    pct = lambda k: int(n * int(prefs[k]) / 100) if k in prefs else None  # noqa: E731
+    max_concurrent = int(prefs["MaxConcurrentCount"]) if "MaxConcurrentCount" in prefs else pct("MaxConcurrentPercentage")
+    max_concurrent = max(1, max_concurrent or 1)
+    tolerance = int(prefs["FailureToleranceCount"]) if "FailureToleranceCount" in prefs else (pct("FailureTolerancePercentage") or 0)
+    if prefs.get("ConcurrencyMode", "STRICT_FAILURE_TOLERANCE") == "STRICT_FAILURE_TOLERANCE":
+        max_concurrent = min(max_concurrent, tolerance + 1)
+    per_region = math.ceil(n / max_concurrent)
+    return per_region * (1 if prefs.get("RegionConcurrencyType") == "PARALLEL" else max(regions, 1))
+
+
+def _in_flight(stackset: Any) -> str | None:
+    return next((op for op, left in _remaining.items() if left > 0 and _op_set.get(op) is stackset), None)
+
+
 def create_operation(self: Any, operation_id: str, action: str, status: str, accounts: list[str] | None = None, regions: list[str] | None = None) -> dict[str, Any]:
     """Records each instance's result; the operation FAILS when any instance did (the tool's
-    default failure tolerance is 0)."""
+    default failure tolerance is 0). A stack set runs one operation at a time."""
+    # moto's UpdateStackSet records two operations (instances, then the set): one request is
+    # one operation, so the earlier one of this request is not in flight of its own.
+    for earlier in getattr(_request, "ops", None) or []:
+        _remaining.pop(earlier, None)
+    running = _in_flight(self)
+    if running:
+        raise OperationInProgressException(f"Another Operation on StackSet {self.id} is in progress: {running}")
     op = _original_create_operation(self, operation_id, action, status, accounts, regions)
+    prefs = getattr(_request, "prefs", None) or {}
+    _op_prefs[op["OperationId"]] = prefs
+    _op_set[op["OperationId"]] = self
+    if getattr(_request, "ops", None) is not None:
+        _request.ops.append(op["OperationId"])
+    _remaining[op["OperationId"]] = max(MIN_POLLS["polls"], _waves(prefs, len(set(accounts or [])), len(set(regions or []))))
     results = {}
     for a in accounts or []:
         for r in regions or []:
@@ -1050,10 +1100,9 @@ def create_operation(self: Any, operation_id: str, action: str, status: str, acc
     return op
 
 
-# An operation is in flight at its first poll (DescribeStackSetOperation, then its results),
-# as in AWS where instances go PENDING → RUNNING → a result; moto finishes them at once.
-_first_poll: set[str] = set()
-_polled: set[str] = set()
+# An operation is in flight for its first polls (DescribeStackSetOperation, then its
+# results), as in AWS where instances go PENDING → RUNNING → a result; moto finishes them at
+# once (see _remaining).
 
 
 def describe_operation_response(self: Any) -> Any:
@@ -1063,9 +1112,12 @@ def describe_operation_response(self: Any) -> Any:
     op_id = self._get_param("OperationId")
     stackset, operation = self.cloudformation_backend.describe_stack_set_operation(self._get_param("StackSetName"), op_id)
     dto = StackSetOperationDTO(operation, stackset)
-    if op_id not in _polled:
-        _polled.add(op_id)
-        _first_poll.add(op_id)
+    prefs = _op_prefs.get(op_id) or {}
+    if prefs:
+        dto.operation_preferences = {k: (int(v) if k.endswith(("Percentage", "Count")) else v) for k, v in prefs.items() if k != "RegionOrder"}
+    if _remaining.get(op_id, 0) > 0:
+        _remaining[op_id] -= 1
+        _showing_running.add(op_id)
         dto.status = "RUNNING"
         dto.end_timestamp = None
     return ActionResult({"StackSetOperation": dto})
@@ -1080,14 +1132,44 @@ def list_operation_results(self: Any) -> Any:
     for instance in op["Instances"]:
         for account, region in instance.items():
             status, reason = results.get((account, region), (op["Status"], None))
-            if self._get_param("OperationId") in _first_poll:
+            if self._get_param("OperationId") in _showing_running:
                 status, reason = ("RUNNING" if not summaries else "PENDING"), None
             summary = {"Account": account, "Region": region, "Status": status}
             if reason:
                 summary["StatusReason"] = reason
             summaries.append(summary)
-    _first_poll.discard(self._get_param("OperationId"))
+    _showing_running.discard(self._get_param("OperationId"))
     return ActionResult({"Summaries": summaries})
+
+
+def list_operations_response(self: Any) -> Any:
+    """ListStackSetOperations: an operation in flight is RUNNING (moto: finished at once)."""
+    from moto.core.responses import ActionResult
+
+    ops = self.cloudformation_backend.list_stack_set_operations(self._get_param("StackSetName"))
+    out = []
+    for op in ops:
+        op = dict(op)
+        if _remaining.get(op["OperationId"], 0) > 0:
+            op["Status"] = "RUNNING"
+            op.pop("EndTimestamp", None)
+        out.append(op)
+    return ActionResult({"Summaries": out})
+
+
+def _with_prefs(fn: Any) -> Any:
+    """Passes the request's OperationPreferences to the operation it creates."""
+
+    def wrapper(self: Any) -> Any:
+        _request.prefs = self._get_param("OperationPreferences") or {}
+        _request.ops = []
+        try:
+            return fn(self)
+        finally:
+            _request.prefs = None
+            _request.ops = None
+
+    return wrapper
 
 
 def _params(parameters: Any) -> dict[str, str]:
@@ -1327,12 +1409,15 @@ def install(module: Any) -> None:
     cfn_responses.CloudFormationResponse.delete_stack = _delete_stack_response
     cfn_responses.CloudFormationResponse.continue_update_rollback = _continue_update_rollback_response
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
+    cfn_responses.CloudFormationResponse.list_stack_set_operations = list_operations_response
     cfn_responses.CloudFormationResponse.describe_stack_set_operation = describe_operation_response
     global _original_create_stack_set_response
     _original_create_stack_set_response = cfn_responses.CloudFormationResponse.create_stack_set
     cfn_responses.CloudFormationResponse.create_stack_set = create_stack_set_response
-    cfn_responses.CloudFormationResponse.update_stack_set = update_stack_set_response
-    cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
+    cfn_responses.CloudFormationResponse.update_stack_set = _with_prefs(update_stack_set_response)
+    cfn_responses.CloudFormationResponse.delete_stack_instances = _with_prefs(delete_stack_instances_response)
+    _wrapped.setdefault("create_stack_instances", cfn_responses.CloudFormationResponse.create_stack_instances)
+    cfn_responses.CloudFormationResponse.create_stack_instances = _with_prefs(_wrapped["create_stack_instances"])
     cfn_responses.CloudFormationResponse.describe_organizations_access = describe_organizations_access
     cfn_responses.CloudFormationResponse.activate_organizations_access = activate_organizations_access
     # moto finds resource types through cached subclass scans: rescan with our model.
