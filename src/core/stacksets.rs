@@ -102,10 +102,7 @@ impl StackInstance {
             && (self.status != "CURRENT" || self.detailed_status.as_deref() == Some("FAILED"))
     }
     pub fn in_flight(&self) -> bool {
-        matches!(
-            self.detailed_status.as_deref(),
-            Some("PENDING" | "RUNNING")
-        )
+        matches!(self.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
     }
 }
 
