@@ -43,6 +43,21 @@ async fn admin_role(emu: &Emulator) {
         .unwrap();
 }
 
+/// What a platform team does in each target, by AWS's templates: the StackSets execution
+/// role, and the role `fleet status` reads through (the emulator's AssumeRole needs both).
+fn member_roles(emu: &Emulator, accounts: &[&str]) {
+    for account in accounts {
+        for role in [
+            "AWSCloudFormationStackSetExecutionRole",
+            "OrganizationAccountAccessRole",
+        ] {
+            ureq::post(&format!("{}/_echo/member-role", emu.endpoint))
+                .send_json(serde_json::json!({"account": account, "role": role, "trusted_account": OWN_ACCOUNT}))
+                .unwrap();
+        }
+    }
+}
+
 /// The rules of `account` in `region`, read with credentials assumed there.
 async fn rules_in(emu: &Emulator, account: &str, region: &str) -> Vec<String> {
     let c = assumed(emu, account).await;
@@ -111,6 +126,7 @@ async fn fleet_two_accounts_two_regions_lifecycle() {
         "{plan}"
     );
     admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
     let (_, plan) = fleet(&emu, &with("plan", &[]));
     assert!(plan["blockers"].as_array().unwrap().is_empty(), "{plan}");
     assert_eq!(plan["stack_set"]["action"], "create");
@@ -262,6 +278,7 @@ async fn fleet_bad_input_exits_2_and_sends_nothing() {
 async fn a_failed_target_is_reported_with_its_reason_and_retried_alone() {
     let emu = Emulator::start();
     admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
     let targets = [
         "--accounts",
         "111111111111,222222222222",
@@ -598,6 +615,7 @@ async fn service_managed_fleet_checks_the_organization_then_deploys_to_the_ous_a
 async fn an_operation_still_running_at_the_wait_limit_is_reported_running_and_waited_for() {
     let emu = Emulator::start();
     admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
     let args = [
         "apply",
         "--accounts",
@@ -697,4 +715,52 @@ async fn an_operation_still_running_at_the_wait_limit_is_reported_running_and_wa
             vec!["echo".to_string()]
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retried() {
+    let emu = Emulator::start();
+    admin_role(&emu).await;
+    member_roles(&emu, &[A]);
+    let args = [
+        "apply",
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1",
+        "--echo-account",
+        ECHO_ACCOUNT,
+        "--yes",
+    ];
+    let (code, applied) = fleet(&emu, &args);
+    assert_eq!(code, 1, "{applied}");
+    let failed = applied["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{applied}");
+    assert_eq!(failed[0]["account"], B);
+    assert_eq!(
+        failed[0]["reason"],
+        "Account 222222222222 should have 'AWSCloudFormationStackSetExecutionRole' role with trust relationship to Role 'AWSCloudFormationStackSetAdministrationRole'."
+    );
+    // Nor can anyone sign in to B through a role it does not have.
+    let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
+    let denied = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{B}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.into_service_error().meta().code(),
+        Some("AccessDenied")
+    );
+    member_roles(&emu, &[B]);
+    let (code, applied) = fleet(&emu, &args);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        rules_in(&emu, B, "eu-west-1").await,
+        vec!["echo".to_string()]
+    );
 }

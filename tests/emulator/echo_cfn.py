@@ -1006,6 +1006,8 @@ def _instance_state(instance: Any) -> tuple[str, str, str | None]:
     """(Status, DetailedStatus, StatusReason) of a stack instance from its stack, as StackSets
     reports it (moto always says CURRENT / SUCCEEDED)."""
     stack = instance.stack
+    if isinstance(stack, _NoStack):
+        return "OUTDATED", "FAILED", stack.problem
     if stack.status in _FAILED_STACK:
         reason = next((e.resource_status_reason for e in stack.events if str(e.resource_status).endswith("_FAILED") and e.resource_status_reason), "the stack did not complete")
         return "OUTDATED", "FAILED", f"ResourceLogicalId:{next((e.logical_resource_id for e in stack.events if str(e.resource_status).endswith('_FAILED')), '?')}, ResourceStatusReason:{reason}"
@@ -1178,6 +1180,98 @@ def _params(parameters: Any) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in parameters or []}
 
 
+# --- StackSets and AssumeRole need their roles in the target (moto assumes any ARN) -------
+
+
+def _role_exists(account: str, name: str) -> bool:
+    backend = iam_models.iam_backends[account]["aws"]
+    return any(r.name == name for r in backend.roles.values())
+
+
+def _execution_role_problem(account: str) -> str | None:
+    """Self-managed StackSets sign in to each target through its execution role (AWS's message
+    when it is missing or does not trust the administration role)."""
+    role = getattr(_request, "execution_role", None)
+    if role and not _role_exists(account, role):
+        return f"Account {account} should have '{role}' role with trust relationship to Role '{getattr(_request, 'admin_role', None) or 'AWSCloudFormationStackSetAdministrationRole'}'."
+    return None
+
+
+class _NoStack:
+    """The stack of an instance StackSets could not deploy (no execution role): none exists."""
+
+    def __init__(self, name: str, problem: str):
+        self.name = name
+        self.status = "CREATE_FAILED"
+        self.events: list[Any] = []
+        self.problem = problem
+
+
+_original_instance_init = cfn_models.StackInstance.__init__
+
+
+def instance_init(self: Any, account_id: str, region_name: str, stackset_id: str, stack_name: str, name: str, template: str, parameters: Any, permission_model: str) -> None:
+    problem = _execution_role_problem(account_id) if permission_model == "SELF_MANAGED" else None
+    if problem is None:
+        return _original_instance_init(self, account_id, region_name, stackset_id, stack_name, name, template, parameters, permission_model)
+    self.account_id, self.region_name, self.stackset_id = account_id, region_name, stackset_id
+    self.stack_name, self.name, self.template = stack_name, name, template
+    self.parameters = parameters or []
+    self.permission_model = permission_model
+    self.stack = _NoStack(f"StackSet:{name}", problem)
+
+
+def _with_stackset_roles(fn: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _request.execution_role = self.execution_role_name if self.permission_model == "SELF_MANAGED" else None
+        _request.admin_role = (self.administration_role_arn or "").rsplit("/", 1)[-1] or None
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _request.execution_role = None
+
+    return wrapper
+
+
+def assume_role(self: Any, region_name: str, role_session_name: str, role_arn: str, *args: Any, **kwargs: Any) -> Any:
+    """AssumeRole needs the role to exist (moto hands out credentials for any ARN)."""
+    from moto.core.exceptions import ServiceException
+
+    class AccessDenied(ServiceException):
+        code = "AccessDenied"
+
+    m = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([^/]+)$", role_arn or "")
+    if m and not _role_exists(m.group(1), m.group(2)):
+        raise AccessDenied(f"User: arn:aws:sts::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+    return _original_assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+
+_original_assume_role = None
+
+
+def member_role(account: str, name: str, trusted_account: str) -> None:
+    """A role in a member account that `trusted_account` may assume (what AWS's StackSets
+    execution-role template, or Organizations' CreateAccount, makes there)."""
+    backend = iam_models.iam_backends[account]["aws"]
+    if _role_exists(account, name):
+        return
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"}, "Action": "sts:AssumeRole"}]}
+    backend.create_role(role_name=name, assume_role_policy_document=json.dumps(trust), path="/", permissions_boundary=None, description="", tags=[], max_session_duration="3600")
+    backend.put_role_policy(name, "AdministratorAccess", json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+
+
+_original_create_account = None
+
+
+def create_account(self: Any, **kwargs: Any) -> Any:
+    """Organizations' CreateAccount makes OrganizationAccountAccessRole in the new account,
+    trusting the management account (AWS docs)."""
+    out = _original_create_account(self, **kwargs)
+    account = out["CreateAccountStatus"]["AccountId"]
+    member_role(account, kwargs.get("RoleName") or "OrganizationAccountAccessRole", self.org.master_account_id)
+    return out
+
+
 def instances_update(self: Any, accounts: list[str], regions: list[str], parameters: Any) -> None:
     """UpdateStackSet redeploys each targeted instance's stack with the set's template (moto
     only stores the parameters); a failed stack is replaced, as a retry does."""
@@ -1191,6 +1285,10 @@ def instances_update(self: Any, accounts: list[str], regions: list[str], paramet
             backend = cfn_models.cloudformation_backends[account][region]
             if inst.stack.status in _FAILED_STACK:
                 name = inst.stack.name
+                problem = _execution_role_problem(account) if inst.permission_model == "SELF_MANAGED" else None
+                if problem:
+                    inst.stack = _NoStack(name, problem)
+                    continue
                 backend.delete_stack(name)
                 inst.stack = backend.create_stack(name=name, template=self.template, parameters=params)
             else:
@@ -1401,6 +1499,17 @@ def install(module: Any) -> None:
     if STACKSETS_PRINCIPAL not in org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES:
         org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
     cfn_models.StackInstances.update = instances_update
+    cfn_models.StackInstance.__init__ = instance_init
+    cfn_models.StackSet.create_stack_instances = _with_stackset_roles(cfn_models.StackSet.create_stack_instances)
+    cfn_models.StackSet.update = _with_stackset_roles(cfn_models.StackSet.update)
+    from moto.sts import models as sts_models
+
+    global _original_assume_role
+    _original_assume_role = sts_models.STSBackend.assume_role
+    sts_models.STSBackend.assume_role = assume_role
+    global _original_create_account
+    _original_create_account = org_models.OrganizationsBackend.create_account
+    org_models.OrganizationsBackend.create_account = create_account
     from moto.cloudformation import responses as cfn_responses
 
     for name, fn in (("create_stack", _create_stack_response), ("update_stack", _update_stack_response), ("create_change_set", _create_change_set_response)):

@@ -1209,6 +1209,8 @@ class EchoEmulator:
             result = TRAFFIC.snapshot()
         elif path == "/_echo/cached-repositories":
             result = _seed_cached_repositories(spec)
+        elif path == "/_echo/member-role":
+            echo_cfn.member_role(spec["account"], spec["role"], spec.get("trusted_account", "123456789012"))
         elif path == "/_echo/stackset-operation-polls":
             # Every stack set operation from now on stays RUNNING for at least this many polls.
             echo_cfn.MIN_POLLS["polls"] = int(spec.get("polls", 1))
