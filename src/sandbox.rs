@@ -359,6 +359,18 @@ impl SandboxAws {
         }
     }
 
+    fn set_status(&self, stack: &str, status: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.status = status.into();
+        }
+    }
+
     fn set_rule_less(&self, stack: &str, rule_less: bool) {
         let mut s = self.state.lock().unwrap();
         if let Some(st) = s
@@ -565,10 +577,50 @@ impl SandboxAws {
     }
 
     /// Deletes the stack's template, rule and role (what exists of them), with resource events.
-    async fn delete_resources(&self, stack: &str, params: &[(String, String)]) {
+    async fn delete_resources(&self, stack: &str, params: &[(String, String)]) -> Vec<String> {
+        self.delete_resources_keeping(stack, params, &[]).await
+    }
+
+    /// A stack fault (`CloudFormation:<type>:Delete|Rollback`, `CloudFormation:DisableRollback`)
+    /// set with `fail_next`: its message, once.
+    fn stack_fault(&self, key: &str) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .remove(key)
+            .map(|(_, message)| message)
+    }
+
+    /// Deletes the stack's template, rule and role except `keep` (logical ids, retained), with
+    /// resource events; returns the resources whose deletion failed (stack faults), which
+    /// stay, with what depends on them (the rule refers to the role).
+    async fn delete_resources_keeping(
+        &self,
+        stack: &str,
+        params: &[(String, String)],
+        keep: &[String],
+    ) -> Vec<String> {
         if stack_kind(params) == crate::cfn::Kind::Upstream {
-            return self.delete_upstream_resources(stack, params).await;
+            self.delete_upstream_resources(stack, params).await;
+            return vec![];
         }
+        let mut failed = vec![];
+        let (rule_id, role_id) = (crate::cfn::RULE_LOGICAL_ID, crate::cfn::ROLE_LOGICAL_ID);
+        for (id, rtype) in [(rule_id, RULE_TYPE), (role_id, ROLE_TYPE)] {
+            if keep.iter().any(|k| k == id) {
+                self.stack_event(stack, id, rtype, "DELETE_SKIPPED", None);
+            } else if let Some(message) =
+                self.stack_fault(&format!("CloudFormation:{rtype}:Delete"))
+            {
+                self.stack_event(stack, id, rtype, "DELETE_IN_PROGRESS", None);
+                self.stack_event(stack, id, rtype, "DELETE_FAILED", Some(&message));
+                failed.push(id.to_string());
+            }
+        }
+        let skip_rule = keep.iter().chain(&failed).any(|k| k == rule_id);
+        // The role stays while the rule that refers to it stays.
+        let skip_role = skip_rule || keep.iter().chain(&failed).any(|k| k == role_id);
         let prefix = param(params, "RepositoryNamePrefix")
             .unwrap_or_default()
             .to_string();
@@ -597,7 +649,7 @@ impl SandboxAws {
             .rules
             .get(&prefix)
             .is_some_and(ours);
-        if rule_is_ours {
+        if rule_is_ours && !skip_rule {
             self.stack_event(
                 stack,
                 crate::cfn::RULE_LOGICAL_ID,
@@ -626,7 +678,7 @@ impl SandboxAws {
                     .map(String::as_str)
                     == Some(stack)
             });
-        if role_is_ours {
+        if role_is_ours && !skip_role {
             self.stack_event(
                 stack,
                 crate::cfn::ROLE_LOGICAL_ID,
@@ -654,6 +706,7 @@ impl SandboxAws {
                 None,
             );
         }
+        failed
     }
 
     /// The same account with a different simulated network latency per call.
@@ -1649,7 +1702,7 @@ impl Aws for SandboxAws {
         }
     }
 
-    async fn continue_update_rollback(&self, name: &str, _skip: &[String]) -> AwsResult<()> {
+    async fn continue_update_rollback(&self, name: &str, skip: &[String]) -> AwsResult<()> {
         self.call(
             "ContinueUpdateRollback",
             "cloudformation:ContinueUpdateRollback",
@@ -1675,14 +1728,60 @@ impl Aws for SandboxAws {
                 }
             }
         };
-        self.stack_event(name, name, STACK, "UPDATE_ROLLBACK_IN_PROGRESS", None);
+        self.stack_event(
+            name,
+            name,
+            STACK,
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            Some("Continue update rollback requested by user"),
+        );
+        let role = crate::cfn::ROLE_LOGICAL_ID;
+        if !skip.iter().any(|s| s == role) {
+            if let Some(message) = self.stack_fault("CloudFormation:AWS::IAM::Role:Rollback") {
+                self.stack_event(name, role, ROLE_TYPE, "UPDATE_FAILED", Some(&message));
+                self.finish_stack(name, "UPDATE_ROLLBACK_FAILED", &params);
+                return Ok(());
+            }
+        }
+        // The failed update removed the old resources: the rollback makes them again.
+        let token = {
+            let s = self.state.lock().unwrap();
+            find_stack(&s, name).and_then(|st| st.token.clone())
+        };
+        let _ = self
+            .create_resources(name, &params, token.as_ref(), "UPDATE")
+            .await;
         self.finish_stack(name, "UPDATE_ROLLBACK_COMPLETE", &params);
         Ok(())
     }
 
-    async fn delete_stack_retaining(&self, name: &str, _retain: &[String]) -> AwsResult<()> {
-        // The sandbox's deletions do not fail, so nothing is ever left to retain.
-        self.delete_stack(name).await
+    async fn delete_stack_retaining(&self, name: &str, retain: &[String]) -> AwsResult<()> {
+        self.call("DeleteStack", "cloudformation:DeleteStack")
+            .await?;
+        let params = {
+            let s = self.state.lock().unwrap();
+            match find_stack(&s, name) {
+                Some(st) if st.status == "DELETE_FAILED" => st.parameters.clone(),
+                Some(st) => {
+                    return Err(err(
+                        "cloudformation:DeleteStack",
+                        "ValidationError",
+                        &format!("Invalid operation on stack [{}]: RetainResources can only be specified when the stack is in the DELETE_FAILED state", st.id),
+                    ))
+                }
+                None => return Ok(()),
+            }
+        };
+        self.stack_event(
+            name,
+            name,
+            STACK,
+            "DELETE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        let _ = self.delete_resources_keeping(name, &params, retain).await;
+        self.finish_stack(name, "DELETE_COMPLETE", &[]);
+        Ok(())
     }
 
     async fn create_stack(&self, req: &StackRequest) -> AwsResult<()> {
@@ -1741,8 +1840,18 @@ impl Aws for SandboxAws {
                         "The following resource(s) failed to create: [{logical}]."
                     )),
                 );
-                self.delete_resources(&req.name, &req.parameters).await;
-                self.finish_stack(&req.name, "ROLLBACK_COMPLETE", &[]);
+                // As with --disable-rollback: what was made stays, CREATE_FAILED.
+                if self.stack_fault("CloudFormation:DisableRollback").is_some() {
+                    self.finish_stack(&req.name, "CREATE_FAILED", &[]);
+                    return Ok(());
+                }
+                let stuck = self.delete_resources(&req.name, &req.parameters).await;
+                let end = if stuck.is_empty() {
+                    "ROLLBACK_COMPLETE"
+                } else {
+                    "ROLLBACK_FAILED"
+                };
+                self.finish_stack(&req.name, end, &[]);
                 tracing::debug!("sandbox stack {} rolled back: {reason}", req.name);
             }
         }
@@ -1828,8 +1937,28 @@ impl Aws for SandboxAws {
                 self.set_stack_token(&req.name, token);
                 self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters)
             }
-            Err(_) => {
+            Err((logical, _)) => {
                 self.set_rule_less(&req.name, was_rule_less);
+                self.stack_event(
+                    &req.name,
+                    &req.name,
+                    STACK,
+                    "UPDATE_ROLLBACK_IN_PROGRESS",
+                    Some(&format!(
+                        "The following resource(s) failed to update: [{logical}]."
+                    )),
+                );
+                if let Some(message) = self.stack_fault("CloudFormation:AWS::IAM::Role:Rollback") {
+                    self.stack_event(
+                        &req.name,
+                        crate::cfn::ROLE_LOGICAL_ID,
+                        ROLE_TYPE,
+                        "UPDATE_FAILED",
+                        Some(&message),
+                    );
+                    self.finish_stack(&req.name, "UPDATE_ROLLBACK_FAILED", &before);
+                    return Ok(());
+                }
                 let _ = self
                     .create_resources(&req.name, &before, old_token.as_ref(), "UPDATE")
                     .await;
@@ -1856,7 +1985,21 @@ impl Aws for SandboxAws {
             "DELETE_IN_PROGRESS",
             Some("User Initiated"),
         );
-        self.delete_resources(name, &params).await;
+        let stuck = self.delete_resources(name, &params).await;
+        if !stuck.is_empty() {
+            self.stack_event(
+                name,
+                name,
+                STACK,
+                "DELETE_FAILED",
+                Some(&format!(
+                    "The following resource(s) failed to delete: [{}].",
+                    stuck.join(", ")
+                )),
+            );
+            self.set_status(name, "DELETE_FAILED");
+            return Ok(());
+        }
         self.finish_stack(name, "DELETE_COMPLETE", &[]);
         Ok(())
     }
