@@ -146,6 +146,19 @@ async fn the_emulator_runs_change_sets_and_updates_as_cloudformation_does() {
         None,
         "no REVIEW_IN_PROGRESS stack either"
     );
+    // StackSets check the same at the call.
+    let refused = cf
+        .create_stack_set()
+        .stack_set_name("no-caps")
+        .template_body(TEMPLATE)
+        .set_parameters(Some(params(ECHO_ACCOUNT)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.into_service_error().meta().code(),
+        Some("InsufficientCapabilitiesException")
+    );
 
     cf.create_stack()
         .stack_name(STACK)

@@ -1187,5 +1187,8 @@ fn leaving_a_stack_plan_removes_its_change_set_and_applying_keeps_it() {
     );
     let mut a = at_plan(plan());
     let effects = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-    assert!(matches!(effects.as_slice(), [Effect::Apply(_)]), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::Apply(_)]),
+        "{effects:?}"
+    );
 }

@@ -1417,6 +1417,7 @@ _original_create_stack_set_response = None
 
 
 def create_stack_set_response(self: Any) -> Any:
+    _check_capabilities(self, self._get_param("TemplateBody"))
     result = _original_create_stack_set_response(self)
     auto = _auto_deployment(self)
     if auto is not None:
@@ -1430,6 +1431,10 @@ def update_stack_set_response(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
     name = self._get_param("StackSetName")
+    body = self._get_param("TemplateBody")
+    if not body and str(self._get_param("UsePreviousTemplate", "false")).lower() == "true":
+        body = self.cloudformation_backend.describe_stack_set(name).template
+    _check_capabilities(self, body)
     accounts = self._get_param("Accounts", [])
     targets = self._get_param("DeploymentTargets") or {}
     ous = targets.get("OrganizationalUnitIds") or []
