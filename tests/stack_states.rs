@@ -692,3 +692,65 @@ async fn a_review_in_progress_stack_is_treated_as_absent() {
     assert_eq!(status(&emu).await.as_deref(), Some("CREATE_COMPLETE"));
     assert_eq!(rules(&emu).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_stack_is_waited_for_and_planned_again_never_updated_blind() {
+    let emu = Emulator::start();
+    ok(&apply(&emu, &[]));
+    let busy = |polls: u32| {
+        ureq::post(&format!("{}/_echo/stack-busy", emu.endpoint))
+            .send_json(serde_json::json!({"stack": STACK, "polls": polls}))
+            .unwrap();
+    };
+    busy(2);
+    emu.reset_calls();
+    let plan = plan_json(&emu, &["--echo-account", NEW_ECHO]);
+    assert_eq!(
+        actions(&plan),
+        vec![("cloudformation-stack".into(), "update".into())],
+        "{plan}"
+    );
+    let reason = plan["changes"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the stack is busy (UPDATE_IN_PROGRESS): apply follows its events until it finishes, then plans again"), "{reason}");
+    let (_, calls) = emu.calls();
+    assert_eq!(
+        calls.get("CreateChangeSet"),
+        None,
+        "no change set for a busy stack: {calls:?}"
+    );
+
+    busy(3);
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .arg("--json")
+        .args(cfn("apply", &["--yes", "--echo-account", NEW_ECHO]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is UPDATE_IN_PROGRESS: waiting for it to finish"),
+        "{}",
+        text(&out.stderr)
+    );
+    let failure = stdout_json(&out);
+    assert_eq!(failure["error"]["code"], "StackChanged", "{failure}");
+    // The plan made again once it finished: the real change, to review.
+    assert_eq!(
+        actions(&failure["plan"]),
+        vec![
+            ("cloudformation-stack".into(), "update".into()),
+            ("iam-role".into(), "update".into()),
+            ("pull-through-cache-rule".into(), "replace".into())
+        ],
+        "{failure}"
+    );
+    let (_, calls) = emu.calls();
+    assert_eq!(calls.get("UpdateStack"), None, "{calls:?}");
+    assert_eq!(calls.get("ExecuteChangeSet"), None, "{calls:?}");
+    let r = rules(&emu).await;
+    assert_eq!(
+        r.iter().map(upstream_url).collect::<Vec<_>>(),
+        ["111122223333.dkr.ecr.us-east-1.amazonaws.com"]
+    );
+}

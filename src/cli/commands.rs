@@ -500,6 +500,10 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
                 Some(Recovery::ContinueRollback { .. }) => {
                     format!("Continue the rollback of stack {}?", sp.request.name)
                 }
+                Some(Recovery::Wait) => format!(
+                    "Wait for stack {} to finish, then plan again?",
+                    sp.request.name
+                ),
                 None => format!("Deploy stack {}?", sp.request.name),
             },
             None => "Apply these changes?".into(),

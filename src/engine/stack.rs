@@ -72,6 +72,8 @@ pub enum Recovery {
     /// `ROLLBACK_COMPLETE`, `CREATE_FAILED`, `ROLLBACK_FAILED`, `DELETE_FAILED`: DeleteStack,
     /// retaining these (logical id, why) in a `DELETE_FAILED` stack; then create it again.
     Delete { retain: Vec<(String, String)> },
+    /// `*_IN_PROGRESS`: follow the stack until it finishes; what then runs is planned again.
+    Wait,
 }
 
 impl StackPlan {
@@ -475,6 +477,22 @@ pub async fn plan(
     }
     if !p.blockers.is_empty() {
         return Ok(StackPlan::new(p, stack, req, kind));
+    }
+    // CloudFormation takes no change set while the stack is busy: the plan is to wait.
+    if is_in_progress(&status) {
+        p.changes.push(ResourceChange {
+            resource: ResourceKind::CloudformationStack,
+            name: stack_name.to_string(),
+            action: Action::Update,
+            reason: Some(format!(
+                "the stack is busy ({status}): apply follows its events until it finishes, then plans again for you to review"
+            )),
+            fields: vec![],
+        });
+        let mut sp = StackPlan::new(p, stack, req, kind);
+        sp.recovery = Some(Recovery::Wait);
+        sp.last_event = newest_event(aws, stack_name).await;
+        return Ok(sp);
     }
     if let Some(s) = stack.as_ref() {
         if let Some((recovery, reason)) = recovery_for(aws, s, region).await? {
@@ -1023,6 +1041,15 @@ pub async fn apply(
             stack = follow(aws, name, &mut seen, started, total, opts.poll_interval, tx).await?;
         }
     }
+    if planned.recovery == Some(Recovery::Wait) {
+        return Err(stale(
+            name,
+            &format!(
+                "it was busy and is now {}",
+                stack.as_ref().map(|s| s.status.as_str()).unwrap_or("gone")
+            ),
+        ));
+    }
     // What was reviewed runs only on the stack it was reviewed against.
     if planned.change_set.is_some() || planned.recovery.is_some() {
         if newest_event(aws, name).await != planned.last_event {
@@ -1143,7 +1170,7 @@ pub async fn apply(
             }
             stack = None;
         }
-        None => {}
+        Some(Recovery::Wait) | None => {}
     }
     let before = seen.clone();
     match (&stack, &planned.change_set) {
@@ -1153,10 +1180,8 @@ pub async fn apply(
         }
         (_, Some(cs)) => execute(aws, name, cs).await?,
         (None, None) => aws.create_stack(&planned.request).await?,
-        (Some(_), None) => match aws.update_stack(&planned.request).await {
-            Err(e) if e.message.contains("No updates are to be performed") => {}
-            other => other?,
-        },
+        // Nothing reviewed to run against an existing stack: never an unreviewed update.
+        (Some(_), None) => return Err(stale(name, "no change set was reviewed for it")),
     }
     let mut end = follow(aws, name, &mut seen, started, total, opts.poll_interval, tx)
         .await?

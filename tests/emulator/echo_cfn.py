@@ -806,7 +806,8 @@ _NOT_UPDATABLE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDA
 
 
 def _refuse_update(stack: Any) -> None:
-    if stack.status in _NOT_UPDATABLE:
+    busy = stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS"
+    if stack.status in _NOT_UPDATABLE or busy:
         raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
 
 
@@ -907,6 +908,37 @@ def execute_change_set(self: Any, change_set_name: str, stack_name: str | None =
         return
     cs.execution_status = "EXECUTE_FAILED"
     _obsolete_change_sets(stack, keep=cs)
+
+
+# Stacks kept busy (another update in flight) for their next DescribeStacks calls, with the
+# status they return to: moto runs every operation to its end at once.
+_busy: dict[str, list[Any]] = {}
+
+
+def make_busy(account: str, region: str, name: str, polls: int) -> None:
+    backend = cfn_models.cloudformation_backends[account][region]
+    stack = next(st for st in backend.stacks.values() if st.name == name)
+    settled = _busy[stack.stack_id][1] if stack.stack_id in _busy else stack.status
+    _busy[stack.stack_id] = [polls, settled]
+    stack.status = "UPDATE_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+
+
+_original_describe_stacks = cfn_models.CloudFormationBackend.describe_stacks
+
+
+def describe_stacks(self: Any, name_or_stack_id: str) -> Any:
+    stacks = _original_describe_stacks(self, name_or_stack_id)
+    for st in stacks:
+        left = _busy.get(st.stack_id)
+        if left is None:
+            continue
+        left[0] -= 1
+        if left[0] < 0:
+            st.status = left[1]
+            st._add_stack_event(left[1])
+            del _busy[st.stack_id]
+    return stacks
 
 
 def backend_delete_stack(self: Any, name_or_stack_id: str, retain: list[str] | None = None) -> None:
@@ -1490,6 +1522,7 @@ def install(module: Any) -> None:
     cfn_models.Stack.delete = stack_delete
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
     cfn_models.CloudFormationBackend.delete_stack = backend_delete_stack
+    cfn_models.CloudFormationBackend.describe_stacks = describe_stacks
     parsing.clean_json = clean_json
     parsing.parse_and_update_resource = parse_and_update_resource
     cfn_models.Stack.parameter_list = property(parameter_list)
