@@ -69,6 +69,9 @@ struct State {
     faults: HashMap<String, (String, String)>,
     stacks: BTreeMap<String, SandboxStack>,
     change_sets: BTreeMap<String, ChangeSetInfo>,
+    /// What each change set runs (ExecuteChangeSet): the request, whether it creates the
+    /// stack, and the stack's event count when it was made (a later change makes it OBSOLETE).
+    change_set_runs: BTreeMap<String, (StackRequest, bool, usize)>,
     next_id: u64,
     templates: BTreeMap<String, CreationTemplate>,
     scanning: ScanningConfig,
@@ -132,6 +135,9 @@ struct SandboxStack {
     /// Physical ids of resources it holds beyond those its parameters name (a stack made
     /// outside the simulation's templates).
     holds: Vec<String>,
+    /// Its template leaves the rule out (the first of the two updates that replace the rule
+    /// under the same prefix).
+    without_rule: bool,
 }
 
 impl SandboxStack {
@@ -414,6 +420,30 @@ impl SandboxAws {
         }
     }
 
+    fn set_status(&self, stack: &str, status: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.status = status.into();
+        }
+    }
+
+    fn set_rule_less(&self, stack: &str, rule_less: bool) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(st) = s
+            .stacks
+            .values_mut()
+            .filter(|st| st.name == stack && st.status != "DELETE_COMPLETE")
+            .last()
+        {
+            st.without_rule = rule_less;
+        }
+    }
+
     fn set_stack_token(&self, stack: &str, token: Option<Token>) {
         let mut s = self.state.lock().unwrap();
         if let Some(st) = s
@@ -535,6 +565,13 @@ impl SandboxAws {
             .map_err(|e| fail(role_id, e))?;
         }
         self.stack_event(stack, role_id, ROLE_TYPE, &format!("{verb}_COMPLETE"), None);
+        let rule_less = {
+            let s = self.state.lock().unwrap();
+            find_stack(&s, stack).is_some_and(|st| st.without_rule)
+        };
+        if rule_less {
+            return Ok(());
+        }
         self.stack_event(
             stack,
             rule_id,
@@ -601,10 +638,50 @@ impl SandboxAws {
     }
 
     /// Deletes the stack's template, rule and role (what exists of them), with resource events.
-    async fn delete_resources(&self, stack: &str, params: &[(String, String)]) {
+    async fn delete_resources(&self, stack: &str, params: &[(String, String)]) -> Vec<String> {
+        self.delete_resources_keeping(stack, params, &[]).await
+    }
+
+    /// A stack fault (`CloudFormation:<type>:Delete|Rollback`, `CloudFormation:DisableRollback`)
+    /// set with `fail_next`: its message, once.
+    fn stack_fault(&self, key: &str) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .remove(key)
+            .map(|(_, message)| message)
+    }
+
+    /// Deletes the stack's template, rule and role except `keep` (logical ids, retained), with
+    /// resource events; returns the resources whose deletion failed (stack faults), which
+    /// stay, with what depends on them (the rule refers to the role).
+    async fn delete_resources_keeping(
+        &self,
+        stack: &str,
+        params: &[(String, String)],
+        keep: &[String],
+    ) -> Vec<String> {
         if stack_kind(params) == crate::cfn::Kind::Upstream {
-            return self.delete_upstream_resources(stack, params).await;
+            self.delete_upstream_resources(stack, params).await;
+            return vec![];
         }
+        let mut failed = vec![];
+        let (rule_id, role_id) = (crate::cfn::RULE_LOGICAL_ID, crate::cfn::ROLE_LOGICAL_ID);
+        for (id, rtype) in [(rule_id, RULE_TYPE), (role_id, ROLE_TYPE)] {
+            if keep.iter().any(|k| k == id) {
+                self.stack_event(stack, id, rtype, "DELETE_SKIPPED", None);
+            } else if let Some(message) =
+                self.stack_fault(&format!("CloudFormation:{rtype}:Delete"))
+            {
+                self.stack_event(stack, id, rtype, "DELETE_IN_PROGRESS", None);
+                self.stack_event(stack, id, rtype, "DELETE_FAILED", Some(&message));
+                failed.push(id.to_string());
+            }
+        }
+        let skip_rule = keep.iter().chain(&failed).any(|k| k == rule_id);
+        // The role stays while the rule that refers to it stays.
+        let skip_role = skip_rule || keep.iter().chain(&failed).any(|k| k == role_id);
         let prefix = param(params, "RepositoryNamePrefix")
             .unwrap_or_default()
             .to_string();
@@ -633,7 +710,7 @@ impl SandboxAws {
             .rules
             .get(&prefix)
             .is_some_and(ours);
-        if rule_is_ours {
+        if rule_is_ours && !skip_rule {
             self.stack_event(
                 stack,
                 crate::cfn::RULE_LOGICAL_ID,
@@ -662,7 +739,7 @@ impl SandboxAws {
                     .map(String::as_str)
                     == Some(stack)
             });
-        if role_is_ours {
+        if role_is_ours && !skip_role {
             self.stack_event(
                 stack,
                 crate::cfn::ROLE_LOGICAL_ID,
@@ -690,6 +767,7 @@ impl SandboxAws {
                 None,
             );
         }
+        failed
     }
 
     /// The same account with a different simulated network latency per call.
@@ -845,6 +923,14 @@ impl Aws for SandboxAws {
         call_as: &crate::aws::stacksets::CallAs,
     ) -> AwsResult<()> {
         self.sim_delete_stack_set(name, call_as).await
+    }
+
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &crate::aws::stacksets::CallAs,
+    ) -> AwsResult<Vec<String>> {
+        self.sim_running_operations(name, call_as).await
     }
 
     async fn stack_set_operation(
@@ -1608,8 +1694,19 @@ impl Aws for SandboxAws {
         let existing =
             find_stack(&s, &req.name).filter(|st| !create && st.status != "DELETE_COMPLETE");
         let before = existing.map(|st| st.parameters.clone());
+        let stack_rule_less = existing.is_some_and(|st| st.without_rule);
+        let events = existing.map(|st| st.events.len()).unwrap_or(0);
         let changes = match stack_kind(&req.parameters) {
-            crate::cfn::Kind::Echo => stack_changes(before.as_deref(), &req.parameters),
+            crate::cfn::Kind::Echo => rule_presence(
+                stack_changes(before.as_deref(), &req.parameters),
+                // A new stack's changes already follow its template.
+                before.is_none() || !stack_rule_less,
+                before.is_none() || !without_rule(req),
+                param(
+                    before.as_deref().unwrap_or_default(),
+                    "RepositoryNamePrefix",
+                ),
+            ),
             crate::cfn::Kind::Upstream => upstream_stack::upstream_stack_changes(
                 before.as_deref(),
                 &req.parameters,
@@ -1638,6 +1735,8 @@ impl Aws for SandboxAws {
             s.next_id
         );
         s.change_sets.insert(id.clone(), info);
+        s.change_set_runs
+            .insert(id.clone(), (req.clone(), create, events));
         Ok(id)
     }
 
@@ -1663,6 +1762,134 @@ impl Aws for SandboxAws {
         self.call("DeleteChangeSet", "cloudformation:DeleteChangeSet")
             .await?;
         self.state.lock().unwrap().change_sets.remove(id);
+        Ok(())
+    }
+
+    async fn execute_change_set(&self, id: &str) -> AwsResult<()> {
+        self.call("ExecuteChangeSet", "cloudformation:ExecuteChangeSet")
+            .await?;
+        let (req, create) = {
+            let mut s = self.state.lock().unwrap();
+            let Some((req, create, events)) = s.change_set_runs.get(id).cloned() else {
+                return Err(err(
+                    "cloudformation:ExecuteChangeSet",
+                    "ChangeSetNotFound",
+                    &format!("ChangeSet [{id}] does not exist"),
+                ));
+            };
+            let now = find_stack(&s, &req.name)
+                .filter(|st| st.status != "DELETE_COMPLETE")
+                .map(|st| st.events.len())
+                .unwrap_or(0);
+            let status = s
+                .change_sets
+                .get(id)
+                .and_then(|c| c.execution_status.clone())
+                .unwrap_or_default();
+            // A stack that changed since makes the change set OBSOLETE, as in CloudFormation.
+            let status = if now != events && status == "AVAILABLE" {
+                "OBSOLETE".to_string()
+            } else {
+                status
+            };
+            if status != "AVAILABLE" {
+                return Err(err(
+                    "cloudformation:ExecuteChangeSet",
+                    "InvalidChangeSetStatus",
+                    &format!("ChangeSet [{id}] cannot be executed in its current execution status of [{status}]"),
+                ));
+            }
+            if let Some(c) = s.change_sets.get_mut(id) {
+                c.execution_status = Some("EXECUTE_COMPLETE".into());
+            }
+            (req, create)
+        };
+        if create {
+            self.create_stack(&req).await
+        } else {
+            self.update_stack(&req).await
+        }
+    }
+
+    async fn continue_update_rollback(&self, name: &str, skip: &[String]) -> AwsResult<()> {
+        self.call(
+            "ContinueUpdateRollback",
+            "cloudformation:ContinueUpdateRollback",
+        )
+        .await?;
+        let params = {
+            let s = self.state.lock().unwrap();
+            match find_stack(&s, name) {
+                Some(st) if st.status == "UPDATE_ROLLBACK_FAILED" => st.parameters.clone(),
+                Some(st) => {
+                    return Err(err(
+                        "cloudformation:ContinueUpdateRollback",
+                        "ValidationError",
+                        &format!("Stack {} is in {} state and ContinueUpdateRollback can only be called on a stack in UPDATE_ROLLBACK_FAILED", st.id, st.status),
+                    ))
+                }
+                None => {
+                    return Err(err(
+                        "cloudformation:ContinueUpdateRollback",
+                        "ValidationError",
+                        &format!("Stack [{name}] does not exist"),
+                    ))
+                }
+            }
+        };
+        self.stack_event(
+            name,
+            name,
+            STACK,
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            Some("Continue update rollback requested by user"),
+        );
+        let role = crate::cfn::ROLE_LOGICAL_ID;
+        if !skip.iter().any(|s| s == role) {
+            if let Some(message) = self.stack_fault("CloudFormation:AWS::IAM::Role:Rollback") {
+                self.stack_event(name, role, ROLE_TYPE, "UPDATE_FAILED", Some(&message));
+                self.finish_stack(name, "UPDATE_ROLLBACK_FAILED", &params);
+                return Ok(());
+            }
+        }
+        // The failed update removed the old resources: the rollback makes them again.
+        let token = {
+            let s = self.state.lock().unwrap();
+            find_stack(&s, name).and_then(|st| st.token.clone())
+        };
+        let _ = self
+            .create_resources(name, &params, token.as_ref(), "UPDATE")
+            .await;
+        self.finish_stack(name, "UPDATE_ROLLBACK_COMPLETE", &params);
+        Ok(())
+    }
+
+    async fn delete_stack_retaining(&self, name: &str, retain: &[String]) -> AwsResult<()> {
+        self.call("DeleteStack", "cloudformation:DeleteStack")
+            .await?;
+        let params = {
+            let s = self.state.lock().unwrap();
+            match find_stack(&s, name) {
+                Some(st) if st.status == "DELETE_FAILED" => st.parameters.clone(),
+                Some(st) => {
+                    return Err(err(
+                        "cloudformation:DeleteStack",
+                        "ValidationError",
+                        &format!("Invalid operation on stack [{}]: RetainResources can only be specified when the stack is in the DELETE_FAILED state", st.id),
+                    ))
+                }
+                None => return Ok(()),
+            }
+        };
+        self.stack_event(
+            name,
+            name,
+            STACK,
+            "DELETE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        let _ = self.delete_resources_keeping(name, &params, retain).await;
+        self.finish_stack(name, "DELETE_COMPLETE", &[]);
         Ok(())
     }
 
@@ -1697,6 +1924,7 @@ impl Aws for SandboxAws {
                     events: vec![],
                     tags: req.tags.iter().cloned().collect(),
                     holds: vec![],
+                    without_rule: without_rule(req),
                 },
             );
         }
@@ -1723,8 +1951,18 @@ impl Aws for SandboxAws {
                         "The following resource(s) failed to create: [{logical}]."
                     )),
                 );
-                self.delete_resources(&req.name, &req.parameters).await;
-                self.finish_stack(&req.name, "ROLLBACK_COMPLETE", &[]);
+                // As with --disable-rollback: what was made stays, CREATE_FAILED.
+                if self.stack_fault("CloudFormation:DisableRollback").is_some() {
+                    self.finish_stack(&req.name, "CREATE_FAILED", &[]);
+                    return Ok(());
+                }
+                let stuck = self.delete_resources(&req.name, &req.parameters).await;
+                let end = if stuck.is_empty() {
+                    "ROLLBACK_COMPLETE"
+                } else {
+                    "ROLLBACK_FAILED"
+                };
+                self.finish_stack(&req.name, end, &[]);
                 tracing::debug!("sandbox stack {} rolled back: {reason}", req.name);
             }
         }
@@ -1747,7 +1985,14 @@ impl Aws for SandboxAws {
                 })?
         };
         let token = new_token(old_token.as_ref(), req);
-        if before == req.parameters && token == old_token {
+        let (was_rule_less, rule_less) = {
+            let s = self.state.lock().unwrap();
+            (
+                find_stack(&s, &req.name).is_some_and(|st| st.without_rule),
+                without_rule(req),
+            )
+        };
+        if before == req.parameters && token == old_token && was_rule_less == rule_less {
             return Err(err(
                 "cloudformation:UpdateStack",
                 "ValidationError",
@@ -1761,9 +2006,40 @@ impl Aws for SandboxAws {
             "UPDATE_IN_PROGRESS",
             Some("User Initiated"),
         );
+        // The rule's type is immutable and its prefix is its name: replacing it under the same
+        // prefix fails the update before anything changes, as in CloudFormation.
+        let same_name = !was_rule_less
+            && !rule_less
+            && stack_kind(&req.parameters) == crate::cfn::Kind::Echo
+            && stack_changes(Some(&before), &req.parameters)
+                .iter()
+                .any(|c| {
+                    c.logical_id == crate::cfn::RULE_LOGICAL_ID
+                        && !c.details.iter().any(|(n, _)| n == "EcrRepositoryPrefix")
+                });
+        if same_name {
+            let prefix = param(&before, "RepositoryNamePrefix").unwrap_or_default();
+            self.stack_event(
+                &req.name,
+                crate::cfn::RULE_LOGICAL_ID,
+                RULE_TYPE,
+                "UPDATE_FAILED",
+                Some(&format!("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {prefix} and update the stack again.")),
+            );
+            self.stack_event(
+                &req.name,
+                &req.name,
+                STACK,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed to update: [PullThroughCacheRule]."),
+            );
+            self.finish_stack(&req.name, "UPDATE_ROLLBACK_COMPLETE", &before);
+            return Ok(());
+        }
         // Every change here replaces the rule (an immutable type) and usually the role: the
         // simulation deletes the old resources and creates the new ones.
         self.delete_resources(&req.name, &before).await;
+        self.set_rule_less(&req.name, rule_less);
         match self
             .create_resources(&req.name, &req.parameters, token.as_ref(), "UPDATE")
             .await
@@ -1772,7 +2048,28 @@ impl Aws for SandboxAws {
                 self.set_stack_token(&req.name, token);
                 self.finish_stack(&req.name, "UPDATE_COMPLETE", &req.parameters)
             }
-            Err(_) => {
+            Err((logical, _)) => {
+                self.set_rule_less(&req.name, was_rule_less);
+                self.stack_event(
+                    &req.name,
+                    &req.name,
+                    STACK,
+                    "UPDATE_ROLLBACK_IN_PROGRESS",
+                    Some(&format!(
+                        "The following resource(s) failed to update: [{logical}]."
+                    )),
+                );
+                if let Some(message) = self.stack_fault("CloudFormation:AWS::IAM::Role:Rollback") {
+                    self.stack_event(
+                        &req.name,
+                        crate::cfn::ROLE_LOGICAL_ID,
+                        ROLE_TYPE,
+                        "UPDATE_FAILED",
+                        Some(&message),
+                    );
+                    self.finish_stack(&req.name, "UPDATE_ROLLBACK_FAILED", &before);
+                    return Ok(());
+                }
                 let _ = self
                     .create_resources(&req.name, &before, old_token.as_ref(), "UPDATE")
                     .await;
@@ -1799,7 +2096,21 @@ impl Aws for SandboxAws {
             "DELETE_IN_PROGRESS",
             Some("User Initiated"),
         );
-        self.delete_resources(name, &params).await;
+        let stuck = self.delete_resources(name, &params).await;
+        if !stuck.is_empty() {
+            self.stack_event(
+                name,
+                name,
+                STACK,
+                "DELETE_FAILED",
+                Some(&format!(
+                    "The following resource(s) failed to delete: [{}].",
+                    stuck.join(", ")
+                )),
+            );
+            self.set_status(name, "DELETE_FAILED");
+            return Ok(());
+        }
         self.finish_stack(name, "DELETE_COMPLETE", &[]);
         Ok(())
     }
@@ -1901,6 +2212,39 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
         custom_role_arn: role_arn.clone(),
         created_at: Some(Utc::now()),
     }
+}
+
+/// Whether a request's template leaves the rule out.
+fn without_rule(req: &StackRequest) -> bool {
+    !req.template_body.contains(RULE_TYPE)
+}
+
+/// A change set's rule entry when the stack or the request has no rule: `had`/`has` say
+/// whether the stack holds one and whether the request's template makes one.
+fn rule_presence(
+    mut changes: Vec<crate::aws::StackChange>,
+    had: bool,
+    has: bool,
+    prefix: Option<&str>,
+) -> Vec<crate::aws::StackChange> {
+    if had && has {
+        return changes;
+    }
+    changes.retain(|c| c.logical_id != crate::cfn::RULE_LOGICAL_ID);
+    let action = match (had, has) {
+        (true, false) => "Remove",
+        (false, true) => "Add",
+        _ => return changes,
+    };
+    changes.push(crate::aws::StackChange {
+        action: action.into(),
+        logical_id: crate::cfn::RULE_LOGICAL_ID.into(),
+        physical_id: (action == "Remove").then(|| prefix.unwrap_or_default().to_string()),
+        resource_type: RULE_TYPE.into(),
+        replacement: None,
+        details: vec![],
+    });
+    changes
 }
 
 /// Which template a stack's parameters belong to.

@@ -43,6 +43,21 @@ async fn admin_role(emu: &Emulator) {
         .unwrap();
 }
 
+/// What a platform team does in each target, by AWS's templates: the StackSets execution
+/// role, and the role `fleet status` reads through (the emulator's AssumeRole needs both).
+fn member_roles(emu: &Emulator, accounts: &[&str]) {
+    for account in accounts {
+        for role in [
+            "AWSCloudFormationStackSetExecutionRole",
+            "OrganizationAccountAccessRole",
+        ] {
+            ureq::post(&format!("{}/_echo/member-role", emu.endpoint))
+                .send_json(serde_json::json!({"account": account, "role": role, "trusted_account": OWN_ACCOUNT}))
+                .unwrap();
+        }
+    }
+}
+
 /// The rules of `account` in `region`, read with credentials assumed there.
 async fn rules_in(emu: &Emulator, account: &str, region: &str) -> Vec<String> {
     let c = assumed(emu, account).await;
@@ -111,6 +126,7 @@ async fn fleet_two_accounts_two_regions_lifecycle() {
         "{plan}"
     );
     admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
     let (_, plan) = fleet(&emu, &with("plan", &[]));
     assert!(plan["blockers"].as_array().unwrap().is_empty(), "{plan}");
     assert_eq!(plan["stack_set"]["action"], "create");
@@ -262,6 +278,7 @@ async fn fleet_bad_input_exits_2_and_sends_nothing() {
 async fn a_failed_target_is_reported_with_its_reason_and_retried_alone() {
     let emu = Emulator::start();
     admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
     let targets = [
         "--accounts",
         "111111111111,222222222222",
@@ -553,7 +570,197 @@ async fn service_managed_fleet_checks_the_organization_then_deploys_to_the_ous_a
         "{plan}"
     );
 
+    // A changed automatic deployment is sent with the update (not only planned): the next
+    // plan is a no-op, exit 0 with --detailed-exitcode.
+    let mut no_auto = apply.clone();
+    no_auto.push("--no-auto-deploy".into());
+    let (code, applied) = run(&no_auto);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        applied["plan"]["stack_set"]["action"], "update",
+        "{applied}"
+    );
+    let cf = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+    let set = cf
+        .describe_stack_set()
+        .stack_set_name("echo-registry-ecr-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        set.stack_set()
+            .unwrap()
+            .auto_deployment()
+            .unwrap()
+            .enabled(),
+        Some(false)
+    );
+    let mut plan_no_auto = plan_for(&ou);
+    plan_no_auto.push("--no-auto-deploy".into());
+    plan_no_auto.push("--detailed-exitcode".into());
+    let (code, plan) = run(&plan_no_auto);
+    assert_eq!(code, 0, "{plan}");
+    let (code, _) = run(&plan_for(&ou)
+        .into_iter()
+        .chain(["--detailed-exitcode".to_string()])
+        .collect::<Vec<_>>());
+    assert_eq!(code, 2, "turning it back on is a pending change");
+
     let (code, torn) = fleet(&emu, &["teardown", "--yes"]);
     assert_eq!(code, 0, "{torn}");
     assert!(rules_in(&emu, &accounts[0], "eu-west-1").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_still_running_at_the_wait_limit_is_reported_running_and_waited_for() {
+    let emu = Emulator::start();
+    admin_role(&emu).await;
+    member_roles(&emu, &[A, B]);
+    let args = [
+        "apply",
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1,us-east-1",
+        "--echo-account",
+        ECHO_ACCOUNT,
+        "--yes",
+        "--wait",
+        "1",
+    ];
+    // Each operation stays in flight for 4 polls: longer than a 1 s wait at 2 s a poll.
+    ureq::post(&format!("{}/_echo/stackset-operation-polls", emu.endpoint))
+        .send_json(serde_json::json!({"polls": 4}))
+        .unwrap();
+    let (code, applied, progress) = fleet_progress(&emu, &args);
+    assert_eq!(code, 1, "not done is not success: {applied}");
+    let running = &applied["still_running"];
+    let op = running["operation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{applied}"));
+    assert_eq!(
+        running["instances"].as_array().unwrap().len(),
+        4,
+        "{applied}"
+    );
+    assert!(
+        applied["failed"].as_array().unwrap().is_empty(),
+        "running is not failed: {applied}"
+    );
+    assert!(applied.get("retry").is_none(), "{applied}");
+    assert!(
+        running["watch"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--operation-id {op}")),
+        "{applied}"
+    );
+    assert!(!progress.contains("FAILED"), "{progress}");
+
+    let cf = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+    // Meanwhile StackSets refuses another operation on the set.
+    let refused = cf
+        .update_stack_set()
+        .stack_set_name("echo-registry-ecr-cache")
+        .use_previous_template(true)
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.into_service_error().meta().code(),
+        Some("OperationInProgressException")
+    );
+
+    // The operation it ran with: StackSets' real parallelism, as the README says.
+    let described = cf
+        .describe_stack_set_operation()
+        .stack_set_name("echo-registry-ecr-cache")
+        .operation_id(op)
+        .send()
+        .await
+        .unwrap();
+    let prefs = described
+        .stack_set_operation()
+        .unwrap()
+        .operation_preferences()
+        .unwrap();
+    assert_eq!(
+        prefs.concurrency_mode().map(|m| m.as_str()),
+        Some("SOFT_FAILURE_TOLERANCE")
+    );
+    assert_eq!(
+        prefs.region_concurrency_type().map(|m| m.as_str()),
+        Some("PARALLEL")
+    );
+    assert_eq!(prefs.max_concurrent_percentage(), Some(25));
+    assert_eq!(prefs.failure_tolerance_percentage(), Some(0));
+    // The same command again waits for the running operation, then finds nothing left to do.
+    ureq::post(&format!("{}/_echo/stackset-operation-polls", emu.endpoint))
+        .send_json(serde_json::json!({"polls": 1}))
+        .unwrap();
+    let (code, again, progress) = fleet_progress(&emu, &args);
+    assert_eq!(code, 0, "{again}\n{progress}");
+    assert!(
+        progress.contains(&format!(
+            "is running operation {op}: waiting for it before starting"
+        )),
+        "{progress}"
+    );
+    assert_eq!(again["instances"].as_array().unwrap().len(), 4, "{again}");
+    assert!(again["failed"].as_array().unwrap().is_empty(), "{again}");
+    for account in [A, B] {
+        assert_eq!(
+            rules_in(&emu, account, "us-east-1").await,
+            vec!["echo".to_string()]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retried() {
+    let emu = Emulator::start();
+    admin_role(&emu).await;
+    member_roles(&emu, &[A]);
+    let args = [
+        "apply",
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1",
+        "--echo-account",
+        ECHO_ACCOUNT,
+        "--yes",
+    ];
+    let (code, applied) = fleet(&emu, &args);
+    assert_eq!(code, 1, "{applied}");
+    let failed = applied["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{applied}");
+    assert_eq!(failed[0]["account"], B);
+    assert_eq!(
+        failed[0]["reason"],
+        "Account 222222222222 should have 'AWSCloudFormationStackSetExecutionRole' role with trust relationship to Role 'AWSCloudFormationStackSetAdministrationRole'."
+    );
+    // Nor can anyone sign in to B through a role it does not have.
+    let sts = aws_sdk_sts::Client::new(&emu.sdk().await);
+    let denied = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{B}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.into_service_error().meta().code(),
+        Some("AccessDenied")
+    );
+    member_roles(&emu, &[B]);
+    let (code, applied) = fleet(&emu, &args);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        rules_in(&emu, B, "eu-west-1").await,
+        vec!["echo".to_string()]
+    );
 }

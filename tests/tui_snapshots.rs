@@ -496,54 +496,6 @@ fn states() -> Vec<(&'static str, App)> {
     a.update(Msg::Tick(at(9000)));
     out.push(("apply_succeeded", a));
 
-    let mut a = applying();
-    let stack = |id: &str, ty: &str, status: &str, reason: Option<&str>, done| Event::StackEvent {
-        logical_id: id.into(),
-        resource_type: ty.into(),
-        status: status.into(),
-        reason: reason.map(str::to_string),
-        elapsed_ms: 0,
-        done,
-        total: 2,
-    };
-    let why = "Requires capabilities : [CAPABILITY_NAMED_IAM] (Service: CloudFormation, Status Code: 400)";
-    a.update(Msg::Engine(
-        stack(
-            "EchoPullThroughCacheRole",
-            "AWS::IAM::Role",
-            "CREATE_IN_PROGRESS",
-            None,
-            0,
-        ),
-        at(0),
-    ));
-    a.update(Msg::Engine(
-        stack(
-            "EchoPullThroughCacheRole",
-            "AWS::IAM::Role",
-            "CREATE_FAILED",
-            Some(why),
-            0,
-        ),
-        at(800),
-    ));
-    a.update(Msg::Engine(
-        stack(
-            "echo-registry-ecr-cache",
-            "AWS::CloudFormation::Stack",
-            "ROLLBACK_COMPLETE",
-            None,
-            0,
-        ),
-        at(2400),
-    ));
-    a.update(Msg::Applied(Err(vec![
-        format!("The stack echo-registry-ecr-cache failed: EchoPullThroughCacheRole: {why} [InsufficientCapabilitiesException] Next step: see the AWS message; `echo-onboard teardown` removes the failed stack."),
-        "The stack is ROLLBACK_COMPLETE.".into(),
-        "Rolled back: the account is as it was before.".into(),
-    ])));
-    out.push(("apply_stack_failed", a));
-
     let mut a = at_echo();
     a.screen = Screen::Done;
     a.done.usage =
@@ -674,6 +626,7 @@ fn states() -> Vec<(&'static str, App)> {
     out.push(("verify_popup", a));
     out.push(("warm_screen", warm_state()));
     out.extend(fleet_states());
+    out.extend(stack_states());
     out
 }
 
@@ -756,6 +709,190 @@ fn instance(account: &str, region: &str, status: &str, reason: Option<&str>) -> 
 /// The fleet screen from the dashboard, with the engine's real plan, apply and status of the
 /// sandbox's organization (simulated accounts; no network, no clock). Each state is replayed
 /// from the dashboard: the app is a state machine of its messages.
+/// The CloudFormation method as the engine runs it on the sandbox's simulated CloudFormation:
+/// a replacement CloudFormation refuses in one update, planned as two; a failed creation
+/// streamed live; and the plan for each failed stack state, naming its way out.
+fn stack_states() -> Vec<(&'static str, App)> {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
+    use echo_onboard::engine::ops;
+    use echo_onboard::sandbox::SandboxAws;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = ApplyOptions {
+        validate_attempts: 1,
+        validate_delay: std::time::Duration::from_millis(1),
+        poll_interval: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
+    };
+    let req = |echo: &str, prefix: &str| {
+        let mut input = SetupInput::with_defaults(echo, "eu-west-1");
+        input.prefix = prefix.into();
+        ops::PlanRequest {
+            input,
+            method: echo_onboard::engine::planning::Method::CloudFormation,
+            stack_name: None,
+            adopt: false,
+        }
+    };
+    let plan = |aws: &SandboxAws, echo: &str, prefix: &str| {
+        rt.block_on(ops::plan(aws, &req(echo, prefix)))
+            .unwrap_or_else(|f| panic!("{:?}", f.error))
+    };
+    // Runs apply, keeping every event it emits (with a fixed elapsed time) and its failure.
+    let apply = |aws: &SandboxAws, p: &Arc<Planned>| {
+        let events = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let sink = events.clone();
+        let opts = &opts;
+        let result = rt.block_on(with_events(
+            move |e| sink.lock().unwrap().push(e),
+            |tx| async move { ops::apply(aws, p, opts, &tx).await },
+        ));
+        let events = std::mem::take(&mut *events.lock().unwrap());
+        (events, result.err())
+    };
+    let screen_of = |p: Arc<Planned>, events: Vec<Event>, failure: Option<Box<ops::Failure>>| {
+        let mut a = at_plan(p);
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(a.screen, Screen::Apply);
+        for (i, mut e) in events.into_iter().enumerate() {
+            if let Event::StackEvent { elapsed_ms, .. } = &mut e {
+                *elapsed_ms = i as u64 * 400;
+            }
+            a.update(Msg::Engine(e, at(i as i64 * 400)));
+        }
+        match failure {
+            Some(f) => a.update(Msg::Applied(Err(echo_onboard::tui::failure_lines(&f)))),
+            None => a.update(Msg::Applied(Ok(vec![]))),
+        };
+        a.update(Msg::Tick(at(9000)));
+        a
+    };
+    let mut out = vec![];
+
+    // Moving a stack-made setup to another Echo account: two updates, the gap stated.
+    let aws = SandboxAws::empty("eu-west-1");
+    let (_, failed) = apply(&aws, &plan(&aws, "111122223333", "echo"));
+    assert!(failed.is_none(), "{:?}", failed.map(|f| f.error));
+    let moved = plan(&aws, "444455556666", "echo");
+    assert!(
+        moved.stack.as_ref().unwrap().first.is_some(),
+        "{:?}",
+        moved.plan
+    );
+    out.push(("plan_stack_two_updates", at_plan(moved)));
+
+    // A failed creation, streamed from the simulated stack's own events.
+    let aws = SandboxAws::empty("eu-west-1");
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "LimitExceededException",
+        "The maximum number of pull through cache rules (50) has been reached",
+    );
+    let p = plan(&aws, "111122223333", "echo");
+    let (events, failed) = apply(&aws, &p);
+    assert_eq!(
+        failed.as_ref().unwrap().stack_status.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    out.push(("apply_stack_failed", screen_of(p, events, failed)));
+    out.push((
+        "plan_stack_rollback_complete",
+        at_plan(plan(&aws, "111122223333", "echo")),
+    ));
+
+    // CREATE_FAILED: created with rollback disabled.
+    let aws = SandboxAws::empty("eu-west-1");
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "LimitExceededException",
+        "The maximum number of pull through cache rules (50) has been reached",
+    );
+    aws.fail_next("CloudFormation:DisableRollback", "", "");
+    let p = plan(&aws, "111122223333", "echo");
+    let (_, failed) = apply(&aws, &p);
+    assert_eq!(
+        failed.unwrap().stack_status.as_deref(),
+        Some("CREATE_FAILED")
+    );
+    out.push((
+        "plan_stack_create_failed",
+        at_plan(plan(&aws, "111122223333", "echo")),
+    ));
+
+    // ROLLBACK_FAILED: the rollback could not delete the role.
+    let aws = SandboxAws::empty("eu-west-1");
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "LimitExceededException",
+        "The maximum number of pull through cache rules (50) has been reached",
+    );
+    aws.fail_next("CloudFormation:AWS::IAM::Role:Delete", "", "Resource handler returned message: \"Role is in use\" (HandlerErrorCode: ResourceConflict)");
+    let p = plan(&aws, "111122223333", "echo");
+    let (events, failed) = apply(&aws, &p);
+    assert_eq!(
+        failed.as_ref().unwrap().stack_status.as_deref(),
+        Some("ROLLBACK_FAILED")
+    );
+    out.push(("apply_stack_rollback_failed", screen_of(p, events, failed)));
+    out.push((
+        "plan_stack_rollback_failed",
+        at_plan(plan(&aws, "111122223333", "echo")),
+    ));
+
+    // DELETE_FAILED: the rule could not be deleted; the plan retains it, naming the command.
+    let aws = SandboxAws::empty("eu-west-1");
+    let (_, failed) = apply(&aws, &plan(&aws, "111122223333", "echo"));
+    assert!(failed.is_none());
+    aws.fail_next(
+        "CloudFormation:AWS::ECR::PullThroughCacheRule:Delete",
+        "",
+        "Resource handler returned message: \"Access denied\" (HandlerErrorCode: AccessDenied)",
+    );
+    let info = rt
+        .block_on(echo_onboard::aws::Aws::describe_stack(
+            &aws,
+            "echo-registry-ecr-cache",
+        ))
+        .unwrap()
+        .unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let deleted = rt.block_on(echo_onboard::engine::stack::delete(&aws, &info, &opts, &tx));
+    assert_eq!(
+        deleted.unwrap_err().stack_status.as_deref(),
+        Some("DELETE_FAILED")
+    );
+    out.push((
+        "plan_stack_delete_failed",
+        at_plan(plan(&aws, "111122223333", "echo")),
+    ));
+
+    // UPDATE_ROLLBACK_FAILED: an update failed and so did the role's rollback.
+    let aws = SandboxAws::empty("eu-west-1");
+    let (_, failed) = apply(&aws, &plan(&aws, "111122223333", "echo"));
+    assert!(failed.is_none());
+    aws.fail_next(
+        "CreatePullThroughCacheRule",
+        "LimitExceededException",
+        "The maximum number of pull through cache rules (50) has been reached",
+    );
+    aws.fail_next("CloudFormation:AWS::IAM::Role:Rollback", "", "Resource handler returned message: \"Policy is locked\" (HandlerErrorCode: InternalFailure)");
+    let p = plan(&aws, "111122223333", "echo2");
+    let (events, failed) = apply(&aws, &p);
+    assert_eq!(
+        failed.as_ref().unwrap().stack_status.as_deref(),
+        Some("UPDATE_ROLLBACK_FAILED")
+    );
+    out.push((
+        "apply_stack_update_rollback_failed",
+        screen_of(p, events, failed),
+    ));
+    out.push((
+        "plan_stack_update_rollback_failed",
+        at_plan(plan(&aws, "111122223333", "echo2")),
+    ));
+    out
+}
+
 fn fleet_states() -> Vec<(&'static str, App)> {
     use echo_onboard::engine::apply::ApplyOptions;
     use echo_onboard::engine::fleet;
@@ -957,12 +1094,33 @@ fn header_words(a: &App) -> std::collections::HashSet<String> {
     words(&all)
 }
 
+/// The drawing, with each change set's name (named for the time it was made) as fixed text
+/// of the same width.
+fn fixed_names(t: &Terminal<TestBackend>) -> String {
+    let text = t.backend().to_string();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("echo-onboard-") {
+        let (head, tail) = rest.split_at(i + "echo-onboard-".len());
+        out.push_str(head);
+        let digits = tail.chars().take_while(char::is_ascii_digit).count();
+        if digits == 17 {
+            out.push_str("YYYYMMDDhhmmssmmm");
+            rest = &tail[17..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn every_screen_at_80x24_and_120x40_with_its_help() {
     for (name, app) in states() {
         for (w, h) in [(80, 24), (120, 40)] {
             let t = draw(&app, w, h);
-            insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), fixed_names(&t));
             let rows = rows(&t);
             // The header and footer are shortened to fit, never cut.
             assert_whole_words(&rows[0], &header_words(&app), &format!("{name} header"));
@@ -983,7 +1141,10 @@ fn every_screen_at_80x24_and_120x40_with_its_help() {
         }
         let mut with_help = app;
         with_help.help = true;
-        insta::assert_snapshot!(format!("{name}_help"), draw(&with_help, 80, 24).backend());
+        insta::assert_snapshot!(
+            format!("{name}_help"),
+            fixed_names(&draw(&with_help, 80, 24))
+        );
     }
 }
 
@@ -1098,5 +1259,29 @@ fn the_dashboard_lists_every_regions_rules_and_the_selected_rules_chart() {
     assert!(
         screen.contains(&format!("Pulls, last 30 days: {total}")),
         "{screen}"
+    );
+}
+
+#[test]
+fn leaving_a_stack_plan_removes_its_change_set_and_applying_keeps_it() {
+    let states = stack_states();
+    let plan = || {
+        states
+            .iter()
+            .find(|(n, _)| *n == "plan_stack_two_updates")
+            .map(|(_, a)| a.plan.ready().cloned().unwrap())
+            .unwrap()
+    };
+    let mut a = at_plan(plan());
+    let effects = a.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Discard(p)] if p.stack.as_ref().unwrap().change_set.is_some()),
+        "{effects:?}"
+    );
+    let mut a = at_plan(plan());
+    let effects = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Apply(_)]),
+        "{effects:?}"
     );
 }

@@ -254,6 +254,13 @@ pub trait Aws: Send + Sync {
     ) -> AwsResult<String>;
     async fn describe_change_set(&self, id: &str) -> AwsResult<ChangeSetInfo>;
     async fn delete_change_set(&self, id: &str) -> AwsResult<()>;
+    /// Runs the change set exactly as it was described (`ExecuteChangeSet`).
+    async fn execute_change_set(&self, id: &str) -> AwsResult<()>;
+    /// Resumes the rollback of a stack in `UPDATE_ROLLBACK_FAILED`, skipping `skip` (logical
+    /// ids of resources whose rollback failed).
+    async fn continue_update_rollback(&self, name: &str, skip: &[String]) -> AwsResult<()>;
+    /// Deletes a `DELETE_FAILED` stack, leaving `retain` (logical ids) in the account.
+    async fn delete_stack_retaining(&self, name: &str, retain: &[String]) -> AwsResult<()>;
     async fn create_stack(&self, req: &StackRequest) -> AwsResult<()>;
     async fn update_stack(&self, req: &StackRequest) -> AwsResult<()>;
     async fn delete_stack(&self, name: &str) -> AwsResult<()>;
@@ -293,6 +300,13 @@ pub trait Aws: Send + Sync {
         call_as: &stacksets::CallAs,
     ) -> AwsResult<String>;
     async fn delete_stack_set(&self, name: &str, call_as: &stacksets::CallAs) -> AwsResult<()>;
+    /// The ids of the stack set's operations still running (or queued): a new operation
+    /// meanwhile gets `OperationInProgressException`.
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &stacksets::CallAs,
+    ) -> AwsResult<Vec<String>>;
     /// The operation's status and its per-instance results (all pages).
     async fn stack_set_operation(
         &self,

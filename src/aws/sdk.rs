@@ -1243,6 +1243,38 @@ impl Aws for SdkAws {
         Ok(())
     }
 
+    async fn execute_change_set(&self, id: &str) -> AwsResult<()> {
+        self.cloudformation
+            .execute_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:ExecuteChangeSet", e))?;
+        Ok(())
+    }
+
+    async fn continue_update_rollback(&self, name: &str, skip: &[String]) -> AwsResult<()> {
+        self.cloudformation
+            .continue_update_rollback()
+            .stack_name(name)
+            .set_resources_to_skip((!skip.is_empty()).then(|| skip.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:ContinueUpdateRollback", e))?;
+        Ok(())
+    }
+
+    async fn delete_stack_retaining(&self, name: &str, retain: &[String]) -> AwsResult<()> {
+        self.cloudformation
+            .delete_stack()
+            .stack_name(name)
+            .set_retain_resources(Some(retain.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.error("cloudformation:DeleteStack", e))?;
+        Ok(())
+    }
+
     async fn create_stack(&self, req: &StackRequest) -> AwsResult<()> {
         self.cloudformation
             .create_stack()
@@ -1354,6 +1386,14 @@ impl Aws for SdkAws {
 
     async fn delete_stack_set(&self, name: &str, call_as: &CallAs) -> AwsResult<()> {
         self.ss_delete(name, call_as).await
+    }
+
+    async fn running_stack_set_operations(
+        &self,
+        name: &str,
+        call_as: &CallAs,
+    ) -> AwsResult<Vec<String>> {
+        self.ss_running_operations(name, call_as).await
     }
 
     async fn stack_set_operation(

@@ -24,6 +24,9 @@ fn prefs(d: &Deployment) -> cf::StackSetOperationPreferences {
         })
         .max_concurrent_percentage(i32::from(d.prefs.max_concurrent_percentage))
         .failure_tolerance_percentage(i32::from(d.prefs.failure_tolerance_percentage))
+        // With STRICT_FAILURE_TOLERANCE (the default) a tolerance of 0 caps concurrency at one
+        // account at a time; SOFT deploys at the chosen percentage.
+        .concurrency_mode(cf::ConcurrencyMode::SoftFailureTolerance)
         .build()
 }
 
@@ -224,14 +227,24 @@ impl SdkAws {
             .set_regions((!to.regions.is_empty()).then(|| to.regions.clone()))
             .operation_preferences(prefs(to))
             .set_call_as(call_as(&req.call_as));
-        if let Permission::SelfManaged {
-            admin_role_arn,
-            execution_role_name,
-        } = &req.permission
-        {
-            b = b
-                .administration_role_arn(admin_role_arn)
-                .execution_role_name(execution_role_name);
+        match &req.permission {
+            Permission::SelfManaged {
+                admin_role_arn,
+                execution_role_name,
+            } => {
+                b = b
+                    .administration_role_arn(admin_role_arn)
+                    .execution_role_name(execution_role_name);
+            }
+            // Sent on every update, so a changed setting is applied (not only planned).
+            Permission::ServiceManaged { auto_deploy } => {
+                b = b.auto_deployment(
+                    cf::AutoDeployment::builder()
+                        .enabled(*auto_deploy)
+                        .retain_stacks_on_account_removal(false)
+                        .build(),
+                );
+            }
         }
         let out = b
             .send()
@@ -295,6 +308,34 @@ impl SdkAws {
             .await
             .map_err(|e| self.error("cloudformation:DeleteStackSet", e))?;
         Ok(())
+    }
+
+    pub(super) async fn ss_running_operations(
+        &self,
+        name: &str,
+        c: &CallAs,
+    ) -> AwsResult<Vec<String>> {
+        let ops: Vec<cf::StackSetOperationSummary> = self
+            .cloudformation
+            .list_stack_set_operations()
+            .stack_set_name(name)
+            .set_call_as(call_as(c))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("cloudformation:ListStackSetOperations", e))?;
+        Ok(ops
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.status().map(|s| s.as_str()),
+                    Some("RUNNING" | "QUEUED" | "STOPPING")
+                )
+            })
+            .filter_map(|o| o.operation_id().map(str::to_string))
+            .collect())
     }
 
     pub(super) async fn ss_operation(

@@ -85,7 +85,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// Show the stack set diff and which instances would be created, updated or deleted.
-    Plan(FleetSetupArgs),
+    Plan(FleetPlanArgs),
     /// Create or update the stack set and its instances, streaming each one's result.
     Apply(FleetApplyArgs),
     /// Every instance with a live read of its account: rule, cached repositories, 30-day pulls.
@@ -172,9 +172,22 @@ pub struct FleetSetupArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct FleetPlanArgs {
+    #[command(flatten)]
+    pub setup: FleetSetupArgs,
+    /// Exit 2 when changes are pending, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct FleetApplyArgs {
     #[command(flatten)]
     pub setup: FleetSetupArgs,
+    /// How long to follow each StackSets operation; one still running then is reported as
+    /// running (not failed) with how to watch it, and a later apply waits for it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub wait: u64,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -410,6 +410,8 @@ fn print_plan(plan: &crate::core::plan::Plan, ctx: &Context) {
 async fn cmd_plan(cli: &Cli, args: &PlanArgs, ctx: &Context) -> Result<(), Stop> {
     let aws = connect(cli).await?;
     let planned = ops::plan(aws.as_ref(), &plan_request(&args.setup, &aws.region())?).await?;
+    // `plan` only shows: apply makes (and executes) its own reviewed change set.
+    ops::discard(aws.as_ref(), &planned).await;
     if ctx.json {
         out(render::plan_json(&planned.plan).to_string());
     } else {
@@ -494,17 +496,28 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
     }
     let opts = ApplyOptions::default();
     if planned.plan.has_changes() && planned.plan.blockers.is_empty() && !args.yes {
+        use crate::engine::stack::Recovery;
         let question = match &planned.stack {
-            Some(sp) => match sp.stack.as_ref().map(|s| s.status.as_str()) {
-                Some("ROLLBACK_COMPLETE") => format!(
+            Some(sp) => match &sp.recovery {
+                Some(Recovery::Delete { .. }) => format!(
                     "Deploy stack {}? The failed stack is deleted first.",
                     sp.request.name
                 ),
-                _ => format!("Deploy stack {}?", sp.request.name),
+                Some(Recovery::ContinueRollback { .. }) => {
+                    format!("Continue the rollback of stack {}?", sp.request.name)
+                }
+                Some(Recovery::Wait) => format!(
+                    "Wait for stack {} to finish, then plan again?",
+                    sp.request.name
+                ),
+                None => format!("Deploy stack {}?", sp.request.name),
             },
             None => "Apply these changes?".into(),
         };
-        confirm(&question).map_err(|p| with_plan(p, &planned.plan))?;
+        if let Err(p) = confirm(&question) {
+            ops::discard(aws, &planned).await;
+            return Err(with_plan(p, &planned.plan));
+        }
     }
     let stack_name = planned.stack.as_ref().map(|sp| sp.request.name.clone());
     let result = with_events(print_event, |tx| async move {

@@ -52,7 +52,7 @@ fn retry_command() -> String {
 pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Result<(), Stop> {
     match command {
         FleetCommand::Plan(args) => {
-            let input = input(args)?;
+            let input = input(&args.setup)?;
             let aws = connect(cli).await?;
             let planned = fleet::plan(aws.as_ref(), &input).await?;
             if ctx.json {
@@ -60,12 +60,46 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
             } else {
                 print_plan(&planned.plan, ctx);
             }
+            if args.detailed_exitcode && planned.plan.has_changes() {
+                return Err(Stop::ChangesPending);
+            }
             Ok(())
         }
         FleetCommand::Apply(a) => {
             let input = input(&a.setup)?;
             let aws = connect(cli).await?;
             let aws = aws.as_ref();
+            let opts = ApplyOptions {
+                operation_wait: std::time::Duration::from_secs(a.wait),
+                ..ApplyOptions::default()
+            };
+            // A stack set runs one operation at a time: plan once a running one has finished.
+            let call_as = a
+                .setup
+                .set
+                .delegated_admin()
+                .then(|| "DELEGATED_ADMIN".to_string());
+            let name = a.setup.set.stack_set_name.clone();
+            let (o, c) = (&opts, &call_as);
+            if input.validate().is_ok() {
+                let running = with_events(print_event, |tx| async move {
+                    fleet::wait_for_running(aws, &name, c, o, &tx).await
+                })
+                .await?;
+                if let Some(op) = running {
+                    let msg = format!(
+                        "stack set {} is still running operation {} after {}s: nothing was started; watch it with `echo-onboard fleet status --stack-set-name {}`, then run this command again",
+                        a.setup.set.stack_set_name, op.id, a.wait, a.setup.set.stack_set_name
+                    );
+                    return Err(Stop::Failed(crate::engine::ops::Failure::of(
+                        crate::engine::ops::Problem::new(
+                            "OperationStillRunning",
+                            msg,
+                            "wait for the operation, then apply again",
+                        ),
+                    )));
+                }
+            }
             let planned = fleet::plan(aws, &input).await?;
             if !ctx.json {
                 print_plan(&planned.plan, ctx);
@@ -76,7 +110,6 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
                     planned.request.name
                 ))?;
             }
-            let opts = ApplyOptions::default();
             let retry = retry_command();
             let planned_ref = &planned;
             let done = with_events(print_event, |tx| async move {
@@ -103,8 +136,16 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
                 if let Some(r) = &done.retry {
                     out(format!("Retry only the failed instances: {r}"));
                 }
+                if let Some(s) = &done.still_running {
+                    out(format!(
+                        "Still running: operation {} ({} instance(s) pending or running, not failed). Watch it: {}",
+                        s.operation_id,
+                        s.instances.len(),
+                        s.watch
+                    ));
+                }
             }
-            if done.failed.is_empty() {
+            if done.failed.is_empty() && done.still_running.is_none() {
                 Ok(())
             } else {
                 Err(Stop::Reported)

@@ -96,8 +96,13 @@ pub struct StackInstance {
 }
 
 impl StackInstance {
+    /// Failed, as opposed to still pending or running (never counted as failed).
     pub fn failed(&self) -> bool {
-        self.status != "CURRENT" || self.detailed_status.as_deref() == Some("FAILED")
+        !self.in_flight()
+            && (self.status != "CURRENT" || self.detailed_status.as_deref() == Some("FAILED"))
+    }
+    pub fn in_flight(&self) -> bool {
+        matches!(self.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
     }
 }
 

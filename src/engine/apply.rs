@@ -20,6 +20,8 @@ pub struct ApplyOptions {
     pub validate_delay: Duration,
     /// How often to poll CloudFormation for stack events.
     pub poll_interval: Duration,
+    /// How long to follow one StackSets operation before reporting it as still running.
+    pub operation_wait: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -28,6 +30,7 @@ impl Default for ApplyOptions {
             validate_attempts: 6,
             validate_delay: Duration::from_secs(5),
             poll_interval: Duration::from_secs(2),
+            operation_wait: Duration::from_secs(3600),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! apply (streaming each instance's result), status (each target read through a role in it,
 //! in parallel with a bounded pool) and teardown. Shared by the CLI and the TUI.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -178,6 +178,49 @@ pub struct FleetApplied {
     /// Re-plans and retries only the failed instances (a fleet plan marks them "retry").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<String>,
+    /// An operation still running at the wait limit: its instances are pending or running,
+    /// not failed, and the planned operations after it were not started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_running: Option<StillRunning>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StillRunning {
+    pub operation_id: String,
+    /// Instances of that operation still pending or running.
+    pub instances: Vec<InstanceResult>,
+    /// How to watch it; a fleet apply started meanwhile waits for it.
+    pub watch: String,
+}
+
+/// Follows operations of the stack set that are already running (another run, or one this
+/// tool stopped waiting for): StackSets runs one at a time and refuses a second one.
+pub async fn wait_for_running(
+    aws: &dyn Aws,
+    name: &str,
+    call_as: &crate::aws::stacksets::CallAs,
+    opts: &ApplyOptions,
+    tx: &EventSender,
+) -> OpResult<Option<OperationInfo>> {
+    let running = match aws.running_stack_set_operations(name, call_as).await {
+        Err(e) if e.code.contains("StackSetNotFound") => return Ok(None),
+        other => other?,
+    };
+    for id in running {
+        emit(
+            tx,
+            Event::Warning {
+                message: format!(
+                    "stack set {name} is running operation {id}: waiting for it before starting"
+                ),
+            },
+        );
+        let op = follow(aws, name, call_as, &id, opts, tx).await?;
+        if !op.is_done() {
+            return Ok(Some(op));
+        }
+    }
+    Ok(None)
 }
 
 fn deployment(fleet: &Fleet, targets: Vec<String>, regions: Vec<String>) -> Deployment {
@@ -247,7 +290,7 @@ async fn follow(
     opts: &ApplyOptions,
     tx: &EventSender,
 ) -> OpResult<OperationInfo> {
-    let deadline = Instant::now() + Duration::from_secs(3600);
+    let deadline = Instant::now() + opts.operation_wait;
     let mut seen = std::collections::BTreeMap::new();
     loop {
         let op = aws.stack_set_operation(name, id, call_as).await?;
@@ -302,6 +345,8 @@ pub async fn apply(
     let mut ops = vec![];
     if planned.current.is_none() {
         aws.create_stack_set(&planned.request).await?;
+    } else if let Some(op) = wait_for_running(aws, name, call_as, opts, tx).await? {
+        return finish(aws, planned, ops, Some(op), retry_command).await;
     }
     // Re-deploys: instances kept while the set changes, and failed ones (retries).
     let service_managed = matches!(planned.fleet.targets, Targets::OrgUnits(_));
@@ -321,20 +366,59 @@ pub async fn apply(
             ..Default::default()
         });
     }
+    // One operation at a time; one still running at the wait limit stops the rest (a next
+    // one would be refused), and is reported as running.
+    macro_rules! run {
+        ($start:expr) => {{
+            let id = $start.await?;
+            let op = follow(aws, name, call_as, &id, opts, tx).await?;
+            if !op.is_done() {
+                return finish(aws, planned, ops, Some(op), retry_command).await;
+            }
+            ops.push(op);
+        }};
+    }
     for d in &updates {
-        let id = aws.update_stack_set(&planned.request, d).await?;
-        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+        run!(aws.update_stack_set(&planned.request, d));
     }
     for (targets, regions) in fleet::batches(&rows(p, Action::Create)) {
-        let id = aws
-            .create_stack_instances(name, &deployment(&planned.fleet, targets, regions), call_as)
-            .await?;
-        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+        let d = deployment(&planned.fleet, targets, regions);
+        run!(aws.create_stack_instances(name, &d, call_as));
     }
     for d in existing(Action::Delete) {
-        let id = aws.delete_stack_instances(name, &d, false, call_as).await?;
-        ops.push(follow(aws, name, call_as, &id, opts, tx).await?);
+        run!(aws.delete_stack_instances(name, &d, false, call_as));
     }
+    finish(aws, planned, ops, None, retry_command).await
+}
+
+/// What the apply left: every instance, the failed ones with the retry command, and an
+/// operation still running (never counted as failed).
+async fn finish(
+    aws: &dyn Aws,
+    planned: &FleetPlanned,
+    mut ops: Vec<OperationInfo>,
+    running: Option<OperationInfo>,
+    retry_command: &str,
+) -> OpResult<FleetApplied> {
+    let (name, call_as) = (&planned.request.name, &planned.fleet.call_as);
+    let p = &planned.plan;
+    let still_running = running.map(|op| {
+        let s = StillRunning {
+            operation_id: op.id.clone(),
+            instances: op
+                .results
+                .iter()
+                .filter(|r| matches!(r.status.as_str(), "PENDING" | "RUNNING"))
+                .cloned()
+                .collect(),
+            watch: format!(
+                "echo-onboard fleet status --stack-set-name {name} (or `aws cloudformation describe-stack-set-operation --stack-set-name {name} --operation-id {}`); `{retry_command}` waits for it, then applies what is left",
+                op.id
+            ),
+        };
+        ops.push(op);
+        s
+    });
     let instances = aws.list_stack_instances(name, call_as).await?;
     let failed: Vec<InstanceResult> = instances
         .iter()
@@ -356,6 +440,7 @@ pub async fn apply(
         operations: ops,
         instances,
         failed,
+        still_running,
     })
 }
 

@@ -407,6 +407,13 @@ pub async fn apply(
                 ..base
             }),
             Err(f) => Err(Box::new(Failure {
+                // A stack that changed since the plan is planned again: the failure carries
+                // the new plan to review (its change set is not kept: nothing runs now).
+                plan: Some(if f.code == "StackChanged" {
+                    replan(aws, p, &sp.request.name).await
+                } else {
+                    p.plan.clone()
+                }),
                 error: Problem {
                     code: f.code.clone(),
                     message: f.message,
@@ -414,7 +421,6 @@ pub async fn apply(
                     kind: None,
                     fields: vec![],
                 },
-                plan: Some(p.plan.clone()),
                 changed: vec![],
                 rolled_back: vec![],
                 remaining: f
@@ -453,6 +459,33 @@ pub async fn apply(
                 }))
             }
         },
+    }
+}
+
+/// The plan again, for a stack that changed since `p` (the old plan when it cannot be made).
+async fn replan(aws: &dyn Aws, p: &Planned, stack_name: &str) -> Plan {
+    match super::planning::plan_setup(
+        aws,
+        p.setup.clone(),
+        Method::CloudFormation,
+        stack_name,
+        false,
+    )
+    .await
+    {
+        Ok(again) => {
+            discard(aws, &again).await;
+            again.plan
+        }
+        Err(_) => p.plan.clone(),
+    }
+}
+
+/// Removes what a plan made in AWS to be reviewed (a CloudFormation change set, and the empty
+/// stack of a CREATE change set) when it is not going to be applied.
+pub async fn discard(aws: &dyn Aws, p: &Planned) {
+    if let Some(sp) = &p.stack {
+        stack::discard(aws, sp).await;
     }
 }
 

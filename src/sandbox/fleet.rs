@@ -328,6 +328,26 @@ impl SandboxAws {
         }
     }
 
+    /// Operations not polled yet are still in flight (see sim_stack_set_operation).
+    pub(super) async fn sim_running_operations(
+        &self,
+        _name: &str,
+        _c: &CallAs,
+    ) -> AwsResult<Vec<String>> {
+        self.call(
+            "ListStackSetOperations",
+            "cloudformation:ListStackSetOperations",
+        )
+        .await?;
+        let g = self.global.lock().unwrap();
+        Ok(g.fleet
+            .operations
+            .keys()
+            .filter(|id| !g.fleet.polled.contains(*id))
+            .cloned()
+            .collect())
+    }
+
     pub(super) async fn sim_stack_set_operation(
         &self,
         _name: &str,

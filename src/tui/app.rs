@@ -598,6 +598,27 @@ impl App {
     /// Moves to `to`, doing what entering it takes.
     fn go(&mut self, to: Screen) -> Vec<Effect> {
         let from = self.screen;
+        // Leaving a stack plan without applying it: its change set is not executed, so remove it.
+        let discard: Vec<Effect> = match (from, to) {
+            (Screen::Plan, to) if to != Screen::Apply => self
+                .plan
+                .ready()
+                .filter(|p| p.stack.as_ref().is_some_and(|s| s.change_set.is_some()))
+                .map(|p| Effect::Discard(Shared(p.clone())))
+                .into_iter()
+                .collect(),
+            _ => vec![],
+        };
+        if !discard.is_empty() {
+            let mut effects = discard;
+            effects.extend(self.go_to(to));
+            return effects;
+        }
+        self.go_to(to)
+    }
+
+    fn go_to(&mut self, to: Screen) -> Vec<Effect> {
+        let from = self.screen;
         match (from, to) {
             (Screen::Method, Screen::Plan) => return self.start_plan(),
             (Screen::Upstream, Screen::Plan) => return self.start_upstream_plan(),

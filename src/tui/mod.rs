@@ -328,6 +328,12 @@ impl Runner {
                     Self::send(&tx, Msg::Applied(result));
                 }));
             }
+            Effect::Discard(planned) => {
+                let Some(aws) = self.client.clone() else {
+                    return;
+                };
+                tokio::spawn(async move { ops::discard(aws.as_ref(), &planned).await });
+            }
             Effect::CancelApply => {
                 if let Some(task) = self.apply_task.take() {
                     task.abort();
@@ -642,7 +648,7 @@ async fn read_policy(
 }
 
 /// A failure as the screen shows it: the reason, then what is left.
-fn failure_lines(f: &ops::Failure) -> Vec<String> {
+pub fn failure_lines(f: &ops::Failure) -> Vec<String> {
     let mut lines = vec![f.error.line()];
     if let Some(s) = &f.stack_status {
         lines.push(format!("The stack is {s}."));

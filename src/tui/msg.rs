@@ -128,6 +128,8 @@ pub enum Effect {
     },
     /// Applies exactly this plan.
     Apply(Shared<Planned>),
+    /// Removes what a plan left in AWS for review (a stack's change set) when it is not applied.
+    Discard(Shared<Planned>),
     CancelApply,
     /// Reads the account's rules and cached repositories in every enabled region.
     LoadDashboard,

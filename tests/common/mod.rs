@@ -155,6 +155,11 @@ impl Emulator {
         self.control("/_echo/faults", json!({"operation": operation, "code": "HandlerFailure", "message": message, "times": 1}));
     }
 
+    /// Makes `operation` fail `times` times (-1: until cleared) with this message.
+    pub fn fault_times(&self, operation: &str, message: &str, times: i64) {
+        self.control("/_echo/faults", json!({"operation": operation, "code": "HandlerFailure", "message": message, "times": times}));
+    }
+
     /// Puts an image into a repository of the upstream (Echo) account.
     pub fn seed_upstream(&self, repository: &str, tag: &str) {
         self.control(

@@ -101,9 +101,13 @@ class PullThroughCacheRuleModel(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: "PullThroughCacheRuleModel", new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> "PullThroughCacheRuleModel":
-        # The resource type is immutable: every change is a replacement.
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        # The resource type is immutable: every change is a replacement, under a new prefix
+        # (the same prefix fails the whole update before any resource is touched; see
+        # _custom_named_replacements). CloudFormation creates the new one, then deletes the old.
+        new = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        if new.prefix != original_resource.prefix:
+            original_resource.delete(account_id, region_name)
+        return new
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -412,11 +416,16 @@ REPLACING = {
 
 
 def _change_set_diff(self: Any) -> list[dict[str, Any]]:
-    stack = self.stack
+    return _diff(self.stack, self.template_dict, self.parameters or {}, self.change_set_type == "UPDATE")
+
+
+def _diff(stack: Any, template_dict: dict[str, Any], parameters: dict[str, str], update: bool) -> list[dict[str, Any]]:
+    """The resource changes CloudFormation computes from resolved properties (a parameter
+    change shows; Replacement from each type's create-only properties)."""
     account, region = stack.account_id, stack.region_name
-    new = resolved_resources(self.template_dict, self.parameters or {}, account, region, stack.name)
+    new = resolved_resources(template_dict, parameters, account, region, stack.name)
     old: dict[str, Any] = {}
-    if self.change_set_type == "UPDATE" and stack.template_dict:
+    if update and stack.template_dict:
         old = resolved_resources(stack.template_dict, stack.parameters or {}, account, region, stack.name)
     changes = []
     for logical_id, res in new.items():
@@ -443,7 +452,7 @@ def _change_set_diff(self: Any) -> list[dict[str, Any]]:
     for logical_id, res in new.items():
         if logical_id in touched or logical_id not in old:
             continue
-        raw = self.template_dict["Resources"][logical_id].get("Properties", {})
+        raw = template_dict["Resources"][logical_id].get("Properties", {})
         props = [k for k, v in raw.items() if any(_refers(v, r) for r in replaced)]
         if not props:
             continue
@@ -457,6 +466,31 @@ def _change_set_diff(self: Any) -> list[dict[str, Any]]:
             physical = getattr(stack.resource_map._parsed_resources.get(logical_id), "physical_resource_id", None)
             changes.append(_change("Remove", logical_id, res["Type"], physical, []))
     return changes
+
+
+# The property that names each resource type (its physical name when set in the template).
+NAME_PROPERTY = {
+    "AWS::IAM::Role": "RoleName",
+    RULE_TYPE: "EcrRepositoryPrefix",
+    TEMPLATE_TYPE: "Prefix",
+    SECRET_TYPE: "Name",
+}
+
+
+def _custom_named_replacements(stack: Any, template_dict: dict[str, Any], parameters: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(logical id, type, name) of each resource the update must replace while its name,
+    set in the template, stays the same: CloudFormation fails such an update."""
+    out = []
+    new = resolved_resources(template_dict, parameters, stack.account_id, stack.region_name, stack.name)
+    for c in _diff(stack, template_dict, parameters, True):
+        prop = NAME_PROPERTY.get(c["ResourceType"])
+        if c["Action"] != "Modify" or c.get("Replacement") != "True" or not prop:
+            continue
+        name = new.get(c["LogicalResourceId"], {}).get("Properties", {}).get(prop)
+        renamed = any(d["Target"].get("Name") == prop for d in c["Details"])
+        if name and not renamed:
+            out.append((c["LogicalResourceId"], c["ResourceType"], str(name)))
+    return out
 
 
 def _refers(value: Any, logical_id: str) -> bool:
@@ -477,6 +511,19 @@ _original_create_change_set = cfn_models.CloudFormationBackend.create_change_set
 
 
 def create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+    if kwargs.get("change_set_type") == "CREATE":
+        # A CREATE change set reuses a never-executed REVIEW_IN_PROGRESS stack of that name
+        # (moto made a second stack with the same name); any other live stack is a conflict.
+        from moto.cloudformation.exceptions import AlreadyExistsException
+
+        for sid, st in list(self.stacks.items()):
+            if st.name != kwargs.get("stack_name"):
+                continue
+            if st.status != "REVIEW_IN_PROGRESS":
+                raise AlreadyExistsException(f"Stack [{st.name}] already exists")
+            del self.stacks[sid]
+            for key in [k for k, c in self.change_sets.items() if c.stack is st]:
+                del self.change_sets[key]
     change_set_id, stack_id = _original_create_change_set(self, *args, **kwargs)
     cs = self.change_sets[change_set_id]
     if cs.change_set_type == "UPDATE":
@@ -543,12 +590,31 @@ def stack_create_resources(self: Any) -> None:
             elif k == e.logical_id:
                 _event(self, k, t, "", "CREATE_IN_PROGRESS")
                 _event(self, k, t, "", "CREATE_FAILED", e.reason)
+        if getattr(self, "disable_rollback", False) or getattr(_request, "disable_rollback", False):
+            # DisableRollback / OnFailure=DO_NOTHING: what was created stays, CREATE_FAILED.
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=f"The following resource(s) failed to create: [{e.logical_id}].")
+            self.status = "CREATE_FAILED"
+            return
         self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: [{e.logical_id}]. Rollback requested by user.")
+        kept = []
         for k, t in reversed(order):
             if k in done:
                 _event(self, k, t, _physical(self, k), "DELETE_IN_PROGRESS")
+                fault = emulator.FAULTS.take(f"CloudFormation:{t}:Delete")
+                if fault:
+                    _event(self, k, t, _physical(self, k), "DELETE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+                    kept.append(k)
+                    continue
                 self.resource_map._delete_resource(self.resource_map._parsed_resources[k], self.template_dict["Resources"][k])
                 _event(self, k, t, "", "DELETE_COMPLETE")
+        if kept:
+            # A resource the rollback could not delete: ROLLBACK_FAILED, the resource stays.
+            for k, _ in order:
+                if k not in kept:
+                    self.resource_map._parsed_resources[k] = None
+            self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(kept)}].")
+            self.status = "ROLLBACK_FAILED"
+            return
         # moto's resource map creates resources lazily on any lookup (outputs included):
         # pin every resource of the rolled-back stack as absent, and drop the outputs.
         for k, _ in order:
@@ -564,28 +630,67 @@ def stack_create_resources(self: Any) -> None:
     self.mark_creation_complete()
 
 
-def stack_update(self: Any, template: str, role_arn: str | None = None, parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+def _backend(stack: Any) -> Any:
+    return cfn_models.cloudformation_backends[stack.account_id][stack.region_name]
+
+
+def _obsolete_change_sets(stack: Any, keep: Any = None) -> None:
+    """A stack that changes makes its other change sets OBSOLETE: they cannot be executed."""
+    for cs in _backend(stack).change_sets.values():
+        if cs is not keep and cs.stack is stack and cs.execution_status == "AVAILABLE":
+            cs.execution_status = "OBSOLETE"
+
+
+CUSTOM_NAMED = "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {name} and update the stack again."
+
+
+def stack_update(self: Any, template: str, role_arn: str | None = None, parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None, change_set: Any = None) -> None:
+    _obsolete_change_sets(self, keep=change_set)
     old_template, old_params = self.template, dict(self.parameters)
     new_dict = self.parse_template(template)
     old_res = resolved_resources(self.template_dict, old_params, self.account_id, self.region_name, self.name)
     new_res = resolved_resources(new_dict, parameters or old_params, self.account_id, self.region_name, self.name)
     changed = [(k, v["Type"]) for k, v in new_res.items() if old_res.get(k) != v]
     self._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    replaced = [c["LogicalResourceId"] for c in _diff(self, new_dict, parameters or old_params, True) if c.get("Replacement") == "True"]
+    conflicts = _custom_named_replacements(self, new_dict, parameters or old_params)
+    if conflicts:
+        # CloudFormation refuses before replacing anything: the resource fails, the stack rolls
+        # back to where it was (AWS docs: "custom-named resource requires replacing").
+        logical, rtype, name = conflicts[0]
+        _event(self, logical, rtype, _physical(self, logical), "UPDATE_FAILED", CUSTOM_NAMED.format(name=name))
+        self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: [{logical}].")
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+        return
     self.template = template
     self._parse_template()
+    added = {k for k in new_res if k not in old_res}
+    removed = [(k, v["Type"]) for k, v in old_res.items() if k not in new_res]
+    verb = lambda k: "CREATE" if k in added else "UPDATE"  # noqa: E731
     try:
         for k, t in changed:
-            _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS")
+            _event(self, k, t, _physical(self, k), f"{verb(k)}_IN_PROGRESS")
+        # moto keeps a removed resource in its map, so adding it back later found the stale
+        # entry and created nothing: a resource being added does not exist yet.
+        for k in added:
+            self.resource_map._parsed_resources.pop(k, None)
+        removed_physical = {k: _physical(self, k) for k, _ in removed}
         self.resource_map.update(self.template_dict, parameters)
-        # moto does not update resources that only refer to a changed one: do it, so a rule
-        # follows its replaced role as in CloudFormation.
+        for k, t in removed:
+            self.resource_map._parsed_resources.pop(k, None)
+            _event(self, k, t, removed_physical[k], "DELETE_IN_PROGRESS")
+            _event(self, k, t, removed_physical[k], "DELETE_COMPLETE")
+        # moto does not update resources that only refer to a replaced one (a new physical
+        # id): do it, so a rule follows its replaced role as in CloudFormation.
         names = [k for k, _ in changed]
         for k, t in _ordered(self.template_dict):
             # Resources whose Condition is false do not exist: nothing to update.
             if k in names or k not in new_res:
                 continue
             raw = self.template_dict["Resources"][k].get("Properties", {})
-            if any(_refers(raw, n) for n in names):
+            if any(_refers(raw, n) for n in replaced):
                 _event(self, k, t, _physical(self, k), "UPDATE_IN_PROGRESS", "Requested update requires the creation of a new physical resource; hence creating one.")
                 updated = parsing.parse_and_update_resource(k, self.template_dict["Resources"][k], self.resource_map, self.account_id, self.region_name)
                 self.resource_map._parsed_resources[k] = updated
@@ -598,6 +703,16 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: [{failed}].")
         self.template = old_template
         self._parse_template()
+        # Fault injection: a resource whose rollback fails leaves UPDATE_ROLLBACK_FAILED
+        # (operation "CloudFormation:<type>:Rollback"); ContinueUpdateRollback resumes it.
+        stuck = [(k, t, f) for k, t in changed for f in [emulator.FAULTS.take(f"CloudFormation:{t}:Rollback")] if f]
+        if stuck:
+            for k, t, f in stuck:
+                _event(self, k, t, _physical(self, k), "UPDATE_FAILED", f.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            self._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to update: [{', '.join(k for k, _, _ in stuck)}].")
+            self.status = "UPDATE_ROLLBACK_FAILED"
+            self._rollback_pending = (old_params, [(k, t) for k, t, _ in stuck])
+            return
         try:
             self.resource_map.update(self.template_dict, old_params)
         except Exception:
@@ -606,7 +721,7 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self.status = "UPDATE_ROLLBACK_COMPLETE"
         return
     for k, t in changed:
-        _event(self, k, t, _physical(self, k), "UPDATE_COMPLETE")
+        _event(self, k, t, _physical(self, k), f"{verb(k)}_COMPLETE")
     self.output_map = self._create_output_map()
     self._add_stack_event("UPDATE_COMPLETE")
     self.status = "UPDATE_COMPLETE"
@@ -617,15 +732,37 @@ def stack_update(self: Any, template: str, role_arn: str | None = None, paramete
         self.tags = tags
 
 
-def stack_delete(self: Any) -> None:
+def stack_delete(self: Any, retain: list[str] | None = None) -> None:
+    """Deletes the stack's resources, except those in `retain` (DeleteStack RetainResources).
+    Fault injection ("CloudFormation:<type>:Delete") makes a resource's deletion fail: the
+    stack ends DELETE_FAILED with that resource kept, as CloudFormation does."""
+    retain = retain or []
     self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
-    order = [(k, t) for k, t in _ordered(self.template_dict) if k in self.resource_map._parsed_resources] if self.template_dict else []
-    physical = {k: _physical(self, k) for k, _ in order}
+    parsed = self.resource_map._parsed_resources
+    order = [(k, t) for k, t in _ordered(self.template_dict) if parsed.get(k) is not None] if self.template_dict else []
+    failed = []
     for k, t in reversed(order):
-        _event(self, k, t, physical[k], "DELETE_IN_PROGRESS")
-    self.resource_map.delete()
-    for k, t in reversed(order):
-        _event(self, k, t, physical[k], "DELETE_COMPLETE")
+        physical = _physical(self, k)
+        if k in retain:
+            _event(self, k, t, physical, "DELETE_SKIPPED")
+            parsed.pop(k, None)
+            continue
+        _event(self, k, t, physical, "DELETE_IN_PROGRESS")
+        fault = emulator.FAULTS.take(f"CloudFormation:{t}:Delete")
+        if fault:
+            _event(self, k, t, physical, "DELETE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            failed.append(k)
+            continue
+        resource = parsed.pop(k)
+        self.resource_map._delete_resource(resource, self.template_dict["Resources"][k])
+        _event(self, k, t, physical, "DELETE_COMPLETE")
+    if failed:
+        self._add_stack_event("DELETE_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(failed)}].")
+        self.status = "DELETE_FAILED"
+        return
+    # Keep moto's lazy resource map from creating anything on a later lookup.
+    for k, _ in order:
+        parsed[k] = None
     self._add_stack_event("DELETE_COMPLETE")
     self.status = "DELETE_COMPLETE"
 
@@ -645,6 +782,253 @@ def references_with_sub(template: Any) -> list[str]:
     return refs
 
 
+# --- change sets run as reviewed, capabilities, failed states and their exits -----------
+
+import threading
+
+from moto.cloudformation.exceptions import CloudFormationError, ValidationError
+
+
+class InsufficientCapabilitiesException(CloudFormationError):
+    code = "InsufficientCapabilitiesException"
+
+
+class InvalidChangeSetStatusException(CloudFormationError):
+    code = "InvalidChangeSetStatus"
+
+
+InsufficientCapabilitiesException.__module__ = "moto.cloudformation.exceptions"
+InvalidChangeSetStatusException.__module__ = "moto.cloudformation.exceptions"
+
+# States CloudFormation does not update from (AWS: "... is in <state> state and can not be
+# updated"); each has its own exit (ContinueUpdateRollback, DeleteStack).
+_NOT_UPDATABLE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}
+
+
+def _refuse_update(stack: Any) -> None:
+    busy = stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS"
+    if stack.status in _NOT_UPDATABLE or busy:
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+
+
+def _required_capability(template: Any) -> str | None:
+    """The capability a template needs (AWS: IAM resources need CAPABILITY_IAM, named ones
+    CAPABILITY_NAMED_IAM)."""
+    if not template:
+        return None
+    d = template if isinstance(template, dict) else cfn_models.Stack.parse_template(template)
+    need = None
+    for res in (d.get("Resources") or {}).values():
+        if not str(res.get("Type", "")).startswith("AWS::IAM::"):
+            continue
+        props = res.get("Properties") or {}
+        if any(k in props for k in ("RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName")):
+            return "CAPABILITY_NAMED_IAM"
+        need = "CAPABILITY_IAM"
+    return need
+
+
+def _check_capabilities(response: Any, template: Any) -> None:
+    """Refused at the call, before any stack or event exists, as CloudFormation does."""
+    need = _required_capability(template)
+    given = response._get_param("Capabilities") or []
+    if need == "CAPABILITY_NAMED_IAM" and need not in given or need == "CAPABILITY_IAM" and not ({"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} & set(given)):
+        raise InsufficientCapabilitiesException(f"Requires capabilities : [{need}]")
+
+
+_wrapped: dict[str, Any] = {}
+_request = threading.local()
+
+
+def _create_stack_response(self: Any) -> Any:
+    _check_capabilities(self, self._get_param("TemplateBody"))
+    _request.disable_rollback = str(self._get_param("DisableRollback", "false")).lower() == "true" or self._get_param("OnFailure") == "DO_NOTHING"
+    try:
+        return _wrapped["create_stack"](self)
+    finally:
+        _request.disable_rollback = False
+
+
+def _update_stack_response(self: Any) -> Any:
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    _refuse_update(stack)
+    body = stack.template if str(self._get_param("UsePreviousTemplate", "false")).lower() == "true" else self._get_param("TemplateBody")
+    _check_capabilities(self, body)
+    return _wrapped["update_stack"](self)
+
+
+def _create_change_set_response(self: Any) -> Any:
+    """ChangeSetType defaults to UPDATE (AWS; moto: CREATE); an UPDATE needs an updatable
+    stack; capabilities are checked at the call."""
+    original = self._get_param
+
+    def get(name: str, if_none: Any = None) -> Any:
+        return original(name, "UPDATE" if name == "ChangeSetType" else if_none)
+
+    self._get_param = get
+    try:
+        if get("ChangeSetType") == "UPDATE":
+            stack = self.cloudformation_backend.get_stack(get("StackName"))
+            _refuse_update(stack)
+            body = stack.template if str(get("UsePreviousTemplate", "false")).lower() == "true" else get("TemplateBody")
+        else:
+            body = get("TemplateBody")
+        _check_capabilities(self, body)
+        return _wrapped["create_change_set"](self)
+    finally:
+        del self._get_param
+
+
+def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+    """Runs exactly the change set that was described (its template and parameters, through
+    the same update as UpdateStack); one that is not AVAILABLE (OBSOLETE after the stack
+    changed, already executed) is refused."""
+    cs = self.describe_change_set(change_set_name)
+    if cs.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatusException(f"ChangeSet [{cs.change_set_id}] cannot be executed in its current execution status of [{cs.execution_status}]")
+    stack = cs.stack
+    cs.execution_status = "EXECUTE_IN_PROGRESS"
+    if cs.change_set_type == "CREATE":
+        stack.template = cs.template
+        stack.parameters = cs.parameters
+        stack.tags = cs.tags or {}
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.resource_map = stack._create_resource_map()
+        stack.output_map = stack._create_output_map()
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.create_resources()
+    else:
+        stack.update(cs.template, parameters=cs.parameters, change_set=cs)
+    if stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        # AWS: after a change set runs, every change set of the stack is removed (they no
+        # longer apply to the updated stack).
+        for key in [k for k, c in self.change_sets.items() if c.stack is stack]:
+            del self.change_sets[key]
+        return
+    cs.execution_status = "EXECUTE_FAILED"
+    _obsolete_change_sets(stack, keep=cs)
+
+
+# Stacks kept busy (another update in flight) for their next DescribeStacks calls, with the
+# status they return to: moto runs every operation to its end at once.
+_busy: dict[str, list[Any]] = {}
+
+
+def make_busy(account: str, region: str, name: str, polls: int) -> None:
+    backend = cfn_models.cloudformation_backends[account][region]
+    stack = next(st for st in backend.stacks.values() if st.name == name)
+    settled = _busy[stack.stack_id][1] if stack.stack_id in _busy else stack.status
+    _busy[stack.stack_id] = [polls, settled]
+    stack.status = "UPDATE_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+
+
+_original_describe_stacks = cfn_models.CloudFormationBackend.describe_stacks
+
+
+def describe_stacks(self: Any, name_or_stack_id: str) -> Any:
+    stacks = _original_describe_stacks(self, name_or_stack_id)
+    for st in stacks:
+        left = _busy.get(st.stack_id)
+        if left is None:
+            continue
+        left[0] -= 1
+        if left[0] < 0:
+            st.status = left[1]
+            st._add_stack_event(left[1])
+            del _busy[st.stack_id]
+    return stacks
+
+
+def backend_delete_stack(self: Any, name_or_stack_id: str, retain: list[str] | None = None) -> None:
+    stack = next((st for st in self.stacks.values() if name_or_stack_id in (st.stack_id, st.name)), None)
+    if stack is None:
+        return
+    if retain and stack.status != "DELETE_FAILED":
+        raise ValidationError(message=f"Invalid operation on stack [{stack.stack_id}]: RetainResources can only be specified when the stack is in the DELETE_FAILED state")
+    _obsolete_change_sets(stack)
+    stack.delete(retain)
+    if stack.status == "DELETE_FAILED":
+        return
+    self.stacks.pop(stack.stack_id, None)
+    self.deleted_stacks[stack.stack_id] = stack
+    for export in stack.exports:
+        self.exports.pop(export.name, None)
+
+
+def _delete_stack_response(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.cloudformation_backend.delete_stack(self._get_param("StackName"), self._get_param("RetainResources") or [])
+    return EmptyResult()
+
+
+def _continue_update_rollback_response(self: Any) -> Any:
+    """ContinueUpdateRollback: retries the rollback of the resources that failed it, except
+    `ResourcesToSkip` (only resources whose rollback failed may be skipped)."""
+    from moto.core.responses import EmptyResult
+
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    skip = self._get_param("ResourcesToSkip") or []
+    if stack.status != "UPDATE_ROLLBACK_FAILED":
+        raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and ContinueUpdateRollback can only be called on a stack in UPDATE_ROLLBACK_FAILED")
+    old_params, stuck = stack._rollback_pending
+    bad = [k for k in skip if k not in dict(stuck)]
+    if bad:
+        raise ValidationError(message=f"Nested stacks or resources [{', '.join(bad)}] cannot be skipped: only resources in the UPDATE_FAILED state can be skipped")
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason="Continue update rollback requested by user")
+    still = []
+    for k, t in stuck:
+        if k in skip:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_COMPLETE", "Resource skipped during the rollback (ResourcesToSkip)")
+            continue
+        fault = emulator.FAULTS.take(f"CloudFormation:{t}:Rollback")
+        if fault:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_FAILED", fault.get("message") or "Resource handler returned message: \"Internal Failure\" (HandlerErrorCode: InternalFailure)")
+            still.append((k, t))
+    if still:
+        stack._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason=f"The following resource(s) failed to update: [{', '.join(k for k, _ in still)}].")
+        stack._rollback_pending = (old_params, still)
+        return EmptyResult()
+    try:
+        stack.resource_map.update(stack.template_dict, old_params)
+    except Exception:
+        pass
+    for k, t in stuck:
+        if k not in skip:
+            _event(stack, k, t, _physical(stack, k), "UPDATE_COMPLETE")
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    del stack._rollback_pending
+    return EmptyResult()
+
+
+_original_update_resource = parsing.parse_and_update_resource
+
+
+def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+    """moto updates a resource whose Condition is false (it has none) or was false until now:
+    the first stays absent, the second is created, as CloudFormation does."""
+    if resources_map._parsed_resources.get(logical_id) is None:
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            return None
+        resources_map._parsed_resources.pop(logical_id, None)
+        return resources_map[logical_id]
+    return _original_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+
+
+_original_clean_json = parsing.clean_json
+
+
+def clean_json(resource_json: Any, resources_map: Any) -> Any:
+    """A list entry that resolves to AWS::NoValue is dropped (AWS), not kept as null."""
+    if isinstance(resource_json, list):
+        return [v for v in (clean_json(x, resources_map) for x in resource_json) if v is not None]
+    return _original_clean_json(resource_json, resources_map)
+
+
 # --- StackSets: instances that fail, per-instance results, updates that redeploy ----------
 
 _FAILED_STACK = {"ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED"}
@@ -654,6 +1038,8 @@ def _instance_state(instance: Any) -> tuple[str, str, str | None]:
     """(Status, DetailedStatus, StatusReason) of a stack instance from its stack, as StackSets
     reports it (moto always says CURRENT / SUCCEEDED)."""
     stack = instance.stack
+    if isinstance(stack, _NoStack):
+        return "OUTDATED", "FAILED", stack.problem
     if stack.status in _FAILED_STACK:
         reason = next((e.resource_status_reason for e in stack.events if str(e.resource_status).endswith("_FAILED") and e.resource_status_reason), "the stack did not complete")
         return "OUTDATED", "FAILED", f"ResourceLogicalId:{next((e.logical_resource_id for e in stack.events if str(e.resource_status).endswith('_FAILED')), '?')}, ResourceStatusReason:{reason}"
@@ -679,10 +1065,60 @@ def instance_to_dict(self: Any) -> dict[str, Any]:
 _original_create_operation = cfn_models.StackSet._create_operation
 
 
+class OperationInProgressException(CloudFormationError):
+    code = "OperationInProgressException"
+
+
+OperationInProgressException.__module__ = "moto.cloudformation.exceptions"
+
+# Operations still in flight: how many more DescribeStackSetOperation polls answer RUNNING.
+# An operation lasts as many polls as StackSets' waves for its preferences (AWS docs,
+# "Stack set operation options"): with ConcurrencyMode STRICT_FAILURE_TOLERANCE (the
+# default) the failure tolerance caps concurrency (tolerance 0: one account at a time per
+# region); SOFT_FAILURE_TOLERANCE runs MaxConcurrent at a time; regions one after another
+# unless RegionConcurrencyType is PARALLEL. The control endpoint can make them last longer.
+_remaining: dict[str, int] = {}
+_showing_running: set[str] = set()
+_op_prefs: dict[str, dict[str, Any]] = {}
+_op_set: dict[str, Any] = {}
+MIN_POLLS = {"polls": 1}
+
+
+def _waves(prefs: dict[str, Any], accounts: int, regions: int) -> int:
+    import math
+
+    n = max(accounts, 1)
+    pct = lambda k: int(n * int(prefs[k]) / 100) if k in prefs else None  # noqa: E731
+    max_concurrent = int(prefs["MaxConcurrentCount"]) if "MaxConcurrentCount" in prefs else pct("MaxConcurrentPercentage")
+    max_concurrent = max(1, max_concurrent or 1)
+    tolerance = int(prefs["FailureToleranceCount"]) if "FailureToleranceCount" in prefs else (pct("FailureTolerancePercentage") or 0)
+    if prefs.get("ConcurrencyMode", "STRICT_FAILURE_TOLERANCE") == "STRICT_FAILURE_TOLERANCE":
+        max_concurrent = min(max_concurrent, tolerance + 1)
+    per_region = math.ceil(n / max_concurrent)
+    return per_region * (1 if prefs.get("RegionConcurrencyType") == "PARALLEL" else max(regions, 1))
+
+
+def _in_flight(stackset: Any) -> str | None:
+    return next((op for op, left in _remaining.items() if left > 0 and _op_set.get(op) is stackset), None)
+
+
 def create_operation(self: Any, operation_id: str, action: str, status: str, accounts: list[str] | None = None, regions: list[str] | None = None) -> dict[str, Any]:
     """Records each instance's result; the operation FAILS when any instance did (the tool's
-    default failure tolerance is 0)."""
+    default failure tolerance is 0). A stack set runs one operation at a time."""
+    # moto's UpdateStackSet records two operations (instances, then the set): one request is
+    # one operation, so the earlier one of this request is not in flight of its own.
+    for earlier in getattr(_request, "ops", None) or []:
+        _remaining.pop(earlier, None)
+    running = _in_flight(self)
+    if running:
+        raise OperationInProgressException(f"Another Operation on StackSet {self.id} is in progress: {running}")
     op = _original_create_operation(self, operation_id, action, status, accounts, regions)
+    prefs = getattr(_request, "prefs", None) or {}
+    _op_prefs[op["OperationId"]] = prefs
+    _op_set[op["OperationId"]] = self
+    if getattr(_request, "ops", None) is not None:
+        _request.ops.append(op["OperationId"])
+    _remaining[op["OperationId"]] = max(MIN_POLLS["polls"], _waves(prefs, len(set(accounts or [])), len(set(regions or []))))
     results = {}
     for a in accounts or []:
         for r in regions or []:
@@ -698,10 +1134,9 @@ def create_operation(self: Any, operation_id: str, action: str, status: str, acc
     return op
 
 
-# An operation is in flight at its first poll (DescribeStackSetOperation, then its results),
-# as in AWS where instances go PENDING → RUNNING → a result; moto finishes them at once.
-_first_poll: set[str] = set()
-_polled: set[str] = set()
+# An operation is in flight for its first polls (DescribeStackSetOperation, then its
+# results), as in AWS where instances go PENDING → RUNNING → a result; moto finishes them at
+# once (see _remaining).
 
 
 def describe_operation_response(self: Any) -> Any:
@@ -711,9 +1146,12 @@ def describe_operation_response(self: Any) -> Any:
     op_id = self._get_param("OperationId")
     stackset, operation = self.cloudformation_backend.describe_stack_set_operation(self._get_param("StackSetName"), op_id)
     dto = StackSetOperationDTO(operation, stackset)
-    if op_id not in _polled:
-        _polled.add(op_id)
-        _first_poll.add(op_id)
+    prefs = _op_prefs.get(op_id) or {}
+    if prefs:
+        dto.operation_preferences = {k: (int(v) if k.endswith(("Percentage", "Count")) else v) for k, v in prefs.items() if k != "RegionOrder"}
+    if _remaining.get(op_id, 0) > 0:
+        _remaining[op_id] -= 1
+        _showing_running.add(op_id)
         dto.status = "RUNNING"
         dto.end_timestamp = None
     return ActionResult({"StackSetOperation": dto})
@@ -728,20 +1166,142 @@ def list_operation_results(self: Any) -> Any:
     for instance in op["Instances"]:
         for account, region in instance.items():
             status, reason = results.get((account, region), (op["Status"], None))
-            if self._get_param("OperationId") in _first_poll:
+            if self._get_param("OperationId") in _showing_running:
                 status, reason = ("RUNNING" if not summaries else "PENDING"), None
             summary = {"Account": account, "Region": region, "Status": status}
             if reason:
                 summary["StatusReason"] = reason
             summaries.append(summary)
-    _first_poll.discard(self._get_param("OperationId"))
+    _showing_running.discard(self._get_param("OperationId"))
     return ActionResult({"Summaries": summaries})
+
+
+def list_operations_response(self: Any) -> Any:
+    """ListStackSetOperations: an operation in flight is RUNNING (moto: finished at once)."""
+    from moto.core.responses import ActionResult
+
+    ops = self.cloudformation_backend.list_stack_set_operations(self._get_param("StackSetName"))
+    out = []
+    for op in ops:
+        op = dict(op)
+        if _remaining.get(op["OperationId"], 0) > 0:
+            op["Status"] = "RUNNING"
+            op.pop("EndTimestamp", None)
+        out.append(op)
+    return ActionResult({"Summaries": out})
+
+
+def _with_prefs(fn: Any) -> Any:
+    """Passes the request's OperationPreferences to the operation it creates."""
+
+    def wrapper(self: Any) -> Any:
+        _request.prefs = self._get_param("OperationPreferences") or {}
+        _request.ops = []
+        try:
+            return fn(self)
+        finally:
+            _request.prefs = None
+            _request.ops = None
+
+    return wrapper
 
 
 def _params(parameters: Any) -> dict[str, str]:
     if isinstance(parameters, dict):
         return parameters
     return {p["ParameterKey"]: p["ParameterValue"] for p in parameters or []}
+
+
+# --- StackSets and AssumeRole need their roles in the target (moto assumes any ARN) -------
+
+
+def _role_exists(account: str, name: str) -> bool:
+    backend = iam_models.iam_backends[account]["aws"]
+    return any(r.name == name for r in backend.roles.values())
+
+
+def _execution_role_problem(account: str) -> str | None:
+    """Self-managed StackSets sign in to each target through its execution role (AWS's message
+    when it is missing or does not trust the administration role)."""
+    role = getattr(_request, "execution_role", None)
+    if role and not _role_exists(account, role):
+        return f"Account {account} should have '{role}' role with trust relationship to Role '{getattr(_request, 'admin_role', None) or 'AWSCloudFormationStackSetAdministrationRole'}'."
+    return None
+
+
+class _NoStack:
+    """The stack of an instance StackSets could not deploy (no execution role): none exists."""
+
+    def __init__(self, name: str, problem: str):
+        self.name = name
+        self.status = "CREATE_FAILED"
+        self.events: list[Any] = []
+        self.problem = problem
+
+
+_original_instance_init = cfn_models.StackInstance.__init__
+
+
+def instance_init(self: Any, account_id: str, region_name: str, stackset_id: str, stack_name: str, name: str, template: str, parameters: Any, permission_model: str) -> None:
+    problem = _execution_role_problem(account_id) if permission_model == "SELF_MANAGED" else None
+    if problem is None:
+        return _original_instance_init(self, account_id, region_name, stackset_id, stack_name, name, template, parameters, permission_model)
+    self.account_id, self.region_name, self.stackset_id = account_id, region_name, stackset_id
+    self.stack_name, self.name, self.template = stack_name, name, template
+    self.parameters = parameters or []
+    self.permission_model = permission_model
+    self.stack = _NoStack(f"StackSet:{name}", problem)
+
+
+def _with_stackset_roles(fn: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _request.execution_role = self.execution_role_name if self.permission_model == "SELF_MANAGED" else None
+        _request.admin_role = (self.administration_role_arn or "").rsplit("/", 1)[-1] or None
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _request.execution_role = None
+
+    return wrapper
+
+
+def assume_role(self: Any, region_name: str, role_session_name: str, role_arn: str, *args: Any, **kwargs: Any) -> Any:
+    """AssumeRole needs the role to exist (moto hands out credentials for any ARN)."""
+    from moto.core.exceptions import ServiceException
+
+    class AccessDenied(ServiceException):
+        code = "AccessDenied"
+
+    m = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([^/]+)$", role_arn or "")
+    if m and not _role_exists(m.group(1), m.group(2)):
+        raise AccessDenied(f"User: arn:aws:sts::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+    return _original_assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+
+_original_assume_role = None
+
+
+def member_role(account: str, name: str, trusted_account: str) -> None:
+    """A role in a member account that `trusted_account` may assume (what AWS's StackSets
+    execution-role template, or Organizations' CreateAccount, makes there)."""
+    backend = iam_models.iam_backends[account]["aws"]
+    if _role_exists(account, name):
+        return
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"}, "Action": "sts:AssumeRole"}]}
+    backend.create_role(role_name=name, assume_role_policy_document=json.dumps(trust), path="/", permissions_boundary=None, description="", tags=[], max_session_duration="3600")
+    backend.put_role_policy(name, "AdministratorAccess", json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+
+
+_original_create_account = None
+
+
+def create_account(self: Any, **kwargs: Any) -> Any:
+    """Organizations' CreateAccount makes OrganizationAccountAccessRole in the new account,
+    trusting the management account (AWS docs)."""
+    out = _original_create_account(self, **kwargs)
+    account = out["CreateAccountStatus"]["AccountId"]
+    member_role(account, kwargs.get("RoleName") or "OrganizationAccountAccessRole", self.org.master_account_id)
+    return out
 
 
 def instances_update(self: Any, accounts: list[str], regions: list[str], parameters: Any) -> None:
@@ -757,6 +1317,10 @@ def instances_update(self: Any, accounts: list[str], regions: list[str], paramet
             backend = cfn_models.cloudformation_backends[account][region]
             if inst.stack.status in _FAILED_STACK:
                 name = inst.stack.name
+                problem = _execution_role_problem(account) if inst.permission_model == "SELF_MANAGED" else None
+                if problem:
+                    inst.stack = _NoStack(name, problem)
+                    continue
                 backend.delete_stack(name)
                 inst.stack = backend.create_stack(name=name, template=self.template, parameters=params)
             else:
@@ -885,6 +1449,7 @@ _original_create_stack_set_response = None
 
 
 def create_stack_set_response(self: Any) -> Any:
+    _check_capabilities(self, self._get_param("TemplateBody"))
     result = _original_create_stack_set_response(self)
     auto = _auto_deployment(self)
     if auto is not None:
@@ -898,6 +1463,10 @@ def update_stack_set_response(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
     name = self._get_param("StackSetName")
+    body = self._get_param("TemplateBody")
+    if not body and str(self._get_param("UsePreviousTemplate", "false")).lower() == "true":
+        body = self.cloudformation_backend.describe_stack_set(name).template
+    _check_capabilities(self, body)
     accounts = self._get_param("Accounts", [])
     targets = self._get_param("DeploymentTargets") or {}
     ous = targets.get("OrganizationalUnitIds") or []
@@ -985,6 +1554,11 @@ def install(module: Any) -> None:
     cfn_models.Stack.create_resources = stack_create_resources
     cfn_models.Stack.update = stack_update
     cfn_models.Stack.delete = stack_delete
+    cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+    cfn_models.CloudFormationBackend.delete_stack = backend_delete_stack
+    cfn_models.CloudFormationBackend.describe_stacks = describe_stacks
+    parsing.clean_json = clean_json
+    parsing.parse_and_update_resource = parse_and_update_resource
     cfn_models.Stack.parameter_list = property(parameter_list)
     cfn_models.StackInstance.to_dict = instance_to_dict
     cfn_models.StackSet._create_operation = create_operation
@@ -997,15 +1571,34 @@ def install(module: Any) -> None:
     if STACKSETS_PRINCIPAL not in org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES:
         org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
     cfn_models.StackInstances.update = instances_update
+    cfn_models.StackInstance.__init__ = instance_init
+    cfn_models.StackSet.create_stack_instances = _with_stackset_roles(cfn_models.StackSet.create_stack_instances)
+    cfn_models.StackSet.update = _with_stackset_roles(cfn_models.StackSet.update)
+    from moto.sts import models as sts_models
+
+    global _original_assume_role
+    _original_assume_role = sts_models.STSBackend.assume_role
+    sts_models.STSBackend.assume_role = assume_role
+    global _original_create_account
+    _original_create_account = org_models.OrganizationsBackend.create_account
+    org_models.OrganizationsBackend.create_account = create_account
     from moto.cloudformation import responses as cfn_responses
 
+    for name, fn in (("create_stack", _create_stack_response), ("update_stack", _update_stack_response), ("create_change_set", _create_change_set_response)):
+        _wrapped.setdefault(name, getattr(cfn_responses.CloudFormationResponse, name))
+        setattr(cfn_responses.CloudFormationResponse, name, fn)
+    cfn_responses.CloudFormationResponse.delete_stack = _delete_stack_response
+    cfn_responses.CloudFormationResponse.continue_update_rollback = _continue_update_rollback_response
     cfn_responses.CloudFormationResponse.list_stack_set_operation_results = list_operation_results
+    cfn_responses.CloudFormationResponse.list_stack_set_operations = list_operations_response
     cfn_responses.CloudFormationResponse.describe_stack_set_operation = describe_operation_response
     global _original_create_stack_set_response
     _original_create_stack_set_response = cfn_responses.CloudFormationResponse.create_stack_set
     cfn_responses.CloudFormationResponse.create_stack_set = create_stack_set_response
-    cfn_responses.CloudFormationResponse.update_stack_set = update_stack_set_response
-    cfn_responses.CloudFormationResponse.delete_stack_instances = delete_stack_instances_response
+    cfn_responses.CloudFormationResponse.update_stack_set = _with_prefs(update_stack_set_response)
+    cfn_responses.CloudFormationResponse.delete_stack_instances = _with_prefs(delete_stack_instances_response)
+    _wrapped.setdefault("create_stack_instances", cfn_responses.CloudFormationResponse.create_stack_instances)
+    cfn_responses.CloudFormationResponse.create_stack_instances = _with_prefs(_wrapped["create_stack_instances"])
     cfn_responses.CloudFormationResponse.describe_organizations_access = describe_organizations_access
     cfn_responses.CloudFormationResponse.activate_organizations_access = activate_organizations_access
     global _original_describe_stack_resources

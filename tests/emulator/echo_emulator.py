@@ -1229,6 +1229,14 @@ class EchoEmulator:
             result = TRAFFIC.snapshot()
         elif path == "/_echo/cached-repositories":
             result = _seed_cached_repositories(spec)
+        elif path == "/_echo/member-role":
+            echo_cfn.member_role(spec["account"], spec["role"], spec.get("trusted_account", "123456789012"))
+        elif path == "/_echo/stack-busy":
+            # The stack reports UPDATE_IN_PROGRESS for its next `polls` DescribeStacks calls.
+            echo_cfn.make_busy(spec.get("account", "123456789012"), spec.get("region", "eu-west-1"), spec["stack"], int(spec.get("polls", 1)))
+        elif path == "/_echo/stackset-operation-polls":
+            # Every stack set operation from now on stays RUNNING for at least this many polls.
+            echo_cfn.MIN_POLLS["polls"] = int(spec.get("polls", 1))
         elif path == "/_echo/health":
             result = {"ok": True}
         else:
