@@ -442,18 +442,10 @@ pub async fn plan(
         ));
     }
 
-    // A failed stack still holds what it could not delete or roll back, even when the role
-    // that marks the rule as the stack's is gone: its own way out handles them.
-    let failed_holds = |param: &str, value: &str| {
-        stack.as_ref().is_some_and(|s| {
-            matches!(
-                s.status.as_str(),
-                "DELETE_FAILED" | "ROLLBACK_FAILED" | "UPDATE_ROLLBACK_FAILED" | "CREATE_FAILED"
-            ) && s.parameters.get(param).map(String::as_str) == Some(value)
-        })
-    };
+    // Which stack holds the rule is read from CloudFormation (DescribeStackResources), so a
+    // failed stack's rule is the stack's even when the role that named it is gone.
     if let Some(rule) = observed.rule(&desired.rule.prefix) {
-        if rule.managed_by != ours && !failed_holds("RepositoryNamePrefix", &rule.prefix) {
+        if rule.managed_by != ours {
             p.blockers.push(format!(
                 "a pull-through cache rule for prefix {:?} already exists outside stack {stack_name} (managed by {}, upstream {}): pick another --prefix; or remove it (`echo-onboard teardown --prefix {}` if echo-onboard made it, else `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {region}`; cached repositories are kept) so the stack can adopt the prefix",
                 rule.prefix, rule.managed_by.label(), rule.upstream_url, rule.prefix, rule.prefix
