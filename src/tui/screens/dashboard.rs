@@ -666,7 +666,7 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
             ),
             Line::raw(""),
             Line::raw("Press n to set up Echo's rule (the wizard plans first; nothing changes until you apply),"),
-            Line::raw("or run `echo-onboard apply --echo-account <id>` from a pipeline."),
+            Line::raw("or u to add a rule for another registry (Docker Hub, Quay, GitHub, …)."),
         ];
         frame.render_widget(
             Paragraph::new(lines).wrap(Wrap { trim: false }).block(
