@@ -216,6 +216,16 @@ impl App {
                 }
             }
             Msg::Paste(_) => {}
+            Msg::Click(x, y) if self.screen == Screen::Dashboard => {
+                return self.dashboard.click(x, y).into_iter().collect();
+            }
+            Msg::Click(..) => {}
+            Msg::Wheel(n, x, y) => {
+                if self.screen == Screen::Dashboard {
+                    self.dashboard.point_at(x, y);
+                }
+                return self.update(Msg::Scroll(n));
+            }
             Msg::Scroll(n) => {
                 let cmd = if n < 0 { Cmd::Up } else { Cmd::Down };
                 return (0..n.unsigned_abs())

@@ -607,6 +607,38 @@ mod screens {
     }
 
     #[test]
+    fn a_click_focuses_the_pane_and_row_under_it_and_the_wheel_scrolls_what_is_under_it() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Resize(120, 40));
+        a.update(Msg::Dashboard(Ok(account(observed()))));
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| crate::tui::view::render(&a, crate::tui::theme::Theme { color: false }, f))
+            .unwrap();
+        let rules = a.dashboard.rules_area.get();
+        let repos = a.dashboard.repos_area.get();
+        assert!(rules.width > 0 && repos.width > 0);
+        // The second rule's row: below the border and the header.
+        a.update(Msg::Click(rules.x + 3, rules.y + 3));
+        assert_eq!(a.dashboard.selected().unwrap().1.prefix, "other");
+        // Back to the first rule, then a click on the repositories' third row.
+        a.update(Msg::Click(rules.x + 3, rules.y + 2));
+        a.update(Msg::Click(repos.x + 3, repos.y + 4));
+        assert_eq!(
+            a.dashboard.pane,
+            crate::tui::screens::dashboard::Pane::Repos
+        );
+        assert_eq!(a.dashboard.repo_sel, 2);
+        // The wheel over the rules pane scrolls the rules, not the focused repositories.
+        a.update(Msg::Wheel(1, rules.x + 3, rules.y + 3));
+        assert_eq!(
+            a.dashboard.pane,
+            crate::tui::screens::dashboard::Pane::Rules
+        );
+        assert_eq!(a.dashboard.selected().unwrap().1.prefix, "other");
+    }
+
+    #[test]
     fn dashboard_keys() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;

@@ -98,8 +98,11 @@ async fn event_loop(
             ev = events.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => Some(Msg::Key(k)),
                 Some(Ok(TermEvent::Mouse(m))) => match m.kind {
-                    MouseEventKind::ScrollUp => Some(Msg::Scroll(-1)),
-                    MouseEventKind::ScrollDown => Some(Msg::Scroll(1)),
+                    MouseEventKind::ScrollUp => Some(Msg::Wheel(-1, m.column, m.row)),
+                    MouseEventKind::ScrollDown => Some(Msg::Wheel(1, m.column, m.row)),
+                    MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                        Some(Msg::Click(m.column, m.row))
+                    }
                     _ => None,
                 },
                 Some(Ok(TermEvent::Resize(w, h))) => Some(Msg::Resize(w, h)),

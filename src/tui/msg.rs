@@ -62,6 +62,10 @@ pub enum Msg {
     Resize(u16, u16),
     /// Mouse wheel: lines to scroll (negative is up).
     Scroll(i32),
+    /// The mouse wheel at a cell: what is under the pointer scrolls (negative is up).
+    Wheel(i32, u16, u16),
+    /// A left click at a cell: focuses the pane (and row) under it.
+    Click(u16, u16),
     /// Text pasted into the terminal (bracketed paste): typed into the focused field.
     Paste(String),
     /// Once a second: time moves on (refresh timers, elapsed time).

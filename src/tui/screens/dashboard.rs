@@ -162,6 +162,9 @@ pub struct Dashboard {
     pub filtering: bool,
     /// `S`: the sort order reversed.
     pub sort_reversed: bool,
+    /// Where the two lists were drawn last (for the mouse).
+    pub rules_area: std::cell::Cell<Rect>,
+    pub repos_area: std::cell::Cell<Rect>,
 }
 
 impl Default for Dashboard {
@@ -187,6 +190,8 @@ impl Default for Dashboard {
             filter_pane: Pane::Rules,
             filtering: false,
             sort_reversed: false,
+            rules_area: Default::default(),
+            repos_area: Default::default(),
         }
     }
 }
@@ -249,6 +254,52 @@ impl Dashboard {
                 })
             })
             .collect()
+    }
+
+    /// The pane under the pointer becomes the focused one (the wheel scrolls what is under it).
+    pub fn point_at(&mut self, x: u16, y: u16) -> Option<Pane> {
+        let at = ratatui::layout::Position::new(x, y);
+        let pane = if self.rules_area.get().contains(at) {
+            Pane::Rules
+        } else if self.repos_area.get().contains(at) && self.rule_repos().next().is_some() {
+            Pane::Repos
+        } else {
+            return None;
+        };
+        self.pane = pane;
+        Some(pane)
+    }
+
+    /// A click focuses the pane under it and selects the row under it (when the whole list
+    /// is on screen, so the row's place is known).
+    pub fn click(&mut self, x: u16, y: u16) -> Option<Effect> {
+        let pane = self.point_at(x, y)?;
+        let area = match pane {
+            Pane::Rules => self.rules_area.get(),
+            Pane::Repos => self.repos_area.get(),
+        };
+        // Below the border and the header row.
+        let row = y.checked_sub(area.y + 2)? as usize;
+        let rows = area.height.saturating_sub(3) as usize;
+        match pane {
+            Pane::Rules => {
+                let visible = self.visible_rules();
+                let i = *visible.get(row).filter(|_| visible.len() <= rows)?;
+                if i != self.rule_sel {
+                    self.rule_sel = i;
+                    self.repo_sel = 0;
+                    self.images = None;
+                    return self.load_details(false);
+                }
+            }
+            Pane::Repos => {
+                let n = self.visible_repos().len();
+                if row < n && n <= rows {
+                    self.repo_sel = row;
+                }
+            }
+        }
+        None
     }
 
     /// A typed filter: the selection moves to the first row it lets through.
@@ -691,6 +742,7 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
         Constraint::Percentage(split),
         Constraint::Percentage(100 - split),
     ]));
+    d.rules_area.set(rules_area);
     render_rules(d, theme, frame, rules_area);
     render_rule_detail(d, now, theme, frame, detail_area);
     let (list_area, images_area) = if d.images.is_some() {
@@ -702,6 +754,7 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
     } else {
         (bottom, None)
     };
+    d.repos_area.set(list_area);
     render_repos(d, now, theme, frame, list_area);
     if let (Some(area), Some(p)) = (images_area, &d.images) {
         render_images(p, now, theme, frame, area);
