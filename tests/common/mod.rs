@@ -143,6 +143,29 @@ impl Emulator {
         );
     }
 
+    /// Makes `operation` fail with `code` (HTTP `status`) and this message the next `times` calls.
+    pub fn control_fault(
+        &self,
+        operation: &str,
+        code: &str,
+        status: u16,
+        message: &str,
+        times: i64,
+    ) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "code": code, "status": status, "message": message, "times": times}),
+        );
+    }
+
+    /// Makes the next `times` calls of `operation` (JSON protocol) answer `answer` with 200.
+    pub fn answer(&self, operation: &str, answer: Value, times: i64) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "answer": answer, "times": times}),
+        );
+    }
+
     pub fn clear_faults(&self) {
         ureq::delete(&format!("{}/_echo/faults", self.endpoint))
             .call()

@@ -1176,6 +1176,12 @@ class EchoEmulator:
             if fault:
                 if fault["latency_ms"]:
                     time.sleep(fault["latency_ms"] / 1000.0)
+                if "answer" in fault and protocol == "json":
+                    # What the service answered, as a test scripts it (e.g. a validation
+                    # that fails for a reason only the upstream knows).
+                    out = json.dumps(fault["answer"]).encode()
+                    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(out)))])
+                    return [out]
                 if fault.get("code"):
                     status, headers, out = _error_response(
                         protocol, fault["code"], fault.get("message") or f"Injected fault on {operation}", int(fault["status"])
