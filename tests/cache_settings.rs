@@ -394,3 +394,69 @@ async fn a_failed_scanning_write_rolls_back_the_template_rule_and_role() {
     assert!(rules(&emu).await.is_empty());
     assert_eq!(scan_filters(&emu).await, ["team-a/*"]);
 }
+
+/// `--kms-key`: AWS takes only a key ARN in the repository's region. An alias or a key from
+/// another region is refused before anything is sent (exit 2), with how to get the ARN; the
+/// sandbox refuses the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kms_alias_or_a_key_in_another_region_is_refused_before_anything_is_sent() {
+    let emu = Emulator::start();
+    let other_region = format!("arn:aws:kms:us-east-1:{OWN_ACCOUNT}:key/1234abcd-12ab");
+    for method in ["api", "cloudformation"] {
+        for (key, rule) in [
+            (
+                "alias/my-key",
+                "aws kms describe-key --key-id alias/my-key --query KeyMetadata.Arn --output text",
+            ),
+            (
+                other_region.as_str(),
+                "must be a key in eu-west-1, the region of the repositories (ECR refuses a key from another region), got one in us-east-1",
+            ),
+        ] {
+            emu.reset_calls();
+            let out = emu
+                .cli()
+                .args(["--json"])
+                .args(args(
+                    "apply",
+                    &["--yes", "--method", method, "--kms-key", key],
+                ))
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+            let v = stdout_json(&out);
+            assert_eq!(v["error"]["code"], "InvalidInput", "{v}");
+            assert_eq!(v["error"]["fields"][0]["field"], "kms-key", "{v}");
+            assert!(v.to_string().contains(rule), "{v}");
+            let (total, calls) = emu.calls();
+            assert_eq!(total, 0, "{method} {key}: {calls:?}");
+        }
+    }
+    // The sandbox: the same refusal, so trying the tool there teaches what AWS does.
+    let out = emu
+        .cli()
+        .args(["--sandbox", "plan", "--echo-account", ECHO_ACCOUNT])
+        .args(["--kms-key", "alias/nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ECR does not accept an alias for a creation template"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A key ARN in the region is accepted and reaches the template as given.
+    let key = format!("arn:aws:kms:{REGION}:{OWN_ACCOUNT}:key/1234abcd-12ab");
+    let out = emu
+        .cli()
+        .args(args("apply", &["--yes", "--kms-key", &key]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    assert_eq!(
+        t[0].encryption_configuration().unwrap().kms_key(),
+        Some(key.as_str())
+    );
+}

@@ -385,8 +385,9 @@ pub struct CacheArgs {
     /// Make image tags immutable in cached repositories.
     #[arg(long)]
     pub immutable_tags: bool,
-    /// Encrypt cached repositories with this KMS key (ARN or alias/NAME; default AES256).
-    #[arg(long, value_name = "ARN|alias/NAME")]
+    /// Encrypt cached repositories with this KMS key: its full ARN, in the region (ECR takes
+    /// no alias); default AES256.
+    #[arg(long, value_name = "KEY_ARN")]
     pub kms_key: Option<String>,
     /// Lifecycle policy: expire untagged images this many days after they were pushed.
     #[arg(long, value_name = "DAYS")]

@@ -65,7 +65,7 @@ impl ScanType {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CacheSettings {
     pub immutable_tags: bool,
-    /// A KMS key ARN, alias ARN or `alias/…`; `None` is AES256.
+    /// A KMS key ARN (never an alias: ECR's model refuses one); `None` is AES256.
     pub kms_key: Option<String>,
     pub expire_untagged_days: Option<u32>,
     pub keep_last: Option<u32>,
@@ -112,23 +112,45 @@ fn positive(
     }
 }
 
+/// The service model's pattern for a creation template's `kmsKey`: a key ARN, never an alias
+/// (the API reference: "The full ARN of the KMS key must be specified").
+pub const KMS_KEY_PATTERN: &str = r"^arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-z0-9-]+$";
+
 fn kms_key(raw: &str) -> Result<String, FieldError> {
     let v = raw.trim();
-    let example = "alias/ecr-cache";
-    let arn = regex_lite::Regex::new(
-        r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$",
-    )
-    .expect("static regex");
-    let alias = regex_lite::Regex::new(r"^alias/[A-Za-z0-9/_-]{1,250}$").expect("static regex");
-    if arn.is_match(v) || alias.is_match(v) {
-        Ok(v.to_string())
+    let example = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let arn = regex_lite::Regex::new(KMS_KEY_PATTERN).expect("static regex");
+    if arn.is_match(v) {
+        return Ok(v.to_string());
+    }
+    let rule = if v.starts_with("alias/") || v.contains(":alias/") {
+        // Resolving needs kms:DescribeKey and a KMS client; the one command is cheaper to say.
+        format!(
+            "must be the key's ARN: ECR does not accept an alias for a creation template. Get the ARN with `aws kms describe-key --key-id {} --query KeyMetadata.Arn --output text`",
+            v.rsplit(':').next().unwrap_or(v)
+        )
     } else {
-        Err(err(
+        "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, the ID in lower case)".into()
+    };
+    Err(err("kms-key", raw, rule, example))
+}
+
+/// The region named in a key ARN.
+pub fn kms_key_region(key: &str) -> Option<&str> {
+    key.split(':').nth(3)
+}
+
+/// ECR needs the key in the repository's region ("The key must exist in the same Region as the
+/// repository").
+pub fn kms_key_in_region(key: &str, region: &str) -> Result<(), FieldError> {
+    match kms_key_region(key) {
+        Some(r) if r != region => Err(err(
             "kms-key",
-            raw,
-            "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN or alias/NAME",
-            example,
-        ))
+            key,
+            format!("must be a key in {region}, the region of the repositories (ECR refuses a key from another region), got one in {r}"),
+            &format!("a key in {region}: create one there, or a replica of a multi-Region key (mrk-…), and pass its ARN"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -440,8 +462,7 @@ pub const ECR_SERVICE: &str = "ecr.amazonaws.com";
 pub const TEMPLATE_SID: &str = "CreateCachedRepositories";
 pub const KMS_SID: &str = "UseKmsKeysThroughEcr";
 
-/// The account named in a key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:…`); `None` for
-/// `alias/NAME`, which is in the caller's own account.
+/// The account named in a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/…`).
 pub fn kms_key_account(key: &str) -> Option<&str> {
     key.split(':').nth(4)
 }
@@ -937,6 +958,35 @@ mod tests {
     }
 
     #[test]
+    fn a_kms_alias_is_refused_with_the_command_that_gives_the_arn() {
+        for alias in [
+            "alias/my-key",
+            "arn:aws:kms:eu-west-1:123456789012:alias/my-key",
+        ] {
+            let e = settings(|i| i.kms_key = Some(alias.into())).unwrap_err();
+            assert_eq!(e[0].field, "kms-key");
+            assert!(
+                e[0].to_string().contains(
+                    "aws kms describe-key --key-id alias/my-key --query KeyMetadata.Arn --output text"
+                ),
+                "{}",
+                e[0]
+            );
+        }
+        // The model's pattern: lower-case key ids only.
+        assert!(settings(
+            |i| i.kms_key = Some("arn:aws:kms:eu-west-1:123456789012:key/ABCD".into())
+        )
+        .is_err());
+        let key = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd";
+        assert!(kms_key_in_region(key, "us-east-1").is_ok());
+        let e = kms_key_in_region(key, "eu-west-1").unwrap_err();
+        assert_eq!(e.field, "kms-key");
+        assert!(e.to_string().contains("must be a key in eu-west-1"), "{e}");
+        assert!(e.to_string().contains("got one in us-east-1"), "{e}");
+    }
+
+    #[test]
     fn validation_names_the_field_and_the_fix() {
         let e = settings(|i| {
             i.expire_untagged_after = Some("0".into());
@@ -950,9 +1000,12 @@ mod tests {
             fields,
             ["kms-key", "expire-untagged-after", "keep-last", "scan"]
         );
-        assert!(e[0].to_string().contains("alias/"), "{}", e[0]);
+        assert!(e[0].to_string().contains("KMS key ARN"), "{}", e[0]);
         let s = settings(|i| {
-            i.kms_key = Some("alias/ecr".into());
+            i.kms_key = Some(
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .into(),
+            );
             i.scan = Some("Enhanced".into());
         })
         .unwrap();

@@ -414,6 +414,11 @@ impl SetupInput {
                 None
             }
         };
+        if let (Some(key), Ok(r)) = (cache.as_ref().and_then(|c| c.kms_key.as_ref()), &region) {
+            if let Err(e) = super::cache::kms_key_in_region(key, r.as_str()) {
+                errors.push(e);
+            }
+        }
         macro_rules! take {
             ($r:expr) => {
                 match $r {
