@@ -32,6 +32,9 @@ CloudFormation and CloudWatch. This module adds, at import time:
 * a control endpoint to seed images into an upstream (Echo) account
   (``POST /_echo/upstream-image``).
 
+Every AWS request is first checked against botocore's service model
+(``echo_conformance.py``): a request AWS would refuse is refused the same way.
+
 Run: ``python echo_emulator.py [--port 0]``; it prints ``READY http://127.0.0.1:PORT``
 once it is listening.
 """
@@ -59,6 +62,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 
 import echo_cfn
+import echo_conformance
 import echo_iam
 
 
@@ -1169,6 +1173,14 @@ class EchoEmulator:
         else:
             operation, protocol = _operation(environ, body)
         TRAFFIC.call(operation or f"{environ.get('REQUEST_METHOD')} {path}")
+        refused = echo_conformance.violations(environ, operation, protocol, body)
+        if refused:
+            code, errors = refused
+            text = echo_conformance.message(errors)
+            print(f"CONFORMANCE {operation}: {text}", file=sys.stderr, flush=True)
+            status, headers, out = _error_response(protocol, code, text, 400)
+            start_response(status, headers + [("Content-Length", str(len(out)))])
+            return [out]
         if path == "/listRegions":
             return _list_regions(environ, start_response, body)
         if operation:
