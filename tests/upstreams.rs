@@ -755,3 +755,36 @@ async fn quay_stack_lives_next_to_echo_stack_and_an_api_secret_blocks_a_stack() 
     left.sort();
     assert_eq!(left, vec!["echo".to_string(), "hub".to_string()]);
 }
+
+/// `--upstream-prefix` for another upstream is kept by both methods: the rule maps to it, and
+/// a second plan is a no-op.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_prefix_is_kept_by_both_methods() {
+    let emu = Emulator::start();
+    for (prefix, method) in [("qa", "api"), ("qc", "cloudformation")] {
+        let setup = [
+            "--upstream",
+            "quay",
+            "--prefix",
+            prefix,
+            "--upstream-prefix",
+            "coreos",
+            "--method",
+            method,
+        ];
+        let (code, applied) = run(&emu, &with(&["apply", "--yes"], &setup), "");
+        assert_eq!(code, 0, "{method}: {applied}");
+        let rule = rules(&emu)
+            .await
+            .into_iter()
+            .find(|r| r.ecr_repository_prefix() == Some(prefix))
+            .unwrap_or_else(|| panic!("rule {prefix}"));
+        assert_eq!(rule.upstream_repository_prefix(), Some("coreos"), "{method}");
+        let (code, plan) = run(&emu, &with(&["plan"], &setup), "");
+        assert_eq!(code, 0, "{plan}");
+        assert!(
+            actions(&plan).iter().all(|(_, a)| a == "no-op"),
+            "{method}: {plan}"
+        );
+    }
+}

@@ -1467,8 +1467,9 @@ impl Aws for SdkAws {
                         .or_insert_with(|| vec![0u64; days]);
                     for (t, v) in r.timestamps().iter().zip(r.values()) {
                         let at = DateTime::<Utc>::from_timestamp(t.secs(), 0).unwrap_or(start);
-                        let day = (at - start).num_days().clamp(0, days as i64 - 1) as usize;
-                        series[day] += v.round() as u64;
+                        if let Some(day) = crate::core::model::pull_day(start, at, days) {
+                            series[day] += v.round() as u64;
+                        }
                     }
                 }
                 Ok::<_, AwsError>(counts)

@@ -140,9 +140,11 @@ fn finish(result: Result<(), Stop>, ctx: &Context) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(stop) => {
             if let Stop::Failed(f) = &stop {
-                err(format!("error: {}", f.error.line()));
+                // The same redaction as the bundle: a failure may carry what AWS echoed back.
+                let secrets = redact::secrets_from_env();
+                err(redact::redact(&format!("error: {}", f.error.line()), &secrets));
                 if ctx.json {
-                    out(failure_json(f).to_string());
+                    out(redact::redact(&failure_json(f).to_string(), &secrets));
                 }
             }
             tracing::error!(exit = stop.exit_code(), "{stop:?}");

@@ -174,6 +174,21 @@ pub const PULL_DAYS: usize = 30;
 /// Pulls per day, oldest first, `PULL_DAYS` long.
 pub type DailyPulls = Vec<u64>;
 
+/// The end of the pull window: the next UTC midnight, so the window is `PULL_DAYS` whole UTC
+/// days ending with today and each daily bucket is one calendar day (CloudWatch's daily
+/// periods start at the window's start).
+pub fn pull_window_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    today + chrono::Duration::days(1)
+}
+
+/// Which day of a window starting at `start` (a UTC midnight) a timestamp falls in; `None`
+/// outside the window. Floors, so a datapoint stamped at 23:59 stays in its own day.
+pub fn pull_day(start: DateTime<Utc>, at: DateTime<Utc>, days: usize) -> Option<usize> {
+    let day = (at - start).num_seconds().div_euclid(86_400);
+    (0..days as i64).contains(&day).then_some(day as usize)
+}
+
 impl RepoDetails {
     /// What these images add up to.
     pub fn of(images: &[ImageInfo]) -> Self {
@@ -511,6 +526,24 @@ pub fn usage_instructions(account: &str, region: &str, prefix: &str) -> Vec<Stri
 mod tests {
     use super::*;
     use crate::core::validate::SetupInput;
+
+    #[test]
+    fn the_pull_window_is_whole_utc_days_ending_today() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let end = pull_window_end(at("2026-12-04T20:17:43Z"));
+        assert_eq!(end, at("2026-12-05T00:00:00Z"));
+        let start = end - chrono::Duration::days(PULL_DAYS as i64);
+        assert_eq!(start, at("2026-11-05T00:00:00Z"));
+        // Today's pulls are in the last bucket, yesterday's just before, whatever the hour.
+        assert_eq!(pull_day(start, at("2026-12-04T00:00:00Z"), PULL_DAYS), Some(29));
+        assert_eq!(pull_day(start, at("2026-12-04T23:59:59Z"), PULL_DAYS), Some(29));
+        assert_eq!(pull_day(start, at("2026-12-03T23:59:59Z"), PULL_DAYS), Some(28));
+        assert_eq!(pull_day(start, at("2026-11-05T00:00:00Z"), PULL_DAYS), Some(0));
+        assert_eq!(pull_day(start, at("2026-11-04T23:59:59Z"), PULL_DAYS), None);
+        assert_eq!(pull_day(start, end, PULL_DAYS), None);
+        // Midnight exactly is the next day's start.
+        assert_eq!(pull_window_end(at("2026-12-05T00:00:00Z")), at("2026-12-06T00:00:00Z"));
+    }
 
     #[test]
     fn desired_state_from_defaults() {

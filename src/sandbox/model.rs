@@ -1,6 +1,6 @@
 //! The request constraints of AWS's service models (the files the SDKs are generated from) that
 //! the sandbox enforces, with the error AWS gives, so the sandbox refuses what AWS refuses.
-//! Patterns are Smithy patterns: searched, not anchored, exactly as the model writes them.
+//! A pattern must match the whole value, as the services check it.
 
 use crate::aws::AwsError;
 use crate::core::cache::CreationTemplate;
@@ -32,7 +32,7 @@ pub fn violation(action: &str, value: &str, at: &str, constraint: &str) -> AwsEr
 }
 
 fn pattern(action: &str, value: &str, at: &str, pattern: &str) -> Result<(), AwsError> {
-    let re = regex_lite::Regex::new(pattern).expect("model pattern");
+    let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).expect("model pattern");
     if re.is_match(value) {
         Ok(())
     } else {

@@ -6,8 +6,9 @@ patterns, for the JSON protocols (ECR, Secrets Manager), rpc-v2-cbor (CloudWatch
 bodies (Account) and the query protocol (IAM, STS, CloudFormation: the flat ``A.member.1.B``
 parameters are un-flattened along the input shape first). A violation answers as AWS does, a
 ``ValidationException`` (``ValidationError`` for query services) with AWS's wording, so the test
-whose request caused it fails. Patterns are Smithy's: searched, not anchored. Values of members
-the model marks sensitive are never echoed.
+whose request caused it fails. A pattern must match the whole value, as AWS's services check it
+(IAM refuses a tag key ``k!`` under ``[\p{L}\p{Z}\p{N}_.:/=+\-@]+``). Values of members the
+model marks sensitive are never echoed.
 """
 
 from __future__ import annotations
@@ -49,9 +50,15 @@ def _pattern(p: str) -> Any:
         try:
             _PATTERNS[p] = re.compile(p)
         except re.error:
-            # A pattern Python cannot read is not checked rather than guessed at.
-            print(f"conformance: pattern not checked (not Python syntax): {p}", file=sys.stderr)
-            _PATTERNS[p] = None
+            # Java's \p{L} classes (IAM's tag patterns): the `regex` module reads them.
+            try:
+                import regex
+
+                _PATTERNS[p] = regex.compile(p)
+            except Exception:
+                # A pattern neither can read is not checked rather than guessed at.
+                print(f"conformance: pattern not checked: {p}", file=sys.stderr)
+                _PATTERNS[p] = None
     return _PATTERNS[p]
 
 
@@ -106,7 +113,7 @@ class Checker:
             self._size(shape, value, len(value), at, sensitive)
             if "pattern" in shape:
                 p = _pattern(shape["pattern"])
-                if p is not None and not p.search(value):
+                if p is not None and not p.fullmatch(value):
                     self.fail(value, at, f"Member must satisfy regular expression pattern: {shape['pattern']}", sensitive)
         elif kind in ("integer", "long"):
             try:
