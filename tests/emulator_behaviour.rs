@@ -237,7 +237,9 @@ async fn requests_that_break_the_service_model_are_refused_as_aws_does() {
         .create_stack()
         .stack_name("s")
         .template_body("{}")
-        .capabilities(aws_sdk_cloudformation::types::Capability::from("CAPABILITY_NOPE"))
+        .capabilities(aws_sdk_cloudformation::types::Capability::from(
+            "CAPABILITY_NOPE",
+        ))
         .send()
         .await
         .unwrap_err();

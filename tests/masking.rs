@@ -98,9 +98,16 @@ async fn an_aws_error_carrying_a_secret_is_masked_in_json_stderr_log_and_bundle(
     let log = written
         .iter()
         .find(|(p, _)| p.ends_with("echo-onboard.log"))
-        .unwrap_or_else(|| panic!("no log among {:?}", written.iter().map(|w| &w.0).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no log among {:?}",
+                written.iter().map(|w| &w.0).collect::<Vec<_>>()
+            )
+        });
     assert!(log.1.contains("«redacted»"), "{}", log.1);
-    assert!(std::fs::read_to_string(&bundle).unwrap().contains("«redacted»"));
+    assert!(std::fs::read_to_string(&bundle)
+        .unwrap()
+        .contains("«redacted»"));
     for (path, content) in &written {
         nowhere(&path.display().to_string(), content);
     }

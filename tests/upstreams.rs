@@ -779,7 +779,11 @@ async fn the_upstream_prefix_is_kept_by_both_methods() {
             .into_iter()
             .find(|r| r.ecr_repository_prefix() == Some(prefix))
             .unwrap_or_else(|| panic!("rule {prefix}"));
-        assert_eq!(rule.upstream_repository_prefix(), Some("coreos"), "{method}");
+        assert_eq!(
+            rule.upstream_repository_prefix(),
+            Some("coreos"),
+            "{method}"
+        );
         let (code, plan) = run(&emu, &with(&["plan"], &setup), "");
         assert_eq!(code, 0, "{plan}");
         assert!(

@@ -142,7 +142,10 @@ fn finish(result: Result<(), Stop>, ctx: &Context) -> ExitCode {
             if let Stop::Failed(f) = &stop {
                 // The same redaction as the bundle: a failure may carry what AWS echoed back.
                 let secrets = redact::secrets_from_env();
-                err(redact::redact(&format!("error: {}", f.error.line()), &secrets));
+                err(redact::redact(
+                    &format!("error: {}", f.error.line()),
+                    &secrets,
+                ));
                 if ctx.json {
                     out(redact::redact(&failure_json(f).to_string(), &secrets));
                 }

@@ -178,7 +178,11 @@ pub type DailyPulls = Vec<u64>;
 /// days ending with today and each daily bucket is one calendar day (CloudWatch's daily
 /// periods start at the window's start).
 pub fn pull_window_end(now: DateTime<Utc>) -> DateTime<Utc> {
-    let today = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let today = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
     today + chrono::Duration::days(1)
 }
 
@@ -535,14 +539,29 @@ mod tests {
         let start = end - chrono::Duration::days(PULL_DAYS as i64);
         assert_eq!(start, at("2026-11-05T00:00:00Z"));
         // Today's pulls are in the last bucket, yesterday's just before, whatever the hour.
-        assert_eq!(pull_day(start, at("2026-12-04T00:00:00Z"), PULL_DAYS), Some(29));
-        assert_eq!(pull_day(start, at("2026-12-04T23:59:59Z"), PULL_DAYS), Some(29));
-        assert_eq!(pull_day(start, at("2026-12-03T23:59:59Z"), PULL_DAYS), Some(28));
-        assert_eq!(pull_day(start, at("2026-11-05T00:00:00Z"), PULL_DAYS), Some(0));
+        assert_eq!(
+            pull_day(start, at("2026-12-04T00:00:00Z"), PULL_DAYS),
+            Some(29)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-12-04T23:59:59Z"), PULL_DAYS),
+            Some(29)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-12-03T23:59:59Z"), PULL_DAYS),
+            Some(28)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-11-05T00:00:00Z"), PULL_DAYS),
+            Some(0)
+        );
         assert_eq!(pull_day(start, at("2026-11-04T23:59:59Z"), PULL_DAYS), None);
         assert_eq!(pull_day(start, end, PULL_DAYS), None);
         // Midnight exactly is the next day's start.
-        assert_eq!(pull_window_end(at("2026-12-05T00:00:00Z")), at("2026-12-06T00:00:00Z"));
+        assert_eq!(
+            pull_window_end(at("2026-12-05T00:00:00Z")),
+            at("2026-12-06T00:00:00Z")
+        );
     }
 
     #[test]

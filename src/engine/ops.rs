@@ -1122,11 +1122,11 @@ pub fn verify_input(req: &VerifyRequest) -> OpResult<(ImageRef, RepoPrefix)> {
         .map_err(|e| bad.push(e))
         .ok();
     if let Some(url) = &req.registry_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        if let Err(rule) = crate::aws::registry::allowed_url(url) {
             bad.push(FieldError {
                 field: "registry-url",
                 value: url.clone(),
-                rule: "must be an http(s) URL of the registry endpoint".into(),
+                rule,
                 example: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
             });
         }
