@@ -203,6 +203,7 @@ fn image(tag: &str, size: u64, days_ago: i64, pulled_hours_ago: Option<i64>) -> 
         size_bytes: size,
         pushed_at: Some(now - chrono::Duration::days(days_ago)),
         last_pulled_at: pulled_hours_ago.map(|h| now - chrono::Duration::hours(h)),
+        archived: false,
     }
 }
 
@@ -1853,6 +1854,7 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
             .as_str()
             .unwrap_or("MUTABLE")
             .to_string(),
+        mutability_exclusions: vec![],
         encryption_type: props["EncryptionConfiguration"]["EncryptionType"]
             .as_str()
             .unwrap_or("AES256")

@@ -460,3 +460,135 @@ async fn a_kms_alias_or_a_key_in_another_region_is_refused_before_anything_is_se
         Some(key.as_str())
     );
 }
+
+/// Archive images not pulled for N days, then expire them at least 90 days later: the plan
+/// states the archive's minimum charge, apply writes the lifecycle rules ECR takes (the
+/// emulator checks the archive rules), a second plan is a no-op, teardown removes the template.
+#[tokio::test(flavor = "multi_thread")]
+async fn archiving_unpulled_images_is_planned_with_its_cost_and_round_trips() {
+    let emu = Emulator::start();
+    const ARCHIVE: &[&str] = &["--archive-after", "60", "--expire-archived-after", "180"];
+    let plan = plan_json(&emu, ARCHIVE);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("iam-role".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into()),
+            ("repository-creation-template".into(), "create".into()),
+        ]
+    );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("billed for at least 90 days of archive storage"),
+        "{plan}"
+    );
+    let out = emu
+        .cli()
+        .args(args("apply", &with(ARCHIVE, &["--yes"])))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    let lifecycle: Value = serde_json::from_str(t[0].lifecycle_policy().unwrap()).unwrap();
+    assert_eq!(
+        lifecycle["rules"][0]["action"],
+        serde_json::json!({"type": "transition", "targetStorageClass": "archive"})
+    );
+    assert_eq!(lifecycle["rules"][1]["selection"]["countNumber"], 180);
+    assert_eq!(
+        t[0].applied_for()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        ["PULL_THROUGH_CACHE"]
+    );
+    emu.cli()
+        .args(args("plan", &with(ARCHIVE, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+    // Sooner than the minimum charge: refused before anything is sent.
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .args(args("plan", &["--expire-archived-after", "30"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(emu.calls().0, 0);
+    let out = emu
+        .cli()
+        .args(["teardown", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(templates(&emu).await.is_empty());
+    assert!(rules(&emu).await.is_empty());
+}
+
+/// Tag-mutability exclusions: version tags pinned, `latest*` keeps syncing. The template says
+/// IMMUTABLE_WITH_EXCLUSION with the filters, a first pull makes a repository with them, a
+/// second plan is a no-op; without --immutable-tags the flag is refused (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_tags_with_mutable_exclusions_round_trip() {
+    let emu = Emulator::start();
+    const TAGS: &[&str] = &["--immutable-tags", "--mutable-tags", "latest*,nightly*"];
+    let out = emu
+        .cli()
+        .args(args("apply", &with(TAGS, &["--yes"])))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    assert_eq!(
+        t[0].image_tag_mutability().map(|m| m.as_str()),
+        Some("IMMUTABLE_WITH_EXCLUSION")
+    );
+    let filters: Vec<&str> = t[0]
+        .image_tag_mutability_exclusion_filters()
+        .iter()
+        .map(|f| f.filter())
+        .collect();
+    assert_eq!(filters, ["latest*", "nightly*"]);
+    pull_through_cache(&emu).await;
+    let repo = ecr(&emu)
+        .await
+        .describe_repositories()
+        .repository_names("echo/python")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.repositories()[0]
+            .image_tag_mutability()
+            .map(|m| m.as_str()),
+        Some("IMMUTABLE_WITH_EXCLUSION")
+    );
+    emu.cli()
+        .args(args("plan", &with(TAGS, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+    // Plain --immutable-tags drops the exclusions: one field-level update.
+    let plan = plan_json(&emu, &["--immutable-tags"]);
+    let row = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "repository-creation-template")
+        .unwrap()
+        .clone();
+    assert_eq!(row["action"], "update", "{row}");
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .args(args("plan", &["--mutable-tags", "latest*"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("needs --immutable-tags"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emu.calls().0, 0);
+}

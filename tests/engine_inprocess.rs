@@ -374,6 +374,7 @@ async fn sandbox_gives_the_errors_aws_gives() {
         prefix: "echo".into(),
         description: "Managed by echo-onboard".into(),
         image_tag_mutability: "MUTABLE".into(),
+        mutability_exclusions: vec![],
         encryption_type: "KMS".into(),
         kms_key: Some(kms.into()),
         resource_tags: Default::default(),

@@ -341,6 +341,9 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
         repository_policy,
         scan_on_push: args.scan_on_push,
         scan: args.scan.clone(),
+        mutable_tags: args.mutable_tags.clone(),
+        archive_after: args.archive_after.clone(),
+        expire_archived_after: args.expire_archived_after.clone(),
     })
 }
 
@@ -394,6 +397,7 @@ fn plan_request(args: &SetupArgs, region: &str) -> Result<ops::PlanRequest, Stop
             tags: args.tags.clone(),
             cache: cache_input(&args.cache)?,
             upstream: upstream_input(&args.upstream)?,
+            broad_policy: args.broad_policy,
         },
         method: match args.method {
             Method::Api => planning::Method::Api,

@@ -124,6 +124,10 @@ pub struct ImageInfo {
     pub size_bytes: u64,
     pub pushed_at: Option<DateTime<Utc>>,
     pub last_pulled_at: Option<DateTime<Utc>>,
+    /// In ECR's archive storage class (ARCHIVED, or ACTIVATING on its way back): a pull
+    /// answers 404 until it is restored, and it is billed for at least 90 days.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 /// A cached repository under some rule's prefix, with usage figures.
@@ -196,10 +200,14 @@ pub fn pull_day(start: DateTime<Utc>, at: DateTime<Utc>, days: usize) -> Option<
 impl RepoDetails {
     /// What these images add up to.
     pub fn of(images: &[ImageInfo]) -> Self {
+        let (archived, active): (Vec<&ImageInfo>, Vec<&ImageInfo>) =
+            images.iter().partition(|i| i.archived);
         Self {
-            image_count: images.len(),
-            size_bytes: images.iter().map(|i| i.size_bytes).sum(),
+            image_count: active.len(),
+            size_bytes: active.iter().map(|i| i.size_bytes).sum(),
             last_pulled_at: images.iter().filter_map(|i| i.last_pulled_at).max(),
+            archived_count: archived.len(),
+            archived_bytes: archived.iter().map(|i| i.size_bytes).sum(),
         }
     }
 }
@@ -220,9 +228,13 @@ impl RepositoryInfo {
 /// What a repository's images add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RepoDetails {
+    /// Active images (what a pull can get) and their bytes.
     pub image_count: usize,
     pub size_bytes: u64,
     pub last_pulled_at: Option<DateTime<Utc>>,
+    /// Archived images and their bytes, counted apart.
+    pub archived_count: usize,
+    pub archived_bytes: u64,
 }
 
 /// A Secrets Manager secret as described, and what a read of its value showed (key names

@@ -136,6 +136,9 @@ impl OptionsStep {
                 "" | "n" | "no" => None,
                 _ => Some(scan),
             },
+            mutable_tags: vec![],
+            archive_after: None,
+            expire_archived_after: None,
         }
     }
 
