@@ -991,6 +991,7 @@ impl Aws for SandboxAws {
                 keys: None,
                 value_matches: None,
                 unreadable: None,
+                kms_key_id: None,
             }
         }))
     }

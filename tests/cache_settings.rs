@@ -578,6 +578,36 @@ async fn immutable_tags_with_mutable_exclusions_round_trip() {
         .unwrap()
         .clone();
     assert_eq!(row["action"], "update", "{row}");
+    // Templates stay PULL_THROUGH_CACHE only: CREATE_ON_PUSH added by hand is planned back.
+    ecr(&emu)
+        .await
+        .update_repository_creation_template()
+        .prefix("echo")
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::PullThroughCache)
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::CreateOnPush)
+        .send()
+        .await
+        .unwrap();
+    let plan = plan_json(&emu, TAGS);
+    let row = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "repository-creation-template")
+        .unwrap()
+        .clone();
+    let applied = row["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "applied_for")
+        .unwrap_or_else(|| panic!("applied_for in {row}"))
+        .clone();
+    assert_eq!(
+        applied["after"],
+        serde_json::json!(["PULL_THROUGH_CACHE"]),
+        "{row}"
+    );
     emu.reset_calls();
     let out = emu
         .cli()

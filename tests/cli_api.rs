@@ -265,7 +265,10 @@ async fn bad_input_exits_2_and_creates_nothing() {
     // Nothing reached AWS: the emulator counted no AWS call at all (its control calls, such
     // as Echo's grant at start, are not AWS calls), and holds no rule and no role.
     let (total, calls) = emu.calls();
-    assert_eq!(total, 0, "a request was sent despite invalid input: {calls:?}");
+    assert_eq!(
+        total, 0,
+        "a request was sent despite invalid input: {calls:?}"
+    );
     assert!(rules(&emu).await.is_empty());
     assert!(!role_exists(&emu, ROLE).await);
 }

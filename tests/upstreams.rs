@@ -792,3 +792,83 @@ async fn the_upstream_prefix_is_kept_by_both_methods() {
         );
     }
 }
+
+/// Chainguard: the URL is exactly cgr.dev, and ECR reads its credentials only from a secret
+/// under Secrets Manager's default key: another URL is refused (exit 2, nothing sent), a
+/// secret under a customer key blocks the plan with the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn chainguard_checks_its_url_and_its_secrets_key() {
+    let emu = Emulator::start();
+    emu.reset_calls();
+    let (code, doc) = run(
+        &emu,
+        &[
+            "plan",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--upstream-url",
+            "cgr.example.com",
+            "--username",
+            "u",
+            "--token-stdin",
+        ],
+        TOKEN,
+    );
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["error"]["fields"][0]["field"], "upstream-url", "{doc}");
+    assert!(
+        doc.to_string().contains("chainguard has one URL, cgr.dev"),
+        "{doc}"
+    );
+    assert_eq!(emu.calls().0, 0);
+
+    let sm = secrets(&emu).await;
+    let made = sm
+        .create_secret()
+        .name("ecr-pullthroughcache/cg")
+        .kms_key_id(format!(
+            "arn:aws:kms:{REGION}:{OWN_ACCOUNT}:key/1234abcd-12ab"
+        ))
+        .secret_string(serde_json::json!({"username": "u", "accessToken": TOKEN}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = made.arn().unwrap().to_string();
+    let (code, plan) = run(
+        &emu,
+        &[
+            "plan",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--credential-arn",
+            &arn,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan["blockers"].to_string().contains("ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key"),
+        "{plan}"
+    );
+    let (code, applied) = run(
+        &emu,
+        &[
+            "apply",
+            "--yes",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--credential-arn",
+            &arn,
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{applied}");
+    assert_eq!(applied["error"]["code"], "Blocked", "{applied}");
+    assert!(rules(&emu).await.is_empty());
+}

@@ -517,6 +517,7 @@ impl Aws for SdkAws {
             keys: None,
             value_matches: None,
             unreadable: None,
+            kms_key_id: out.kms_key_id().map(str::to_string),
         }))
     }
 

@@ -259,6 +259,23 @@ pub struct ObservedSecret {
     /// Why the value could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
+    /// The KMS key that encrypts it (`DescribeSecret`'s `KmsKeyId`); `None`: the default
+    /// `aws/secretsmanager` key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// Whether a secret's key is Secrets Manager's default one, the only kind ECR's Chainguard
+/// upstream reads (ECR user guide, pull-through cache: Chainguard).
+pub fn uses_default_secret_key(kms_key_id: Option<&str>) -> bool {
+    match kms_key_id {
+        None => true,
+        Some(k) => {
+            k.is_empty()
+                || k == "alias/aws/secretsmanager"
+                || k.ends_with(":alias/aws/secretsmanager")
+        }
+    }
 }
 
 /// The keys ECR reads from a credential secret.

@@ -361,6 +361,14 @@ fn plan_secret(
             Some(s) if s.deleted_at.is_some() => Some(format!(
                 "is deleted (in its recovery window): restore it with `aws secretsmanager restore-secret --secret-id {arn}`"
             )),
+            Some(s) if desired.rule.upstream_registry == "chainguard"
+                && !super::model::uses_default_secret_key(s.kms_key_id.as_deref()) =>
+            {
+                Some(format!(
+                    "is encrypted with KMS key {}, but ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key: make the secret again without --kms-key-id",
+                    s.kms_key_id.as_deref().unwrap_or_default()
+                ))
+            }
             Some(s) => s.check_problem(),
         };
         if let Some(problem) = problem {
