@@ -1,6 +1,7 @@
 //! Logs are off unless `--log-level` is given; then they go to a file in the platform state
 //! directory, never to the terminal (the TUI owns it). Credentials are never logged: the tool
-//! only logs its own events and errors, which carry no secrets.
+//! only logs its own events and errors, and every line goes through the bundle's redaction
+//! (`core::redact`) on its way to the file.
 
 use std::path::PathBuf;
 
@@ -42,9 +43,30 @@ pub fn init(level: &str) -> Result<PathBuf, String> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file)),
+                .with_writer(std::sync::Mutex::new(Redacting {
+                    file,
+                    secrets: crate::core::redact::secrets_from_env(),
+                })),
         )
         .with(filter)
         .init();
     Ok(path)
+}
+
+/// The log file, written through the redaction. tracing's fmt layer writes each event whole in
+/// one `write_all`, so a secret is never split across two writes.
+struct Redacting {
+    file: std::fs::File,
+    secrets: Vec<String>,
+}
+
+impl std::io::Write for Redacting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = crate::core::redact::redact(&String::from_utf8_lossy(buf), &self.secrets);
+        self.file.write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }

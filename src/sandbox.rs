@@ -26,6 +26,7 @@ use crate::core::upstream::{Token, UpstreamKind};
 use crate::core::validate::RepoPrefix;
 
 pub mod fleet;
+mod model;
 mod upstream_stack;
 
 pub const SANDBOX_ACCOUNT: &str = "210987654321";
@@ -243,6 +244,7 @@ fn image(tag: &str, size: u64, days_ago: i64, pulled_hours_ago: Option<i64>) -> 
         size_bytes: size,
         pushed_at: Some(now - chrono::Duration::days(days_ago)),
         last_pulled_at: pulled_hours_ago.map(|h| now - chrono::Duration::hours(h)),
+        archived: false,
     }
 }
 
@@ -998,6 +1000,12 @@ impl Aws for SandboxAws {
         let prefix = RepoPrefix::parse("ecrRepositoryPrefix", &rule.prefix).map_err(|e| {
             err(action, "ValidationException", &format!("1 validation error detected: Value '{}' at 'ecrRepositoryPrefix' failed to satisfy constraint: {}", e.value, e.rule))
         })?;
+        if let Some(arn) = &rule.credential_arn {
+            model::check_credential_arn(action, arn)?;
+        }
+        if let Some(arn) = &rule.role_arn {
+            model::check_role_arn(action, arn)?;
+        }
         let mut s = self.state.lock().unwrap();
         if s.rules.contains_key(prefix.as_str()) {
             return Err(err(action, "PullThroughCacheRuleAlreadyExistsException", &format!(
@@ -1069,6 +1077,12 @@ impl Aws for SandboxAws {
     ) -> AwsResult<()> {
         let action = "ecr:UpdatePullThroughCacheRule";
         self.call("UpdatePullThroughCacheRule", action).await?;
+        if let Some(arn) = credential_arn {
+            model::check_credential_arn(action, arn)?;
+        }
+        if let Some(arn) = role_arn {
+            model::check_role_arn(action, arn)?;
+        }
         let mut s = self.state.lock().unwrap();
         let rule = s
             .rules
@@ -1098,6 +1112,7 @@ impl Aws for SandboxAws {
                 keys: None,
                 value_matches: None,
                 unreadable: None,
+                kms_key_id: None,
             }
         }))
     }
@@ -1276,6 +1291,7 @@ impl Aws for SandboxAws {
             )
         };
         self.call(op, action).await?;
+        model::check_template(action, t, &self.region)?;
         // What ECR checks: tags or KMS need a role ECR can assume to create repositories.
         let needs_role = !t.resource_tags.is_empty() || t.encryption_type != "AES256";
         if needs_role && t.custom_role_arn.is_none() {
@@ -2185,6 +2201,7 @@ fn template_of(props: &Value, role_arn: &Option<String>) -> CreationTemplate {
             .as_str()
             .unwrap_or("MUTABLE")
             .to_string(),
+        mutability_exclusions: vec![],
         encryption_type: props["EncryptionConfiguration"]["EncryptionType"]
             .as_str()
             .unwrap_or("AES256")

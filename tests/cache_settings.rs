@@ -394,3 +394,231 @@ async fn a_failed_scanning_write_rolls_back_the_template_rule_and_role() {
     assert!(rules(&emu).await.is_empty());
     assert_eq!(scan_filters(&emu).await, ["team-a/*"]);
 }
+
+/// `--kms-key`: AWS takes only a key ARN in the repository's region. An alias or a key from
+/// another region is refused before anything is sent (exit 2), with how to get the ARN; the
+/// sandbox refuses the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kms_alias_or_a_key_in_another_region_is_refused_before_anything_is_sent() {
+    let emu = Emulator::start();
+    let other_region = format!("arn:aws:kms:us-east-1:{OWN_ACCOUNT}:key/1234abcd-12ab");
+    for method in ["api", "cloudformation"] {
+        for (key, rule) in [
+            (
+                "alias/my-key",
+                "aws kms describe-key --key-id alias/my-key --query KeyMetadata.Arn --output text",
+            ),
+            (
+                other_region.as_str(),
+                "must be a key in eu-west-1, the region of the repositories (ECR refuses a key from another region), got one in us-east-1",
+            ),
+        ] {
+            emu.reset_calls();
+            let out = emu
+                .cli()
+                .args(["--json"])
+                .args(args(
+                    "apply",
+                    &["--yes", "--method", method, "--kms-key", key],
+                ))
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+            let v = stdout_json(&out);
+            assert_eq!(v["error"]["code"], "InvalidInput", "{v}");
+            assert_eq!(v["error"]["fields"][0]["field"], "kms-key", "{v}");
+            assert!(v.to_string().contains(rule), "{v}");
+            let (total, calls) = emu.calls();
+            assert_eq!(total, 0, "{method} {key}: {calls:?}");
+        }
+    }
+    // The sandbox: the same refusal, so trying the tool there teaches what AWS does.
+    let out = emu
+        .cli()
+        .args(["--sandbox", "plan", "--echo-account", ECHO_ACCOUNT])
+        .args(["--kms-key", "alias/nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ECR does not accept an alias for a creation template"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A key ARN in the region is accepted and reaches the template as given.
+    let key = format!("arn:aws:kms:{REGION}:{OWN_ACCOUNT}:key/1234abcd-12ab");
+    let out = emu
+        .cli()
+        .args(args("apply", &["--yes", "--kms-key", &key]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    assert_eq!(
+        t[0].encryption_configuration().unwrap().kms_key(),
+        Some(key.as_str())
+    );
+}
+
+/// Archive images not pulled for N days, then expire them at least 90 days later: the plan
+/// states the archive's minimum charge, apply writes the lifecycle rules ECR takes (the
+/// emulator checks the archive rules), a second plan is a no-op, teardown removes the template.
+#[tokio::test(flavor = "multi_thread")]
+async fn archiving_unpulled_images_is_planned_with_its_cost_and_round_trips() {
+    let emu = Emulator::start();
+    const ARCHIVE: &[&str] = &["--archive-after", "60", "--expire-archived-after", "180"];
+    let plan = plan_json(&emu, ARCHIVE);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("iam-role".into(), "create".into()),
+            ("pull-through-cache-rule".into(), "create".into()),
+            ("repository-creation-template".into(), "create".into()),
+        ]
+    );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("billed for at least 90 days of archive storage"),
+        "{plan}"
+    );
+    let out = emu
+        .cli()
+        .args(args("apply", &with(ARCHIVE, &["--yes"])))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    let lifecycle: Value = serde_json::from_str(t[0].lifecycle_policy().unwrap()).unwrap();
+    assert_eq!(
+        lifecycle["rules"][0]["action"],
+        serde_json::json!({"type": "transition", "targetStorageClass": "archive"})
+    );
+    assert_eq!(lifecycle["rules"][1]["selection"]["countNumber"], 180);
+    assert_eq!(
+        t[0].applied_for()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        ["PULL_THROUGH_CACHE"]
+    );
+    emu.cli()
+        .args(args("plan", &with(ARCHIVE, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+    // Sooner than the minimum charge: refused before anything is sent.
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .args(args("plan", &["--expire-archived-after", "30"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(emu.calls().0, 0);
+    let out = emu
+        .cli()
+        .args(["teardown", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(templates(&emu).await.is_empty());
+    assert!(rules(&emu).await.is_empty());
+}
+
+/// Tag-mutability exclusions: version tags pinned, `latest*` keeps syncing. The template says
+/// IMMUTABLE_WITH_EXCLUSION with the filters, a first pull makes a repository with them, a
+/// second plan is a no-op; without --immutable-tags the flag is refused (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_tags_with_mutable_exclusions_round_trip() {
+    let emu = Emulator::start();
+    const TAGS: &[&str] = &["--immutable-tags", "--mutable-tags", "latest*,nightly*"];
+    let out = emu
+        .cli()
+        .args(args("apply", &with(TAGS, &["--yes"])))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = templates(&emu).await;
+    assert_eq!(
+        t[0].image_tag_mutability().map(|m| m.as_str()),
+        Some("IMMUTABLE_WITH_EXCLUSION")
+    );
+    let filters: Vec<&str> = t[0]
+        .image_tag_mutability_exclusion_filters()
+        .iter()
+        .map(|f| f.filter())
+        .collect();
+    assert_eq!(filters, ["latest*", "nightly*"]);
+    pull_through_cache(&emu).await;
+    let repo = ecr(&emu)
+        .await
+        .describe_repositories()
+        .repository_names("echo/python")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.repositories()[0]
+            .image_tag_mutability()
+            .map(|m| m.as_str()),
+        Some("IMMUTABLE_WITH_EXCLUSION")
+    );
+    emu.cli()
+        .args(args("plan", &with(TAGS, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+    // Plain --immutable-tags drops the exclusions: one field-level update.
+    let plan = plan_json(&emu, &["--immutable-tags"]);
+    let row = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "repository-creation-template")
+        .unwrap()
+        .clone();
+    assert_eq!(row["action"], "update", "{row}");
+    // Templates stay PULL_THROUGH_CACHE only: CREATE_ON_PUSH added by hand is planned back.
+    ecr(&emu)
+        .await
+        .update_repository_creation_template()
+        .prefix("echo")
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::PullThroughCache)
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::CreateOnPush)
+        .send()
+        .await
+        .unwrap();
+    let plan = plan_json(&emu, TAGS);
+    let row = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "repository-creation-template")
+        .unwrap()
+        .clone();
+    let applied = row["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "applied_for")
+        .unwrap_or_else(|| panic!("applied_for in {row}"))
+        .clone();
+    assert_eq!(
+        applied["after"],
+        serde_json::json!(["PULL_THROUGH_CACHE"]),
+        "{row}"
+    );
+    emu.reset_calls();
+    let out = emu
+        .cli()
+        .args(args("plan", &["--mutable-tags", "latest*"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("needs --immutable-tags"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emu.calls().0, 0);
+}

@@ -169,3 +169,106 @@ async fn faults_fail_n_times_and_add_latency() {
         "latency was added"
     );
 }
+
+/// Every request is checked against the service model botocore ships: a value AWS refuses is
+/// refused here with AWS's wording, for JSON (ECR, Secrets Manager) and query (IAM,
+/// CloudFormation) protocols alike, so the test that sent it fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_that_break_the_service_model_are_refused_as_aws_does() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let e = ecr
+        .create_repository_creation_template()
+        .prefix("echo")
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::PullThroughCache)
+        .encryption_configuration(
+            aws_sdk_ecr::types::EncryptionConfigurationForRepositoryCreationTemplate::builder()
+                .encryption_type(aws_sdk_ecr::types::EncryptionType::Kms)
+                .kms_key("alias/my-key")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert_eq!(
+        e.message(),
+        Some("1 validation error detected: Value 'alias/my-key' at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: Member must satisfy regular expression pattern: ^$|arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key\\/[a-z0-9-]+")
+    );
+    // An enum value the model does not have.
+    let e = ecr
+        .create_pull_through_cache_rule()
+        .ecr_repository_prefix("hub")
+        .upstream_registry(UpstreamRegistry::from("dockerhub"))
+        .upstream_registry_url("registry-1.docker.io")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().unwrap().contains("Value 'dockerhub' at 'upstreamRegistry' failed to satisfy constraint: Member must satisfy enum value set"),
+        "{e:?}"
+    );
+
+    // Query protocol: the flat parameters are read along the shape (Tags.member.1.Value).
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let e = iam
+        .create_role()
+        .role_name("r")
+        .assume_role_policy_document("{}")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("k")
+                .value("v".repeat(257))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationError"));
+    assert!(
+        e.message().unwrap().contains("at 'Tags.1.member.Value' failed to satisfy constraint: Member must have length less than or equal to 256 and greater than or equal to 0"),
+        "{e:?}"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let e = cfn
+        .create_stack()
+        .stack_name("s")
+        .template_body("{}")
+        .capabilities(aws_sdk_cloudformation::types::Capability::from(
+            "CAPABILITY_NOPE",
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationError"));
+    assert!(
+        e.message().unwrap().contains("Value 'CAPABILITY_NOPE' at 'Capabilities.1.member' failed to satisfy constraint: Member must satisfy enum value set: [CAPABILITY_IAM, CAPABILITY_NAMED_IAM, CAPABILITY_AUTO_EXPAND]"),
+        "{e:?}"
+    );
+    // A sensitive member's value is never echoed.
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let e = sm
+        .create_secret()
+        .name("ecr-pullthroughcache/x")
+        .secret_string("s".repeat(70_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message().unwrap().contains("Value at 'SecretString' failed to satisfy constraint: Member must have length less than or equal to 65536"),
+        "{e:?}"
+    );
+    // Nothing reached moto: no role, stack, rule or template was made.
+    assert!(iam.get_role().role_name("r").send().await.is_err());
+    assert!(ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap()
+        .repository_creation_templates()
+        .is_empty());
+}

@@ -346,6 +346,81 @@ async fn sandbox_gives_the_errors_aws_gives() {
         aws.create_cache_rule(&ok).await.unwrap_err().code,
         "PullThroughCacheRuleAlreadyExistsException"
     );
+    // The service model's constraints, with AWS's wording.
+    let bad_secret = echo_onboard::aws::NewRule {
+        prefix: "hub".into(),
+        upstream_registry: "docker-hub".into(),
+        upstream_url: "registry-1.docker.io".into(),
+        upstream_prefix: "ROOT".into(),
+        role_arn: None,
+        credential_arn: Some(
+            "arn:aws:secretsmanager:eu-west-1:210987654321:secret:dockerhub-token-AbCdEf".into(),
+        ),
+    };
+    let e = aws.create_cache_rule(&bad_secret).await.unwrap_err();
+    assert_eq!(e.code, "ValidationException");
+    assert!(
+        e.message.starts_with("1 validation error detected: Value 'arn:aws:secretsmanager:eu-west-1:210987654321:secret:dockerhub-token-AbCdEf' at 'credentialArn' failed to satisfy constraint: Member must satisfy regular expression pattern"),
+        "{}",
+        e.message
+    );
+    let e = aws
+        .update_cache_rule("echo", None, Some("arn:aws:secretsmanager:x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "ValidationException");
+    assert!(e.message.contains("at 'credentialArn' failed to satisfy constraint: Member must have length less than or equal to 612 and greater than or equal to 50"), "{}", e.message);
+    let template = |kms: &str| echo_onboard::core::cache::CreationTemplate {
+        prefix: "echo".into(),
+        description: "Managed by echo-onboard".into(),
+        image_tag_mutability: "MUTABLE".into(),
+        mutability_exclusions: vec![],
+        encryption_type: "KMS".into(),
+        kms_key: Some(kms.into()),
+        resource_tags: Default::default(),
+        lifecycle_policy: None,
+        repository_policy: None,
+        applied_for: vec!["PULL_THROUGH_CACHE".into()],
+        custom_role_arn: Some("arn:aws:iam::210987654321:role/x".into()),
+        created_at: None,
+    };
+    let e = aws
+        .put_creation_template(&template("alias/nope"), true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "ValidationException");
+    assert!(e.message.contains("Value 'alias/nope' at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: Member must satisfy regular expression pattern: ^$|arn:aws[a-z0-9-]*:kms:"), "{}", e.message);
+    let e = aws
+        .put_creation_template(
+            &template("arn:aws:kms:us-east-1:210987654321:key/abcd-1234"),
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterException");
+    assert!(
+        e.message
+            .contains("same Region as the repository (eu-west-1)"),
+        "{}",
+        e.message
+    );
+    let e = aws
+        .put_creation_template(
+            &echo_onboard::core::cache::CreationTemplate {
+                image_tag_mutability: "SOMETIMES".into(),
+                ..template("arn:aws:kms:eu-west-1:210987654321:key/abcd-1234")
+            },
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("at 'imageTagMutability' failed to satisfy constraint: Member must satisfy enum value set"), "{}", e.message);
+    aws.put_creation_template(
+        &template("arn:aws:kms:eu-west-1:210987654321:key/abcd-1234"),
+        true,
+    )
+    .await
+    .unwrap();
     let v = aws.validate_cache_rule("echo").await.unwrap();
     assert!(!v.is_valid);
     assert!(v.failure.unwrap().contains("does not exist"));

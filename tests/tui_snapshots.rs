@@ -111,6 +111,8 @@ fn observed() -> Observed {
                 image_count: 1 + i % 3,
                 size_bytes: 50_000_000 + i as u64 * 1_000_000,
                 last_pulled_at: Some(now() - chrono::Duration::minutes(i as i64 * 7)),
+                archived_count: 0,
+                archived_bytes: 0,
             }),
             pull_count_30d: (0..30u64).map(|d| (d * (i as u64 + 3)) % 17).sum(),
             pulls_by_day: (0..30u64).map(|d| (d * (i as u64 + 3)) % 17).collect(),
@@ -519,6 +521,7 @@ fn states() -> Vec<(&'static str, App)> {
             size_bytes: 52_000_000,
             pushed_at: Some(now()),
             last_pulled_at: Some(now() - chrono::Duration::hours(2)),
+            archived: false,
         }]),
     });
     out.push(("dashboard_images", a));
@@ -620,6 +623,8 @@ fn states() -> Vec<(&'static str, App)> {
             image_count: 1,
             size_bytes: 71_000_000,
             last_pulled_at: Some(now()),
+            archived_count: 0,
+            archived_bytes: 0,
         }),
         region: "eu-west-1".into(),
     })));

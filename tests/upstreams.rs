@@ -755,3 +755,120 @@ async fn quay_stack_lives_next_to_echo_stack_and_an_api_secret_blocks_a_stack() 
     left.sort();
     assert_eq!(left, vec!["echo".to_string(), "hub".to_string()]);
 }
+
+/// `--upstream-prefix` for another upstream is kept by both methods: the rule maps to it, and
+/// a second plan is a no-op.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_prefix_is_kept_by_both_methods() {
+    let emu = Emulator::start();
+    for (prefix, method) in [("qa", "api"), ("qc", "cloudformation")] {
+        let setup = [
+            "--upstream",
+            "quay",
+            "--prefix",
+            prefix,
+            "--upstream-prefix",
+            "coreos",
+            "--method",
+            method,
+        ];
+        let (code, applied) = run(&emu, &with(&["apply", "--yes"], &setup), "");
+        assert_eq!(code, 0, "{method}: {applied}");
+        let rule = rules(&emu)
+            .await
+            .into_iter()
+            .find(|r| r.ecr_repository_prefix() == Some(prefix))
+            .unwrap_or_else(|| panic!("rule {prefix}"));
+        assert_eq!(
+            rule.upstream_repository_prefix(),
+            Some("coreos"),
+            "{method}"
+        );
+        let (code, plan) = run(&emu, &with(&["plan"], &setup), "");
+        assert_eq!(code, 0, "{plan}");
+        assert!(
+            actions(&plan).iter().all(|(_, a)| a == "no-op"),
+            "{method}: {plan}"
+        );
+    }
+}
+
+/// Chainguard: the URL is exactly cgr.dev, and ECR reads its credentials only from a secret
+/// under Secrets Manager's default key: another URL is refused (exit 2, nothing sent), a
+/// secret under a customer key blocks the plan with the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn chainguard_checks_its_url_and_its_secrets_key() {
+    let emu = Emulator::start();
+    emu.reset_calls();
+    let (code, doc) = run(
+        &emu,
+        &[
+            "plan",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--upstream-url",
+            "cgr.example.com",
+            "--username",
+            "u",
+            "--token-stdin",
+        ],
+        TOKEN,
+    );
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["error"]["fields"][0]["field"], "upstream-url", "{doc}");
+    assert!(
+        doc.to_string().contains("chainguard has one URL, cgr.dev"),
+        "{doc}"
+    );
+    assert_eq!(emu.calls().0, 0);
+
+    let sm = secrets(&emu).await;
+    let made = sm
+        .create_secret()
+        .name("ecr-pullthroughcache/cg")
+        .kms_key_id(format!(
+            "arn:aws:kms:{REGION}:{OWN_ACCOUNT}:key/1234abcd-12ab"
+        ))
+        .secret_string(serde_json::json!({"username": "u", "accessToken": TOKEN}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = made.arn().unwrap().to_string();
+    let (code, plan) = run(
+        &emu,
+        &[
+            "plan",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--credential-arn",
+            &arn,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan["blockers"].to_string().contains("ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key"),
+        "{plan}"
+    );
+    let (code, applied) = run(
+        &emu,
+        &[
+            "apply",
+            "--yes",
+            "--upstream",
+            "chainguard",
+            "--prefix",
+            "cg",
+            "--credential-arn",
+            &arn,
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{applied}");
+    assert_eq!(applied["error"]["code"], "Blocked", "{applied}");
+    assert!(rules(&emu).await.is_empty());
+}

@@ -159,6 +159,17 @@ fn digests_and_bad_names_are_refused_before_anything_is_sent() {
     let out = verify(&emu, "Nginx:1.0");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout_json(&out)["error"]["code"], "InvalidInput");
+    // The registry token goes over HTTPS only (plain HTTP only to this machine).
+    let out = emu
+        .cli()
+        .args(["--json", "verify", "--image", "python:3.12"])
+        .args(["--registry-url", "http://registry.example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let v = stdout_json(&out);
+    assert_eq!(v["error"]["fields"][0]["field"], "registry-url", "{v}");
+    assert!(v.to_string().contains("clear text"), "{v}");
     assert_eq!(emu.calls().0, 0, "nothing was sent to AWS");
 }
 

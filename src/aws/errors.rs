@@ -32,6 +32,11 @@ pub struct AwsError {
     pub fix: String,
 }
 
+/// The redaction the support bundle gets (`core::redact`), with this process's secrets.
+fn mask(text: &str) -> String {
+    crate::core::redact::redact(text, &crate::core::redact::secrets_from_env())
+}
+
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = self.message.trim().trim_end_matches('.');
@@ -147,7 +152,9 @@ impl AwsError {
         AwsError {
             action: action.to_string(),
             code: code.to_string(),
-            message: message.to_string(),
+            // AWS may echo what it was sent: masked here, before the message reaches any
+            // screen, JSON document, log or bundle.
+            message: mask(message),
             kind,
             fix,
         }
@@ -212,7 +219,7 @@ impl AwsError {
         AwsError {
             action: action.to_string(),
             code: code.to_string(),
-            message: detail.to_string(),
+            message: mask(detail),
             kind,
             fix,
         }

@@ -71,6 +71,35 @@ fn error(code: &str, message: String, kind: ErrorKind) -> AwsError {
     }
 }
 
+/// How long to wait for a connection (TCP and TLS), and for the whole answer after it.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the registry token may be sent to `url`: only over HTTPS, or plain HTTP to this
+/// machine (the emulator); anywhere else it would travel in clear text. `Err` says why.
+pub fn allowed_url(url: &str) -> Result<bool, String> {
+    if url.starts_with("https://") {
+        return Ok(false);
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err("must be an https:// URL of the registry endpoint".into());
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(true)
+    } else {
+        Err(format!("must use https:// (plain http:// would send the registry token in clear text; it is allowed only to this machine), got host {host}"))
+    }
+}
+
 /// `GET <base>/v2/<repository>/manifests/<reference>` with the registry token.
 pub async fn get_manifest(
     auth: &RegistryAuth,
@@ -78,7 +107,17 @@ pub async fn get_manifest(
     repository: &str,
     reference: &str,
 ) -> Result<Manifest, AwsError> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    let plain = allowed_url(base).map_err(|why| {
+        error(
+            "InsecureRegistryUrl",
+            format!("registry URL {base} {why}"),
+            ErrorKind::Invalid,
+        )
+    })?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.enforce_http(false);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| {
             error(
@@ -86,11 +125,41 @@ pub async fn get_manifest(
                 format!("no TLS root certificates: {e}"),
                 ErrorKind::Network,
             )
-        })?
-        .https_or_http()
-        .enable_http1()
-        .build();
+        })?;
+    let connector = if plain {
+        builder.https_or_http().enable_http1().wrap_connector(http)
+    } else {
+        builder.https_only().enable_http1().wrap_connector(http)
+    };
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    match tokio::time::timeout(
+        READ_TIMEOUT,
+        fetch(&client, auth, base, repository, reference),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(error(
+            "Timeout",
+            format!(
+                "the registry at {base} did not answer within {} s",
+                READ_TIMEOUT.as_secs()
+            ),
+            ErrorKind::Network,
+        )),
+    }
+}
+
+async fn fetch<C>(
+    client: &Client<C, Empty<Bytes>>,
+    auth: &RegistryAuth,
+    base: &str,
+    repository: &str,
+    reference: &str,
+) -> Result<Manifest, AwsError>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let url = format!(
         "{}/v2/{repository}/manifests/{reference}",
         base.trim_end_matches('/')
@@ -163,6 +232,24 @@ mod tests {
         assert_eq!(oci_error(b"<html>").0, "UNKNOWN");
         assert_eq!(kind_of(403), ErrorKind::AccessDenied);
         assert_eq!(kind_of(404), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn the_token_goes_over_https_or_to_this_machine_only() {
+        assert_eq!(
+            allowed_url("https://1.dkr.ecr.eu-west-1.amazonaws.com"),
+            Ok(false)
+        );
+        assert_eq!(allowed_url("http://127.0.0.1:5000/_registry/x"), Ok(true));
+        assert_eq!(allowed_url("http://localhost:5000"), Ok(true));
+        assert_eq!(allowed_url("http://[::1]:5000"), Ok(true));
+        let e = allowed_url("http://registry.example.com").unwrap_err();
+        assert!(
+            e.contains("clear text") && e.contains("registry.example.com"),
+            "{e}"
+        );
+        assert!(allowed_url("http://127.0.0.1.evil.example:80").is_err());
+        assert!(allowed_url("ftp://x").is_err());
     }
 
     #[test]

@@ -332,6 +332,11 @@ fn template_from(t: &aws_sdk_ecr::types::RepositoryCreationTemplate) -> Creation
             .image_tag_mutability()
             .map(|m| m.as_str().to_string())
             .unwrap_or_else(|| "MUTABLE".into()),
+        mutability_exclusions: t
+            .image_tag_mutability_exclusion_filters()
+            .iter()
+            .map(|f| f.filter().to_string())
+            .collect(),
         encryption_type: enc
             .map(|e| e.encryption_type().as_str().to_string())
             .unwrap_or_else(|| "AES256".into()),
@@ -517,6 +522,7 @@ impl Aws for SdkAws {
             keys: None,
             value_matches: None,
             unreadable: None,
+            kms_key_id: out.kms_key_id().map(str::to_string),
         }))
     }
 
@@ -645,6 +651,21 @@ impl Aws for SdkAws {
             .map(|a| RctAppliedFor::from(a.as_str()))
             .collect();
         let mutability = ImageTagMutability::from(t.image_tag_mutability.as_str());
+        let exclusions: Vec<aws_sdk_ecr::types::ImageTagMutabilityExclusionFilter> = t
+            .mutability_exclusions
+            .iter()
+            .filter_map(|f| {
+                aws_sdk_ecr::types::ImageTagMutabilityExclusionFilter::builder()
+                    .filter_type(
+                        aws_sdk_ecr::types::ImageTagMutabilityExclusionFilterType::Wildcard,
+                    )
+                    .filter(f)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        // The model takes 1-5 filters: none is said by leaving the list out.
+        let exclusions = (!exclusions.is_empty()).then_some(exclusions);
         let lifecycle = t.lifecycle_policy.as_ref().map(Value::to_string);
         let policy = t.repository_policy.as_ref().map(Value::to_string);
         if create {
@@ -655,6 +676,7 @@ impl Aws for SdkAws {
                 .encryption_configuration(encryption)
                 .set_resource_tags(Some(tags))
                 .image_tag_mutability(mutability)
+                .set_image_tag_mutability_exclusion_filters(exclusions)
                 .set_lifecycle_policy(lifecycle)
                 .set_repository_policy(policy)
                 .set_applied_for(Some(applied))
@@ -671,6 +693,7 @@ impl Aws for SdkAws {
                 .encryption_configuration(encryption)
                 .set_resource_tags(Some(tags))
                 .image_tag_mutability(mutability)
+                .set_image_tag_mutability_exclusion_filters(exclusions)
                 .lifecycle_policy(lifecycle.unwrap_or_default())
                 .repository_policy(policy.unwrap_or_default())
                 .set_applied_for(Some(applied))
@@ -1006,6 +1029,12 @@ impl Aws for SdkAws {
             .ecr
             .describe_images()
             .repository_name(repository)
+            // Archived images too (ECR returns only ACTIVE ones without the filter).
+            .filter(
+                aws_sdk_ecr::types::DescribeImagesFilter::builder()
+                    .image_status(aws_sdk_ecr::types::ImageStatusFilter::Any)
+                    .build(),
+            )
             .into_paginator()
             .items()
             .send()
@@ -1020,6 +1049,9 @@ impl Aws for SdkAws {
                 size_bytes: i.image_size_in_bytes().unwrap_or(0).max(0) as u64,
                 pushed_at: to_chrono(i.image_pushed_at()),
                 last_pulled_at: to_chrono(i.last_recorded_pull_time()),
+                archived: i
+                    .image_status()
+                    .is_some_and(|s| *s != aws_sdk_ecr::types::ImageStatus::Active),
             })
             .collect())
     }
@@ -1528,8 +1560,9 @@ impl Aws for SdkAws {
                         .or_insert_with(|| vec![0u64; days]);
                     for (t, v) in r.timestamps().iter().zip(r.values()) {
                         let at = DateTime::<Utc>::from_timestamp(t.secs(), 0).unwrap_or(start);
-                        let day = (at - start).num_days().clamp(0, days as i64 - 1) as usize;
-                        series[day] += v.round() as u64;
+                        if let Some(day) = crate::core::model::pull_day(start, at, days) {
+                            series[day] += v.round() as u64;
+                        }
                     }
                 }
                 Ok::<_, AwsError>(counts)

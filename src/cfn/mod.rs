@@ -180,6 +180,10 @@ fn upstream_parameters(setup: &Setup) -> Vec<(String, String)> {
             "UpstreamRegistryUrl".into(),
             u.url.clone().unwrap_or_default(),
         ),
+        (
+            "UpstreamRepositoryPrefix".into(),
+            setup.upstream_prefix.to_string(),
+        ),
         ("Username".into(), username),
         ("CredentialArn".into(), arn),
         (

@@ -217,7 +217,8 @@ mod tests {
             "arn:aws:kms:eu-west-1:777788889999:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
         );
         check_equal(input.clone());
-        input.cache.kms_key = Some("alias/ecr".into());
+        let own_key = "arn:aws:kms:eu-west-1:444455556666:key/abcd-0001";
+        input.cache.kms_key = Some(own_key.into());
         input.prefix = "ROOT".into();
         check_equal(input.clone());
 
@@ -246,7 +247,7 @@ mod tests {
         );
         assert_eq!(props["ImageTagMutability"], want.image_tag_mutability);
         assert_eq!(props["EncryptionConfiguration"]["EncryptionType"], "KMS");
-        assert_eq!(props["EncryptionConfiguration"]["KmsKey"], "alias/ecr");
+        assert_eq!(props["EncryptionConfiguration"]["KmsKey"], own_key);
         let lifecycle: serde_json::Value =
             serde_json::from_str(props["LifecyclePolicy"].as_str().unwrap()).unwrap();
         assert_eq!(Some(lifecycle), want.lifecycle_policy);

@@ -401,6 +401,11 @@ pub struct SetupArgs {
     /// Take over an existing role or rule that echo-onboard did not create (API method).
     #[arg(long)]
     pub adopt: bool,
+    /// The role's cache actions on Resource "*", as AWS's documentation and Echo's template
+    /// have them (default: least privilege). The way out if a first pull is denied for the
+    /// role although its least-privilege policy looks right (API method).
+    #[arg(long)]
+    pub broad_policy: bool,
     /// Stack name for --method cloudformation [default: echo-registry-ecr-cache for Echo's
     /// rule, echo-onboard-cache-<prefix> for another upstream's]
     #[arg(long)]
@@ -441,8 +446,9 @@ pub struct CacheArgs {
     /// Make image tags immutable in cached repositories.
     #[arg(long)]
     pub immutable_tags: bool,
-    /// Encrypt cached repositories with this KMS key (ARN or alias/NAME; default AES256).
-    #[arg(long, value_name = "ARN|alias/NAME")]
+    /// Encrypt cached repositories with this KMS key: its full ARN, in the region (ECR takes
+    /// no alias); default AES256.
+    #[arg(long, value_name = "KEY_ARN")]
     pub kms_key: Option<String>,
     /// Lifecycle policy: expire untagged images this many days after they were pushed.
     #[arg(long, value_name = "DAYS")]
@@ -462,6 +468,18 @@ pub struct CacheArgs {
     /// Scan type with --scan-on-push: basic, or enhanced (Amazon Inspector; registry-wide cost).
     #[arg(long, value_name = "basic|enhanced")]
     pub scan: Option<String>,
+    /// With --immutable-tags: tags that stay mutable (wildcards, comma-separated or repeated,
+    /// at most 5), e.g. 'latest*': a pull-through cache cannot refresh an immutable tag.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+    pub mutable_tags: Vec<String>,
+    /// Lifecycle policy: move images not pulled for this many days to ECR's archive storage
+    /// class (billed for at least 90 days; a pull answers 404 until restored).
+    #[arg(long, value_name = "DAYS")]
+    pub archive_after: Option<String>,
+    /// Lifecycle policy: expire archived images this many days after they were archived (at
+    /// least 90: the archive's minimum charge).
+    #[arg(long, value_name = "DAYS")]
+    pub expire_archived_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,7 +20,7 @@ use crate::core::redact;
 use crate::core::render::{self, Tone};
 use crate::core::upstream::{Token, UpstreamInput};
 use crate::core::validate::{AccountId, RepoPrefix, SetupInput};
-use crate::engine::apply::ApplyOptions;
+use crate::engine::apply::{ApplyOptions, ValidationState};
 use crate::engine::events::{describe, with_events, Event};
 use crate::engine::ops::{self, Failure, Outcome, Problem};
 use crate::engine::planning;
@@ -42,6 +42,9 @@ enum Stop {
     ChecksFailed,
     /// The operation ended with failures that its output (already printed) names (exit 1).
     Reported,
+    /// Applied and kept, but ECR's validation said invalid or could not run (exit 3): CI can
+    /// tell "changed and working" from "changed, check it".
+    NotValidated,
 }
 
 impl Stop {
@@ -50,6 +53,7 @@ impl Stop {
             // Nothing was sent: bad flags or a bad config file.
             Stop::Failed(f) if f.error.is_invalid_input() || f.error.code == INVALID_CONFIG => 2,
             Stop::ChangesPending => 2,
+            Stop::NotValidated => 3,
             Stop::Failed(_) | Stop::ChecksFailed | Stop::Reported => 1,
         }
     }
@@ -140,9 +144,14 @@ fn finish(result: Result<(), Stop>, ctx: &Context) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(stop) => {
             if let Stop::Failed(f) = &stop {
-                err(format!("error: {}", f.error.line()));
+                // The same redaction as the bundle: a failure may carry what AWS echoed back.
+                let secrets = redact::secrets_from_env();
+                err(redact::redact(
+                    &format!("error: {}", f.error.line()),
+                    &secrets,
+                ));
                 if ctx.json {
-                    out(failure_json(f).to_string());
+                    out(redact::redact(&failure_json(f).to_string(), &secrets));
                 }
             }
             tracing::error!(exit = stop.exit_code(), "{stop:?}");
@@ -338,6 +347,9 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
         repository_policy,
         scan_on_push: args.scan_on_push,
         scan: args.scan.clone(),
+        mutable_tags: args.mutable_tags.clone(),
+        archive_after: args.archive_after.clone(),
+        expire_archived_after: args.expire_archived_after.clone(),
     })
 }
 
@@ -391,6 +403,7 @@ fn plan_request(args: &SetupArgs, region: &str) -> Result<ops::PlanRequest, Stop
             tags: args.tags.clone(),
             cache: cache_input(&args.cache)?,
             upstream: upstream_input(&args.upstream)?,
+            broad_policy: args.broad_policy,
         },
         method: match args.method {
             Method::Api => planning::Method::Api,
@@ -556,11 +569,15 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
             return Err(Stop::Failed(f));
         }
     };
+    let validated = match &applied.validation {
+        Some(v) if v.state != ValidationState::Valid => Err(Stop::NotValidated),
+        _ => Ok(()),
+    };
     if ctx.json {
         let mut v = serde_json::to_value(&applied).expect("serialisable");
         v["plan"] = render::plan_json(&applied.plan);
         out(v.to_string());
-        return Ok(());
+        return validated;
     }
     match applied.result {
         Outcome::NoOp => out("Nothing to do: the account already matches."),
@@ -580,7 +597,24 @@ async fn cmd_apply(cli: &Cli, args: &ApplyArgs, ctx: &Context) -> Result<(), Sto
         },
     }
     output::print_usage(&applied.usage);
-    Ok(())
+    if let Some(v) = applied
+        .validation
+        .as_ref()
+        .filter(|v| v.state != ValidationState::Valid)
+    {
+        let what = match v.state {
+            ValidationState::Unknown => "could not run",
+            _ => "says the rule is not valid yet",
+        };
+        err(format!(
+            "The setup is kept, but ECR's validation {what}: {}; next step: {} (exit 3).",
+            v.failure.as_deref().unwrap_or("no reason given"),
+            v.next_step
+                .as_deref()
+                .unwrap_or("run `echo-onboard diagnose`")
+        ));
+    }
+    validated
 }
 
 /// What a failure left, for people (stderr); the error line itself follows from `run`.

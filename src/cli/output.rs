@@ -132,6 +132,9 @@ fn region_json(o: &Observed) -> Value {
             // null with --summary (not read)
             "image_count": r.image_count(),
             "size_bytes": r.size_bytes(),
+            // ECR's archive storage class, counted apart (null with --summary)
+            "archived_image_count": r.details.map(|d| d.archived_count),
+            "archived_size_bytes": r.details.map(|d| d.archived_bytes),
             "last_pulled_at": time(r.last_pulled_at()),
             "pull_count_30d": r.pull_count_30d,
             "pulls_by_day": r.pulls_by_day,
@@ -240,8 +243,22 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
             vec![
                 r.name.clone(),
                 r.rule_prefix.clone(),
-                r.image_count().map_or("-".into(), |n| n.to_string()),
-                r.size_bytes().map_or("-".into(), human_bytes),
+                match r.details {
+                    None => "-".into(),
+                    Some(d) if d.archived_count > 0 => {
+                        format!("{} +{} archived", d.image_count, d.archived_count)
+                    }
+                    Some(d) => d.image_count.to_string(),
+                },
+                match r.details {
+                    None => "-".into(),
+                    Some(d) if d.archived_bytes > 0 => format!(
+                        "{} +{} archived",
+                        human_bytes(d.size_bytes),
+                        human_bytes(d.archived_bytes)
+                    ),
+                    Some(d) => human_bytes(d.size_bytes),
+                },
                 match &r.details {
                     None => "-".into(),
                     Some(d) => d.last_pulled_at.map_or("never".into(), |t| {

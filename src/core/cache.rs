@@ -28,6 +28,13 @@ pub struct CacheSettingsInput {
     pub repository_policy: Option<(String, String)>,
     pub scan_on_push: bool,
     pub scan: Option<String>,
+    /// Tags that stay mutable under `immutable_tags` (wildcards such as `latest*`), so a
+    /// pull-through cache keeps refreshing them while version tags stay pinned.
+    pub mutable_tags: Vec<String>,
+    /// Move images not pulled for this many days to ECR's archive storage class.
+    pub archive_after: Option<String>,
+    /// Expire archived images this many days after they were archived (at least 90).
+    pub expire_archived_after: Option<String>,
 }
 
 impl CacheSettingsInput {
@@ -65,7 +72,7 @@ impl ScanType {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CacheSettings {
     pub immutable_tags: bool,
-    /// A KMS key ARN, alias ARN or `alias/…`; `None` is AES256.
+    /// A KMS key ARN (never an alias: ECR's model refuses one); `None` is AES256.
     pub kms_key: Option<String>,
     pub expire_untagged_days: Option<u32>,
     pub keep_last: Option<u32>,
@@ -74,7 +81,16 @@ pub struct CacheSettings {
     pub repository_policy: Option<String>,
     /// `Some` when the prefix's repositories are to be scanned on push.
     pub scan: Option<ScanType>,
+    /// Tag-mutability exclusions (wildcard filters) of immutable tags.
+    pub mutable_tags: Vec<String>,
+    /// Lifecycle: archive images not pulled for this many days …
+    pub archive_after_days: Option<u32>,
+    /// … and expire them this many days after they were archived.
+    pub expire_archived_days: Option<u32>,
 }
+
+/// ECR bills an archived image for at least this many days, whatever happens to it sooner.
+pub const ARCHIVE_MINIMUM_DAYS: u32 = 90;
 
 impl CacheSettings {
     /// Whether the repositories the cache creates get anything but ECR's defaults.
@@ -86,6 +102,9 @@ impl CacheSettings {
             || !self.repo_tags.is_empty()
             || self.repository_policy.is_some()
             || self.scan.is_some()
+            || !self.mutable_tags.is_empty()
+            || self.archive_after_days.is_some()
+            || self.expire_archived_days.is_some()
     }
     pub fn is_empty(&self) -> bool {
         !self.wants_template()
@@ -112,23 +131,45 @@ fn positive(
     }
 }
 
+/// The service model's pattern for a creation template's `kmsKey`: a key ARN, never an alias
+/// (the API reference: "The full ARN of the KMS key must be specified").
+pub const KMS_KEY_PATTERN: &str = r"^arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-z0-9-]+$";
+
 fn kms_key(raw: &str) -> Result<String, FieldError> {
     let v = raw.trim();
-    let example = "alias/ecr-cache";
-    let arn = regex_lite::Regex::new(
-        r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$",
-    )
-    .expect("static regex");
-    let alias = regex_lite::Regex::new(r"^alias/[A-Za-z0-9/_-]{1,250}$").expect("static regex");
-    if arn.is_match(v) || alias.is_match(v) {
-        Ok(v.to_string())
+    let example = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let arn = regex_lite::Regex::new(KMS_KEY_PATTERN).expect("static regex");
+    if arn.is_match(v) {
+        return Ok(v.to_string());
+    }
+    let rule = if v.starts_with("alias/") || v.contains(":alias/") {
+        // Resolving needs kms:DescribeKey and a KMS client; the one command is cheaper to say.
+        format!(
+            "must be the key's ARN: ECR does not accept an alias for a creation template. Get the ARN with `aws kms describe-key --key-id {} --query KeyMetadata.Arn --output text`",
+            v.rsplit(':').next().unwrap_or(v)
+        )
     } else {
-        Err(err(
+        "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, the ID in lower case)".into()
+    };
+    Err(err("kms-key", raw, rule, example))
+}
+
+/// The region named in a key ARN.
+pub fn kms_key_region(key: &str) -> Option<&str> {
+    key.split(':').nth(3)
+}
+
+/// ECR needs the key in the repository's region ("The key must exist in the same Region as the
+/// repository").
+pub fn kms_key_in_region(key: &str, region: &str) -> Result<(), FieldError> {
+    match kms_key_region(key) {
+        Some(r) if r != region => Err(err(
             "kms-key",
-            raw,
-            "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN or alias/NAME",
-            example,
-        ))
+            key,
+            format!("must be a key in {region}, the region of the repositories (ECR refuses a key from another region), got one in {r}"),
+            &format!("a key in {region}: create one there, or a replica of a multi-Region key (mrk-…), and pass its ARN"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -203,6 +244,49 @@ impl CacheSettingsInput {
             Ok(v) => out.keep_last = v,
             Err(e) => errors.push(e),
         }
+        // ECR's model: 1-5 WILDCARD filters of [0-9a-zA-Z._*-]{1,128}; only with immutable tags.
+        let filter = regex_lite::Regex::new(r"^[0-9a-zA-Z._*-]{1,128}$").expect("static regex");
+        for t in &self.mutable_tags {
+            if !filter.is_match(t) {
+                errors.push(err(
+                    "mutable-tags",
+                    t,
+                    "must be a tag wildcard of 1-128 letters, digits and . _ - * (ECR's pattern)",
+                    "latest*",
+                ));
+            }
+        }
+        if self.mutable_tags.len() > 5 {
+            errors.push(err(
+                "mutable-tags",
+                &self.mutable_tags.join(","),
+                "takes at most 5 patterns (ECR's limit)",
+                "latest*,nightly*",
+            ));
+        }
+        if !self.mutable_tags.is_empty() && !self.immutable_tags {
+            errors.push(err(
+                "mutable-tags",
+                &self.mutable_tags.join(","),
+                "excludes tags from immutability, so it needs --immutable-tags",
+                "--immutable-tags --mutable-tags 'latest*'",
+            ));
+        }
+        out.mutable_tags = self.mutable_tags.clone();
+        match positive("archive-after", &self.archive_after, "60") {
+            Ok(v) => out.archive_after_days = v,
+            Err(e) => errors.push(e),
+        }
+        match positive("expire-archived-after", &self.expire_archived_after, "180") {
+            Ok(Some(d)) if d < ARCHIVE_MINIMUM_DAYS => errors.push(err(
+                "expire-archived-after",
+                &d.to_string(),
+                format!("must be at least {ARCHIVE_MINIMUM_DAYS}: ECR bills an archived image for {ARCHIVE_MINIMUM_DAYS} days even when it is deleted sooner, so expiring earlier saves nothing"),
+                "180",
+            )),
+            Ok(v) => out.expire_archived_days = v,
+            Err(e) => errors.push(e),
+        }
         // parse_tags allows 48, within ECR's 50 with the tool's own tag.
         match parse_tags("repo-tag", &self.repo_tags) {
             Ok(t) => out.repo_tags = t,
@@ -242,8 +326,11 @@ impl CacheSettingsInput {
 pub struct CreationTemplate {
     pub prefix: String,
     pub description: String,
-    /// MUTABLE or IMMUTABLE.
+    /// MUTABLE, IMMUTABLE or IMMUTABLE_WITH_EXCLUSION (…_WITH_EXCLUSION: `mutability_exclusions`).
     pub image_tag_mutability: String,
+    /// The WILDCARD filters of tags excluded from the mutability setting.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub mutability_exclusions: Vec<String>,
     /// AES256 or KMS.
     pub encryption_type: String,
     pub kms_key: Option<String>,
@@ -359,6 +446,23 @@ pub fn lifecycle_policy(s: &CacheSettings) -> Option<Value> {
             "action": {"type": "expire"}
         }));
     }
+    // Rules with tagStatus "any" come after the others, as ECR requires.
+    if let Some(days) = s.archive_after_days {
+        rules.push(json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("Archive images not pulled for {days} days"),
+            "selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": days},
+            "action": {"type": "transition", "targetStorageClass": "archive"}
+        }));
+    }
+    if let Some(days) = s.expire_archived_days {
+        rules.push(json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("Expire images {days} days after they were archived"),
+            "selection": {"tagStatus": "any", "storageClass": "archive", "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": days},
+            "action": {"type": "expire"}
+        }));
+    }
     if let Some(n) = s.keep_last {
         rules.push(json!({
             "rulePriority": rules.len() + 1,
@@ -368,6 +472,17 @@ pub fn lifecycle_policy(s: &CacheSettings) -> Option<Value> {
         }));
     }
     (!rules.is_empty()).then(|| json!({ "rules": rules }))
+}
+
+/// What archiving costs, for the plan: said whenever a template's lifecycle archives.
+pub fn archive_note(policy: &Value) -> Option<String> {
+    let archives = policy["rules"]
+        .as_array()?
+        .iter()
+        .any(|r| r["action"]["type"] == "transition");
+    archives.then(|| format!(
+        "archiving: images moved to ECR's archive storage class are billed for at least {ARCHIVE_MINIMUM_DAYS} days of archive storage, even if restored or deleted sooner, and a pull of an archived image answers 404 until it is restored (`aws ecr update-image-storage-class --target-storage-class STANDARD`)"
+    ))
 }
 
 /// A lifecycle policy in words, whoever wrote it.
@@ -384,6 +499,10 @@ pub fn lifecycle_summary(policy: &Value) -> String {
             let n = sel["countNumber"].as_u64().unwrap_or(0);
             match sel["countType"].as_str() {
                 Some("sinceImagePushed") => format!("expire {status} after {n} days"),
+                Some("sinceImagePulled") if r["action"]["type"] == "transition" => {
+                    format!("archive when not pulled for {n} days")
+                }
+                Some("sinceImageTransitioned") => format!("expire {n} days after archiving"),
                 Some("imageCountMoreThan") if status == "any" => format!("keep last {n}"),
                 Some("imageCountMoreThan") => format!("keep last {n} {status}"),
                 _ => "lifecycle rule".into(),
@@ -415,12 +534,13 @@ pub fn desired_template(
     CreationTemplate {
         prefix: prefix.to_string(),
         description,
-        image_tag_mutability: if s.immutable_tags {
-            "IMMUTABLE"
-        } else {
-            "MUTABLE"
+        image_tag_mutability: match (s.immutable_tags, s.mutable_tags.is_empty()) {
+            (true, false) => "IMMUTABLE_WITH_EXCLUSION",
+            (true, true) => "IMMUTABLE",
+            _ => "MUTABLE",
         }
         .into(),
+        mutability_exclusions: s.mutable_tags.clone(),
         encryption_type: if s.kms_key.is_some() { "KMS" } else { "AES256" }.into(),
         kms_key: s.kms_key.clone(),
         resource_tags: tags,
@@ -440,8 +560,7 @@ pub const ECR_SERVICE: &str = "ecr.amazonaws.com";
 pub const TEMPLATE_SID: &str = "CreateCachedRepositories";
 pub const KMS_SID: &str = "UseKmsKeysThroughEcr";
 
-/// The account named in a key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:…`); `None` for
-/// `alias/NAME`, which is in the caller's own account.
+/// The account named in a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/…`).
 pub fn kms_key_account(key: &str) -> Option<&str> {
     key.split(':').nth(4)
 }
@@ -740,6 +859,7 @@ fn field(name: &str, before: Value, after: Value) -> FieldChange {
 fn template_fields(t: &CreationTemplate) -> Vec<(&'static str, Value)> {
     vec![
         ("image_tag_mutability", json!(t.image_tag_mutability)),
+        ("mutable_tags", json!(t.mutability_exclusions)),
         (
             "encryption",
             json!(match &t.kms_key {
@@ -937,6 +1057,75 @@ mod tests {
     }
 
     #[test]
+    fn archiving_transitions_unpulled_images_and_expires_them_after_the_minimum() {
+        let s = settings(|i| {
+            i.expire_untagged_after = Some("14".into());
+            i.archive_after = Some("60".into());
+            i.expire_archived_after = Some("180".into());
+            i.keep_last = Some("100".into());
+        })
+        .unwrap();
+        let p = lifecycle_policy(&s).unwrap();
+        let rules = p["rules"].as_array().unwrap();
+        // untagged first, then the "any" rules: transition, expire archived, keep last.
+        assert_eq!(
+            rules[1]["action"],
+            json!({"type": "transition", "targetStorageClass": "archive"})
+        );
+        assert_eq!(rules[1]["selection"]["countType"], "sinceImagePulled");
+        assert_eq!(rules[2]["selection"]["storageClass"], "archive");
+        assert_eq!(rules[2]["selection"]["countType"], "sinceImageTransitioned");
+        assert_eq!(rules[2]["action"]["type"], "expire");
+        let priorities: Vec<u64> = rules
+            .iter()
+            .map(|r| r["rulePriority"].as_u64().unwrap())
+            .collect();
+        assert_eq!(priorities, [1, 2, 3, 4]);
+        assert_eq!(
+            lifecycle_summary(&p),
+            "expire untagged after 14 days, archive when not pulled for 60 days, expire 180 days after archiving, keep last 100"
+        );
+        assert!(archive_note(&p).unwrap().contains("at least 90 days"));
+        let e = settings(|i| i.expire_archived_after = Some("30".into())).unwrap_err();
+        assert_eq!(e[0].field, "expire-archived-after");
+        assert!(
+            e[0].to_string()
+                .contains("bills an archived image for 90 days"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn a_kms_alias_is_refused_with_the_command_that_gives_the_arn() {
+        for alias in [
+            "alias/my-key",
+            "arn:aws:kms:eu-west-1:123456789012:alias/my-key",
+        ] {
+            let e = settings(|i| i.kms_key = Some(alias.into())).unwrap_err();
+            assert_eq!(e[0].field, "kms-key");
+            assert!(
+                e[0].to_string().contains(
+                    "aws kms describe-key --key-id alias/my-key --query KeyMetadata.Arn --output text"
+                ),
+                "{}",
+                e[0]
+            );
+        }
+        // The model's pattern: lower-case key ids only.
+        assert!(settings(
+            |i| i.kms_key = Some("arn:aws:kms:eu-west-1:123456789012:key/ABCD".into())
+        )
+        .is_err());
+        let key = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd";
+        assert!(kms_key_in_region(key, "us-east-1").is_ok());
+        let e = kms_key_in_region(key, "eu-west-1").unwrap_err();
+        assert_eq!(e.field, "kms-key");
+        assert!(e.to_string().contains("must be a key in eu-west-1"), "{e}");
+        assert!(e.to_string().contains("got one in us-east-1"), "{e}");
+    }
+
+    #[test]
     fn validation_names_the_field_and_the_fix() {
         let e = settings(|i| {
             i.expire_untagged_after = Some("0".into());
@@ -950,9 +1139,12 @@ mod tests {
             fields,
             ["kms-key", "expire-untagged-after", "keep-last", "scan"]
         );
-        assert!(e[0].to_string().contains("alias/"), "{}", e[0]);
+        assert!(e[0].to_string().contains("KMS key ARN"), "{}", e[0]);
         let s = settings(|i| {
-            i.kms_key = Some("alias/ecr".into());
+            i.kms_key = Some(
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .into(),
+            );
             i.scan = Some("Enhanced".into());
         })
         .unwrap();

@@ -428,7 +428,7 @@ pub fn validation(result: Result<(bool, Option<String>), String>) -> Check {
     match result {
         Ok((true, _)) => Check::new("validate", "ECR validation", Status::Pass, "ValidatePullThroughCacheRule: valid"),
         Ok((false, why)) => Check::new("validate", "ECR validation", Status::Fail, format!("ValidatePullThroughCacheRule: not valid: {}", why.as_deref().unwrap_or("no reason given")))
-            .fix("fix the role (see the role checks); if the role is fine, ask Echo to allow your account on its registry")
+            .fix(format!("fix the role (see the role checks); if the role is fine, ask Echo to allow your account on its registry; {}", crate::core::policy::BROAD_POLICY_HINT))
             .evidence(json!({"failure": why})),
         Err(e) => Check::new("validate", "ECR validation", Status::Warn, format!("could not run ValidatePullThroughCacheRule: {e}")),
     }
@@ -963,6 +963,8 @@ mod tests {
                 image_count: 1,
                 size_bytes: 1,
                 last_pulled_at: Some(Utc::now()),
+                archived_count: 0,
+                archived_bytes: 0,
             }),
             pull_count_30d: 3,
             pulls_by_day: vec![],

@@ -124,6 +124,10 @@ pub struct ImageInfo {
     pub size_bytes: u64,
     pub pushed_at: Option<DateTime<Utc>>,
     pub last_pulled_at: Option<DateTime<Utc>>,
+    /// In ECR's archive storage class (ARCHIVED, or ACTIVATING on its way back): a pull
+    /// answers 404 until it is restored, and it is billed for at least 90 days.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 /// A cached repository under some rule's prefix, with usage figures.
@@ -174,13 +178,36 @@ pub const PULL_DAYS: usize = 30;
 /// Pulls per day, oldest first, `PULL_DAYS` long.
 pub type DailyPulls = Vec<u64>;
 
+/// The end of the pull window: the next UTC midnight, so the window is `PULL_DAYS` whole UTC
+/// days ending with today and each daily bucket is one calendar day (CloudWatch's daily
+/// periods start at the window's start).
+pub fn pull_window_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    today + chrono::Duration::days(1)
+}
+
+/// Which day of a window starting at `start` (a UTC midnight) a timestamp falls in; `None`
+/// outside the window. Floors, so a datapoint stamped at 23:59 stays in its own day.
+pub fn pull_day(start: DateTime<Utc>, at: DateTime<Utc>, days: usize) -> Option<usize> {
+    let day = (at - start).num_seconds().div_euclid(86_400);
+    (0..days as i64).contains(&day).then_some(day as usize)
+}
+
 impl RepoDetails {
     /// What these images add up to.
     pub fn of(images: &[ImageInfo]) -> Self {
+        let (archived, active): (Vec<&ImageInfo>, Vec<&ImageInfo>) =
+            images.iter().partition(|i| i.archived);
         Self {
-            image_count: images.len(),
-            size_bytes: images.iter().map(|i| i.size_bytes).sum(),
+            image_count: active.len(),
+            size_bytes: active.iter().map(|i| i.size_bytes).sum(),
             last_pulled_at: images.iter().filter_map(|i| i.last_pulled_at).max(),
+            archived_count: archived.len(),
+            archived_bytes: archived.iter().map(|i| i.size_bytes).sum(),
         }
     }
 }
@@ -201,9 +228,13 @@ impl RepositoryInfo {
 /// What a repository's images add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RepoDetails {
+    /// Active images (what a pull can get) and their bytes.
     pub image_count: usize,
     pub size_bytes: u64,
     pub last_pulled_at: Option<DateTime<Utc>>,
+    /// Archived images and their bytes, counted apart.
+    pub archived_count: usize,
+    pub archived_bytes: u64,
 }
 
 /// A Secrets Manager secret as described, and what a read of its value showed (key names
@@ -228,6 +259,23 @@ pub struct ObservedSecret {
     /// Why the value could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
+    /// The KMS key that encrypts it (`DescribeSecret`'s `KmsKeyId`); `None`: the default
+    /// `aws/secretsmanager` key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// Whether a secret's key is Secrets Manager's default one, the only kind ECR's Chainguard
+/// upstream reads (ECR user guide, pull-through cache: Chainguard).
+pub fn uses_default_secret_key(kms_key_id: Option<&str>) -> bool {
+    match kms_key_id {
+        None => true,
+        Some(k) => {
+            k.is_empty()
+                || k == "alias/aws/secretsmanager"
+                || k.ends_with(":alias/aws/secretsmanager")
+        }
+    }
 }
 
 /// The keys ECR reads from a credential secret.
@@ -511,6 +559,39 @@ pub fn usage_instructions(account: &str, region: &str, prefix: &str) -> Vec<Stri
 mod tests {
     use super::*;
     use crate::core::validate::SetupInput;
+
+    #[test]
+    fn the_pull_window_is_whole_utc_days_ending_today() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let end = pull_window_end(at("2026-12-04T20:17:43Z"));
+        assert_eq!(end, at("2026-12-05T00:00:00Z"));
+        let start = end - chrono::Duration::days(PULL_DAYS as i64);
+        assert_eq!(start, at("2026-11-05T00:00:00Z"));
+        // Today's pulls are in the last bucket, yesterday's just before, whatever the hour.
+        assert_eq!(
+            pull_day(start, at("2026-12-04T00:00:00Z"), PULL_DAYS),
+            Some(29)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-12-04T23:59:59Z"), PULL_DAYS),
+            Some(29)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-12-03T23:59:59Z"), PULL_DAYS),
+            Some(28)
+        );
+        assert_eq!(
+            pull_day(start, at("2026-11-05T00:00:00Z"), PULL_DAYS),
+            Some(0)
+        );
+        assert_eq!(pull_day(start, at("2026-11-04T23:59:59Z"), PULL_DAYS), None);
+        assert_eq!(pull_day(start, end, PULL_DAYS), None);
+        // Midnight exactly is the next day's start.
+        assert_eq!(
+            pull_window_end(at("2026-12-05T00:00:00Z")),
+            at("2026-12-06T00:00:00Z")
+        );
+    }
 
     #[test]
     fn desired_state_from_defaults() {

@@ -501,6 +501,7 @@ mod tests {
             keys: None,
             value_matches: None,
             unreadable: None,
+            kms_key_id: None,
         };
         assert!(secret(
             &s(tags(&[

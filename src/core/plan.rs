@@ -177,6 +177,24 @@ pub fn plan(
              (a same-account cache only makes sense for testing)"
         ));
     }
+    if let Some(note) = desired
+        .template
+        .as_ref()
+        .and_then(|t| t.lifecycle_policy.as_ref())
+        .and_then(cache::archive_note)
+    {
+        p.warnings.push(note);
+    }
+    if let Some(role) = desired
+        .role
+        .as_ref()
+        .filter(|r| policy::is_broad(&r.policy))
+    {
+        p.warnings.push(format!(
+            "broad policy (--broad-policy): role {} may use the cache actions on Resource \"*\", as AWS's documentation and Echo's template have it, instead of only Echo's repositories and yours under the prefix (the least-privilege default)",
+            role.name
+        ));
+    }
     if let Some(role) = &desired.role {
         p.changes.push(plan_role(
             role,
@@ -351,6 +369,14 @@ fn plan_secret(
             Some(s) if s.deleted_at.is_some() => Some(format!(
                 "is deleted (in its recovery window): restore it with `aws secretsmanager restore-secret --secret-id {arn}`"
             )),
+            Some(s) if desired.rule.upstream_registry == "chainguard"
+                && !super::model::uses_default_secret_key(s.kms_key_id.as_deref()) =>
+            {
+                Some(format!(
+                    "is encrypted with KMS key {}, but ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key: make the secret again without --kms-key-id",
+                    s.kms_key_id.as_deref().unwrap_or_default()
+                ))
+            }
             Some(s) => s.check_problem(),
         };
         if let Some(problem) = problem {
@@ -1334,6 +1360,8 @@ mod tests {
                 image_count: 2,
                 size_bytes: 10,
                 last_pulled_at: None,
+                archived_count: 0,
+                archived_bytes: 0,
             }),
             pull_count_30d: 0,
             pulls_by_day: vec![],

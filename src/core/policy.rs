@@ -123,8 +123,17 @@ pub fn cached_repositories_arn(setup: &Setup, own_account: &str) -> String {
     )
 }
 
-/// The least-privilege permission policy for the role.
+/// The least-privilege permission policy for the role; with `broad_policy`, the same actions on
+/// `Resource: "*"` (AWS's documented example and Echo's template).
 pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
+    let (read, write) = if setup.broad_policy {
+        ("*".to_string(), "*".to_string())
+    } else {
+        (
+            upstream_repositories_arn(setup),
+            cached_repositories_arn(setup, own_account),
+        )
+    };
     PolicyDocument {
         version: POLICY_VERSION.into(),
         statement: vec![
@@ -133,7 +142,7 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
                 effect: "Allow".into(),
                 principal: None,
                 action: strings(UPSTREAM_READ_ACTIONS),
-                resource: Some(vec![upstream_repositories_arn(setup)]),
+                resource: Some(vec![read]),
                 condition: None,
             },
             Statement {
@@ -141,7 +150,7 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
                 effect: "Allow".into(),
                 principal: None,
                 action: strings(CACHE_WRITE_ACTIONS),
-                resource: Some(vec![cached_repositories_arn(setup, own_account)]),
+                resource: Some(vec![write]),
                 condition: None,
             },
             Statement {
@@ -155,6 +164,18 @@ pub fn permission_policy(setup: &Setup, own_account: &str) -> PolicyDocument {
         ],
     }
 }
+
+/// Whether a permission policy allows the cache actions on `Resource: "*"` (`--broad-policy`).
+pub fn is_broad(doc: &PolicyDocument) -> bool {
+    doc.statement.iter().any(|s| {
+        s.resource.as_deref() == Some(&["*".to_string()][..])
+            && s.action.iter().any(|a| a != "ecr:GetAuthorizationToken")
+    })
+}
+
+/// What diagnose and verify suggest when ECR is refused although the least-privilege policy
+/// looks right: nobody can test every resource form ECR may use against real ECR here.
+pub const BROAD_POLICY_HINT: &str = "if the role checks pass and Echo has allowed your account, `echo-onboard apply --broad-policy` gives the role the statements AWS's documentation and Echo's template use (the cache actions on Resource \"*\")";
 
 const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
 
@@ -411,6 +432,24 @@ mod tests {
         SetupInput::with_defaults("111122223333", "eu-west-1")
             .validate()
             .unwrap()
+    }
+
+    #[test]
+    fn the_broad_policy_is_the_same_actions_on_any_resource() {
+        let least = permission_policy(&setup(), "444455556666");
+        assert!(!is_broad(&least));
+        let mut input = SetupInput::with_defaults("111122223333", "eu-west-1");
+        input.broad_policy = true;
+        let broad = permission_policy(&input.validate().unwrap(), "444455556666");
+        assert!(is_broad(&broad));
+        for (b, l) in broad.statement.iter().zip(&least.statement) {
+            assert_eq!(b.action, l.action);
+            assert_eq!(b.resource, Some(vec!["*".to_string()]));
+        }
+        // Only Echo's upstream has a role.
+        input.upstream.name = "quay".into();
+        let e = input.validate().unwrap_err();
+        assert!(e.iter().any(|e| e.field == "broad-policy"), "{e:?}");
     }
 
     #[test]

@@ -374,6 +374,9 @@ pub struct SetupInput {
     pub cache: super::cache::CacheSettingsInput,
     /// The registry the rule pulls from (Echo's when empty).
     pub upstream: super::upstream::UpstreamInput,
+    /// The role's cache actions on `Resource: "*"`, as AWS's documentation and Echo's template
+    /// have them: the way out if ECR ever needs a resource form least privilege does not cover.
+    pub broad_policy: bool,
 }
 
 pub const DEFAULT_ECHO_REGION: &str = "us-east-1";
@@ -393,6 +396,7 @@ impl SetupInput {
             tags: vec![],
             cache: Default::default(),
             upstream: Default::default(),
+            broad_policy: false,
         }
     }
 
@@ -431,6 +435,14 @@ impl SetupInput {
                 )
             }));
         }
+        if self.broad_policy && !echo_upstream {
+            errors.push(err(
+                "broad-policy",
+                "true",
+                "applies to the role of --upstream echo; other upstreams have no role",
+                "--upstream echo --broad-policy",
+            ));
+        }
         let cache = match self.cache.validate() {
             Ok(c) => Some(c),
             Err(e) => {
@@ -438,6 +450,11 @@ impl SetupInput {
                 None
             }
         };
+        if let (Some(key), Ok(r)) = (cache.as_ref().and_then(|c| c.kms_key.as_ref()), &region) {
+            if let Err(e) = super::cache::kms_key_in_region(key, r.as_str()) {
+                errors.push(e);
+            }
+        }
         macro_rules! take {
             ($r:expr) => {
                 match $r {
@@ -487,6 +504,7 @@ impl SetupInput {
                 tags,
                 cache: cache.unwrap_or_default(),
                 upstream: upstream.unwrap_or_default(),
+                broad_policy: self.broad_policy,
             }),
             _ => Err(errors),
         }
@@ -508,6 +526,9 @@ pub struct Setup {
     #[serde(skip_serializing_if = "super::cache::CacheSettings::is_empty")]
     pub cache: super::cache::CacheSettings,
     pub upstream: super::upstream::Upstream,
+    /// `Resource: "*"` for the cache actions (see `SetupInput::broad_policy`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub broad_policy: bool,
 }
 
 impl Setup {

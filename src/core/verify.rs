@@ -105,6 +105,8 @@ pub enum PullFailure {
     Denied,
     /// HTTP 404.
     NotFound,
+    /// HTTP 404 for a tag whose image is in ECR's archive storage class.
+    Archived,
     /// The registry could not be reached.
     Unreachable,
     Other,
@@ -147,7 +149,17 @@ pub fn explain(failure: PullFailure, oci_code: &str, detail: &str, p: &Pull<'_>)
                 "{} is not in Echo's registry, or Echo has not allowed account {account} yet ({oci_code}: {detail})",
                 image.display()
             ),
-            next_step: "check the image name and tag in Echo's catalog (without the cache prefix); if they are right, ask Echo to grant this account access, then run `echo-onboard diagnose`".into(),
+            next_step: format!("check the image name and tag in Echo's catalog (without the cache prefix); if they are right, ask Echo to grant this account access, then run `echo-onboard diagnose`; {}", crate::core::policy::BROAD_POLICY_HINT),
+        },
+        PullFailure::Archived => Explained {
+            code: "ImageArchived",
+            message: format!(
+                "{pull} is archived (ECR's archive storage class): an archived image answers 404 until it is restored ({oci_code}: {detail})"
+            ),
+            next_step: format!(
+                "restore it with `aws ecr update-image-storage-class --region {region} --repository-name {repo} --image-id imageTag={} --target-storage-class STANDARD`, wait until it is ACTIVE, then pull again",
+                image.reference_str()
+            ),
         },
         PullFailure::Unreachable => Explained {
             code: "RegistryUnreachable",

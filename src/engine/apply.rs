@@ -42,10 +42,40 @@ pub struct ApplyOutcome {
     pub usage: Vec<String>,
 }
 
+/// What ECR said of the rule once every write was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationState {
+    Valid,
+    /// ECR answered: the rule cannot pull yet (`failure` says why).
+    Invalid,
+    /// The check could not run (throttled, 5xx, denied): nothing is known either way.
+    Unknown,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidationReport {
     pub is_valid: bool,
+    pub state: ValidationState,
     pub failure: Option<String>,
+    /// AWS's error code when the check could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// How to check again later; absent when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+impl ValidationReport {
+    pub fn valid() -> Self {
+        Self {
+            is_valid: true,
+            state: ValidationState::Valid,
+            failure: None,
+            error_code: None,
+            next_step: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -662,33 +692,8 @@ async fn run_step(
             }
         }
         Op::Validate => {
-            let v = validate_with_retry(aws, &desired.rule.prefix, opts, &step.label, tx).await?;
-            if !v.is_valid && desired.role.is_none() {
-                emit(tx, Event::Warning {
-                    message: format!(
-                        "ECR could not validate rule {} yet: {}. Check the upstream's credentials with `echo-onboard diagnose --prefix {}`",
-                        desired.rule.prefix,
-                        v.failure.as_deref().unwrap_or("no reason given"),
-                        desired.rule.prefix
-                    ),
-                });
-            } else if !v.is_valid {
-                emit(tx, Event::Warning {
-                    message: format!(
-                        "ECR could not validate rule {} yet: {}. The rule and role are in place; if pulls fail, ask Echo to grant account {} access to its registry, then run `echo-onboard diagnose`",
-                        desired.rule.prefix,
-                        v.failure.as_deref().unwrap_or("no reason given"),
-                        desired.account
-                    ),
-                });
-            }
-            return Ok((
-                None,
-                Some(ValidationReport {
-                    is_valid: v.is_valid,
-                    failure: v.failure.clone(),
-                }),
-            ));
+            let report = validate_after_writes(aws, desired, opts, &step.label, tx).await;
+            return Ok((None, Some(report)));
         }
     };
     Ok((undo, None))
@@ -855,6 +860,69 @@ async fn create_rule_with_retry(
                 tokio::time::sleep(opts.validate_delay).await;
             }
             other => return other,
+        }
+    }
+}
+
+/// Validation after every write succeeded. It never fails the apply: a check that could not
+/// run, or a rule ECR cannot use yet, is no reason to undo a setup whose writes all worked —
+/// the report says what is unknown or wrong and how to check again.
+pub(crate) async fn validate_after_writes(
+    aws: &dyn Aws,
+    desired: &Desired,
+    opts: &ApplyOptions,
+    label: &str,
+    tx: &EventSender,
+) -> ValidationReport {
+    let prefix = &desired.rule.prefix;
+    let later = format!("check it later with `echo-onboard diagnose --prefix {prefix}`");
+    match validate_with_retry(aws, prefix, opts, label, tx).await {
+        Ok(v) if v.is_valid => ValidationReport::valid(),
+        Ok(v) => {
+            let why = v
+                .failure
+                .clone()
+                .unwrap_or_else(|| "no reason given".into());
+            let next_step = if desired.role.is_some() && desired.rule.upstream_registry == "ecr" {
+                format!("if pulls fail, ask Echo to grant account {} access to its registry, then {later}", desired.account)
+            } else {
+                format!("check the upstream's credentials, then {later}")
+            };
+            emit(
+                tx,
+                Event::Warning {
+                    message: format!(
+                        "ECR says rule {prefix} is not valid yet: {why}. The setup is kept (every change succeeded); {next_step}"
+                    ),
+                },
+            );
+            ValidationReport {
+                is_valid: false,
+                state: ValidationState::Invalid,
+                failure: Some(why),
+                error_code: None,
+                next_step: Some(next_step),
+            }
+        }
+        Err(e) => {
+            let next_step = format!(
+                "{later} (it needs ecr:ValidatePullThroughCacheRule; a pull through the rule, `echo-onboard verify --prefix {prefix}`, proves it too)"
+            );
+            emit(
+                tx,
+                Event::Warning {
+                    message: format!(
+                        "ECR could not check rule {prefix}: {e}. Whether it can pull is unknown; the setup is kept (every change succeeded); {next_step}"
+                    ),
+                },
+            );
+            ValidationReport {
+                is_valid: false,
+                state: ValidationState::Unknown,
+                failure: Some(e.message.clone()),
+                error_code: Some(e.code.clone()),
+                next_step: Some(next_step),
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, DurationRound, Utc};
+use chrono::Utc;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
@@ -198,11 +198,8 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                 if !scope.usage || names.is_empty() {
                     return Ok(Default::default());
                 }
-                // Up to the end of the current minute, so pulls of the last seconds count.
-                let end = Utc::now()
-                    .duration_trunc(Duration::minutes(1))
-                    .unwrap_or_else(|_| Utc::now())
-                    + Duration::minutes(1);
+                // Whole UTC days ending with today, so each bar of the chart is one day.
+                let end = crate::core::model::pull_window_end(Utc::now());
                 aws.daily_pulls(&names, end, PULL_DAYS).await
             };
             let details = async {

@@ -179,6 +179,8 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
         let c = &setup.cache;
         let api_only: Vec<(&'static str, String, &str)> = [
             (c.scan.is_some(), "scan-on-push", "true".to_string(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
+            (!c.mutable_tags.is_empty(), "mutable-tags", c.mutable_tags.join(","), "the stack template's ImageTagMutability takes MUTABLE or IMMUTABLE only"),
+            (setup.broad_policy, "broad-policy", "true".to_string(), "the stack's template keeps the least-privilege statements"),
             (!c.repo_tags.is_empty(), "repo-tag", c.repo_tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), "Echo's template sets only the managed-by tag on created repositories"),
         ]
         .into_iter()
@@ -1155,11 +1157,11 @@ pub fn verify_input(req: &VerifyRequest) -> OpResult<(ImageRef, RepoPrefix)> {
         .map_err(|e| bad.push(e))
         .ok();
     if let Some(url) = &req.registry_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        if let Err(rule) = crate::aws::registry::allowed_url(url) {
             bad.push(FieldError {
                 field: "registry-url",
                 value: url.clone(),
-                rule: "must be an http(s) URL of the registry endpoint".into(),
+                rule,
                 example: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
             });
         }
@@ -1224,8 +1226,14 @@ pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
                 account: &identity.account,
                 region: &region,
             };
+            let archived = before.as_ref().is_ok_and(|images| {
+                images
+                    .iter()
+                    .any(|i| i.archived && i.tags.iter().any(|t| t == image.reference_str()))
+            });
             let failure = match e.kind {
                 ErrorKind::AccessDenied => PullFailure::Denied,
+                ErrorKind::NotFound if archived => PullFailure::Archived,
                 ErrorKind::NotFound => PullFailure::NotFound,
                 ErrorKind::Network => PullFailure::Unreachable,
                 _ => PullFailure::Other,

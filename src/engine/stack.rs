@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::apply::{validate_with_retry, ApplyOptions, ValidationReport};
+use super::apply::{validate_after_writes, ApplyOptions, ValidationReport};
 use super::events::{emit, Event, EventSender};
 use crate::aws::{
     Aws, AwsError, SecretParameter, StackChange, StackEvent, StackInfo, StackRequest,
@@ -1185,26 +1185,12 @@ pub async fn apply(
         end = second_step(aws, planned, removed, &mut seen, started, total, opts, tx).await?;
     }
     let label = format!("validate rule {}", desired.rule.prefix);
-    let v = validate_with_retry(aws, &desired.rule.prefix, opts, &label, tx).await?;
-    if !v.is_valid {
-        emit(
-            tx,
-            Event::Warning {
-                message: format!(
-                    "ECR could not validate rule {} yet: {}",
-                    desired.rule.prefix,
-                    v.failure.as_deref().unwrap_or("no reason given")
-                ),
-            },
-        );
-    }
+    // A stack that reached COMPLETE is kept whatever the check says (see validate_after_writes).
+    let validation = validate_after_writes(aws, desired, opts, &label, tx).await;
     Ok(StackOutcome {
         status: end.status,
         outputs: end.outputs,
-        validation: Some(ValidationReport {
-            is_valid: v.is_valid,
-            failure: v.failure,
-        }),
+        validation: Some(validation),
         usage: usage_instructions(&desired.account, &desired.region, &desired.rule.prefix),
     })
 }

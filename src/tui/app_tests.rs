@@ -455,6 +455,8 @@ mod screens {
                 image_count: 1,
                 size_bytes: size,
                 last_pulled_at: None,
+                archived_count: 0,
+                archived_bytes: 0,
             }),
             pull_count_30d: pulls,
             pulls_by_day: vec![],
@@ -827,6 +829,8 @@ mod screens {
             image_count: 3,
             size_bytes: 9,
             last_pulled_at: None,
+            archived_count: 0,
+            archived_bytes: 0,
         };
         a.update(Msg::Details {
             region: "eu-west-1".into(),

@@ -83,12 +83,35 @@ impl Emulator {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
-        Self {
+        let emu = Self {
             child,
             endpoint,
             home,
             log,
-        }
+        };
+        // What Echo does when it onboards a customer: its registry policy allows the account.
+        emu.grant_echo_access(true);
+        emu
+    }
+
+    /// Echo's registry policy allowing (or, with `false`, no longer allowing) the own account
+    /// to pull through a cache (the actions AWS documents for a cross-account upstream).
+    pub fn grant_echo_access(&self, allow: bool) {
+        let statements = if allow {
+            json!([{
+                "Sid": "AllowPullThroughCache",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{OWN_ACCOUNT}:root")},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:GetImageCopyStatus"],
+                "Resource": format!("arn:aws:ecr:us-east-1:{ECHO_ACCOUNT}:repository/*"),
+            }])
+        } else {
+            json!([])
+        };
+        self.control(
+            "/_echo/registry-policy",
+            json!({"account": ECHO_ACCOUNT, "region": "us-east-1", "policy": {"Version": "2012-10-17", "Statement": statements}}),
+        );
     }
 
     /// The real binary, pointed at this emulator, with an empty home (no profiles) and
@@ -140,6 +163,29 @@ impl Emulator {
         self.control(
             "/_echo/faults",
             json!({"operation": operation, "latency_ms": ms, "code": "ServiceUnavailable", "status": 503, "times": 1}),
+        );
+    }
+
+    /// Makes `operation` fail with `code` (HTTP `status`) and this message the next `times` calls.
+    pub fn control_fault(
+        &self,
+        operation: &str,
+        code: &str,
+        status: u16,
+        message: &str,
+        times: i64,
+    ) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "code": code, "status": status, "message": message, "times": times}),
+        );
+    }
+
+    /// Makes the next `times` calls of `operation` (JSON protocol) answer `answer` with 200.
+    pub fn answer(&self, operation: &str, answer: Value, times: i64) {
+        self.control(
+            "/_echo/faults",
+            json!({"operation": operation, "answer": answer, "times": times}),
         );
     }
 

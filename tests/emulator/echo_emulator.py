@@ -5,8 +5,11 @@ CloudFormation and CloudWatch. This module adds, at import time:
 
 * the five ECR pull-through-cache-rule operations with AWS's validation and
   error codes, including a 50-rule quota;
-* ``ValidatePullThroughCacheRule`` that checks the rule's role exists and
-  trusts ``pullthroughcache.ecr.amazonaws.com``;
+* ``ValidatePullThroughCacheRule`` and cache fills that check the rule's role exists,
+  trusts ``pullthroughcache.ecr.amazonaws.com`` and that its identity policies allow the
+  reads on the upstream repository, the writes on the cached one and
+  ``ecr:GetAuthorizationToken``, and, across accounts, that the upstream registry's policy
+  (``POST /_echo/registry-policy``) allows the account;
 * ``maxResults``/``nextToken`` paging for ``DescribeRepositories``;
 * repository creation templates (create/describe/update/delete) with AWS's checks
   (``appliedFor``, a ``customRoleArn`` for tags or KMS, lifecycle policy syntax), and
@@ -31,6 +34,9 @@ CloudFormation and CloudWatch. This module adds, at import time:
   so 500 queries over thousands of series answer as fast as CloudWatch does;
 * a control endpoint to seed images into an upstream (Echo) account
   (``POST /_echo/upstream-image``).
+
+Every AWS request is first checked against botocore's service model
+(``echo_conformance.py``): a request AWS would refuse is refused the same way.
 
 Run: ``python echo_emulator.py [--port 0]``; it prints ``READY http://127.0.0.1:PORT``
 once it is listening.
@@ -59,6 +65,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 
 import echo_cfn
+import echo_conformance
 import echo_iam
 
 
@@ -180,6 +187,81 @@ def _role_problem(account_id: str, role_arn: str) -> str | None:
     return f"Unable to assume role {role_arn}: its trust policy does not allow {PTC_SERVICE} to call sts:AssumeRole"
 
 
+# What the cache does with the rule's role for an ECR upstream (ECR user guide,
+# pull-through-cache-private: the role's permissions). Which action applies to which resource
+# is inferred: reads on the upstream repository, writes on the cached one, the token on "*".
+UPSTREAM_READS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+CACHE_WRITES = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage")
+TOKEN_ACTION = "ecr:GetAuthorizationToken"
+
+
+def _upstream_of(rule: dict[str, Any], cached_name: str | None) -> tuple[str, str, str]:
+    """(account, region, repository) upstream of ``cached_name`` (``*`` for the whole rule)."""
+    m = ECR_UPSTREAM_URL.match(rule["upstreamRegistryUrl"])
+    prefix = rule["ecrRepositoryPrefix"]
+    if cached_name is None:
+        rest = "*"
+    else:
+        rest = cached_name if prefix == "ROOT" else cached_name[len(prefix) + 1 :]
+    up = rule.get("upstreamRepositoryPrefix") or "ROOT"
+    return m.group(1), m.group(2), rest if up == "ROOT" else f"{up}/{rest}"
+
+
+def _permission_problem(account_id: str, region: str, rule: dict[str, Any], cached_name: str | None) -> str | None:
+    """Why the cache, acting as the rule's role, may not fill ``cached_name`` (``None``: the
+    rule as a whole), from the role's identity policies and, across accounts, the upstream
+    registry's policy; None when it may."""
+    from moto.iam.models import iam_backends
+
+    role_arn = rule.get("customRoleArn") or ""
+    try:
+        docs = echo_iam.docs_of(iam_backends[account_id]["global"], role_arn)
+    except Exception:
+        return f"Unable to assume role {role_arn}: the role does not exist"
+    ua, ur, up_name = _upstream_of(rule, cached_name)
+    upstream = f"arn:aws:ecr:{ur}:{ua}:repository/{up_name}"
+    own_name = (cached_name or (f"{rule['ecrRepositoryPrefix']}/*" if rule["ecrRepositoryPrefix"] != "ROOT" else "*"))
+    cached = f"arn:aws:ecr:{region}:{account_id}:repository/{own_name}"
+    wanted = [(a, upstream) for a in UPSTREAM_READS] + [(a, cached) for a in CACHE_WRITES] + [(TOKEN_ACTION, "*")]
+    for action, resource in wanted:
+        decision = echo_iam.decide(docs, action, resource)
+        if decision != "allowed":
+            why = "an explicit deny in an identity-based policy" if decision == "explicitDeny" else f"no identity-based policy allows the {action} action"
+            return f"The pull through cache role {role_arn} is not authorized to perform: {action} on resource: {resource} because {why}"
+    if ua != account_id:
+        # Across accounts the upstream registry must also allow this account (its registry
+        # policy, or the repository's policy).
+        grants = []
+        up_backend = ecr_models.ecr_backends[ua][ur]
+        if up_backend.registry_policy:
+            grants.append(json.loads(up_backend.registry_policy))
+        repo = up_backend.repositories.get(up_name)
+        if repo is not None and getattr(repo, "policy", None):
+            grants.append(json.loads(repo.policy))
+        principals = {f"arn:aws:iam::{account_id}:root", account_id, role_arn}
+        for action in UPSTREAM_READS:
+            if not any(_resource_policy_allows(g, principals, action, upstream) for g in grants):
+                return f"The upstream registry {ua} in {ur} does not allow account {account_id} to perform {action} on {upstream} (its registry policy must grant it)"
+    return None
+
+
+def _resource_policy_allows(doc: dict[str, Any], principals: set[str], action: str, resource: str) -> bool:
+    statements = doc.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    allowed = False
+    for st in statements:
+        p = st.get("Principal")
+        names = p.get("AWS", []) if isinstance(p, dict) else [p]
+        names = [names] if isinstance(names, str) else names
+        if not (principals & set(names) or "*" in names):
+            continue
+        if echo_iam.decide([{"Statement": [dict(st, Resource=st.get("Resource", "*"))]}], action, resource) == "explicitDeny":
+            return False
+        if echo_iam.decide([{"Statement": [dict(st, Effect="Allow", Resource=st.get("Resource", "*"))]}], action, resource) == "allowed" and st.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
 def _rule_view(rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
     out = {k: v for k, v in rule.items() if v is not None}
     out.update(extra)
@@ -218,16 +300,7 @@ def create_rule(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
             f"The upstream registry '{url}' requires authentication; specify credentialArn"
         )
     if credential_arn is not None:
-        if not (50 <= len(credential_arn) <= 612) or not CREDENTIAL_ARN.match(credential_arn):
-            raise ValidationException(
-                f"1 validation error detected: Value '{credential_arn}' at 'credentialArn' failed to satisfy "
-                "constraint: Member must satisfy regular expression pattern: "
-                "^arn:aws:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\\-pullthroughcache\\/[a-zA-Z0-9\\/_+=.@-]+$"
-            )
-        if _secret(backend, credential_arn) is None:
-            raise SecretNotFoundException(
-                f"The specified secret {credential_arn} does not exist"
-            )
+        _check_credential_arn(backend, credential_arn)
     if registry == "ecr":
         m = ECR_UPSTREAM_URL.match(url)
         if not m:
@@ -269,6 +342,31 @@ def create_rule(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     }
     rules[prefix] = rule
     return rule
+
+
+def _check_credential_arn(backend: Any, credential_arn: str) -> None:
+    """credentialArn as the model constrains it (also checked on the wire by
+    echo_conformance; this covers CloudFormation's path), then the secret must exist."""
+    if not (50 <= len(credential_arn) <= 612) or not CREDENTIAL_ARN.match(credential_arn):
+        raise ValidationException(
+            f"1 validation error detected: Value '{credential_arn}' at 'credentialArn' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            "^arn:aws(-\\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\\-pullthroughcache\\/[a-zA-Z0-9\\/_+=.@-]+$"
+        )
+    if _secret(backend, credential_arn) is None:
+        raise SecretNotFoundException(f"The specified secret {credential_arn} does not exist")
+
+
+def _check_role_arn(backend: Any, role_arn: str) -> None:
+    """customRoleArn: at most 2048 characters (the model); ECR assumes it, so it must be a role
+    in the registry's account (API reference, CreatePullThroughCacheRule)."""
+    if len(role_arn) > 2048:
+        raise ValidationException("1 validation error detected: Value at 'customRoleArn' failed to satisfy constraint: Member must have length less than or equal to 2048")
+    m = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$", role_arn)
+    if not m:
+        raise InvalidParameterException(f"Invalid parameter at 'customRoleArn' failed to satisfy constraint: '{role_arn}' is not an IAM role ARN")
+    if m.group(1) != backend.account_id:
+        raise InvalidParameterException(f"Invalid parameter at 'customRoleArn': the role must be in the registry's account {backend.account_id}")
 
 
 def _secret(backend: Any, arn: str) -> Any:
@@ -337,6 +435,14 @@ def update_pull_through_cache_rule(self: Any) -> ActionResult:
     credential_arn = self._get_param("credentialArn")
     if role_arn is None and credential_arn is None:
         raise ValidationException("Either credentialArn or customRoleArn must be specified")
+    if credential_arn is not None:
+        if rule.get("upstreamRegistry") not in NEEDS_SECRET:
+            raise InvalidParameterException(f"Invalid parameter: credentialArn cannot be set for upstream registry '{rule['upstreamRegistryUrl']}'")
+        _check_credential_arn(backend, credential_arn)
+    if role_arn is not None:
+        if rule.get("upstreamRegistry") != "ecr":
+            raise InvalidParameterException(f"Invalid parameter: customRoleArn can be set only for an ecr upstream registry, not '{rule['upstreamRegistryUrl']}'")
+        _check_role_arn(backend, role_arn)
     if role_arn is not None:
         rule["customRoleArn"] = role_arn
     if credential_arn is not None:
@@ -372,6 +478,8 @@ def validate_pull_through_cache_rule(self: Any) -> ActionResult:
     failure = None
     if rule.get("customRoleArn"):
         failure = _role_problem(backend.account_id, rule["customRoleArn"])
+        if failure is None and rule.get("upstreamRegistry") == "ecr":
+            failure = _permission_problem(backend.account_id, backend.region_name, rule, None)
     elif rule.get("credentialArn"):
         failure = _secret_problem(backend, rule["credentialArn"])
     view = {
@@ -463,6 +571,7 @@ def _template_params(self: Any) -> dict[str, Any]:
         "encryptionConfiguration",
         "resourceTags",
         "imageTagMutability",
+        "imageTagMutabilityExclusionFilters",
         "repositoryPolicy",
         "lifecyclePolicy",
         "appliedFor",
@@ -486,6 +595,11 @@ def _check_template(params: dict[str, Any], creating: bool) -> None:
     mutability = params.get("imageTagMutability")
     if mutability is not None and mutability not in ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION"):
         raise ValidationException(f"1 validation error detected: Value '{mutability}' at 'imageTagMutability' failed to satisfy constraint")
+    exclusions = params.get("imageTagMutabilityExclusionFilters")
+    if str(mutability).endswith("_WITH_EXCLUSION") and not exclusions:
+        raise InvalidParameterException(f"Invalid parameter: imageTagMutability {mutability} needs imageTagMutabilityExclusionFilters")
+    if exclusions and not str(mutability).endswith("_WITH_EXCLUSION"):
+        raise InvalidParameterException("Invalid parameter: imageTagMutabilityExclusionFilters can be set only with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION")
     enc = params.get("encryptionConfiguration") or {}
     enc_type = enc.get("encryptionType", "AES256")
     if enc_type not in ("AES256", "KMS", "KMS_DSSE"):
@@ -504,6 +618,7 @@ def _check_template(params: dict[str, Any], creating: bool) -> None:
             ecr_models.EcrLifecyclePolicyValidator(params["lifecyclePolicy"]).validate()
         except Exception as e:  # moto's validator raises its own InvalidParameterException
             raise InvalidParameterException(f"Invalid parameter at 'lifecyclePolicy': {e}")
+        _check_archive_rules(params["lifecyclePolicy"])
     if params.get("repositoryPolicy"):
         try:
             json.loads(params["repositoryPolicy"])
@@ -529,6 +644,9 @@ def put_template(backend: Any, params: dict[str, Any], creating: bool) -> dict[s
         for k, v in params.items():
             if v is not None and k != "prefix":
                 merged[k] = v
+        if not str(merged.get("imageTagMutability", "")).endswith("_WITH_EXCLUSION"):
+            # Exclusions mean something only with a *_WITH_EXCLUSION setting (inferred).
+            merged.pop("imageTagMutabilityExclusionFilters", None)
         _check_template(merged, creating=False)
         merged["updatedAt"] = _now()
         template.clear()
@@ -639,6 +757,7 @@ def _create_cached_repository(backend: Any, name: str) -> None:
         encryption_config=enc,
         image_scan_config=None,
         image_tag_mutability=t.get("imageTagMutability") or "MUTABLE",
+        image_tag_mutability_exclusion_filters=t.get("imageTagMutabilityExclusionFilters"),
         tags=t.get("resourceTags") or [],
     )
     if t.get("lifecyclePolicy"):
@@ -670,8 +789,11 @@ def _fill_cache(backend: Any, repo_name: str, tags: list[str]) -> None:
         return
     if rule["upstreamRegistry"] != "ecr":
         return
-    problem = _role_problem(backend.account_id, rule.get("customRoleArn") or "")
+    problem = _role_problem(backend.account_id, rule.get("customRoleArn") or "") or _permission_problem(
+        backend.account_id, backend.region_name, rule, repo_name
+    )
     if problem:
+        print(f"CACHE FILL DENIED {repo_name}: {problem}", file=sys.stderr, flush=True)
         raise ecr_models.RepositoryNotFoundException(repo_name, backend.account_id)
     m = ECR_UPSTREAM_URL.match(rule["upstreamRegistryUrl"])
     upstream_account, upstream_region = m.group(1), m.group(2)
@@ -723,6 +845,14 @@ def batch_get_image(self: Any, repository_name: str, registry_id: str | None = N
     if cached:
         _fill_cache(self, repository_name, [i["imageTag"] for i in image_ids or [] if i.get("imageTag")])
     response = _original_batch_get_image(self, repository_name, registry_id, image_ids)
+    # An archived image is not served until it is restored (a pull answers 404).
+    archived = [i for i in response["images"] if getattr(i, "image_status", "ACTIVE") != "ACTIVE"]
+    if archived:
+        response["images"] = [i for i in response["images"] if i not in archived]
+        response.setdefault("failures", []).extend(
+            {"imageId": {"imageDigest": i.image_digest}, "failureCode": "ImageNotFound", "failureReason": "The image is archived; restore it to pull it"}
+            for i in archived
+        )
     if cached and response["images"]:
         _record_pull(self, repository_name, response["images"])
     return response
@@ -739,7 +869,90 @@ def get_authorization_token(self: Any) -> Any:
     return result
 
 
+# --- archive storage class (Nov 2025; moto 5.2.5 has none of it) ---------------------------
+
+
+def _image_of(repo: Any, image_id: dict[str, Any]) -> Any:
+    for image in repo.images:
+        if image_id.get("imageDigest") and image.image_digest == image_id["imageDigest"]:
+            return image
+        if image_id.get("imageTag") and image_id["imageTag"] in (image.image_tags or []):
+            return image
+    return None
+
+
+def update_image_storage_class(self: Any) -> ActionResult:
+    """``UpdateImageStorageClass``: ARCHIVE archives an image; STANDARD restores it (at once
+    here; AWS passes through ACTIVATING for a while)."""
+    backend = self.ecr_backend
+    name = self._get_param("repositoryName")
+    repo = backend.repositories.get(name)
+    if repo is None:
+        raise ecr_models.RepositoryNotFoundException(name, backend.account_id)
+    image_id = self._get_param("imageId") or {}
+    image = _image_of(repo, image_id)
+    if image is None:
+        raise ecr_models.ImageNotFoundException(image_id=image_id, repository_name=name, registry_id=backend.account_id)
+    target = self._get_param("targetStorageClass")
+    image.image_status = "ARCHIVED" if target == "ARCHIVE" else "ACTIVE"
+    return ActionResult(
+        {
+            "registryId": backend.account_id,
+            "repositoryName": name,
+            "imageId": {"imageDigest": image.image_digest},
+            "imageStatus": image.image_status,
+        }
+    )
+
+
+_original_describe_images = ecr_responses.ECRResponse.describe_images
+
+
+def describe_images(self: Any) -> ActionResult:
+    """Only ACTIVE images unless ``filter.imageStatus`` says otherwise (ECR API reference)."""
+    wanted = (self._get_param("filter") or {}).get("imageStatus") or "ACTIVE"
+    result = _original_describe_images(self)
+    details = result.result["imageDetails"]
+    kept = [d for d in details if wanted == "ANY" or getattr(d, "image_status", "ACTIVE") == wanted]
+    details[:] = kept
+    return result
+
+
+def _allow_archive_lifecycle() -> None:
+    """moto 5.2.5's lifecycle validator predates the archive storage class (Nov 2025): the
+    transition action, ``storageClass`` and the two new count types are added; the rules AWS
+    states about them are checked by ``_check_archive_rules``."""
+    from moto.ecr import policy_validation as pv
+
+    pv.VALID_ACTION_TYPE_VALUES.add("transition")
+    pv.VALID_ACTION_PROPERTIES = {"type", "targetStorageClass"}
+    pv.VALID_SELECTION_PROPERTIES.add("storageClass")
+    pv.VALID_SELECTION_COUNT_TYPE_VALUES.update({"sinceImagePulled", "sinceImageTransitioned"})
+
+
+def _check_archive_rules(text: str) -> None:
+    """ECR user guide, lifecycle policies with archive: ``transition`` needs
+    ``targetStorageClass: archive``; ``sinceImagePulled`` works only with a transition;
+    ``sinceImageTransitioned`` only selects archived images."""
+    for rule in json.loads(text).get("rules", []):
+        action, selection = rule.get("action", {}), rule.get("selection", {})
+        fail = lambda why: InvalidParameterException(  # noqa: E731
+            f"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: rule {rule.get('rulePriority')}: {why}'"
+        )
+        if action.get("type") == "transition" and action.get("targetStorageClass") != "archive":
+            raise fail("a transition action needs targetStorageClass archive")
+        if action.get("type") != "transition" and "targetStorageClass" in action:
+            raise fail("targetStorageClass is only for a transition action")
+        if selection.get("countType") == "sinceImagePulled" and action.get("type") != "transition":
+            raise fail("sinceImagePulled can be used only with a transition action")
+        if selection.get("countType") == "sinceImageTransitioned" and selection.get("storageClass") != "archive":
+            raise fail("sinceImageTransitioned needs storageClass archive")
+        if selection.get("storageClass") not in (None, "standard", "archive"):
+            raise fail("storageClass must be standard or archive")
+
+
 def install_ecr() -> None:
+    _allow_archive_lifecycle()
     for fn in (
         get_authorization_token,
         create_pull_through_cache_rule,
@@ -752,11 +965,14 @@ def install_ecr() -> None:
         update_repository_creation_template,
         delete_repository_creation_template,
         describe_repository_creation_templates,
+        update_image_storage_class,
+        describe_images,
     ):
         setattr(ecr_responses.ECRResponse, fn.__name__, fn)
     ecr_models.ECRBackend.batch_get_image = batch_get_image
     # DescribeImages: moto never serialises lastRecordedPullTime unless the attribute exists.
     ecr_models.Image.last_recorded_pull_time = None
+    ecr_models.Image.image_status = "ACTIVE"
 
 
 # --- fault control -------------------------------------------------------------
@@ -1095,6 +1311,26 @@ def _seed_cached_repositories(spec: dict[str, Any]) -> dict[str, Any]:
     return {"repositories": count}
 
 
+_INDEX_LOCK = threading.Lock()
+
+
+def _metric_index(backend: Any) -> dict[tuple[Any, ...], list[Any]]:
+    """Every datum by (metric, dimensions), built once per batch of new data rather than per
+    call: 100 calls of 500 queries over 50,000 series would otherwise rescan every datum each
+    time (~200 ms a call here, where CloudWatch answers in tens of milliseconds)."""
+    metrics = backend.get_all_metrics()
+    with _INDEX_LOCK:
+        cached = getattr(backend, "_echo_metric_index", None)
+        if cached is not None and cached[0] == len(metrics):
+            return cached[1]
+        index: dict[tuple[Any, ...], list[Any]] = {}
+        for md in metrics:
+            key = (md.name, tuple(sorted((d.name, d.value) for d in md.dimensions)))
+            index.setdefault(key, []).append(md)
+        backend._echo_metric_index = (len(metrics), index)
+        return index
+
+
 def install_cloudwatch() -> None:
     """``GetMetricData`` for plain ``MetricStat`` queries, indexed by metric: moto compares every
     query with every datum for every period, which takes minutes for 500 queries over 5,000
@@ -1112,17 +1348,17 @@ def install_cloudwatch() -> None:
         end_time = end_time.replace(microsecond=0)
         if start_time >= end_time:
             return original(self, queries, start_time, end_time, scan_by)
-        index: dict[tuple[Any, ...], list[Any]] = {}
-        for md in self.get_all_metrics():
-            if start_time <= md.timestamp < end_time:
-                key = (md.name, tuple(sorted((d.name, d.value) for d in md.dimensions)))
-                index.setdefault(key, []).append(md)
+        index = _metric_index(self)
         results = []
         for query in queries:
             stat = query["MetricStat"]
             name = stat["Metric"]["MetricName"]
             dims = tuple(sorted((d["Name"], d["Value"]) for d in stat["Metric"].get("Dimensions", [])))
-            data = [md for md in index.get((name, dims), []) if dims or md.namespace == stat["Metric"]["Namespace"]]
+            data = [
+                md
+                for md in index.get((name, dims), [])
+                if start_time <= md.timestamp < end_time and (dims or md.namespace == stat["Metric"]["Namespace"])
+            ]
             delta = timedelta(seconds=int(stat["Period"]))
             buckets: dict[int, list[Any]] = {}
             for md in data:
@@ -1189,6 +1425,14 @@ class EchoEmulator:
         else:
             operation, protocol = _operation(environ, body)
         TRAFFIC.call(operation or f"{environ.get('REQUEST_METHOD')} {path}")
+        refused = echo_conformance.violations(environ, operation, protocol, body)
+        if refused:
+            code, errors = refused
+            text = echo_conformance.message(errors)
+            print(f"CONFORMANCE {operation}: {text}", file=sys.stderr, flush=True)
+            status, headers, out = _error_response(protocol, code, text, 400)
+            start_response(status, headers + [("Content-Length", str(len(out)))])
+            return [out]
         if path == "/listRegions":
             return _list_regions(environ, start_response, body)
         if operation:
@@ -1196,6 +1440,12 @@ class EchoEmulator:
             if fault:
                 if fault["latency_ms"]:
                     time.sleep(fault["latency_ms"] / 1000.0)
+                if "answer" in fault and protocol == "json":
+                    # What the service answered, as a test scripts it (e.g. a validation
+                    # that fails for a reason only the upstream knows).
+                    out = json.dumps(fault["answer"]).encode()
+                    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(out)))])
+                    return [out]
                 if fault.get("code"):
                     status, headers, out = _error_response(
                         protocol, fault["code"], fault.get("message") or f"Injected fault on {operation}", int(fault["status"])
@@ -1219,6 +1469,10 @@ class EchoEmulator:
             FAULTS.add(spec)
         elif path == "/_echo/faults" and environ["REQUEST_METHOD"] == "DELETE":
             FAULTS.clear()
+        elif path == "/_echo/registry-policy":
+            # Set as the upstream's owner would (moto's PutRegistryPolicy refuses the pull
+            # actions a pull-through cache grant needs).
+            ecr_models.ecr_backends[spec["account"]][spec.get("region", "us-east-1")].registry_policy = json.dumps(spec["policy"])
         elif path == "/_echo/upstream-image":
             result = _seed_upstream_image(spec)
         elif path == "/_echo/latency":

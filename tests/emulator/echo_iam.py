@@ -29,6 +29,11 @@ class NoSuchEntityException(ServiceException):
 NoSuchEntityException.__module__ = "moto.iam.exceptions"
 
 
+def docs_of(backend: Any, principal_arn: str) -> list[dict[str, Any]]:
+    """The identity policies of a role or user (inline and attached managed)."""
+    return _docs_of(backend, principal_arn)
+
+
 def _docs_of(backend: Any, principal_arn: str) -> list[dict[str, Any]]:
     m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(user|role)/(?:.*/)?([^/]+)$", principal_arn)
     if not m:

@@ -1057,9 +1057,16 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
                 cells.push(Cell::from(
                     Line::from(r.size_bytes().map_or("…".into(), human_bytes)).right_aligned(),
                 ));
+                // Archived images (ECR's archive storage class) counted apart: "2+1a".
                 cells.push(Cell::from(
-                    Line::from(r.image_count().map_or("…".into(), |n| n.to_string()))
-                        .right_aligned(),
+                    Line::from(match r.details {
+                        None => "…".into(),
+                        Some(d) if d.archived_count > 0 => {
+                            format!("{}+{}a", d.image_count, d.archived_count)
+                        }
+                        Some(d) => d.image_count.to_string(),
+                    })
+                    .right_aligned(),
                 ));
             }
             Row::new(cells)

@@ -136,6 +136,9 @@ impl OptionsStep {
                 "" | "n" | "no" => None,
                 _ => Some(scan),
             },
+            mutable_tags: vec![],
+            archive_after: None,
+            expire_archived_after: None,
         }
     }
 
@@ -352,7 +355,7 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
             theme.muted(),
         ));
         lines.push(Line::styled(
-            "  yes/no · days · images · key ARN or alias/NAME (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced",
+            "  yes/no · days · images · key ARN in the region (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced",
             theme.muted(),
         ));
         let c = &step.cache;
