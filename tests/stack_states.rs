@@ -284,6 +284,8 @@ async fn the_emulator_runs_change_sets_and_updates_as_cloudformation_does() {
 #[tokio::test(flavor = "multi_thread")]
 async fn moving_to_another_echo_account_replaces_the_rule_in_two_updates() {
     let emu = Emulator::start();
+    // The new Echo account has allowed this account, as Echo does when it onboards one.
+    emu.grant_upstream_access(NEW_ECHO, true);
     ok(&apply(&emu, &[]));
     let plan = plan_json(&emu, &["--echo-account", NEW_ECHO]);
     assert_eq!(

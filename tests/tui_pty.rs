@@ -305,9 +305,8 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
     t.wait_for("repository-creation-template echo");
-    t.send(&"\x1b[B".repeat(8));
+    t.send("G"); // to the end of the plan
     t.wait_for("repository_policy");
-    t.send(&"\x1b[B".repeat(20)); // scroll to the end of the plan
     t.wait_for("registry-scanning-filter echo/*");
     t.send(ENTER);
     t.wait_for("Applied: 3 created, 1 updated");

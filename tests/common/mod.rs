@@ -97,20 +97,25 @@ impl Emulator {
     /// Echo's registry policy allowing (or, with `false`, no longer allowing) the own account
     /// to pull through a cache (the actions AWS documents for a cross-account upstream).
     pub fn grant_echo_access(&self, allow: bool) {
+        self.grant_upstream_access(ECHO_ACCOUNT, allow);
+    }
+
+    /// The same for another upstream ECR account (a move to another Echo account).
+    pub fn grant_upstream_access(&self, upstream_account: &str, allow: bool) {
         let statements = if allow {
             json!([{
                 "Sid": "AllowPullThroughCache",
                 "Effect": "Allow",
                 "Principal": {"AWS": format!("arn:aws:iam::{OWN_ACCOUNT}:root")},
                 "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:GetImageCopyStatus"],
-                "Resource": format!("arn:aws:ecr:us-east-1:{ECHO_ACCOUNT}:repository/*"),
+                "Resource": format!("arn:aws:ecr:us-east-1:{upstream_account}:repository/*"),
             }])
         } else {
             json!([])
         };
         self.control(
             "/_echo/registry-policy",
-            json!({"account": ECHO_ACCOUNT, "region": "us-east-1", "policy": {"Version": "2012-10-17", "Statement": statements}}),
+            json!({"account": upstream_account, "region": "us-east-1", "policy": {"Version": "2012-10-17", "Statement": statements}}),
         );
     }
 
