@@ -148,6 +148,28 @@ fn sandbox_at_echo_step(home: &std::path::Path) -> Tui {
     t
 }
 
+/// With a valid Echo account typed: the defaults applied, then the dashboard.
+fn apply_defaults_then_dashboard(t: &mut Tui) {
+    t.send(ENTER);
+    t.wait_for("Cache settings (ctrl-k)");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("pull-through-cache-rule echo");
+    t.send(ENTER);
+    t.wait_for("Applied:");
+    t.send(ENTER);
+    t.wait_for("Log in and pull");
+    t.send("d");
+}
+
+/// From the Echo-account step: Echo's rule with the defaults, then the dashboard.
+fn echo_rule_then_dashboard(t: &mut Tui) {
+    t.send("111122223333");
+    t.wait_for("✓");
+    apply_defaults_then_dashboard(t);
+}
+
 /// From the Echo-account step to the Plan screen with the defaults.
 fn wizard_to_plan(t: &mut Tui) {
     t.wait_for("Echo account id");
@@ -327,19 +349,7 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
 fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
     let home = tempfile::tempdir().unwrap();
     let mut t = sandbox_at_echo_step(home.path());
-    t.send("111122223333");
-    t.wait_for("✓");
-    t.send(ENTER);
-    t.wait_for("Cache settings (ctrl-k)");
-    t.send(ENTER);
-    t.wait_for("How should the changes be made?");
-    t.send(ENTER);
-    t.wait_for("pull-through-cache-rule echo");
-    t.send(ENTER);
-    t.wait_for("Applied:");
-    t.send(ENTER);
-    t.wait_for("Log in and pull");
-    t.send("d");
+    echo_rule_then_dashboard(&mut t);
     t.wait_for("u upstream");
     t.send("u");
     t.wait_for("Add another upstream");
@@ -384,17 +394,7 @@ fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
     t.send("3");
     t.wait_for("111122223▏333");
     t.wait_for("✓");
-    t.send(ENTER);
-    t.wait_for("Cache settings (ctrl-k)");
-    t.send(ENTER);
-    t.wait_for("How should the changes be made?");
-    t.send(ENTER);
-    t.wait_for("pull-through-cache-rule echo");
-    t.send(ENTER);
-    t.wait_for("Applied:");
-    t.send(ENTER);
-    t.wait_for("Log in and pull");
-    t.send("d");
+    apply_defaults_then_dashboard(&mut t);
     t.wait_for("ecr-public");
     t.send("/");
     t.wait_for("/ filter rules:");
@@ -416,19 +416,7 @@ fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
 fn sandbox_upstream_over_someone_elses_rule_shows_the_blocker() {
     let home = tempfile::tempdir().unwrap();
     let mut t = sandbox_at_echo_step(home.path());
-    t.send("111122223333");
-    t.wait_for("✓");
-    t.send(ENTER);
-    t.wait_for("Cache settings (ctrl-k)");
-    t.send(ENTER);
-    t.wait_for("How should the changes be made?");
-    t.send(ENTER);
-    t.wait_for("pull-through-cache-rule echo");
-    t.send(ENTER);
-    t.wait_for("Applied:");
-    t.send(ENTER);
-    t.wait_for("Log in and pull");
-    t.send("d");
+    echo_rule_then_dashboard(&mut t);
     t.wait_for("u upstream");
     t.send("u");
     t.wait_for("◂ docker-hub ▸");

@@ -105,6 +105,16 @@ pub struct Plan {
 pub const ADOPT_OPTION: &str = "--adopt";
 
 impl Plan {
+    /// A plan for the observed account and region with nothing in it yet.
+    pub fn empty(observed: &Observed) -> Self {
+        Plan {
+            account: observed.identity.account.clone(),
+            region: observed.region.clone(),
+            changes: vec![],
+            warnings: vec![],
+            blockers: vec![],
+        }
+    }
     /// Whether taking over what someone else made would lift a blocker.
     pub fn adoptable(&self) -> bool {
         self.blockers.iter().any(|b| b.contains(ADOPT_OPTION))
@@ -164,13 +174,7 @@ pub fn plan(
     echo_account: Option<&str>,
     opts: PlanOptions,
 ) -> Plan {
-    let mut p = Plan {
-        account: observed.identity.account.clone(),
-        region: observed.region.clone(),
-        changes: vec![],
-        warnings: vec![],
-        blockers: vec![],
-    };
+    let mut p = Plan::empty(observed);
     if let Some(echo_account) = echo_account.filter(|a| *a == observed.identity.account) {
         p.warnings.push(format!(
             "the Echo account id {echo_account} is your own account: check the id Echo gave you \
@@ -646,13 +650,7 @@ pub fn plan_made_elsewhere(
     rule: &CacheRule,
     validation: Option<&RuleValidation>,
 ) -> Plan {
-    let mut p = Plan {
-        account: observed.identity.account.clone(),
-        region: observed.region.clone(),
-        changes: vec![],
-        warnings: vec![],
-        blockers: vec![],
-    };
+    let mut p = Plan::empty(observed);
     let who = rule.managed_by.describe();
     let differences = differences_from(desired, observed, rule, validation);
     let fix_where = match &rule.managed_by {
@@ -803,13 +801,7 @@ pub fn plan_teardown(
     repos: Option<&[(String, RepoFate)]>,
     elsewhere: &RoleUse,
 ) -> Plan {
-    let mut p = Plan {
-        account: observed.identity.account.clone(),
-        region: observed.region.clone(),
-        changes: vec![],
-        warnings: vec![],
-        blockers: vec![],
-    };
+    let mut p = Plan::empty(observed);
     match observed.rule(prefix) {
         None => p.warnings.push(format!(
             "no pull-through cache rule with prefix {prefix:?} in {}",
