@@ -104,7 +104,12 @@ async fn rule_errors_quota_and_validation_match_aws() {
         .await
         .unwrap();
     assert!(!v.is_valid());
-    assert!(v.failure().unwrap().contains("not authorized to perform: ecr:BatchGetImage"), "{v:?}");
+    assert!(
+        v.failure()
+            .unwrap()
+            .contains("not authorized to perform: ecr:BatchGetImage"),
+        "{v:?}"
+    );
     let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
     iam.put_role_policy()
         .role_name("cache")
