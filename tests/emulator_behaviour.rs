@@ -104,7 +104,29 @@ async fn rule_errors_quota_and_validation_match_aws() {
         .unwrap_err();
     assert_eq!(err.code(), Some("PullThroughCacheRuleNotFoundException"));
 
-    // Validation checks the role exists and trusts the cache service.
+    // Validation checks the role exists, trusts the cache service and may read and fill
+    // (its identity policies are evaluated): without a policy it is not valid.
+    let v = ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix("echo")
+        .send()
+        .await
+        .unwrap();
+    assert!(!v.is_valid());
+    assert!(
+        v.failure()
+            .unwrap()
+            .contains("not authorized to perform: ecr:BatchGetImage"),
+        "{v:?}"
+    );
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    iam.put_role_policy()
+        .role_name("cache")
+        .policy_name("cache")
+        .policy_document(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert!(ecr
         .validate_pull_through_cache_rule()
         .ecr_repository_prefix("echo")

@@ -221,6 +221,17 @@ pub trait Aws: Send + Sync {
 
     /// Every repository in the registry (all pages).
     async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>>;
+
+    /// `list_repositories`, handing each page to `on_page` as it arrives, so work on a page
+    /// (its pull counts) overlaps the reading of the next. Default: one page, the whole list.
+    async fn list_repositories_paged(
+        &self,
+        on_page: &(dyn for<'p> Fn(&'p [RepoSummary]) + Send + Sync),
+    ) -> AwsResult<Vec<RepoSummary>> {
+        let all = self.list_repositories().await?;
+        on_page(&all);
+        Ok(all)
+    }
     /// A repository's tags (`ListTagsForResource`, by the repository's ARN).
     async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
     /// Every image of one repository (all pages).

@@ -974,39 +974,50 @@ impl Aws for SdkAws {
     }
 
     async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>> {
-        let repos = self
+        self.list_repositories_paged(&|_| {}).await
+    }
+
+    async fn list_repositories_paged(
+        &self,
+        on_page: &(dyn for<'p> Fn(&'p [RepoSummary]) + Send + Sync),
+    ) -> AwsResult<Vec<RepoSummary>> {
+        let mut pages = self
             .ecr
             .describe_repositories()
             // ECR's page is 100 without it: 5,000 repositories would be 50 round trips, not 5.
             .max_results(1000)
             .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| self.error("ecr:DescribeRepositories", e))?;
-        Ok(repos
-            .iter()
-            .map(|r| RepoSummary {
-                name: r.repository_name().unwrap_or_default().to_string(),
-                arn: r.repository_arn().unwrap_or_default().to_string(),
-                created_at: to_chrono(r.created_at()),
-                settings: Some(crate::core::model::RepoSettings {
-                    image_tag_mutability: r
-                        .image_tag_mutability()
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_else(|| "MUTABLE".into()),
-                    encryption_type: r
-                        .encryption_configuration()
-                        .map(|e| e.encryption_type().as_str().to_string())
-                        .unwrap_or_else(|| "AES256".into()),
-                    kms_key: r
-                        .encryption_configuration()
-                        .and_then(|e| e.kms_key())
-                        .map(str::to_string),
-                }),
-            })
-            .collect())
+            .send();
+        let mut all = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("ecr:DescribeRepositories", e))?;
+            let summaries: Vec<RepoSummary> = page
+                .repositories()
+                .iter()
+                .map(|r| RepoSummary {
+                    name: r.repository_name().unwrap_or_default().to_string(),
+                    arn: r.repository_arn().unwrap_or_default().to_string(),
+                    created_at: to_chrono(r.created_at()),
+                    settings: Some(crate::core::model::RepoSettings {
+                        image_tag_mutability: r
+                            .image_tag_mutability()
+                            .map(|m| m.as_str().to_string())
+                            .unwrap_or_else(|| "MUTABLE".into()),
+                        encryption_type: r
+                            .encryption_configuration()
+                            .map(|e| e.encryption_type().as_str().to_string())
+                            .unwrap_or_else(|| "AES256".into()),
+                        kms_key: r
+                            .encryption_configuration()
+                            .and_then(|e| e.kms_key())
+                            .map(str::to_string),
+                    }),
+                })
+                .collect();
+            on_page(&summaries);
+            all.extend(summaries);
+        }
+        Ok(all)
     }
 
     async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {

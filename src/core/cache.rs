@@ -905,7 +905,12 @@ pub fn plan_template(
             reason: Some("applies to repositories the cache creates from now on".into()),
             fields: wanted
                 .into_iter()
-                .filter(|(_, v)| !v.is_null())
+                // No exclusions is the usual case: not a row of its own.
+                .filter(|(n, v)| {
+                    let no_exclusions =
+                        *n == "mutable_tags" && v.as_array().is_some_and(Vec::is_empty);
+                    !(v.is_null() || no_exclusions)
+                })
                 .map(|(n, v)| field(n, Value::Null, v))
                 .collect(),
         };

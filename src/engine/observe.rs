@@ -140,9 +140,15 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     .shared();
     // A setup plan needs no repositories: only usage views and teardown list them.
     let wants_repositories = scope.usage || scope.prefix.is_some();
-    let repositories = async {
+    // Each listing page goes to the pull counts as soon as it is in: the counts of page N
+    // are read while page N+1 is (the pages are sequential by nature; the counts need not be).
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RepoSummary>>();
+    let repositories = async move {
+        let on_page = move |page: &[RepoSummary]| {
+            let _ = page_tx.send(page.to_vec());
+        };
         if wants_repositories {
-            aws.list_repositories().await
+            aws.list_repositories_paged(&on_page).await
         } else {
             Ok(vec![])
         }
@@ -150,6 +156,49 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     let base = futures::future::try_join(aws.caller_identity(), aws.list_cache_rules())
         .boxed()
         .shared();
+    let counts = {
+        let base = base.clone();
+        async move {
+            let mut out = std::collections::HashMap::new();
+            if !scope.usage {
+                return Ok::<_, AwsError>(out);
+            }
+            let (_, rules) = base.await?;
+            // Whole UTC days ending with today, so each bar of the chart is one day.
+            let end = crate::core::model::pull_window_end(Utc::now());
+            let read = |names: Vec<String>| -> BoxFuture<'_, AwsResult<_>> {
+                Box::pin(async move { aws.daily_pulls(&names, end, PULL_DAYS).await })
+            };
+            let mut waiting: Vec<String> = vec![];
+            let mut inflight = futures::stream::FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    page = page_rx.recv() => match page {
+                        Some(page) => {
+                            waiting.extend(
+                                cached_repositories(page, &rules, scope.prefix.as_deref())
+                                    .into_iter()
+                                    .map(|(r, _)| r.name),
+                            );
+                            // Full batches only, so the call count stays N / METRIC_BATCH.
+                            while waiting.len() >= METRIC_BATCH {
+                                inflight.push(read(waiting.drain(..METRIC_BATCH).collect()));
+                            }
+                        }
+                        None => break,
+                    },
+                    Some(done) = inflight.next(), if !inflight.is_empty() => out.extend(done?),
+                }
+            }
+            if !waiting.is_empty() {
+                inflight.push(read(std::mem::take(&mut waiting)));
+            }
+            while let Some(done) = inflight.next().await {
+                out.extend(done?);
+            }
+            Ok(out)
+        }
+    };
 
     // The rules' roles need only the rules (and the account, read alongside).
     let rule_roles = {
@@ -191,17 +240,9 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     let usage = {
         let base = base.clone();
         async move {
-            let (repos, (_, rules)) = futures::try_join!(repositories, base)?;
+            let (repos, (_, rules), counts) = futures::try_join!(repositories, base, counts)?;
             let cached = cached_repositories(repos, &rules, scope.prefix.as_deref());
             let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
-            let counts = async {
-                if !scope.usage || names.is_empty() {
-                    return Ok(Default::default());
-                }
-                // Whole UTC days ending with today, so each bar of the chart is one day.
-                let end = crate::core::model::pull_window_end(Utc::now());
-                aws.daily_pulls(&names, end, PULL_DAYS).await
-            };
             let details = async {
                 if !(scope.usage && scope.details) {
                     return Ok(BTreeMap::new());
@@ -226,7 +267,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                 }
                 Ok::<_, AwsError>(out)
             };
-            let (mut counts, mut details) = futures::try_join!(counts, details)?;
+            let (mut counts, mut details) = (counts, details.await?);
             Ok::<_, AwsError>(
                 cached
                     .into_iter()
