@@ -19,15 +19,6 @@ async fn make_role(emu: &Emulator, name: &str, service: &str) -> String {
         .send()
         .await
         .unwrap();
-    // What the cache needs (the emulator evaluates the role's policies as ECR does).
-    let allow = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]});
-    iam.put_role_policy()
-        .role_name(name)
-        .policy_name("cache")
-        .policy_document(allow.to_string())
-        .send()
-        .await
-        .unwrap();
     format!("arn:aws:iam::{OWN_ACCOUNT}:role/{name}")
 }
 
