@@ -195,7 +195,8 @@ pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut 
         });
         c.push(Line::raw(match rows {
             Some((delete, kept)) => format!(
-                "[x] also delete the {delete} repositories the cache made under {under} with their images; {kept} kept, not made by the cache (ctrl-r)"
+                "[x] also delete the {delete} repositor{} the cache made under {under} with their images; {kept} kept, not made by the cache (ctrl-r)",
+                if delete == 1 { "y" } else { "ies" }
             ),
             None => format!(
                 "[{}] also delete the repositories the cache made under {under} (of {}), with their images (ctrl-r)",
