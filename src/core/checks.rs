@@ -329,11 +329,7 @@ pub fn role(
     }
     .evidence(json!({"trust_policy": role.trust}));
     let required = required_role_permissions(rule, own_account, region);
-    let docs: Vec<&Value> = role
-        .inline_policies
-        .values()
-        .chain(role.managed_policies.iter().flat_map(|m| m.values()))
-        .collect();
+    let docs = role.policy_documents();
     let missing = policy_eval::missing(&docs, &required);
     let perms = if missing.is_empty() {
         Check::new("role-policy", "Role permissions", Status::Pass, format!("{} allows all {} actions the cache needs", role.name, required.len()))

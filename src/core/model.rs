@@ -115,6 +115,13 @@ impl ObservedRole {
     pub fn managed_by(&self) -> ManagedBy {
         ManagedBy::from_tags(&self.tags)
     }
+    /// Every policy document that grants the role something: inline, then attached.
+    pub fn policy_documents(&self) -> Vec<&Value> {
+        self.inline_policies
+            .values()
+            .chain(self.managed_policies.iter().flat_map(|m| m.values()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

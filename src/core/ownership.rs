@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::cache::CreationTemplate;
 use super::model::{CacheRule, ManagedBy, ObservedRole, ObservedSecret, RepositoryInfo};
-use super::validate::{MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, ROOT, STACK_TAG_KEY};
+use super::validate::{MANAGED_BY_KEY, MANAGED_BY_VALUE, PREFIX_TAG_KEY, ROOT};
 
 /// How long after a rule an earlier version's marker template was made with it.
 pub const LEGACY_WINDOW_MINUTES: i64 = 15;
@@ -78,30 +78,28 @@ pub fn role(role: &ObservedRole, holder: Option<&HoldingStack>) -> Owned {
     if let Some(h) = holder {
         return stack(h);
     }
-    let tags = &role.tags;
-    match tags.get(MANAGED_BY_KEY).map(String::as_str) {
-        Some(MANAGED_BY_VALUE) => match tags.get(STACK_TAG_KEY) {
-            // The template's tags name a stack that no longer holds the role.
-            Some(s) => Owned::new(
-                ManagedBy::Other,
-                format!(
-                    "role {} is tagged for stack {s}, but no stack holds it",
-                    role.name
-                ),
+    // The creation tags, read as everywhere else; a stack named there proves nothing
+    // unless CloudFormation says the stack holds the role.
+    match role.managed_by() {
+        ManagedBy::CloudFormation(s) | ManagedBy::Stack(s) => Owned::new(
+            ManagedBy::Other,
+            format!(
+                "role {} is tagged for stack {s}, but no stack holds it",
+                role.name
             ),
-            None => Owned::new(
-                ManagedBy::EchoOnboard,
-                format!(
-                    "role {} was created by echo-onboard (tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE})",
-                    role.name
-                ),
+        ),
+        ManagedBy::EchoOnboard => Owned::new(
+            ManagedBy::EchoOnboard,
+            format!(
+                "role {} was created by echo-onboard (tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE})",
+                role.name
             ),
-        },
-        Some(tool @ ("terraform" | "pulumi" | "cloudformation")) => Owned::new(
-            ManagedBy::Iac(tool.to_string()),
+        ),
+        ManagedBy::Iac(tool) => Owned::new(
+            ManagedBy::Iac(tool.clone()),
             format!("role {} is tagged {MANAGED_BY_KEY}={tool}", role.name),
         ),
-        _ => Owned::new(
+        ManagedBy::Other => Owned::new(
             ManagedBy::Other,
             format!("role {} carries no echo-onboard tag", role.name),
         ),

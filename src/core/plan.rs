@@ -606,11 +606,7 @@ pub fn differences_from(
                 &observed.identity.account,
                 &observed.region,
             );
-            let docs: Vec<&Value> = role
-                .inline_policies
-                .values()
-                .chain(role.managed_policies.iter().flat_map(|m| m.values()))
-                .collect();
+            let docs = role.policy_documents();
             let missing = super::policy_eval::missing(&docs, &required);
             if !missing.is_empty() {
                 // Grouped by resource: "ecr:A, ecr:B on <arn>".
