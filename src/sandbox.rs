@@ -76,6 +76,7 @@ struct State {
     next_id: u64,
     templates: BTreeMap<String, CreationTemplate>,
     scanning: ScanningConfig,
+    pull_time_exclusions: std::collections::BTreeSet<String>,
     /// Secrets Manager, by secret name.
     secrets: BTreeMap<String, SandboxSecret>,
 }
@@ -1367,6 +1368,73 @@ impl Aws for SandboxAws {
         )
         .await?;
         self.state.lock().unwrap().scanning = c.clone();
+        Ok(())
+    }
+
+    async fn list_pull_time_exclusions(&self) -> AwsResult<Vec<String>> {
+        self.call(
+            "ListPullTimeUpdateExclusions",
+            "ecr:ListPullTimeUpdateExclusions",
+        )
+        .await?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .pull_time_exclusions
+            .iter()
+            .cloned()
+            .collect())
+    }
+
+    async fn register_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()> {
+        let action = "ecr:RegisterPullTimeUpdateExclusion";
+        self.call("RegisterPullTimeUpdateExclusion", action).await?;
+        // ECR's model and quota, as the service answers them.
+        let pattern = regex_lite::Regex::new(crate::core::cache::PRINCIPAL_ARN_PATTERN)
+            .expect("static regex");
+        if principal_arn.len() > 200 || !pattern.is_match(principal_arn) {
+            return Err(err(
+                action,
+                "ValidationException",
+                &format!("1 validation error detected: Value '{principal_arn}' at 'principalArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {}", crate::core::cache::PRINCIPAL_ARN_PATTERN),
+            ));
+        }
+        let mut st = self.state.lock().unwrap();
+        if st.pull_time_exclusions.contains(principal_arn) {
+            return Err(err(
+                action,
+                "ExclusionAlreadyExistsException",
+                &format!("The principal '{principal_arn}' is already excluded"),
+            ));
+        }
+        if st.pull_time_exclusions.len() >= crate::core::cache::MAX_PULL_TIME_EXCLUSIONS {
+            return Err(err(
+                action,
+                "LimitExceededException",
+                "The maximum number of pull time update exclusions for this registry has been reached",
+            ));
+        }
+        st.pull_time_exclusions.insert(principal_arn.to_string());
+        Ok(())
+    }
+
+    async fn deregister_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()> {
+        let action = "ecr:DeregisterPullTimeUpdateExclusion";
+        self.call("DeregisterPullTimeUpdateExclusion", action).await?;
+        if !self
+            .state
+            .lock()
+            .unwrap()
+            .pull_time_exclusions
+            .remove(principal_arn)
+        {
+            return Err(err(
+                action,
+                "ExclusionNotFoundException",
+                &format!("The principal '{principal_arn}' is not excluded"),
+            ));
+        }
         Ok(())
     }
 

@@ -127,6 +127,18 @@ impl AwsError {
                 ErrorKind::AlreadyExists,
                 "it already exists: run `echo-onboard plan` to see the current state".into(),
             ),
+            "ExclusionNotFoundException" => (
+                ErrorKind::NotFound,
+                "the principal is not excluded from pull-time updates (any more): nothing to remove".into(),
+            ),
+            "ExclusionAlreadyExistsException" => (
+                ErrorKind::AlreadyExists,
+                "the principal is already excluded from pull-time updates".into(),
+            ),
+            "LimitExceededException" if action.contains("PullTimeUpdateExclusion") => (
+                ErrorKind::Quota,
+                "the registry holds ECR's maximum of 100 pull-time-update exclusions in this region: list them with `aws ecr list-pull-time-update-exclusions` and remove unused ones".into(),
+            ),
             "LimitExceeded" | "LimitExceededException" => (
                 ErrorKind::Quota,
                 "a quota is reached (50 pull-through cache rules per region, which cannot be raised): delete an unused rule".into(),

@@ -188,6 +188,10 @@ pub trait Aws: Send + Sync {
     async fn scanning_configuration(&self) -> AwsResult<ScanningConfig>;
     /// Replaces the registry's whole scanning configuration: callers merge first.
     async fn put_scanning_configuration(&self, config: &ScanningConfig) -> AwsResult<()>;
+    /// The registry's pull-time-update exclusions (principal ARNs, all pages).
+    async fn list_pull_time_exclusions(&self) -> AwsResult<Vec<String>>;
+    async fn register_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()>;
+    async fn deregister_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()>;
 
     /// The role with its trust policy, inline policies and tags; `None` when it does not exist.
     async fn get_role(&self, name: &str) -> AwsResult<Option<ObservedRole>>;

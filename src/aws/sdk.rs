@@ -745,6 +745,45 @@ impl Aws for SdkAws {
         })
     }
 
+    async fn list_pull_time_exclusions(&self) -> AwsResult<Vec<String>> {
+        let mut out = vec![];
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ecr
+                .list_pull_time_update_exclusions()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("ecr:ListPullTimeUpdateExclusions", e))?;
+            out.extend(page.pull_time_update_exclusions().iter().cloned());
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn register_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()> {
+        self.ecr
+            .register_pull_time_update_exclusion()
+            .principal_arn(principal_arn)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:RegisterPullTimeUpdateExclusion", e))?;
+        Ok(())
+    }
+
+    async fn deregister_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()> {
+        self.ecr
+            .deregister_pull_time_update_exclusion()
+            .principal_arn(principal_arn)
+            .send()
+            .await
+            .map_err(|e| self.error("ecr:DeregisterPullTimeUpdateExclusion", e))?;
+        Ok(())
+    }
+
     async fn put_scanning_configuration(&self, c: &ScanningConfig) -> AwsResult<()> {
         use aws_sdk_ecr::types::{
             RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,

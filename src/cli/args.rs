@@ -480,6 +480,11 @@ pub struct CacheArgs {
     /// least 90: the archive's minimum charge).
     #[arg(long, value_name = "DAYS")]
     pub expire_archived_after: Option<String>,
+    /// A role or user ARN (a scanner, CI) whose pulls do not update images' last pull time,
+    /// so "last pulled" and pull-based lifecycle rules reflect real use (repeatable;
+    /// registry-wide in the region, at most 100; API method only).
+    #[arg(long = "pull-time-exclusion", value_name = "PRINCIPAL_ARN")]
+    pub pull_time_exclusions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

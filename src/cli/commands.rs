@@ -350,6 +350,7 @@ fn cache_input(args: &super::args::CacheArgs) -> Result<CacheSettingsInput, Stop
         mutable_tags: args.mutable_tags.clone(),
         archive_after: args.archive_after.clone(),
         expire_archived_after: args.expire_archived_after.clone(),
+        pull_time_exclusions: args.pull_time_exclusions.clone(),
     })
 }
 

@@ -35,6 +35,9 @@ pub struct CacheSettingsInput {
     pub archive_after: Option<String>,
     /// Expire archived images this many days after they were archived (at least 90).
     pub expire_archived_after: Option<String>,
+    /// Principals (role or user ARNs: scanners, CI) whose pulls do not update an image's
+    /// `lastRecordedPullTime` (ECR's pull-time-update exclusions, registry-wide per region).
+    pub pull_time_exclusions: Vec<String>,
 }
 
 impl CacheSettingsInput {
@@ -87,6 +90,9 @@ pub struct CacheSettings {
     pub archive_after_days: Option<u32>,
     /// … and expire them this many days after they were archived.
     pub expire_archived_days: Option<u32>,
+    /// Pull-time-update exclusions: principal ARNs, sorted, without duplicates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull_time_exclusions: Vec<String>,
 }
 
 /// ECR bills an archived image for at least this many days, whatever happens to it sooner.
@@ -105,6 +111,8 @@ impl CacheSettings {
             || !self.mutable_tags.is_empty()
             || self.archive_after_days.is_some()
             || self.expire_archived_days.is_some()
+            // The template records which exclusions the tool registered (they cannot be tagged).
+            || !self.pull_time_exclusions.is_empty()
     }
     pub fn is_empty(&self) -> bool {
         !self.wants_template()
@@ -175,6 +183,48 @@ pub fn kms_key_in_region(key: &str, region: &str) -> Result<(), FieldError> {
 
 /// A repository policy must be JSON and shaped like an IAM resource policy: a `Statement` (one
 /// or a list) whose entries each have `Effect` Allow or Deny, an action and a principal.
+/// ECR's model for a pull-time-update exclusion's `principalArn` (at most 200 characters).
+pub const PRINCIPAL_ARN_PATTERN: &str =
+    r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$";
+/// ECR's quota of pull-time-update exclusions per registry (per region).
+pub const MAX_PULL_TIME_EXCLUSIONS: usize = 100;
+
+fn pull_time_exclusions(raw: &[String]) -> Result<Vec<String>, Vec<FieldError>> {
+    let pattern = regex_lite::Regex::new(PRINCIPAL_ARN_PATTERN).expect("static regex");
+    let mut out = std::collections::BTreeSet::new();
+    let mut errors = vec![];
+    for arn in raw.iter().map(|a| a.trim()) {
+        if arn.len() <= 200 && pattern.is_match(arn) {
+            out.insert(arn.to_string());
+        } else {
+            let rule = if arn.contains(":assumed-role/") || arn.starts_with("arn:aws:sts") {
+                "must be the IAM role's ARN (arn:aws:iam::ACCOUNT:role/NAME), not a session's: ECR matches the role a session assumed"
+            } else {
+                "must be an IAM role or user ARN of at most 200 characters (ECR's pattern)"
+            };
+            errors.push(err(
+                "pull-time-exclusion",
+                arn,
+                rule,
+                "arn:aws:iam::123456789012:role/image-scanner",
+            ));
+        }
+    }
+    if out.len() > MAX_PULL_TIME_EXCLUSIONS {
+        errors.push(err(
+            "pull-time-exclusion",
+            &format!("{} principals", out.len()),
+            format!("takes at most {MAX_PULL_TIME_EXCLUSIONS} principals (ECR's quota per registry)"),
+            "arn:aws:iam::123456789012:role/image-scanner",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(out.into_iter().collect())
+    } else {
+        Err(errors)
+    }
+}
+
 pub fn repository_policy(name: &str, content: &str) -> Result<String, FieldError> {
     let example = "repo-policy.json with {\"Version\":\"2012-10-17\",\"Statement\":[…]}";
     let fail = |rule: String| err("repository-policy", name, rule, example);
@@ -287,6 +337,10 @@ impl CacheSettingsInput {
             Ok(v) => out.expire_archived_days = v,
             Err(e) => errors.push(e),
         }
+        match pull_time_exclusions(&self.pull_time_exclusions) {
+            Ok(v) => out.pull_time_exclusions = v,
+            Err(e) => errors.extend(e),
+        }
         // parse_tags allows 48, within ECR's 50 with the tool's own tag.
         match parse_tags("repo-tag", &self.repo_tags) {
             Ok(t) => out.repo_tags = t,
@@ -363,7 +417,79 @@ pub const STACK_MARKER: &str = "Managed by echo-onboard stack ";
 /// removes that filter and no one else's).
 pub const SCAN_MARKER: &str = "scan-on-push filter added by echo-onboard";
 
+/// How a tool-made template records the pull-time-update exclusions its prefix asks for
+/// (exclusions cannot be tagged): a short digest of each principal's ARN, `+` before those the
+/// tool registered, so teardown deregisters those and no one else's.
+pub const EXCLUSION_RECORD: &str = "; pull-time exclusions ";
+/// ECR's limit on a template's description, which holds the tool's records.
+pub const MAX_TEMPLATE_DESCRIPTION: usize = 256;
+
+/// The digest a template records for a principal ARN (8 hex digits of its SHA-256).
+pub fn exclusion_digest(arn: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(arn.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl CreationTemplate {
+    /// Records the exclusions the prefix asks for, as (principal ARN, registered by the tool).
+    /// The record goes before the rule's, which apply rewrites last.
+    pub fn record_exclusions(&mut self, entries: &[(String, bool)]) {
+        self.drop_exclusion_record();
+        if entries.is_empty() {
+            return;
+        }
+        let record = format!(
+            "{EXCLUSION_RECORD}{}",
+            entries
+                .iter()
+                .map(|(arn, ours)| format!("{}{}", if *ours { "+" } else { "" }, exclusion_digest(arn)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        match self.description.find(RULE_RECORD) {
+            Some(at) => self.description.insert_str(at, &record),
+            None => self.description.push_str(&record),
+        }
+    }
+    fn drop_exclusion_record(&mut self) {
+        if let Some(at) = self.description.find(EXCLUSION_RECORD) {
+            let rest = &self.description[at + 1..];
+            let end = rest.find(';').map(|i| at + 1 + i).unwrap_or(self.description.len());
+            self.description.replace_range(at..end, "");
+        }
+    }
+    /// The exclusions a tool-made template records, as (digest, registered by the tool).
+    pub fn recorded_exclusions(&self) -> Vec<(String, bool)> {
+        if !self.managed_by().is_ours() {
+            return vec![];
+        }
+        let Some((_, rest)) = self.description.split_once(EXCLUSION_RECORD) else {
+            return vec![];
+        };
+        rest.split(';')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|t| match t.strip_prefix('+') {
+                Some(d) => (d.to_string(), true),
+                None => (t.to_string(), false),
+            })
+            .collect()
+    }
+    /// Whether this tool-made template records that the tool registered `arn`'s exclusion.
+    pub fn registered_exclusion(&self, arn: &str) -> bool {
+        let d = exclusion_digest(arn);
+        self.recorded_exclusions().iter().any(|(h, ours)| *ours && *h == d)
+    }
+    /// Whether this tool-made template asks for `arn`'s exclusion at all.
+    pub fn wants_exclusion(&self, arn: &str) -> bool {
+        let d = exclusion_digest(arn);
+        self.recorded_exclusions().iter().any(|(h, _)| *h == d)
+    }
+
     pub fn managed_by(&self) -> ManagedBy {
         // A stack's template names the stack: "Managed by echo-onboard stack NAME: …".
         if let Some(stack) = self
@@ -707,6 +833,24 @@ pub fn settle(
         desired.role.as_ref().map(|r| r.arn.as_str()),
         ours,
     );
+    let wanted = &setup.cache.pull_time_exclusions;
+    if !wanted.is_empty() {
+        let present = observed
+            .cache
+            .pull_time_exclusions
+            .as_deref()
+            .unwrap_or_default();
+        let current = observed.cache.template(prefix);
+        let entries: Vec<(String, bool)> = wanted
+            .iter()
+            .map(|arn| {
+                let ours = current.is_some_and(|t| t.registered_exclusion(arn))
+                    || !present.contains(arn);
+                (arn.clone(), ours)
+            })
+            .collect();
+        template.record_exclusions(&entries);
+    }
     if desired.role.is_none() {
         // The rule this template records: the existing one when it is kept as it is, else
         // the one this apply creates (a replaced rule is a new rule).
@@ -815,6 +959,12 @@ pub struct CacheObserved {
     pub templates: Vec<CreationTemplate>,
     /// `None` when templates and scanning were not read (they are not for every view).
     pub scanning: Option<ScanningConfig>,
+    /// The registry's pull-time-update exclusions (principal ARNs); `None` when not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_time_exclusions: Option<Vec<String>>,
+    /// Why the exclusions could not be read (the rest of the cache settings may have been).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusions_unread: Option<String>,
     /// Why they could not be read, when a view went on without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread: Option<String>,
@@ -1003,15 +1153,154 @@ pub fn plan_scanning(
     }
 }
 
+/// Another tool-made template in the region that asks for `arn`'s exclusion too.
+fn also_wanted_by<'a>(cache: &'a CacheObserved, prefix: &str, arn: &str) -> Option<&'a str> {
+    cache
+        .templates
+        .iter()
+        .find(|t| t.prefix != prefix && t.wants_exclusion(arn))
+        .map(|t| t.prefix.as_str())
+}
+
+fn exclusion_row(arn: &str, action: Action, reason: String) -> ResourceChange {
+    let (before, after) = match action {
+        Action::Create => (Value::Null, json!(arn)),
+        Action::Delete => (json!(arn), Value::Null),
+        _ => (json!(arn), json!(arn)),
+    };
+    ResourceChange {
+        resource: ResourceKind::PullTimeExclusion,
+        name: arn.to_string(),
+        action,
+        reason: Some(reason),
+        fields: if action == Action::NoOp {
+            vec![]
+        } else {
+            vec![field("principal_arn", before, after)]
+        },
+    }
+}
+
+/// Plan rows for the prefix's pull-time-update exclusions: register the principals asked for
+/// that are not excluded yet, keep those that are (someone else's stay theirs), deregister
+/// those the tool registered for this prefix that are no longer asked for (unless another
+/// prefix asks for them).
+pub fn plan_exclusions(
+    prefix: &str,
+    wanted: &[String],
+    desired_template: Option<&CreationTemplate>,
+    cache: &CacheObserved,
+    blockers: &mut Vec<String>,
+) -> Vec<ResourceChange> {
+    let current = cache.template(prefix);
+    let recorded: Vec<(String, bool)> = current.map(|t| t.recorded_exclusions()).unwrap_or_default();
+    if wanted.is_empty() && !recorded.iter().any(|(_, ours)| *ours) {
+        return vec![];
+    }
+    let Some(present) = cache.pull_time_exclusions.as_deref() else {
+        blockers.push(format!(
+            "the registry's pull-time-update exclusions could not be read ({}): run the plan again once ecr:ListPullTimeUpdateExclusions is allowed",
+            cache.exclusions_unread.as_deref().unwrap_or("not read")
+        ));
+        return vec![];
+    };
+    let mut rows = vec![];
+    for arn in wanted {
+        rows.push(if present.contains(arn) {
+            let why = if current.is_some_and(|t| t.registered_exclusion(arn)) {
+                "already excluded (registered by echo-onboard)".to_string()
+            } else {
+                "already excluded, registered outside echo-onboard: kept at teardown".to_string()
+            };
+            exclusion_row(arn, Action::NoOp, why)
+        } else {
+            exclusion_row(
+                arn,
+                Action::Create,
+                "this principal's pulls stop updating lastRecordedPullTime (registry-wide in this region)".into(),
+            )
+        });
+    }
+    for (digest, _) in recorded.iter().filter(|(_, ours)| *ours) {
+        if wanted.iter().any(|a| exclusion_digest(a) == *digest) {
+            continue;
+        }
+        let Some(arn) = present.iter().find(|a| exclusion_digest(a) == *digest) else {
+            continue;
+        };
+        rows.push(match also_wanted_by(cache, prefix, arn) {
+            Some(other) => exclusion_row(
+                arn,
+                Action::NoOp,
+                format!("no longer asked for here, kept: prefix {other} asks for it too"),
+            ),
+            None => exclusion_row(
+                arn,
+                Action::Delete,
+                "no longer asked for; echo-onboard registered it".into(),
+            ),
+        });
+    }
+    let count = |a: Action| rows.iter().filter(|r| r.action == a).count();
+    let after = present.len() + count(Action::Create) - count(Action::Delete);
+    if after > MAX_PULL_TIME_EXCLUSIONS {
+        blockers.push(format!(
+            "the registry would hold {after} pull-time-update exclusions in this region, over ECR's quota of {MAX_PULL_TIME_EXCLUSIONS}: ask for fewer principals, or remove unused ones (aws ecr list-pull-time-update-exclusions, then aws ecr deregister-pull-time-update-exclusion --principal-arn ARN)"
+        ));
+    }
+    if let Some(t) = desired_template.filter(|t| t.description.len() > MAX_TEMPLATE_DESCRIPTION) {
+        blockers.push(format!(
+            "prefix {prefix:?} asks for too many pull-time-update exclusions to record: the creation template's description, which records them, would be {} characters (ECR's limit is {MAX_TEMPLATE_DESCRIPTION}); ask for fewer principals",
+            t.description.len()
+        ));
+    }
+    rows
+}
+
+/// Teardown rows for the exclusions the prefix's template records: those the tool registered
+/// are deregistered unless another prefix asks for them; the rest stay.
+fn plan_teardown_exclusions(prefix: &str, t: &CreationTemplate, cache: &CacheObserved) -> Vec<ResourceChange> {
+    let recorded = t.recorded_exclusions();
+    if recorded.is_empty() {
+        return vec![];
+    }
+    let Some(present) = cache.pull_time_exclusions.as_deref() else {
+        return vec![];
+    };
+    let mut rows = vec![];
+    for (digest, ours) in recorded {
+        let Some(arn) = present.iter().find(|a| exclusion_digest(a) == digest) else {
+            continue;
+        };
+        rows.push(match (ours, also_wanted_by(cache, prefix, arn)) {
+            (false, _) => exclusion_row(
+                arn,
+                Action::NoOp,
+                "left alone: registered outside echo-onboard".into(),
+            ),
+            (true, Some(other)) => exclusion_row(
+                arn,
+                Action::NoOp,
+                format!("kept: prefix {other} asks for it too"),
+            ),
+            (true, None) => exclusion_row(
+                arn,
+                Action::Delete,
+                "registered by echo-onboard for this prefix".into(),
+            ),
+        });
+    }
+    rows
+}
+
 /// Teardown rows: the prefix's template when the tool made it, and the scanning filter when the
 /// template records that the tool added it.
-pub fn plan_teardown(
-    prefix: &str,
-    template: Option<&CreationTemplate>,
-    scanning: Option<&ScanningConfig>,
-) -> Vec<ResourceChange> {
+pub fn plan_teardown(prefix: &str, cache: &CacheObserved) -> Vec<ResourceChange> {
     let mut out = vec![];
-    let Some(t) = template else { return out };
+    let scanning = cache.scanning.as_ref();
+    let Some(t) = cache.template(prefix) else {
+        return out;
+    };
     if !t.managed_by().is_ours() {
         out.push(ResourceChange {
             resource: ResourceKind::RepositoryCreationTemplate,
@@ -1048,6 +1337,7 @@ pub fn plan_teardown(
             });
         }
     }
+    out.extend(plan_teardown_exclusions(prefix, t, cache));
     out
 }
 
@@ -1273,17 +1563,126 @@ mod tests {
         assert!(blockers[0].contains("--adopt"), "{blockers:?}");
 
         let scanning = ScanningConfig::default().with_filter("echo/*", &ScanType::Basic);
-        let rows = plan_teardown("echo", Some(&d), Some(&scanning));
+        let cache_of = |t: &CreationTemplate| CacheObserved {
+            templates: vec![t.clone()],
+            scanning: Some(scanning.clone()),
+            ..Default::default()
+        };
+        let rows = plan_teardown("echo", &cache_of(&d));
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].resource, ResourceKind::RegistryScanningFilter);
         let not_ours = desired_template("echo", &s, Some("arn:aws:iam::1:role/r"), false);
         assert_eq!(
-            plan_teardown("echo", Some(&not_ours), Some(&scanning)).len(),
+            plan_teardown("echo", &cache_of(&not_ours)).len(),
             1
         );
         assert_eq!(
-            plan_teardown("echo", Some(&theirs), Some(&scanning))[0].action,
+            plan_teardown("echo", &cache_of(&theirs))[0].action,
             Action::NoOp
         );
+    }
+
+    const SCANNER: &str = "arn:aws:iam::123456789012:role/image-scanner";
+    const CI: &str = "arn:aws:iam::123456789012:role/ci";
+
+    #[test]
+    fn pull_time_exclusions_are_validated_as_ecr_models_them() {
+        let ok = settings(|i| i.pull_time_exclusions = vec![SCANNER.into(), SCANNER.into(), CI.into()]).unwrap();
+        assert_eq!(ok.pull_time_exclusions, vec![CI.to_string(), SCANNER.to_string()]);
+        assert!(ok.wants_template());
+        for bad in [
+            "image-scanner",
+            "arn:aws:sts::123456789012:assumed-role/scanner/session",
+            "arn:aws:iam::12345:role/x",
+            "arn:aws:iam::123456789012:group/admins",
+        ] {
+            let e = settings(|i| i.pull_time_exclusions = vec![bad.into()]).unwrap_err();
+            assert_eq!(e[0].field, "pull-time-exclusion", "{bad}");
+        }
+        let session = settings(|i| {
+            i.pull_time_exclusions = vec!["arn:aws:sts::123456789012:assumed-role/scanner/s".into()]
+        })
+        .unwrap_err();
+        assert!(session[0].rule.contains("not a session's"), "{}", session[0].rule);
+        let many: Vec<String> = (0..101)
+            .map(|n| format!("arn:aws:iam::123456789012:role/r{n}"))
+            .collect();
+        let e = settings(|i| i.pull_time_exclusions = many).unwrap_err();
+        assert!(e[0].rule.contains("at most 100"), "{:?}", e);
+    }
+
+    fn ours_with(records: &[(&str, bool)]) -> CreationTemplate {
+        let s = settings(|i| i.pull_time_exclusions = vec![SCANNER.into()]).unwrap();
+        let mut t = desired_template("echo", &s, Some("arn:aws:iam::1:role/r"), false);
+        t.record_exclusions(
+            &records
+                .iter()
+                .map(|(a, o)| (a.to_string(), *o))
+                .collect::<Vec<_>>(),
+        );
+        t
+    }
+
+    #[test]
+    fn the_template_records_exclusions_before_the_rule_and_reads_them_back() {
+        let mut t = ours_with(&[(SCANNER, true), (CI, false)]);
+        t.record_rule(None);
+        t.record_exclusions(&[(SCANNER.into(), true)]);
+        assert!(t.registered_exclusion(SCANNER));
+        assert!(!t.wants_exclusion(CI), "the record was replaced: {}", t.description);
+        assert_eq!(t.description.matches(EXCLUSION_RECORD).count(), 1);
+        t.record_rule(Some(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()));
+        assert!(t.registered_exclusion(SCANNER), "{}", t.description);
+        assert_eq!(t.recorded_rule_created(), Some("2023-11-14T22:13:20Z"));
+        let mut theirs = t.clone();
+        theirs.description = theirs.description.replace(TEMPLATE_MARKER, "Made by hand");
+        assert!(theirs.recorded_exclusions().is_empty(), "only a tool-made template proves");
+    }
+
+    #[test]
+    fn exclusions_plan_registers_keeps_and_deregisters_only_the_tools() {
+        let mut blockers = vec![];
+        // Absent: registered. Present and not recorded: someone else's, kept.
+        let cache = CacheObserved {
+            pull_time_exclusions: Some(vec![CI.into()]),
+            ..Default::default()
+        };
+        let rows = plan_exclusions("echo", &[CI.into(), SCANNER.into()], None, &cache, &mut blockers);
+        assert_eq!(rows.iter().map(|r| r.action).collect::<Vec<_>>(), [Action::NoOp, Action::Create]);
+        assert!(rows[0].reason.as_deref().unwrap().contains("outside echo-onboard"));
+        // Registered by the tool and no longer asked for: deregistered, unless another
+        // prefix's template asks for it too.
+        let cache = CacheObserved {
+            templates: vec![ours_with(&[(SCANNER, true)])],
+            pull_time_exclusions: Some(vec![SCANNER.into(), CI.into()]),
+            ..Default::default()
+        };
+        let rows = plan_exclusions("echo", &[], None, &cache, &mut blockers);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].action, rows[0].name.as_str()), (Action::Delete, SCANNER));
+        let mut other = ours_with(&[(SCANNER, false)]);
+        other.prefix = "team".into();
+        let mut shared = cache.clone();
+        shared.templates.push(other);
+        assert_eq!(plan_exclusions("echo", &[], None, &shared, &mut blockers)[0].action, Action::NoOp);
+        let down = plan_teardown("echo", &shared);
+        let ex: Vec<_> = down.iter().filter(|r| r.resource == ResourceKind::PullTimeExclusion).collect();
+        assert_eq!(ex[0].action, Action::NoOp, "{ex:?}");
+        let down = plan_teardown("echo", &cache);
+        let ex: Vec<_> = down.iter().filter(|r| r.resource == ResourceKind::PullTimeExclusion).collect();
+        assert_eq!((ex.len(), ex[0].action), (1, Action::Delete), "CI is not recorded: {ex:?}");
+        assert!(blockers.is_empty(), "{blockers:?}");
+        // Unread: a blocker, never a guess.
+        let unread = CacheObserved { exclusions_unread: Some("AccessDenied".into()), ..Default::default() };
+        assert!(plan_exclusions("echo", &[SCANNER.into()], None, &unread, &mut blockers).is_empty());
+        assert!(blockers[0].contains("AccessDenied"));
+        // The quota.
+        let full = CacheObserved {
+            pull_time_exclusions: Some((0..100).map(|n| format!("arn:aws:iam::123456789012:role/r{n}")).collect()),
+            ..Default::default()
+        };
+        let mut blockers = vec![];
+        plan_exclusions("echo", &[SCANNER.into()], None, &full, &mut blockers);
+        assert!(blockers[0].contains("quota of 100"), "{blockers:?}");
     }
 }

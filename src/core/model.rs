@@ -431,6 +431,9 @@ pub struct Desired {
     /// The credential secret to create or keep, for upstreams given `--username`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<DesiredSecret>,
+    /// Principals whose pulls do not update lastRecordedPullTime (registry-wide per region).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull_time_exclusions: Vec<String>,
 }
 
 impl Desired {
@@ -539,6 +542,7 @@ pub fn desired(setup: &Setup, own_account: &str) -> Desired {
         role,
         rule,
         scan: setup.cache.scan.clone(),
+        pull_time_exclusions: setup.cache.pull_time_exclusions.clone(),
         secret,
     };
     if let (Some(role), true) = (&mut d.role, setup.cache.wants_template()) {

@@ -22,6 +22,7 @@ pub enum ResourceKind {
     CloudformationStack,
     RepositoryCreationTemplate,
     RegistryScanningFilter,
+    PullTimeExclusion,
     #[serde(rename = "secret")]
     CredentialSecret,
 }
@@ -35,6 +36,7 @@ impl ResourceKind {
             ResourceKind::CloudformationStack => "cloudformation-stack",
             ResourceKind::RepositoryCreationTemplate => "repository-creation-template",
             ResourceKind::RegistryScanningFilter => "registry-scanning-filter",
+            ResourceKind::PullTimeExclusion => "pull-time-exclusion",
             ResourceKind::CredentialSecret => "secret",
         }
     }
@@ -256,6 +258,13 @@ pub fn plan(
             ),
         }
     }
+    p.changes.extend(cache::plan_exclusions(
+        &desired.rule.prefix,
+        &desired.pull_time_exclusions,
+        desired.template.as_ref(),
+        &observed.cache,
+        &mut p.blockers,
+    ));
     p
 }
 
@@ -887,11 +896,7 @@ pub fn plan_teardown(
             },
         });
     }
-    p.changes.extend(cache::plan_teardown(
-        prefix,
-        observed.cache.template(prefix),
-        observed.cache.scanning.as_ref(),
-    ));
+    p.changes.extend(cache::plan_teardown(prefix, &observed.cache));
     if let Some(why) = &observed.cache.unread {
         p.warnings.push(format!(
             "repository creation templates and scanning could not be read ({why}): a template or \

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::events::{emit, Event, EventSender};
-use crate::aws::{Aws, AwsError, NewRule, Validation};
+use crate::aws::{Aws, AwsError, ErrorKind, NewRule, Validation};
 use crate::core::cache::{scan_filter, CreationTemplate, ScanningConfig};
 use crate::core::model::{usage_instructions, CacheRule, Desired, DesiredRole, Observed};
 use crate::core::plan::{Action, Plan, ResourceKind};
@@ -145,6 +145,13 @@ enum Undo {
     RestoreScanning {
         config: ScanningConfig,
     },
+    /// A pull-time-update exclusion this run registered, or deregistered.
+    DeregisterExclusion {
+        arn: String,
+    },
+    RegisterExclusion {
+        arn: String,
+    },
 }
 
 impl Undo {
@@ -179,6 +186,12 @@ impl Undo {
                 format!("changed repository creation template {}", template.prefix)
             }
             Undo::RestoreScanning { .. } => "changed the registry's scanning configuration".into(),
+            Undo::DeregisterExclusion { arn } => {
+                format!("registered pull-time-update exclusion {arn}")
+            }
+            Undo::RegisterExclusion { arn } => {
+                format!("deregistered pull-time-update exclusion {arn}")
+            }
         }
     }
 
@@ -249,6 +262,13 @@ impl Undo {
             }
             Undo::RestoreTemplate { template } => aws.put_creation_template(template, false).await,
             Undo::RestoreScanning { config } => aws.put_scanning_configuration(config).await,
+            Undo::DeregisterExclusion { arn } => {
+                ignore_not_found(aws.deregister_pull_time_exclusion(arn).await)
+            }
+            Undo::RegisterExclusion { arn } => match aws.register_pull_time_exclusion(arn).await {
+                Err(e) if e.is(ErrorKind::AlreadyExists) => Ok(()),
+                other => other,
+            },
         }
     }
 }
@@ -259,7 +279,7 @@ pub const ROLLBACK_RECOVERY_DAYS: u32 = 7;
 
 fn ignore_not_found(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
-        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Ok(()),
+        Err(e) if e.is(ErrorKind::NotFound) => Ok(()),
         other => other,
     }
 }
@@ -302,7 +322,27 @@ enum Op {
     /// Read, merge, write: the registry's configuration is read again right before writing so
     /// a filter someone added since the plan is not lost.
     MergeScanFilter,
+    RegisterExclusion {
+        arn: String,
+    },
+    DeregisterExclusion {
+        arn: String,
+    },
     Validate,
+}
+
+impl Op {
+    /// Cache settings apply to repositories and the registry, not to the rule: changing only
+    /// them needs no validation of the rule.
+    fn is_cache_setting(&self) -> bool {
+        matches!(
+            self,
+            Op::PutTemplate { .. }
+                | Op::MergeScanFilter
+                | Op::RegisterExclusion { .. }
+                | Op::DeregisterExclusion { .. }
+        )
+    }
 }
 
 fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
@@ -340,7 +380,7 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     cache_steps(desired, observed, plan, &mut out);
     if out
         .iter()
-        .any(|s| !matches!(s.op, Op::PutTemplate { .. } | Op::MergeScanFilter))
+        .any(|s| !s.op.is_cache_setting())
     {
         out.push(Step {
             label: format!("validate rule {}", desired.rule.prefix),
@@ -476,6 +516,24 @@ fn cache_steps(desired: &Desired, observed: &Observed, plan: &Plan, out: &mut Ve
             });
         }
     }
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.resource == ResourceKind::PullTimeExclusion)
+    {
+        let arn = c.name.clone();
+        match c.action {
+            Action::Create => out.push(Step {
+                label: format!("exclude {arn} from pull-time updates"),
+                op: Op::RegisterExclusion { arn },
+            }),
+            Action::Delete => out.push(Step {
+                label: format!("stop excluding {arn} from pull-time updates"),
+                op: Op::DeregisterExclusion { arn },
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// Which steps may run together: each wave starts when the previous one is done. The role
@@ -493,7 +551,10 @@ fn wave(op: &Op, trust_changes: bool) -> u8 {
         Op::UpdateRuleAuth { .. } if trust_changes => 2,
         Op::UpdateRuleAuth { .. } => 1,
         // ECR assumes the template's role: it is set up first.
-        Op::PutTemplate { .. } | Op::MergeScanFilter => 2,
+        Op::PutTemplate { .. }
+        | Op::MergeScanFilter
+        | Op::RegisterExclusion { .. }
+        | Op::DeregisterExclusion { .. } => 2,
         Op::Validate => 3,
     }
 }
@@ -689,6 +750,19 @@ async fn run_step(
             } else {
                 aws.put_scanning_configuration(&merged).await?;
                 Some(Undo::RestoreScanning { config: current })
+            }
+        }
+        Op::RegisterExclusion { arn } => match aws.register_pull_time_exclusion(arn).await {
+            // Someone registered it since the plan: theirs, so nothing to undo.
+            Err(e) if e.is(ErrorKind::AlreadyExists) => None,
+            Err(e) => return Err(e),
+            Ok(()) => Some(Undo::DeregisterExclusion { arn: arn.clone() }),
+        },
+        Op::DeregisterExclusion { arn } => {
+            match aws.deregister_pull_time_exclusion(arn).await {
+                Err(e) if e.is(ErrorKind::NotFound) => None,
+                Err(e) => return Err(e),
+                Ok(()) => Some(Undo::RegisterExclusion { arn: arn.clone() }),
             }
         }
         Op::Validate => {

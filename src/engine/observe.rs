@@ -293,11 +293,23 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         if scope.cache == CacheReads::Skip {
             return Ok(CacheObserved::default());
         }
-        match futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) {
+        // Exclusions are read alongside; an account that may not list them still gets its
+        // templates and scanning (the plan asks for them only when they matter).
+        let (both, exclusions) = futures::join!(
+            async { futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) },
+            aws.list_pull_time_exclusions()
+        );
+        let (pull_time_exclusions, exclusions_unread) = match exclusions {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        match both {
             Ok((templates, scanning)) => Ok(CacheObserved {
                 templates,
                 scanning: Some(scanning),
                 unread: None,
+                pull_time_exclusions,
+                exclusions_unread,
             }),
             Err(e) if scope.cache == CacheReads::BestEffort => Ok(CacheObserved {
                 unread: Some(e.to_string()),

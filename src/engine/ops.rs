@@ -181,6 +181,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             (c.scan.is_some(), "scan-on-push", "true".to_string(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
             (!c.mutable_tags.is_empty(), "mutable-tags", c.mutable_tags.join(","), "the stack template's ImageTagMutability takes MUTABLE or IMMUTABLE only"),
             (setup.broad_policy, "broad-policy", "true".to_string(), "the stack's template keeps the least-privilege statements"),
+            (!c.pull_time_exclusions.is_empty(), "pull-time-exclusion", c.pull_time_exclusions.join(","), "CloudFormation has no resource for pull-time-update exclusions"),
             (!c.repo_tags.is_empty(), "repo-tag", c.repo_tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), "Echo's template sets only the managed-by tag on created repositories"),
         ]
         .into_iter()

@@ -246,6 +246,38 @@ pub async fn teardown(
             deleted,
         });
     }
+    // The template records which exclusions the tool registered: they go first, so a
+    // teardown stopped here can still prove them on the next run.
+    let exclusion_rows: Vec<_> = singles
+        .iter()
+        .filter(|(_, c)| c.resource == ResourceKind::PullTimeExclusion)
+        .collect();
+    for (i, c) in &exclusion_rows {
+        started(*i, c);
+    }
+    let exclusion_results = futures::future::join_all(
+        exclusion_rows
+            .iter()
+            .map(|(_, c)| async move { gone_is_fine(aws.deregister_pull_time_exclusion(&c.name).await) }),
+    )
+    .await;
+    let mut exclusion_error = None;
+    for ((i, c), r) in exclusion_rows.iter().zip(exclusion_results) {
+        finished(*i, c, &r);
+        match r {
+            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
+            Err(e) => {
+                exclusion_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(error) = exclusion_error {
+        return Err(TeardownFailure {
+            error,
+            remaining: remaining_from(&deleted),
+            deleted,
+        });
+    }
     // The template names the role, so it goes before the role; the scanning filter and the
     // rule's credential secret (with its recovery window) with it.
     let cache_rows: Vec<_> = singles

@@ -139,6 +139,7 @@ impl OptionsStep {
             mutable_tags: vec![],
             archive_after: None,
             expire_archived_after: None,
+            pull_time_exclusions: vec![],
         }
     }
 
