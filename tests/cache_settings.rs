@@ -621,4 +621,99 @@ async fn immutable_tags_with_mutable_exclusions_round_trip() {
         text(&out.stderr)
     );
     assert_eq!(emu.calls().0, 0);
+    // Teardown removes the template with its exclusions (and nothing else is left).
+    emu.cli()
+        .args(["teardown", "--yes"])
+        .assert()
+        .success();
+    assert!(templates(&emu).await.is_empty());
+}
+
+async fn exclusions(emu: &Emulator) -> Vec<String> {
+    ecr(emu)
+        .await
+        .list_pull_time_update_exclusions()
+        .send()
+        .await
+        .unwrap()
+        .pull_time_update_exclusions()
+        .to_vec()
+}
+
+fn rows_of<'a>(plan: &'a Value, resource: &str) -> Vec<&'a Value> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["resource"] == resource)
+        .collect()
+}
+
+/// Pull-time-update exclusions: the scanner the user names is registered, the CI role someone
+/// else registered is kept as theirs; a second plan is a no-op; teardown deregisters only what
+/// the tool registered. A bad ARN exits 2 with nothing sent; the CloudFormation method refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_time_exclusions_round_trip_and_teardown_keeps_someone_elses() {
+    let emu = Emulator::start();
+    const SCANNER: &str = "arn:aws:iam::123456789012:role/image-scanner";
+    const CI: &str = "arn:aws:iam::123456789012:role/ci";
+    ecr(&emu)
+        .await
+        .register_pull_time_update_exclusion()
+        .principal_arn(CI)
+        .send()
+        .await
+        .unwrap();
+    let flags = ["--pull-time-exclusion", SCANNER, "--pull-time-exclusion", CI];
+    let plan = plan_json(&emu, &flags);
+    let rows = rows_of(&plan, "pull-time-exclusion");
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [(CI, "no-op"), (SCANNER, "create")], "{plan:#}");
+    assert!(
+        rows[0]["reason"].as_str().unwrap().contains("outside echo-onboard"),
+        "{plan:#}"
+    );
+    let out = emu
+        .cli()
+        .args(args("apply", &with(&flags, &["--yes"])))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(exclusions(&emu).await, [CI, SCANNER]);
+    emu.cli()
+        .args(args("plan", &with(&flags, &["--detailed-exitcode"])))
+        .assert()
+        .code(0);
+    // Teardown: the scanner goes (the tool registered it), CI stays (someone else did).
+    let down = emu
+        .cli()
+        .args(["--json", "teardown", "--yes"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(exclusions(&emu).await, [CI]);
+    assert!(templates(&emu).await.is_empty());
+
+    emu.reset_calls();
+    let bad = emu
+        .cli()
+        .args(args("plan", &["--pull-time-exclusion", "arn:aws:sts::123456789012:assumed-role/scanner/s"]))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("--pull-time-exclusion"), "{}", text(&bad.stderr));
+    let stack = emu
+        .cli()
+        .args(args(
+            "plan",
+            &["--method", "cloudformation", "--pull-time-exclusion", SCANNER],
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stack.status.code(), Some(2), "{}", text(&stack.stderr));
+    assert!(text(&stack.stderr).contains("API method only"), "{}", text(&stack.stderr));
+    assert_eq!(emu.calls().0, 0);
 }

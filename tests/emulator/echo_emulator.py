@@ -119,6 +119,8 @@ InvalidNextTokenException = _exc("InvalidNextTokenException")
 SecretNotFoundException = _exc("SecretNotFoundException")
 TemplateAlreadyExistsException = _exc("TemplateAlreadyExistsException")
 TemplateNotFoundException = _exc("TemplateNotFoundException")
+ExclusionAlreadyExistsException = _exc("ExclusionAlreadyExistsException")
+ExclusionNotFoundException = _exc("ExclusionNotFoundException")
 
 
 def _now() -> datetime:
@@ -705,6 +707,49 @@ def describe_repository_creation_templates(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+# --- pull-time-update exclusions (registry-wide, per region; at most 100) ------------
+
+MAX_PULL_TIME_EXCLUSIONS = 100
+
+
+def _exclusions(backend: Any) -> dict[str, datetime]:
+    if not hasattr(backend, "echo_pull_time_exclusions"):
+        backend.echo_pull_time_exclusions = {}
+    return backend.echo_pull_time_exclusions
+
+
+def register_pull_time_update_exclusion(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    arn = self._get_param("principalArn")
+    excluded = _exclusions(backend)
+    if arn in excluded:
+        raise ExclusionAlreadyExistsException(f"The principal '{arn}' is already in the pull time update exclusion list")
+    if len(excluded) >= MAX_PULL_TIME_EXCLUSIONS:
+        raise LimitExceededException("The maximum number of pull time update exclusions has been reached for this registry")
+    excluded[arn] = _now()
+    return ActionResult({"principalArn": arn, "createdAt": excluded[arn]})
+
+
+def deregister_pull_time_update_exclusion(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    arn = self._get_param("principalArn")
+    if _exclusions(backend).pop(arn, None) is None:
+        raise ExclusionNotFoundException(f"The principal '{arn}' is not in the pull time update exclusion list")
+    return ActionResult({"principalArn": arn})
+
+
+def list_pull_time_update_exclusions(self: Any) -> ActionResult:
+    backend = self.ecr_backend
+    # The API reference: up to 100 results when maxResults is absent.
+    max_results = int(self._get_param("maxResults") or 100)
+    arns = sorted(_exclusions(backend))
+    start = _decode_token(self._get_param("nextToken"))
+    result: dict[str, Any] = {"pullTimeUpdateExclusions": arns[start : start + max_results]}
+    if start + max_results < len(arns):
+        result["nextToken"] = _encode_token(start + max_results)
+    return ActionResult(result)
+
+
 def _matching_template(backend: Any, repo_name: str, applied_for: str) -> dict[str, Any] | None:
     best = None
     for prefix, t in _templates(backend).items():
@@ -967,6 +1012,9 @@ def install_ecr() -> None:
         describe_repository_creation_templates,
         update_image_storage_class,
         describe_images,
+        register_pull_time_update_exclusion,
+        deregister_pull_time_update_exclusion,
+        list_pull_time_update_exclusions,
     ):
         setattr(ecr_responses.ECRResponse, fn.__name__, fn)
     ecr_models.ECRBackend.batch_get_image = batch_get_image
