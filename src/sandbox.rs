@@ -1421,7 +1421,8 @@ impl Aws for SandboxAws {
 
     async fn deregister_pull_time_exclusion(&self, principal_arn: &str) -> AwsResult<()> {
         let action = "ecr:DeregisterPullTimeUpdateExclusion";
-        self.call("DeregisterPullTimeUpdateExclusion", action).await?;
+        self.call("DeregisterPullTimeUpdateExclusion", action)
+            .await?;
         if !self
             .state
             .lock()

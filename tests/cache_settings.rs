@@ -622,10 +622,7 @@ async fn immutable_tags_with_mutable_exclusions_round_trip() {
     );
     assert_eq!(emu.calls().0, 0);
     // Teardown removes the template with its exclusions (and nothing else is left).
-    emu.cli()
-        .args(["teardown", "--yes"])
-        .assert()
-        .success();
+    emu.cli().args(["teardown", "--yes"]).assert().success();
     assert!(templates(&emu).await.is_empty());
 }
 
@@ -664,7 +661,12 @@ async fn pull_time_exclusions_round_trip_and_teardown_keeps_someone_elses() {
         .send()
         .await
         .unwrap();
-    let flags = ["--pull-time-exclusion", SCANNER, "--pull-time-exclusion", CI];
+    let flags = [
+        "--pull-time-exclusion",
+        SCANNER,
+        "--pull-time-exclusion",
+        CI,
+    ];
     let plan = plan_json(&emu, &flags);
     let rows = rows_of(&plan, "pull-time-exclusion");
     let actions: Vec<(&str, &str)> = rows
@@ -673,7 +675,10 @@ async fn pull_time_exclusions_round_trip_and_teardown_keeps_someone_elses() {
         .collect();
     assert_eq!(actions, [(CI, "no-op"), (SCANNER, "create")], "{plan:#}");
     assert!(
-        rows[0]["reason"].as_str().unwrap().contains("outside echo-onboard"),
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside echo-onboard"),
         "{plan:#}"
     );
     let out = emu
@@ -700,20 +705,39 @@ async fn pull_time_exclusions_round_trip_and_teardown_keeps_someone_elses() {
     emu.reset_calls();
     let bad = emu
         .cli()
-        .args(args("plan", &["--pull-time-exclusion", "arn:aws:sts::123456789012:assumed-role/scanner/s"]))
+        .args(args(
+            "plan",
+            &[
+                "--pull-time-exclusion",
+                "arn:aws:sts::123456789012:assumed-role/scanner/s",
+            ],
+        ))
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
-    assert!(text(&bad.stderr).contains("--pull-time-exclusion"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("--pull-time-exclusion"),
+        "{}",
+        text(&bad.stderr)
+    );
     let stack = emu
         .cli()
         .args(args(
             "plan",
-            &["--method", "cloudformation", "--pull-time-exclusion", SCANNER],
+            &[
+                "--method",
+                "cloudformation",
+                "--pull-time-exclusion",
+                SCANNER,
+            ],
         ))
         .output()
         .unwrap();
     assert_eq!(stack.status.code(), Some(2), "{}", text(&stack.stderr));
-    assert!(text(&stack.stderr).contains("API method only"), "{}", text(&stack.stderr));
+    assert!(
+        text(&stack.stderr).contains("API method only"),
+        "{}",
+        text(&stack.stderr)
+    );
     assert_eq!(emu.calls().0, 0);
 }

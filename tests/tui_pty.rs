@@ -316,13 +316,16 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":["ecr:BatchGetImage"]}]}"#,
     )
     .unwrap();
+    // Immutable tags but latest*, expire untagged after 14 days, the policy, basic scanning,
+    // archive after 60 days and expire archived after 180, one pull-time exclusion.
     t.send(&format!(
-        "\x7f\x7fyes\t14\t\t\t\t{}\t\x7f\x7fbasic",
+        "\x7f\x7fyes\tlatest*\t14\t\t\t\t{}\t\x7f\x7fbasic\t60\t180\tarn:aws:iam::111122223333:role/scanner",
         policy.display()
     ));
-    t.wait_for("basic");
+    t.wait_for("role/scanner");
     t.send("\x0b");
-    t.wait_for("immutable tags, expire untagged after 14 days, repository policy");
+    t.wait_for("immutable tags but latest*, expire untagged after 14 days");
+    t.wait_for("1 pull-time exclusion");
     t.send(ENTER);
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
@@ -330,8 +333,9 @@ fn sandbox_cache_settings_step_reaches_the_plan_and_applies() {
     t.send("G"); // to the end of the plan
     t.wait_for("repository_policy");
     t.wait_for("registry-scanning-filter echo/*");
+    t.wait_for("pull-time-exclusion arn:aws:iam::111122223333:role/scanner");
     t.send(ENTER);
-    t.wait_for("Applied: 3 created, 1 updated");
+    t.wait_for("Applied: 4 created, 1 updated");
     t.send(ENTER);
     t.wait_for("Log in and pull");
     // The dashboard's detail pane shows the new rule's template and scanning.

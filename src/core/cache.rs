@@ -214,7 +214,9 @@ fn pull_time_exclusions(raw: &[String]) -> Result<Vec<String>, Vec<FieldError>> 
         errors.push(err(
             "pull-time-exclusion",
             &format!("{} principals", out.len()),
-            format!("takes at most {MAX_PULL_TIME_EXCLUSIONS} principals (ECR's quota per registry)"),
+            format!(
+                "takes at most {MAX_PULL_TIME_EXCLUSIONS} principals (ECR's quota per registry)"
+            ),
             "arn:aws:iam::123456789012:role/image-scanner",
         ));
     }
@@ -445,7 +447,11 @@ impl CreationTemplate {
             "{EXCLUSION_RECORD}{}",
             entries
                 .iter()
-                .map(|(arn, ours)| format!("{}{}", if *ours { "+" } else { "" }, exclusion_digest(arn)))
+                .map(|(arn, ours)| format!(
+                    "{}{}",
+                    if *ours { "+" } else { "" },
+                    exclusion_digest(arn)
+                ))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -457,7 +463,10 @@ impl CreationTemplate {
     fn drop_exclusion_record(&mut self) {
         if let Some(at) = self.description.find(EXCLUSION_RECORD) {
             let rest = &self.description[at + 1..];
-            let end = rest.find(';').map(|i| at + 1 + i).unwrap_or(self.description.len());
+            let end = rest
+                .find(';')
+                .map(|i| at + 1 + i)
+                .unwrap_or(self.description.len());
             self.description.replace_range(at..end, "");
         }
     }
@@ -482,7 +491,9 @@ impl CreationTemplate {
     /// Whether this tool-made template records that the tool registered `arn`'s exclusion.
     pub fn registered_exclusion(&self, arn: &str) -> bool {
         let d = exclusion_digest(arn);
-        self.recorded_exclusions().iter().any(|(h, ours)| *ours && *h == d)
+        self.recorded_exclusions()
+            .iter()
+            .any(|(h, ours)| *ours && *h == d)
     }
     /// Whether this tool-made template asks for `arn`'s exclusion at all.
     pub fn wants_exclusion(&self, arn: &str) -> bool {
@@ -844,8 +855,8 @@ pub fn settle(
         let entries: Vec<(String, bool)> = wanted
             .iter()
             .map(|arn| {
-                let ours = current.is_some_and(|t| t.registered_exclusion(arn))
-                    || !present.contains(arn);
+                let ours =
+                    current.is_some_and(|t| t.registered_exclusion(arn)) || !present.contains(arn);
                 (arn.clone(), ours)
             })
             .collect();
@@ -1193,7 +1204,8 @@ pub fn plan_exclusions(
     blockers: &mut Vec<String>,
 ) -> Vec<ResourceChange> {
     let current = cache.template(prefix);
-    let recorded: Vec<(String, bool)> = current.map(|t| t.recorded_exclusions()).unwrap_or_default();
+    let recorded: Vec<(String, bool)> =
+        current.map(|t| t.recorded_exclusions()).unwrap_or_default();
     if wanted.is_empty() && !recorded.iter().any(|(_, ours)| *ours) {
         return vec![];
     }
@@ -1259,7 +1271,11 @@ pub fn plan_exclusions(
 
 /// Teardown rows for the exclusions the prefix's template records: those the tool registered
 /// are deregistered unless another prefix asks for them; the rest stay.
-fn plan_teardown_exclusions(prefix: &str, t: &CreationTemplate, cache: &CacheObserved) -> Vec<ResourceChange> {
+fn plan_teardown_exclusions(
+    prefix: &str,
+    t: &CreationTemplate,
+    cache: &CacheObserved,
+) -> Vec<ResourceChange> {
     let recorded = t.recorded_exclusions();
     if recorded.is_empty() {
         return vec![];
@@ -1572,10 +1588,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].resource, ResourceKind::RegistryScanningFilter);
         let not_ours = desired_template("echo", &s, Some("arn:aws:iam::1:role/r"), false);
-        assert_eq!(
-            plan_teardown("echo", &cache_of(&not_ours)).len(),
-            1
-        );
+        assert_eq!(plan_teardown("echo", &cache_of(&not_ours)).len(), 1);
         assert_eq!(
             plan_teardown("echo", &cache_of(&theirs))[0].action,
             Action::NoOp
@@ -1587,8 +1600,13 @@ mod tests {
 
     #[test]
     fn pull_time_exclusions_are_validated_as_ecr_models_them() {
-        let ok = settings(|i| i.pull_time_exclusions = vec![SCANNER.into(), SCANNER.into(), CI.into()]).unwrap();
-        assert_eq!(ok.pull_time_exclusions, vec![CI.to_string(), SCANNER.to_string()]);
+        let ok =
+            settings(|i| i.pull_time_exclusions = vec![SCANNER.into(), SCANNER.into(), CI.into()])
+                .unwrap();
+        assert_eq!(
+            ok.pull_time_exclusions,
+            vec![CI.to_string(), SCANNER.to_string()]
+        );
         assert!(ok.wants_template());
         for bad in [
             "image-scanner",
@@ -1603,7 +1621,11 @@ mod tests {
             i.pull_time_exclusions = vec!["arn:aws:sts::123456789012:assumed-role/scanner/s".into()]
         })
         .unwrap_err();
-        assert!(session[0].rule.contains("not a session's"), "{}", session[0].rule);
+        assert!(
+            session[0].rule.contains("not a session's"),
+            "{}",
+            session[0].rule
+        );
         let many: Vec<String> = (0..101)
             .map(|n| format!("arn:aws:iam::123456789012:role/r{n}"))
             .collect();
@@ -1629,14 +1651,23 @@ mod tests {
         t.record_rule(None);
         t.record_exclusions(&[(SCANNER.into(), true)]);
         assert!(t.registered_exclusion(SCANNER));
-        assert!(!t.wants_exclusion(CI), "the record was replaced: {}", t.description);
+        assert!(
+            !t.wants_exclusion(CI),
+            "the record was replaced: {}",
+            t.description
+        );
         assert_eq!(t.description.matches(EXCLUSION_RECORD).count(), 1);
-        t.record_rule(Some(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()));
+        t.record_rule(Some(
+            chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        ));
         assert!(t.registered_exclusion(SCANNER), "{}", t.description);
         assert_eq!(t.recorded_rule_created(), Some("2023-11-14T22:13:20Z"));
         let mut theirs = t.clone();
         theirs.description = theirs.description.replace(TEMPLATE_MARKER, "Made by hand");
-        assert!(theirs.recorded_exclusions().is_empty(), "only a tool-made template proves");
+        assert!(
+            theirs.recorded_exclusions().is_empty(),
+            "only a tool-made template proves"
+        );
     }
 
     #[test]
@@ -1647,9 +1678,22 @@ mod tests {
             pull_time_exclusions: Some(vec![CI.into()]),
             ..Default::default()
         };
-        let rows = plan_exclusions("echo", &[CI.into(), SCANNER.into()], None, &cache, &mut blockers);
-        assert_eq!(rows.iter().map(|r| r.action).collect::<Vec<_>>(), [Action::NoOp, Action::Create]);
-        assert!(rows[0].reason.as_deref().unwrap().contains("outside echo-onboard"));
+        let rows = plan_exclusions(
+            "echo",
+            &[CI.into(), SCANNER.into()],
+            None,
+            &cache,
+            &mut blockers,
+        );
+        assert_eq!(
+            rows.iter().map(|r| r.action).collect::<Vec<_>>(),
+            [Action::NoOp, Action::Create]
+        );
+        assert!(rows[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("outside echo-onboard"));
         // Registered by the tool and no longer asked for: deregistered, unless another
         // prefix's template asks for it too.
         let cache = CacheObserved {
@@ -1659,26 +1703,51 @@ mod tests {
         };
         let rows = plan_exclusions("echo", &[], None, &cache, &mut blockers);
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].action, rows[0].name.as_str()), (Action::Delete, SCANNER));
+        assert_eq!(
+            (rows[0].action, rows[0].name.as_str()),
+            (Action::Delete, SCANNER)
+        );
         let mut other = ours_with(&[(SCANNER, false)]);
         other.prefix = "team".into();
         let mut shared = cache.clone();
         shared.templates.push(other);
-        assert_eq!(plan_exclusions("echo", &[], None, &shared, &mut blockers)[0].action, Action::NoOp);
+        assert_eq!(
+            plan_exclusions("echo", &[], None, &shared, &mut blockers)[0].action,
+            Action::NoOp
+        );
         let down = plan_teardown("echo", &shared);
-        let ex: Vec<_> = down.iter().filter(|r| r.resource == ResourceKind::PullTimeExclusion).collect();
+        let ex: Vec<_> = down
+            .iter()
+            .filter(|r| r.resource == ResourceKind::PullTimeExclusion)
+            .collect();
         assert_eq!(ex[0].action, Action::NoOp, "{ex:?}");
         let down = plan_teardown("echo", &cache);
-        let ex: Vec<_> = down.iter().filter(|r| r.resource == ResourceKind::PullTimeExclusion).collect();
-        assert_eq!((ex.len(), ex[0].action), (1, Action::Delete), "CI is not recorded: {ex:?}");
+        let ex: Vec<_> = down
+            .iter()
+            .filter(|r| r.resource == ResourceKind::PullTimeExclusion)
+            .collect();
+        assert_eq!(
+            (ex.len(), ex[0].action),
+            (1, Action::Delete),
+            "CI is not recorded: {ex:?}"
+        );
         assert!(blockers.is_empty(), "{blockers:?}");
         // Unread: a blocker, never a guess.
-        let unread = CacheObserved { exclusions_unread: Some("AccessDenied".into()), ..Default::default() };
-        assert!(plan_exclusions("echo", &[SCANNER.into()], None, &unread, &mut blockers).is_empty());
+        let unread = CacheObserved {
+            exclusions_unread: Some("AccessDenied".into()),
+            ..Default::default()
+        };
+        assert!(
+            plan_exclusions("echo", &[SCANNER.into()], None, &unread, &mut blockers).is_empty()
+        );
         assert!(blockers[0].contains("AccessDenied"));
         // The quota.
         let full = CacheObserved {
-            pull_time_exclusions: Some((0..100).map(|n| format!("arn:aws:iam::123456789012:role/r{n}")).collect()),
+            pull_time_exclusions: Some(
+                (0..100)
+                    .map(|n| format!("arn:aws:iam::123456789012:role/r{n}"))
+                    .collect(),
+            ),
             ..Default::default()
         };
         let mut blockers = vec![];

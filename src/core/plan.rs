@@ -896,7 +896,8 @@ pub fn plan_teardown(
             },
         });
     }
-    p.changes.extend(cache::plan_teardown(prefix, &observed.cache));
+    p.changes
+        .extend(cache::plan_teardown(prefix, &observed.cache));
     if let Some(why) = &observed.cache.unread {
         p.warnings.push(format!(
             "repository creation templates and scanning could not be read ({why}): a template or \

@@ -378,10 +378,7 @@ fn steps(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<Step> {
     }
     rule_steps(desired, observed, plan, &mut out);
     cache_steps(desired, observed, plan, &mut out);
-    if out
-        .iter()
-        .any(|s| !s.op.is_cache_setting())
-    {
+    if out.iter().any(|s| !s.op.is_cache_setting()) {
         out.push(Step {
             label: format!("validate rule {}", desired.rule.prefix),
             op: Op::Validate,
@@ -758,13 +755,11 @@ async fn run_step(
             Err(e) => return Err(e),
             Ok(()) => Some(Undo::DeregisterExclusion { arn: arn.clone() }),
         },
-        Op::DeregisterExclusion { arn } => {
-            match aws.deregister_pull_time_exclusion(arn).await {
-                Err(e) if e.is(ErrorKind::NotFound) => None,
-                Err(e) => return Err(e),
-                Ok(()) => Some(Undo::RegisterExclusion { arn: arn.clone() }),
-            }
-        }
+        Op::DeregisterExclusion { arn } => match aws.deregister_pull_time_exclusion(arn).await {
+            Err(e) if e.is(ErrorKind::NotFound) => None,
+            Err(e) => return Err(e),
+            Ok(()) => Some(Undo::RegisterExclusion { arn: arn.clone() }),
+        },
         Op::Validate => {
             let report = validate_after_writes(aws, desired, opts, &step.label, tx).await;
             return Ok((None, Some(report)));

@@ -44,6 +44,9 @@ pub struct Scope {
     pub progress: Option<EventSender>,
     /// Read creation templates and the scanning configuration.
     pub cache: CacheReads,
+    /// With the cache reads: the registry's pull-time-update exclusions (plans and teardowns
+    /// only: views do not show them).
+    pub pull_time_exclusions: bool,
     /// Read this credential secret (and check its value).
     pub secret: Option<SecretRead>,
     /// Ask CloudFormation which stack holds only this prefix's rule (a plan or teardown of
@@ -293,15 +296,26 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         if scope.cache == CacheReads::Skip {
             return Ok(CacheObserved::default());
         }
-        // Exclusions are read alongside; an account that may not list them still gets its
-        // templates and scanning (the plan asks for them only when they matter).
+        // Exclusions only for plans and teardowns, read alongside; an account that may not
+        // list them still gets its templates and scanning (the plan asks for them only when
+        // they matter).
+        let exclusions = async {
+            if scope.pull_time_exclusions {
+                Some(aws.list_pull_time_exclusions().await)
+            } else {
+                None
+            }
+        };
         let (both, exclusions) = futures::join!(
-            async { futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) },
-            aws.list_pull_time_exclusions()
+            async {
+                futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration())
+            },
+            exclusions
         );
         let (pull_time_exclusions, exclusions_unread) = match exclusions {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e.to_string())),
+            Some(Ok(v)) => (Some(v), None),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, Some("not read for this view".into())),
         };
         match both {
             Ok((templates, scanning)) => Ok(CacheObserved {

@@ -686,6 +686,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
         // Listing every repository is needed only to delete them.
         prefix: req.delete_repos.then(|| prefix.clone()),
         cache: observe::CacheReads::BestEffort,
+        pull_time_exclusions: true,
         stacks_for: Some(prefix.clone()),
         ..Default::default()
     };

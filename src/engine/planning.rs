@@ -114,6 +114,7 @@ pub async fn plan_setup(
         } else {
             CacheReads::Required
         },
+        pull_time_exclusions: true,
         secret: secret_read(&setup),
         ..Default::default()
     };

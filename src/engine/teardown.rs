@@ -255,12 +255,11 @@ pub async fn teardown(
     for (i, c) in &exclusion_rows {
         started(*i, c);
     }
-    let exclusion_results = futures::future::join_all(
-        exclusion_rows
-            .iter()
-            .map(|(_, c)| async move { gone_is_fine(aws.deregister_pull_time_exclusion(&c.name).await) }),
-    )
-    .await;
+    let exclusion_results =
+        futures::future::join_all(exclusion_rows.iter().map(|(_, c)| async move {
+            gone_is_fine(aws.deregister_pull_time_exclusion(&c.name).await)
+        }))
+        .await;
     let mut exclusion_error = None;
     for ((i, c), r) in exclusion_rows.iter().zip(exclusion_results) {
         finished(*i, c, &r);

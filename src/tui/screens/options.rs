@@ -30,6 +30,10 @@ pub enum OptionField {
     RepoTags,
     RepositoryPolicy,
     Scan,
+    MutableTags,
+    ArchiveAfter,
+    ExpireArchived,
+    PullTimeExclusions,
 }
 
 impl OptionField {
@@ -38,14 +42,18 @@ impl OptionField {
         OptionField::UpstreamPrefix,
         OptionField::Tags,
     ];
-    const CACHE: [OptionField; 7] = [
+    const CACHE: [OptionField; 11] = [
         OptionField::ImmutableTags,
+        OptionField::MutableTags,
         OptionField::ExpireUntagged,
         OptionField::KeepLast,
         OptionField::KmsKey,
         OptionField::RepoTags,
         OptionField::RepositoryPolicy,
         OptionField::Scan,
+        OptionField::ArchiveAfter,
+        OptionField::ExpireArchived,
+        OptionField::PullTimeExclusions,
     ];
 }
 
@@ -62,6 +70,12 @@ pub struct CacheFields {
     pub repository_policy: Input,
     /// no, basic or enhanced
     pub scan: Input,
+    /// Tag wildcards that stay mutable under immutable tags (`latest*, nightly*`).
+    pub mutable_tags: Input,
+    pub archive_after: Input,
+    pub expire_archived: Input,
+    /// Role or user ARNs whose pulls do not update the last pull time.
+    pub pull_time_exclusions: Input,
 }
 
 pub struct OptionsStep {
@@ -136,10 +150,10 @@ impl OptionsStep {
                 "" | "n" | "no" => None,
                 _ => Some(scan),
             },
-            mutable_tags: vec![],
-            archive_after: None,
-            expire_archived_after: None,
-            pull_time_exclusions: vec![],
+            mutable_tags: list(&c.mutable_tags),
+            archive_after: optional(&c.archive_after),
+            expire_archived_after: optional(&c.expire_archived),
+            pull_time_exclusions: list(&c.pull_time_exclusions),
         }
     }
 
@@ -156,8 +170,10 @@ impl OptionsStep {
             }
             Ok(s) => {
                 let mut parts = vec![];
-                if s.immutable_tags {
+                if s.immutable_tags && s.mutable_tags.is_empty() {
                     parts.push("immutable tags".to_string());
+                } else if s.immutable_tags {
+                    parts.push(format!("immutable tags but {}", s.mutable_tags.join(", ")));
                 }
                 if let Some(d) = s.expire_untagged_days {
                     parts.push(format!("expire untagged after {d} days"));
@@ -176,6 +192,18 @@ impl OptionsStep {
                 }
                 if let Some(t) = &s.scan {
                     parts.push(format!("{} scan on push", t.api().to_lowercase()));
+                }
+                if let Some(d) = s.archive_after_days {
+                    parts.push(format!("archive unpulled after {d} days"));
+                }
+                if let Some(d) = s.expire_archived_days {
+                    parts.push(format!("expire archived after {d} days"));
+                }
+                if !s.pull_time_exclusions.is_empty() {
+                    parts.push(format!(
+                        "{} pull-time exclusion(s)",
+                        s.pull_time_exclusions.len()
+                    ));
                 }
                 parts.join(", ")
             }
@@ -196,6 +224,10 @@ impl OptionsStep {
             OptionField::RepoTags => &mut self.cache.repo_tags,
             OptionField::RepositoryPolicy => &mut self.cache.repository_policy,
             OptionField::Scan => &mut self.cache.scan,
+            OptionField::MutableTags => &mut self.cache.mutable_tags,
+            OptionField::ArchiveAfter => &mut self.cache.archive_after,
+            OptionField::ExpireArchived => &mut self.cache.expire_archived,
+            OptionField::PullTimeExclusions => &mut self.cache.pull_time_exclusions,
         }
     }
 
@@ -356,7 +388,7 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
             theme.muted(),
         ));
         lines.push(Line::styled(
-            "  yes/no · days · images · key ARN in the region (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced",
+            "  yes/no · patterns · days · images · key ARN in the region (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced · days · days (at least 90) · role ARNs",
             theme.muted(),
         ));
         let c = &step.cache;
@@ -366,6 +398,12 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
                 &c.immutable_tags,
                 OptionField::ImmutableTags,
                 "immutable-tags",
+            ),
+            (
+                "Mutable tags",
+                &c.mutable_tags,
+                OptionField::MutableTags,
+                "mutable-tags",
             ),
             (
                 "Expire untagged days",
@@ -393,6 +431,24 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
                 "repository-policy",
             ),
             ("Scan on push", &c.scan, OptionField::Scan, "scan"),
+            (
+                "Archive after days",
+                &c.archive_after,
+                OptionField::ArchiveAfter,
+                "archive-after",
+            ),
+            (
+                "Expire archived days",
+                &c.expire_archived,
+                OptionField::ExpireArchived,
+                "expire-archived-after",
+            ),
+            (
+                "Pull-time exclusions",
+                &c.pull_time_exclusions,
+                OptionField::PullTimeExclusions,
+                "pull-time-exclusion",
+            ),
         ] {
             lines.push(field_line(theme, label, input, focused(field)));
             if focused(field) {
