@@ -1327,6 +1327,22 @@ pub fn plan_teardown(prefix: &str, cache: &CacheObserved) -> Vec<ResourceChange>
         });
         return out;
     }
+    // The template is the only proof of the exclusions the tool registered: it stays until
+    // they can be read and deregistered.
+    if cache.pull_time_exclusions.is_none() && t.recorded_exclusions().iter().any(|(_, ours)| *ours)
+    {
+        out.push(ResourceChange {
+            resource: ResourceKind::RepositoryCreationTemplate,
+            name: prefix.to_string(),
+            action: Action::NoOp,
+            reason: Some(format!(
+                "kept: it records pull-time-update exclusions echo-onboard registered, and they could not be read ({}); allow ecr:ListPullTimeUpdateExclusions and run teardown again",
+                cache.exclusions_unread.as_deref().unwrap_or("not read")
+            )),
+            fields: vec![],
+        });
+        return out;
+    }
     out.push(ResourceChange {
         resource: ResourceKind::RepositoryCreationTemplate,
         name: prefix.to_string(),
@@ -1731,6 +1747,13 @@ mod tests {
             (1, Action::Delete),
             "CI is not recorded: {ex:?}"
         );
+        // Unread at teardown: the template, the only proof, stays.
+        let mut unread = cache.clone();
+        unread.pull_time_exclusions = None;
+        unread.exclusions_unread = Some("AccessDenied".into());
+        let down = plan_teardown("echo", &unread);
+        assert_eq!((down.len(), down[0].action), (1, Action::NoOp), "{down:?}");
+        assert!(down[0].reason.as_deref().unwrap().contains("AccessDenied"));
         assert!(blockers.is_empty(), "{blockers:?}");
         // Unread: a blocker, never a guess.
         let unread = CacheObserved {
