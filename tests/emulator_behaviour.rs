@@ -294,3 +294,68 @@ async fn requests_that_break_the_service_model_are_refused_as_aws_does() {
         .repository_creation_templates()
         .is_empty());
 }
+
+/// A resource handler calls the service's API, so a stack's resource properties meet the same
+/// model: a creation template with a KMS alias (the model wants a key ARN) fails the resource
+/// with the API's validation message, and the stack rolls back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_resource_the_service_model_refuses_fails_as_cloudformation_reports_it() {
+    let emu = Emulator::start();
+    let sdk = emu.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let template = serde_json::json!({
+        "Resources": {
+            "Template": {
+                "Type": "AWS::ECR::RepositoryCreationTemplate",
+                "Properties": {
+                    "Prefix": "echo",
+                    "AppliedFor": ["PULL_THROUGH_CACHE"],
+                    "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": "alias/my-key"}
+                }
+            }
+        }
+    });
+    cfn.create_stack()
+        .stack_name("by-hand")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let stack = cfn
+        .describe_stacks()
+        .stack_name("by-hand")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.stacks()[0].stack_status().map(|s| s.as_str()),
+        Some("ROLLBACK_COMPLETE")
+    );
+    let events = cfn
+        .describe_stack_events()
+        .stack_name("by-hand")
+        .send()
+        .await
+        .unwrap();
+    let failed = events
+        .stack_events()
+        .iter()
+        .find(|e| e.resource_status().map(|s| s.as_str()) == Some("CREATE_FAILED"))
+        .expect("a CREATE_FAILED event");
+    assert_eq!(failed.logical_resource_id(), Some("Template"));
+    let reason = failed.resource_status_reason().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "'alias/my-key' at 'encryptionConfiguration.kmsKey' failed to satisfy constraint"
+        ),
+        "{reason}"
+    );
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    assert!(ecr
+        .describe_repository_creation_templates()
+        .send()
+        .await
+        .unwrap()
+        .repository_creation_templates()
+        .is_empty());
+}

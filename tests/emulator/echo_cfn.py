@@ -37,6 +37,16 @@ RULE_TYPE = "AWS::ECR::PullThroughCacheRule"
 emulator: Any = None  # the echo_emulator module, set by install()
 
 
+def _conform(logical_id: str, service: str, operation: str, params: dict[str, Any]) -> None:
+    """A resource handler calls the service's API: properties the service model refuses fail
+    the resource with the API's validation message, as CloudFormation reports it."""
+    import echo_conformance
+
+    errors = echo_conformance.check_request(service, operation, params)
+    if errors:
+        raise ResourceFailed(logical_id, f"Resource handler returned message: \"{echo_conformance.message(errors)}\" (HandlerErrorCode: InvalidRequest)")
+
+
 class ResourceFailed(Exception):
     def __init__(self, logical_id: str, reason: str):
         super().__init__(reason)
@@ -91,6 +101,7 @@ class PullThroughCacheRuleModel(CloudFormationModel):
             "credentialArn": props.get("CredentialArn"),
             "upstreamRepositoryPrefix": props.get("UpstreamRepositoryPrefix"),
         }
+        _conform(logical_id, "ecr", "CreatePullThroughCacheRule", params)
         try:
             rule = emulator.create_rule(backend, params)
         except Exception as e:  # surface as a resource failure with AWS's message
@@ -172,6 +183,7 @@ class RepositoryCreationTemplateModel(CloudFormationModel):
         logical_id = kwargs.get("LogicalId", "RepositoryCreationTemplate")
         backend = ecr_models.ecr_backends[account_id][region_name]
         params = _template_params(cloudformation_json.get("Properties", {}))
+        _conform(logical_id, "ecr", "CreateRepositoryCreationTemplate", params)
         try:
             template = emulator.put_template(backend, params, creating=True)
         except Exception as e:
@@ -187,6 +199,7 @@ class RepositoryCreationTemplateModel(CloudFormationModel):
             # Prefix is create-only: a new template, then the old one goes.
             original_resource.delete(account_id, region_name)
             return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        _conform("RepositoryCreationTemplate", "ecr", "UpdateRepositoryCreationTemplate", params)
         emulator.put_template(ecr_models.ecr_backends[account_id][region_name], params, creating=False)
         return original_resource
 
@@ -300,6 +313,21 @@ _original_role_create = iam_models.Role.create_from_cloudformation_json.__func__
 
 def role_create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> Any:
     props = cloudformation_json["Properties"]
+    logical_id = kwargs.get("LogicalId", "Role")
+    _conform(logical_id, "iam", "CreateRole", {
+        "RoleName": props.get("RoleName") or resource_name,
+        "Path": props.get("Path"),
+        "AssumeRolePolicyDocument": _dump(props.get("AssumeRolePolicyDocument")),
+        "Description": props.get("Description"),
+        "MaxSessionDuration": props.get("MaxSessionDuration"),
+        "Tags": props.get("Tags"),
+    })
+    for policy in props.get("Policies", []):
+        _conform(logical_id, "iam", "PutRolePolicy", {
+            "RoleName": props.get("RoleName") or resource_name,
+            "PolicyName": policy.get("PolicyName"),
+            "PolicyDocument": _dump(policy.get("PolicyDocument")),
+        })
     fixed = dict(cloudformation_json, Properties={k: (_drop_none(v) if k == "AssumeRolePolicyDocument" else v) for k, v in props.items() if k != "Policies"})
     role = _original_role_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
     for policy in props.get("Policies", []):

@@ -218,3 +218,14 @@ def violations(environ: dict[str, Any], operation: str | None, protocol: str, bo
 def message(errors: list[str]) -> str:
     n = len(errors)
     return f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors)
+
+
+def check_request(service: str, operation: str, params: dict[str, Any]) -> list[str]:
+    """The violations of a request built inside the emulator (a CloudFormation resource
+    handler calls the service's API with the resource's properties, so they meet the same
+    model)."""
+    model = _model(service)
+    checker = Checker(model)
+    shape = model["operations"][operation]["input"]["shape"]
+    checker.check(shape, {k: v for k, v in params.items() if v is not None}, "")
+    return checker.errors
