@@ -1391,15 +1391,7 @@ impl Aws for SandboxAws {
         let action = "ecr:RegisterPullTimeUpdateExclusion";
         self.call("RegisterPullTimeUpdateExclusion", action).await?;
         // ECR's model and quota, as the service answers them.
-        let pattern = regex_lite::Regex::new(crate::core::cache::PRINCIPAL_ARN_PATTERN)
-            .expect("static regex");
-        if principal_arn.len() > 200 || !pattern.is_match(principal_arn) {
-            return Err(err(
-                action,
-                "ValidationException",
-                &format!("1 validation error detected: Value '{principal_arn}' at 'principalArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {}", crate::core::cache::PRINCIPAL_ARN_PATTERN),
-            ));
-        }
+        model::check_principal_arn(action, principal_arn)?;
         let mut st = self.state.lock().unwrap();
         if st.pull_time_exclusions.contains(principal_arn) {
             return Err(err(

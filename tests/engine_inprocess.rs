@@ -428,6 +428,42 @@ async fn sandbox_gives_the_errors_aws_gives() {
         aws.delete_cache_rule("nope").await.unwrap_err().code,
         "PullThroughCacheRuleNotFoundException"
     );
+    // Pull-time-update exclusions: the model's pattern (a session ARN is not a principal
+    // ARN), a duplicate, a missing one, and the quota of 100.
+    let session = "arn:aws:sts::210987654321:assumed-role/scanner/s";
+    let e = aws.register_pull_time_exclusion(session).await.unwrap_err();
+    assert_eq!(e.code, "ValidationException");
+    assert!(e.message.contains(&format!("Value '{session}' at 'principalArn' failed to satisfy constraint: Member must satisfy regular expression pattern")), "{}", e.message);
+    let scanner = "arn:aws:iam::210987654321:role/scanner";
+    aws.register_pull_time_exclusion(scanner).await.unwrap();
+    assert_eq!(
+        aws.register_pull_time_exclusion(scanner)
+            .await
+            .unwrap_err()
+            .code,
+        "ExclusionAlreadyExistsException"
+    );
+    for n in 1..100 {
+        aws.register_pull_time_exclusion(&format!("arn:aws:iam::210987654321:role/r{n}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        aws.register_pull_time_exclusion("arn:aws:iam::210987654321:role/one-more")
+            .await
+            .unwrap_err()
+            .code,
+        "LimitExceededException"
+    );
+    assert_eq!(aws.list_pull_time_exclusions().await.unwrap().len(), 100);
+    aws.deregister_pull_time_exclusion(scanner).await.unwrap();
+    assert_eq!(
+        aws.deregister_pull_time_exclusion(scanner)
+            .await
+            .unwrap_err()
+            .code,
+        "ExclusionNotFoundException"
+    );
 }
 
 #[tokio::test]

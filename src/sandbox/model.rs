@@ -113,6 +113,17 @@ pub fn check_credential_arn(action: &str, arn: &str) -> Result<(), AwsError> {
     pattern(action, arn, "credentialArn", ECR_CREDENTIAL_ARN)
 }
 
+/// A pull-time-update exclusion's `principalArn` (ECR `PrincipalArn`: at most 200 characters).
+pub fn check_principal_arn(action: &str, arn: &str) -> Result<(), AwsError> {
+    length(action, arn, "principalArn", 0, 200)?;
+    pattern(
+        action,
+        arn,
+        "principalArn",
+        crate::core::cache::PRINCIPAL_ARN_PATTERN,
+    )
+}
+
 /// A rule's `customRoleArn` (ECR `CustomRoleArn`: at most 2048 characters).
 pub fn check_role_arn(action: &str, arn: &str) -> Result<(), AwsError> {
     length(action, arn, "customRoleArn", 0, 2048)
