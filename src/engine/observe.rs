@@ -315,7 +315,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
         let (pull_time_exclusions, exclusions_unread) = match exclusions {
             Some(Ok(v)) => (Some(v), None),
             Some(Err(e)) => (None, Some(e.to_string())),
-            None => (None, Some("not read for this view".into())),
+            None => (None, None),
         };
         match both {
             Ok((templates, scanning)) => Ok(CacheObserved {
