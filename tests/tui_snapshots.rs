@@ -410,6 +410,8 @@ fn states() -> Vec<(&'static str, App)> {
     key(&mut a, KeyCode::Backspace);
     typed(&mut a, "yes");
     key(&mut a, KeyCode::Tab);
+    typed(&mut a, "latest*");
+    key(&mut a, KeyCode::Tab);
     typed(&mut a, "0");
     out.push(("options_cache_settings", a));
 

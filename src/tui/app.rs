@@ -121,7 +121,7 @@ impl App {
             tags: self.options.tag_list(),
             cache: self.options.cache_input(),
             upstream: Default::default(),
-            broad_policy: false,
+            broad_policy: self.options.broad_policy(),
         }
     }
 

@@ -198,6 +198,20 @@ mod wizard {
             a.setup_input().tags,
             vec!["team=platform".to_string(), "env=prod".to_string()]
         );
+        // The broad policy (AWS's example, Echo's template): yes/no, off by default.
+        assert!(!a.setup_input().broad_policy);
+        a.update(key(KeyCode::Tab));
+        for _ in 0..2 {
+            a.update(key(KeyCode::Backspace));
+        }
+        typed(&mut a, "maybe");
+        assert_eq!(a.options.errors()[0].field, "broad-policy");
+        for _ in 0..5 {
+            a.update(key(KeyCode::Backspace));
+        }
+        typed(&mut a, "yes");
+        assert!(a.options.errors().is_empty());
+        assert!(a.setup_input().broad_policy);
         a.update(key(KeyCode::Enter));
         assert_eq!(a.screen, Screen::Method);
     }
@@ -206,7 +220,8 @@ mod wizard {
     fn a_repository_policy_file_goes_with_the_plan_request() {
         let mut a = at_options();
         a.update(ctrl('k'));
-        for _ in 0..5 {
+        // Immutable tags, mutable tags, expire, keep, KMS, repository tags, then the policy.
+        for _ in 0..6 {
             a.update(key(KeyCode::Tab));
         }
         typed(&mut a, "policy.json");

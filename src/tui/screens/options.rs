@@ -23,6 +23,7 @@ pub enum OptionField {
     RoleName,
     UpstreamPrefix,
     Tags,
+    BroadPolicy,
     ImmutableTags,
     ExpireUntagged,
     KeepLast,
@@ -37,10 +38,11 @@ pub enum OptionField {
 }
 
 impl OptionField {
-    const ADVANCED: [OptionField; 3] = [
+    const ADVANCED: [OptionField; 4] = [
         OptionField::RoleName,
         OptionField::UpstreamPrefix,
         OptionField::Tags,
+        OptionField::BroadPolicy,
     ];
     const CACHE: [OptionField; 11] = [
         OptionField::ImmutableTags,
@@ -83,6 +85,8 @@ pub struct OptionsStep {
     pub role_name: Input,
     pub upstream_prefix: Input,
     pub tags: Input,
+    /// yes or no: the role's cache actions on Resource "*" (AWS's example, Echo's template).
+    pub broad_policy: Input,
     pub advanced: bool,
     pub cache: CacheFields,
     pub show_cache: bool,
@@ -123,6 +127,7 @@ impl OptionsStep {
             role_name: Input::new(DEFAULT_ROLE_NAME.into()),
             upstream_prefix: Input::new(ROOT.into()),
             tags: Input::default(),
+            broad_policy: Input::new("no".into()),
             advanced: false,
             cache: CacheFields {
                 immutable_tags: Input::new("no".into()),
@@ -217,6 +222,7 @@ impl OptionsStep {
             OptionField::RoleName => &mut self.role_name,
             OptionField::UpstreamPrefix => &mut self.upstream_prefix,
             OptionField::Tags => &mut self.tags,
+            OptionField::BroadPolicy => &mut self.broad_policy,
             OptionField::ImmutableTags => &mut self.cache.immutable_tags,
             OptionField::ExpireUntagged => &mut self.cache.expire_untagged,
             OptionField::KeepLast => &mut self.cache.keep_last,
@@ -235,6 +241,11 @@ impl OptionsStep {
         list(&self.tags)
     }
 
+    /// Whether the broad policy is asked for (yes/no checked in `errors`).
+    pub fn broad_policy(&self) -> bool {
+        yes_no("broad-policy", self.broad_policy.value()).unwrap_or(false)
+    }
+
     pub fn errors(&self) -> Vec<FieldError> {
         let mut out = vec![];
         out.extend(RepoPrefix::parse("prefix", self.prefix.value()).err());
@@ -242,6 +253,7 @@ impl OptionsStep {
             out.extend(RoleName::parse("role-name", self.role_name.value()).err());
             out.extend(RepoPrefix::parse("upstream-prefix", self.upstream_prefix.value()).err());
             out.extend(validate::parse_tags("tag", &self.tag_list()).err());
+            out.extend(yes_no("broad-policy", self.broad_policy.value()).err());
         }
         if self.show_cache {
             out.extend(yes_no("immutable-tags", self.cache.immutable_tags.value()).err());
@@ -319,6 +331,32 @@ impl OptionsStep {
     }
 }
 
+/// What a cache settings field takes.
+fn cache_hint(field: OptionField) -> &'static str {
+    match field {
+        OptionField::ImmutableTags => "yes or no: tags cannot be moved once cached",
+        OptionField::MutableTags => {
+            "with immutable tags: wildcards that stay mutable, e.g. latest*, nightly* (at most 5)"
+        }
+        OptionField::ExpireUntagged => "days after push, e.g. 14",
+        OptionField::KeepLast => "images per repository, e.g. 100",
+        OptionField::KmsKey => "a key ARN in this region (empty: AES256)",
+        OptionField::RepoTags => "k=v, k=v",
+        OptionField::RepositoryPolicy => "a JSON file, read when the plan starts",
+        OptionField::Scan => "no, basic or enhanced (Inspector: a registry-wide cost)",
+        OptionField::ArchiveAfter => {
+            "days without a pull before an image moves to archive (a pull then answers 404)"
+        }
+        OptionField::ExpireArchived => {
+            "days in archive before expiry: at least 90 (ECR bills 90 days anyway)"
+        }
+        OptionField::PullTimeExclusions => {
+            "role ARNs whose pulls do not count as use (scanners, CI), comma-separated"
+        }
+        _ => "tab moves to the cache settings",
+    }
+}
+
 pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut Frame, area: Rect) {
     let errors = step.errors();
     let err = |field: &str| errors.iter().find(|e| e.field == field);
@@ -364,6 +402,12 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
                 "upstream-prefix",
             ),
             ("Tags (k=v, k=v)", &step.tags, OptionField::Tags, "tag"),
+            (
+                "Broad policy (yes/no)",
+                &step.broad_policy,
+                OptionField::BroadPolicy,
+                "broad-policy",
+            ),
         ] {
             lines.push(field_line(theme, label, input, focused(field)));
             lines.push(error_line(theme, err(name)));
@@ -371,9 +415,14 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
     } else {
         lines.push(Line::styled(
             format!(
-                "▸ Advanced options (ctrl-o): role {}, upstream prefix {}, tags",
+                "▸ Advanced options (ctrl-o): role {}, upstream prefix {}, tags{}",
                 step.role_name.value(),
-                step.upstream_prefix.value()
+                step.upstream_prefix.value(),
+                if step.broad_policy() {
+                    ", broad policy"
+                } else {
+                    ""
+                }
             ),
             theme.muted(),
         ));
@@ -387,8 +436,9 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
             "Cache settings for repositories the cache creates (ctrl-k hides them)",
             theme.muted(),
         ));
+        // What the focused field takes, in one line whatever the number of fields.
         lines.push(Line::styled(
-            "  yes/no · patterns · days · images · key ARN in the region (empty: AES256) · k=v, k=v · JSON file · no/basic/enhanced · days · days (at least 90) · role ARNs",
+            format!("  {}", cache_hint(step.focus)),
             theme.muted(),
         ));
         let c = &step.cache;
