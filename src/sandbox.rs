@@ -334,7 +334,13 @@ impl SandboxAws {
                 tags: BTreeMap::new(),
             },
         );
-        aws
+        // StackSets operations take simulated time too, unless every call is instant.
+        let pace = if latency.is_zero() {
+            Duration::ZERO
+        } else {
+            fleet::DEMO_PACE
+        };
+        aws.with_fleet_pace(pace)
     }
 
     fn with_state(region: &str, state: State, latency: Duration) -> Self {

@@ -292,8 +292,19 @@ async fn follow(
 ) -> OpResult<OperationInfo> {
     let deadline = Instant::now() + opts.operation_wait;
     let mut seen = std::collections::BTreeMap::new();
+    let mut op_status: Option<String> = None;
+    let operation = |op: &OperationInfo| Event::Operation {
+        id: id.to_string(),
+        status: op.status.clone(),
+        instances: op.results.len(),
+    };
     loop {
         let op = aws.stack_set_operation(name, id, call_as).await?;
+        // The operation is announced before its instances, and its end after theirs.
+        let first = op_status.is_none();
+        if first {
+            emit(tx, operation(&op));
+        }
         for r in &op.results {
             let key = (r.account.clone(), r.region.clone());
             if seen.get(&key) == Some(&r.status) {
@@ -310,6 +321,10 @@ async fn follow(
                 },
             );
         }
+        if !first && op_status.as_deref() != Some(op.status.as_str()) {
+            emit(tx, operation(&op));
+        }
+        op_status = Some(op.status.clone());
         if op.is_done() || Instant::now() > deadline {
             return Ok(op);
         }

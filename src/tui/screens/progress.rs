@@ -145,7 +145,10 @@ impl Progress {
                     self.warnings.push(message.clone());
                 }
             }
-            Event::Progress { .. } | Event::RollbackStarted { .. } | Event::Instance { .. } => {}
+            Event::Progress { .. }
+            | Event::RollbackStarted { .. }
+            | Event::Instance { .. }
+            | Event::Operation { .. } => {}
             Event::RolledBack { label } => {
                 let r = self.row(StepKey::Undo(label.clone()), &format!("undo {label}"), at);
                 r.state = StepState::RolledBack;
