@@ -34,6 +34,10 @@ pub const SANDBOX_ACCOUNT: &str = "210987654321";
 pub const SANDBOX_REGION: &str = "eu-west-1";
 /// The Echo account id to type in the sandbox (any other 12 digits work too).
 pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
+/// Prefixes starting with this are denied to the sandbox's user: creating their rule is
+/// AccessDenied (as an IAM policy scoped to repository prefixes would), after the role was
+/// made, so the apply's rollback can be tried.
+pub const SANDBOX_DENIED_PREFIX: &str = "denied";
 
 #[derive(Debug, Clone)]
 struct Repo {
@@ -1011,6 +1015,18 @@ impl Aws for SandboxAws {
         }
         if let Some(arn) = &rule.role_arn {
             model::check_role_arn(action, arn)?;
+        }
+        if prefix.as_str().starts_with(SANDBOX_DENIED_PREFIX) {
+            return Err(err(
+                action,
+                "AccessDeniedException",
+                &format!(
+                    "User: {} is not authorized to perform: {action} on resource: arn:aws:ecr:{}:{SANDBOX_ACCOUNT}:repository/{}/* because no identity-based policy allows the {action} action",
+                    sandbox_identity().arn,
+                    self.region,
+                    prefix.as_str()
+                ),
+            ));
         }
         let mut s = self.state.lock().unwrap();
         if s.rules.contains_key(prefix.as_str()) {

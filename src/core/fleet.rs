@@ -35,6 +35,66 @@ pub struct FleetInput {
     pub read_role_name: String,
 }
 
+/// A percentage as typed in a form: empty is the default (`None`), a whole number is kept for
+/// `validate` to check its range, anything else is an error naming the field.
+pub fn parse_percentage(field: &'static str, text: &str) -> Result<Option<u8>, FieldError> {
+    let t = text.trim().trim_end_matches('%').trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<u8>()
+        .map(Some)
+        .map_err(|_| err(field, text.trim(), "must be a whole number from 0 to 100", "25"))
+}
+
+/// How to let `fleet status` read a target it could not: the role to create in the target
+/// account, trusting the account `status` runs from, with the reads it makes. AWS CLI
+/// commands the user runs in the target account (any front end shows them as they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadGrant {
+    pub account: String,
+    pub role_name: String,
+    /// The account `status` runs from (the role's trusted principal).
+    pub trusted_account: String,
+    pub actions: Vec<&'static str>,
+    /// `aws iam create-role …` (with its trust) and `aws iam put-role-policy …`.
+    pub commands: Vec<String>,
+}
+
+/// What `fleet status` reads in each target (through the read role).
+pub const READ_ACTIONS: [&str; 4] = [
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:ValidatePullThroughCacheRule",
+    "ecr:DescribeRepositories",
+    "cloudwatch:GetMetricData",
+];
+
+/// The read role for `account`, trusting `trusted_account` (in `partition`).
+pub fn read_grant(account: &str, role_name: &str, trusted_account: &str, partition: &str) -> ReadGrant {
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:{partition}:iam::{trusted_account}:root")},
+            "Action": "sts:AssumeRole"
+        }]
+    });
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": READ_ACTIONS, "Resource": "*"}]
+    });
+    ReadGrant {
+        account: account.into(),
+        role_name: role_name.into(),
+        trusted_account: trusted_account.into(),
+        actions: READ_ACTIONS.to_vec(),
+        commands: vec![
+            format!("aws iam create-role --role-name {role_name} --assume-role-policy-document '{trust}'"),
+            format!("aws iam put-role-policy --role-name {role_name} --policy-name echo-onboard-fleet-read --policy-document '{policy}'"),
+        ],
+    }
+}
+
 /// Where the stack set deploys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -315,11 +375,48 @@ pub struct StackSetChange {
     pub fields: Vec<FieldChange>,
 }
 
+/// A wizard option a stack set cannot carry (Echo's template has no parameter for it), named
+/// as data: the CLI words it as its flag, the TUI as its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WizardOption {
+    ScanOnPush,
+    RepoTags,
+    MutableTags,
+    Tags,
+    BroadPolicy,
+}
+
+impl WizardOption {
+    /// The command line's flag for it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            WizardOption::ScanOnPush => "--scan-on-push",
+            WizardOption::RepoTags => "--repo-tag",
+            WizardOption::MutableTags => "--mutable-tags",
+            WizardOption::Tags => "--tag",
+            WizardOption::BroadPolicy => "--broad-policy",
+        }
+    }
+}
+
+/// An option the plan leaves out, what was asked, and why the stack set cannot carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotCarried {
+    pub option: WizardOption,
+    pub value: String,
+    pub why: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetPlan {
     pub stack_set: StackSetChange,
     pub instances: Vec<InstanceChange>,
     pub warnings: Vec<String>,
+    /// Options asked for that the stack set leaves out (set them per account with the API
+    /// method, if they matter).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_carried: Vec<NotCarried>,
     pub blockers: Vec<String>,
 }
 
@@ -508,6 +605,7 @@ pub fn plan(
         stack_set: set_change,
         instances: rows,
         warnings: vec![],
+        not_carried: vec![],
         blockers,
     }
 }
