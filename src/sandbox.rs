@@ -72,6 +72,8 @@ struct State {
     repos: BTreeMap<String, Repo>,
     /// Operations that fail next with (code, message), for demos and tests.
     faults: HashMap<String, (String, String)>,
+    /// Validations still to answer "not assumable yet", as while IAM propagates a new role.
+    unpropagated: u32,
     stacks: BTreeMap<String, SandboxStack>,
     change_sets: BTreeMap<String, ChangeSetInfo>,
     /// What each change set runs (ExecuteChangeSet): the request, whether it creates the
@@ -788,6 +790,12 @@ impl SandboxAws {
         self
     }
 
+    /// The next `validations` of a rule with a role answer that ECR cannot assume it yet, as
+    /// while IAM propagates a new role (the engine's retry then shows).
+    pub fn propagate_roles_after(&self, validations: u32) {
+        self.state.lock().unwrap().unpropagated = validations;
+    }
+
     /// Makes the next call of `operation` (e.g. `CreatePullThroughCacheRule`) fail.
     pub fn fail_next(&self, operation: &str, code: &str, message: &str) {
         self.state
@@ -1252,7 +1260,7 @@ impl Aws for SandboxAws {
     async fn validate_cache_rule(&self, prefix: &str) -> AwsResult<Validation> {
         let action = "ecr:ValidatePullThroughCacheRule";
         self.call("ValidatePullThroughCacheRule", action).await?;
-        let s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
         let rule = s
             .rules
             .get(prefix)
@@ -1277,6 +1285,13 @@ impl Aws for SandboxAws {
                 }
             }
             (None, None) => None,
+        };
+        let failure = match (rule.role_arn.clone(), failure) {
+            (Some(arn), None) if s.unpropagated > 0 => {
+                s.unpropagated -= 1;
+                Some(format!("Unable to assume role {arn}"))
+            }
+            (_, f) => f,
         };
         Ok(Validation {
             is_valid: failure.is_none(),

@@ -165,7 +165,7 @@ pub fn not_carried(setup: &Setup) -> Vec<crate::core::fleet::NotCarried> {
     let c = &setup.cache;
     let joined = |v: Vec<String>| v.join(",");
     [
-        (c.scan.is_some(), O::ScanOnPush, c.scan.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
+        (c.scan.is_some(), O::ScanOnPush, c.scan.as_ref().map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
         (!c.repo_tags.is_empty(), O::RepoTags, joined(c.repo_tags.iter().map(|(k, v)| format!("{k}={v}")).collect()), "Echo's template tags created repositories with managed-by only"),
         (!c.mutable_tags.is_empty(), O::MutableTags, c.mutable_tags.join(","), "the template's ImageTagMutability takes MUTABLE or IMMUTABLE only"),
         (!setup.tags.is_empty(), O::Tags, joined(setup.tags.iter().map(|(k, v)| format!("{k}={v}")).collect()), "the template tags the role with echo-onboard's own tags only"),

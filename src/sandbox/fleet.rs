@@ -38,8 +38,9 @@ pub const SANDBOX_UNREADABLE: &str = "444444444444";
 /// A member whose first deployment in each region fails (its StackSets execution role is
 /// missing, then made), so the failure and its retry can be tried.
 pub const SANDBOX_FAILING: &str = "333333333333";
-/// How long one wave of instances takes in the demo (a real one takes about a minute).
-pub const DEMO_PACE: Duration = Duration::from_millis(1500);
+/// How long one wave of instances takes in the demo (a real one takes about a minute): a
+/// little more than the TUI's poll interval, so each wave is seen running.
+pub const DEMO_PACE: Duration = Duration::from_millis(2500);
 
 /// StackSets' reason for instances not attempted once a region passed its failure tolerance.
 const CANCELLED_REASON: &str = "Cancelled since failure tolerance has exceeded";
@@ -251,17 +252,23 @@ impl SandboxAws {
                     .map(|i| (i, op.results[i].account.clone(), op.results[i].region.clone()))
                     .collect()
             };
-            let mut outcomes = vec![];
-            for (i, account, region) in targets {
-                let outcome = match work {
-                    Work::Deploy { update } => self.deploy_one(&set, &account, &region, update).await,
-                    Work::Delete { retain } => {
-                        self.delete_one(&set, &account, &region, retain).await;
-                        None
-                    }
-                };
-                outcomes.push((i, outcome));
-            }
+            // A wave's instances are worked on at once, as StackSets does.
+            let outcomes = futures::future::join_all(targets.iter().map(|(i, account, region)| {
+                let set = &set;
+                async move {
+                    let outcome = match work {
+                        Work::Deploy { update } => {
+                            self.deploy_one(set, account, region, update).await
+                        }
+                        Work::Delete { retain } => {
+                            self.delete_one(set, account, region, retain).await;
+                            None
+                        }
+                    };
+                    (*i, outcome)
+                }
+            }))
+            .await;
             self.finish_wave(id, outcomes);
         }
         // The wave now due is running; those after it wait.
