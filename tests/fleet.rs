@@ -764,3 +764,51 @@ async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retrie
         vec!["echo".to_string()]
     );
 }
+
+/// Options a stack set cannot carry are named on the plan with their flags, and listed in
+/// `--json` as data (in the sandbox: no emulator needed).
+#[test]
+fn fleet_plan_names_the_options_a_stack_set_cannot_carry() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |json: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("echo-onboard").unwrap();
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("c"))
+            .arg("--sandbox");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args([
+            "fleet",
+            "plan",
+            "--accounts",
+            A,
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            "111122223333",
+            "--scan-on-push",
+            "--repo-tag",
+            "team=platform",
+        ])
+        .output()
+        .unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: not deployed: --scan-on-push basic — a stack set cannot carry it"),
+        "{text}"
+    );
+    assert!(text.contains("not deployed: --repo-tag team=platform"), "{text}");
+    let out = run(true);
+    let plan = stdout_json(&out);
+    let options: Vec<&str> = plan["not_carried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["option"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["scan-on-push", "repo-tag"], "{plan}");
+}

@@ -280,13 +280,6 @@ fn at_plan(p: Arc<Planned>) -> App {
     a
 }
 
-/// The Apply screen, just started on the fresh-account plan.
-fn applying() -> App {
-    let mut a = at_plan(planned());
-    key(&mut a, KeyCode::Enter);
-    a
-}
-
 fn ctrl(a: &mut App, c: char) -> Vec<Effect> {
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char(c),
@@ -933,7 +926,11 @@ fn fleet_states() -> Vec<(&'static str, App)> {
     // The operation preferences and the read role are fields, checked like the others.
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Char('f'));
-    for _ in 0..6 {
+    typed(&mut a, "111111111111");
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "111122223333");
+    for _ in 0..4 {
         key(&mut a, KeyCode::Tab);
     }
     typed(&mut a, "0");
@@ -1006,7 +1003,8 @@ fn fleet_states() -> Vec<(&'static str, App)> {
         for (e, ms) in events.iter().filter(|(_, ms)| *ms <= until) {
             a.update(Msg::Engine(e.clone(), at(*ms)));
         }
-        a.update(Msg::Tick(at(until)));
+        let last = events.last().map_or(0, |(_, ms)| *ms);
+        a.update(Msg::Tick(at(until.min(last))));
         a
     };
     // Mid-operation: the first account done in both regions, the second running.

@@ -810,6 +810,25 @@ mod tests {
                 "444444444444 SUCCEEDED",
             ]
         );
+        // The member without a read role says how to grant the read; the others are read.
+        let st = status(&aws, &input_name(), &None, "OrganizationAccountAccessRole")
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        let granted: Vec<&str> = st
+            .instances
+            .iter()
+            .filter(|i| i.grant.is_some())
+            .map(|i| i.account.as_str())
+            .collect();
+        assert_eq!(granted, [crate::sandbox::fleet::SANDBOX_UNREADABLE]);
+        let grant = st.instances[3].grant.as_ref().unwrap();
+        assert_eq!(grant.trusted_account, crate::sandbox::SANDBOX_ACCOUNT);
+        assert!(grant.commands[0].contains("--role-name OrganizationAccountAccessRole"));
+        assert!(st.instances[..3].iter().all(|i| i.unreadable.is_none()));
+    }
+
+    fn input_name() -> String {
+        crate::core::fleet::DEFAULT_STACK_SET_NAME.to_string()
     }
 
     /// Half the accounts at a time, regions one after another: two instances run together,

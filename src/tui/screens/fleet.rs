@@ -25,7 +25,9 @@ use crate::engine::fleet::{FleetApplied, FleetPlanned, FleetStatus, FleetTornDow
 use crate::tui::keys::{self, Binding, Cmd};
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style};
+use crate::tui::widgets::{
+    error_line, field_line, scrolled, styled, tone_style, wrap_indented,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetField {
@@ -266,8 +268,12 @@ impl FleetScreen {
 
     fn percentages(&self) -> (Result<Option<u8>, FieldError>, Result<Option<u8>, FieldError>) {
         (
-            parse_percentage("max-concurrent-percentage", self.max_concurrent.value()),
-            parse_percentage("failure-tolerance-percentage", self.failure_tolerance.value()),
+            parse_percentage("max-concurrent-percentage", self.max_concurrent.value(), "25"),
+            parse_percentage(
+                "failure-tolerance-percentage",
+                self.failure_tolerance.value(),
+                "0",
+            ),
         )
     }
 
@@ -876,7 +882,7 @@ pub fn render(f: &FleetScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
                         theme.removed(),
                     ));
                     lines.push(Line::styled(
-                        "Fix the cause, then r: plan again — only the failed instances are re-deployed (or run the same `echo-onboard fleet apply`).",
+                        "Fix the cause, then r: plan again — only the failed and cancelled instances are re-deployed.",
                         theme.warn(),
                     ));
                 }
@@ -922,8 +928,21 @@ pub fn render(f: &FleetScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
             (format!(" Tear down {name} "), lines)
         }
     };
+    // The form keeps the focused field and its error line in view.
+    let scroll = match f.phase {
+        Phase::Form => {
+            let at = FIELDS.iter().position(|x| *x == f.focus).unwrap_or(0);
+            let end = (4 + 2 * at).min(lines.len());
+            let width = area.width.saturating_sub(2);
+            let above = Paragraph::new(wrap_indented(lines[..end].to_vec(), width))
+                .wrap(Wrap { trim: false })
+                .line_count(width) as u16;
+            above.saturating_sub(area.height.saturating_sub(2))
+        }
+        _ => f.scroll,
+    };
     let Phase::Confirm(s) = &f.phase else {
-        return scrolled(frame, area, &title, lines, f.scroll, &f.max_scroll);
+        return scrolled(frame, area, &title, lines, scroll, &f.max_scroll);
     };
     let mut c = vec![
         Line::styled(
@@ -1125,6 +1144,48 @@ mod tests {
             at(9000),
         );
         assert_eq!(s.operation.as_ref().unwrap().number, 2);
+    }
+
+    #[test]
+    fn the_read_role_and_operation_preferences_are_fields_checked_like_the_others() {
+        let mut s = screen();
+        assert_eq!(s.input().max_concurrent_percentage, Some(25));
+        assert_eq!(s.input().failure_tolerance_percentage, Some(0));
+        s.read_role = Input::new("FleetReader".into());
+        s.max_concurrent = Input::new("50".into());
+        s.failure_tolerance = Input::new("10".into());
+        let fleet = s.input().validate().unwrap();
+        assert_eq!(fleet.read_role_name, "FleetReader");
+        assert_eq!(fleet.prefs.max_concurrent_percentage, 50);
+        assert_eq!(fleet.prefs.failure_tolerance_percentage, 10);
+        assert_eq!(
+            s.on_cmd(Cmd::FleetStatus),
+            Out::effect(Effect::FleetStatus {
+                stack_set: "echo-registry-ecr-cache".into(),
+                call_as: None,
+                read_role: "FleetReader".into(),
+            })
+        );
+        // Not a number, out of range, not a role name: nothing is sent, each field is named.
+        let mut s = screen();
+        s.max_concurrent = Input::new("lots".into());
+        s.focus = FleetField::Targets;
+        assert_eq!(s.on_cmd(Cmd::Select), Out::none());
+        assert_eq!(s.focus, FleetField::MaxConcurrent);
+        s.max_concurrent = Input::new("0".into());
+        s.failure_tolerance = Input::new("101".into());
+        s.read_role = Input::new("no spaces".into());
+        let fields: Vec<Option<FleetField>> =
+            s.errors().iter().map(FleetScreen::field_of).collect();
+        assert_eq!(
+            fields,
+            [
+                Some(FleetField::ReadRole),
+                Some(FleetField::MaxConcurrent),
+                Some(FleetField::FailureTolerance)
+            ]
+        );
+        assert!(!s.enabled(Cmd::Select));
     }
 
     #[test]
