@@ -518,16 +518,17 @@ fn fleet_states(screen: &str, accounts: &[&str]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The sandbox's StackSets deploys one account at a time (25 % of 3): screens captured during
-/// the apply show the instances change one by one, not all at once. Member 333333333333 fails
-/// its first deployment (cancelling the account after it), and `r` retries just those two.
+/// The sandbox's StackSets deploys one account at a time (25 % of 3, in account order):
+/// screens captured during the apply show the instances change one by one, not all at once.
+/// Member 333333333333 fails its first deployment (cancelling 444444444444 after it), and `r`
+/// retries just those two.
 #[test]
 fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_account() {
     let home = tempfile::tempdir().unwrap();
     let mut t = sandbox_at_echo_step(home.path());
     fleet_form_from_echo_step(&mut t);
-    t.wait_for("333333333333 (its first deployment fails");
-    let accounts = ["111111111111", "333333333333", "222222222222"];
+    t.wait_for("first deployment");
+    let accounts = ["111111111111", "333333333333", "444444444444"];
     t.send(&"\x7f".repeat("111111111111,222222222222".len()));
     t.send(&accounts.join(","));
     t.send(ENTER);
@@ -558,7 +559,8 @@ fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_
     );
     let screen = t.screen();
     assert!(
-        screen.contains("should have 'AWSCloudFormationStackSetExecutionRole' role"),
+        screen.contains("FAILED: Account 333333333333 should have")
+            && screen.contains("'AWSCloudFormationStackSetExecutionRole' role with trust"),
         "{screen}"
     );
     assert!(screen.contains("Operation 1 (sandbox-op-1): failed"), "{screen}");

@@ -4,7 +4,7 @@
 //!
 //! Operations run over simulated time as StackSets runs them: each region's accounts in
 //! waves of the operation's max concurrency (rounded down, at least one), regions at once or
-//! one after another, one wave per `pace`; a region whose failures pass the failure
+//! one after another, each wave taking `pace` after the one before; a region whose failures pass the failure
 //! tolerance stops there and cancels the rest. Polls see each instance pending, running,
 //! then its result, so progress changes instance by instance.
 
@@ -83,7 +83,9 @@ enum Work {
 struct SimOp {
     set: String,
     work: Work,
-    started: Instant,
+    /// When the wave now running began (the previous one's work done): each wave takes the
+    /// pace from there, so each is seen running even when deploying takes real time too.
+    wave_started: Instant,
     prefs: OperationPrefs,
     results: Vec<InstanceResult>,
     waves: Vec<usize>,
@@ -215,7 +217,7 @@ impl SandboxAws {
         let op = SimOp {
             set: set.to_string(),
             work,
-            started: Instant::now(),
+            wave_started: Instant::now(),
             prefs,
             results,
             waves,
@@ -238,7 +240,7 @@ impl SandboxAws {
                 if op.status != "RUNNING" {
                     return;
                 }
-                let due = op.started + g.fleet.pace * (op.done as u32 + 1);
+                let due = op.wave_started + g.fleet.pace;
                 (op.set.clone(), op.work, op.done, due)
             };
             if Instant::now() < due {
@@ -327,6 +329,7 @@ impl SandboxAws {
             }
         }
         op.done += 1;
+        op.wave_started = Instant::now();
         let finished = op.done >= op.total_waves()
             || op.results.iter().all(|r| !matches!(r.status.as_str(), "PENDING" | "RUNNING"));
         if finished {
