@@ -581,18 +581,27 @@ fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_
 }
 
 /// A plan whose blocker is below the fold at 80×24 opens scrolled to it: the blocker is on
-/// screen and the plan's first line is not.
+/// screen and the plan's first line is not. Echo's rule in eu-west-1, then a setup in
+/// us-east-1 from another Echo account: IAM is global, so the role that serves eu-west-1's
+/// rule cannot change for us-east-1 — the plan's policy diff comes first, the blocker last.
 #[test]
 fn sandbox_blocked_plan_opens_at_its_blocker() {
     let home = tempfile::tempdir().unwrap();
     let mut t = sandbox_at_echo_step(home.path());
     t.resize(80, 24);
-    t.send("111122223333");
+    echo_rule_then_dashboard(&mut t);
+    t.wait_for("n new");
+    t.send("n");
+    t.wait_for("Echo account id");
+    t.send("\x1b");
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send("us-east-1");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    t.send("\x15444455556666"); // ctrl-u: the remembered account goes
     t.wait_for("✓");
     t.send(ENTER);
     t.wait_for("Prefix and options");
-    // The demo account's docker-hub rule is someone else's: planning over it is blocked.
-    t.send("\x15docker-hub");
     t.send(ENTER);
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
