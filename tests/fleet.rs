@@ -795,13 +795,20 @@ fn fleet_plan_names_the_options_a_stack_set_cannot_carry() {
         .unwrap()
     };
     let out = run(false);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("warning: not deployed: --scan-on-push basic — a stack set cannot carry it"),
         "{text}"
     );
-    assert!(text.contains("not deployed: --repo-tag team=platform"), "{text}");
+    assert!(
+        text.contains("not deployed: --repo-tag team=platform"),
+        "{text}"
+    );
     let out = run(true);
     let plan = stdout_json(&out);
     let options: Vec<&str> = plan["not_carried"]

@@ -505,7 +505,9 @@ fn fleet_states(screen: &str, accounts: &[&str]) -> Vec<&'static str> {
     accounts
         .iter()
         .map(|a| {
-            let line = screen.lines().find(|l| l.contains(a) && l.contains("eu-west-1"));
+            let line = screen
+                .lines()
+                .find(|l| l.contains(a) && l.contains("eu-west-1"));
             match line {
                 Some(l) if l.contains("succeeded") => "succeeded",
                 Some(l) if l.contains("running") => "running",
@@ -563,7 +565,10 @@ fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_
             && screen.contains("'AWSCloudFormationStackSetExecutionRole' role with trust"),
         "{screen}"
     );
-    assert!(screen.contains("Operation 1 (sandbox-op-1): failed"), "{screen}");
+    assert!(
+        screen.contains("Operation 1 (sandbox-op-1): failed"),
+        "{screen}"
+    );
     // r plans again: only the failed and the cancelled instance are retried.
     t.send("r");
     t.wait_for("Fleet plan: 0 to create, 2 to update");

@@ -708,7 +708,6 @@ fn ctrl_key(a: &mut App, c: char) {
     )));
 }
 
-
 /// The fleet screen from the dashboard, with the engine's real plan, apply and status of the
 /// sandbox's organization (simulated accounts; no network, no clock). Each state is replayed
 /// from the dashboard: the app is a state machine of its messages.
@@ -1047,7 +1046,10 @@ fn fleet_states() -> Vec<(&'static str, App)> {
             .unwrap_or_else(|f| panic!("{:?}", f.error)),
     );
     let mut a = with_failure();
-    let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE)));
+    let fx = a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+    )));
     assert!(matches!(&fx[..], [Effect::FleetPlan { .. }]), "{fx:?}");
     a.update(Msg::FleetPlanned(Ok(retry_plan)));
     out.push(("fleet_plan_retry", a));
@@ -1058,8 +1060,11 @@ fn fleet_states() -> Vec<(&'static str, App)> {
     a.fleet.setup.cache.repo_tags = vec!["team=platform".into()];
     let input = a.fleet.input();
     let uncarried = Shared::new(
-        rt.block_on(fleet::plan(&echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO), &input))
-            .unwrap_or_else(|f| panic!("{:?}", f.error)),
+        rt.block_on(fleet::plan(
+            &echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO),
+            &input,
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error)),
     );
     assert_eq!(uncarried.plan.not_carried.len(), 2, "{:?}", uncarried.plan);
     key(&mut a, KeyCode::Enter);

@@ -46,9 +46,14 @@ pub fn parse_percentage(
     if t.is_empty() {
         return Ok(None);
     }
-    t.parse::<u8>()
-        .map(Some)
-        .map_err(|_| err(field, text.trim(), "must be a whole number from 0 to 100", example))
+    t.parse::<u8>().map(Some).map_err(|_| {
+        err(
+            field,
+            text.trim(),
+            "must be a whole number from 0 to 100",
+            example,
+        )
+    })
 }
 
 /// How to let `fleet status` read a target it could not: the role to create in the target
@@ -74,7 +79,12 @@ pub const READ_ACTIONS: [&str; 4] = [
 ];
 
 /// The read role for `account`, trusting `trusted_account` (in `partition`).
-pub fn read_grant(account: &str, role_name: &str, trusted_account: &str, partition: &str) -> ReadGrant {
+pub fn read_grant(
+    account: &str,
+    role_name: &str,
+    trusted_account: &str,
+    partition: &str,
+) -> ReadGrant {
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -801,36 +811,59 @@ mod tests {
 
     #[test]
     fn percentages_as_typed_default_when_empty_and_name_their_field_otherwise() {
-        assert_eq!(parse_percentage("max-concurrent-percentage", "", "25"), Ok(None));
-        assert_eq!(parse_percentage("max-concurrent-percentage", " 50% ", "25"), Ok(Some(50)));
+        assert_eq!(
+            parse_percentage("max-concurrent-percentage", "", "25"),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_percentage("max-concurrent-percentage", " 50% ", "25"),
+            Ok(Some(50))
+        );
         let e = parse_percentage("failure-tolerance-percentage", "ten", "0").unwrap_err();
         assert_eq!(e.field, "failure-tolerance-percentage");
         assert_eq!(e.value, "ten");
         // In range is validate's to say: 0 concurrency and 101 tolerance are refused there.
         let mut i = input("111111111111", "eu-west-1");
-        i.max_concurrent_percentage = parse_percentage("max-concurrent-percentage", "0", "25").unwrap();
+        i.max_concurrent_percentage =
+            parse_percentage("max-concurrent-percentage", "0", "25").unwrap();
         i.failure_tolerance_percentage =
             parse_percentage("failure-tolerance-percentage", "101", "0").unwrap();
         let fields: Vec<&str> = i.validate().unwrap_err().iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["max-concurrent-percentage", "failure-tolerance-percentage"]);
+        assert_eq!(
+            fields,
+            ["max-concurrent-percentage", "failure-tolerance-percentage"]
+        );
     }
 
     #[test]
     fn the_read_grant_trusts_the_reading_account_with_the_reads_status_makes() {
         let g = read_grant("444444444444", "OrgRead", "210987654321", "aws-us-gov");
         assert_eq!(g.commands.len(), 2);
-        assert!(g.commands[0].starts_with("aws iam create-role --role-name OrgRead --assume-role-policy-document '"));
-        assert!(g.commands[0].contains(r#""AWS":"arn:aws-us-gov:iam::210987654321:root""#), "{}", g.commands[0]);
+        assert!(g.commands[0].starts_with(
+            "aws iam create-role --role-name OrgRead --assume-role-policy-document '"
+        ));
+        assert!(
+            g.commands[0].contains(r#""AWS":"arn:aws-us-gov:iam::210987654321:root""#),
+            "{}",
+            g.commands[0]
+        );
         assert!(g.commands[1].starts_with("aws iam put-role-policy --role-name OrgRead "));
         for action in READ_ACTIONS {
-            assert!(g.commands[1].contains(action), "{action}: {}", g.commands[1]);
+            assert!(
+                g.commands[1].contains(action),
+                "{action}: {}",
+                g.commands[1]
+            );
         }
         // The documents are JSON the AWS CLI takes as they are.
         let doc = |c: &str| -> serde_json::Value {
             let start = c.find('\'').unwrap() + 1;
             serde_json::from_str(&c[start..c.len() - 1]).unwrap()
         };
-        assert_eq!(doc(&g.commands[0])["Statement"][0]["Action"], "sts:AssumeRole");
+        assert_eq!(
+            doc(&g.commands[0])["Statement"][0]["Action"],
+            "sts:AssumeRole"
+        );
         assert_eq!(doc(&g.commands[1])["Statement"][0]["Resource"], "*");
     }
 

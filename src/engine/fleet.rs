@@ -554,7 +554,12 @@ pub async fn status(
         if let Ok(me) = aws.caller_identity().await {
             let partition = crate::core::regions::partition(&aws.region());
             for r in reads.iter_mut().filter(|r| refused(r)) {
-                r.grant = Some(fleet::read_grant(&r.account, read_role, &me.account, partition));
+                r.grant = Some(fleet::read_grant(
+                    &r.account,
+                    read_role,
+                    &me.account,
+                    partition,
+                ));
             }
         }
     }
@@ -759,7 +764,9 @@ mod tests {
                 (applied, events)
             }
         };
-        let planned = plan(&aws, &input).await.unwrap_or_else(|f| panic!("{:?}", f.error));
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
         let (applied, events) = run(planned).await;
         assert_eq!(
             events,
@@ -781,7 +788,10 @@ mod tests {
             .iter()
             .map(|f| (f.account.as_str(), f.status.as_str()))
             .collect();
-        assert_eq!(failed, [(SANDBOX_FAILING, "FAILED"), ("444444444444", "CANCELLED")]);
+        assert_eq!(
+            failed,
+            [(SANDBOX_FAILING, "FAILED"), ("444444444444", "CANCELLED")]
+        );
         assert!(applied.failed[0]
             .reason
             .as_deref()
@@ -789,7 +799,9 @@ mod tests {
             .contains("should have 'AWSCloudFormationStackSetExecutionRole' role"));
         assert_eq!(applied.operations[0].status, "FAILED");
 
-        let planned = plan(&aws, &input).await.unwrap_or_else(|f| panic!("{:?}", f.error));
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
         let retried: Vec<&str> = planned
             .plan
             .instances
@@ -846,7 +858,9 @@ mod tests {
         input.regions = vec!["eu-west-1".into(), "us-east-1".into()];
         input.max_concurrent_percentage = Some(100);
         input.sequential_regions = true;
-        let planned = plan(&aws, &input).await.unwrap_or_else(|f| panic!("{:?}", f.error));
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let applied = apply(&aws, &planned, &ApplyOptions::default(), &tx, "retry")
             .await

@@ -123,8 +123,7 @@ fn schedule(targets: &[(String, String)], prefs: &OperationPrefs) -> Vec<usize> 
         let at: Vec<usize> = (0..targets.len())
             .filter(|i| targets[*i].1 == region)
             .collect();
-        let per_wave =
-            (at.len() * prefs.max_concurrent_percentage as usize / 100).max(1);
+        let per_wave = (at.len() * prefs.max_concurrent_percentage as usize / 100).max(1);
         for (n, i) in at.iter().enumerate() {
             waves[*i] = offset + n / per_wave;
         }
@@ -183,7 +182,13 @@ impl SandboxAws {
     }
 
     /// Starts an operation over `targets`: every instance pending, none worked on yet.
-    fn start(&self, set: &str, work: Work, targets: Vec<(String, String)>, prefs: OperationPrefs) -> String {
+    fn start(
+        &self,
+        set: &str,
+        work: Work,
+        targets: Vec<(String, String)>,
+        prefs: OperationPrefs,
+    ) -> String {
         let mut g = self.global.lock().unwrap();
         g.fleet.next_op += 1;
         let id = format!("sandbox-op-{}", g.fleet.next_op);
@@ -251,7 +256,13 @@ impl SandboxAws {
                 let op = &g.fleet.operations[id];
                 (0..op.results.len())
                     .filter(|i| op.waves[*i] == wave && op.results[*i].status != "CANCELLED")
-                    .map(|i| (i, op.results[i].account.clone(), op.results[i].region.clone()))
+                    .map(|i| {
+                        (
+                            i,
+                            op.results[i].account.clone(),
+                            op.results[i].region.clone(),
+                        )
+                    })
                     .collect()
             };
             // A wave's instances are worked on at once, as StackSets does.
@@ -303,7 +314,12 @@ impl SandboxAws {
         let wave = op.done;
         for (i, outcome) in outcomes {
             let r = &mut op.results[i];
-            r.status = if outcome.is_some() { "FAILED" } else { "SUCCEEDED" }.into();
+            r.status = if outcome.is_some() {
+                "FAILED"
+            } else {
+                "SUCCEEDED"
+            }
+            .into();
             r.reason = outcome;
         }
         let mut stopped_at = None;
@@ -313,7 +329,11 @@ impl SandboxAws {
             let accounts = of_region().count();
             let tolerated = accounts * op.prefs.failure_tolerance_percentage as usize / 100;
             if of_region().filter(|r| r.status == "FAILED").count() > tolerated {
-                for r in op.results.iter_mut().filter(|r| r.region == *region && r.status == "PENDING") {
+                for r in op
+                    .results
+                    .iter_mut()
+                    .filter(|r| r.region == *region && r.status == "PENDING")
+                {
                     r.status = "CANCELLED".into();
                     r.reason = Some(CANCELLED_REASON.into());
                 }
@@ -331,20 +351,26 @@ impl SandboxAws {
         op.done += 1;
         op.wave_started = Instant::now();
         let finished = op.done >= op.total_waves()
-            || op.results.iter().all(|r| !matches!(r.status.as_str(), "PENDING" | "RUNNING"));
+            || op
+                .results
+                .iter()
+                .all(|r| !matches!(r.status.as_str(), "PENDING" | "RUNNING"));
         if finished {
-            op.status = if stopped_at.is_some()
-                || op.results.iter().any(|r| r.status == "CANCELLED")
-            {
-                "FAILED"
-            } else {
-                "SUCCEEDED"
-            }
-            .into();
+            op.status =
+                if stopped_at.is_some() || op.results.iter().any(|r| r.status == "CANCELLED") {
+                    "FAILED"
+                } else {
+                    "SUCCEEDED"
+                }
+                .into();
         }
         // The instances say what happened to them.
         if let (Work::Deploy { .. }, Some(s)) = (op.work, fleet.sets.get_mut(&op.set)) {
-            for r in op.results.iter().filter(|r| matches!(r.status.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED")) {
+            for r in op
+                .results
+                .iter()
+                .filter(|r| matches!(r.status.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED"))
+            {
                 if let Some(inst) = s.instances.get_mut(&(r.account.clone(), r.region.clone())) {
                     let ok = r.status == "SUCCEEDED";
                     inst.status = if ok { "CURRENT" } else { "OUTDATED" }.into();
@@ -356,11 +382,19 @@ impl SandboxAws {
     }
 
     /// Deploys (or updates) the set's stack in one target: `Some(reason)` when it failed.
-    async fn deploy_one(&self, name: &str, account: &str, region: &str, update: bool) -> Option<String> {
+    async fn deploy_one(
+        &self,
+        name: &str,
+        account: &str,
+        region: &str,
+        update: bool,
+    ) -> Option<String> {
         let req = {
             let mut g = self.global.lock().unwrap();
             if account == SANDBOX_FAILING
-                && g.fleet.failed_once.insert((account.to_string(), region.to_string()))
+                && g.fleet
+                    .failed_once
+                    .insert((account.to_string(), region.to_string()))
             {
                 let req = g.fleet.sets.get(name).map(|s| s.req.clone());
                 return Some(match req.map(|r| r.permission) {
@@ -412,10 +446,14 @@ impl SandboxAws {
     /// Deletes (or detaches) one target's instance.
     async fn delete_one(&self, name: &str, account: &str, region: &str, retain: bool) {
         if !retain {
-            let _ = self.member(account, region).delete_stack(&stack_name(name)).await;
+            let _ = self
+                .member(account, region)
+                .delete_stack(&stack_name(name))
+                .await;
         }
         if let Some(set) = self.global.lock().unwrap().fleet.sets.get_mut(name) {
-            set.instances.remove(&(account.to_string(), region.to_string()));
+            set.instances
+                .remove(&(account.to_string(), region.to_string()));
         }
     }
 
@@ -438,7 +476,12 @@ impl SandboxAws {
     /// StackSets refuses a second operation while one runs.
     fn refuse_if_running(&self, name: &str, action: &str) -> AwsResult<()> {
         let g = self.global.lock().unwrap();
-        match g.fleet.operations.iter().find(|(_, o)| o.set == name && o.status == "RUNNING") {
+        match g
+            .fleet
+            .operations
+            .iter()
+            .find(|(_, o)| o.set == name && o.status == "RUNNING")
+        {
             Some((id, _)) => Err(err(
                 action,
                 "OperationInProgressException",
@@ -613,13 +656,17 @@ impl SandboxAws {
         .await?;
         self.advance(id).await;
         let g = self.global.lock().unwrap();
-        g.fleet.operations.get(id).map(|o| o.info(id)).ok_or_else(|| {
-            err(
-                "cloudformation:DescribeStackSetOperation",
-                "OperationNotFoundException",
-                &format!("operation {id} not found"),
-            )
-        })
+        g.fleet
+            .operations
+            .get(id)
+            .map(|o| o.info(id))
+            .ok_or_else(|| {
+                err(
+                    "cloudformation:DescribeStackSetOperation",
+                    "OperationNotFoundException",
+                    &format!("operation {id} not found"),
+                )
+            })
     }
 
     pub(super) async fn sim_for_account(

@@ -25,9 +25,7 @@ use crate::engine::fleet::{FleetApplied, FleetPlanned, FleetStatus, FleetTornDow
 use crate::tui::keys::{self, Binding, Cmd};
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{
-    error_line, field_line, scrolled, styled, tone_style, wrap_indented,
-};
+use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style, wrap_indented};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetField {
@@ -69,10 +67,9 @@ impl CellState {
         match status {
             "SUCCEEDED" => CellState::Succeeded,
             "RUNNING" => CellState::Running,
-            "FAILED" => CellState::Failed(format!(
-                "{status}: {}",
-                reason.unwrap_or("no reason given")
-            )),
+            "FAILED" => {
+                CellState::Failed(format!("{status}: {}", reason.unwrap_or("no reason given")))
+            }
             "CANCELLED" => CellState::Cancelled(reason.unwrap_or("the operation stopped").into()),
             _ => CellState::Pending,
         }
@@ -266,9 +263,18 @@ impl FleetScreen {
         }
     }
 
-    fn percentages(&self) -> (Result<Option<u8>, FieldError>, Result<Option<u8>, FieldError>) {
+    fn percentages(
+        &self,
+    ) -> (
+        Result<Option<u8>, FieldError>,
+        Result<Option<u8>, FieldError>,
+    ) {
         (
-            parse_percentage("max-concurrent-percentage", self.max_concurrent.value(), "25"),
+            parse_percentage(
+                "max-concurrent-percentage",
+                self.max_concurrent.value(),
+                "25",
+            ),
             parse_percentage(
                 "failure-tolerance-percentage",
                 self.failure_tolerance.value(),
@@ -280,7 +286,8 @@ impl FleetScreen {
     /// Every field's problems: what cannot be read as a number, and what the fleet refuses.
     pub fn errors(&self) -> Vec<FieldError> {
         let (max, tolerance) = self.percentages();
-        let mut errors: Vec<FieldError> = [max.err(), tolerance.err()].into_iter().flatten().collect();
+        let mut errors: Vec<FieldError> =
+            [max.err(), tolerance.err()].into_iter().flatten().collect();
         errors.extend(self.input().validate().err().unwrap_or_default());
         errors
     }
@@ -579,8 +586,12 @@ impl FleetScreen {
                     &Event::Instance {
                         account: f.account.clone(),
                         region: f.region.clone(),
-                        status: if f.status == "CANCELLED" { "CANCELLED" } else { "FAILED" }
-                            .into(),
+                        status: if f.status == "CANCELLED" {
+                            "CANCELLED"
+                        } else {
+                            "FAILED"
+                        }
+                        .into(),
                         reason: f.reason.clone(),
                     },
                     at,
@@ -646,7 +657,19 @@ fn progress_lines(f: &FleetScreen, theme: Theme, now: DateTime<Utc>) -> Vec<Line
     let done = rows.iter().filter(|r| r.state.finished()).count();
     let total = f
         .began
-        .map(|b| format!(" · {}", seconds(b, f.operation.as_ref().and_then(|o| o.ended).filter(|_| !f.running()).unwrap_or(now))))
+        .map(|b| {
+            format!(
+                " · {}",
+                seconds(
+                    b,
+                    f.operation
+                        .as_ref()
+                        .and_then(|o| o.ended)
+                        .filter(|_| !f.running())
+                        .unwrap_or(now)
+                )
+            )
+        })
         .unwrap_or_default();
     let mut lines = vec![Line::raw(format!(
         "{done} of {} account × region instance(s) finished{total}",
@@ -1067,18 +1090,30 @@ mod tests {
             Action::Create,
         )];
         s.phase = Phase::Applying;
-        s.on_event(&instance("111111111111", "eu-west-1", "RUNNING", None), at(0));
-        s.on_event(&instance("222222222222", "eu-west-1", "PENDING", None), at(0));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "RUNNING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "PENDING", None),
+            at(0),
+        );
         assert_eq!(s.rows.len(), 2, "{:?}", s.rows);
         assert!(s.rows.iter().all(|r| !is_org_unit(&r.target)));
         assert_eq!(s.rows[0].state, CellState::Running);
-        s.on_event(&instance("111111111111", "eu-west-1", "SUCCEEDED", None), at(0));
-        s.on_event(&instance(
-            "222222222222",
-            "eu-west-1",
-            "FAILED",
-            Some("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role"),
-        ), at(0));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "SUCCEEDED", None),
+            at(0),
+        );
+        s.on_event(
+            &instance(
+                "222222222222",
+                "eu-west-1",
+                "FAILED",
+                Some("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role"),
+            ),
+            at(0),
+        );
         assert_eq!(s.rows[0].state, CellState::Succeeded);
         assert_eq!(
             s.rows[1].state,
@@ -1103,10 +1138,22 @@ mod tests {
             instances: 2,
         };
         s.on_event(&op("RUNNING"), at(0));
-        s.on_event(&instance("111111111111", "eu-west-1", "RUNNING", None), at(0));
-        s.on_event(&instance("222222222222", "eu-west-1", "PENDING", None), at(0));
-        s.on_event(&instance("111111111111", "eu-west-1", "SUCCEEDED", None), at(2000));
-        s.on_event(&instance("222222222222", "eu-west-1", "RUNNING", None), at(2000));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "RUNNING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "PENDING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "SUCCEEDED", None),
+            at(2000),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "RUNNING", None),
+            at(2000),
+        );
         let text = |s: &FleetScreen, now| {
             progress_lines(s, Theme { color: false }, now)
                 .iter()
@@ -1114,8 +1161,14 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let lines = text(&s, at(3500));
-        assert_eq!(lines[0], "1 of 2 account × region instance(s) finished · 3.5s");
-        assert_eq!(lines[1], "Operation 1 (op-1): running · 3.5s · 2 instance(s)");
+        assert_eq!(
+            lines[0],
+            "1 of 2 account × region instance(s) finished · 3.5s"
+        );
+        assert_eq!(
+            lines[1],
+            "Operation 1 (op-1): running · 3.5s · 2 instance(s)"
+        );
         assert!(lines[2].contains("✓ succeeded   2.0s"), "{lines:?}");
         assert!(lines[3].contains("⟳ running     1.5s"), "{lines:?}");
         s.on_event(
@@ -1129,7 +1182,10 @@ mod tests {
         );
         s.on_event(&op("FAILED"), at(4000));
         let lines = text(&s, at(9000));
-        assert_eq!(lines[1], "Operation 1 (op-1): failed · 4.0s · 2 instance(s)");
+        assert_eq!(
+            lines[1],
+            "Operation 1 (op-1): failed · 4.0s · 2 instance(s)"
+        );
         assert!(
             lines[3].contains("⊘ cancelled   2.0s  Cancelled since failure tolerance"),
             "{lines:?}"
