@@ -395,8 +395,11 @@ pub struct StackSetChange {
 #[serde(rename_all = "kebab-case")]
 pub enum WizardOption {
     ScanOnPush,
+    /// Named in JSON as the option is on the command line (one per tag).
+    #[serde(rename = "repo-tag")]
     RepoTags,
     MutableTags,
+    #[serde(rename = "tag")]
     Tags,
     BroadPolicy,
 }
