@@ -379,7 +379,7 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
 }
 
 /// Editing in the middle of a field (the cursor is drawn where the insertion point is,
-/// ctrl-u clears), then `/` on the dashboard filters the rules.
+/// ctrl-u clears), then `/` on the dashboard filters the rules, and the repositories.
 #[test]
 fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
     let home = tempfile::tempdir().unwrap();
@@ -406,6 +406,23 @@ fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
     t.send("/");
     t.send("\x1b"); // esc clears the filter
     t.wait_for("docker-hub ");
+    // The repositories pane filters too: docker-hub's rule, then its cached repositories.
+    t.send("/");
+    t.send("docker");
+    t.send(ENTER);
+    t.wait_for("Cached under docker-hub/ (3)");
+    t.send("\t");
+    t.send("/");
+    t.wait_for("/ filter repositories:");
+    t.send("\x15red"); // one filter at a time: ctrl-u, then the repositories'
+
+    t.send(ENTER);
+    t.wait_for("Cached under docker-hub/ (1)");
+    let screen = t.screen();
+    assert!(
+        screen.contains("docker-hub/library/redis") && !screen.contains("docker-hub/library/nginx"),
+        "{screen}"
+    );
     t.send("q");
     assert!(t.wait_exit().success());
 }
