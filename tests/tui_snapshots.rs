@@ -344,22 +344,6 @@ fn teardown_planned(a: &App, delete_repos: bool) -> Msg {
     )))
 }
 
-fn started(index: usize, label: &str) -> Event {
-    Event::StepStarted {
-        index,
-        total: 3,
-        label: label.into(),
-    }
-}
-
-fn step_done(index: usize, label: &str) -> Event {
-    Event::StepDone {
-        index,
-        total: 3,
-        label: label.into(),
-    }
-}
-
 /// Plans and applies Echo's setup with the API method on an empty sandbox account whose
 /// first validation finds the new role not assumable yet: the plan, every event the engine
 /// emitted, and the usage instructions it returned.
@@ -396,6 +380,51 @@ fn api_apply_run() -> (Arc<Planned>, Vec<Event>, Vec<String>) {
         .usage;
     let events = std::mem::take(&mut *events.lock().unwrap());
     (p, events, usage)
+}
+
+/// Applies Echo's setup with the API method on an empty sandbox account, then plans and runs
+/// its teardown: the plan, every event the teardown emitted, and what it deleted.
+fn api_teardown_run() -> (
+    echo_onboard::engine::ops::TeardownPlanned,
+    Vec<Event>,
+    Vec<String>,
+) {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
+    use echo_onboard::engine::ops;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::empty("eu-west-1");
+    let req = ops::PlanRequest {
+        input: SetupInput::with_defaults("111122223333", "eu-west-1"),
+        method: echo_onboard::engine::planning::Method::Api,
+        stack_name: None,
+        adopt: false,
+    };
+    let opts = ApplyOptions::default();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    rt.block_on(async {
+        let p = ops::plan(&aws, &req)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        ops::apply(&aws, &p, &opts, &tx)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+    });
+    let planned = rt
+        .block_on(ops::plan_teardown(&aws, &ops::TeardownRequest::new("echo")))
+        .unwrap_or_else(|f| panic!("{:?}", f.error));
+    let events = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let (aws, p, opts) = (&aws, &planned, &opts);
+    let deleted = rt
+        .block_on(with_events(
+            move |e| sink.lock().unwrap().push(e),
+            |tx| async move { ops::teardown(aws, p, opts, &tx).await },
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error))
+        .deleted;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    (planned, events, deleted)
 }
 
 /// Every screen in the states people see it in, by name.
@@ -575,24 +604,17 @@ fn states() -> Vec<(&'static str, App)> {
     key(&mut a, KeyCode::Enter);
     out.push(("teardown_wrong_confirmation", a));
 
+    // The engine's teardown of the setup its apply made on the sandbox, as it ran.
+    let (planned_td, events, deleted) = api_teardown_run();
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Char('t'));
-    let planned = teardown_planned(&a, false);
-    a.update(planned);
+    a.update(Msg::TeardownPlanned(Ok(Shared::new(planned_td))));
     typed(&mut a, "echo");
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::Engine(
-        started(1, "delete pull-through cache rule echo"),
-        at(0),
-    ));
-    a.update(Msg::Engine(
-        step_done(1, "delete pull-through cache rule echo"),
-        at(500),
-    ));
-    a.update(Msg::TornDown(Ok(vec![
-        "pull-through-cache-rule echo".into(),
-        "iam-role echo-pullthrough-cache-role".into(),
-    ])));
+    for (i, e) in events.iter().enumerate() {
+        a.update(Msg::Engine(e.clone(), at(i as i64 * 350)));
+    }
+    a.update(Msg::TornDown(Ok(deleted)));
     out.push(("teardown_done", a));
 
     let mut a = at_dashboard();
