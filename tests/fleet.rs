@@ -756,6 +756,43 @@ async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retrie
         denied.into_service_error().meta().code(),
         Some("AccessDenied")
     );
+    // So `fleet status` cannot read B, and says how to grant the read there.
+    let (code, status) = fleet(&emu, &["status"]);
+    assert_eq!(code, 0, "{status}");
+    let b = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account"] == B)
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(b["unreadable"].is_string(), "{status}");
+    let grant = &b["grant"];
+    assert_eq!(
+        grant["role_name"], "OrganizationAccountAccessRole",
+        "{status}"
+    );
+    assert_eq!(grant["trusted_account"], OWN_ACCOUNT, "{status}");
+    assert!(grant["commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws iam create-role --role-name OrganizationAccountAccessRole"));
+    let a = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account"] == A)
+        .unwrap();
+    assert!(a.get("grant").is_none(), "{status}");
+    let text = emu.cli().args(["fleet", "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("to let status read it, create role OrganizationAccountAccessRole in {B} trusting {OWN_ACCOUNT}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws iam put-role-policy --role-name OrganizationAccountAccessRole"),
+        "{text}"
+    );
     member_roles(&emu, &[B]);
     let (code, applied) = fleet(&emu, &args);
     assert_eq!(code, 0, "{applied}");
