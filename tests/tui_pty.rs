@@ -602,6 +602,32 @@ fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_
     assert!(t.wait_exit().success());
 }
 
+/// The sandbox's denied prefix: the rule's creation is AccessDenied after the role was made,
+/// and the apply screen shows the failure and the rollback that undid the role.
+#[test]
+fn sandbox_denied_prefix_fails_the_apply_and_rolls_back() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send("\x15denied-team");
+    t.wait_for("no conflict with the");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("Plan: 2 to create");
+    t.send(ENTER);
+    t.wait_for("Failed");
+    t.wait_for("AccessDeniedException");
+    t.wait_for("undo created IAM role");
+    t.wait_for("Rolled back: the account is as it was before.");
+    assert!(!t.screen().contains("Applied:"), "{}", t.screen());
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
 /// A plan whose blocker is below the fold at 80×24 opens scrolled to it: the blocker is on
 /// screen and the plan's first line is not. Echo's rule in eu-west-1, then a setup in
 /// us-east-1 from another Echo account: IAM is global, so the role that serves eu-west-1's
@@ -624,6 +650,8 @@ fn sandbox_blocked_plan_opens_at_its_blocker() {
     t.wait_for("✓");
     t.send(ENTER);
     t.wait_for("Prefix and options");
+    // The sandbox says how to make it fail on purpose.
+    t.wait_for("a prefix starting with denied is denied");
     t.send(ENTER);
     t.wait_for("How should the changes be made?");
     t.send(ENTER);
