@@ -34,6 +34,10 @@ pub const SANDBOX_ACCOUNT: &str = "210987654321";
 pub const SANDBOX_REGION: &str = "eu-west-1";
 /// The Echo account id to type in the sandbox (any other 12 digits work too).
 pub const SANDBOX_ECHO_ACCOUNT: &str = "111122223333";
+/// Prefixes starting with this are denied to the sandbox's user: creating their rule is
+/// AccessDenied (as an IAM policy scoped to repository prefixes would), after the role was
+/// made, so the apply's rollback can be tried.
+pub const SANDBOX_DENIED_PREFIX: &str = "denied";
 
 #[derive(Debug, Clone)]
 struct Repo {
@@ -68,6 +72,8 @@ struct State {
     repos: BTreeMap<String, Repo>,
     /// Operations that fail next with (code, message), for demos and tests.
     faults: HashMap<String, (String, String)>,
+    /// Validations still to answer "not assumable yet", as while IAM propagates a new role.
+    unpropagated: u32,
     stacks: BTreeMap<String, SandboxStack>,
     change_sets: BTreeMap<String, ChangeSetInfo>,
     /// What each change set runs (ExecuteChangeSet): the request, whether it creates the
@@ -335,7 +341,13 @@ impl SandboxAws {
                 tags: BTreeMap::new(),
             },
         );
-        aws
+        // StackSets operations take simulated time too, unless every call is instant.
+        let pace = if latency.is_zero() {
+            Duration::ZERO
+        } else {
+            fleet::DEMO_PACE
+        };
+        aws.with_fleet_pace(pace)
     }
 
     fn with_state(region: &str, state: State, latency: Duration) -> Self {
@@ -779,6 +791,12 @@ impl SandboxAws {
         self
     }
 
+    /// The next `validations` of a rule with a role answer that ECR cannot assume it yet, as
+    /// while IAM propagates a new role (the engine's retry then shows).
+    pub fn propagate_roles_after(&self, validations: u32) {
+        self.state.lock().unwrap().unpropagated = validations;
+    }
+
     /// Makes the next call of `operation` (e.g. `CreatePullThroughCacheRule`) fail.
     pub fn fail_next(&self, operation: &str, code: &str, message: &str) {
         self.state
@@ -1007,6 +1025,18 @@ impl Aws for SandboxAws {
         if let Some(arn) = &rule.role_arn {
             model::check_role_arn(action, arn)?;
         }
+        if prefix.as_str().starts_with(SANDBOX_DENIED_PREFIX) {
+            return Err(err(
+                action,
+                "AccessDeniedException",
+                &format!(
+                    "User: {} is not authorized to perform: {action} on resource: arn:aws:ecr:{}:{SANDBOX_ACCOUNT}:repository/{}/* because no identity-based policy allows the {action} action",
+                    sandbox_identity().arn,
+                    self.region,
+                    prefix.as_str()
+                ),
+            ));
+        }
         let mut s = self.state.lock().unwrap();
         if s.rules.contains_key(prefix.as_str()) {
             return Err(err(action, "PullThroughCacheRuleAlreadyExistsException", &format!(
@@ -1231,7 +1261,7 @@ impl Aws for SandboxAws {
     async fn validate_cache_rule(&self, prefix: &str) -> AwsResult<Validation> {
         let action = "ecr:ValidatePullThroughCacheRule";
         self.call("ValidatePullThroughCacheRule", action).await?;
-        let s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
         let rule = s
             .rules
             .get(prefix)
@@ -1256,6 +1286,13 @@ impl Aws for SandboxAws {
                 }
             }
             (None, None) => None,
+        };
+        let failure = match (rule.role_arn.clone(), failure) {
+            (Some(arn), None) if s.unpropagated > 0 => {
+                s.unpropagated -= 1;
+                Some(format!("Unable to assume role {arn}"))
+            }
+            (_, f) => f,
         };
         Ok(Validation {
             is_valid: failure.is_none(),

@@ -757,3 +757,31 @@ async fn the_sandbox_simulates_an_upstream_stack_with_its_secret() {
         .is_none());
     assert!(aws.list_creation_templates().await.unwrap().is_empty());
 }
+
+/// The sandbox denies rules under its denied prefix, as an IAM policy scoped to repository
+/// prefixes would: the apply fails with AccessDenied after the role was made, and rolls back.
+#[tokio::test]
+async fn the_sandbox_denies_the_denied_prefix_and_the_apply_rolls_back() {
+    let aws = SandboxAws::demo(REGION, std::time::Duration::ZERO);
+    let mut denied = input();
+    denied.prefix = format!("{}-team", echo_onboard::sandbox::SANDBOX_DENIED_PREFIX);
+    let (result, events) = run_apply(&aws, &denied).await;
+    let failure = result.unwrap_err();
+    assert_eq!(failure.error.action, "ecr:CreatePullThroughCacheRule");
+    assert_eq!(failure.error.code, "AccessDeniedException");
+    assert!(
+        failure.error.message.contains("is not authorized to perform: ecr:CreatePullThroughCacheRule on resource: arn:aws:ecr:eu-west-1:210987654321:repository/denied-team/*"),
+        "{}",
+        failure.error.message
+    );
+    assert!(failure
+        .rolled_back
+        .contains(&format!("created IAM role {ROLE}")));
+    assert!(failure.remaining.is_empty(), "{:?}", failure.remaining);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::RollbackStarted { .. })));
+    assert!(aws.get_role(ROLE).await.unwrap().is_none());
+    // Any other prefix is allowed.
+    assert!(run_apply(&aws, &input()).await.0.is_ok());
+}

@@ -756,6 +756,43 @@ async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retrie
         denied.into_service_error().meta().code(),
         Some("AccessDenied")
     );
+    // So `fleet status` cannot read B, and says how to grant the read there.
+    let (code, status) = fleet(&emu, &["status"]);
+    assert_eq!(code, 0, "{status}");
+    let b = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account"] == B)
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(b["unreadable"].is_string(), "{status}");
+    let grant = &b["grant"];
+    assert_eq!(
+        grant["role_name"], "OrganizationAccountAccessRole",
+        "{status}"
+    );
+    assert_eq!(grant["trusted_account"], OWN_ACCOUNT, "{status}");
+    assert!(grant["commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws iam create-role --role-name OrganizationAccountAccessRole"));
+    let a = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account"] == A)
+        .unwrap();
+    assert!(a.get("grant").is_none(), "{status}");
+    let text = emu.cli().args(["fleet", "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("to let status read it, create role OrganizationAccountAccessRole in {B} trusting {OWN_ACCOUNT}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws iam put-role-policy --role-name OrganizationAccountAccessRole"),
+        "{text}"
+    );
     member_roles(&emu, &[B]);
     let (code, applied) = fleet(&emu, &args);
     assert_eq!(code, 0, "{applied}");
@@ -763,4 +800,59 @@ async fn a_target_without_the_execution_role_fails_with_aws_reason_and_is_retrie
         rules_in(&emu, B, "eu-west-1").await,
         vec!["echo".to_string()]
     );
+}
+
+/// Options a stack set cannot carry are named on the plan with their flags, and listed in
+/// `--json` as data (in the sandbox: no emulator needed).
+#[test]
+fn fleet_plan_names_the_options_a_stack_set_cannot_carry() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |json: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("echo-onboard").unwrap();
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("c"))
+            .arg("--sandbox");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args([
+            "fleet",
+            "plan",
+            "--accounts",
+            A,
+            "--regions",
+            "eu-west-1",
+            "--echo-account",
+            "111122223333",
+            "--scan-on-push",
+            "--repo-tag",
+            "team=platform",
+        ])
+        .output()
+        .unwrap()
+    };
+    let out = run(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: not deployed: --scan-on-push basic — a stack set cannot carry it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not deployed: --repo-tag team=platform"),
+        "{text}"
+    );
+    let out = run(true);
+    let plan = stdout_json(&out);
+    let options: Vec<&str> = plan["not_carried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["option"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["scan-on-push", "repo-tag"], "{plan}");
 }

@@ -383,7 +383,7 @@ fn sandbox_dashboard_adds_a_docker_hub_upstream_with_a_masked_token() {
 }
 
 /// Editing in the middle of a field (the cursor is drawn where the insertion point is,
-/// ctrl-u clears), then `/` on the dashboard filters the rules.
+/// ctrl-u clears), then `/` on the dashboard filters the rules, and the repositories.
 #[test]
 fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
     let home = tempfile::tempdir().unwrap();
@@ -410,6 +410,23 @@ fn sandbox_cursor_editing_mid_field_and_the_dashboard_filter() {
     t.send("/");
     t.send("\x1b"); // esc clears the filter
     t.wait_for("docker-hub ");
+    // The repositories pane filters too: docker-hub's rule, then its cached repositories.
+    t.send("/");
+    t.send("docker");
+    t.send(ENTER);
+    t.wait_for("Cached under docker-hub/ (3)");
+    t.send("\t");
+    t.send("/");
+    t.wait_for("/ filter repositories:");
+    t.send("\x15red"); // one filter at a time: ctrl-u, then the repositories'
+
+    t.send(ENTER);
+    t.wait_for("Cached under docker-hub/ (1)");
+    let screen = t.screen();
+    assert!(
+        screen.contains("docker-hub/library/redis") && !screen.contains("docker-hub/library/nginx"),
+        "{screen}"
+    );
     t.send("q");
     assert!(t.wait_exit().success());
 }
@@ -486,6 +503,171 @@ fn sandbox_fleet_from_the_method_step_applies_shows_status_and_tears_down() {
     t.wait_for("Accounts or OUs");
     t.send("\x1b");
     t.wait_for("How should the changes be made?");
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
+/// From the Echo-account step to the fleet form ("Many accounts" on the method step).
+fn fleet_form_from_echo_step(t: &mut Tui) {
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send("\x1b[B\x1b[B"); // down twice: many accounts
+    t.send(ENTER);
+    t.wait_for("Many accounts (StackSets)");
+    t.wait_for("Sandbox organization");
+}
+
+/// Each account's state on the fleet progress screen, in the order of `accounts`.
+fn fleet_states(screen: &str, accounts: &[&str]) -> Vec<&'static str> {
+    accounts
+        .iter()
+        .map(|a| {
+            let line = screen
+                .lines()
+                .find(|l| l.contains(a) && l.contains("eu-west-1"));
+            match line {
+                Some(l) if l.contains("succeeded") => "succeeded",
+                Some(l) if l.contains("running") => "running",
+                Some(l) if l.contains("failed") => "failed",
+                Some(l) if l.contains("cancelled") => "cancelled",
+                Some(l) if l.contains("pending") => "pending",
+                _ => "-",
+            }
+        })
+        .collect()
+}
+
+/// The sandbox's StackSets deploys one account at a time (25 % of 3, in account order):
+/// screens captured during the apply show the instances change one by one, not all at once.
+/// Member 333333333333 fails its first deployment (cancelling 444444444444 after it), and `r`
+/// retries just those two.
+#[test]
+fn sandbox_fleet_progress_changes_instance_by_instance_and_r_retries_the_failed_account() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    fleet_form_from_echo_step(&mut t);
+    t.wait_for("first deployment");
+    let accounts = ["111111111111", "333333333333", "444444444444"];
+    t.send(&"\x7f".repeat("111111111111,222222222222".len()));
+    t.send(&accounts.join(","));
+    t.send(ENTER);
+    t.wait_for("Fleet plan: 3 to create");
+    t.send(ENTER);
+    t.wait_for("account × region instance(s) finished");
+    // Capture the screen as the operation runs, keeping each distinct set of states.
+    let mut seen: Vec<Vec<&str>> = vec![];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let screen = t.screen();
+        let states = fleet_states(&screen, &accounts);
+        if seen.last() != Some(&states) {
+            seen.push(states);
+        }
+        if screen.contains("instance(s) failed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let at = |states: &[&str]| seen.iter().position(|s| s == states);
+    let first = at(&["running", "pending", "pending"]);
+    let second = at(&["succeeded", "running", "pending"]);
+    let end = at(&["succeeded", "failed", "cancelled"]);
+    assert!(
+        first.is_some() && second.is_some() && end.is_some() && first < second && second < end,
+        "the instances did not change one by one: {seen:?}"
+    );
+    let screen = t.screen();
+    assert!(
+        screen.contains("FAILED: Account 333333333333 should have")
+            && screen.contains("'AWSCloudFormationStackSetExecutionRole' role with trust"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Operation 1 (sandbox-op-1): failed"),
+        "{screen}"
+    );
+    // r plans again: only the failed and the cancelled instance are retried.
+    t.send("r");
+    t.wait_for("Fleet plan: 0 to create, 2 to update");
+    assert!(t.screen().contains("retry: "), "{}", t.screen());
+    t.send(ENTER);
+    t.wait_for("none failed");
+    assert_eq!(
+        fleet_states(&t.screen(), &accounts[1..]),
+        ["succeeded", "succeeded"],
+        "{}",
+        t.screen()
+    );
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
+/// The sandbox's denied prefix: the rule's creation is AccessDenied after the role was made,
+/// and the apply screen shows the failure and the rollback that undid the role.
+#[test]
+fn sandbox_denied_prefix_fails_the_apply_and_rolls_back() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.send("111122223333");
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    t.send("\x15denied-team");
+    t.wait_for("no conflict with the");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("Plan: 2 to create");
+    t.send(ENTER);
+    t.wait_for("Failed");
+    t.wait_for("AccessDeniedException");
+    t.wait_for("undo created IAM role");
+    t.wait_for("Rolled back: the account is as it was before.");
+    assert!(!t.screen().contains("Applied:"), "{}", t.screen());
+    t.send("\x03");
+    assert!(t.wait_exit().success());
+}
+
+/// A plan whose blocker is below the fold at 80×24 opens scrolled to it: the blocker is on
+/// screen and the plan's first line is not. Echo's rule in eu-west-1, then a setup in
+/// us-east-1 from another Echo account: IAM is global, so the role that serves eu-west-1's
+/// rule cannot change for us-east-1 — the plan's policy diff comes first, the blocker last.
+#[test]
+fn sandbox_blocked_plan_opens_at_its_blocker() {
+    let home = tempfile::tempdir().unwrap();
+    let mut t = sandbox_at_echo_step(home.path());
+    t.resize(80, 24);
+    echo_rule_then_dashboard(&mut t);
+    t.wait_for("n new");
+    t.send("n");
+    t.wait_for("Echo account id");
+    t.send("\x1b");
+    t.wait_for("Regions with ECR pull-through cache");
+    t.send("us-east-1");
+    t.send(ENTER);
+    t.wait_for("Echo account id");
+    t.send("\x15444455556666"); // ctrl-u: the remembered account goes
+    t.wait_for("✓");
+    t.send(ENTER);
+    t.wait_for("Prefix and options");
+    // The sandbox says how to make it fail on purpose.
+    t.wait_for("a prefix starting with denied is denied");
+    t.send(ENTER);
+    t.wait_for("How should the changes be made?");
+    t.send(ENTER);
+    t.wait_for("blocked:");
+    let screen = t.screen();
+    assert!(
+        !screen.contains("Plan for account"),
+        "the plan did not open at its blocker:\n{screen}"
+    );
+    // Its top is still there, above.
+    t.send("g");
+    t.wait_for("Plan for account");
     t.send("\x03");
     assert!(t.wait_exit().success());
 }

@@ -280,13 +280,6 @@ fn at_plan(p: Arc<Planned>) -> App {
     a
 }
 
-/// The Apply screen, just started on the fresh-account plan.
-fn applying() -> App {
-    let mut a = at_plan(planned());
-    key(&mut a, KeyCode::Enter);
-    a
-}
-
 fn ctrl(a: &mut App, c: char) -> Vec<Effect> {
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char(c),
@@ -351,20 +344,87 @@ fn teardown_planned(a: &App, delete_repos: bool) -> Msg {
     )))
 }
 
-fn started(index: usize, label: &str) -> Event {
-    Event::StepStarted {
-        index,
-        total: 3,
-        label: label.into(),
-    }
+/// Plans and applies Echo's setup with the API method on an empty sandbox account whose
+/// first validation finds the new role not assumable yet: the plan, every event the engine
+/// emitted, and the usage instructions it returned.
+fn api_apply_run() -> (Arc<Planned>, Vec<Event>, Vec<String>) {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
+    use echo_onboard::engine::ops;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::empty("eu-west-1");
+    aws.propagate_roles_after(1);
+    let req = ops::PlanRequest {
+        input: SetupInput::with_defaults("111122223333", "eu-west-1"),
+        method: echo_onboard::engine::planning::Method::Api,
+        stack_name: None,
+        adopt: false,
+    };
+    let p = rt
+        .block_on(ops::plan(&aws, &req))
+        .unwrap_or_else(|f| panic!("{:?}", f.error));
+    let opts = ApplyOptions {
+        validate_attempts: 3,
+        validate_delay: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
+    };
+    let events = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let (p2, opts) = (&p, &opts);
+    let usage = rt
+        .block_on(with_events(
+            move |e| sink.lock().unwrap().push(e),
+            |tx| async move { ops::apply(&aws, p2, opts, &tx).await },
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error))
+        .usage;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    (p, events, usage)
 }
 
-fn step_done(index: usize, label: &str) -> Event {
-    Event::StepDone {
-        index,
-        total: 3,
-        label: label.into(),
-    }
+/// Applies Echo's setup with the API method on an empty sandbox account, then plans and runs
+/// its teardown: the plan, every event the teardown emitted, and what it deleted.
+fn api_teardown_run() -> (
+    echo_onboard::engine::ops::TeardownPlanned,
+    Vec<Event>,
+    Vec<String>,
+) {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
+    use echo_onboard::engine::ops;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::empty("eu-west-1");
+    let req = ops::PlanRequest {
+        input: SetupInput::with_defaults("111122223333", "eu-west-1"),
+        method: echo_onboard::engine::planning::Method::Api,
+        stack_name: None,
+        adopt: false,
+    };
+    let opts = ApplyOptions::default();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    rt.block_on(async {
+        let p = ops::plan(&aws, &req)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        ops::apply(&aws, &p, &opts, &tx)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+    });
+    let planned = rt
+        .block_on(ops::plan_teardown(&aws, &ops::TeardownRequest::new("echo")))
+        .unwrap_or_else(|f| panic!("{:?}", f.error));
+    let events = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let (aws, p, opts) = (&aws, &planned, &opts);
+    let deleted = rt
+        .block_on(with_events(
+            move |e| sink.lock().unwrap().push(e),
+            |tx| async move { ops::teardown(aws, p, opts, &tx).await },
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error))
+        .deleted;
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    (planned, events, deleted)
 }
 
 /// Every screen in the states people see it in, by name.
@@ -441,62 +501,37 @@ fn states() -> Vec<(&'static str, App)> {
     out.push(("plan_policy_change", at_plan(planned_with(true, false))));
     out.push(("plan_blocked", at_plan(planned_with(false, true))));
 
-    let mut a = applying();
-    a.update(Msg::Engine(
-        started(1, "create IAM role echo-pullthrough-cache-role"),
-        at(0),
-    ));
-    a.update(Msg::Engine(
-        step_done(1, "create IAM role echo-pullthrough-cache-role"),
-        at(1200),
-    ));
-    a.update(Msg::Engine(
-        started(2, "put inline policy echo-pullthrough-cache-policy"),
-        at(1210),
-    ));
-    a.update(Msg::Engine(
-        Event::Retrying {
-            label: "put inline policy echo-pullthrough-cache-policy".into(),
-            attempt: 2,
-            of: 5,
-            reason: "the new role is not visible to ECR yet".into(),
-        },
-        at(2000),
-    ));
-    a.update(Msg::Tick(at(3000)));
+    // The API method as the engine runs it on the sandbox: its real steps and the retry it
+    // makes while ECR cannot assume the new role yet (the sandbox simulates the propagation).
+    let (p, events, usage) = api_apply_run();
+    let replay = |upto: usize| {
+        let mut a = at_plan(p.clone());
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(a.screen, Screen::Apply);
+        for (i, e) in events[..upto].iter().enumerate() {
+            a.update(Msg::Engine(e.clone(), at(i as i64 * 350)));
+        }
+        a
+    };
+    let retry = events
+        .iter()
+        .position(|e| matches!(e, Event::Retrying { .. }))
+        .expect("the engine retried the validation");
+    let mut a = replay(retry + 1);
+    a.update(Msg::Tick(at(retry as i64 * 350 + 400)));
     out.push(("apply_running", a));
 
-    let mut a = applying();
-    a.update(Msg::Engine(
-        started(1, "create IAM role echo-pullthrough-cache-role"),
-        at(0),
-    ));
-    a.update(Msg::Engine(
-        step_done(1, "create IAM role echo-pullthrough-cache-role"),
-        at(1200),
-    ));
+    let first_done = events
+        .iter()
+        .position(|e| matches!(e, Event::StepDone { .. }))
+        .unwrap();
+    let mut a = replay(first_done + 1);
     ctrl(&mut a, 'c');
     out.push(("apply_cancel_question", a));
 
-    let mut a = applying();
-    for (i, label) in [
-        "create IAM role echo-pullthrough-cache-role",
-        "put inline policy echo-pullthrough-cache-policy",
-        "create pull-through cache rule echo",
-    ]
-    .iter()
-    .enumerate()
-    {
-        a.update(Msg::Engine(started(i + 1, label), at(i as i64 * 700)));
-        a.update(Msg::Engine(
-            step_done(i + 1, label),
-            at(i as i64 * 700 + 650),
-        ));
-    }
-    a.update(Msg::Tick(at(2500)));
-    a.update(Msg::Applied(Ok(
-        echo_onboard::core::model::usage_instructions("210987654321", "eu-west-1", "echo"),
-    )));
+    let mut a = replay(events.len());
+    a.update(Msg::Tick(at(events.len() as i64 * 350)));
+    a.update(Msg::Applied(Ok(usage)));
     a.update(Msg::Tick(at(9000)));
     out.push(("apply_succeeded", a));
 
@@ -571,24 +606,17 @@ fn states() -> Vec<(&'static str, App)> {
     key(&mut a, KeyCode::Enter);
     out.push(("teardown_wrong_confirmation", a));
 
+    // The engine's teardown of the setup its apply made on the sandbox, as it ran.
+    let (planned_td, events, deleted) = api_teardown_run();
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Char('t'));
-    let planned = teardown_planned(&a, false);
-    a.update(planned);
+    a.update(Msg::TeardownPlanned(Ok(Shared::new(planned_td))));
     typed(&mut a, "echo");
     key(&mut a, KeyCode::Enter);
-    a.update(Msg::Engine(
-        started(1, "delete pull-through cache rule echo"),
-        at(0),
-    ));
-    a.update(Msg::Engine(
-        step_done(1, "delete pull-through cache rule echo"),
-        at(500),
-    ));
-    a.update(Msg::TornDown(Ok(vec![
-        "pull-through-cache-rule echo".into(),
-        "iam-role echo-pullthrough-cache-role".into(),
-    ])));
+    for (i, e) in events.iter().enumerate() {
+        a.update(Msg::Engine(e.clone(), at(i as i64 * 350)));
+    }
+    a.update(Msg::TornDown(Ok(deleted)));
     out.push(("teardown_done", a));
 
     let mut a = at_dashboard();
@@ -702,15 +730,6 @@ fn ctrl_key(a: &mut App, c: char) {
         KeyCode::Char(c),
         KeyModifiers::CONTROL,
     )));
-}
-
-fn instance(account: &str, region: &str, status: &str, reason: Option<&str>) -> Event {
-    Event::Instance {
-        account: account.into(),
-        region: region.into(),
-        status: status.into(),
-        reason: reason.map(str::to_string),
-    }
 }
 
 /// The fleet screen from the dashboard, with the engine's real plan, apply and status of the
@@ -900,11 +919,24 @@ fn stack_states() -> Vec<(&'static str, App)> {
     out
 }
 
+/// The fleet screen from the dashboard, fed what the engine really emits against the
+/// sandbox's organization: its StackSets runs each operation over simulated time (paused
+/// tokio time, so the times are exact), one account at a time per region; member
+/// 333333333333 fails its first deployment, which cancels the account after it, and
+/// 444444444444 cannot be read by status. Each event reaches the screen at the simulated
+/// moment the engine emitted it.
 fn fleet_states() -> Vec<(&'static str, App)> {
     use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
     use echo_onboard::engine::fleet;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let aws = echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO)
+        .with_fleet_pace(std::time::Duration::from_secs(5));
+    let t0 = rt.block_on(async { tokio::time::Instant::now() });
     let mut out = vec![];
 
     let mut a = at_dashboard();
@@ -914,10 +946,26 @@ fn fleet_states() -> Vec<(&'static str, App)> {
     key(&mut a, KeyCode::Enter);
     out.push(("fleet_form_invalid", a));
 
+    // The operation preferences and the read role are fields, checked like the others.
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('f'));
+    typed(&mut a, "111111111111");
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "111122223333");
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Tab);
+    }
+    typed(&mut a, "0");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "x");
+    key(&mut a, KeyCode::Enter);
+    out.push(("fleet_form_preferences_invalid", a));
+
     let form = || {
         let mut a = at_dashboard();
         key(&mut a, KeyCode::Char('f'));
-        typed(&mut a, "111111111111,444444444444");
+        typed(&mut a, "111111111111,333333333333,444444444444");
         key(&mut a, KeyCode::Tab);
         typed(&mut a, ",us-east-1");
         key(&mut a, KeyCode::Tab);
@@ -929,18 +977,26 @@ fn fleet_states() -> Vec<(&'static str, App)> {
         rt.block_on(fleet::plan(&aws, &input))
             .unwrap_or_else(|f| panic!("{:?}", f.error)),
     );
-    assert_eq!(planned.plan.instances.len(), 4);
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    assert_eq!(planned.plan.instances.len(), 6);
     let retry = "r on the fleet screen";
-    let mut applied = rt
-        .block_on(fleet::apply(
-            &aws,
-            &planned,
-            &ApplyOptions::default(),
-            &tx,
-            retry,
+    // Each event with the simulated time it came at.
+    let events = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let (aws_ref, planned_ref) = (&aws, &planned);
+    let applied = rt
+        .block_on(with_events(
+            move |e| {
+                let ms = (tokio::time::Instant::now() - t0).as_millis() as i64;
+                sink.lock().unwrap().push((e, ms));
+            },
+            |tx| async move {
+                fleet::apply(aws_ref, planned_ref, &ApplyOptions::default(), &tx, retry).await
+            },
         ))
         .unwrap_or_else(|f| panic!("{:?}", f.error));
+    let events: Vec<(Event, i64)> = std::mem::take(&mut *events.lock().unwrap());
+    let applied = Shared::new(applied);
+    assert_eq!(applied.failed.len(), 4, "{:?}", applied.failed);
     let status = Shared::new(
         rt.block_on(fleet::status(
             &aws,
@@ -950,16 +1006,8 @@ fn fleet_states() -> Vec<(&'static str, App)> {
         ))
         .unwrap_or_else(|f| panic!("{:?}", f.error)),
     );
-    assert_eq!(status.instances.len(), 4);
-    let reason = "ResourceLogicalId:PullThroughCacheRule, ResourceType:AWS::ECR::PullThroughCacheRule, ResourceStatusReason:LimitExceededException.";
-    applied.failed = vec![echo_onboard::aws::stacksets::InstanceResult {
-        account: "444444444444".into(),
-        region: "us-east-1".into(),
-        status: "FAILED".into(),
-        reason: Some(reason.into()),
-    }];
-    applied.retry = Some(retry.into());
-    let applied = Shared::new(applied);
+    assert_eq!(status.instances.len(), 6);
+    assert!(status.instances.iter().any(|i| i.grant.is_some()));
 
     let at_plan = || {
         let mut a = form();
@@ -970,32 +1018,23 @@ fn fleet_states() -> Vec<(&'static str, App)> {
     };
     out.push(("fleet_plan", at_plan()));
 
-    // Applying: two finished, one running, one pending.
-    let applying = || {
+    // The engine's events up to `until` ms of simulated time, each at its moment.
+    let applying = |until: i64| {
         let mut a = at_plan();
         let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
         assert_eq!(fx, vec![Effect::FleetApply(planned.clone())]);
-        for (acct, region, st) in [
-            ("111111111111", "eu-west-1", "SUCCEEDED"),
-            ("111111111111", "us-east-1", "RUNNING"),
-            ("444444444444", "eu-west-1", "SUCCEEDED"),
-        ] {
-            a.update(Msg::Engine(instance(acct, region, st, None), now()));
+        for (e, ms) in events.iter().filter(|(_, ms)| *ms <= until) {
+            a.update(Msg::Engine(e.clone(), at(*ms)));
         }
+        let last = events.last().map_or(0, |(_, ms)| *ms);
+        a.update(Msg::Tick(at(until.min(last))));
         a
     };
-    out.push(("fleet_applying", applying()));
+    // Mid-operation: the first account done in both regions, the second running.
+    out.push(("fleet_applying", applying(7_000)));
 
     let with_failure = || {
-        let mut a = applying();
-        a.update(Msg::Engine(
-            instance("444444444444", "us-east-1", "FAILED", Some(reason)),
-            now(),
-        ));
-        a.update(Msg::Engine(
-            instance("111111111111", "us-east-1", "SUCCEEDED", None),
-            now(),
-        ));
+        let mut a = applying(i64::MAX);
         a.update(Msg::FleetApplied(Ok(applied.clone())));
         a
     };
@@ -1009,6 +1048,7 @@ fn fleet_states() -> Vec<(&'static str, App)> {
             vec![Effect::FleetStatus {
                 stack_set: "echo-registry-ecr-cache".into(),
                 call_as: None,
+                read_role: "OrganizationAccountAccessRole".into(),
             }]
         );
         a.update(Msg::FleetStatus(Ok(status.clone())));
@@ -1023,6 +1063,37 @@ fn fleet_states() -> Vec<(&'static str, App)> {
     let fx = a.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert!(fx.is_empty(), "a wrong name deletes nothing: {fx:?}");
     out.push(("fleet_teardown_confirm", a));
+
+    // r after the failure: the plan retries the failed and cancelled instances only.
+    let retry_plan = Shared::new(
+        rt.block_on(fleet::plan(&aws, &input))
+            .unwrap_or_else(|f| panic!("{:?}", f.error)),
+    );
+    let mut a = with_failure();
+    let fx = a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+    )));
+    assert!(matches!(&fx[..], [Effect::FleetPlan { .. }]), "{fx:?}");
+    a.update(Msg::FleetPlanned(Ok(retry_plan)));
+    out.push(("fleet_plan_retry", a));
+
+    // Options the wizard has and a stack set cannot carry are named on the plan.
+    let mut a = form();
+    a.fleet.setup.cache.scan_on_push = true;
+    a.fleet.setup.cache.repo_tags = vec!["team=platform".into()];
+    let input = a.fleet.input();
+    let uncarried = Shared::new(
+        rt.block_on(fleet::plan(
+            &echo_onboard::sandbox::SandboxAws::demo("eu-west-1", std::time::Duration::ZERO),
+            &input,
+        ))
+        .unwrap_or_else(|f| panic!("{:?}", f.error)),
+    );
+    assert_eq!(uncarried.plan.not_carried.len(), 2, "{:?}", uncarried.plan);
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::FleetPlanned(Ok(uncarried)));
+    out.push(("fleet_plan_not_carried", a));
     out
 }
 

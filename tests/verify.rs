@@ -197,3 +197,30 @@ fn the_sandbox_simulates_a_first_pull() {
     assert_eq!(v["cached_repository"], "docker-hub/redis");
     assert_eq!(v["created"], true);
 }
+
+/// An image outside the sandbox's Echo catalog fails as ECR does (404, NAME_UNKNOWN), so the
+/// failed test pull can be tried with no AWS account.
+#[test]
+fn the_sandbox_fails_a_pull_of_an_image_not_in_the_registry() {
+    let home = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("echo-onboard")
+        .unwrap()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("c"))
+        .args([
+            "--sandbox",
+            "verify",
+            "--json",
+            "--image",
+            "not-in-echo:1.0",
+            "--prefix",
+            "docker-hub",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let v = stdout_json(&out);
+    let doc = v.to_string();
+    assert!(doc.contains("NAME_UNKNOWN"), "{doc}");
+    assert!(doc.contains("docker-hub/not-in-echo"), "{doc}");
+}

@@ -158,6 +158,29 @@ pub fn token_parameter(setup: &Setup) -> Option<Token> {
 }
 
 /// Stack parameters for a validated setup (names as in the templates), without the token.
+/// The options of `setup` Echo's stack template has no parameter for (what a stack, and so
+/// a stack set, leaves out), each with what was asked and why.
+pub fn not_carried(setup: &Setup) -> Vec<crate::core::fleet::NotCarried> {
+    use crate::core::fleet::{NotCarried, WizardOption as O};
+    let c = &setup.cache;
+    let joined = |v: Vec<String>| v.join(",");
+    [
+        (c.scan.is_some(), O::ScanOnPush, c.scan.as_ref().map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default(), "scanning is merged into the registry's whole configuration, which AWS::ECR::RegistryScanningConfiguration would replace"),
+        (!c.repo_tags.is_empty(), O::RepoTags, joined(c.repo_tags.iter().map(|(k, v)| format!("{k}={v}")).collect()), "Echo's template tags created repositories with managed-by only"),
+        (!c.mutable_tags.is_empty(), O::MutableTags, c.mutable_tags.join(","), "the template's ImageTagMutability takes MUTABLE or IMMUTABLE only"),
+        (!setup.tags.is_empty(), O::Tags, joined(setup.tags.iter().map(|(k, v)| format!("{k}={v}")).collect()), "the template tags the role with echo-onboard's own tags only"),
+        (setup.broad_policy, O::BroadPolicy, "true".to_string(), "the template keeps the least-privilege statements"),
+    ]
+    .into_iter()
+    .filter(|(on, ..)| *on)
+    .map(|(_, option, value, why)| NotCarried {
+        option,
+        value,
+        why: why.to_string(),
+    })
+    .collect()
+}
+
 pub fn parameters(setup: &Setup) -> Vec<(String, String)> {
     match Kind::of(setup) {
         Kind::Echo => echo_parameters(setup),

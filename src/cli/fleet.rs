@@ -36,7 +36,7 @@ fn input(args: &FleetSetupArgs) -> Result<FleetInput, Stop> {
 }
 
 fn print_plan(p: &FleetPlan, ctx: &Context) {
-    for line in fleet_plan_lines(p) {
+    for line in fleet_plan_lines(p, |o| o.flag().to_string()) {
         out(paint_line(&line, ctx.color));
     }
 }
@@ -199,6 +199,15 @@ pub(super) async fn run(cli: &Cli, command: &FleetCommand, ctx: &Context) -> Res
                     i.repositories.map_or("?".into(), |n| n.to_string()),
                     i.pull_count_30d.map_or("?".into(), |n| n.to_string()),
                 ));
+                if let Some(g) = &i.grant {
+                    out(format!(
+                        "    to let status read it, create role {} in {} trusting {} (or pass --read-role-name with a role there that does), in account {}:",
+                        g.role_name, g.account, g.trusted_account, g.account
+                    ));
+                    for c in &g.commands {
+                        out(format!("      {c}"));
+                    }
+                }
             }
             Ok(())
         }

@@ -35,6 +35,80 @@ pub struct FleetInput {
     pub read_role_name: String,
 }
 
+/// A percentage as typed in a form: empty is the default (`None`), a whole number is kept for
+/// `validate` to check its range, anything else is an error naming the field.
+pub fn parse_percentage(
+    field: &'static str,
+    text: &str,
+    example: &str,
+) -> Result<Option<u8>, FieldError> {
+    let t = text.trim().trim_end_matches('%').trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<u8>().map(Some).map_err(|_| {
+        err(
+            field,
+            text.trim(),
+            "must be a whole number from 0 to 100",
+            example,
+        )
+    })
+}
+
+/// How to let `fleet status` read a target it could not: the role to create in the target
+/// account, trusting the account `status` runs from, with the reads it makes. AWS CLI
+/// commands the user runs in the target account (any front end shows them as they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadGrant {
+    pub account: String,
+    pub role_name: String,
+    /// The account `status` runs from (the role's trusted principal).
+    pub trusted_account: String,
+    pub actions: Vec<&'static str>,
+    /// `aws iam create-role …` (with its trust) and `aws iam put-role-policy …`.
+    pub commands: Vec<String>,
+}
+
+/// What `fleet status` reads in each target (through the read role).
+pub const READ_ACTIONS: [&str; 4] = [
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:ValidatePullThroughCacheRule",
+    "ecr:DescribeRepositories",
+    "cloudwatch:GetMetricData",
+];
+
+/// The read role for `account`, trusting `trusted_account` (in `partition`).
+pub fn read_grant(
+    account: &str,
+    role_name: &str,
+    trusted_account: &str,
+    partition: &str,
+) -> ReadGrant {
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:{partition}:iam::{trusted_account}:root")},
+            "Action": "sts:AssumeRole"
+        }]
+    });
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": READ_ACTIONS, "Resource": "*"}]
+    });
+    ReadGrant {
+        account: account.into(),
+        role_name: role_name.into(),
+        trusted_account: trusted_account.into(),
+        actions: READ_ACTIONS.to_vec(),
+        commands: vec![
+            format!("aws iam create-role --role-name {role_name} --assume-role-policy-document '{trust}'"),
+            format!("aws iam put-role-policy --role-name {role_name} --policy-name echo-onboard-fleet-read --policy-document '{policy}'"),
+        ],
+    }
+}
+
 /// Where the stack set deploys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -315,11 +389,51 @@ pub struct StackSetChange {
     pub fields: Vec<FieldChange>,
 }
 
+/// A wizard option a stack set cannot carry (Echo's template has no parameter for it), named
+/// as data: the CLI words it as its flag, the TUI as its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WizardOption {
+    ScanOnPush,
+    /// Named in JSON as the option is on the command line (one per tag).
+    #[serde(rename = "repo-tag")]
+    RepoTags,
+    MutableTags,
+    #[serde(rename = "tag")]
+    Tags,
+    BroadPolicy,
+}
+
+impl WizardOption {
+    /// The command line's flag for it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            WizardOption::ScanOnPush => "--scan-on-push",
+            WizardOption::RepoTags => "--repo-tag",
+            WizardOption::MutableTags => "--mutable-tags",
+            WizardOption::Tags => "--tag",
+            WizardOption::BroadPolicy => "--broad-policy",
+        }
+    }
+}
+
+/// An option the plan leaves out, what was asked, and why the stack set cannot carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotCarried {
+    pub option: WizardOption,
+    pub value: String,
+    pub why: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetPlan {
     pub stack_set: StackSetChange,
     pub instances: Vec<InstanceChange>,
     pub warnings: Vec<String>,
+    /// Options asked for that the stack set leaves out (set them per account with the API
+    /// method, if they matter).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_carried: Vec<NotCarried>,
     pub blockers: Vec<String>,
 }
 
@@ -508,6 +622,7 @@ pub fn plan(
         stack_set: set_change,
         instances: rows,
         warnings: vec![],
+        not_carried: vec![],
         blockers,
     }
 }
@@ -695,5 +810,86 @@ mod tests {
         .unwrap();
         let p = plan(&ou, "T", &params, &ou.permission("1"), Some(&current), &[]);
         assert!(p.blockers[0].contains("permission model"), "{p:?}");
+    }
+
+    #[test]
+    fn percentages_as_typed_default_when_empty_and_name_their_field_otherwise() {
+        assert_eq!(
+            parse_percentage("max-concurrent-percentage", "", "25"),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_percentage("max-concurrent-percentage", " 50% ", "25"),
+            Ok(Some(50))
+        );
+        let e = parse_percentage("failure-tolerance-percentage", "ten", "0").unwrap_err();
+        assert_eq!(e.field, "failure-tolerance-percentage");
+        assert_eq!(e.value, "ten");
+        // In range is validate's to say: 0 concurrency and 101 tolerance are refused there.
+        let mut i = input("111111111111", "eu-west-1");
+        i.max_concurrent_percentage =
+            parse_percentage("max-concurrent-percentage", "0", "25").unwrap();
+        i.failure_tolerance_percentage =
+            parse_percentage("failure-tolerance-percentage", "101", "0").unwrap();
+        let fields: Vec<&str> = i.validate().unwrap_err().iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["max-concurrent-percentage", "failure-tolerance-percentage"]
+        );
+    }
+
+    #[test]
+    fn the_read_grant_trusts_the_reading_account_with_the_reads_status_makes() {
+        let g = read_grant("444444444444", "OrgRead", "210987654321", "aws-us-gov");
+        assert_eq!(g.commands.len(), 2);
+        assert!(g.commands[0].starts_with(
+            "aws iam create-role --role-name OrgRead --assume-role-policy-document '"
+        ));
+        assert!(
+            g.commands[0].contains(r#""AWS":"arn:aws-us-gov:iam::210987654321:root""#),
+            "{}",
+            g.commands[0]
+        );
+        assert!(g.commands[1].starts_with("aws iam put-role-policy --role-name OrgRead "));
+        for action in READ_ACTIONS {
+            assert!(
+                g.commands[1].contains(action),
+                "{action}: {}",
+                g.commands[1]
+            );
+        }
+        // The documents are JSON the AWS CLI takes as they are.
+        let doc = |c: &str| -> serde_json::Value {
+            let start = c.find('\'').unwrap() + 1;
+            serde_json::from_str(&c[start..c.len() - 1]).unwrap()
+        };
+        assert_eq!(
+            doc(&g.commands[0])["Statement"][0]["Action"],
+            "sts:AssumeRole"
+        );
+        assert_eq!(doc(&g.commands[1])["Statement"][0]["Resource"], "*");
+    }
+
+    #[test]
+    fn options_a_stack_set_cannot_carry_are_named() {
+        let mut i = input("111111111111", "eu-west-1");
+        assert!(crate::cfn::not_carried(&i.validate().unwrap().setup).is_empty());
+        i.setup.cache.scan_on_push = true;
+        i.setup.cache.repo_tags = vec!["team=platform".into()];
+        i.setup.tags = vec!["cost=42".into()];
+        let fleet = i.validate().unwrap();
+        let named: Vec<(WizardOption, String)> = crate::cfn::not_carried(&fleet.setup)
+            .into_iter()
+            .map(|n| (n.option, n.value))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (WizardOption::ScanOnPush, "basic".to_string()),
+                (WizardOption::RepoTags, "team=platform".to_string()),
+                (WizardOption::Tags, "cost=42".to_string()),
+            ]
+        );
+        assert_eq!(WizardOption::ScanOnPush.flag(), "--scan-on-push");
     }
 }

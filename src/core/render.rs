@@ -96,7 +96,12 @@ fn diff_tone(line: &str) -> Tone {
 
 /// A fleet plan: the stack set's change with its fields, then one line per account (or OU)
 /// × region with its action and why, warnings, blockers and the counts.
-pub fn fleet_plan_lines(p: &super::fleet::FleetPlan) -> Vec<ToneLine> {
+/// The fleet plan; `option` words a wizard option the stack set leaves out (the CLI as its
+/// flag, the TUI as its field).
+pub fn fleet_plan_lines(
+    p: &super::fleet::FleetPlan,
+    option: impl Fn(super::fleet::WizardOption) -> String,
+) -> Vec<ToneLine> {
     let s = &p.stack_set;
     let mut out = vec![ToneLine::new()
         .tone(
@@ -136,6 +141,17 @@ pub fn fleet_plan_lines(p: &super::fleet::FleetPlan) -> Vec<ToneLine> {
     }
     for w in &p.warnings {
         out.push(ToneLine::toned(format!("warning: {w}"), Tone::Warn));
+    }
+    for n in &p.not_carried {
+        out.push(ToneLine::toned(
+            format!(
+                "warning: not deployed: {} {} — a stack set cannot carry it ({}); set it per account with the API method if it matters",
+                option(n.option),
+                n.value,
+                n.why
+            ),
+            Tone::Warn,
+        ));
     }
     for b in &p.blockers {
         out.push(ToneLine::toned(format!("blocked: {b}"), Tone::Danger));

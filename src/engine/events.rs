@@ -56,6 +56,13 @@ pub enum Event {
         status: String,
         reason: Option<String>,
     },
+    /// A StackSets operation began being followed, or changed status (RUNNING, SUCCEEDED,
+    /// FAILED, STOPPED…); `instances` is how many it works on.
+    Operation {
+        id: String,
+        status: String,
+        instances: usize,
+    },
     /// A CloudFormation stack event; `done` of `total` resources have finished.
     StackEvent {
         logical_id: String,
@@ -140,6 +147,11 @@ pub fn describe(event: &Event) -> String {
                 .unwrap_or_default()
         ),
         Event::RollbackFailed { label, error } => format!("  could not undo: {label}: {error}"),
+        Event::Operation {
+            id,
+            status,
+            instances,
+        } => format!("StackSets operation {id}: {status} ({instances} instance(s))"),
         Event::StackEvent {
             logical_id,
             resource_type,

@@ -68,6 +68,7 @@ pub async fn plan(aws: &dyn Aws, input: &FleetInput) -> OpResult<FleetPlanned> {
         current.as_ref(),
         &instances,
     );
+    plan.not_carried = crate::cfn::not_carried(&fleet.setup);
     preflight(aws, &fleet, &permission, &identity.account, &mut plan).await;
     Ok(FleetPlanned {
         fleet,
@@ -292,8 +293,19 @@ async fn follow(
 ) -> OpResult<OperationInfo> {
     let deadline = Instant::now() + opts.operation_wait;
     let mut seen = std::collections::BTreeMap::new();
+    let mut op_status: Option<String> = None;
+    let operation = |op: &OperationInfo| Event::Operation {
+        id: id.to_string(),
+        status: op.status.clone(),
+        instances: op.results.len(),
+    };
     loop {
         let op = aws.stack_set_operation(name, id, call_as).await?;
+        // The operation is announced before its instances, and its end after theirs.
+        let first = op_status.is_none();
+        if first {
+            emit(tx, operation(&op));
+        }
         for r in &op.results {
             let key = (r.account.clone(), r.region.clone());
             if seen.get(&key) == Some(&r.status) {
@@ -310,6 +322,10 @@ async fn follow(
                 },
             );
         }
+        if !first && op_status.as_deref() != Some(op.status.as_str()) {
+            emit(tx, operation(&op));
+        }
+        op_status = Some(op.status.clone());
         if op.is_done() || Instant::now() > deadline {
             return Ok(op);
         }
@@ -458,6 +474,9 @@ pub struct InstanceStatus {
     /// Why the target could not be read (it is shown, not dropped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
+    /// How to grant the read, when it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<fleet::ReadGrant>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -508,6 +527,7 @@ pub async fn status(
                 repositories: None,
                 pull_count_30d: None,
                 unreadable: None,
+                grant: None,
             };
             match read {
                 Ok((rule, repos, pulls)) => {
@@ -523,6 +543,26 @@ pub async fn status(
     .buffered(READ_POOL)
     .collect::<Vec<_>>()
     .await;
+    let mut reads = reads;
+    // Each target that refused the read says how to grant it: the role, trusting this account.
+    let refused = |r: &InstanceStatus| {
+        r.unreadable
+            .as_deref()
+            .is_some_and(|e| e.contains("AccessDenied") || e.contains("not authorized"))
+    };
+    if reads.iter().any(refused) {
+        if let Ok(me) = aws.caller_identity().await {
+            let partition = crate::core::regions::partition(&aws.region());
+            for r in reads.iter_mut().filter(|r| refused(r)) {
+                r.grant = Some(fleet::read_grant(
+                    &r.account,
+                    read_role,
+                    &me.account,
+                    partition,
+                ));
+            }
+        }
+    }
     Ok(FleetStatus {
         stack_set: Some(set),
         instances: reads,
@@ -686,5 +726,172 @@ mod tests {
         assert!(by_ou[0].accounts.is_empty());
         assert_eq!(by_ou[0].org_units, ["ou-ab12-aaaaaaaa"]);
         assert_eq!(by_ou[0].regions, ["eu-west-1"]);
+    }
+
+    /// The sandbox runs an operation as StackSets does, over simulated time: 4 accounts at 25 %
+    /// go one at a time, the failing member fails, the one after it is cancelled (tolerance
+    /// 0), and the apply's events show each instance change on its own; the retry re-deploys
+    /// only those two, and succeeds.
+    #[tokio::test(start_paused = true)]
+    async fn a_sandbox_fleet_progresses_instance_by_instance_and_retries_the_failed_member() {
+        use crate::sandbox::fleet::{SANDBOX_FAILING, SANDBOX_MEMBERS};
+        use crate::sandbox::SandboxAws;
+        let aws = SandboxAws::demo("eu-west-1", std::time::Duration::ZERO)
+            .with_fleet_pace(std::time::Duration::from_secs(5));
+        let mut input = FleetInput::new(crate::core::validate::SetupInput::with_defaults(
+            "111122223333",
+            "eu-west-1",
+        ));
+        input.accounts = SANDBOX_MEMBERS.iter().map(|a| a.to_string()).collect();
+        input.regions = vec!["eu-west-1".into()];
+        let run = |planned: FleetPlanned| {
+            let aws = &aws;
+            async move {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let applied = apply(aws, &planned, &ApplyOptions::default(), &tx, "retry")
+                    .await
+                    .unwrap_or_else(|f| panic!("{:?}", f.error));
+                drop(tx);
+                let mut events = vec![];
+                while let Some(e) = rx.recv().await {
+                    if let Event::Instance {
+                        account, status, ..
+                    } = e
+                    {
+                        events.push(format!("{account} {status}"));
+                    }
+                }
+                (applied, events)
+            }
+        };
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        let (applied, events) = run(planned).await;
+        assert_eq!(
+            events,
+            [
+                "111111111111 RUNNING",
+                "222222222222 PENDING",
+                "333333333333 PENDING",
+                "444444444444 PENDING",
+                "111111111111 SUCCEEDED",
+                "222222222222 RUNNING",
+                "222222222222 SUCCEEDED",
+                "333333333333 RUNNING",
+                "333333333333 FAILED",
+                "444444444444 CANCELLED",
+            ]
+        );
+        let failed: Vec<(&str, &str)> = applied
+            .failed
+            .iter()
+            .map(|f| (f.account.as_str(), f.status.as_str()))
+            .collect();
+        assert_eq!(
+            failed,
+            [(SANDBOX_FAILING, "FAILED"), ("444444444444", "CANCELLED")]
+        );
+        assert!(applied.failed[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("should have 'AWSCloudFormationStackSetExecutionRole' role"));
+        assert_eq!(applied.operations[0].status, "FAILED");
+
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        let retried: Vec<&str> = planned
+            .plan
+            .instances
+            .iter()
+            .filter(|i| i.action == Action::Update)
+            .map(|i| i.target.as_str())
+            .collect();
+        assert_eq!(retried, [SANDBOX_FAILING, "444444444444"]);
+        let (applied, events) = run(planned).await;
+        assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+        assert_eq!(
+            events,
+            [
+                "333333333333 RUNNING",
+                "444444444444 PENDING",
+                "333333333333 SUCCEEDED",
+                "444444444444 RUNNING",
+                "444444444444 SUCCEEDED",
+            ]
+        );
+        // The member without a read role says how to grant the read; the others are read.
+        let st = status(&aws, &input_name(), &None, "OrganizationAccountAccessRole")
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        let granted: Vec<&str> = st
+            .instances
+            .iter()
+            .filter(|i| i.grant.is_some())
+            .map(|i| i.account.as_str())
+            .collect();
+        assert_eq!(granted, [crate::sandbox::fleet::SANDBOX_UNREADABLE]);
+        let grant = st.instances[3].grant.as_ref().unwrap();
+        assert_eq!(grant.trusted_account, crate::sandbox::SANDBOX_ACCOUNT);
+        assert!(grant.commands[0].contains("--role-name OrganizationAccountAccessRole"));
+        assert!(st.instances[..3].iter().all(|i| i.unreadable.is_none()));
+    }
+
+    fn input_name() -> String {
+        crate::core::fleet::DEFAULT_STACK_SET_NAME.to_string()
+    }
+
+    /// Half the accounts at a time, regions one after another: two instances run together,
+    /// and the second region waits for the first.
+    #[tokio::test(start_paused = true)]
+    async fn the_sandbox_respects_max_concurrency_and_sequential_regions() {
+        use crate::sandbox::SandboxAws;
+        let aws = SandboxAws::demo("eu-west-1", std::time::Duration::ZERO)
+            .with_fleet_pace(std::time::Duration::from_secs(5));
+        let mut input = FleetInput::new(crate::core::validate::SetupInput::with_defaults(
+            "111122223333",
+            "eu-west-1",
+        ));
+        input.accounts = vec!["111111111111".into(), "222222222222".into()];
+        input.regions = vec!["eu-west-1".into(), "us-east-1".into()];
+        input.max_concurrent_percentage = Some(100);
+        input.sequential_regions = true;
+        let planned = plan(&aws, &input)
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let applied = apply(&aws, &planned, &ApplyOptions::default(), &tx, "retry")
+            .await
+            .unwrap_or_else(|f| panic!("{:?}", f.error));
+        drop(tx);
+        assert!(applied.failed.is_empty());
+        let mut running = std::collections::BTreeSet::new();
+        let mut most = 0;
+        let mut order = vec![];
+        while let Some(e) = rx.recv().await {
+            if let Event::Instance {
+                account,
+                region,
+                status,
+                ..
+            } = e
+            {
+                match status.as_str() {
+                    "RUNNING" => {
+                        running.insert((account, region.clone()));
+                        order.push(region);
+                    }
+                    "SUCCEEDED" => {
+                        running.remove(&(account, region));
+                    }
+                    _ => {}
+                }
+                most = most.max(running.len());
+            }
+        }
+        assert_eq!(most, 2, "both accounts of a region at once");
+        assert_eq!(order, ["eu-west-1", "eu-west-1", "us-east-1", "us-east-1"]);
     }
 }

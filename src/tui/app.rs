@@ -243,7 +243,7 @@ impl App {
             Msg::Connected(result) => return self.connected(result),
             Msg::Rules(r) => self.session.rules = Some(r),
             Msg::Planned(p) => self.plan.planned(p),
-            Msg::Engine(e, _) if self.fleet.running() => self.fleet.on_event(&e),
+            Msg::Engine(e, at) if self.fleet.running() => self.fleet.on_event(&e, at),
             Msg::Engine(e, at) => match self.teardown.as_mut().filter(|t| t.running) {
                 Some(t) => t.progress.on_event(&e, at),
                 None => self.apply.progress.on_event(&e, at),

@@ -32,7 +32,6 @@ use screens::dashboard::{AccountRead, RegionRead, RuleCheck};
 use crate::aws::profiles::{self, ProfileEntry, ProfileKind};
 use crate::aws::sdk::{ConnectOptions, SdkAws};
 use crate::aws::Aws;
-use crate::core::fleet::DEFAULT_READ_ROLE;
 use crate::engine::apply::ApplyOptions;
 use crate::engine::events::with_events;
 use crate::engine::fleet;
@@ -584,12 +583,16 @@ impl Runner {
                     Self::send(&tx, Msg::FleetApplied(r));
                 });
             }
-            Effect::FleetStatus { stack_set, call_as } => {
+            Effect::FleetStatus {
+                stack_set,
+                call_as,
+                read_role,
+            } => {
                 let Some(aws) = self.client.clone() else {
                     return;
                 };
                 tokio::spawn(async move {
-                    let r = fleet::status(aws.as_ref(), &stack_set, &call_as, DEFAULT_READ_ROLE)
+                    let r = fleet::status(aws.as_ref(), &stack_set, &call_as, &read_role)
                         .await
                         .map(Shared::new)
                         .map_err(|f| failure_lines(&f));

@@ -190,6 +190,8 @@ pub enum Effect {
     FleetStatus {
         stack_set: String,
         call_as: crate::core::stacksets::CallAs,
+        /// The role assumed in each target to read it.
+        read_role: String,
     },
     /// Deletes (or detaches) every instance, then the stack set.
     FleetTeardown {

@@ -125,7 +125,7 @@ fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
                 diagnostics::render(d, theme, frame, area);
             }
         }
-        Screen::Fleet => fleet::render(&app.fleet, theme, frame, area),
+        Screen::Fleet => fleet::render(&app.fleet, now, theme, frame, area),
         Screen::Upstream => {
             let region = app.session.region.as_deref().unwrap_or_default();
             // The rule the typed prefix would meet, as the dashboard read it (owner proven).

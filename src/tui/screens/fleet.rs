@@ -5,6 +5,8 @@
 
 use std::cell::Cell;
 
+use chrono::{DateTime, Utc};
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -12,7 +14,9 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::{Out, Screen};
-use crate::core::fleet::{FleetInput, DEFAULT_STACK_SET_NAME};
+use crate::core::fleet::{
+    parse_percentage, FleetInput, WizardOption, DEFAULT_READ_ROLE, DEFAULT_STACK_SET_NAME,
+};
 use crate::core::plan::Action;
 use crate::core::render::{action_tone, fleet_plan_lines};
 use crate::core::validate::{FieldError, SetupInput};
@@ -21,7 +25,7 @@ use crate::engine::fleet::{FleetApplied, FleetPlanned, FleetStatus, FleetTornDow
 use crate::tui::keys::{self, Binding, Cmd};
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style};
+use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style, wrap_indented};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetField {
@@ -30,14 +34,20 @@ pub enum FleetField {
     EchoAccount,
     Prefix,
     StackSet,
+    ReadRole,
+    MaxConcurrent,
+    FailureTolerance,
 }
 
-const FIELDS: [FleetField; 5] = [
+const FIELDS: [FleetField; 8] = [
     FleetField::Targets,
     FleetField::Regions,
     FleetField::EchoAccount,
     FleetField::Prefix,
     FleetField::StackSet,
+    FleetField::ReadRole,
+    FleetField::MaxConcurrent,
+    FleetField::FailureTolerance,
 ];
 
 /// One instance's state in an operation, as StackSets reports it.
@@ -46,8 +56,10 @@ pub enum CellState {
     Pending,
     Running,
     Succeeded,
-    /// FAILED or CANCELLED, with AWS's reason.
+    /// FAILED, with AWS's reason.
     Failed(String),
+    /// Not attempted: the operation stopped (failure tolerance passed), with AWS's reason.
+    Cancelled(String),
 }
 
 impl CellState {
@@ -55,11 +67,16 @@ impl CellState {
         match status {
             "SUCCEEDED" => CellState::Succeeded,
             "RUNNING" => CellState::Running,
-            "FAILED" | "CANCELLED" => {
+            "FAILED" => {
                 CellState::Failed(format!("{status}: {}", reason.unwrap_or("no reason given")))
             }
+            "CANCELLED" => CellState::Cancelled(reason.unwrap_or("the operation stopped").into()),
             _ => CellState::Pending,
         }
+    }
+
+    fn finished(&self) -> bool {
+        !matches!(self, CellState::Pending | CellState::Running)
     }
 }
 
@@ -70,6 +87,48 @@ pub struct InstanceRow {
     pub region: String,
     pub action: Action,
     pub state: CellState,
+    /// When this screen first saw it running, and saw it finish (StackSets gives no times
+    /// per instance: these are as observed, to the poll).
+    pub started: Option<DateTime<Utc>>,
+    pub ended: Option<DateTime<Utc>>,
+}
+
+impl InstanceRow {
+    fn new(target: &str, region: &str, action: Action) -> Self {
+        Self {
+            target: target.into(),
+            region: region.into(),
+            action,
+            state: CellState::Pending,
+            started: None,
+            ended: None,
+        }
+    }
+
+    /// Sets the state StackSets reports, timing it from when it was first seen running.
+    fn set(&mut self, state: CellState, at: DateTime<Utc>) {
+        if state == CellState::Running && self.started.is_none() {
+            self.started = Some(at);
+        }
+        if state.finished() {
+            self.ended = Some(at);
+        } else {
+            self.ended = None;
+        }
+        self.state = state;
+    }
+}
+
+/// The StackSets operation being followed (one at a time: a stack set runs one at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRow {
+    pub id: String,
+    pub status: String,
+    pub instances: usize,
+    pub started: DateTime<Utc>,
+    pub ended: Option<DateTime<Utc>>,
+    /// Which of this run's operations it is, from 1.
+    pub number: usize,
 }
 
 pub enum Phase {
@@ -101,6 +160,11 @@ pub struct FleetScreen {
     pub echo_account: Input,
     pub prefix: Input,
     pub stack_set: Input,
+    /// The role `status` assumes in each target to read it.
+    pub read_role: Input,
+    /// StackSets' operation preferences, in percent (empty: the defaults).
+    pub max_concurrent: Input,
+    pub failure_tolerance: Input,
     pub focus: FleetField,
     /// StackSets is called as a delegated administrator of the Organization.
     pub delegated: bool,
@@ -109,6 +173,10 @@ pub struct FleetScreen {
     pub phase: Phase,
     /// The operation's instances, updated from the engine's events.
     pub rows: Vec<InstanceRow>,
+    /// The operation StackSets is running now (or ran last), with its elapsed time.
+    pub operation: Option<OperationRow>,
+    /// When this apply or teardown began.
+    pub began: Option<DateTime<Utc>>,
     pub confirm: Input,
     /// Teardown detaches the instances and keeps their stacks.
     pub retain: bool,
@@ -118,7 +186,7 @@ pub struct FleetScreen {
 }
 
 /// The sandbox's organization, so the form says what to try.
-pub const SANDBOX_HINT: &str = "Sandbox organization: accounts 111111111111, 222222222222, 333333333333, 444444444444 (no read role), OU ou-echo-workloads1.";
+pub const SANDBOX_HINT: &str = "Sandbox organization: accounts 111111111111, 222222222222, 333333333333 (its first deployment fails: r retries it), 444444444444 (no read role), OU ou-echo-workloads1.";
 
 fn split(s: &str) -> Vec<String> {
     s.split([',', ' '])
@@ -140,6 +208,7 @@ impl FleetScreen {
         setup: SetupInput,
         repository_policy: Option<String>,
     ) -> Self {
+        let prefs = crate::core::stacksets::OperationPrefs::default();
         Self {
             from,
             region: region.into(),
@@ -153,6 +222,9 @@ impl FleetScreen {
             echo_account: Input::new(setup.echo_account.clone()),
             prefix: Input::new(setup.prefix.clone()),
             stack_set: Input::new(DEFAULT_STACK_SET_NAME.into()),
+            read_role: Input::new(DEFAULT_READ_ROLE.into()),
+            max_concurrent: Input::new(prefs.max_concurrent_percentage.to_string()),
+            failure_tolerance: Input::new(prefs.failure_tolerance_percentage.to_string()),
             setup,
             repository_policy,
             focus: FleetField::Targets,
@@ -160,6 +232,8 @@ impl FleetScreen {
             tried: false,
             phase: Phase::Form,
             rows: vec![],
+            operation: None,
+            began: None,
             confirm: Input::default(),
             retain: false,
             refused: None,
@@ -182,12 +256,48 @@ impl FleetScreen {
             regions: split(self.regions.value()),
             stack_set_name: self.stack_set.value().trim().into(),
             delegated_admin: self.delegated,
+            read_role_name: self.read_role.value().trim().into(),
+            max_concurrent_percentage: self.percentages().0.ok().flatten(),
+            failure_tolerance_percentage: self.percentages().1.ok().flatten(),
             ..FleetInput::new(setup)
         }
     }
 
+    fn percentages(
+        &self,
+    ) -> (
+        Result<Option<u8>, FieldError>,
+        Result<Option<u8>, FieldError>,
+    ) {
+        (
+            parse_percentage(
+                "max-concurrent-percentage",
+                self.max_concurrent.value(),
+                "25",
+            ),
+            parse_percentage(
+                "failure-tolerance-percentage",
+                self.failure_tolerance.value(),
+                "0",
+            ),
+        )
+    }
+
+    /// Every field's problems: what cannot be read as a number, and what the fleet refuses.
     pub fn errors(&self) -> Vec<FieldError> {
-        self.input().validate().err().unwrap_or_default()
+        let (max, tolerance) = self.percentages();
+        let mut errors: Vec<FieldError> =
+            [max.err(), tolerance.err()].into_iter().flatten().collect();
+        errors.extend(self.input().validate().err().unwrap_or_default());
+        errors
+    }
+
+    /// The read role `status` assumes in each target.
+    pub fn read_role_name(&self) -> String {
+        match self.read_role.value().trim() {
+            "" => DEFAULT_READ_ROLE.into(),
+            n => n.into(),
+        }
     }
 
     fn field_of(e: &FieldError) -> Option<FleetField> {
@@ -197,6 +307,9 @@ impl FleetScreen {
             "echo-account" => Some(FleetField::EchoAccount),
             "prefix" => Some(FleetField::Prefix),
             "stack-set-name" => Some(FleetField::StackSet),
+            "read-role-name" => Some(FleetField::ReadRole),
+            "max-concurrent-percentage" => Some(FleetField::MaxConcurrent),
+            "failure-tolerance-percentage" => Some(FleetField::FailureTolerance),
             _ => None,
         }
     }
@@ -225,6 +338,9 @@ impl FleetScreen {
                 FleetField::EchoAccount => &mut self.echo_account,
                 FleetField::Prefix => &mut self.prefix,
                 FleetField::StackSet => &mut self.stack_set,
+                FleetField::ReadRole => &mut self.read_role,
+                FleetField::MaxConcurrent => &mut self.max_concurrent,
+                FleetField::FailureTolerance => &mut self.failure_tolerance,
             }),
             Phase::Confirm(_) => Some(&mut self.confirm),
             _ => None,
@@ -281,6 +397,7 @@ impl FleetScreen {
         Out::effect(Effect::FleetStatus {
             stack_set: self.stack_set_name(),
             call_as: self.call_as(),
+            read_role: self.read_role_name(),
         })
     }
 
@@ -335,13 +452,10 @@ impl FleetScreen {
                     .instances
                     .iter()
                     .filter(|i| i.action != Action::NoOp)
-                    .map(|i| InstanceRow {
-                        target: i.target.clone(),
-                        region: i.region.clone(),
-                        action: i.action,
-                        state: CellState::Pending,
-                    })
+                    .map(|i| InstanceRow::new(&i.target, &i.region, i.action))
                     .collect();
+                self.operation = None;
+                self.began = None;
                 self.phase = Phase::Applying;
                 self.scroll = 0;
                 return Out::effect(Effect::FleetApply(p));
@@ -375,13 +489,10 @@ impl FleetScreen {
                 self.rows = s
                     .instances
                     .iter()
-                    .map(|i| InstanceRow {
-                        target: i.account.clone(),
-                        region: i.region.clone(),
-                        action: Action::Delete,
-                        state: CellState::Pending,
-                    })
+                    .map(|i| InstanceRow::new(&i.account, &i.region, Action::Delete))
                     .collect();
+                self.operation = None;
+                self.began = None;
                 self.phase = Phase::TearingDown;
                 self.scroll = 0;
                 return Out::effect(Effect::FleetTeardown {
@@ -396,9 +507,37 @@ impl FleetScreen {
         Out::none()
     }
 
-    /// An instance's status changed: its row follows. StackSets names accounts, so the first
-    /// account reported in a region replaces the OU rows there (service-managed targets).
-    pub fn on_event(&mut self, e: &Event) {
+    /// An operation started or changed status, or an instance's status changed: its row
+    /// follows. StackSets names accounts, so the first account reported in a region replaces
+    /// the OU rows there (service-managed targets).
+    pub fn on_event(&mut self, e: &Event, at: DateTime<Utc>) {
+        self.began.get_or_insert(at);
+        if let Event::Operation {
+            id,
+            status,
+            instances,
+        } = e
+        {
+            let done = !matches!(status.as_str(), "RUNNING" | "STOPPING" | "QUEUED");
+            match self.operation.as_mut().filter(|o| o.id == *id) {
+                Some(o) => {
+                    o.status = status.clone();
+                    o.ended = done.then_some(at);
+                }
+                None => {
+                    let number = self.operation.as_ref().map_or(1, |o| o.number + 1);
+                    self.operation = Some(OperationRow {
+                        id: id.clone(),
+                        status: status.clone(),
+                        instances: *instances,
+                        started: at,
+                        ended: done.then_some(at),
+                        number,
+                    });
+                }
+            }
+            return;
+        }
         let Event::Instance {
             account,
             region,
@@ -414,7 +553,7 @@ impl FleetScreen {
             .iter_mut()
             .find(|r| r.target == *account && r.region == *region)
         {
-            row.state = state;
+            row.set(state, at);
             return;
         }
         let action = self
@@ -424,12 +563,9 @@ impl FleetScreen {
             .map_or(Action::Create, |r| r.action);
         self.rows
             .retain(|r| !(r.region == *region && is_org_unit(&r.target)));
-        self.rows.push(InstanceRow {
-            target: account.clone(),
-            region: region.clone(),
-            action,
-            state,
-        });
+        let mut row = InstanceRow::new(account, region, action);
+        row.set(state, at);
+        self.rows.push(row);
     }
 
     pub fn planned(&mut self, result: Result<Shared<FleetPlanned>, Vec<String>>) {
@@ -440,12 +576,26 @@ impl FleetScreen {
         // Whatever the events missed, the final read of the instances says.
         if let Ok(a) = &result {
             for f in &a.failed {
-                self.on_event(&Event::Instance {
-                    account: f.account.clone(),
-                    region: f.region.clone(),
-                    status: "FAILED".into(),
-                    reason: f.reason.clone(),
-                });
+                let known = self
+                    .rows
+                    .iter()
+                    .find(|r| r.target == f.account && r.region == f.region)
+                    .and_then(|r| r.ended);
+                let at = known.or(self.began).unwrap_or_default();
+                self.on_event(
+                    &Event::Instance {
+                        account: f.account.clone(),
+                        region: f.region.clone(),
+                        status: if f.status == "CANCELLED" {
+                            "CANCELLED"
+                        } else {
+                            "FAILED"
+                        }
+                        .into(),
+                        reason: f.reason.clone(),
+                    },
+                    at,
+                );
             }
         }
         self.phase = Phase::Applied(result);
@@ -460,33 +610,92 @@ impl FleetScreen {
     }
 }
 
-fn row_line(theme: Theme, r: &InstanceRow) -> Line<'static> {
+/// A wizard option as the TUI names it: its field, and where that field is.
+fn option_label(o: WizardOption) -> String {
+    match o {
+        WizardOption::ScanOnPush => "Scan on push (cache settings)",
+        WizardOption::RepoTags => "Repository tags (cache settings)",
+        WizardOption::MutableTags => "mutable tag exclusions (cache settings)",
+        WizardOption::Tags => "Tags (advanced options)",
+        WizardOption::BroadPolicy => "the broad role policy",
+    }
+    .into()
+}
+
+/// Seconds, to the tenth: how long from `from` to `to`.
+fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let ms = (to - from).num_milliseconds().max(0);
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn row_line(theme: Theme, r: &InstanceRow, now: DateTime<Utc>) -> Line<'static> {
     let (mark, style, detail) = match &r.state {
         CellState::Pending => ("◌ pending  ", theme.muted(), String::new()),
         CellState::Running => ("⟳ running  ", theme.warn(), String::new()),
         CellState::Succeeded => ("✓ succeeded", theme.ok(), String::new()),
         CellState::Failed(why) => ("✗ failed   ", theme.removed(), format!("  {why}")),
+        CellState::Cancelled(why) => ("⊘ cancelled", theme.warn(), format!("  {why}")),
     };
+    // How long it has run (or ran), when it was seen running.
+    let took = r
+        .started
+        .map(|s| format!(" {:>6}", seconds(s, r.ended.unwrap_or(now))))
+        .unwrap_or_else(|| " ".repeat(7));
     Line::from(vec![
         Span::styled(
             format!("  {} {:<12} {:<14} ", r.action.symbol(), r.target, r.region),
             tone_style(theme, Some(action_tone(r.action))),
         ),
         Span::styled(mark.to_string(), style),
+        Span::styled(took, theme.muted()),
         Span::styled(detail, theme.removed()),
     ])
 }
 
-fn progress_lines(theme: Theme, rows: &[InstanceRow]) -> Vec<Line<'static>> {
-    let done = rows
-        .iter()
-        .filter(|r| matches!(r.state, CellState::Succeeded | CellState::Failed(_)))
-        .count();
+fn progress_lines(f: &FleetScreen, theme: Theme, now: DateTime<Utc>) -> Vec<Line<'static>> {
+    let rows = &f.rows;
+    let done = rows.iter().filter(|r| r.state.finished()).count();
+    let total = f
+        .began
+        .map(|b| {
+            format!(
+                " · {}",
+                seconds(
+                    b,
+                    f.operation
+                        .as_ref()
+                        .and_then(|o| o.ended)
+                        .filter(|_| !f.running())
+                        .unwrap_or(now)
+                )
+            )
+        })
+        .unwrap_or_default();
     let mut lines = vec![Line::raw(format!(
-        "{done} of {} account × region instance(s) finished",
+        "{done} of {} account × region instance(s) finished{total}",
         rows.len()
     ))];
-    lines.extend(rows.iter().map(|r| row_line(theme, r)));
+    lines.push(match &f.operation {
+        None => Line::styled("Starting the StackSets operation…", theme.warn()),
+        Some(o) => Line::styled(
+            format!(
+                "Operation {} ({}): {} · {} · {} instance(s)",
+                o.number,
+                o.id,
+                o.status.to_lowercase(),
+                seconds(o.started, o.ended.unwrap_or(now)),
+                o.instances
+            ),
+            if o.ended.is_none() {
+                theme.warn()
+            } else if o.status == "SUCCEEDED" {
+                theme.ok()
+            } else {
+                theme.removed()
+            },
+        ),
+    });
+    lines.extend(rows.iter().map(|r| row_line(theme, r, now)));
     lines
 }
 
@@ -548,6 +757,16 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
         if let Some(why) = why {
             lines.push(Line::styled(format!("      {why}"), theme.muted()));
         }
+        if let Some(g) = &i.grant {
+            lines.push(Line::styled(
+                format!(
+                    "      To let status read it: in account {}, create role {} trusting account {} (or set the Read role field to a role there that does):",
+                    g.account, g.role_name, g.trusted_account
+                ),
+                theme.warn(),
+            ));
+            lines.extend(g.commands.iter().map(|c| Line::raw(format!("        {c}"))));
+        }
     }
     lines
 }
@@ -593,6 +812,12 @@ fn form(f: &FleetScreen, theme: Theme) -> Vec<Line<'_>> {
         err(FleetField::Prefix),
         own(FleetField::StackSet, "Stack set", &f.stack_set),
         err(FleetField::StackSet),
+        own(FleetField::ReadRole, "Read role (status)", &f.read_role),
+        err(FleetField::ReadRole),
+        own(FleetField::MaxConcurrent, "Max concurrent %", &f.max_concurrent),
+        err(FleetField::MaxConcurrent),
+        own(FleetField::FailureTolerance, "Failure tolerance %", &f.failure_tolerance),
+        err(FleetField::FailureTolerance),
         Line::from(vec![
             Span::raw(format!("{:<24}", "  Call as")),
             Span::raw(if f.delegated {
@@ -619,7 +844,7 @@ fn form(f: &FleetScreen, theme: Theme) -> Vec<Line<'_>> {
     lines
 }
 
-pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
+pub fn render(f: &FleetScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
     let name = f.stack_set_name();
     let (title, lines): (String, Vec<Line>) = match &f.phase {
         Phase::Form => (" Many accounts (StackSets) ".into(), form(f, theme)),
@@ -631,7 +856,7 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
             )],
         ),
         Phase::Planned(Ok(p)) => {
-            let mut lines: Vec<Line> = fleet_plan_lines(&p.plan)
+            let mut lines: Vec<Line> = fleet_plan_lines(&p.plan, option_label)
                 .iter()
                 .map(|l| styled(theme, l))
                 .collect();
@@ -655,9 +880,9 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
             (format!(" Fleet plan: {name} "), lines)
         }
         Phase::Planned(Err(e)) => (format!(" Fleet plan: {name} "), error_lines(theme, e)),
-        Phase::Applying => (format!(" Applying {name} "), progress_lines(theme, &f.rows)),
+        Phase::Applying => (format!(" Applying {name} "), progress_lines(f, theme, now)),
         Phase::Applied(result) => {
-            let mut lines = progress_lines(theme, &f.rows);
+            let mut lines = progress_lines(f, theme, now);
             lines.push(Line::raw(""));
             match result {
                 Ok(a) if a.failed.is_empty() => lines.push(Line::styled(
@@ -680,7 +905,7 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                         theme.removed(),
                     ));
                     lines.push(Line::styled(
-                        "Fix the cause, then r: plan again — only the failed instances are re-deployed (or run the same `echo-onboard fleet apply`).",
+                        "Fix the cause, then r: plan again — only the failed and cancelled instances are re-deployed.",
                         theme.warn(),
                     ));
                 }
@@ -706,10 +931,10 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
         ),
         Phase::TearingDown => (
             format!(" Tearing down {name} "),
-            progress_lines(theme, &f.rows),
+            progress_lines(f, theme, now),
         ),
         Phase::TornDown(result) => {
-            let mut lines = progress_lines(theme, &f.rows);
+            let mut lines = progress_lines(f, theme, now);
             lines.push(Line::raw(""));
             match result {
                 Ok(t) => lines.push(Line::styled(
@@ -726,8 +951,21 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
             (format!(" Tear down {name} "), lines)
         }
     };
+    // The form keeps the focused field and its error line in view.
+    let scroll = match f.phase {
+        Phase::Form => {
+            let at = FIELDS.iter().position(|x| *x == f.focus).unwrap_or(0);
+            let end = (4 + 2 * at).min(lines.len());
+            let width = area.width.saturating_sub(2);
+            let above = Paragraph::new(wrap_indented(lines[..end].to_vec(), width))
+                .wrap(Wrap { trim: false })
+                .line_count(width) as u16;
+            above.saturating_sub(area.height.saturating_sub(2))
+        }
+        _ => f.scroll,
+    };
     let Phase::Confirm(s) = &f.phase else {
-        return scrolled(frame, area, &title, lines, f.scroll, &f.max_scroll);
+        return scrolled(frame, area, &title, lines, scroll, &f.max_scroll);
     };
     let mut c = vec![
         Line::styled(
@@ -786,6 +1024,10 @@ mod tests {
         }
     }
 
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + chrono::Duration::milliseconds(ms)
+    }
+
     #[test]
     fn targets_split_into_accounts_or_org_units() {
         let s = screen();
@@ -817,6 +1059,7 @@ mod tests {
             Out::effect(Effect::FleetStatus {
                 stack_set: "echo-registry-ecr-cache".into(),
                 call_as: Some("DELEGATED_ADMIN".into()),
+                read_role: DEFAULT_READ_ROLE.into(),
             })
         );
     }
@@ -841,25 +1084,36 @@ mod tests {
     #[test]
     fn progress_follows_each_instance_and_ou_rows_give_way_to_accounts() {
         let mut s = screen();
-        s.rows = vec![InstanceRow {
-            target: "ou-ab12-cdef3456".into(),
-            region: "eu-west-1".into(),
-            action: Action::Create,
-            state: CellState::Pending,
-        }];
+        s.rows = vec![InstanceRow::new(
+            "ou-ab12-cdef3456",
+            "eu-west-1",
+            Action::Create,
+        )];
         s.phase = Phase::Applying;
-        s.on_event(&instance("111111111111", "eu-west-1", "RUNNING", None));
-        s.on_event(&instance("222222222222", "eu-west-1", "PENDING", None));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "RUNNING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "PENDING", None),
+            at(0),
+        );
         assert_eq!(s.rows.len(), 2, "{:?}", s.rows);
         assert!(s.rows.iter().all(|r| !is_org_unit(&r.target)));
         assert_eq!(s.rows[0].state, CellState::Running);
-        s.on_event(&instance("111111111111", "eu-west-1", "SUCCEEDED", None));
-        s.on_event(&instance(
-            "222222222222",
-            "eu-west-1",
-            "FAILED",
-            Some("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role"),
-        ));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "SUCCEEDED", None),
+            at(0),
+        );
+        s.on_event(
+            &instance(
+                "222222222222",
+                "eu-west-1",
+                "FAILED",
+                Some("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role"),
+            ),
+            at(0),
+        );
         assert_eq!(s.rows[0].state, CellState::Succeeded);
         assert_eq!(
             s.rows[1].state,
@@ -868,6 +1122,126 @@ mod tests {
         // Nothing but scrolling and ctrl-c while StackSets works.
         assert!(s.running());
         assert_eq!(s.on_cmd(Cmd::Back), Out::none());
+    }
+
+    #[test]
+    fn instances_are_timed_from_running_to_their_result_and_the_operation_from_its_start() {
+        let mut s = screen();
+        s.rows = vec![
+            InstanceRow::new("111111111111", "eu-west-1", Action::Create),
+            InstanceRow::new("222222222222", "eu-west-1", Action::Create),
+        ];
+        s.phase = Phase::Applying;
+        let op = |status: &str| Event::Operation {
+            id: "op-1".into(),
+            status: status.into(),
+            instances: 2,
+        };
+        s.on_event(&op("RUNNING"), at(0));
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "RUNNING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "PENDING", None),
+            at(0),
+        );
+        s.on_event(
+            &instance("111111111111", "eu-west-1", "SUCCEEDED", None),
+            at(2000),
+        );
+        s.on_event(
+            &instance("222222222222", "eu-west-1", "RUNNING", None),
+            at(2000),
+        );
+        let text = |s: &FleetScreen, now| {
+            progress_lines(s, Theme { color: false }, now)
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+        };
+        let lines = text(&s, at(3500));
+        assert_eq!(
+            lines[0],
+            "1 of 2 account × region instance(s) finished · 3.5s"
+        );
+        assert_eq!(
+            lines[1],
+            "Operation 1 (op-1): running · 3.5s · 2 instance(s)"
+        );
+        assert!(lines[2].contains("✓ succeeded   2.0s"), "{lines:?}");
+        assert!(lines[3].contains("⟳ running     1.5s"), "{lines:?}");
+        s.on_event(
+            &instance(
+                "222222222222",
+                "eu-west-1",
+                "CANCELLED",
+                Some("Cancelled since failure tolerance has exceeded"),
+            ),
+            at(4000),
+        );
+        s.on_event(&op("FAILED"), at(4000));
+        let lines = text(&s, at(9000));
+        assert_eq!(
+            lines[1],
+            "Operation 1 (op-1): failed · 4.0s · 2 instance(s)"
+        );
+        assert!(
+            lines[3].contains("⊘ cancelled   2.0s  Cancelled since failure tolerance"),
+            "{lines:?}"
+        );
+        // A second operation of the same run is numbered on.
+        s.on_event(
+            &Event::Operation {
+                id: "op-2".into(),
+                status: "RUNNING".into(),
+                instances: 1,
+            },
+            at(9000),
+        );
+        assert_eq!(s.operation.as_ref().unwrap().number, 2);
+    }
+
+    #[test]
+    fn the_read_role_and_operation_preferences_are_fields_checked_like_the_others() {
+        let mut s = screen();
+        assert_eq!(s.input().max_concurrent_percentage, Some(25));
+        assert_eq!(s.input().failure_tolerance_percentage, Some(0));
+        s.read_role = Input::new("FleetReader".into());
+        s.max_concurrent = Input::new("50".into());
+        s.failure_tolerance = Input::new("10".into());
+        let fleet = s.input().validate().unwrap();
+        assert_eq!(fleet.read_role_name, "FleetReader");
+        assert_eq!(fleet.prefs.max_concurrent_percentage, 50);
+        assert_eq!(fleet.prefs.failure_tolerance_percentage, 10);
+        assert_eq!(
+            s.on_cmd(Cmd::FleetStatus),
+            Out::effect(Effect::FleetStatus {
+                stack_set: "echo-registry-ecr-cache".into(),
+                call_as: None,
+                read_role: "FleetReader".into(),
+            })
+        );
+        // Not a number, out of range, not a role name: nothing is sent, each field is named.
+        let mut s = screen();
+        s.max_concurrent = Input::new("lots".into());
+        s.focus = FleetField::Targets;
+        assert_eq!(s.on_cmd(Cmd::Select), Out::none());
+        assert_eq!(s.focus, FleetField::MaxConcurrent);
+        s.max_concurrent = Input::new("0".into());
+        s.failure_tolerance = Input::new("101".into());
+        s.read_role = Input::new("no spaces".into());
+        let fields: Vec<Option<FleetField>> =
+            s.errors().iter().map(FleetScreen::field_of).collect();
+        assert_eq!(
+            fields,
+            [
+                Some(FleetField::ReadRole),
+                Some(FleetField::MaxConcurrent),
+                Some(FleetField::FailureTolerance)
+            ]
+        );
+        assert!(!s.enabled(Cmd::Select));
     }
 
     #[test]

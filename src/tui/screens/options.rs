@@ -382,6 +382,16 @@ pub fn render(step: &OptionsStep, session: &Session, theme: Theme, frame: &mut F
         )),
         (Some(Ok(rules)), None) => lines.push(Line::styled(format!("    no conflict with the {} existing rule(s) here", rules.len()), theme.muted())),
     }
+    // The sandbox fails on purpose: say how, where the prefix is typed.
+    if session.is_sandbox() {
+        lines.push(Line::styled(
+            format!(
+                "    sandbox: a prefix starting with {} is denied (AccessDenied after the role is made), to try the rollback",
+                crate::sandbox::SANDBOX_DENIED_PREFIX
+            ),
+            theme.muted(),
+        ));
+    }
     lines.push(Line::raw(""));
     if step.advanced {
         lines.push(Line::styled(

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, StatefulWidget, Table, TableSt
 
 use crate::engine::events::Event;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::list_scrollbar_in;
+use crate::tui::widgets::{list_scrollbar_in, wrap_indented};
 
 /// A step's state, typed once from the engine's events (stack statuses included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,10 @@ impl Progress {
                     self.warnings.push(message.clone());
                 }
             }
-            Event::Progress { .. } | Event::RollbackStarted { .. } | Event::Instance { .. } => {}
+            Event::Progress { .. }
+            | Event::RollbackStarted { .. }
+            | Event::Instance { .. }
+            | Event::Operation { .. } => {}
             Event::RolledBack { label } => {
                 let r = self.row(StepKey::Undo(label.clone()), &format!("undo {label}"), at);
                 r.state = StepState::RolledBack;
@@ -251,6 +254,9 @@ impl Widget for Steps<'_> {
 }
 
 fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, area: Rect, buf: &mut Buffer) {
+    // The label column's width: the pane less its borders, the icon, the time and the two
+    // gaps between the columns. Labels and what AWS says wrap there, whole.
+    let width = area.width.saturating_sub(2 + 1 + 7 + 2);
     let mut rows: Vec<Row> = p
         .rows
         .iter()
@@ -269,6 +275,7 @@ fn render(p: &Progress, now: DateTime<Utc>, theme: Theme, area: Rect, buf: &mut 
                     .iter()
                     .map(|d| Line::styled(format!("  {d}"), theme.muted())),
             );
+            let text = wrap_indented(text, width);
             let height = text.len() as u16;
             Row::new(vec![
                 Cell::from(Span::styled(icon, style)),
