@@ -38,7 +38,10 @@ fn fold_identical_code() {
         .ok()
         .and_then(|o| {
             let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            let release = text.lines().find_map(|l| l.strip_prefix("release: "))?.to_string();
+            let release = text
+                .lines()
+                .find_map(|l| l.strip_prefix("release: "))?
+                .to_string();
             let minor: u32 = release.split('.').nth(1)?.parse().ok()?;
             Some(minor >= 90)
         })

@@ -170,6 +170,7 @@ pub fn not_carried(setup: &Setup) -> Vec<crate::core::fleet::NotCarried> {
         (!c.mutable_tags.is_empty(), O::MutableTags, c.mutable_tags.join(","), "the template's ImageTagMutability takes MUTABLE or IMMUTABLE only"),
         (!setup.tags.is_empty(), O::Tags, joined(setup.tags.iter().map(|(k, v)| format!("{k}={v}")).collect()), "the template tags the role with echo-onboard's own tags only"),
         (setup.broad_policy, O::BroadPolicy, "true".to_string(), "the template keeps the least-privilege statements"),
+        (!c.pull_time_exclusions.is_empty(), O::PullTimeExclusions, c.pull_time_exclusions.join(","), "CloudFormation has no resource for pull-time-update exclusions"),
     ]
     .into_iter()
     .filter(|(on, ..)| *on)

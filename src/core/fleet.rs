@@ -402,6 +402,8 @@ pub enum WizardOption {
     #[serde(rename = "tag")]
     Tags,
     BroadPolicy,
+    #[serde(rename = "pull-time-exclusion")]
+    PullTimeExclusions,
 }
 
 impl WizardOption {
@@ -413,6 +415,7 @@ impl WizardOption {
             WizardOption::MutableTags => "--mutable-tags",
             WizardOption::Tags => "--tag",
             WizardOption::BroadPolicy => "--broad-policy",
+            WizardOption::PullTimeExclusions => "--pull-time-exclusion",
         }
     }
 }
@@ -877,6 +880,7 @@ mod tests {
         i.setup.cache.scan_on_push = true;
         i.setup.cache.repo_tags = vec!["team=platform".into()];
         i.setup.tags = vec!["cost=42".into()];
+        i.setup.cache.pull_time_exclusions = vec!["arn:aws:iam::111111111111:role/scanner".into()];
         let fleet = i.validate().unwrap();
         let named: Vec<(WizardOption, String)> = crate::cfn::not_carried(&fleet.setup)
             .into_iter()
@@ -888,6 +892,10 @@ mod tests {
                 (WizardOption::ScanOnPush, "basic".to_string()),
                 (WizardOption::RepoTags, "team=platform".to_string()),
                 (WizardOption::Tags, "cost=42".to_string()),
+                (
+                    WizardOption::PullTimeExclusions,
+                    "arn:aws:iam::111111111111:role/scanner".to_string()
+                ),
             ]
         );
         assert_eq!(WizardOption::ScanOnPush.flag(), "--scan-on-push");

@@ -615,9 +615,10 @@ fn option_label(o: WizardOption) -> String {
     match o {
         WizardOption::ScanOnPush => "Scan on push (cache settings)",
         WizardOption::RepoTags => "Repository tags (cache settings)",
-        WizardOption::MutableTags => "mutable tag exclusions (cache settings)",
+        WizardOption::MutableTags => "Mutable tags (cache settings)",
         WizardOption::Tags => "Tags (advanced options)",
-        WizardOption::BroadPolicy => "the broad role policy",
+        WizardOption::BroadPolicy => "Broad policy (advanced options)",
+        WizardOption::PullTimeExclusions => "Pull-time exclusions (cache settings)",
     }
     .into()
 }
