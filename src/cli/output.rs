@@ -13,16 +13,18 @@ use crate::core::model::{ManagedBy, Observed};
 use crate::core::render::{Tone, ToneLine};
 use crate::engine::ops::Status;
 
-/// Writes one line to stdout. A closed stdout (`| head -1`) is not an error worth a panic:
+/// Writes one line to stdout, its references in the CLI's words (flags). A closed stdout (`| head -1`) is not an error worth a panic:
 /// the reader has what it wanted, so the rest is dropped quietly.
 pub fn out(line: impl AsRef<str>) {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", line.as_ref()).and_then(|_| stdout.flush());
+    let line = super::words::say(line.as_ref());
+    let _ = writeln!(stdout, "{line}").and_then(|_| stdout.flush());
 }
 
 /// Writes one line to stderr, ignoring a closed stderr likewise.
 pub fn err(line: impl AsRef<str>) {
-    let _ = writeln!(std::io::stderr().lock(), "{}", line.as_ref());
+    let line = super::words::say(line.as_ref());
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// ANSI colour for a tone (the CLI's theme).

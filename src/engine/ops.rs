@@ -167,7 +167,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             field: "role-name",
             value: setup.role_name.to_string(),
             rule: format!(
-                "must be at most {} characters with --method cloudformation (the stack appends -<region> to stay unique across regions)",
+                "must be at most {} characters with the CloudFormation ⟦method⟧ (the stack appends -<region> to stay unique across regions)",
                 crate::cfn::MAX_STACK_ROLE_BASE
             ),
             example: DEFAULT_ROLE_NAME.into(),
@@ -195,7 +195,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
                         field,
                         value,
                         rule: format!("is applied by the API method only ({why})"),
-                        example: "--method api".into(),
+                        example: "api".into(),
                     })
                     .collect(),
             )));
@@ -447,7 +447,7 @@ pub async fn apply(
                 let mut error = Problem::from(f.error);
                 if !f.remaining.is_empty() {
                     error.next_step = format!(
-                        "{}; then run `echo-onboard apply` again (it converges from what is left) or `echo-onboard teardown --prefix {}`",
+                        "{}; then ⟦run apply⟧ again (it converges from what is left) or ⟦cmd teardown prefix={}⟧",
                         error.next_step, p.desired.rule.prefix
                     );
                 }
@@ -700,7 +700,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                 return Err(Failure::of(Problem::new(
                     "ManagedByIaC",
                     format!("rule {prefix} in {} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}", observed.region),
-                    format!("remove it with {tool} (e.g. `terraform destroy`), or pass --force to delete it with echo-onboard anyway"),
+                    format!("remove it with {tool} (e.g. `terraform destroy`), or ⟦pass force⟧ to delete it with echo-onboard anyway"),
                 )));
             }
             // Forced: treat the rule and its role as this tool's.
@@ -749,7 +749,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
             Some(ManagedBy::Other) if req.adopt => {
                 for r in observed.rules.iter_mut().filter(|r| r.prefix == prefix) {
                     r.managed_by = ManagedBy::EchoOnboard;
-                    r.owner_proof = "taken over with --adopt".into();
+                    r.owner_proof = "taken over (⟦adopt⟧)".into();
                 }
                 let role = rule
                     .as_ref()
@@ -1090,7 +1090,7 @@ pub async fn export(aws: &dyn Aws, req: &ExportRequest) -> OpResult<Exported> {
         return Err(Failure::of(Problem::invalid(vec![FieldError {
             field: "upstream",
             value: setup.upstream.kind.to_string(),
-            rule: "export writes the Echo rule and its role; other upstreams are set up with `echo-onboard apply`".into(),
+            rule: "export writes the Echo rule and its role; other upstreams are set up with ⟦cmd apply⟧".into(),
             example: "echo".into(),
         }])));
     }
@@ -1177,7 +1177,7 @@ pub fn verify_input(req: &VerifyRequest) -> OpResult<(ImageRef, RepoPrefix)> {
                 image.display()
             ),
             format!(
-                "pull by tag first: `echo-onboard verify --image {}:<tag> --prefix {prefix}`; later pulls by digest work",
+                "pull by tag first: ⟦cmd verify image={}:<tag> prefix={prefix}⟧; later pulls by digest work",
                 image.name
             ),
         )));
@@ -1209,7 +1209,7 @@ pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
                     here.join(", ")
                 }
             ),
-            format!("set it up with `echo-onboard apply --prefix {prefix} --region {region}`, or pass --prefix with one of the rules here"),
+            format!("set it up with ⟦cmd apply prefix={prefix} region={region}⟧, or ⟦other prefix⟧: one of the rules here"),
         )));
     }
     // Unknown (e.g. DescribeImages denied) counts as existing: never claim a creation.
@@ -1279,7 +1279,7 @@ pub fn write_bundle(
                 Problem::new(
                     "BundleNotWritten",
                     format!("cannot create {}: {e}", dir.display()),
-                    "pass --output with a writable path",
+                    "⟦other output⟧: a writable path",
                 )
             })?;
             dir.join(format!(
@@ -1293,7 +1293,7 @@ pub fn write_bundle(
         Problem::new(
             "BundleNotWritten",
             format!("cannot write the bundle to {}: {e}", path.display()),
-            "pass --output with a writable path",
+            "⟦other output⟧: a writable path",
         )
     })?;
     Ok(path)

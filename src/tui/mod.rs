@@ -13,6 +13,7 @@ pub mod verify;
 pub mod view;
 pub mod warm;
 pub mod widgets;
+pub mod words;
 
 use std::sync::Arc;
 use std::time::Duration;
