@@ -17,14 +17,42 @@ use crate::engine::ops::Status;
 /// the reader has what it wanted, so the rest is dropped quietly.
 pub fn out(line: impl AsRef<str>) {
     let mut stdout = std::io::stdout().lock();
-    let line = super::words::say(line.as_ref());
+    let line = worded(line.as_ref());
     let _ = writeln!(stdout, "{line}").and_then(|_| stdout.flush());
 }
 
 /// Writes one line to stderr, ignoring a closed stderr likewise.
 pub fn err(line: impl AsRef<str>) {
-    let line = super::words::say(line.as_ref());
+    let line = worded(line.as_ref());
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A line with its references in the CLI's words. A JSON document is worded string by string,
+/// so a rendering with a quote in it (`printf %s "$TOKEN"`) stays valid JSON.
+fn worded(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('⟦') {
+        return line.into();
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(mut doc) if line.starts_with(['{', '[']) => {
+            word_json(&mut doc);
+            doc.to_string().into()
+        }
+        _ => super::words::say(line),
+    }
+}
+
+fn word_json(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(w) = super::words::say(s) {
+                *s = w;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(word_json),
+        Value::Object(o) => o.values_mut().for_each(word_json),
+        _ => {}
+    }
 }
 
 /// ANSI colour for a tone (the CLI's theme).
@@ -290,6 +318,17 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_worded_string_by_string() {
+        let doc = json!({"fix": "⟦pipe apply upstream=gitlab username=me token-stdin⟧", "n": 1}).to_string();
+        let w: Value = serde_json::from_str(&worded(&doc)).unwrap();
+        assert_eq!(
+            w["fix"],
+            "printf %s \"$TOKEN\" | echo-onboard apply --upstream gitlab --username me --token-stdin"
+        );
+        assert_eq!(worded("then ⟦pass adopt⟧"), "then pass --adopt");
+    }
 
     #[test]
     fn bytes() {

@@ -17,6 +17,7 @@ impl Words for CliWords {
     fn command(&self, verb: Verb, cmd: Cmd, args: &[(Setting, String)]) -> String {
         let mut line = match cmd {
             Cmd::Help => "echo-onboard --help".to_string(),
+            Cmd::FleetStatus => "echo-onboard fleet status".to_string(),
             c => format!("echo-onboard {}", c.id()),
         };
         for (s, v) in args {

@@ -122,6 +122,7 @@ pub enum Cmd {
     Diagnose,
     Verify,
     Status,
+    FleetStatus,
     Help,
 }
 
@@ -133,6 +134,7 @@ impl Cmd {
         Cmd::Diagnose,
         Cmd::Verify,
         Cmd::Status,
+        Cmd::FleetStatus,
         Cmd::Help,
     ];
     pub fn id(self) -> &'static str {
@@ -143,6 +145,7 @@ impl Cmd {
             Cmd::Diagnose => "diagnose",
             Cmd::Verify => "verify",
             Cmd::Status => "status",
+            Cmd::FleetStatus => "fleet-status",
             Cmd::Help => "help",
         }
     }

@@ -412,7 +412,7 @@ async fn finish(
                 .cloned()
                 .collect(),
             watch: format!(
-                "echo-onboard fleet status --stack-set-name {name} (or `aws cloudformation describe-stack-set-operation --stack-set-name {name} --operation-id {}`); `{retry_command}` waits for it, then applies what is left",
+                "⟦cmd fleet-status stack-set-name={name}⟧ (or `aws cloudformation describe-stack-set-operation --stack-set-name {name} --operation-id {}`); then {retry_command}: it waits for it, then applies what is left",
                 op.id
             ),
         };

@@ -727,7 +727,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                     return Err(Failure::of(Problem::new(
                         "NotManagedByEchoOnboard",
                         format!("rule {prefix} in {region} was made by stack {stack_name}, not echo-onboard, so teardown leaves it alone"),
-                        format!("delete the stack with `aws cloudformation delete-stack --stack-name {stack_name} --region {region}` (cached repositories are kept), or pass --adopt to let echo-onboard delete it through the stack"),
+                        format!("delete the stack with `aws cloudformation delete-stack --stack-name {stack_name} --region {region}` (cached repositories are kept), or ⟦pass adopt⟧ to let echo-onboard delete it through the stack"),
                     )));
                 }
                 match aws.describe_stack(&stack_name).await? {
@@ -769,7 +769,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                         r.role_arn.as_deref().unwrap_or("none"),
                         r.owner_proof
                     ),
-                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept), or pass --adopt to let echo-onboard delete it"),
+                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept), or ⟦pass adopt⟧ to let echo-onboard delete it"),
                 )));
             }
             None => {
@@ -796,7 +796,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                             return Err(Failure::of(Problem::new(
                                 "NotManagedByEchoOnboard",
                                 format!("stack {} in {region} (prefix {prefix}, {}) was not made by echo-onboard, so teardown leaves it alone", info.name, info.status),
-                                format!("delete it with `aws cloudformation delete-stack --stack-name {} --region {region}`, or pass --adopt to let echo-onboard delete it", info.name),
+                                format!("delete it with `aws cloudformation delete-stack --stack-name {} --region {region}`, or ⟦pass adopt⟧ to let echo-onboard delete it", info.name),
                             )));
                         }
                         Owner::Stack(info)

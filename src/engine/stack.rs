@@ -435,7 +435,7 @@ pub async fn plan(
         .filter(|t| wants_template && t.managed_by() != ours)
     {
         p.blockers.push(format!(
-            "a repository creation template for prefix {:?} already exists outside stack {stack_name} (managed by {}): the stack makes its own; delete it first (`aws ecr delete-repository-creation-template --prefix {}`) or pick another --prefix",
+            "a repository creation template for prefix {:?} already exists outside stack {stack_name} (managed by {}): the stack makes its own; delete it first (`aws ecr delete-repository-creation-template --prefix {}`) or ⟦other prefix⟧",
             t.prefix,
             t.managed_by().label(),
             t.prefix
@@ -447,7 +447,7 @@ pub async fn plan(
     if let Some(rule) = observed.rule(&desired.rule.prefix) {
         if rule.managed_by != ours {
             p.blockers.push(format!(
-                "a pull-through cache rule for prefix {:?} already exists outside stack {stack_name} (managed by {}, upstream {}): pick another --prefix; or remove it (⟦cmd teardown prefix={}⟧ if echo-onboard made it, else `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {region}`; cached repositories are kept) so the stack can adopt the prefix",
+                "a pull-through cache rule for prefix {:?} already exists outside stack {stack_name} (managed by {}, upstream {}): ⟦other prefix⟧; or remove it (⟦cmd teardown prefix={}⟧ if echo-onboard made it, else `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {region}`; cached repositories are kept) so the stack can adopt the prefix",
                 rule.prefix, rule.managed_by.label(), rule.upstream_url, rule.prefix, rule.prefix
             ));
         }

@@ -121,6 +121,7 @@ impl Words for TuiWords {
                 "pull a test image (v on the dashboard)",
             ),
             Cmd::Status => ("the dashboard", "look at the dashboard"),
+            Cmd::FleetStatus => ("the fleet status (ctrl-s on the fleet form)", "read the fleet status (ctrl-s on the fleet form)"),
             Cmd::Help => ("the help (?)", "see the help (?)"),
         };
         match verb {

@@ -680,7 +680,7 @@ pub fn render(f: &FleetScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                         theme.removed(),
                     ));
                     lines.push(Line::styled(
-                        "Fix the cause, then r: plan again — only the failed instances are re-deployed (or run the same `echo-onboard fleet apply`).",
+                        "Fix the cause, then r: plan again — only the failed instances are re-deployed.",
                         theme.warn(),
                     ));
                 }
