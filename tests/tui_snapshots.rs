@@ -596,7 +596,7 @@ fn states() -> Vec<(&'static str, App)> {
         a.update(Msg::Diagnosed(Shared::new(echo_onboard::engine::diagnose::Report {
             checks: vec![
                 Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
-                Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
+                Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("⟦run apply⟧ to restore the policy"),
                 Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
             ],
             observed: None,

@@ -89,7 +89,7 @@ impl AwsError {
             ),
             "PullThroughCacheRuleAlreadyExistsException" => (
                 ErrorKind::AlreadyExists,
-                "a rule with this prefix already exists: ⟦run plan⟧ to see how it differs, ⟦other prefix⟧, or ⟦pass adopt⟧".into(),
+                "a rule with this prefix already exists: ⟦run plan⟧ to see how it differs, ⟦other prefix⟧, or ⟦pass adopt⟧ to take it over".into(),
             ),
             "PullThroughCacheRuleNotFoundException" => (
                 ErrorKind::NotFound,
@@ -101,7 +101,7 @@ impl AwsError {
             ),
             "TemplateAlreadyExistsException" => (
                 ErrorKind::AlreadyExists,
-                "a repository creation template with this prefix already exists: ⟦run plan⟧ to see how it differs, or ⟦pass adopt⟧".into(),
+                "a repository creation template with this prefix already exists: ⟦run plan⟧ to see how it differs, or ⟦pass adopt⟧ to take it over".into(),
             ),
             "SecretNotFoundException" => (
                 ErrorKind::NotFound,

@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn json_is_worded_string_by_string() {
-        let doc = json!({"fix": "⟦pipe apply upstream=gitlab username=me token-stdin⟧", "n": 1}).to_string();
+        let doc = json!({"fix": "⟦pipe apply upstream=gitlab username=me token-stdin⟧", "n": 1})
+            .to_string();
         let w: Value = serde_json::from_str(&worded(&doc)).unwrap();
         assert_eq!(
             w["fix"],

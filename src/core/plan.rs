@@ -503,7 +503,7 @@ fn plan_rule(
         // Setting up another upstream writes the template that records the rule as the
         // tool's: for a rule someone else made, that would be a takeover.
         blockers.push(format!(
-            "a pull-through cache rule for prefix {:?} already exists and was not made by echo-onboard ({}: {}; {}): echo-onboard does not claim it; ⟦other prefix⟧, or ⟦pass adopt⟧ (teardown would then delete it)",
+            "a pull-through cache rule for prefix {:?} already exists and was not made by echo-onboard ({}: {}; {}): echo-onboard does not claim it; ⟦other prefix⟧, or ⟦pass adopt⟧ to take it over (teardown would then delete it)",
             d.prefix,
             rule.managed_by.describe(),
             rule.owner_proof,
@@ -927,7 +927,7 @@ pub fn plan_teardown(
     } else if observed.rule(prefix).is_some() {
         // Not listed (that is one call per 1,000 repositories for nothing): they are kept.
         p.warnings.push(format!(
-            "cached repositories under {prefix}/ are kept; ⟦pass delete-cached-repos⟧ (deletes them with their images)"
+            "cached repositories under {prefix}/ are kept; to delete them with their images, ⟦pass delete-cached-repos⟧"
         ));
     }
     p

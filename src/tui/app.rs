@@ -205,7 +205,7 @@ impl App {
     // --- messages -------------------------------------------------------------------
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
+        match super::words::in_tui_words(msg) {
             Msg::Key(k) => return self.on_key(k),
             Msg::Resize(w, h) => self.size = (w, h),
             // A pasted value goes into the focused field as typed, one line of it: an account

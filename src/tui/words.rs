@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::msg::Msg;
+use super::screens::dashboard::RuleCheck;
 use crate::core::words::{render, Cmd, Setting, Verb, Words};
 
 /// Where a setting lives in the TUI.
@@ -24,7 +26,7 @@ fn term(s: Setting) -> Term {
         S::Profile => Step("profile"),
         S::Region => Step("region"),
         S::EndpointUrl => Elsewhere("the endpoint URL (AWS_ENDPOINT_URL)"),
-        S::Sandbox => Elsewhere("the sandbox (start echo-onboard in its sandbox)"),
+        S::Sandbox => Step("sandbox profile"),
         S::EchoAccount => Field("Echo account id"),
         S::EchoRegion => Field("Echo region"),
         S::Prefix => Field("Prefix"),
@@ -48,7 +50,7 @@ fn term(s: Setting) -> Term {
         S::RepositoryPolicy => Field("Repository policy file"),
         S::ScanOnPush | S::Scan => Field("Scan on push"),
         S::DeleteCachedRepos => Key("ctrl-r", "also delete the cached repositories"),
-        S::Force => Elsewhere("a forced teardown (a command-line option, not offered here)"),
+        S::Force => Elsewhere("a forced teardown (only on the command line)"),
         S::Image => Field("Image"),
         S::RegistryUrl => Elsewhere("the registry URL (ECHO_REGISTRY_URL)"),
         S::Output => Elsewhere("the bundle's path"),
@@ -81,11 +83,12 @@ impl Words for TuiWords {
             (Term::Field(l), Verb::Other) => format!("change the {l} field"),
             (Term::Key(k, what), Verb::Name) => format!("{k} ({what})"),
             (Term::Field(l), Verb::Pipe) => format!("fill in the {l} field"),
-            (Term::Key(k, what), _) => format!("press {k} to {what}"),
+            // The message says what for ("press a to let echo-onboard change it").
+            (Term::Key(k, _), _) => format!("press {k}"),
             (Term::Step(st), Verb::Name) => format!("the {st} (esc goes back to its step)"),
             (Term::Step(st), _) => format!("choose another {st} (esc goes back to its step)"),
             (Term::Elsewhere(n), Verb::Name) => n.to_string(),
-            (Term::Elsewhere(n), _) => format!("set {n}"),
+            (Term::Elsewhere(n), _) => format!("use {n}"),
         }
     }
     fn command(&self, verb: Verb, cmd: Cmd, args: &[(Setting, String)]) -> String {
@@ -104,13 +107,10 @@ impl Words for TuiWords {
         // The TUI acts on the rule selected on the dashboard: the arguments are that rule.
         let (noun, imperative) = match cmd {
             Cmd::Plan => ("the plan", "look at the plan"),
-            Cmd::Apply => (
-                "a new setup (n on the dashboard)",
-                "set it up again (n on the dashboard)",
-            ),
+            Cmd::Apply => ("another apply", "apply again"),
             Cmd::Teardown => (
-                "a teardown (t on the dashboard)",
-                "tear it down (t on the dashboard)",
+                "a teardown from the dashboard (t)",
+                "tear it down from the dashboard (t)",
             ),
             Cmd::Diagnose => (
                 "the diagnostics (x on the dashboard)",
@@ -121,7 +121,10 @@ impl Words for TuiWords {
                 "pull a test image (v on the dashboard)",
             ),
             Cmd::Status => ("the dashboard", "look at the dashboard"),
-            Cmd::FleetStatus => ("the fleet status (ctrl-s on the fleet form)", "read the fleet status (ctrl-s on the fleet form)"),
+            Cmd::FleetStatus => (
+                "the fleet status (ctrl-s on the fleet form)",
+                "read the fleet status (ctrl-s on the fleet form)",
+            ),
             Cmd::Help => ("the help (?)", "see the help (?)"),
         };
         match verb {
@@ -139,4 +142,99 @@ pub fn say(text: &str) -> Cow<'_, str> {
 /// Owned, for `Line`s.
 pub fn said(text: &str) -> String {
     say(text).into_owned()
+}
+
+fn all(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().map(|l| said(&l)).collect()
+}
+
+fn err<T>(r: Result<T, String>) -> Result<T, String> {
+    r.map_err(|e| said(&e))
+}
+
+fn errs<T>(r: Result<T, Vec<String>>) -> Result<T, Vec<String>> {
+    r.map_err(all)
+}
+
+/// A message from the effect runner with the lines it carries in the TUI's words, so each
+/// screen keeps them as they are shown. Results shared with later effects (a plan, a report)
+/// are worded where they are drawn.
+pub fn in_tui_words(msg: Msg) -> Msg {
+    match msg {
+        Msg::Connected(r) => Msg::Connected(err(r)),
+        Msg::Rules(r) => Msg::Rules(err(r)),
+        Msg::Planned(r) => Msg::Planned(err(r)),
+        Msg::Applied(r) => Msg::Applied(r.map(all).map_err(all)),
+        Msg::TeardownPlanned(r) => Msg::TeardownPlanned(errs(r)),
+        Msg::Dashboard(r) => Msg::Dashboard(err(r)),
+        Msg::Images {
+            region,
+            repo,
+            result,
+        } => Msg::Images {
+            region,
+            repo,
+            result: err(result),
+        },
+        Msg::DetailsFailed(e) => Msg::DetailsFailed(said(&e)),
+        Msg::Verified(r) => Msg::Verified(errs(r)),
+        Msg::Warmed(r) => Msg::Warmed(errs(r)),
+        Msg::TornDown(r) => Msg::TornDown(r.map(all).map_err(all)),
+        Msg::BundleWritten(r) => Msg::BundleWritten(err(r)),
+        Msg::FleetPlanned(r) => Msg::FleetPlanned(errs(r)),
+        Msg::FleetApplied(r) => Msg::FleetApplied(errs(r)),
+        Msg::FleetStatus(r) => Msg::FleetStatus(errs(r)),
+        Msg::FleetTornDown(r) => Msg::FleetTornDown(errs(r)),
+        Msg::Validations(v) => Msg::Validations(
+            v.into_iter()
+                .map(|(k, c)| {
+                    let c = match c {
+                        RuleCheck::Invalid(e) => RuleCheck::Invalid(said(&e)),
+                        RuleCheck::Unknown(e) => RuleCheck::Unknown(said(&e)),
+                        RuleCheck::Valid => RuleCheck::Valid,
+                    };
+                    (k, c)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tui_words_references_as_fields_and_keys() {
+        assert_eq!(
+            said("⟦other prefix⟧, or ⟦pass adopt⟧ to take it over; to delete them, ⟦pass delete-cached-repos⟧"),
+            "change the Prefix field, or press a to take it over; to delete them, press ctrl-r"
+        );
+        assert_eq!(
+            said("needs ⟦credential-arn⟧ (example: ⟦pipe apply upstream=gitlab username=me token-stdin⟧)"),
+            "needs the Secret ARN field (example: Registry gitlab, User name me, your access token)"
+        );
+        assert_eq!(
+            said("then ⟦run teardown prefix=echo⟧"),
+            "then tear it down from the dashboard (t)"
+        );
+    }
+
+    /// No setting is worded as a flag and no command as a command line.
+    #[test]
+    fn no_reference_is_worded_for_the_command_line() {
+        for s in Setting::ALL {
+            for v in [Verb::Name, Verb::Pass, Verb::Other, Verb::Pipe] {
+                let w = TuiWords.setting(v, *s);
+                assert!(!w.contains("--") && !w.contains("echo-onboard"), "{w}");
+            }
+        }
+        for c in Cmd::ALL {
+            for v in [Verb::Name, Verb::Pass, Verb::Pipe] {
+                let w = TuiWords.command(v, *c, &[(Setting::Prefix, "echo".into())]);
+                assert!(!w.contains("--") && !w.contains("echo-onboard"), "{w}");
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, RuleKey};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{ellipsize, fit_columns, fitting, list_scrollbar};
+use crate::tui::words::said;
 
 /// Seconds between background refreshes.
 pub const REFRESH_SECS: i64 = 30;
@@ -808,7 +809,11 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
                 area.width
                     .saturating_sub(Line::from(s.clone()).width() as u16),
                 vec![
-                    format!("  ✗ {} region(s) unreadable: {region}: {why}", bad.len()),
+                    format!(
+                        "  ✗ {} region(s) unreadable: {region}: {}",
+                        bad.len(),
+                        said(why)
+                    ),
                     format!("  ✗ {} region(s) unreadable: {region}", bad.len()),
                     format!("  ✗ {} unreadable", bad.len()),
                 ],

@@ -14,6 +14,7 @@ use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::scrolled;
+use crate::tui::words::said;
 
 pub struct DiagScreen {
     pub region: String,
@@ -105,7 +106,7 @@ pub fn render(d: &DiagScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 };
                 Line::from(vec![
                     Span::styled(c.status.label().to_string(), tone),
-                    Span::raw(c.line()[c.status.label().len()..].to_string()),
+                    Span::raw(said(&c.line()[c.status.label().len()..])),
                 ])
             })
             .collect(),

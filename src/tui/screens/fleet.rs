@@ -22,6 +22,7 @@ use crate::tui::keys::{self, Binding, Cmd};
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style};
+use crate::tui::words::said;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetField {
@@ -465,7 +466,7 @@ fn row_line(theme: Theme, r: &InstanceRow) -> Line<'static> {
         CellState::Pending => ("◌ pending  ", theme.muted(), String::new()),
         CellState::Running => ("⟳ running  ", theme.warn(), String::new()),
         CellState::Succeeded => ("✓ succeeded", theme.ok(), String::new()),
-        CellState::Failed(why) => ("✗ failed   ", theme.removed(), format!("  {why}")),
+        CellState::Failed(why) => ("✗ failed   ", theme.removed(), format!("  {}", said(why))),
     };
     Line::from(vec![
         Span::styled(
@@ -546,7 +547,7 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
             .or_else(|| i.rule.as_ref().and_then(|r| r.failure.clone()))
             .or_else(|| i.status_reason.clone().filter(|_| i.status != "CURRENT"));
         if let Some(why) = why {
-            lines.push(Line::styled(format!("      {why}"), theme.muted()));
+            lines.push(Line::styled(format!("      {}", said(&why)), theme.muted()));
         }
     }
     lines
