@@ -185,19 +185,19 @@ pub fn in_tui_words(msg: Msg) -> Msg {
         Msg::FleetApplied(r) => Msg::FleetApplied(errs(r)),
         Msg::FleetStatus(r) => Msg::FleetStatus(errs(r)),
         Msg::FleetTornDown(r) => Msg::FleetTornDown(errs(r)),
-        Msg::Validations(v) => Msg::Validations(
-            v.into_iter()
-                .map(|(k, c)| {
-                    let c = match c {
-                        RuleCheck::Invalid(e) => RuleCheck::Invalid(said(&e)),
-                        RuleCheck::Unknown(e) => RuleCheck::Unknown(said(&e)),
-                        RuleCheck::Valid => RuleCheck::Valid,
-                    };
-                    (k, c)
-                })
-                .collect(),
-        ),
+        Msg::Validations(v) => {
+            Msg::Validations(v.into_iter().map(|(k, c)| (k, reworded(c))).collect())
+        }
+        Msg::Validated(k, c) => Msg::Validated(k, reworded(c)),
         other => other,
+    }
+}
+
+fn reworded(c: RuleCheck) -> RuleCheck {
+    match c {
+        RuleCheck::Invalid(e) => RuleCheck::Invalid(said(&e)),
+        RuleCheck::Unknown(e) => RuleCheck::Unknown(said(&e)),
+        RuleCheck::Valid => RuleCheck::Valid,
     }
 }
 

@@ -35,6 +35,32 @@ pub enum RuleCheck {
     Unknown(String),
 }
 
+/// What ran the check: the dashboard's own refresh, an apply or the diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckedBy {
+    Refresh,
+    Apply,
+    Diagnose,
+}
+
+impl CheckedBy {
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckedBy::Refresh => "refresh",
+            CheckedBy::Apply => "apply",
+            CheckedBy::Diagnose => "diagnose",
+        }
+    }
+}
+
+/// The latest validation of a rule, whoever ran it, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub check: RuleCheck,
+    pub by: CheckedBy,
+    pub at: DateTime<Utc>,
+}
+
 /// One region of the account as read.
 #[derive(Debug, Clone)]
 pub struct RegionRead {
@@ -147,7 +173,8 @@ pub struct Dashboard {
     pub pane: Pane,
     pub sort: SortBy,
     pub images: Option<ImagesPane>,
-    pub checks: BTreeMap<RuleKey, RuleCheck>,
+    /// The latest validation of each rule (apply, diagnose or refresh).
+    pub checks: BTreeMap<RuleKey, Checked>,
     /// Repositories whose image details are still being read, and in which region.
     pub details_pending: usize,
     pub details_region: Option<String>,
@@ -163,6 +190,8 @@ pub struct Dashboard {
     pub filtering: bool,
     /// `S`: the sort order reversed.
     pub sort_reversed: bool,
+    /// What `c` last copied to the clipboard, said in the status line.
+    pub copied: Option<String>,
     /// Where the two lists were drawn last (for the mouse).
     pub rules_area: std::cell::Cell<Rect>,
     pub repos_area: std::cell::Cell<Rect>,
@@ -182,6 +211,7 @@ impl Default for Dashboard {
             sort: SortBy::Pulls,
             images: None,
             checks: BTreeMap::new(),
+            copied: None,
             details_pending: 0,
             details_region: None,
             details_error: None,
@@ -218,6 +248,15 @@ fn carry_over_details(previous: Option<&Observed>, next: &mut Observed) {
 }
 
 impl Dashboard {
+    /// Keeps a validation result unless a later one is already known (an older answer
+    /// arriving late must not replace what apply or diagnose just found).
+    pub fn checked(&mut self, key: RuleKey, check: RuleCheck, by: CheckedBy, at: DateTime<Utc>) {
+        if self.checks.get(&key).is_some_and(|c| c.at > at) {
+            return;
+        }
+        self.checks.insert(key, Checked { check, by, at });
+    }
+
     pub fn selected(&self) -> Option<&(String, CacheRule)> {
         self.rules.get(self.rule_sel)
     }
@@ -610,7 +649,7 @@ impl Dashboard {
 
     pub fn enabled(&self, cmd: Cmd) -> bool {
         match cmd {
-            Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails => {
+            Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails | Cmd::Copy => {
                 self.selected().is_some()
             }
             Cmd::Select | Cmd::SwitchPane | Cmd::Sort | Cmd::SortReverse => {
@@ -668,7 +707,8 @@ pub fn trend(days: &[u64], width: usize) -> String {
 }
 
 fn check_cell(rule: &CacheRule, check: Option<&RuleCheck>) -> (&'static str, &'static str) {
-    if rule.upstream_registry != "ecr" {
+    // The refresh checks ECR upstreams only; apply and diagnose check any rule.
+    if rule.upstream_registry != "ecr" && check.is_none() {
         return ("-", "not checked (not ECR)");
     }
     match check {
@@ -789,6 +829,9 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
     if let Some(e) = &d.error {
         s.push(Span::styled(format!("  ✗ {e}"), theme.removed()));
     }
+    if let Some(c) = &d.copied {
+        s.push(Span::styled(format!("  ✓ copied the {c}"), theme.ok()));
+    }
     if d.details_pending > 0 {
         s.push(Span::styled(
             format!("  images: {} to read", d.details_pending),
@@ -845,7 +888,12 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|i| &d.rules[*i])
         .map(|(region, r)| {
-            let (icon, _) = check_cell(r, d.checks.get(&(region.clone(), r.prefix.clone())));
+            let (icon, _) = check_cell(
+                r,
+                d.checks
+                    .get(&(region.clone(), r.prefix.clone()))
+                    .map(|c| &c.check),
+            );
             let mut cells = vec![icon.to_string(), r.prefix.clone(), region.clone()];
             if wide {
                 cells.push(r.upstream_registry.clone());
@@ -925,8 +973,18 @@ fn render_rule_detail(
         Constraint::Min(3),
         Constraint::Length(chart_rows),
     ]));
-    let check = d.checks.get(&(region.clone(), rule.prefix.clone()));
+    let checked = d.checks.get(&(region.clone(), rule.prefix.clone()));
+    let check = checked.map(|c| &c.check);
     let (icon, word) = check_cell(rule, check);
+    // "valid (checked by apply 2m ago)": whose answer it is, and how fresh.
+    let word = match checked {
+        Some(c) => format!(
+            "{word} (checked by {} {})",
+            c.by.word(),
+            relative(now, c.at)
+        ),
+        None => word.to_string(),
+    };
     let label = |k: &str| Span::styled(format!("{k} "), theme.muted());
     let mut lines = vec![Line::from(vec![
         Span::styled(
