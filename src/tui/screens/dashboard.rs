@@ -896,7 +896,8 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
             );
             let mut cells = vec![icon.to_string(), r.prefix.clone(), region.clone()];
             if wide {
-                cells.push(r.upstream_registry.clone());
+                // Where it pulls from: the column takes the room the others leave, cut with "…".
+                cells.push(format!("{} {}", r.upstream_registry, r.upstream_url));
                 cells.push(match &r.managed_by {
                     // The stack's name is in the detail pane.
                     ManagedBy::CloudFormation(_) => "a stack".to_string(),
