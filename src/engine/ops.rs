@@ -575,6 +575,15 @@ pub enum Owner {
     Nothing,
 }
 
+/// Why a teardown leaves a rule handed over to infrastructure code alone, and the way out.
+pub fn handed_over(prefix: &str, region: &str, tool: &str) -> Problem {
+    Problem::new(
+        "ManagedByIaC",
+        format!("rule {prefix} in {region} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}"),
+        format!("remove it with {tool} (e.g. `terraform destroy`), or ⟦pass force⟧ to delete it with echo-onboard anyway"),
+    )
+}
+
 /// A teardown plan with everything needed to carry it out.
 #[derive(Debug, Clone)]
 pub struct TeardownPlanned {
@@ -697,11 +706,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
             _ => None,
         }) {
             if !req.force {
-                return Err(Failure::of(Problem::new(
-                    "ManagedByIaC",
-                    format!("rule {prefix} in {} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}", observed.region),
-                    format!("remove it with {tool} (e.g. `terraform destroy`), or ⟦pass force⟧ to delete it with echo-onboard anyway"),
-                )));
+                return Err(Failure::of(handed_over(&prefix, &observed.region, &tool)));
             }
             // Forced: treat the rule and its role as this tool's.
             take_back(&mut observed, &prefix);

@@ -41,7 +41,7 @@ fn term(s: Setting) -> Term {
         S::UpstreamUrl => Field("Registry URL"),
         S::Username => Field("User name"),
         S::TokenStdin => Field("Access token"),
-        S::CredentialArn => Field("Secret ARN"),
+        S::CredentialArn => Field("secret ARN"),
         S::ImmutableTags | S::MutableTags => Field("Immutable tags"),
         S::KmsKey => Field("KMS key"),
         S::ExpireUntaggedAfter => Field("Expire untagged days"),
@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             said("needs ⟦credential-arn⟧ (example: ⟦pipe apply upstream=gitlab username=me token-stdin⟧)"),
-            "needs the Secret ARN field (example: Registry gitlab, User name me, your access token)"
+            "needs the secret ARN field (example: Registry gitlab, User name me, your access token)"
         );
         assert_eq!(
             said("then ⟦run teardown prefix=echo⟧"),

@@ -730,13 +730,24 @@ fn owner(m: &ManagedBy) -> String {
 }
 
 pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
-    let [status, top, bottom] = area.layout(&Layout::vertical([
+    // A failed read is said whole under the status line (a network error names its fix).
+    let error = d.error.as_ref().map(|e| {
+        Paragraph::new(Line::styled(format!("✗ {e}"), theme.removed())).wrap(Wrap { trim: false })
+    });
+    let error_h = error.as_ref().map_or(0, |p| {
+        (p.line_count(area.width) as u16).min(area.height / 3)
+    });
+    let [status, error_area, top, bottom] = area.layout(&Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(error_h),
         // Room for the selected rule's details whole, even at 24 rows.
-        Constraint::Length(((area.height - 1) * 45 / 100).clamp(13, 16)),
+        Constraint::Length(((area.height - 1 - error_h) * 45 / 100).clamp(13, 16)),
         Constraint::Min(5),
     ]));
     render_status(d, now, theme, frame, status);
+    if let Some(p) = error {
+        frame.render_widget(p, error_area);
+    }
     let Some(account) = &d.account else {
         frame.render_widget(
             Paragraph::new("Reading the account's rules and repositories in every region…")
@@ -825,9 +836,6 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
     })];
     if d.loading {
         s.push(Span::styled("  refreshing…", theme.warn()));
-    }
-    if let Some(e) = &d.error {
-        s.push(Span::styled(format!("  ✗ {e}"), theme.removed()));
     }
     if let Some(c) = &d.copied {
         s.push(Span::styled(format!("  ✓ copied the {c}"), theme.ok()));
