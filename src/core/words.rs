@@ -443,7 +443,7 @@ mod tests {
                     {
                         continue;
                     }
-                    let literal = token.replace(|c: char| c == '{' || c == '}', "");
+                    let literal = token.replace(['{', '}'], "");
                     assert!(
                         parse_ref(&literal).is_some(),
                         "{}: ⟦{token}⟧ is no reference",
