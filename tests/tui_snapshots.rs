@@ -1560,3 +1560,34 @@ fn long_names_are_whole_or_ellipsized_on_every_listing() {
         }
     }
 }
+
+/// The ctrl-c question during an apply leaves the steps in view: the done step, its time and
+/// the steps to go are on screen with the question, at both sizes.
+#[test]
+fn the_cancel_question_leaves_the_steps_in_view() {
+    let (_, a) = states()
+        .into_iter()
+        .find(|(n, _)| *n == "apply_cancel_question")
+        .unwrap();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let rows = rows(&draw(&a, w, h));
+        let step = rows
+            .iter()
+            .position(|r| {
+                r.contains("✓ create IAM role echo-pullthrough-cache-role") && r.contains("1.2s")
+            })
+            .unwrap_or_else(|| panic!("{w}x{h}: the done step is hidden:\n{}", rows.join("\n")));
+        let question = rows
+            .iter()
+            .position(|r| r.contains("Cancel the apply? (y/n)"))
+            .expect("the question");
+        assert!(
+            question > step,
+            "{w}x{h}: the question is drawn under the steps"
+        );
+        assert!(
+            rows.iter().any(|r| r.contains("2 more step(s) to go")),
+            "{w}x{h}"
+        );
+    }
+}

@@ -85,8 +85,8 @@ impl Words for TuiWords {
             (Term::Field(l), Verb::Pipe) => format!("fill in the {l} field"),
             // The message says what for ("press a to let echo-onboard change it").
             (Term::Key(k, _), _) => format!("press {k}"),
-            (Term::Step(st), Verb::Name) => format!("the {st} (esc goes back to its step)"),
-            (Term::Step(st), _) => format!("choose another {st} (esc goes back to its step)"),
+            (Term::Step(st), Verb::Name) => format!("the {st}"),
+            (Term::Step(st), _) => format!("choose another {st} (its step in the wizard)"),
             (Term::Elsewhere(n), Verb::Name) => n.to_string(),
             (Term::Elsewhere(n), _) => format!("use {n}"),
         }
