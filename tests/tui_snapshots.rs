@@ -1333,6 +1333,25 @@ fn error_states() -> Vec<(&'static str, App, Vec<String>)> {
     a.update(Msg::Verified(Err(lines.clone())));
     out.push(("verify_popup_error", a, lines));
 
+    // A pull refused: the fix is the whole policy to attach (taller than 80×24 leaves room for).
+    let e = explain(
+        PullFailure::Denied,
+        "DENIED",
+        "User is not authorized to perform ecr:BatchImportUpstreamImage",
+        &Pull {
+            repo: "echo/library/nginx",
+            image: &image,
+            prefix: &prefix,
+            account: "210987654321",
+            region: "eu-west-1",
+        },
+    );
+    let lines = failure_lines(&Failure::of(Problem::new(e.code, e.message, e.next_step)));
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('v'));
+    a.update(Msg::Verified(Err(lines.clone())));
+    out.push(("verify_popup_denied", a, lines));
+
     // The upstream form for GitLab with no credentials, after enter.
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Char('u'));
@@ -1436,9 +1455,24 @@ fn every_error_state_is_whole_at_80x24_and_120x40() {
             let on_screen: Vec<&str> = text.split_whitespace().collect();
             for l in &lines {
                 let said = echo_onboard::tui::words::said(l);
-                // Word by word, in order (a popup's rows sit between the screen's behind it).
+                // Word by word, in order (a popup's rows sit between the screen's behind it);
+                // a word longer than a row continues on the next one.
                 let mut at = on_screen.iter();
-                let missing = said.split_whitespace().find(|w| !at.any(|s| s == w));
+                let missing = said.split_whitespace().find(|w| {
+                    let mut whole = at.clone();
+                    if whole.any(|s| s == w) {
+                        at = whole;
+                        return false;
+                    }
+                    let mut rest: &str = w;
+                    while !rest.is_empty() {
+                        match at.find(|s| rest.starts_with(**s) && (**s == rest || s.len() >= 8)) {
+                            Some(s) => rest = &rest[s.len()..],
+                            None => return true,
+                        }
+                    }
+                    false
+                });
                 assert!(
                     missing.is_none(),
                     "{name} {w}x{h}: {missing:?} of this line is not on screen:\n{said}\n---\n{text}"
