@@ -899,7 +899,7 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
             "profile": cli.profile, "region": aws.region(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
             "prefix": prefix.as_str(), "echo_account": echo_account, "puller_roles": puller_roles,
         });
-        let written = ops::write_bundle(&report, settings, Some(path))?;
+        let written = ops::write_bundle(&report, settings, Some(path), &super::words::CliWords)?;
         bundle_path = Some(written.display().to_string());
     }
     if ctx.json {

@@ -35,23 +35,10 @@ fn worded(line: &str) -> std::borrow::Cow<'_, str> {
     }
     match serde_json::from_str::<Value>(line) {
         Ok(mut doc) if line.starts_with(['{', '[']) => {
-            word_json(&mut doc);
+            crate::core::words::render_json(&mut doc, &super::words::CliWords);
             doc.to_string().into()
         }
         _ => super::words::say(line),
-    }
-}
-
-fn word_json(v: &mut Value) {
-    match v {
-        Value::String(s) => {
-            if let std::borrow::Cow::Owned(w) = super::words::say(s) {
-                *s = w;
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(word_json),
-        Value::Object(o) => o.values_mut().for_each(word_json),
-        _ => {}
     }
 }
 

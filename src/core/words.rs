@@ -355,6 +355,22 @@ pub fn render<'a>(text: &'a str, words: &dyn Words) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
+/// Every string of a JSON document in a front end's words (a rendering with a quote in it
+/// stays valid JSON).
+pub fn render_json(v: &mut serde_json::Value, words: &dyn Words) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            if let Cow::Owned(w) = render(s, words) {
+                *s = w;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| render_json(v, words)),
+        Value::Object(o) => o.values_mut().for_each(|v| render_json(v, words)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

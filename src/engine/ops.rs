@@ -1271,10 +1271,12 @@ pub async fn diagnose(aws: &dyn Aws, req: &DiagnoseRequest) -> Report {
 }
 
 /// Writes the support bundle (mode 0600) to `path`, or to the state directory when `None`.
+/// Writes the support bundle, its fixes in the words of the front end that asked for it.
 pub fn write_bundle(
     report: &Report,
     settings: serde_json::Value,
     path: Option<&Path>,
+    words: &dyn crate::core::words::Words,
 ) -> Result<PathBuf, Problem> {
     let path = match path {
         Some(p) => p.to_path_buf(),
@@ -1293,7 +1295,8 @@ pub fn write_bundle(
             ))
         }
     };
-    let doc = bundle::build(report, settings, bundle::log_tail());
+    let mut doc = bundle::build(report, settings, bundle::log_tail());
+    crate::core::words::render_json(&mut doc, words);
     bundle::write(&path, &doc).map_err(|e| {
         Problem::new(
             "BundleNotWritten",
@@ -1302,4 +1305,41 @@ pub fn write_bundle(
         )
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::checks::{Check, Status};
+    use crate::core::words::{Cmd, Setting, Verb, Words};
+
+    struct Flags;
+    impl Words for Flags {
+        fn setting(&self, _: Verb, s: Setting) -> String {
+            format!("--{}", s.id())
+        }
+        fn command(&self, _: Verb, c: Cmd, _: &[(Setting, String)]) -> String {
+            format!("`echo-onboard {}`", c.id())
+        }
+    }
+
+    /// The bundle is a document for people: its fixes are worded, no placeholder is left.
+    #[test]
+    fn the_bundle_is_written_in_the_callers_words() {
+        let report = Report {
+            checks: vec![Check::new("role", "Role", Status::Fail, "the role is gone")
+                .fix("⟦run apply⟧ with ⟦other role-name⟧")],
+            observed: None,
+            plan: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        write_bundle(&report, serde_json::json!({}), Some(&path), &Flags).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("`echo-onboard apply` with --role-name"),
+            "{text}"
+        );
+        assert!(!text.contains('⟦'), "{text}");
+    }
 }

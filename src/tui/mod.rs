@@ -548,7 +548,7 @@ impl Runner {
                     "prefix": prefix,
                 });
                 tokio::task::spawn_blocking(move || {
-                    let result = ops::write_bundle(&report, settings, None)
+                    let result = ops::write_bundle(&report, settings, None, &words::TuiWords)
                         .map(|p| p.display().to_string())
                         .map_err(|e| e.line());
                     Self::send(&tx, Msg::BundleWritten(result));
