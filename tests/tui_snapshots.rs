@@ -506,6 +506,18 @@ fn states() -> Vec<(&'static str, App)> {
 
     out.push(("dashboard", at_dashboard()));
 
+    // An apply validated the rule two minutes ago: the dashboard says so, not "checking".
+    let mut a = at_echo();
+    a.update(Msg::Validated(
+        ("eu-west-1".into(), "echo".into()),
+        RuleCheck::Valid,
+    ));
+    a.update(Msg::Tick(now() + chrono::Duration::minutes(2)));
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(account(observed()))));
+    key(&mut a, KeyCode::Down);
+    out.push(("dashboard_checked_by_apply", a));
+
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Tab);
     for _ in 0..25 {

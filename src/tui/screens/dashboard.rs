@@ -985,14 +985,17 @@ fn render_rule_detail(
     let checked = d.checks.get(&(region.clone(), rule.prefix.clone()));
     let check = checked.map(|c| &c.check);
     let (icon, word) = check_cell(rule, check);
-    // "valid (checked by apply 2m ago)": whose answer it is, and how fresh.
+    // "valid (checked by apply 2m ago)": whose answer it is, and how fresh. The refresh's own
+    // answer is as old as the status line's "updated …".
     let word = match checked {
-        Some(c) => format!(
-            "{word} (checked by {} {})",
-            c.by.word(),
-            relative(now, c.at)
-        ),
-        None => word.to_string(),
+        Some(c) if c.by != CheckedBy::Refresh => {
+            format!(
+                "{word} (checked by {} {})",
+                c.by.word(),
+                relative(now, c.at)
+            )
+        }
+        _ => word.to_string(),
     };
     let label = |k: &str| Span::styled(format!("{k} "), theme.muted());
     let mut lines = vec![Line::from(vec![
