@@ -24,7 +24,7 @@ pub fn log_file() -> Option<PathBuf> {
 pub fn init(level: &str) -> Result<PathBuf, String> {
     // The tool's own events only, at that level (no regex-based filter: a smaller binary).
     let level: tracing_subscriber::filter::LevelFilter = level.parse().map_err(|_| {
-        format!("--log-level {level:?} is invalid: use error, warn, info, debug or trace (example: debug)")
+        format!("⟦log-level⟧ {level:?} is invalid: use error, warn, info, debug or trace (example: debug)")
     })?;
     let filter = tracing_subscriber::filter::Targets::new().with_target("echo_onboard", level);
     let path = log_file().ok_or("no home directory to keep logs in")?;

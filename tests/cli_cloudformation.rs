@@ -451,7 +451,7 @@ async fn a_rule_outside_the_stack_is_a_conflict_with_options() {
         blocker.contains("already exists outside stack echo-registry-ecr-cache"),
         "{blocker}"
     );
-    assert!(blocker.contains("pick another --prefix"));
+    assert!(blocker.contains("choose another --prefix"));
     assert!(blocker.contains("echo-onboard teardown --prefix echo"));
     let out = emu
         .cli()

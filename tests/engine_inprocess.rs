@@ -130,7 +130,7 @@ async fn failed_rule_creation_after_role_update_restores_the_policy() {
         Some(SANDBOX_ECHO_ACCOUNT),
         PlanOptions::default(),
     );
-    assert!(p.blockers[0].contains("--role-name"));
+    assert!(echo_onboard::cli::words::say(&p.blockers[0]).contains("--role-name"));
     // ...and with --adopt the failed run puts the old policy and tags back.
     let p = plan(
         &d,

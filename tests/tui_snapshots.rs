@@ -382,6 +382,43 @@ fn api_apply_run() -> (Arc<Planned>, Vec<Event>, Vec<String>) {
     (p, events, usage)
 }
 
+/// Plans Echo's setup on an empty sandbox account whose CreateRole is refused, and runs the
+/// apply: the plan, every event the engine emitted, and the failure it returned.
+fn api_apply_denied_run() -> (Arc<Planned>, Vec<Event>, echo_onboard::engine::ops::Failure) {
+    use echo_onboard::engine::apply::ApplyOptions;
+    use echo_onboard::engine::events::with_events;
+    use echo_onboard::engine::ops;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = echo_onboard::sandbox::SandboxAws::empty("eu-west-1");
+    let req = ops::PlanRequest {
+        input: SetupInput::with_defaults("111122223333", "eu-west-1"),
+        method: echo_onboard::engine::planning::Method::Api,
+        stack_name: None,
+        adopt: false,
+    };
+    let p = rt
+        .block_on(ops::plan(&aws, &req))
+        .unwrap_or_else(|f| panic!("{:?}", f.error));
+    aws.fail_next(
+        "CreateRole",
+        "AccessDenied",
+        "User: arn:aws:sts::210987654321:assumed-role/PlatformAdmin/alice is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::210987654321:role/echo-pullthrough-cache-role because no identity-based policy allows the iam:CreateRole action",
+    );
+    let events = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let opts = ApplyOptions::default();
+    let (p2, opts) = (&p, &opts);
+    let failure = rt
+        .block_on(with_events(
+            move |e| sink.lock().unwrap().push(e),
+            |tx| async move { ops::apply(&aws, p2, opts, &tx).await },
+        ))
+        .err()
+        .expect("the denied CreateRole fails the apply");
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    (p, events, *failure)
+}
+
 /// Applies Echo's setup with the API method on an empty sandbox account, then plans and runs
 /// its teardown: the plan, every event the teardown emitted, and what it deleted.
 fn api_teardown_run() -> (
@@ -543,6 +580,18 @@ fn states() -> Vec<(&'static str, App)> {
 
     out.push(("dashboard", at_dashboard()));
 
+    // An apply validated the rule two minutes ago: the dashboard says so, not "checking".
+    let mut a = at_echo();
+    a.update(Msg::Validated(
+        ("eu-west-1".into(), "echo".into()),
+        RuleCheck::Valid,
+    ));
+    a.update(Msg::Tick(now() + chrono::Duration::minutes(2)));
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(account(observed()))));
+    key(&mut a, KeyCode::Down);
+    out.push(("dashboard_checked_by_apply", a));
+
     let mut a = at_dashboard();
     key(&mut a, KeyCode::Tab);
     for _ in 0..25 {
@@ -626,7 +675,7 @@ fn states() -> Vec<(&'static str, App)> {
         a.update(Msg::Diagnosed(Shared::new(echo_onboard::engine::diagnose::Report {
             checks: vec![
                 Check::new("rule", "Pull-through cache rule", Status::Pass, "echo/ → ECR 111122223333 in us-east-1"),
-                Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("run `echo-onboard apply` to restore the policy"),
+                Check::new("role-policy", "Role permissions", Status::Fail, "echo-pullthrough-cache-role is missing ecr:PutImage on arn:aws:ecr:eu-west-1:210987654321:repository/echo/example").fix("⟦run apply⟧ to restore the policy"),
                 Check::new("repositories", "Cached repositories", Status::Warn, "nothing has been pulled through echo/ yet"),
             ],
             observed: None,
@@ -1362,4 +1411,335 @@ fn leaving_a_stack_plan_removes_its_change_set_and_applying_keeps_it() {
         matches!(effects.as_slice(), [Effect::Apply(_)]),
         "{effects:?}"
     );
+}
+
+/// The screen's text as one run, frame drawing removed, so a message wrapped over rows reads
+/// as one.
+fn screen_text(rows: &[String]) -> String {
+    rows.iter()
+        .map(|r| r.replace(|c: char| "│┌┐└┘─▲▼█║".contains(c), " "))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every error state, with the lines of its message as the engine (or the core) words them.
+fn error_states() -> Vec<(&'static str, App, Vec<String>)> {
+    use echo_onboard::aws::errors::{AwsError, ErrorContext};
+    use echo_onboard::core::validate::RepoPrefix;
+    use echo_onboard::core::verify::{explain, ImageRef, Pull, PullFailure};
+    use echo_onboard::engine::ops::{handed_over, Failure, Problem};
+    use echo_onboard::tui::failure_lines;
+    let mut out = vec![];
+
+    // A test pull of an image Echo does not have (or has not allowed): the fix is long.
+    let image = ImageRef::parse("library/nginx:1.27").unwrap();
+    let prefix = RepoPrefix::parse("prefix", "echo").unwrap();
+    let e = explain(
+        PullFailure::NotFound,
+        "MANIFEST_UNKNOWN",
+        "Requested image not found",
+        &Pull {
+            repo: "echo/library/nginx",
+            image: &image,
+            prefix: &prefix,
+            account: "210987654321",
+            region: "eu-west-1",
+        },
+    );
+    let lines = failure_lines(&Failure::of(Problem::new(e.code, e.message, e.next_step)));
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('v'));
+    a.update(Msg::Verified(Err(lines.clone())));
+    out.push(("verify_popup_error", a, lines));
+
+    // A pull refused: the fix is the whole policy to attach (taller than 80×24 leaves room for).
+    let e = explain(
+        PullFailure::Denied,
+        "DENIED",
+        "User is not authorized to perform ecr:BatchImportUpstreamImage",
+        &Pull {
+            repo: "echo/library/nginx",
+            image: &image,
+            prefix: &prefix,
+            account: "210987654321",
+            region: "eu-west-1",
+        },
+    );
+    let lines = failure_lines(&Failure::of(Problem::new(e.code, e.message, e.next_step)));
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('v'));
+    a.update(Msg::Verified(Err(lines.clone())));
+    out.push(("verify_popup_denied", a, lines));
+
+    // The upstream form for GitLab with no credentials, after enter.
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('u'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Right);
+    }
+    assert_eq!(
+        a.upstream.kind(),
+        echo_onboard::core::upstream::UpstreamKind::GitlabContainerRegistry
+    );
+    for _ in 0..6 {
+        key(&mut a, KeyCode::Enter);
+    }
+    assert_eq!(
+        a.screen,
+        Screen::Upstream,
+        "nothing is planned without credentials"
+    );
+    let e = a
+        .upstream
+        .errors()
+        .into_iter()
+        .find(|e| e.field == "upstream")
+        .expect("the form names the missing credentials");
+    let shown = vec![
+        echo_onboard::tui::words::said(&e.rule),
+        echo_onboard::tui::words::said(&e.example),
+    ];
+    out.push(("upstream_gitlab_no_credentials", a, shown));
+
+    // The plan blocked by a rule someone else made.
+    let p = planned_with(false, true);
+    let lines = vec![echo_onboard::tui::words::said(&p.plan.blockers[0])];
+    out.push(("plan_blocked_whole", at_plan(p), lines));
+
+    // A teardown refused: the rule was handed over to Terraform.
+    let mut a = at_dashboard();
+    key(&mut a, KeyCode::Char('t'));
+    let lines = failure_lines(&Failure::of(handed_over("echo", "eu-west-1", "terraform")));
+    a.update(Msg::TeardownPlanned(Err(lines.clone())));
+    out.push(("teardown_refused", a, lines));
+
+    // The account cannot be read: the network error names what to check.
+    let mut a = at_dashboard();
+    let e = AwsError::transport(
+        "ecr:DescribePullThroughCacheRules",
+        "dispatch failure: io error: Connection refused (os error 111)",
+        &ErrorContext {
+            endpoint: Some("https://api.ecr.eu-west-1.amazonaws.com".into()),
+            ..Default::default()
+        },
+    );
+    a.update(Msg::Dashboard(Err(e.to_string())));
+    out.push(("dashboard_network_error", a, vec![e.to_string()]));
+
+    // An apply that failed on a denied call, rolled back: the engine's real run on the
+    // sandbox, whose CreateRole is refused as IAM refuses it.
+    let (p, events, failure) = api_apply_denied_run();
+    let mut a = at_plan(p);
+    key(&mut a, KeyCode::Enter);
+    for (i, e) in events.iter().enumerate() {
+        a.update(Msg::Engine(e.clone(), at(i as i64 * 350)));
+    }
+    let lines = failure_lines(&failure);
+    a.update(Msg::Applied(Err(lines.clone())));
+    out.push(("apply_denied", a, lines));
+
+    // The diagnostics with failing checks (the snapshot state of every screen).
+    let (_, a) = states()
+        .into_iter()
+        .find(|(n, _)| *n == "diagnostics")
+        .unwrap();
+    let shown = a
+        .diagnostics
+        .as_ref()
+        .unwrap()
+        .checks
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| echo_onboard::tui::words::said(&c.line()))
+        .collect();
+    out.push(("diagnostics_failing", a, shown));
+    out
+}
+
+/// Every error state at 80×24 and 120×40 shows its whole message: each line of it, worded
+/// for the TUI, is on screen from its first word to its last.
+#[test]
+fn every_error_state_is_whole_at_80x24_and_120x40() {
+    for (name, app, lines) in error_states() {
+        assert!(!lines.is_empty(), "{name}");
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = draw(&app, w, h);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), fixed_names(&t));
+            let text = screen_text(&rows(&t));
+            let on_screen: Vec<&str> = text.split_whitespace().collect();
+            for l in &lines {
+                let said = echo_onboard::tui::words::said(l);
+                // Word by word, in order (a popup's rows sit between the screen's behind it);
+                // a word longer than a row continues on the next one.
+                let mut at = on_screen.iter();
+                let missing = said.split_whitespace().find(|w| {
+                    let mut whole = at.clone();
+                    if whole.any(|s| s == w) {
+                        at = whole;
+                        return false;
+                    }
+                    let mut rest: &str = w;
+                    while !rest.is_empty() {
+                        match at.find(|s| rest.starts_with(**s) && (**s == rest || s.len() >= 8)) {
+                            Some(s) => rest = &rest[s.len()..],
+                            None => return true,
+                        }
+                    }
+                    false
+                });
+                assert!(
+                    missing.is_none(),
+                    "{name} {w}x{h}: {missing:?} of this line is not on screen:\n{said}\n---\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// Where `known` strings appear cut on screen without an ellipsis: a run of the string's
+/// start that ends mid-word (between two letters or digits of it) at a space or an edge,
+/// and is not continued on the next row (wrapped).
+fn cut_words(rows: &[String], known: &[String]) -> Vec<String> {
+    let word = |c: char| c.is_alphanumeric() || "-_/.:@".contains(c);
+    let mut cut = vec![];
+    for (y, row) in rows.iter().enumerate() {
+        let chars: Vec<char> = row.chars().collect();
+        for s in known {
+            let sc: Vec<char> = s.chars().collect();
+            for x in 0..chars.len() {
+                if x > 0 && word(chars[x - 1]) {
+                    continue;
+                }
+                let n = (0..sc.len())
+                    .take_while(|i| chars.get(x + i) == Some(&sc[*i]))
+                    .count();
+                if n < 4 || n == sc.len() {
+                    continue;
+                }
+                let next = chars.get(x + n).copied();
+                let mid_word = sc[n - 1].is_alphanumeric() && sc[n].is_alphanumeric();
+                if !mid_word || next == Some('…') || next.is_some_and(word) {
+                    continue;
+                }
+                // At a pane's edge and continued on the next row: wrapped, not cut.
+                let rest: String = sc[n..sc.len().min(n + 6)].iter().collect();
+                let wrapped = rows.get(y + 1).is_some_and(|r| r.contains(&rest));
+                if !wrapped {
+                    cut.push(format!(
+                        "{s:?} shown as {:?} in {row:?}",
+                        sc[..n].iter().collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    cut
+}
+
+#[test]
+fn the_cut_check_finds_a_cut_and_spares_ellipses_and_wraps() {
+    let known = vec!["echo-pullthrough-cache-role".to_string()];
+    let r = |s: &str| s.to_string();
+    assert_eq!(cut_words(&[r("│echo-pullthrou  │")], &known).len(), 1);
+    assert_eq!(
+        cut_words(&[r("│echo-pullthrou… │")], &known),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        cut_words(
+            &[r("│role echo-pullthro│"), r("│ugh-cache-role    │")],
+            &known
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        cut_words(&[r("│echo-pullthrough-cache-role│")], &known),
+        Vec::<String>::new()
+    );
+}
+
+/// Long names on the screens that list them, at both sizes: each is whole, ends in "…" where a
+/// column had to cut it, or wraps; none is cut silently.
+#[test]
+fn long_names_are_whole_or_ellipsized_on_every_listing() {
+    let mut o = observed();
+    let long_prefix = "platform-team/mirror-of-echo-for-eu-workloads";
+    o.rules.push(CacheRule {
+        upstream_url: "registry.gitlab.example.com/platform/very-long-group-name".into(),
+        upstream_registry: "gitlab-container-registry".into(),
+        role_arn: Some(
+            "arn:aws:iam::210987654321:role/a-very-long-role-name-made-by-the-platform-team".into(),
+        ),
+        ..rule(long_prefix, ManagedBy::Iac("terraform".into()))
+    });
+    for r in o.repositories.iter_mut().take(5) {
+        r.name = format!(
+            "echo/{}-a-repository-with-a-rather-long-name-for-the-cache",
+            r.name
+        );
+    }
+    let known: Vec<String> = o
+        .rules
+        .iter()
+        .flat_map(|r| {
+            [r.prefix.clone(), r.upstream_url.clone()]
+                .into_iter()
+                .chain(r.role_arn.clone())
+        })
+        .chain(o.repositories.iter().map(|r| r.name.clone()))
+        .collect();
+    let mut a = at_echo();
+    a.screen = Screen::Dashboard;
+    a.update(Msg::Dashboard(Ok(account(o))));
+    let mut screens = vec![("dashboard", a)];
+    for (name, app) in states() {
+        if name.starts_with("teardown")
+            || name.starts_with("fleet_status")
+            || name.starts_with("plan")
+        {
+            screens.push((name, app));
+        }
+    }
+    for (name, app) in screens {
+        for (w, h) in [(80, 24), (120, 40), (200, 50)] {
+            let rows = rows(&draw(&app, w, h));
+            let cut = cut_words(&rows, &known);
+            assert!(cut.is_empty(), "{name} {w}x{h}:\n{}", cut.join("\n"));
+        }
+    }
+}
+
+/// The ctrl-c question during an apply leaves the steps in view: the done step, its time and
+/// the steps to go are on screen with the question, at both sizes.
+#[test]
+fn the_cancel_question_leaves_the_steps_in_view() {
+    let (_, a) = states()
+        .into_iter()
+        .find(|(n, _)| *n == "apply_cancel_question")
+        .unwrap();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let rows = rows(&draw(&a, w, h));
+        let step = rows
+            .iter()
+            .position(|r| {
+                r.contains("✓ create IAM role echo-pullthrough-cache-role") && r.contains("0.3s")
+            })
+            .unwrap_or_else(|| panic!("{w}x{h}: the done step is hidden:\n{}", rows.join("\n")));
+        let question = rows
+            .iter()
+            .position(|r| r.contains("Cancel the apply? (y/n)"))
+            .expect("the question");
+        assert!(
+            question > step,
+            "{w}x{h}: the question is drawn under the steps"
+        );
+        assert!(
+            rows.iter().any(|r| r.contains("3 more step(s) to go")),
+            "{w}x{h}"
+        );
+    }
 }

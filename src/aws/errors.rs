@@ -89,23 +89,23 @@ impl AwsError {
             ),
             "PullThroughCacheRuleAlreadyExistsException" => (
                 ErrorKind::AlreadyExists,
-                "a rule with this prefix already exists: run `echo-onboard plan` to see how it differs, pick another --prefix, or pass --adopt".into(),
+                "a rule with this prefix already exists: ⟦run plan⟧ to see how it differs, ⟦other prefix⟧, or ⟦pass adopt⟧ to take it over".into(),
             ),
             "PullThroughCacheRuleNotFoundException" => (
                 ErrorKind::NotFound,
-                "no rule with this prefix exists in this region: check --prefix and --region (`echo-onboard status` lists the rules)".into(),
+                "no rule with this prefix exists in this region: check ⟦prefix⟧ and ⟦region⟧ (⟦cmd status⟧ lists the rules)".into(),
             ),
             "TemplateNotFoundException" => (
                 ErrorKind::NotFound,
-                "no repository creation template with this prefix exists in this region: `echo-onboard status` shows each rule's template".into(),
+                "no repository creation template with this prefix exists in this region: ⟦cmd status⟧ shows each rule's template".into(),
             ),
             "TemplateAlreadyExistsException" => (
                 ErrorKind::AlreadyExists,
-                "a repository creation template with this prefix already exists: run `echo-onboard plan` to see how it differs, or pass --adopt".into(),
+                "a repository creation template with this prefix already exists: ⟦run plan⟧ to see how it differs, or ⟦pass adopt⟧ to take it over".into(),
             ),
             "SecretNotFoundException" => (
                 ErrorKind::NotFound,
-                "the rule's credential secret does not exist: run `echo-onboard plan` with --username/--token-stdin or --credential-arn".into(),
+                "the rule's credential secret does not exist: ⟦run plan⟧ with ⟦username⟧ and ⟦token-stdin⟧, or ⟦credential-arn⟧".into(),
             ),
             "UnableToAccessSecretException" | "UnableToDecryptSecretValueException" => (
                 ErrorKind::AccessDenied,
@@ -113,19 +113,19 @@ impl AwsError {
             ),
             "ResourceNotFoundException" => (
                 ErrorKind::NotFound,
-                "it does not exist (any more): run `echo-onboard status` to see the current state".into(),
+                "it does not exist (any more): ⟦run status⟧ to see the current state".into(),
             ),
             "ResourceExistsException" => (
                 ErrorKind::AlreadyExists,
-                "a secret with this name already exists: run `echo-onboard plan` to see it, or pass --credential-arn to use it".into(),
+                "a secret with this name already exists: ⟦run plan⟧ to see it, or give its ARN in ⟦credential-arn⟧ to use it".into(),
             ),
             "NoSuchEntity" | "NoSuchEntityException" | "RepositoryNotFoundException" | "ImageNotFoundException" => (
                 ErrorKind::NotFound,
-                "it does not exist (any more): run `echo-onboard status` to see the current state".into(),
+                "it does not exist (any more): ⟦run status⟧ to see the current state".into(),
             ),
             "EntityAlreadyExists" | "EntityAlreadyExistsException" | "RepositoryAlreadyExistsException" => (
                 ErrorKind::AlreadyExists,
-                "it already exists: run `echo-onboard plan` to see the current state".into(),
+                "it already exists: ⟦run plan⟧ to see the current state".into(),
             ),
             "ExclusionNotFoundException" => (
                 ErrorKind::NotFound,
@@ -145,11 +145,11 @@ impl AwsError {
             ),
             "UnsupportedUpstreamRegistryException" => (
                 ErrorKind::Invalid,
-                "ECR rejected the upstream: for Echo check --echo-account and --echo-region; docker-hub, GitHub, GitLab, Azure and Chainguard need --username/--token-stdin or --credential-arn".into(),
+                "ECR rejected the upstream: for Echo check ⟦echo-account⟧ and ⟦echo-region⟧; docker-hub, GitHub, GitLab, Azure and Chainguard need ⟦username⟧ and ⟦token-stdin⟧, or ⟦credential-arn⟧".into(),
             ),
             "ValidationException" | "InvalidParameterException" | "InvalidParameterValue" | "MalformedPolicyDocument" | "InvalidInput" => (
                 ErrorKind::Invalid,
-                "AWS rejected a value: check the options named in the message and run `echo-onboard plan`".into(),
+                "AWS rejected a value: check the options named in the message and ⟦run plan⟧".into(),
             ),
             "DeleteConflict" | "DeleteConflictException" => (
                 ErrorKind::Other,
@@ -159,7 +159,7 @@ impl AwsError {
                 ErrorKind::Other,
                 "AWS had an internal error: run the command again in a minute".into(),
             ),
-            _ => (ErrorKind::Other, "see the AWS message; `echo-onboard diagnose` checks the whole setup".into()),
+            _ => (ErrorKind::Other, "see the AWS message; ⟦cmd diagnose⟧ checks the whole setup".into()),
         };
         AwsError {
             action: action.to_string(),
@@ -180,7 +180,7 @@ impl AwsError {
             code: "InvalidRequest".into(),
             message: detail,
             kind: ErrorKind::Invalid,
-            fix: "this is a bug in echo-onboard: please report it with `echo-onboard diagnose --bundle`".into(),
+            fix: "this is a bug in echo-onboard: please report it with ⟦cmd diagnose output=bundle.json⟧".into(),
         }
     }
 
@@ -205,7 +205,7 @@ impl AwsError {
             (
                 ErrorKind::NoCredentials,
                 "NoCredentials",
-                "no AWS credentials found: pass --profile, set AWS_PROFILE, run `aws configure` or `aws sso login`, or try `echo-onboard --sandbox`".to_string(),
+                "no AWS credentials found: ⟦other profile⟧, set AWS_PROFILE, run `aws configure` or `aws sso login`, or try ⟦sandbox⟧".to_string(),
             )
         } else if lower.contains("expired") {
             (
@@ -225,7 +225,7 @@ impl AwsError {
             (
                 ErrorKind::Network,
                 "NetworkError",
-                format!("could not reach {target}: check your network, proxy, --region and --endpoint-url"),
+                format!("could not reach {target}: check your network, proxy, ⟦region⟧ and ⟦endpoint-url⟧"),
             )
         };
         AwsError {
@@ -299,7 +299,7 @@ mod tests {
     fn missing_credentials_offers_the_sandbox() {
         let e = AwsError::transport("sts:GetCallerIdentity", "an error occurred while loading credentials: no providers in chain provided credentials", &ErrorContext::default());
         assert_eq!(e.kind, ErrorKind::NoCredentials);
-        assert!(e.fix.contains("--sandbox"));
+        assert!(crate::cli::words::say(&e.fix).contains("--sandbox"));
         let imds = AwsError::transport(
             "sts:GetCallerIdentity",
             "an error occurred while loading credentials: failed to load IMDS session token",
@@ -357,6 +357,9 @@ mod tests {
             "exists",
             &ErrorContext::default(),
         );
-        assert!(e.fix.contains("--adopt"));
+        assert!(crate::core::words::offers(
+            &e.fix,
+            crate::core::words::Setting::Adopt
+        ));
     }
 }

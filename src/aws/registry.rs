@@ -67,7 +67,7 @@ fn error(code: &str, message: String, kind: ErrorKind) -> AwsError {
         code: code.into(),
         message,
         kind,
-        fix: "see `echo-onboard verify --help`".into(),
+        fix: "see ⟦cmd help⟧".into(),
     }
 }
 

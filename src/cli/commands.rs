@@ -173,6 +173,14 @@ fn failure_json(f: &Failure) -> Value {
     if let Some(s) = &f.stack_status {
         v["stack_status"] = json!(s);
     }
+    // What fixes it, as data beside the words: the options the next step names.
+    let settings: Vec<&str> = crate::core::words::settings(&f.error.next_step)
+        .into_iter()
+        .map(|s| s.id())
+        .collect();
+    if !settings.is_empty() {
+        v["error"]["settings"] = json!(settings);
+    }
     v
 }
 
@@ -892,7 +900,7 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
             "profile": cli.profile, "region": aws.region(), "endpoint_url": cli.endpoint_url, "sandbox": cli.sandbox,
             "prefix": prefix.as_str(), "echo_account": echo_account, "puller_roles": puller_roles,
         });
-        let written = ops::write_bundle(&report, settings, Some(path))?;
+        let written = ops::write_bundle(&report, settings, Some(path), &super::words::CliWords)?;
         bundle_path = Some(written.display().to_string());
     }
     if ctx.json {
@@ -929,4 +937,25 @@ async fn cmd_diagnose(cli: &Cli, args: &DiagnoseArgs, ctx: &Context) -> Result<(
         return Err(Stop::ChecksFailed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_the_settings_that_fix_it() {
+        let f = Failure::of(Problem::new(
+            "AlreadyExists",
+            "a rule with this prefix already exists",
+            "⟦other prefix⟧, or ⟦pass adopt⟧ to take it over",
+        ));
+        let v = failure_json(&f);
+        assert_eq!(v["error"]["settings"], json!(["prefix", "adopt"]));
+        let worded: Value = serde_json::from_str(&crate::cli::words::say(&v.to_string())).unwrap();
+        assert_eq!(
+            worded["error"]["next_step"],
+            "choose another --prefix, or pass --adopt to take it over"
+        );
+    }
 }

@@ -4,5 +4,6 @@ pub mod args;
 pub mod commands;
 pub mod output;
 pub mod settings;
+pub mod words;
 
 pub use args::Cli;

@@ -13,16 +13,33 @@ use crate::core::model::{ManagedBy, Observed};
 use crate::core::render::{Tone, ToneLine};
 use crate::engine::ops::Status;
 
-/// Writes one line to stdout. A closed stdout (`| head -1`) is not an error worth a panic:
+/// Writes one line to stdout, its references in the CLI's words (flags). A closed stdout (`| head -1`) is not an error worth a panic:
 /// the reader has what it wanted, so the rest is dropped quietly.
 pub fn out(line: impl AsRef<str>) {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", line.as_ref()).and_then(|_| stdout.flush());
+    let line = worded(line.as_ref());
+    let _ = writeln!(stdout, "{line}").and_then(|_| stdout.flush());
 }
 
 /// Writes one line to stderr, ignoring a closed stderr likewise.
 pub fn err(line: impl AsRef<str>) {
-    let _ = writeln!(std::io::stderr().lock(), "{}", line.as_ref());
+    let line = worded(line.as_ref());
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A line with its references in the CLI's words. A JSON document is worded string by string,
+/// so a rendering with a quote in it (`printf %s "$TOKEN"`) stays valid JSON.
+fn worded(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('⟦') {
+        return line.into();
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(mut doc) if line.starts_with(['{', '[']) => {
+            crate::core::words::render_json(&mut doc, &super::words::CliWords);
+            doc.to_string().into()
+        }
+        _ => super::words::say(line),
+    }
 }
 
 /// ANSI colour for a tone (the CLI's theme).
@@ -288,6 +305,18 @@ pub fn status_lines(o: &Observed) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_worded_string_by_string() {
+        let doc = json!({"fix": "⟦pipe apply upstream=gitlab username=me token-stdin⟧", "n": 1})
+            .to_string();
+        let w: Value = serde_json::from_str(&worded(&doc)).unwrap();
+        assert_eq!(
+            w["fix"],
+            "printf %s \"$TOKEN\" | echo-onboard apply --upstream gitlab --username me --token-stdin"
+        );
+        assert_eq!(worded("then ⟦pass adopt⟧"), "then pass --adopt");
+    }
 
     #[test]
     fn bytes() {

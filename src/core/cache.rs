@@ -320,8 +320,8 @@ impl CacheSettingsInput {
             errors.push(err(
                 "mutable-tags",
                 &self.mutable_tags.join(","),
-                "excludes tags from immutability, so it needs --immutable-tags",
-                "--immutable-tags --mutable-tags 'latest*'",
+                "excludes tags from immutability, so it needs ⟦immutable-tags⟧",
+                "latest*",
             ));
         }
         out.mutable_tags = self.mutable_tags.clone();
@@ -1087,8 +1087,8 @@ pub fn plan_template(
     if !fields.is_empty() && !ours && !adopt {
         blockers.push(format!(
             "a repository creation template for prefix {:?} already exists and was not made by \
-             echo-onboard ({}): pass --adopt to let echo-onboard change it, or drop the cache \
-             settings flags to leave it as it is",
+             echo-onboard ({}): ⟦pass adopt⟧ to let echo-onboard change it, or leave the cache \
+             settings out to leave it as it is",
             desired.prefix,
             current.summary()
         ));
@@ -1132,7 +1132,7 @@ pub fn plan_scanning(
         .count();
     if after.scan_type != observed.scan_type && after.scan_type == "ENHANCED" {
         warnings.push(
-            "--scan enhanced switches the whole registry to Amazon Inspector enhanced scanning: \
+            "⟦scan⟧ enhanced switches the whole registry to Amazon Inspector enhanced scanning: \
              a registry-wide cost change (Inspector bills every image it scans, in every \
              repository the filters cover)"
                 .into(),
@@ -1592,7 +1592,10 @@ mod tests {
         let mut theirs = drifted.clone();
         theirs.description = "made by hand".into();
         plan_template(&d, Some(&theirs), false, &mut blockers);
-        assert!(blockers[0].contains("--adopt"), "{blockers:?}");
+        assert!(
+            super::super::words::offers(&blockers[0], super::super::words::Setting::Adopt),
+            "{blockers:?}"
+        );
 
         let scanning = ScanningConfig::default().with_filter("echo/*", &ScanType::Basic);
         let cache_of = |t: &CreationTemplate| CacheObserved {

@@ -182,7 +182,7 @@ pub fn region(region: &str) -> Check {
             Status::Fail,
             format!("{region} is not a region with ECR pull-through cache"),
         )
-        .fix("pass --region with a region code such as eu-west-1")
+        .fix("⟦other region⟧: a region code such as eu-west-1")
     }
 }
 
@@ -204,7 +204,7 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
             ),
         )
         .fix(format!(
-            "run `echo-onboard apply --echo-account <id> --prefix {prefix} --region {}`",
+            "⟦run apply echo-account=<id> prefix={prefix} region={}⟧",
             observed.region
         ));
     };
@@ -238,7 +238,7 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
                 r.upstream_url
             ),
         )
-        .fix("run `echo-onboard plan` to see the repair")
+        .fix("⟦run plan⟧ to see the repair")
         .evidence(ev),
         (Some(want), Some((got, _))) if want != got => Check::new(
             "rule",
@@ -246,7 +246,7 @@ pub fn rule(observed: &Observed, prefix: &str, echo_account: Option<&str>) -> Ch
             Status::Fail,
             format!("rule {prefix} points at account {got}, not Echo's {want}"),
         )
-        .fix("run `echo-onboard plan --echo-account <id>` to see the replacement, then apply")
+        .fix("⟦run plan echo-account=<id>⟧ to see the replacement, then apply")
         .evidence(ev),
         (_, Some((acct, reg))) => Check::new(
             "rule",
@@ -275,7 +275,7 @@ pub fn role(
             Status::Fail,
             "no rule, so no role to check",
         )
-        .fix("create the rule first (`echo-onboard apply`)")];
+        .fix("create the rule first (⟦cmd apply⟧)")];
     };
     if rule.upstream_registry != "ecr" {
         // Only an ECR upstream authenticates with a role.
@@ -291,7 +291,7 @@ pub fn role(
                 rule.prefix
             ),
         )
-        .fix("run `echo-onboard apply --adopt` to give it the role")];
+        .fix("⟦run apply adopt⟧ to give it the role")];
     };
     let Some(role) = role else {
         return vec![Check::new(
@@ -300,10 +300,7 @@ pub fn role(
             Status::Fail,
             format!("role {arn} named by rule {} does not exist", rule.prefix),
         )
-        .fix(format!(
-            "run `echo-onboard apply --prefix {}` to recreate it",
-            rule.prefix
-        ))
+        .fix(format!("⟦run apply prefix={}⟧ to recreate it", rule.prefix))
         .evidence(json!({"role_arn": arn}))];
     };
     let ev = json!({"role_arn": role.arn, "trust_policy": role.trust, "inline_policies": role.inline_policies, "managed_policies": role.managed_policies, "tags": role.tags});
@@ -325,7 +322,7 @@ pub fn role(
                 policy::ECR_PTC_SERVICE
             ),
         )
-        .fix("run `echo-onboard apply` to repair the trust policy")
+        .fix("⟦run apply⟧ to repair the trust policy")
     }
     .evidence(json!({"trust_policy": role.trust}));
     let required = required_role_permissions(rule, own_account, region);
@@ -340,9 +337,9 @@ pub fn role(
             .collect();
         Check::new("role-policy", "Role permissions", Status::Fail, format!("{} is missing {}", role.name, names.join("; ")))
             .fix(if role.managed_policies.is_some() {
-                "run `echo-onboard apply` to restore the policy"
+                "⟦run apply⟧ to restore the policy"
             } else {
-                "run `echo-onboard apply` to restore the policy (attached managed policies could not be read: iam:ListAttachedRolePolicies / iam:GetPolicyVersion denied)"
+                "⟦run apply⟧ to restore the policy (attached managed policies could not be read: iam:ListAttachedRolePolicies / iam:GetPolicyVersion denied)"
             })
     }
     .evidence(ev);
@@ -378,10 +375,10 @@ pub fn cache_settings(observed: &Observed, prefix: &str) -> Check {
         .as_deref()
         .and_then(|a| observed.role_by_arn(a));
     let problem = match (&t.custom_role_arn, role) {
-        (None, _) if needs_role => Some(("the template sets tags or KMS but names no role, so ECR cannot create repositories from it".to_string(), "run `echo-onboard apply` with the cache settings to set the role".to_string())),
+        (None, _) if needs_role => Some(("the template sets tags or KMS but names no role, so ECR cannot create repositories from it".to_string(), "⟦run apply⟧ with the cache settings to set the role".to_string())),
         (Some(arn), Some(r)) if !super::policy::trusts_service(&r.trust, ECR_SERVICE) => Some((
             format!("ECR cannot assume the template's role {arn}: its trust policy does not name {ECR_SERVICE}, so the first pull of a new image fails"),
-            "run `echo-onboard apply` with the cache settings to extend the role's trust".to_string(),
+            "⟦run apply⟧ with the cache settings to extend the role's trust".to_string(),
         )),
         _ => None,
     };
@@ -521,7 +518,7 @@ pub fn upstream_rules(health: &[RuleHealth]) -> Check {
     let title = "Every rule and its credential";
     if !problems.is_empty() {
         Check::new("upstream-rules", title, Status::Fail, problems.join("; "))
-            .fix("for a rule made by echo-onboard run `echo-onboard apply --upstream <name> --prefix <prefix> --username <user> --token-stdin` with a working token; otherwise put username and accessToken in the secret (`aws secretsmanager put-secret-value`)")
+            .fix("for a rule made by echo-onboard ⟦run apply upstream=<name> prefix=<prefix> username=<user> token-stdin⟧ with a working token; otherwise put username and accessToken in the secret (`aws secretsmanager put-secret-value`)")
             .evidence(ev)
     } else if !doubts.is_empty() {
         Check::new("upstream-rules", title, Status::Warn, doubts.join("; "))
@@ -794,16 +791,44 @@ pub fn stack(info: &super::model::StackInfo, failures: &[super::model::StackEven
         )
     });
     match status {
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" => Check::new("stack", "CloudFormation stack", Status::Pass, format!("{} is {status}", info.name)).evidence(ev),
-        s if s.ends_with("_IN_PROGRESS") => Check::new("stack", "CloudFormation stack", Status::Warn, format!("{} is {status}", info.name))
-            .fix("wait for it to finish, then run diagnose again")
-            .evidence(ev),
-        "UPDATE_ROLLBACK_COMPLETE" => Check::new("stack", "CloudFormation stack", Status::Warn, format!("{}'s last update rolled back{}", info.name, last.unwrap_or_default()))
-            .fix("the previous settings are in place; fix the cause and apply again")
-            .evidence(ev),
-        _ => Check::new("stack", "CloudFormation stack", Status::Fail, format!("{} is {status}{}", info.name, last.unwrap_or_default()))
-            .fix(format!("delete it and apply again: `echo-onboard apply --method cloudformation --stack-name {}` offers to", info.name))
-            .evidence(ev),
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" => Check::new(
+            "stack",
+            "CloudFormation stack",
+            Status::Pass,
+            format!("{} is {status}", info.name),
+        )
+        .evidence(ev),
+        s if s.ends_with("_IN_PROGRESS") => Check::new(
+            "stack",
+            "CloudFormation stack",
+            Status::Warn,
+            format!("{} is {status}", info.name),
+        )
+        .fix("wait for it to finish, then run diagnose again")
+        .evidence(ev),
+        "UPDATE_ROLLBACK_COMPLETE" => Check::new(
+            "stack",
+            "CloudFormation stack",
+            Status::Warn,
+            format!(
+                "{}'s last update rolled back{}",
+                info.name,
+                last.unwrap_or_default()
+            ),
+        )
+        .fix("the previous settings are in place; fix the cause and apply again")
+        .evidence(ev),
+        _ => Check::new(
+            "stack",
+            "CloudFormation stack",
+            Status::Fail,
+            format!("{} is {status}{}", info.name, last.unwrap_or_default()),
+        )
+        .fix(format!(
+            "delete it and apply again: ⟦cmd apply method=cloudformation stack-name={}⟧ offers to",
+            info.name
+        ))
+        .evidence(ev),
     }
 }
 
@@ -914,11 +939,11 @@ mod tests {
         let checks = role_checks(&rule, None);
         assert_eq!(checks[0].status, Status::Fail);
         assert!(checks[0].reason.contains("does not exist"));
-        assert!(checks[0]
-            .fix
-            .as_ref()
-            .unwrap()
-            .contains("echo-onboard apply"));
+        let fix = checks[0].fix.as_deref().unwrap();
+        assert!(
+            crate::cli::words::say(fix).contains("`echo-onboard apply --prefix echo`"),
+            "{fix}"
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl FleetInput {
                 "regions",
                 "",
                 "is required: the regions to deploy to in every target account",
-                "--regions eu-west-1,us-east-1",
+                "eu-west-1,us-east-1",
             ));
         }
         for r in &regions {
@@ -225,7 +225,7 @@ impl FleetInput {
             errors.push(err(
                 "upstream",
                 &self.setup.upstream.name,
-                "fleet deploys Echo's rule and role (Echo's stack template); other upstreams are set up per account with `echo-onboard apply`",
+                "fleet deploys Echo's rule and role (Echo's stack template); other upstreams are set up per account with ⟦cmd apply⟧",
                 "echo",
             ));
         }
@@ -255,8 +255,8 @@ impl FleetInput {
                 errors.push(err(
                     "accounts",
                     &accounts.join(","),
-                    "give either --accounts (self-managed) or --org-units (service-managed), not both",
-                    "--org-units ou-ab12-cdef3456",
+                    "give either ⟦accounts⟧ (self-managed) or ⟦org-units⟧ (service-managed), not both",
+                    "ou-ab12-cdef3456",
                 ));
                 None
             }
@@ -264,8 +264,8 @@ impl FleetInput {
                 errors.push(err(
                     "accounts",
                     "",
-                    "a fleet needs targets: --accounts ID,ID (self-managed) or --org-units ou-…,r-… (service-managed)",
-                    "--accounts 111111111111,222222222222",
+                    "a fleet needs targets: ⟦accounts⟧ ID,ID (self-managed) or ⟦org-units⟧ ou-…,r-… (service-managed)",
+                    "111111111111,222222222222",
                 ));
                 None
             }
@@ -296,7 +296,7 @@ impl FleetInput {
             errors.push(err(
                 "admin-role-arn",
                 admin,
-                "is for --accounts (self-managed); --org-units uses StackSets' trusted access instead",
+                "is for ⟦accounts⟧ (self-managed); ⟦org-units⟧ uses StackSets' trusted access instead",
                 "(leave it out)",
             ));
         }
@@ -345,8 +345,8 @@ impl FleetInput {
             errors.push(err(
                 "call-as",
                 "DELEGATED_ADMIN",
-                "applies to service-managed stack sets only (--org-units); a self-managed one is called as SELF from its administration account",
-                "--call-as DELEGATED_ADMIN --org-units ou-ab12-cdef3456",
+                "applies to service-managed stack sets only (⟦org-units⟧); a self-managed one is called as SELF from its administration account",
+                "DELEGATED_ADMIN with ⟦org-units⟧ ou-ab12-cdef3456",
             ));
         }
         match (errors.is_empty(), setup, targets) {
@@ -483,7 +483,7 @@ pub fn plan(
         Some(cur) => {
             if std::mem::discriminant(&cur.permission) != std::mem::discriminant(permission) {
                 blockers.push(format!(
-                    "stack set {} is {} and this fleet is {}: a stack set cannot change its permission model; pass --stack-set-name for a new one, or target it as it was made",
+                    "stack set {} is {} and this fleet is {}: a stack set cannot change its permission model; ⟦other stack-set-name⟧ for a new one, or target it as it was made",
                     cur.name,
                     model_name(&cur.permission),
                     model_name(permission)

@@ -17,4 +17,5 @@ pub mod stacksets;
 pub mod upstream;
 pub mod validate;
 pub mod verify;
+pub mod words;
 pub mod workload;

@@ -102,10 +102,6 @@ pub struct Plan {
     pub blockers: Vec<String>,
 }
 
-/// How a blocker offers to take over what someone else made (`--adopt` in the CLI; the TUI
-/// asks instead).
-pub const ADOPT_OPTION: &str = "--adopt";
-
 impl Plan {
     /// A plan for the observed account and region with nothing in it yet.
     pub fn empty(observed: &Observed) -> Self {
@@ -119,7 +115,9 @@ impl Plan {
     }
     /// Whether taking over what someone else made would lift a blocker.
     pub fn adoptable(&self) -> bool {
-        self.blockers.iter().any(|b| b.contains(ADOPT_OPTION))
+        self.blockers
+            .iter()
+            .any(|b| super::words::offers(b, super::words::Setting::Adopt))
     }
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
@@ -197,7 +195,7 @@ pub fn plan(
         .filter(|r| policy::is_broad(&r.policy))
     {
         p.warnings.push(format!(
-            "broad policy (--broad-policy): role {} may use the cache actions on Resource \"*\", as AWS's documentation and Echo's template have it, instead of only Echo's repositories and yours under the prefix (the least-privilege default)",
+            "broad policy (⟦broad-policy⟧): role {} may use the cache actions on Resource \"*\", as AWS's documentation and Echo's template have it, instead of only Echo's repositories and yours under the prefix (the least-privilege default)",
             role.name
         ));
     }
@@ -254,7 +252,7 @@ pub fn plan(
                 &mut p.warnings,
             )),
             None => p.blockers.push(
-                "the registry's scanning configuration was not read, so --scan-on-push cannot be merged into it: run the plan again".into(),
+                "the registry's scanning configuration was not read, so ⟦scan-on-push⟧ cannot be merged into it: run the plan again".into(),
             ),
         }
     }
@@ -294,15 +292,15 @@ fn plan_role(
             let wanted_prefix = &d.tags[PREFIX_TAG_KEY];
             if &owner_prefix != wanted_prefix && !opts.adopt {
                 blockers.push(format!(
-                    "IAM role {} is already used by echo-onboard for prefix {owner_prefix:?}: pass \
-                     --role-name to create a separate role for prefix {wanted_prefix:?}",
+                    "IAM role {} is already used by echo-onboard for prefix {owner_prefix:?}: \
+                     ⟦other role-name⟧ to create a separate role for prefix {wanted_prefix:?}",
                     role.name
                 ));
             }
         }
         other if !opts.adopt => blockers.push(format!(
-            "IAM role {} already exists and was not created by echo-onboard (managed by {}): pass \
-             --role-name to use another name, or --adopt to let echo-onboard take it over",
+            "IAM role {} already exists and was not created by echo-onboard (managed by {}): \
+             ⟦other role-name⟧ to use another name, or ⟦pass adopt⟧ to let echo-onboard take it over",
             role.name,
             other.label()
         )),
@@ -386,7 +384,7 @@ fn plan_secret(
                 && !super::model::uses_default_secret_key(s.kms_key_id.as_deref()) =>
             {
                 Some(format!(
-                    "is encrypted with KMS key {}, but ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key: make the secret again without --kms-key-id",
+                    "is encrypted with KMS key {}, but ECR reads Chainguard credentials only from a secret under the default aws/secretsmanager key: make the secret again without a KMS key (no `--kms-key-id` to `aws secretsmanager create-secret`)",
                     s.kms_key_id.as_deref().unwrap_or_default()
                 ))
             }
@@ -394,7 +392,7 @@ fn plan_secret(
         };
         if let Some(problem) = problem {
             blockers.push(format!(
-                "--credential-arn {arn} {problem}: the secret must hold a JSON object with username and accessToken"
+                "⟦credential-arn⟧ {arn} {problem}: the secret must hold a JSON object with username and accessToken"
             ));
         }
         return Some(ResourceChange {
@@ -404,7 +402,7 @@ fn plan_secret(
                 .as_ref()
                 .map_or_else(|| arn.clone(), |s| s.name.clone()),
             action: Action::NoOp,
-            reason: Some("your secret (--credential-arn): used as it is, never changed or deleted by echo-onboard".into()),
+            reason: Some("your secret (⟦credential-arn⟧): used as it is, never changed or deleted by echo-onboard".into()),
             fields: vec![],
         });
     };
@@ -424,11 +422,11 @@ fn plan_secret(
     match super::ownership::secret(current, prefix).by {
         ManagedBy::EchoOnboard => {}
         ManagedBy::CloudFormation(stack) | ManagedBy::Stack(stack) => blockers.push(format!(
-            "secret {} belongs to CloudFormation stack {stack}: manage that prefix with --method cloudformation --stack-name {stack}, or choose another --prefix",
+            "secret {} belongs to CloudFormation stack {stack}: manage that prefix with the CloudFormation ⟦method⟧ and stack {stack} (⟦stack-name⟧), or ⟦other prefix⟧",
             current.name
         )),
         _ => blockers.push(format!(
-            "secret {} already exists and was not created by echo-onboard: pass --credential-arn {} to use it (it must hold username and accessToken), or choose another --prefix",
+            "secret {} already exists and was not created by echo-onboard: to use it, give its ARN {} in ⟦credential-arn⟧ (it must hold username and accessToken), or ⟦other prefix⟧",
             current.name, current.arn
         )),
     }
@@ -514,7 +512,7 @@ fn plan_rule(
         // Setting up another upstream writes the template that records the rule as the
         // tool's: for a rule someone else made, that would be a takeover.
         blockers.push(format!(
-            "a pull-through cache rule for prefix {:?} already exists and was not made by echo-onboard ({}: {}; {}): echo-onboard does not claim it; choose another --prefix, or pass --adopt to take it over (teardown would then delete it)",
+            "a pull-through cache rule for prefix {:?} already exists and was not made by echo-onboard ({}: {}; {}): echo-onboard does not claim it; ⟦other prefix⟧, or ⟦pass adopt⟧ to take it over (teardown would then delete it)",
             d.prefix,
             rule.managed_by.describe(),
             rule.owner_proof,
@@ -523,7 +521,7 @@ fn plan_rule(
     } else if differs && !ours && !opts.adopt {
         blockers.push(format!(
             "a pull-through cache rule for prefix {:?} already exists with other settings ({}; managed by {}): \
-             choose another --prefix, pass --adopt to let echo-onboard change it, or delete it with \
+             ⟦other prefix⟧, ⟦pass adopt⟧ to let echo-onboard change it, or delete it with \
              `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {}`",
             d.prefix,
             rule_summary(rule),
@@ -665,14 +663,14 @@ pub fn plan_made_elsewhere(
     };
     if !differences.is_empty() {
         p.blockers.push(format!(
-            "a pull-through cache rule for prefix {:?} already exists with other settings, {who}: {}. To use it, {fix_where}; or choose another --prefix, or pass --adopt to let echo-onboard change it",
+            "a pull-through cache rule for prefix {:?} already exists with other settings, {who}: {}. To use it, {fix_where}; or ⟦other prefix⟧, or ⟦pass adopt⟧ to let echo-onboard change it",
             rule.prefix,
             differences.join("; ")
         ));
     }
     if desired.template.is_some() || desired.scan.is_some() {
         p.blockers.push(format!(
-            "the cache settings would change a setup {who}: drop the cache-settings flags to keep it as it is, or pass --adopt to let echo-onboard change it"
+            "the cache settings would change a setup {who}: leave the cache settings out to keep it as it is, or ⟦pass adopt⟧ to let echo-onboard change it"
         ));
     }
     if let Some(role) = rule
@@ -774,7 +772,7 @@ pub fn plan_shared_role(plan: &mut Plan, desired: &Desired, elsewhere: &RoleUse)
         .collect();
     for r in &clashing {
         plan.blockers.push(format!(
-            "IAM role {} also serves rule {} in {} with upstream {} (upstream prefix {}); this setup              wants {} (upstream prefix {}), and one role policy cannot be changed for one region              without breaking the other: use the same --echo-account/--echo-region/--upstream-prefix,              or pass --role-name to give this region its own role",
+            "IAM role {} also serves rule {} in {} with upstream {} (upstream prefix {}); this setup wants {} (upstream prefix {}), and one role policy cannot be changed for one region without breaking the other: use the same ⟦echo-account⟧, ⟦echo-region⟧ and ⟦upstream-prefix⟧, or ⟦other role-name⟧ to give this region its own role",
             role.name,
             r.rule.prefix,
             r.region,
@@ -935,7 +933,7 @@ pub fn plan_teardown(
     } else if observed.rule(prefix).is_some() {
         // Not listed (that is one call per 1,000 repositories for nothing): they are kept.
         p.warnings.push(format!(
-            "cached repositories under {prefix}/ are kept; pass --delete-cached-repos to delete them with their images"
+            "cached repositories under {prefix}/ are kept; to delete them with their images, ⟦pass delete-cached-repos⟧"
         ));
     }
     p
@@ -1187,7 +1185,7 @@ mod tests {
         let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert_eq!(p.blockers.len(), 1);
         assert!(
-            p.blockers[0].contains("choose another --prefix"),
+            crate::cli::words::say(&p.blockers[0]).contains("choose another --prefix"),
             "{}",
             p.blockers[0]
         );
@@ -1248,7 +1246,8 @@ mod tests {
             "{b}"
         );
         assert!(
-            b.contains("update stack echo-mirror") && b.contains("--adopt"),
+            b.contains("update stack echo-mirror")
+                && super::super::words::offers(&b, super::super::words::Setting::Adopt),
             "{b}"
         );
         // A role that cannot pull is a difference too.
@@ -1516,6 +1515,10 @@ mod tests {
         let mut p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         plan_shared_role(&mut p, &d, &other);
         assert_eq!(p.blockers.len(), 1);
-        assert!(p.blockers[0].contains("--role-name"), "{}", p.blockers[0]);
+        assert!(
+            super::super::words::offers(&p.blockers[0], super::super::words::Setting::RoleName),
+            "{}",
+            p.blockers[0]
+        );
     }
 }

@@ -175,7 +175,7 @@ pub fn is_broad(doc: &PolicyDocument) -> bool {
 
 /// What diagnose and verify suggest when ECR is refused although the least-privilege policy
 /// looks right: nobody can test every resource form ECR may use against real ECR here.
-pub const BROAD_POLICY_HINT: &str = "if the role checks pass and Echo has allowed your account, `echo-onboard apply --broad-policy` gives the role the statements AWS's documentation and Echo's template use (the cache actions on Resource \"*\")";
+pub const BROAD_POLICY_HINT: &str = "if the role checks pass and Echo has allowed your account, ⟦broad-policy⟧ gives the role the statements AWS's documentation and Echo's template use (the cache actions on Resource \"*\")";
 
 const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
 

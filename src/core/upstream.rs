@@ -273,7 +273,7 @@ impl UpstreamInput {
                     errors.push(err(
                         "upstream-url",
                         &self.url,
-                        "is set from --echo-account and --echo-region for --upstream echo",
+                        "is set from ⟦echo-account⟧ and ⟦echo-region⟧ for Echo's upstream",
                         "(leave it out)",
                     ));
                 }
@@ -346,8 +346,8 @@ impl UpstreamInput {
                 errors.push(err(
                     "credential-arn",
                     arn,
-                    "use either --credential-arn or --username with --token-stdin, not both",
-                    "--credential-arn arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",
+                    "use either ⟦credential-arn⟧ or ⟦username⟧ with ⟦token-stdin⟧, not both",
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",
                 ));
                 return None;
             }
@@ -382,7 +382,7 @@ impl UpstreamInput {
                 errors.push(err(
                     "username",
                     "",
-                    format!("is required with --token-stdin: the {kind} user the token belongs to"),
+                    format!("is required with ⟦token-stdin⟧: the {kind} user the token belongs to"),
                     "my-dockerhub-user",
                 ));
                 None
@@ -391,8 +391,11 @@ impl UpstreamInput {
                 errors.push(err(
                     "token-stdin",
                     "",
-                    format!("{kind} needs an access token with --username: pipe it in with --token-stdin"),
-                    "printf %s \"$TOKEN\" | echo-onboard apply --upstream docker-hub --username me --token-stdin",
+                    format!("{kind} needs an access token with ⟦username⟧: ⟦pass token-stdin⟧"),
+                    &format!(
+                        "⟦pipe apply upstream={} username=me token-stdin⟧",
+                        kind.name()
+                    ),
                 ));
                 None
             }
@@ -400,8 +403,8 @@ impl UpstreamInput {
                 errors.push(err(
                     "upstream",
                     kind.name(),
-                    format!("{kind} requires credentials: --username U --token-stdin, or --credential-arn of an existing ecr-pullthroughcache/ secret"),
-                    "printf %s \"$TOKEN\" | echo-onboard apply --upstream docker-hub --username me --token-stdin",
+                    format!("{kind} requires credentials: ⟦username⟧ and ⟦token-stdin⟧, or ⟦credential-arn⟧ of an existing ecr-pullthroughcache/ secret"),
+                    &format!("⟦pipe apply upstream={} username=me token-stdin⟧", kind.name()),
                 ));
                 None
             }
@@ -454,7 +457,11 @@ mod tests {
     fn private_upstreams_need_a_credential() {
         let e = input("docker-hub").validate().unwrap_err();
         assert_eq!(e[0].field, "upstream");
-        assert!(e[0].rule.contains("--token-stdin"), "{}", e[0]);
+        assert!(
+            crate::cli::words::say(&e[0].rule).contains("--token-stdin"),
+            "{}",
+            e[0]
+        );
         let mut i = input("docker-hub");
         i.username = "me".into();
         assert_eq!(i.validate().unwrap_err()[0].field, "token-stdin");

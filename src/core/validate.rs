@@ -22,10 +22,15 @@ pub struct FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The field as a reference, so each front end names it its way (flag, form field).
+        match super::words::Setting::from_id(self.field) {
+            Some(s) => write!(f, "{s}")?,
+            None => write!(f, "{}", self.field)?,
+        }
         write!(
             f,
-            "--{} {:?} is invalid: {} (example: {})",
-            self.field, self.value, self.rule, self.example
+            " {:?} is invalid: {} (example: {})",
+            self.value, self.rule, self.example
         )
     }
 }
@@ -430,8 +435,8 @@ impl SetupInput {
                 err(
                     field,
                     &value,
-                    "needs a role for ECR to assume when it creates repositories, and only --upstream echo has one",
-                    "--immutable-tags, --expire-untagged-after, --keep-last, --repository-policy and --scan-on-push work for every upstream",
+                    "needs a role for ECR to assume when it creates repositories, and only Echo's upstream has one",
+                    "⟦immutable-tags⟧, ⟦expire-untagged-after⟧, ⟦keep-last⟧, ⟦repository-policy⟧ and ⟦scan-on-push⟧ work for every upstream",
                 )
             }));
         }
@@ -439,8 +444,8 @@ impl SetupInput {
             errors.push(err(
                 "broad-policy",
                 "true",
-                "applies to the role of --upstream echo; other upstreams have no role",
-                "--upstream echo --broad-policy",
+                "applies to the role of Echo's upstream; other upstreams have no role",
+                "⟦upstream⟧ echo with ⟦broad-policy⟧",
             ));
         }
         let cache = match self.cache.validate() {
@@ -480,7 +485,7 @@ impl SetupInput {
                 errors.push(err(
                     "upstream-prefix",
                     u.as_str(),
-                    "can be set only when --prefix is not ROOT",
+                    "can be set only when ⟦prefix⟧ is not ROOT",
                     "ROOT",
                 ));
             }

@@ -149,7 +149,7 @@ pub fn explain(failure: PullFailure, oci_code: &str, detail: &str, p: &Pull<'_>)
                 "{} is not in Echo's registry, or Echo has not allowed account {account} yet ({oci_code}: {detail})",
                 image.display()
             ),
-            next_step: format!("check the image name and tag in Echo's catalog (without the cache prefix); if they are right, ask Echo to grant this account access, then run `echo-onboard diagnose`; {}", crate::core::policy::BROAD_POLICY_HINT),
+            next_step: format!("check the image name and tag in Echo's catalog (without the cache prefix); if they are right, ask Echo to grant this account access, then ⟦run diagnose⟧; {}", crate::core::policy::BROAD_POLICY_HINT),
         },
         PullFailure::Archived => Explained {
             code: "ImageArchived",
@@ -164,12 +164,12 @@ pub fn explain(failure: PullFailure, oci_code: &str, detail: &str, p: &Pull<'_>)
         PullFailure::Unreachable => Explained {
             code: "RegistryUnreachable",
             message: detail.to_string(),
-            next_step: format!("check the network path to {account}.dkr.ecr.{region}.amazonaws.com (VPC endpoint: pass its URL with --registry-url)"),
+            next_step: format!("check the network path to {account}.dkr.ecr.{region}.amazonaws.com (VPC endpoint: give its URL in ⟦registry-url⟧)"),
         },
         _ => Explained {
             code: "PullFailed",
             message: format!("the pull of {pull} failed ({oci_code}: {detail})"),
-            next_step: "run `echo-onboard diagnose` for the rule, its role and its upstream".into(),
+            next_step: "⟦run diagnose⟧ for the rule, its role and its upstream".into(),
         },
     }
 }

@@ -337,10 +337,10 @@ fn add_rule_hint(registry: &str) -> String {
     };
     match kind {
         Some(UpstreamKind::Echo) => format!(
-            "{registry} is an ECR registry: if it is Echo's, `echo-onboard apply --echo-account <its account>`; otherwise it stays as it is"
+            "{registry} is an ECR registry: if it is Echo's, ⟦cmd apply echo-account=<its-account>⟧; otherwise it stays as it is"
         ),
         Some(k) => format!(
-            "add a rule for it: `echo-onboard apply --upstream {} --prefix {}` (then run this again)",
+            "add a rule for it: ⟦cmd apply upstream={} prefix={}⟧ (then run this again)",
             k.name(),
             k.name()
         ),

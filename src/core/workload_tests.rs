@@ -181,13 +181,16 @@ fn every_reference_is_accounted_for() {
     match t.map("nginx:1.27") {
         Mapping::Uncovered { registry, fix } => {
             assert_eq!(registry, "docker.io");
-            assert!(fix.contains("--upstream docker-hub"), "{fix}");
+            assert!(
+                crate::cli::words::say(&fix).contains("--upstream docker-hub"),
+                "{fix}"
+            );
         }
         other => panic!("{other:?}"),
     }
     match t.map("ghcr.io/a/b:1") {
         Mapping::Uncovered { fix, .. } => assert!(
-            fix.contains("--upstream github-container-registry"),
+            crate::cli::words::say(&fix).contains("--upstream github-container-registry"),
             "{fix}"
         ),
         other => panic!("{other:?}"),

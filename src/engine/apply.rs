@@ -944,7 +944,7 @@ pub(crate) async fn validate_after_writes(
     tx: &EventSender,
 ) -> ValidationReport {
     let prefix = &desired.rule.prefix;
-    let later = format!("check it later with `echo-onboard diagnose --prefix {prefix}`");
+    let later = format!("check it later with ⟦cmd diagnose prefix={prefix}⟧");
     match validate_with_retry(aws, prefix, opts, label, tx).await {
         Ok(v) if v.is_valid => ValidationReport::valid(),
         Ok(v) => {
@@ -975,7 +975,7 @@ pub(crate) async fn validate_after_writes(
         }
         Err(e) => {
             let next_step = format!(
-                "{later} (it needs ecr:ValidatePullThroughCacheRule; a pull through the rule, `echo-onboard verify --prefix {prefix}`, proves it too)"
+                "{later} (it needs ecr:ValidatePullThroughCacheRule; a pull through the rule, ⟦cmd verify prefix={prefix}⟧, proves it too)"
             );
             emit(
                 tx,

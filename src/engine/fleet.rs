@@ -132,13 +132,13 @@ async fn organization_preflight(aws: &dyn Aws, fleet: &Fleet, account: &str, pla
     let delegated = fleet.call_as.is_some();
     if management && delegated {
         return plan.blockers.push(format!(
-            "account {account} is the management account of {}: call as SELF (drop --call-as DELEGATED_ADMIN)",
+            "account {account} is the management account of {}: call as SELF (⟦call-as⟧ SELF)",
             org.id
         ));
     }
     if !management && !delegated {
         return plan.blockers.push(format!(
-            "account {account} is not the management account of {} (that is {}): run from the management account, or from a delegated administrator for StackSets with --call-as DELEGATED_ADMIN",
+            "account {account} is not the management account of {} (that is {}): run from the management account, or from a delegated administrator for StackSets with ⟦call-as⟧ DELEGATED_ADMIN",
             org.id, org.management_account
         ));
     }
@@ -160,7 +160,7 @@ async fn organization_preflight(aws: &dyn Aws, fleet: &Fleet, account: &str, pla
     if let Targets::OrgUnits(ous) = &fleet.targets {
         if ous.iter().any(|o| o.starts_with("r-")) {
             plan.warnings.push(format!(
-                "StackSets does not deploy service-managed instances to the management account {}: set it up there with `echo-onboard apply` if it pulls images too",
+                "StackSets does not deploy service-managed instances to the management account {}: set it up there with ⟦cmd apply⟧ if it pulls images too",
                 org.management_account
             ));
         }
@@ -428,7 +428,7 @@ async fn finish(
                 .cloned()
                 .collect(),
             watch: format!(
-                "echo-onboard fleet status --stack-set-name {name} (or `aws cloudformation describe-stack-set-operation --stack-set-name {name} --operation-id {}`); `{retry_command}` waits for it, then applies what is left",
+                "⟦cmd fleet-status stack-set-name={name}⟧ (or `aws cloudformation describe-stack-set-operation --stack-set-name {name} --operation-id {}`); then {retry_command}: it waits for it, then applies what is left",
                 op.id
             ),
         };
@@ -636,7 +636,7 @@ pub async fn teardown(
         return Err(Failure::of(Problem::new(
             "StackSetNotFound",
             format!("stack set {name} does not exist in {}", aws.region()),
-            "check --stack-set-name and --region (the stack set's home region)",
+            "check ⟦stack-set-name⟧ and ⟦region⟧ (the stack set's home region)",
         )));
     };
     let instances = aws.list_stack_instances(name, call_as).await?;

@@ -167,7 +167,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
             field: "role-name",
             value: setup.role_name.to_string(),
             rule: format!(
-                "must be at most {} characters with --method cloudformation (the stack appends -<region> to stay unique across regions)",
+                "must be at most {} characters with the CloudFormation ⟦method⟧ (the stack appends -<region> to stay unique across regions)",
                 crate::cfn::MAX_STACK_ROLE_BASE
             ),
             example: DEFAULT_ROLE_NAME.into(),
@@ -196,7 +196,7 @@ pub async fn plan(aws: &dyn Aws, req: &PlanRequest) -> OpResult<Arc<Planned>> {
                         field,
                         value,
                         rule: format!("is applied by the API method only ({why})"),
-                        example: "--method api".into(),
+                        example: "api".into(),
                     })
                     .collect(),
             )));
@@ -448,7 +448,7 @@ pub async fn apply(
                 let mut error = Problem::from(f.error);
                 if !f.remaining.is_empty() {
                     error.next_step = format!(
-                        "{}; then run `echo-onboard apply` again (it converges from what is left) or `echo-onboard teardown --prefix {}`",
+                        "{}; then ⟦run apply⟧ again (it converges from what is left) or ⟦cmd teardown prefix={}⟧",
                         error.next_step, p.desired.rule.prefix
                     );
                 }
@@ -576,6 +576,15 @@ pub enum Owner {
     Nothing,
 }
 
+/// Why a teardown leaves a rule handed over to infrastructure code alone, and the way out.
+pub fn handed_over(prefix: &str, region: &str, tool: &str) -> Problem {
+    Problem::new(
+        "ManagedByIaC",
+        format!("rule {prefix} in {region} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}"),
+        format!("remove it with {tool} (e.g. `terraform destroy`), or ⟦pass force⟧ to delete it with echo-onboard anyway"),
+    )
+}
+
 /// A teardown plan with everything needed to carry it out.
 #[derive(Debug, Clone)]
 pub struct TeardownPlanned {
@@ -699,11 +708,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
             _ => None,
         }) {
             if !req.force {
-                return Err(Failure::of(Problem::new(
-                    "ManagedByIaC",
-                    format!("rule {prefix} in {} was handed over to {tool} (its role is tagged managed-by={tool}), so teardown leaves it to {tool}", observed.region),
-                    format!("remove it with {tool} (e.g. `terraform destroy`), or pass --force to delete it with echo-onboard anyway"),
-                )));
+                return Err(Failure::of(handed_over(&prefix, &observed.region, &tool)));
             }
             // Forced: treat the rule and its role as this tool's.
             take_back(&mut observed, &prefix);
@@ -729,7 +734,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                     return Err(Failure::of(Problem::new(
                         "NotManagedByEchoOnboard",
                         format!("rule {prefix} in {region} was made by stack {stack_name}, not echo-onboard, so teardown leaves it alone"),
-                        format!("delete the stack with `aws cloudformation delete-stack --stack-name {stack_name} --region {region}` (cached repositories are kept), or pass --adopt to let echo-onboard delete it through the stack"),
+                        format!("delete the stack with `aws cloudformation delete-stack --stack-name {stack_name} --region {region}` (cached repositories are kept), or ⟦pass adopt⟧ to let echo-onboard delete it through the stack"),
                     )));
                 }
                 match aws.describe_stack(&stack_name).await? {
@@ -751,7 +756,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
             Some(ManagedBy::Other) if req.adopt => {
                 for r in observed.rules.iter_mut().filter(|r| r.prefix == prefix) {
                     r.managed_by = ManagedBy::EchoOnboard;
-                    r.owner_proof = "taken over with --adopt".into();
+                    r.owner_proof = "taken over (⟦adopt⟧)".into();
                 }
                 let role = rule
                     .as_ref()
@@ -771,7 +776,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                         r.role_arn.as_deref().unwrap_or("none"),
                         r.owner_proof
                     ),
-                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept), or pass --adopt to let echo-onboard delete it"),
+                    format!("delete it with `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} --region {region}` if it is no longer needed (cached repositories are kept), or ⟦pass adopt⟧ to let echo-onboard delete it"),
                 )));
             }
             None => {
@@ -798,7 +803,7 @@ pub async fn plan_teardown(aws: &dyn Aws, req: &TeardownRequest) -> OpResult<Tea
                             return Err(Failure::of(Problem::new(
                                 "NotManagedByEchoOnboard",
                                 format!("stack {} in {region} (prefix {prefix}, {}) was not made by echo-onboard, so teardown leaves it alone", info.name, info.status),
-                                format!("delete it with `aws cloudformation delete-stack --stack-name {} --region {region}`, or pass --adopt to let echo-onboard delete it", info.name),
+                                format!("delete it with `aws cloudformation delete-stack --stack-name {} --region {region}`, or ⟦pass adopt⟧ to let echo-onboard delete it", info.name),
                             )));
                         }
                         Owner::Stack(info)
@@ -1092,7 +1097,7 @@ pub async fn export(aws: &dyn Aws, req: &ExportRequest) -> OpResult<Exported> {
         return Err(Failure::of(Problem::invalid(vec![FieldError {
             field: "upstream",
             value: setup.upstream.kind.to_string(),
-            rule: "export writes the Echo rule and its role; other upstreams are set up with `echo-onboard apply`".into(),
+            rule: "export writes the Echo rule and its role; other upstreams are set up with ⟦cmd apply⟧".into(),
             example: "echo".into(),
         }])));
     }
@@ -1179,7 +1184,7 @@ pub fn verify_input(req: &VerifyRequest) -> OpResult<(ImageRef, RepoPrefix)> {
                 image.display()
             ),
             format!(
-                "pull by tag first: `echo-onboard verify --image {}:<tag> --prefix {prefix}`; later pulls by digest work",
+                "pull by tag first: ⟦cmd verify image={}:<tag> prefix={prefix}⟧; later pulls by digest work",
                 image.name
             ),
         )));
@@ -1211,7 +1216,7 @@ pub async fn verify(aws: &dyn Aws, req: &VerifyRequest) -> OpResult<Verified> {
                     here.join(", ")
                 }
             ),
-            format!("set it up with `echo-onboard apply --prefix {prefix} --region {region}`, or pass --prefix with one of the rules here"),
+            format!("set it up with ⟦cmd apply prefix={prefix} region={region}⟧, or ⟦other prefix⟧: one of the rules here"),
         )));
     }
     // Unknown (e.g. DescribeImages denied) counts as existing: never claim a creation.
@@ -1268,10 +1273,12 @@ pub async fn diagnose(aws: &dyn Aws, req: &DiagnoseRequest) -> Report {
 }
 
 /// Writes the support bundle (mode 0600) to `path`, or to the state directory when `None`.
+/// Writes the support bundle, its fixes in the words of the front end that asked for it.
 pub fn write_bundle(
     report: &Report,
     settings: serde_json::Value,
     path: Option<&Path>,
+    words: &dyn crate::core::words::Words,
 ) -> Result<PathBuf, Problem> {
     let path = match path {
         Some(p) => p.to_path_buf(),
@@ -1281,7 +1288,7 @@ pub fn write_bundle(
                 Problem::new(
                     "BundleNotWritten",
                     format!("cannot create {}: {e}", dir.display()),
-                    "pass --output with a writable path",
+                    "⟦other output⟧: a writable path",
                 )
             })?;
             dir.join(format!(
@@ -1290,13 +1297,51 @@ pub fn write_bundle(
             ))
         }
     };
-    let doc = bundle::build(report, settings, bundle::log_tail());
+    let mut doc = bundle::build(report, settings, bundle::log_tail());
+    crate::core::words::render_json(&mut doc, words);
     bundle::write(&path, &doc).map_err(|e| {
         Problem::new(
             "BundleNotWritten",
             format!("cannot write the bundle to {}: {e}", path.display()),
-            "pass --output with a writable path",
+            "⟦other output⟧: a writable path",
         )
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::checks::{Check, Status};
+    use crate::core::words::{Cmd, Setting, Verb, Words};
+
+    struct Flags;
+    impl Words for Flags {
+        fn setting(&self, _: Verb, s: Setting) -> String {
+            format!("--{}", s.id())
+        }
+        fn command(&self, _: Verb, c: Cmd, _: &[(Setting, String)]) -> String {
+            format!("`echo-onboard {}`", c.id())
+        }
+    }
+
+    /// The bundle is a document for people: its fixes are worded, no placeholder is left.
+    #[test]
+    fn the_bundle_is_written_in_the_callers_words() {
+        let report = Report {
+            checks: vec![Check::new("role", "Role", Status::Fail, "the role is gone")
+                .fix("⟦run apply⟧ with ⟦other role-name⟧")],
+            observed: None,
+            plan: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        write_bundle(&report, serde_json::json!({}), Some(&path), &Flags).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("`echo-onboard apply` with --role-name"),
+            "{text}"
+        );
+        assert!(!text.contains('⟦'), "{text}");
+    }
 }

@@ -401,7 +401,7 @@ pub async fn plan(
             .map(|_| s)
     }) {
         p.blockers.push(format!(
-            "stack {stack_name} holds the rule for prefix {} (another upstream): updating it would replace that rule; pass another --stack-name, or leave it out for the default",
+            "stack {stack_name} holds the rule for prefix {} (another upstream): updating it would replace that rule; ⟦other stack-name⟧, or leave it out for the default",
             other.parameters.get("RepositoryNamePrefix").map(String::as_str).unwrap_or("?")
         ));
     }
@@ -412,7 +412,7 @@ pub async fn plan(
     }) {
         if secret.managed_by() != ours {
             p.blockers.push(format!(
-                "secret {} already exists outside stack {stack_name} (managed by {}): the stack makes its own; tear the other down first (`echo-onboard teardown --prefix {}` if echo-onboard made it), or pass --credential-arn {} to use it",
+                "secret {} already exists outside stack {stack_name} (managed by {}): the stack makes its own; tear the other down first (⟦cmd teardown prefix={}⟧ if echo-onboard made it), or give {} in ⟦credential-arn⟧ to use it",
                 secret.name,
                 secret.managed_by().label(),
                 desired.rule.prefix,
@@ -435,7 +435,7 @@ pub async fn plan(
         .filter(|t| wants_template && t.managed_by() != ours)
     {
         p.blockers.push(format!(
-            "a repository creation template for prefix {:?} already exists outside stack {stack_name} (managed by {}): the stack makes its own; delete it first (`aws ecr delete-repository-creation-template --prefix {}`) or pick another --prefix",
+            "a repository creation template for prefix {:?} already exists outside stack {stack_name} (managed by {}): the stack makes its own; delete it first (`aws ecr delete-repository-creation-template --prefix {}`) or ⟦other prefix⟧",
             t.prefix,
             t.managed_by().label(),
             t.prefix
@@ -447,7 +447,7 @@ pub async fn plan(
     if let Some(rule) = observed.rule(&desired.rule.prefix) {
         if rule.managed_by != ours {
             p.blockers.push(format!(
-                "a pull-through cache rule for prefix {:?} already exists outside stack {stack_name} (managed by {}, upstream {}): pick another --prefix; or remove it (`echo-onboard teardown --prefix {}` if echo-onboard made it, else `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {region}`; cached repositories are kept) so the stack can adopt the prefix",
+                "a pull-through cache rule for prefix {:?} already exists outside stack {stack_name} (managed by {}, upstream {}): ⟦other prefix⟧; or remove it (⟦cmd teardown prefix={}⟧ if echo-onboard made it, else `aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {} --region {region}`; cached repositories are kept) so the stack can adopt the prefix",
                 rule.prefix, rule.managed_by.label(), rule.upstream_url, rule.prefix, rule.prefix
             ));
         }
@@ -455,7 +455,7 @@ pub async fn plan(
     if let Some(role) = &observed.role {
         if role.managed_by() != ours {
             p.blockers.push(format!(
-                "IAM role {} already exists outside stack {stack_name} (managed by {}): pass --role-name to let the stack create its own role, or delete that role first",
+                "IAM role {} already exists outside stack {stack_name} (managed by {}): ⟦other role-name⟧ to let the stack create its own role, or delete that role first",
                 role.name,
                 role.managed_by().label()
             ));
@@ -973,19 +973,19 @@ async fn failure(
         None => format!("stack {name} ended in {status}"),
     };
     // Exactly what the next apply (or teardown) plans for this state.
-    let apply = format!("echo-onboard apply --method cloudformation --stack-name {name}");
+    let apply = format!("⟦run apply method=cloudformation stack-name={name}⟧");
     let next_step = match status {
         "ROLLBACK_COMPLETE" | "CREATE_FAILED" => format!(
-            "the stack must be deleted before it can be created again: fix the cause, then run `{apply}` (it deletes the failed stack and creates it again) or `echo-onboard teardown --stack-name {name}`"
+            "the stack must be deleted before it can be created again: fix the cause, then {apply} (it deletes the failed stack and creates it again) or ⟦cmd teardown stack-name={name}⟧"
         ),
         "ROLLBACK_FAILED" => format!(
-            "the stack must be deleted before it can be created again: run `{apply}` (it deletes the stack, retrying what the rollback could not delete, and creates it again) or `echo-onboard teardown --stack-name {name}`"
+            "the stack must be deleted before it can be created again: {apply} (it deletes the stack, retrying what the rollback could not delete, and creates it again) or ⟦cmd teardown stack-name={name}⟧"
         ),
         "DELETE_FAILED" => format!(
-            "run `{apply}` or `echo-onboard teardown --stack-name {name}` again: it deletes the stack retaining what could not be deleted, and names each retained resource with the command that removes it"
+            "{apply} or ⟦cmd teardown stack-name={name}⟧ again: it deletes the stack retaining what could not be deleted, and names each retained resource with the command that removes it"
         ),
         "UPDATE_ROLLBACK_FAILED" => format!(
-            "run `{apply}`: it continues the rollback (ContinueUpdateRollback), then plan again"
+            "{apply}: it continues the rollback (ContinueUpdateRollback), then plan again"
         ),
         "UPDATE_ROLLBACK_COMPLETE" => "the stack rolled back to its previous state and nothing changed: fix the cause and apply again".to_string(),
         _ => format!("look at the stack events: aws cloudformation describe-stack-events --stack-name {name}"),
@@ -1006,7 +1006,7 @@ fn stale(name: &str, why: &str) -> StackFailure {
             "stack {name} changed since the plan ({why}): the reviewed change set was not executed and nothing was changed"
         ),
         stack_status: None,
-        next_step: "review the new plan (`echo-onboard plan --method cloudformation`), then apply again".into(),
+        next_step: "review the new plan (⟦cmd plan method=cloudformation⟧), then apply again".into(),
     }
 }
 
@@ -1200,7 +1200,7 @@ fn disappeared(name: &str) -> StackFailure {
         code: "StackDisappeared".into(),
         message: format!("stack {name} disappeared"),
         stack_status: None,
-        next_step: "run `echo-onboard status`".into(),
+        next_step: "⟦run status⟧".into(),
     }
 }
 
@@ -1229,8 +1229,7 @@ async fn second_step(
     tx: &EventSender,
 ) -> Result<StackInfo, StackFailure> {
     let name = planned.request.name.as_str();
-    let gap = |step: &str| {
-        StackFailure {
+    let gap = |step: &str| StackFailure {
         code: "StepwiseIncomplete".into(),
         message: format!(
             "stack {name} ran the first of two updates ({} removed) but {step}",
@@ -1238,10 +1237,9 @@ async fn second_step(
         ),
         stack_status: Some("UPDATE_COMPLETE".into()),
         next_step: format!(
-            "run `echo-onboard apply --method cloudformation --stack-name {name}` again: it plans adding {} back",
+            "⟦run apply method=cloudformation stack-name={name}⟧ again: it plans adding {} back",
             removed.join(", ")
         ),
-    }
     };
     emit(
         tx,
@@ -1528,7 +1526,7 @@ pub async fn delete_with_repositories(
                 ),
                 stack_status: Some(stack.status.clone()),
                 next_step: format!(
-                    "run the teardown again with --delete-cached-repos --prefix {}",
+                    "⟦run teardown delete-cached-repos prefix={}⟧ again",
                     stack
                         .parameters
                         .get("RepositoryNamePrefix")

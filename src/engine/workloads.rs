@@ -495,7 +495,7 @@ fn explain_failure(
         let upstream = rule.map(|r| r.upstream_url.as_str()).unwrap_or_default();
         return (
             format!("{} is not in {upstream}, or the rule {prefix} cannot read it ({}: {})", image.display(), e.code, e.message),
-            format!("check the image name and tag at {upstream}; then `echo-onboard diagnose --prefix {prefix}` checks the rule and its credential"),
+            format!("check the image name and tag at {upstream}; then ⟦cmd diagnose prefix={prefix}⟧ checks the rule and its credential"),
         );
     }
     let x = explain(
@@ -619,7 +619,7 @@ pub async fn policy(aws: &dyn Aws, kind: PolicyKind) -> OpResult<(String, Table)
                 "no pull-through cache rule in {}: a policy would rewrite nothing",
                 aws.region()
             ),
-            "set one up first: `echo-onboard apply`",
+            "set one up first: ⟦cmd apply⟧",
         )));
     }
     let doc = match kind {

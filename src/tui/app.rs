@@ -11,7 +11,7 @@ use super::keys::{self, Binding, Cmd};
 use super::prefs::Prefs;
 use super::profiles::ProfileEntry;
 use super::screens::apply::ApplyScreen;
-use super::screens::dashboard::Dashboard;
+use super::screens::dashboard::{CheckedBy, Dashboard, RuleCheck};
 use super::screens::diagnostics::DiagScreen;
 use super::screens::done::DoneScreen;
 use super::screens::echo::EchoStep;
@@ -205,7 +205,7 @@ impl App {
     // --- messages -------------------------------------------------------------------
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
+        match super::words::in_tui_words(msg) {
             Msg::Key(k) => return self.on_key(k),
             Msg::Resize(w, h) => self.size = (w, h),
             // A pasted value goes into the focused field as typed, one line of it: an account
@@ -274,7 +274,16 @@ impl App {
                 self.dashboard.loading = false;
                 self.dashboard.error = Some(e);
             }
-            Msg::Validations(v) => self.dashboard.checks.extend(v),
+            Msg::Validations(v) => {
+                for (key, check) in v {
+                    self.dashboard
+                        .checked(key, check, CheckedBy::Refresh, self.now);
+                }
+            }
+            Msg::Validated(key, check) => {
+                self.dashboard
+                    .checked(key, check, CheckedBy::Apply, self.now);
+            }
             Msg::Images {
                 region,
                 repo,
@@ -319,6 +328,13 @@ impl App {
                 }
             }
             Msg::Diagnosed(report) => {
+                if let Some(d) = self.diagnostics.as_ref() {
+                    if let Some(check) = diagnosed_validation(&report) {
+                        let key = (d.region.clone(), d.prefix.clone());
+                        self.dashboard
+                            .checked(key, check, CheckedBy::Diagnose, self.now);
+                    }
+                }
                 if let Some(d) = self.diagnostics.as_mut() {
                     d.diagnosed(report);
                 }
@@ -818,10 +834,41 @@ impl App {
                 self.warm = Some(WarmScreen::new(&region, self.session.is_sandbox()));
                 Out::none()
             }
-            (Cmd::Teardown | Cmd::Verify | Cmd::Diagnose, None) => Out::none(),
+            (Cmd::Copy, Some((region, rule))) => {
+                // The role ARN is what users paste (into Echo's allow-list, a policy); a rule
+                // with no role copies its pull address instead.
+                let (what, text) = match &rule.role_arn {
+                    Some(arn) => ("role ARN", arn.clone()),
+                    None => (
+                        "pull address",
+                        format!(
+                            "{}.dkr.ecr.{region}.amazonaws.com/{}/",
+                            self.session
+                                .identity
+                                .as_ref()
+                                .map_or("", |i| i.account.as_str()),
+                            rule.prefix
+                        ),
+                    ),
+                };
+                self.dashboard.copied = Some(format!("{what} {text}"));
+                Out::effect(Effect::Copy(text))
+            }
+            (Cmd::Teardown | Cmd::Verify | Cmd::Diagnose | Cmd::Copy, None) => Out::none(),
             _ => self.dashboard.on_cmd(cmd),
         }
     }
+}
+
+/// What the diagnostics' ECR validation check found, as the dashboard shows it.
+fn diagnosed_validation(report: &crate::engine::diagnose::Report) -> Option<RuleCheck> {
+    use crate::core::checks::Status;
+    let c = report.checks.iter().find(|c| c.id == "validate")?;
+    Some(match c.status {
+        Status::Pass => RuleCheck::Valid,
+        Status::Fail => RuleCheck::Invalid(super::words::said(&c.reason)),
+        Status::Warn => RuleCheck::Unknown(super::words::said(&c.reason)),
+    })
 }
 
 #[cfg(test)]

@@ -880,3 +880,167 @@ mod screens {
         assert_eq!(a.screen, Screen::Teardown);
     }
 }
+
+/// The latest validation of a rule, whoever ran it (apply, diagnose, the dashboard's
+/// refresh), and the copy key on every screen users copy from.
+mod checked_and_copied {
+    use super::*;
+    use crate::core::checks::{Check, Status};
+    use crate::core::model::ManagedBy;
+    use crate::tui::screens::dashboard::{CheckedBy, RuleCheck};
+
+    fn key(a: &mut App, c: char) -> Vec<Effect> {
+        a.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    }
+
+    fn rule(prefix: &str, upstream: &str, role: Option<&str>) -> CacheRule {
+        CacheRule {
+            prefix: prefix.into(),
+            upstream_registry: upstream.into(),
+            upstream_url: "registry-1.docker.io".into(),
+            upstream_prefix: "ROOT".into(),
+            role_arn: role.map(str::to_string),
+            credential_arn: None,
+            created_at: None,
+            managed_by: ManagedBy::EchoOnboard,
+            owner_proof: String::new(),
+        }
+    }
+
+    fn dashboard(rules: Vec<CacheRule>) -> App {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.session.identity = Some(Identity {
+            account: "210987654321".into(),
+            arn: "arn:aws:sts::210987654321:user/me".into(),
+        });
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Dashboard(Ok(account(Observed {
+            identity: a.session.identity.clone().unwrap(),
+            region: "eu-west-1".into(),
+            rules,
+            role: None,
+            roles: vec![],
+            repositories: vec![],
+            cache: Default::default(),
+            secret: None,
+        }))));
+        a
+    }
+
+    fn key_of(prefix: &str) -> (String, String) {
+        ("eu-west-1".into(), prefix.into())
+    }
+
+    #[test]
+    fn apply_and_diagnose_results_are_the_dashboards_latest() {
+        let mut a = dashboard(vec![rule("docker-hub", "docker-hub", None)]);
+        let t0 = a.now;
+        // Apply validated the Docker Hub rule (the refresh checks only ECR upstreams).
+        a.update(Msg::Validated(key_of("docker-hub"), RuleCheck::Valid));
+        let c = &a.dashboard.checks[&key_of("docker-hub")];
+        assert_eq!(
+            (c.by, &c.check, c.at),
+            (CheckedBy::Apply, &RuleCheck::Valid, t0)
+        );
+
+        // Two minutes later the diagnostics find it invalid: that is the latest word.
+        a.update(Msg::Tick(t0 + chrono::Duration::minutes(2)));
+        a.diagnostics = Some(DiagScreen::new("eu-west-1", "docker-hub"));
+        a.update(Msg::Diagnosed(Shared::new(Report {
+            checks: vec![Check::new(
+                "validate",
+                "ECR validation",
+                Status::Fail,
+                "ValidatePullThroughCacheRule: not valid: denied",
+            )],
+            observed: None,
+            plan: None,
+        })));
+        let c = &a.dashboard.checks[&key_of("docker-hub")];
+        assert_eq!(c.by, CheckedBy::Diagnose);
+        assert!(matches!(&c.check, RuleCheck::Invalid(w) if w.contains("denied")));
+
+        // A refresh answer that was asked before (stamped earlier) does not replace it.
+        a.dashboard.checked(
+            key_of("docker-hub"),
+            RuleCheck::Valid,
+            CheckedBy::Refresh,
+            t0,
+        );
+        assert_eq!(
+            a.dashboard.checks[&key_of("docker-hub")].by,
+            CheckedBy::Diagnose
+        );
+        // A later refresh does.
+        a.update(Msg::Tick(t0 + chrono::Duration::minutes(3)));
+        a.update(Msg::Validations(vec![(
+            key_of("docker-hub"),
+            RuleCheck::Valid,
+        )]));
+        let c = &a.dashboard.checks[&key_of("docker-hub")];
+        assert_eq!((c.by, &c.check), (CheckedBy::Refresh, &RuleCheck::Valid));
+    }
+
+    #[test]
+    fn c_copies_the_role_arn_on_the_dashboard() {
+        let arn = "arn:aws:iam::210987654321:role/echo-pullthrough-cache-role";
+        let mut a = dashboard(vec![rule("echo", "ecr", Some(arn))]);
+        assert_eq!(key(&mut a, 'c'), vec![Effect::Copy(arn.into())]);
+        assert_eq!(
+            a.dashboard.copied.as_deref(),
+            Some(&*format!("role ARN {arn}"))
+        );
+        // A rule without a role copies where to pull from.
+        let mut a = dashboard(vec![rule("docker-hub", "docker-hub", None)]);
+        assert_eq!(
+            key(&mut a, 'c'),
+            vec![Effect::Copy(
+                "210987654321.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/".into()
+            )]
+        );
+        // No rule, nothing to copy.
+        let mut a = dashboard(vec![]);
+        assert!(key(&mut a, 'c').is_empty());
+    }
+
+    #[test]
+    fn c_copies_the_bundle_path_once_written_and_the_commands_on_done() {
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Diagnostics;
+        a.diagnostics = Some(DiagScreen::new("eu-west-1", "echo"));
+        assert!(key(&mut a, 'c').is_empty(), "no bundle yet");
+        a.update(Msg::BundleWritten(Ok(
+            "/tmp/echo-onboard-bundle.json".into()
+        )));
+        assert_eq!(
+            key(&mut a, 'c'),
+            vec![Effect::Copy("/tmp/echo-onboard-bundle.json".into())]
+        );
+        assert!(a.diagnostics.as_ref().unwrap().copied);
+
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Done;
+        assert!(key(&mut a, 'c').is_empty(), "no commands yet");
+        a.done.usage = vec!["docker pull x".into(), "docker login y".into()];
+        assert_eq!(
+            key(&mut a, 'c'),
+            vec![Effect::Copy("docker pull x\ndocker login y".into())]
+        );
+    }
+
+    /// The copy key is the same wherever users copy, and the footer names it.
+    #[test]
+    fn the_copy_key_is_c_everywhere_and_in_the_footer() {
+        use crate::tui::keys::{DASHBOARD, DIAGNOSTICS, DONE};
+        for table in [DASHBOARD, DIAGNOSTICS, DONE] {
+            let b = table
+                .iter()
+                .find(|b| b.cmd == Cmd::Copy)
+                .expect("a copy key");
+            assert_eq!((b.label, b.short), ("c", "copy"));
+        }
+    }
+}

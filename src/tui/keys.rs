@@ -480,6 +480,13 @@ pub const DASHBOARD: &[Binding] = &[
         Cmd::Warm,
     ),
     b(
+        &[K::Char('c')],
+        "c",
+        "copy",
+        "copy the selected rule's role ARN (or its pull address) to the clipboard (OSC 52: works with the mouse captured)",
+        Cmd::Copy,
+    ),
+    b(
         &[K::Char('i')],
         "i",
         "details",
@@ -509,6 +516,13 @@ pub const DIAGNOSTICS: &[Binding] = &[
         "bundle",
         "write the support bundle (JSON with a Markdown summary, mode 0600)",
         Cmd::Bundle,
+    ),
+    b(
+        &[K::Char('c')],
+        "c",
+        "copy",
+        "copy the support bundle's path to the clipboard (OSC 52)",
+        Cmd::Copy,
     ),
     b(
         &[K::Char('r')],

@@ -13,6 +13,7 @@ pub mod verify;
 pub mod view;
 pub mod warm;
 pub mod widgets;
+pub mod words;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,6 +327,10 @@ impl Runner {
                         ops::apply(aws, p, &ApplyOptions::default(), &etx).await
                     })
                     .await;
+                    if let Some(v) = result.as_ref().ok().and_then(|a| a.validation.as_ref()) {
+                        let key = (p.desired.region.clone(), p.desired.rule.prefix.clone());
+                        Self::send(&tx, Msg::Validated(key, applied_validation(v)));
+                    }
                     let result = result.map(|a| a.usage).map_err(|f| failure_lines(&f));
                     Self::send(&tx, Msg::Applied(result));
                 }));
@@ -542,7 +547,7 @@ impl Runner {
                     "prefix": prefix,
                 });
                 tokio::task::spawn_blocking(move || {
-                    let result = ops::write_bundle(&report, settings, None)
+                    let result = ops::write_bundle(&report, settings, None, &words::TuiWords)
                         .map(|p| p.display().to_string())
                         .map_err(|e| e.line());
                     Self::send(&tx, Msg::BundleWritten(result));
@@ -654,6 +659,22 @@ async fn read_policy(
 }
 
 /// A failure as the screen shows it: the reason, then what is left.
+/// What apply's validation found, as the dashboard shows it.
+fn applied_validation(v: &crate::engine::apply::ValidationReport) -> RuleCheck {
+    use crate::engine::apply::ValidationState;
+    let why = || {
+        v.failure
+            .clone()
+            .or_else(|| v.next_step.clone())
+            .unwrap_or_default()
+    };
+    match v.state {
+        ValidationState::Valid => RuleCheck::Valid,
+        ValidationState::Invalid => RuleCheck::Invalid(why()),
+        ValidationState::Unknown => RuleCheck::Unknown(why()),
+    }
+}
+
 pub fn failure_lines(f: &ops::Failure) -> Vec<String> {
     let mut lines = vec![f.error.line()];
     if let Some(s) = &f.stack_status {

@@ -82,7 +82,10 @@ pub enum Msg {
     TeardownPlanned(Result<Shared<TeardownPlanned>, Vec<String>>),
     /// The account's rules and cached repositories in every region.
     Dashboard(Result<Box<AccountRead>, String>),
+    /// The dashboard's refresh validated these rules.
     Validations(Vec<(RuleKey, RuleCheck)>),
+    /// An apply validated the rule it set up (sent before `Applied`).
+    Validated(RuleKey, RuleCheck),
     Images {
         region: String,
         repo: String,

@@ -76,25 +76,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             ],
         );
     }
-    if app.apply.confirm_cancel {
-        let mut lines = vec![
-            "Cancel the apply? (y/n)".to_string(),
-            String::new(),
-            "Done so far in AWS:".to_string(),
-        ];
-        let completed = app.apply.progress.completed();
-        if completed.is_empty() {
-            lines.push("  nothing yet".into());
-        }
-        lines.extend(completed.iter().map(|c| format!("  ✓ {c}")));
-        lines.push(String::new());
-        lines.push("The step in flight may still finish; this run's changes are not rolled back on cancel.".into());
-        lines.push(
-            "Plan again afterwards to see what is there, or tear down from the dashboard.".into(),
-        );
-        lines.push("y: cancel · n: keep going · ctrl-c: cancel and quit".into());
-        modal(frame, theme, area, "Cancel?", &lines);
-    }
+    // The apply screen asks about a cancel under its steps (apply::render).
 }
 
 fn render_body(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {

@@ -16,6 +16,7 @@ use super::msg::Shared;
 use super::theme::Theme;
 use crate::core::workload::WarmStatus;
 use crate::engine::workloads::Warmed;
+use crate::tui::words::said;
 
 pub struct WarmScreen {
     pub region: String,
@@ -181,12 +182,15 @@ pub fn render(w: &WarmScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 ]));
                 if i.status != WarmStatus::Cached && i.status != WarmStatus::AlreadyCached {
                     lines.push(Line::styled(
-                        format!("    {}", short(&i.message)),
+                        format!("    {}", short(&said(&i.message))),
                         theme.muted(),
                     ));
                     if let Some(fix) = &i.fix {
                         // Whole: a fix names the digest to pin.
-                        lines.push(Line::styled(format!("    fix: {fix}"), theme.muted()));
+                        lines.push(Line::styled(
+                            format!("    fix: {}", said(fix)),
+                            theme.muted(),
+                        ));
                     }
                 }
             }

@@ -17,6 +17,7 @@ use tui_input::Input;
 use super::theme::Theme;
 use crate::core::render::{Tone, ToneLine};
 use crate::core::validate::FieldError;
+use crate::tui::words::{said, say};
 
 pub fn tone_style(theme: Theme, tone: Option<Tone>) -> Style {
     match tone {
@@ -35,7 +36,7 @@ pub fn styled(theme: Theme, line: &ToneLine) -> Line<'static> {
     Line::from(
         line.spans
             .iter()
-            .map(|(text, tone)| Span::styled(text.clone(), tone_style(theme, *tone)))
+            .map(|(text, tone)| Span::styled(said(text), tone_style(theme, *tone)))
             .collect::<Vec<_>>(),
     )
 }
@@ -112,7 +113,7 @@ fn value_line(
 pub fn error_line(theme: Theme, e: Option<&FieldError>) -> Line<'static> {
     match e {
         Some(e) => Line::from(Span::styled(
-            format!("    ✗ {} (example: {})", e.rule, e.example),
+            format!("    ✗ {} (example: {})", say(&e.rule), say(&e.example)),
             theme.removed(),
         )),
         None => Line::from(Span::styled("    ✓", theme.ok())),

@@ -118,9 +118,43 @@ impl ApplyScreen {
     }
 }
 
+/// The ctrl-c question, asked in the outcome's place under the steps: the steps' states stay
+/// in view (what is done, what is in flight) while the user decides.
+fn cancel_question(a: &ApplyScreen, theme: Theme) -> Vec<Line<'static>> {
+    let done = a.progress.completed().len();
+    vec![
+        Line::styled("Cancel the apply? (y/n)", theme.danger()),
+        Line::raw(format!(
+            "{done} step(s) done in AWS so far (✓ above). The step in flight may still finish; this run's changes are not rolled back on cancel."
+        )),
+        Line::raw("Plan again afterwards to see what is there, or tear down from the dashboard."),
+        Line::styled(
+            "y: cancel · n: keep going · ctrl-c: cancel and quit",
+            theme.muted(),
+        ),
+    ]
+}
+
 pub fn render(a: &ApplyScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
-    let outcome = Paragraph::new(a.outcome(theme)).wrap(Wrap { trim: false });
-    let outcome_height = (outcome.line_count(area.width) as u16).clamp(1, area.height / 2);
+    let asking = a.confirm_cancel && a.running();
+    let outcome = match asking {
+        true => Paragraph::new(cancel_question(a, theme))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.danger())
+                    .title(" Cancel? "),
+            ),
+        false => Paragraph::new(a.outcome(theme)).wrap(Wrap { trim: false }),
+    };
+    // The question is whole (it may take what the steps pane can spare); the outcome at most
+    // half the screen.
+    let outcome_height = match asking {
+        true => (outcome.line_count(area.width.saturating_sub(2)) as u16)
+            .clamp(1, area.height.saturating_sub(6)),
+        false => (outcome.line_count(area.width) as u16).clamp(1, area.height / 2),
+    };
     let [gauge, steps, bottom] = area.layout(&Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(3),

@@ -20,6 +20,7 @@ use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, RuleKey};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{ellipsize, fit_columns, fitting, list_scrollbar};
+use crate::tui::words::said;
 
 /// Seconds between background refreshes.
 pub const REFRESH_SECS: i64 = 30;
@@ -32,6 +33,32 @@ pub enum RuleCheck {
     Invalid(String),
     /// The check itself failed: why.
     Unknown(String),
+}
+
+/// What ran the check: the dashboard's own refresh, an apply or the diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckedBy {
+    Refresh,
+    Apply,
+    Diagnose,
+}
+
+impl CheckedBy {
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckedBy::Refresh => "refresh",
+            CheckedBy::Apply => "apply",
+            CheckedBy::Diagnose => "diagnose",
+        }
+    }
+}
+
+/// The latest validation of a rule, whoever ran it, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub check: RuleCheck,
+    pub by: CheckedBy,
+    pub at: DateTime<Utc>,
 }
 
 /// One region of the account as read.
@@ -146,7 +173,8 @@ pub struct Dashboard {
     pub pane: Pane,
     pub sort: SortBy,
     pub images: Option<ImagesPane>,
-    pub checks: BTreeMap<RuleKey, RuleCheck>,
+    /// The latest validation of each rule (apply, diagnose or refresh).
+    pub checks: BTreeMap<RuleKey, Checked>,
     /// Repositories whose image details are still being read, and in which region.
     pub details_pending: usize,
     pub details_region: Option<String>,
@@ -162,6 +190,8 @@ pub struct Dashboard {
     pub filtering: bool,
     /// `S`: the sort order reversed.
     pub sort_reversed: bool,
+    /// What `c` last copied to the clipboard, said in the status line.
+    pub copied: Option<String>,
     /// Where the two lists were drawn last (for the mouse).
     pub rules_area: std::cell::Cell<Rect>,
     pub repos_area: std::cell::Cell<Rect>,
@@ -181,6 +211,7 @@ impl Default for Dashboard {
             sort: SortBy::Pulls,
             images: None,
             checks: BTreeMap::new(),
+            copied: None,
             details_pending: 0,
             details_region: None,
             details_error: None,
@@ -217,6 +248,15 @@ fn carry_over_details(previous: Option<&Observed>, next: &mut Observed) {
 }
 
 impl Dashboard {
+    /// Keeps a validation result unless a later one is already known (an older answer
+    /// arriving late must not replace what apply or diagnose just found).
+    pub fn checked(&mut self, key: RuleKey, check: RuleCheck, by: CheckedBy, at: DateTime<Utc>) {
+        if self.checks.get(&key).is_some_and(|c| c.at > at) {
+            return;
+        }
+        self.checks.insert(key, Checked { check, by, at });
+    }
+
     pub fn selected(&self) -> Option<&(String, CacheRule)> {
         self.rules.get(self.rule_sel)
     }
@@ -609,7 +649,7 @@ impl Dashboard {
 
     pub fn enabled(&self, cmd: Cmd) -> bool {
         match cmd {
-            Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails => {
+            Cmd::Teardown | Cmd::Diagnose | Cmd::Verify | Cmd::RuleDetails | Cmd::Copy => {
                 self.selected().is_some()
             }
             Cmd::Select | Cmd::SwitchPane | Cmd::Sort | Cmd::SortReverse => {
@@ -667,7 +707,8 @@ pub fn trend(days: &[u64], width: usize) -> String {
 }
 
 fn check_cell(rule: &CacheRule, check: Option<&RuleCheck>) -> (&'static str, &'static str) {
-    if rule.upstream_registry != "ecr" {
+    // The refresh checks ECR upstreams only; apply and diagnose check any rule.
+    if rule.upstream_registry != "ecr" && check.is_none() {
         return ("-", "not checked (not ECR)");
     }
     match check {
@@ -689,13 +730,24 @@ fn owner(m: &ManagedBy) -> String {
 }
 
 pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame, area: Rect) {
-    let [status, top, bottom] = area.layout(&Layout::vertical([
+    // A failed read is said whole under the status line (a network error names its fix).
+    let error = d.error.as_ref().map(|e| {
+        Paragraph::new(Line::styled(format!("✗ {e}"), theme.removed())).wrap(Wrap { trim: false })
+    });
+    let error_h = error.as_ref().map_or(0, |p| {
+        (p.line_count(area.width) as u16).min(area.height / 3)
+    });
+    let [status, error_area, top, bottom] = area.layout(&Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(error_h),
         // Room for the selected rule's details whole, even at 24 rows.
-        Constraint::Length(((area.height - 1) * 45 / 100).clamp(13, 16)),
+        Constraint::Length(((area.height - 1 - error_h) * 45 / 100).clamp(13, 16)),
         Constraint::Min(5),
     ]));
     render_status(d, now, theme, frame, status);
+    if let Some(p) = error {
+        frame.render_widget(p, error_area);
+    }
     let Some(account) = &d.account else {
         frame.render_widget(
             Paragraph::new("Reading the account's rules and repositories in every region…")
@@ -785,8 +837,8 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
     if d.loading {
         s.push(Span::styled("  refreshing…", theme.warn()));
     }
-    if let Some(e) = &d.error {
-        s.push(Span::styled(format!("  ✗ {e}"), theme.removed()));
+    if let Some(c) = &d.copied {
+        s.push(Span::styled(format!("  ✓ copied the {c}"), theme.ok()));
     }
     if d.details_pending > 0 {
         s.push(Span::styled(
@@ -808,7 +860,11 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
                 area.width
                     .saturating_sub(Line::from(s.clone()).width() as u16),
                 vec![
-                    format!("  ✗ {} region(s) unreadable: {region}: {why}", bad.len()),
+                    format!(
+                        "  ✗ {} region(s) unreadable: {region}: {}",
+                        bad.len(),
+                        said(why)
+                    ),
                     format!("  ✗ {} region(s) unreadable: {region}", bad.len()),
                     format!("  ✗ {} unreadable", bad.len()),
                 ],
@@ -840,10 +896,16 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|i| &d.rules[*i])
         .map(|(region, r)| {
-            let (icon, _) = check_cell(r, d.checks.get(&(region.clone(), r.prefix.clone())));
+            let (icon, _) = check_cell(
+                r,
+                d.checks
+                    .get(&(region.clone(), r.prefix.clone()))
+                    .map(|c| &c.check),
+            );
             let mut cells = vec![icon.to_string(), r.prefix.clone(), region.clone()];
             if wide {
-                cells.push(r.upstream_registry.clone());
+                // Where it pulls from: the column takes the room the others leave, cut with "…".
+                cells.push(format!("{} {}", r.upstream_registry, r.upstream_url));
                 cells.push(match &r.managed_by {
                     // The stack's name is in the detail pane.
                     ManagedBy::CloudFormation(_) => "a stack".to_string(),
@@ -920,8 +982,21 @@ fn render_rule_detail(
         Constraint::Min(3),
         Constraint::Length(chart_rows),
     ]));
-    let check = d.checks.get(&(region.clone(), rule.prefix.clone()));
+    let checked = d.checks.get(&(region.clone(), rule.prefix.clone()));
+    let check = checked.map(|c| &c.check);
     let (icon, word) = check_cell(rule, check);
+    // "valid (checked by apply 2m ago)": whose answer it is, and how fresh. The refresh's own
+    // answer is as old as the status line's "updated …".
+    let word = match checked {
+        Some(c) if c.by != CheckedBy::Refresh => {
+            format!(
+                "{word} (checked by {} {})",
+                c.by.word(),
+                relative(now, c.at)
+            )
+        }
+        _ => word.to_string(),
+    };
     let label = |k: &str| Span::styled(format!("{k} "), theme.muted());
     let mut lines = vec![Line::from(vec![
         Span::styled(

@@ -14,6 +14,7 @@ use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::scrolled;
+use crate::tui::words::said;
 
 pub struct DiagScreen {
     pub region: String,
@@ -23,6 +24,8 @@ pub struct DiagScreen {
     pub report: Option<Shared<Report>>,
     pub bundle: Option<Result<String, String>>,
     pub writing: bool,
+    /// `c` sent the bundle's path to the clipboard.
+    pub copied: bool,
     pub scroll: u16,
     pub max_scroll: Cell<u16>,
 }
@@ -36,6 +39,7 @@ impl DiagScreen {
             report: None,
             bundle: None,
             writing: false,
+            copied: false,
             scroll: 0,
             max_scroll: Cell::new(0),
         }
@@ -69,6 +73,12 @@ impl DiagScreen {
                     prefix: self.prefix.clone(),
                 });
             }
+            Cmd::Copy => {
+                if let Some(Ok(path)) = &self.bundle {
+                    self.copied = true;
+                    return Out::effect(Effect::Copy(path.clone()));
+                }
+            }
             Cmd::Refresh if self.checks.is_some() => {
                 self.checks = None;
                 self.report = None;
@@ -84,6 +94,7 @@ impl DiagScreen {
         match cmd {
             Cmd::Bundle => self.report.is_some() && !self.writing,
             Cmd::Refresh => self.checks.is_some(),
+            Cmd::Copy => matches!(self.bundle, Some(Ok(_))),
             _ => true,
         }
     }
@@ -105,7 +116,7 @@ pub fn render(d: &DiagScreen, theme: Theme, frame: &mut Frame, area: Rect) {
                 };
                 Line::from(vec![
                     Span::styled(c.status.label().to_string(), tone),
-                    Span::raw(c.line()[c.status.label().len()..].to_string()),
+                    Span::raw(said(&c.line()[c.status.label().len()..])),
                 ])
             })
             .collect(),
@@ -113,7 +124,10 @@ pub fn render(d: &DiagScreen, theme: Theme, frame: &mut Frame, area: Rect) {
     let status = match (&d.bundle, d.writing) {
         (_, true) => Line::styled("Writing the support bundle…", theme.warn()),
         (Some(Ok(path)), _) => Line::styled(
-            format!("✓ Support bundle written to {path} (mode 0600; no secrets). Attach it to your ticket."),
+            format!(
+                "✓ Support bundle written to {path} (mode 0600; no secrets). Attach it to your ticket. {}",
+                if d.copied { "Path copied to the clipboard (OSC 52)." } else { "c: copy the path" }
+            ),
             theme.ok(),
         ),
         (Some(Err(e)), _) => Line::styled(format!("✗ {e}"), theme.removed()),

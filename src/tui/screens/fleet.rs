@@ -25,7 +25,10 @@ use crate::engine::fleet::{FleetApplied, FleetPlanned, FleetStatus, FleetTornDow
 use crate::tui::keys::{self, Binding, Cmd};
 use crate::tui::msg::{Effect, Shared};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{error_line, field_line, scrolled, styled, tone_style, wrap_indented};
+use crate::tui::widgets::{
+    ellipsize, error_line, field_line, fit_columns, scrolled, styled, tone_style, wrap_indented,
+};
+use crate::tui::words::said;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetField {
@@ -634,8 +637,8 @@ fn row_line(theme: Theme, r: &InstanceRow, now: DateTime<Utc>) -> Line<'static> 
         CellState::Pending => ("◌ pending  ", theme.muted(), String::new()),
         CellState::Running => ("⟳ running  ", theme.warn(), String::new()),
         CellState::Succeeded => ("✓ succeeded", theme.ok(), String::new()),
-        CellState::Failed(why) => ("✗ failed   ", theme.removed(), format!("  {why}")),
-        CellState::Cancelled(why) => ("⊘ cancelled", theme.warn(), format!("  {why}")),
+        CellState::Failed(why) => ("✗ failed   ", theme.removed(), format!("  {}", said(why))),
+        CellState::Cancelled(why) => ("⊘ cancelled", theme.warn(), format!("  {}", said(why))),
     };
     // How long it has run (or ran), when it was seen running.
     let took = r
@@ -700,12 +703,68 @@ fn progress_lines(f: &FleetScreen, theme: Theme, now: DateTime<Utc>) -> Vec<Line
     lines
 }
 
-fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<Line<'static>> {
+fn status_lines(
+    theme: Theme,
+    s: &FleetStatus,
+    name: &str,
+    region: &str,
+    width: u16,
+) -> Vec<Line<'static>> {
     let Some(set) = &s.stack_set else {
         return vec![Line::styled(
             format!("No stack set {name} in {region}: plan and apply it from the form (esc)."),
             theme.warn(),
         )];
+    };
+    // Each instance's cells first, so the columns share the width by what they hold.
+    let header = ["account", "region", "status", "rule", "repos", "pulls 30d"].map(String::from);
+    let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    let rows: Vec<([String; 6], ratatui::style::Style, ratatui::style::Style)> = s
+        .instances
+        .iter()
+        .map(|i| {
+            let (rule, style) = match (&i.unreadable, &i.rule) {
+                (Some(_), _) => ("unreadable".to_string(), theme.warn()),
+                (None, Some(r)) => match r.valid {
+                    Some(true) => (format!("{} valid", r.prefix), theme.ok()),
+                    Some(false) => (format!("{} INVALID", r.prefix), theme.removed()),
+                    None => (format!("{} not validated", r.prefix), theme.warn()),
+                },
+                (None, None) => ("no rule".to_string(), theme.removed()),
+            };
+            let status_style = if i.status == "CURRENT" || i.status == "SUCCEEDED" {
+                theme.ok()
+            } else {
+                theme.warn()
+            };
+            let cells = [
+                i.account.clone(),
+                i.region.clone(),
+                i.status.clone(),
+                rule,
+                count(i.repositories.map(|n| n as u64)),
+                count(i.pull_count_30d),
+            ];
+            (cells, status_style, style)
+        })
+        .collect();
+    let natural: Vec<usize> = (0..6)
+        .map(|c| {
+            rows.iter()
+                .map(|(cells, ..)| cells[c].chars().count())
+                .chain([header[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // The pane's borders and the row's indent.
+    let w = fit_columns(width.saturating_sub(4), &natural, 4);
+    let cell = |c: usize, text: &str| {
+        let t = ellipsize(text, w[c]);
+        match c {
+            4 | 5 => format!("{t:>0$}", w[c] as usize),
+            _ => format!("{t:<0$}", w[c] as usize),
+        }
     };
     let mut lines = vec![
         Line::raw(format!(
@@ -716,39 +775,21 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
         )),
         Line::styled(
             format!(
-                "  {:<12} {:<14} {:<10} {:<18} {:>5} {:>9}",
-                "account", "region", "status", "rule", "repos", "pulls 30d"
+                "  {}",
+                (0..6)
+                    .map(|c| cell(c, &header[c]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             theme.muted(),
         ),
     ];
-    for i in &s.instances {
-        let (rule, style) = match (&i.unreadable, &i.rule) {
-            (Some(_), _) => ("unreadable".to_string(), theme.warn()),
-            (None, Some(r)) => match r.valid {
-                Some(true) => (format!("{} valid", r.prefix), theme.ok()),
-                Some(false) => (format!("{} INVALID", r.prefix), theme.removed()),
-                None => (format!("{} not validated", r.prefix), theme.warn()),
-            },
-            (None, None) => ("no rule".to_string(), theme.removed()),
-        };
-        let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    for (i, (cells, status_style, style)) in s.instances.iter().zip(&rows) {
         lines.push(Line::from(vec![
-            Span::raw(format!("  {:<12} {:<14} ", i.account, i.region)),
-            Span::styled(
-                format!("{:<10} ", i.status),
-                if i.status == "CURRENT" || i.status == "SUCCEEDED" {
-                    theme.ok()
-                } else {
-                    theme.warn()
-                },
-            ),
-            Span::styled(format!("{rule:<18} "), style),
-            Span::raw(format!(
-                "{:>5} {:>9}",
-                count(i.repositories.map(|n| n as u64)),
-                count(i.pull_count_30d)
-            )),
+            Span::raw(format!("  {} {} ", cell(0, &cells[0]), cell(1, &cells[1]))),
+            Span::styled(format!("{} ", cell(2, &cells[2])), *status_style),
+            Span::styled(format!("{} ", cell(3, &cells[3])), *style),
+            Span::raw(format!("{} {}", cell(4, &cells[4]), cell(5, &cells[5]))),
         ]));
         let why = i
             .unreadable
@@ -756,7 +797,7 @@ fn status_lines(theme: Theme, s: &FleetStatus, name: &str, region: &str) -> Vec<
             .or_else(|| i.rule.as_ref().and_then(|r| r.failure.clone()))
             .or_else(|| i.status_reason.clone().filter(|_| i.status != "CURRENT"));
         if let Some(why) = why {
-            lines.push(Line::styled(format!("      {why}"), theme.muted()));
+            lines.push(Line::styled(format!("      {}", said(&why)), theme.muted()));
         }
         if let Some(g) = &i.grant {
             lines.push(Line::styled(
@@ -923,12 +964,12 @@ pub fn render(f: &FleetScreen, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
         ),
         Phase::Status(Ok(s)) => (
             format!(" Fleet status: {name} "),
-            status_lines(theme, s, &name, &f.region),
+            status_lines(theme, s, &name, &f.region, area.width),
         ),
         Phase::Status(Err(e)) => (format!(" Fleet status: {name} "), error_lines(theme, e)),
         Phase::Confirm(s) => (
             format!(" Tear down {name} "),
-            status_lines(theme, s, &name, &f.region),
+            status_lines(theme, s, &name, &f.region, area.width),
         ),
         Phase::TearingDown => (
             format!(" Tearing down {name} "),

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, StatefulWidget, Table, TableSt
 use crate::engine::events::Event;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{list_scrollbar_in, wrap_indented};
+use crate::tui::words::{said, say};
 
 /// A step's state, typed once from the engine's events (stack statuses included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,12 +138,13 @@ impl Progress {
                     .rev()
                     .find(|r| r.state == StepState::Running && r.label == *label)
                 {
-                    r.detail = Some(format!("attempt {attempt}/{of}: {reason}"));
+                    r.detail = Some(format!("attempt {attempt}/{of}: {}", say(reason)));
                 }
             }
             Event::Warning { message } => {
-                if !self.warnings.contains(message) {
-                    self.warnings.push(message.clone());
+                let message = said(message);
+                if !self.warnings.contains(&message) {
+                    self.warnings.push(message);
                 }
             }
             Event::Progress { .. }
@@ -158,7 +160,7 @@ impl Progress {
                 let r = self.row(StepKey::Undo(label.clone()), &format!("undo {label}"), at);
                 r.state = StepState::Failed;
                 r.ended = Some(at);
-                let why = format!("could not undo {label}: {error}");
+                let why = format!("could not undo {label}: {}", say(error));
                 if !self.reasons.contains(&why) {
                     self.reasons.push(why);
                 }

@@ -268,6 +268,10 @@ pub fn render(t: &TeardownScreen, now: DateTime<Utc>, theme: Theme, frame: &mut 
                 .iter()
                 .map(|l| styled(theme, l))
                 .collect(),
+            None if matches!(t.finished, Some(Err(_))) => vec![Line::styled(
+                "Nothing will be deleted: the teardown could not be planned (why is below).",
+                theme.warn(),
+            )],
             None => vec![Line::styled(
                 format!("reading who made rule {} …", t.rule.prefix),
                 theme.warn(),
