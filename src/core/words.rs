@@ -85,6 +85,7 @@ settings! {
     MaxConcurrent = "max-concurrent-percentage",
     ArchiveAfter = "archive-after",
     ExpireArchivedAfter = "expire-archived-after",
+    PullTimeExclusion = "pull-time-exclusion",
     RecoveryWindow = "recovery-window",
     PullerRolesFile = "puller-roles-file",
     Summary = "summary",
