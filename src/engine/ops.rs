@@ -980,13 +980,15 @@ pub enum Regions {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StatusRequest {
     pub regions: Regions,
     /// Read cached repositories and their 30-day pull counts.
     pub usage: bool,
     /// Also read each cached repository's images (one call per repository).
     pub details: bool,
+    /// Send each region's read in parts as it arrives (see `observe::Scope::stream`).
+    pub stream: Option<observe::PartSender>,
 }
 
 #[derive(Debug, Clone)]
@@ -1029,6 +1031,7 @@ pub async fn status(
         rule_roles_tags_only: true,
         progress: Some(progress.clone()),
         cache: observe::CacheReads::BestEffort,
+        stream: req.stream.clone(),
         ..Default::default()
     };
     let reads = regions.iter().map(|r| {

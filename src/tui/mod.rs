@@ -348,16 +348,34 @@ impl Runner {
                     return;
                 };
                 tokio::spawn(async move {
-                    // Every region of the account, read in parallel; image details are read
-                    // afterwards, in the background (LoadDetails).
+                    // Every region of the account, read in parallel and shown as it arrives
+                    // (rules, then repositories page by page, then their counts); image
+                    // details are read afterwards, in the background (LoadDetails).
                     let regions = ops::account_regions(aws.as_ref()).await;
+                    let (parts, mut incoming) = tokio::sync::mpsc::unbounded_channel();
                     let req = ops::StatusRequest {
                         regions: ops::Regions::List(regions),
                         usage: true,
                         details: false,
+                        stream: Some(parts),
                     };
                     let (progress, _) = tokio::sync::mpsc::unbounded_channel();
-                    let read = match ops::status(aws.as_ref(), &req, &progress).await {
+                    // Every part is forwarded before the whole read is (the same task sends
+                    // both), so the dashboard sees the parts first.
+                    let forward = async {
+                        while let Some(part) = incoming.recv().await {
+                            Self::send(&tx, Msg::DashboardPart(Box::new(part)));
+                        }
+                    };
+                    let (status, ()) = futures::join!(
+                        async {
+                            let s = ops::status(aws.as_ref(), &req, &progress).await;
+                            drop(req);
+                            s
+                        },
+                        forward
+                    );
+                    let read = match status {
                         Ok(s) => Ok(Box::new(AccountRead {
                             regions: s
                                 .regions

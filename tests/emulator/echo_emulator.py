@@ -1331,6 +1331,114 @@ def _metric_index(backend: Any) -> dict[tuple[Any, ...], list[Any]]:
         return index
 
 
+INSIGHTS_QUERY = re.compile(
+    r"^\s*SELECT\s+(?P<fn>SUM|AVG|MIN|MAX|COUNT)\s*\(\s*(?P<metric>[A-Za-z0-9_.-]+)\s*\)"
+    r"\s+FROM\s+(?:SCHEMA\s*\(\s*\"(?P<schema>[^\"]+)\"\s*(?P<keys>(?:,\s*[A-Za-z0-9_.-]+\s*)*)\)|\"?(?P<ns>[A-Za-z0-9_./-]+)\"?)"
+    r"(?:\s+GROUP\s+BY\s+(?P<group>[A-Za-z0-9_.-]+(?:\s*,\s*[A-Za-z0-9_.-]+)*))?"
+    r"(?:\s+ORDER\s+BY\s+(?P<order>SUM|AVG|MIN|MAX|COUNT)\s*\(\s*\)(?:\s+(?P<dir>ASC|DESC))?)?"
+    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
+    re.IGNORECASE,
+)
+# CloudWatch's Metrics Insights limits (cloudwatch-metrics-insights-limits): a query processes
+# at most 10,000 metrics, returns at most 500 series, and looks back at most two weeks.
+INSIGHTS_MAX_METRICS = 10_000
+INSIGHTS_MAX_SERIES = 500
+INSIGHTS_LOOKBACK_DAYS = 14
+
+
+def _aggregate(fn: str, values: list[float]) -> float:
+    fn = fn.upper()
+    if fn == "SUM":
+        return float(sum(values))
+    if fn == "AVG":
+        return float(sum(values)) / len(values)
+    if fn == "MIN":
+        return float(min(values))
+    if fn == "MAX":
+        return float(max(values))
+    return float(len(values))
+
+
+def _metrics_insights(backend: Any, queries: list[dict[str, Any]], insights: list[dict[str, Any]], start_time: datetime, end_time: datetime, scan_by: str) -> list[dict[str, Any]]:
+    """A CloudWatch Metrics Insights query (``SELECT FN(metric) FROM SCHEMA("ns", key, ...)
+    [GROUP BY key, ...] [ORDER BY FN() ASC|DESC] [LIMIT n]``) as CloudWatch answers it: one
+    series per group, labelled with the group's values, each period aggregated; ordered by
+    the ORDER BY function over the whole range; at most 500 series, at most 10,000 metrics
+    processed, data of the last two weeks only; one such query per call. WHERE is not
+    emulated (refused, so a test cannot silently rely on it)."""
+    from datetime import timedelta
+
+    from moto.cloudwatch.exceptions import ValidationError
+
+    if len(insights) > 1:
+        raise ValidationError("Only one Metrics Insights query is allowed per GetMetricData call")
+    if len(queries) > 1:
+        raise ValidationError("The emulator answers a Metrics Insights query alone in its GetMetricData call")
+    query = insights[0]
+    m = INSIGHTS_QUERY.match(query["Expression"])
+    if not m:
+        raise ValidationError(f"Metrics Insights query not understood by the emulator: {query['Expression']}")
+    if "Period" not in query:
+        raise ValidationError("Period must be specified for a Metrics Insights query")
+    start_time = start_time.replace(microsecond=0)
+    end_time = end_time.replace(microsecond=0)
+    if start_time >= end_time:
+        raise ValidationError("The parameter StartTime must be less than the parameter EndTime.")
+    namespace = m.group("schema") or m.group("ns")
+    keys = [k.strip() for k in (m.group("keys") or "").split(",") if k.strip()]
+    group = [g.strip() for g in (m.group("group") or "").split(",") if g.strip()]
+    fn = m.group("fn")
+    metric = m.group("metric")
+    limit = min(int(m.group("limit") or INSIGHTS_MAX_SERIES), INSIGHTS_MAX_SERIES)
+    delta = timedelta(seconds=int(query["Period"]))
+    earliest = max(start_time, _now().replace(tzinfo=None, microsecond=0) - timedelta(days=INSIGHTS_LOOKBACK_DAYS))
+    # The metrics the FROM clause matches (SCHEMA: exactly those dimension keys), at most
+    # 10,000 of them, each with its data in the window.
+    matched = 0
+    groups: dict[tuple[str, ...], dict[int, list[float]]] = {}
+    for (name, dims), data in _metric_index(backend).items():
+        data = [md for md in data if md.namespace == namespace]
+        if name != metric or not data:
+            continue
+        if m.group("schema") is not None and sorted(k for k, _ in dims) != sorted(keys):
+            continue
+        values = dict(dims)
+        if any(g not in values for g in group):
+            continue
+        matched += 1
+        if matched > INSIGHTS_MAX_METRICS:
+            break
+        buckets = groups.setdefault(tuple(values[g] for g in group), {})
+        for md in data:
+            if earliest <= md.timestamp < end_time:
+                buckets.setdefault(int((md.timestamp - start_time) / delta), []).append(float(md.value))
+    series = []
+    for labels, buckets in groups.items():
+        if not buckets:
+            continue
+        periods = sorted(buckets)
+        everything = [v for n in periods for v in buckets[n]]
+        series.append(
+            {
+                "id": query["Id"],
+                "label": query.get("Label") or " ".join(labels) or query["Id"],
+                "values": [_aggregate(fn, buckets[n]) for n in periods],
+                "timestamps": [start_time + n * delta for n in periods],
+                "status_code": "Complete",
+                "order": _aggregate(m.group("order") or fn, everything),
+            }
+        )
+    if m.group("order"):
+        sign = -1 if (m.group("dir") or "ASC").upper() == "DESC" else 1
+        series.sort(key=lambda s: (sign * s["order"], s["label"]))
+    for s in series:
+        del s["order"]
+        if scan_by == "TimestampDescending":
+            s["values"].reverse()
+            s["timestamps"].reverse()
+    return series[:limit] if query.get("ReturnData", True) else []
+
+
 def install_cloudwatch() -> None:
     """``GetMetricData`` for plain ``MetricStat`` queries, indexed by metric: moto compares every
     query with every datum for every period, which takes minutes for 500 queries over 5,000
@@ -1342,6 +1450,9 @@ def install_cloudwatch() -> None:
     original = cw.CloudWatchBackend.get_metric_data
 
     def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: datetime, end_time: datetime, scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
+        insights = [q for q in queries if str(q.get("Expression", "")).lstrip().upper().startswith("SELECT")]
+        if insights:
+            return _metrics_insights(self, queries, insights, start_time, end_time, scan_by)
         if not queries or any("MetricStat" not in q or q["MetricStat"].get("Unit") for q in queries):
             return original(self, queries, start_time, end_time, scan_by)
         start_time = start_time.replace(microsecond=0)
