@@ -54,6 +54,11 @@ pub struct Scope {
     /// repositories then go only to the receiver (the result's list is empty), so they are
     /// held once.
     pub stream: Option<PartSender>,
+    /// Read repositories, counts and cache settings only in a region that has rules (or
+    /// `prefix`): for views over every region, where most have none and their reads would
+    /// only compete with the region that matters. Costs no round trip on the way to the
+    /// rules' owners (the roles are read after the rules too).
+    pub only_with_rules: bool,
 }
 
 /// A part of one region's observation, in the order a view can show it.
@@ -152,16 +157,30 @@ fn role_name_of(arn: &str, account: &str) -> Option<String> {
 
 /// The most specific rule prefix covering a repository name.
 pub fn rule_for<'a>(rules: &'a [CacheRule], repo: &str) -> Option<&'a CacheRule> {
-    rules
-        .iter()
-        .filter(|r| RepoPrefix::parse("prefix", &r.prefix).is_ok_and(|p| p.covers(repo)))
-        .max_by_key(|r| {
-            if r.prefix == crate::core::validate::ROOT {
-                0
-            } else {
-                r.prefix.len()
-            }
-        })
+    Coverage::of(rules).rule_for(repo)
+}
+
+/// The rules' prefixes, parsed once for many repository names (a listing of 50,000).
+pub struct Coverage<'a>(Vec<(RepoPrefix, &'a CacheRule)>);
+
+impl<'a> Coverage<'a> {
+    pub fn of(rules: &'a [CacheRule]) -> Self {
+        Self(
+            rules
+                .iter()
+                .filter_map(|r| Some((RepoPrefix::parse("prefix", &r.prefix).ok()?, r)))
+                .collect(),
+        )
+    }
+
+    /// The most specific rule covering `repo`.
+    pub fn rule_for(&self, repo: &str) -> Option<&'a CacheRule> {
+        self.0
+            .iter()
+            .filter(|(p, _)| p.covers(repo))
+            .max_by_key(|(p, r)| if p.is_root() { 0 } else { r.prefix.len() })
+            .map(|(_, r)| *r)
+    }
 }
 
 /// Image count, size and last pull of each repository, `IMAGE_CONCURRENCY` at a time, in the
@@ -209,7 +228,11 @@ impl Outbox<'_> {
             return;
         }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        send_part(self.scope, self.region, Part::Rules(Box::new(observed.clone())));
+        send_part(
+            self.scope,
+            self.region,
+            Part::Rules(Box::new(observed.clone())),
+        );
         for part in held.take().unwrap_or_default() {
             send_part(self.scope, self.region, part);
         }
@@ -235,19 +258,33 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     let wants_repositories = scope.usage || scope.prefix.is_some();
     // Each listing page goes to the pull counts as soon as it is in: the counts of page N
     // are read while page N+1 is (the pages are sequential by nature; the counts need not be).
-    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RepoSummary>>();
-    let listing = async move {
-        if !wants_repositories {
-            return Ok(());
-        }
-        let on_page = move |page: Vec<RepoSummary>| {
-            let _ = page_tx.send(page);
-        };
-        aws.list_repositories_paged(&on_page).await
-    };
     let base = futures::future::try_join(aws.caller_identity(), aws.list_cache_rules())
         .boxed()
         .shared();
+    let needed = {
+        let base = base.clone();
+        async move {
+            if !scope.only_with_rules || scope.prefix.is_some() {
+                return true;
+            }
+            base.await.is_ok_and(|(_, rules)| !rules.is_empty())
+        }
+    }
+    .boxed()
+    .shared();
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RepoSummary>>();
+    let listing = {
+        let needed = needed.clone();
+        async move {
+            if !wants_repositories || !needed.await {
+                return Ok(());
+            }
+            let on_page = move |page: Vec<RepoSummary>| {
+                let _ = page_tx.send(page);
+            };
+            aws.list_repositories_paged(&on_page).await
+        }
+    };
     // Whole UTC days ending with today, so each bar of the chart is one day.
     let end = crate::core::model::pull_window_end(Utc::now());
     // The cached repositories page by page, each page's counts read while the next page is
@@ -308,9 +345,9 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     };
     // The busiest repositories first, for a view that streams: one query beside the listing.
     let busiest = {
-        let base = base.clone();
+        let (base, needed) = (base.clone(), needed.clone());
         async move {
-            if !(outbox.streaming() && scope.usage) {
+            if !(outbox.streaming() && scope.usage && needed.await) {
                 return;
             }
             let (base, busiest) =
@@ -322,10 +359,11 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
                         .as_deref()
                         .and_then(|p| RepoPrefix::parse("prefix", p).ok())
                         .filter(|p| !p.is_root());
+                    let coverage = Coverage::of(&rules);
                     let cached = busiest
                         .into_iter()
                         .filter(|(name, _)| {
-                            rule_for(&rules, name).is_some()
+                            coverage.rule_for(name).is_some()
                                 || orphan.as_ref().is_some_and(|p| p.covers(name))
                         })
                         .collect();
@@ -419,7 +457,7 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     };
 
     let cache = async {
-        if scope.cache == CacheReads::Skip {
+        if scope.cache == CacheReads::Skip || !needed.await {
             return Ok(CacheObserved::default());
         }
         match futures::try_join!(aws.list_creation_templates(), aws.scanning_configuration()) {
@@ -517,12 +555,8 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             None => Ok(None),
         }
     };
-    let (mut observed, repositories, secret, ()) = futures::try_join!(
-        rules,
-        usage,
-        secret,
-        busiest.map(Ok::<_, AwsError>)
-    )?;
+    let (mut observed, repositories, secret, ()) =
+        futures::try_join!(rules, usage, secret, busiest.map(Ok::<_, AwsError>))?;
     observed.secret = secret;
     observed.repositories = repositories;
     Ok(observed)
@@ -584,9 +618,10 @@ fn cached_repositories(
     orphan_prefix: Option<&str>,
 ) -> Vec<(RepoSummary, String)> {
     let orphan_prefix = orphan_prefix.and_then(|p| RepoPrefix::parse("prefix", p).ok());
+    let coverage = Coverage::of(rules);
     repos
         .into_iter()
-        .filter_map(|r| match rule_for(rules, &r.name) {
+        .filter_map(|r| match coverage.rule_for(&r.name) {
             Some(rule) => {
                 let prefix = rule.prefix.clone();
                 Some((r, prefix))

@@ -997,7 +997,7 @@ pub struct RegionStatus {
     pub observed: Result<Observed, Problem>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Status {
     pub account: Option<String>,
     pub regions: Vec<RegionStatus>,
@@ -1032,6 +1032,7 @@ pub async fn status(
         progress: Some(progress.clone()),
         cache: observe::CacheReads::BestEffort,
         stream: req.stream.clone(),
+        only_with_rules: regions.len() > 1,
         ..Default::default()
     };
     let reads = regions.iter().map(|r| {

@@ -16,7 +16,7 @@ use super::Out;
 use crate::core::cache::scanning_words;
 use crate::core::format::human_bytes;
 use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, RepoDetails, RepositoryInfo};
-use crate::engine::observe::{rule_for, Part, Streamed};
+use crate::engine::observe::{Coverage, Part, Streamed};
 use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, RuleKey};
 use crate::tui::theme::Theme;
@@ -186,13 +186,15 @@ impl Incoming {
         match part {
             Part::Rules(_) => {}
             Part::Busiest(busiest) => {
+                let rules = o.rules.clone();
+                let coverage = Coverage::of(&rules);
                 for (name, pulls) in busiest {
                     match rows.index.get(&name) {
                         // Counted already: the 30-day count stands.
                         Some(i) if !o.repositories[*i].pulls_by_day.is_empty() => {}
                         Some(i) => o.repositories[*i].pull_count_30d = pulls,
                         None => {
-                            let Some(rule) = rule_for(&o.rules, &name) else {
+                            let Some(rule) = coverage.rule_for(&name) else {
                                 continue;
                             };
                             rows.index.insert(name.clone(), o.repositories.len());
@@ -366,7 +368,9 @@ impl Dashboard {
     /// (the rules as soon as they are in, keeping the selection).
     pub fn part(&mut self, streamed: Streamed) {
         let rules_arrived = matches!(streamed.part, Part::Rules(_));
-        self.incoming.get_or_insert_with(Default::default).add(streamed);
+        self.incoming
+            .get_or_insert_with(Default::default)
+            .add(streamed);
         if rules_arrived && self.account.is_none() {
             let was = self.focus.clone().or_else(|| self.selected_key());
             self.rules = self.shown().map(AccountRead::rules).unwrap_or_default();
@@ -852,7 +856,9 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
         Constraint::Min(5),
     ]));
     render_status(d, now, theme, frame, status);
-    let account = d.shown().filter(|_| d.account.is_some() || !d.rules.is_empty());
+    let account = d
+        .shown()
+        .filter(|_| d.account.is_some() || !d.rules.is_empty());
     let Some(account) = account else {
         frame.render_widget(
             Paragraph::new("Reading the account's rules and repositories in every region…")
