@@ -333,13 +333,6 @@ fn status_against_the_floor() {
         emu.seed_cached("echo", repos);
         emu.network_latency(50);
         let (floor, pages) = listing_floor_ms(&emu);
-        eprintln!(
-            "TRACE start {:?}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64()
-        );
         let r = run(&emu, &["status", "--summary", "--json"]);
         let ratio = r.ms / floor;
         println!(
@@ -421,13 +414,6 @@ fn dashboard_run(emu: &Emulator) -> DashboardRun {
     cmd.env("AWS_REGION", REGION);
     cmd.env("AWS_ENDPOINT_URL", &emu.endpoint);
     let start = Instant::now();
-    eprintln!(
-        "TRACE start {:?}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64()
-    );
     let mut child = pty.slave.spawn_command(cmd).unwrap();
     let pid = child.process_id().unwrap();
     let mut reader = pty.master.try_clone_reader().unwrap();

@@ -1052,6 +1052,7 @@ class Traffic:
 
     def call(self, operation: str) -> None:
         """Counts one call of ``operation`` and holds it for the configured latency."""
+        # ECHO_TRACE=<file>: each call's arrival time and thread, for a benchmark's timeline.
         if os.environ.get("ECHO_TRACE"):
             with open(os.environ["ECHO_TRACE"], "a") as f:
                 f.write(f"{time.time():.3f} {threading.get_ident()} {operation}\n")

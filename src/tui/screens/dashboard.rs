@@ -580,6 +580,8 @@ impl Dashboard {
                         o.repositories = rows;
                     }
                 }
+                // By name, so each batch of image details finds its rows without an index.
+                o.repositories.sort_by(|a, b| a.name.cmp(&b.name));
                 let previous = self.account.as_ref().and_then(|a| a.observed(&o.region));
                 carry_over_details(previous, o);
             }
@@ -627,15 +629,13 @@ impl Dashboard {
         else {
             return;
         };
-        let index: HashMap<String, usize> = o
-            .repositories
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
-            .collect();
+        // Sorted by name when the read arrived.
         for (name, d) in batch {
-            if let Some(i) = index.get(&name) {
-                o.repositories[*i].details = Some(d);
+            if let Ok(i) = o
+                .repositories
+                .binary_search_by(|r| r.name.as_str().cmp(name.as_str()))
+            {
+                o.repositories[i].details = Some(d);
             }
         }
         self.details_pending = self.details_pending.saturating_sub(n);
