@@ -1456,31 +1456,34 @@ def _metrics_insights(backend: Any, queries: list[dict[str, Any]], insights: lis
         for md in data:
             if earliest <= md.timestamp < end_time:
                 buckets.setdefault(int((md.timestamp - start_time) / delta), []).append(float(md.value))
+    order_fn = m.group("order") or fn
+    ranked = [
+        (_aggregate(order_fn, [v for values in buckets.values() for v in values]), labels, buckets)
+        for labels, buckets in groups.items()
+        if buckets
+    ]
+    if m.group("order"):
+        sign = -1 if (m.group("dir") or "ASC").upper() == "DESC" else 1
+        ranked.sort(key=lambda r: (sign * r[0], r[1]))
     series = []
-    for labels, buckets in groups.items():
-        if not buckets:
-            continue
+    # Only the series returned are built.
+    for _, labels, buckets in ranked[:limit]:
         periods = sorted(buckets)
-        everything = [v for n in periods for v in buckets[n]]
+        values = [_aggregate(fn, buckets[n]) for n in periods]
+        stamps = [start_time + n * delta for n in periods]
+        if scan_by == "TimestampDescending":
+            values.reverse()
+            stamps.reverse()
         series.append(
             {
                 "id": query["Id"],
                 "label": query.get("Label") or " ".join(labels) or query["Id"],
-                "values": [_aggregate(fn, buckets[n]) for n in periods],
-                "timestamps": [start_time + n * delta for n in periods],
+                "values": values,
+                "timestamps": stamps,
                 "status_code": "Complete",
-                "order": _aggregate(m.group("order") or fn, everything),
             }
         )
-    if m.group("order"):
-        sign = -1 if (m.group("dir") or "ASC").upper() == "DESC" else 1
-        series.sort(key=lambda s: (sign * s["order"], s["label"]))
-    for s in series:
-        del s["order"]
-        if scan_by == "TimestampDescending":
-            s["values"].reverse()
-            s["timestamps"].reverse()
-    return series[:limit] if query.get("ReturnData", True) else []
+    return series if query.get("ReturnData", True) else []
 
 
 def install_cloudwatch() -> None:
