@@ -32,6 +32,10 @@ CloudFormation and CloudWatch. This module adds, at import time:
 * bulk seeding of cached repositories with pull counts
   (``POST /_echo/cached-repositories``), and a ``GetMetricData`` indexed by metric
   so 500 queries over thousands of series answer as fast as CloudWatch does;
+* CloudWatch Metrics Insights queries in ``GetMetricData`` (``SELECT FN(metric) FROM
+  SCHEMA(...) GROUP BY ... ORDER BY FN() DESC LIMIT n``) with CloudWatch's limits: one
+  series per group, at most 500 series, at most 10,000 metrics processed, two weeks back;
+* a repository listing sorted once per change, not per page (ECR pages in constant time);
 * a control endpoint to seed images into an upstream (Echo) account
   (``POST /_echo/upstream-image``).
 
