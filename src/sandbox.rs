@@ -2257,6 +2257,28 @@ impl Aws for SandboxAws {
             .filter_map(|r| s.repos.get(r).map(|x| (r.clone(), x.pulls_by_day.clone())))
             .collect())
     }
+
+    async fn busiest_repositories(
+        &self,
+        _end: DateTime<Utc>,
+        days: usize,
+    ) -> AwsResult<Vec<(String, u64)>> {
+        self.call("GetMetricData", "cloudwatch:GetMetricData")
+            .await?;
+        let s = self.state.lock().unwrap();
+        let mut busiest: Vec<(String, u64)> = s
+            .repos
+            .iter()
+            .map(|(name, r)| {
+                let recent = r.pulls_by_day.iter().rev().take(days).sum();
+                (name.clone(), recent)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        busiest.truncate(crate::aws::BUSIEST_LIMIT);
+        Ok(busiest)
+    }
 }
 
 impl SandboxAws {

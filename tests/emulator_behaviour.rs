@@ -359,3 +359,80 @@ async fn a_stack_resource_the_service_model_refuses_fails_as_cloudformation_repo
         .repository_creation_templates()
         .is_empty());
 }
+
+/// The busiest-first query the dashboard sends, answered as CloudWatch Metrics Insights does:
+/// one series per repository labelled with its name, ordered by the sum, at most 500 series
+/// whatever the LIMIT, and a second query in the same call refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_insights_returns_the_busiest_500_series_in_order() {
+    use aws_sdk_cloudwatch::types::MetricDataQuery;
+    let emu = Emulator::start();
+    // Repository i has i % 7 pulls: 600 of the 700 have some.
+    emu.seed_cached("echo", 700);
+    let cw = aws_sdk_cloudwatch::Client::new(&emu.sdk().await);
+    let end = chrono::Utc::now() + chrono::Duration::hours(1);
+    let query = |q: &str| {
+        MetricDataQuery::builder()
+            .id("busiest")
+            .expression(q)
+            .period(86_400)
+            .build()
+    };
+    let ask = |queries: Vec<MetricDataQuery>| {
+        cw.get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(aws_smithy_types::DateTime::from_secs(
+                (end - chrono::Duration::days(14)).timestamp(),
+            ))
+            .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp()))
+            .send()
+    };
+    let sums = |out: &aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput| {
+        out.metric_data_results()
+            .iter()
+            .map(|r| {
+                (
+                    r.label().unwrap().to_string(),
+                    r.values().iter().sum::<f64>() as u64,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let top = ask(vec![query(
+        "SELECT SUM(RepositoryPullCount) FROM SCHEMA(\"AWS/ECR\", RepositoryName) GROUP BY RepositoryName ORDER BY SUM() DESC LIMIT 1000",
+    )])
+    .await
+    .unwrap();
+    let top = sums(&top);
+    assert_eq!(top.len(), 500, "at most 500 series, whatever the LIMIT");
+    assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "busiest first");
+    // 100 repositories have 6 pulls each (i % 7 == 6): they lead, and each label is a name.
+    assert_eq!(top[0].1, 6);
+    assert_eq!(top.iter().filter(|(_, n)| *n == 6).count(), 100);
+    assert!(top.iter().all(|(name, _)| name.starts_with("echo/image-")));
+    assert_eq!(top[0].0, "echo/image-00006");
+
+    let least = ask(vec![query(
+        "SELECT SUM(RepositoryPullCount) FROM SCHEMA(\"AWS/ECR\", RepositoryName) GROUP BY RepositoryName ORDER BY SUM() ASC LIMIT 3",
+    )])
+    .await
+    .unwrap();
+    assert_eq!(
+        sums(&least),
+        vec![
+            ("echo/image-00001".to_string(), 1),
+            ("echo/image-00008".to_string(), 1),
+            ("echo/image-00015".to_string(), 1)
+        ]
+    );
+    let two = ask(vec![
+        query("SELECT SUM(RepositoryPullCount) FROM SCHEMA(\"AWS/ECR\", RepositoryName)"),
+        MetricDataQuery::builder()
+            .id("other")
+            .expression("SELECT MAX(RepositoryPullCount) FROM SCHEMA(\"AWS/ECR\", RepositoryName)")
+            .period(86_400)
+            .build(),
+    ])
+    .await;
+    assert!(two.is_err(), "one Metrics Insights query per call");
+}

@@ -98,3 +98,90 @@ fn apply_and_teardown_reads_stay_small() {
     assert_eq!(calls.get("DeletePullThroughCacheRule"), Some(&1));
     assert_eq!(calls.get("DeleteRole"), Some(&1));
 }
+
+/// The dashboard's streamed read (rules, the busiest first, pages, counts) ends with the same
+/// rows and counts as the whole read `status` makes, through the same SDK code; a busy
+/// repository deleted since (its metric outlives it) is not left behind as a row.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboards_streamed_read_ends_as_the_whole_read() {
+    use echo_onboard::engine::observe::Part;
+    use echo_onboard::engine::ops;
+    use echo_onboard::tui::screens::dashboard::{AccountRead, Dashboard, RegionRead};
+    let emu = Emulator::start();
+    apply(&emu);
+    // Three listing pages and five count batches, the last ones partial.
+    emu.seed_cached("echo", 2345);
+    let conf = emu.sdk().await;
+    aws_sdk_ecr::Client::new(&conf)
+        .delete_repository()
+        .repository_name("echo/image-00006")
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    let aws = echo_onboard::aws::sdk::SdkAws::new(&conf, None);
+    let request = |stream| ops::StatusRequest {
+        regions: ops::Regions::List(vec![REGION.into()]),
+        usage: true,
+        details: false,
+        stream,
+    };
+    let (progress, _) = tokio::sync::mpsc::unbounded_channel();
+    let whole = ops::status(&aws, &request(None), &progress).await.unwrap();
+    let whole = whole.regions[0].observed.as_ref().unwrap().clone();
+    assert_eq!(whole.repositories.len(), 2344);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let streamed = ops::status(&aws, &request(Some(tx)), &progress)
+        .await
+        .unwrap();
+    let mut parts = vec![];
+    while let Some(p) = rx.recv().await {
+        parts.push(p);
+    }
+    assert!(matches!(parts[0].part, Part::Rules(_)), "the rules first");
+    let busiest: Vec<(String, u64)> = parts
+        .iter()
+        .find_map(|p| match &p.part {
+            Part::Busiest(b) => Some(b.clone()),
+            _ => None,
+        })
+        .expect("the busiest repositories are sent");
+    assert_eq!(busiest.len(), 500);
+    assert_eq!(busiest[0], ("echo/image-00006".to_string(), 6));
+    let pages = parts
+        .iter()
+        .filter(|p| matches!(p.part, Part::Repositories(_)))
+        .count();
+    assert_eq!(pages, 3);
+
+    let mut d = Dashboard::default();
+    for p in parts {
+        d.part(p);
+    }
+    d.loaded(
+        AccountRead {
+            regions: streamed
+                .regions
+                .into_iter()
+                .map(|r| RegionRead {
+                    region: r.region,
+                    observed: r.observed.map_err(|e| e.line()),
+                })
+                .collect(),
+        },
+        chrono::Utc::now(),
+    );
+    let shown = d.account.as_ref().unwrap().observed(REGION).unwrap();
+    let by_name = |o: &echo_onboard::core::model::Observed| {
+        let mut rows = o.repositories.clone();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        rows
+    };
+    assert_eq!(by_name(shown), by_name(&whole));
+    assert_eq!(shown.rules, whole.rules);
+    assert!(!shown
+        .repositories
+        .iter()
+        .any(|r| r.name == "echo/image-00006"));
+}

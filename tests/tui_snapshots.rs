@@ -413,8 +413,7 @@ fn api_apply_denied_run() -> (Arc<Planned>, Vec<Event>, echo_onboard::engine::op
             move |e| sink.lock().unwrap().push(e),
             |tx| async move { ops::apply(&aws, p2, opts, &tx).await },
         ))
-        .err()
-        .expect("the denied CreateRole fails the apply");
+        .expect_err("the denied CreateRole fails the apply");
     let events = std::mem::take(&mut *events.lock().unwrap());
     (p, events, *failure)
 }

@@ -226,15 +226,15 @@ pub trait Aws: Send + Sync {
     /// Every repository in the registry (all pages).
     async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>>;
 
-    /// `list_repositories`, handing each page to `on_page` as it arrives, so work on a page
-    /// (its pull counts) overlaps the reading of the next. Default: one page, the whole list.
+    /// `list_repositories`, handing each page to `on_page` as it arrives (and keeping none),
+    /// so work on a page (its pull counts) overlaps the reading of the next. Default: one
+    /// page, the whole list.
     async fn list_repositories_paged(
         &self,
-        on_page: &(dyn for<'p> Fn(&'p [RepoSummary]) + Send + Sync),
-    ) -> AwsResult<Vec<RepoSummary>> {
-        let all = self.list_repositories().await?;
-        on_page(&all);
-        Ok(all)
+        on_page: &(dyn Fn(Vec<RepoSummary>) + Send + Sync),
+    ) -> AwsResult<()> {
+        on_page(self.list_repositories().await?);
+        Ok(())
     }
     /// A repository's tags (`ListTagsForResource`, by the repository's ARN).
     async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
@@ -361,4 +361,19 @@ pub trait Aws: Send + Sync {
         end: DateTime<Utc>,
         days: usize,
     ) -> AwsResult<HashMap<String, crate::core::model::DailyPulls>>;
+
+    /// The busiest repositories by `AWS/ECR RepositoryPullCount` over `[end - days, end)`,
+    /// busiest first, at most `BUSIEST_LIMIT`: one CloudWatch Metrics Insights query (which
+    /// looks back at most `INSIGHTS_DAYS` and processes at most 10,000 series, so this is an
+    /// early hint for ordering, not the count `daily_pulls` gives).
+    async fn busiest_repositories(
+        &self,
+        end: DateTime<Utc>,
+        days: usize,
+    ) -> AwsResult<Vec<(String, u64)>>;
 }
+
+/// Series a Metrics Insights query returns at most.
+pub const BUSIEST_LIMIT: usize = 500;
+/// Days a Metrics Insights query can look back.
+pub const INSIGHTS_DAYS: usize = 14;

@@ -1013,13 +1013,16 @@ impl Aws for SdkAws {
     }
 
     async fn list_repositories(&self) -> AwsResult<Vec<RepoSummary>> {
-        self.list_repositories_paged(&|_| {}).await
+        let all = std::sync::Mutex::new(vec![]);
+        self.list_repositories_paged(&|page| all.lock().unwrap().extend(page))
+            .await?;
+        Ok(all.into_inner().unwrap_or_default())
     }
 
     async fn list_repositories_paged(
         &self,
-        on_page: &(dyn for<'p> Fn(&'p [RepoSummary]) + Send + Sync),
-    ) -> AwsResult<Vec<RepoSummary>> {
+        on_page: &(dyn Fn(Vec<RepoSummary>) + Send + Sync),
+    ) -> AwsResult<()> {
         let mut pages = self
             .ecr
             .describe_repositories()
@@ -1027,7 +1030,6 @@ impl Aws for SdkAws {
             .max_results(1000)
             .into_paginator()
             .send();
-        let mut all = vec![];
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error("ecr:DescribeRepositories", e))?;
             let summaries: Vec<RepoSummary> = page
@@ -1053,10 +1055,9 @@ impl Aws for SdkAws {
                     }),
                 })
                 .collect();
-            on_page(&summaries);
-            all.extend(summaries);
+            on_page(summaries);
         }
-        Ok(all)
+        Ok(())
     }
 
     async fn repository_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
@@ -1622,5 +1623,45 @@ impl Aws for SdkAws {
             all.extend(part);
         }
         Ok(all)
+    }
+
+    async fn busiest_repositories(
+        &self,
+        end: DateTime<Utc>,
+        days: usize,
+    ) -> AwsResult<Vec<(String, u64)>> {
+        use aws_sdk_cloudwatch::types::MetricDataQuery;
+        let days = days.min(super::INSIGHTS_DAYS);
+        let start = end - chrono::Duration::days(days as i64);
+        let query = format!(
+            "SELECT SUM(RepositoryPullCount) FROM SCHEMA(\"AWS/ECR\", RepositoryName) \
+             GROUP BY RepositoryName ORDER BY SUM() DESC LIMIT {}",
+            super::BUSIEST_LIMIT
+        );
+        let out = self
+            .cloudwatch
+            .get_metric_data()
+            .metric_data_queries(
+                MetricDataQuery::builder()
+                    .id("busiest")
+                    .expression(query)
+                    .period(86_400)
+                    .return_data(true)
+                    .build(),
+            )
+            .start_time(to_smithy(start))
+            .end_time(to_smithy(end))
+            .send()
+            .await
+            .map_err(|e| self.error("cloudwatch:GetMetricData", e))?;
+        // One series per repository, in the query's order; the label is the group's value.
+        Ok(out
+            .metric_data_results()
+            .iter()
+            .filter_map(|r| {
+                let total: f64 = r.values().iter().sum();
+                Some((r.label()?.to_string(), total.round() as u64))
+            })
+            .collect())
     }
 }

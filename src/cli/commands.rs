@@ -656,6 +656,7 @@ async fn cmd_status(cli: &Cli, args: &StatusArgs, ctx: &Context) -> Result<(), S
         regions,
         usage: true,
         details: !args.summary,
+        stream: None,
     };
     let status = with_events(print_progress(), |tx| async move {
         ops::status(aws.as_ref(), &req, &tx).await

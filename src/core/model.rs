@@ -138,7 +138,7 @@ pub struct ImageInfo {
 }
 
 /// A cached repository under some rule's prefix, with usage figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RepositoryInfo {
     pub name: String,
     pub rule_prefix: String,
@@ -220,6 +220,13 @@ impl RepoDetails {
 }
 
 impl RepositoryInfo {
+    /// A row known only by its name (nothing read about it yet).
+    pub fn named(name: String) -> Self {
+        Self {
+            name,
+            ..Default::default()
+        }
+    }
     pub fn image_count(&self) -> Option<usize> {
         self.details.map(|d| d.image_count)
     }

@@ -12,8 +12,8 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use crate::aws::{Aws, AwsError, AwsResult, RepoSummary};
 use crate::core::cache::CacheObserved;
 use crate::core::model::{
-    CacheRule, Identity, ManagedBy, Observed, ObservedRole, ObservedSecret, RepoDetails,
-    RepositoryInfo, PULL_DAYS,
+    CacheRule, DailyPulls, Identity, ManagedBy, Observed, ObservedRole, ObservedSecret,
+    RepoDetails, RepositoryInfo, PULL_DAYS,
 };
 use crate::core::ownership::{self, HoldingStack, Owned};
 use crate::core::upstream::Token;
@@ -52,6 +52,64 @@ pub struct Scope {
     /// Ask CloudFormation which stack holds only this prefix's rule (a plan or teardown of
     /// one prefix); `None`: every rule the tool cannot prove its own (status, dashboard).
     pub stacks_for: Option<String>,
+    /// Send the usage read in parts as they arrive (the dashboard): the rules first, then
+    /// the busiest repositories, each listing page and each batch of counts. The cached
+    /// repositories then go only to the receiver (the result's list is empty), so they are
+    /// held once.
+    pub stream: Option<PartSender>,
+    /// Read repositories, counts and cache settings only in a region that has rules (or
+    /// `prefix`): for views over every region, where most have none and their reads would
+    /// only compete with the region that matters. Costs no round trip on the way to the
+    /// rules' owners (the roles are read after the rules too).
+    pub only_with_rules: bool,
+}
+
+/// A part of one region's observation, in the order a view can show it.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// Identity, rules (their owners proven), roles and cache settings: everything but the
+    /// repositories.
+    Rules(Box<Observed>),
+    /// The busiest cached repositories and their recent pulls, busiest first (one Metrics
+    /// Insights query: a hint for the first rows; the counts replace it).
+    Busiest(Vec<(String, u64)>),
+    /// A listing page's cached repositories, without pull counts yet.
+    Repositories(Vec<RepositoryInfo>),
+    /// 30-day pull counts of one batch of repositories.
+    Counts(Vec<(String, DailyPulls)>),
+}
+
+/// A part and the region it belongs to.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    pub region: String,
+    pub part: Part,
+}
+
+pub type PartSender = tokio::sync::mpsc::UnboundedSender<Streamed>;
+
+fn send_part(scope: &Scope, region: &str, part: Part) {
+    if let Some(tx) = &scope.stream {
+        // A view that stopped listening does not stop the read.
+        let _ = tx.send(Streamed {
+            region: region.to_string(),
+            part,
+        });
+    }
+}
+
+/// A listed repository as a row: what the listing says, no counts or details yet.
+fn repository_info(r: RepoSummary, prefix: String) -> RepositoryInfo {
+    RepositoryInfo {
+        created_at: r.created_at,
+        arn: r.arn,
+        details: None,
+        pull_count_30d: 0,
+        pulls_by_day: vec![],
+        name: r.name,
+        rule_prefix: prefix,
+        settings: r.settings,
+    }
 }
 
 /// A secret to describe and whose value to check (keys; equality with `expect`).
@@ -102,16 +160,30 @@ fn role_name_of(arn: &str, account: &str) -> Option<String> {
 
 /// The most specific rule prefix covering a repository name.
 pub fn rule_for<'a>(rules: &'a [CacheRule], repo: &str) -> Option<&'a CacheRule> {
-    rules
-        .iter()
-        .filter(|r| RepoPrefix::parse("prefix", &r.prefix).is_ok_and(|p| p.covers(repo)))
-        .max_by_key(|r| {
-            if r.prefix == crate::core::validate::ROOT {
-                0
-            } else {
-                r.prefix.len()
-            }
-        })
+    Coverage::of(rules).rule_for(repo)
+}
+
+/// The rules' prefixes, parsed once for many repository names (a listing of 50,000).
+pub struct Coverage<'a>(Vec<(RepoPrefix, &'a CacheRule)>);
+
+impl<'a> Coverage<'a> {
+    pub fn of(rules: &'a [CacheRule]) -> Self {
+        Self(
+            rules
+                .iter()
+                .filter_map(|r| Some((RepoPrefix::parse("prefix", &r.prefix).ok()?, r)))
+                .collect(),
+        )
+    }
+
+    /// The most specific rule covering `repo`.
+    pub fn rule_for(&self, repo: &str) -> Option<&'a CacheRule> {
+        self.0
+            .iter()
+            .filter(|(p, _)| p.covers(repo))
+            .max_by_key(|(p, r)| if p.is_root() { 0 } else { r.prefix.len() })
+            .map(|(_, r)| *r)
+    }
 }
 
 /// Image count, size and last pull of each repository, `IMAGE_CONCURRENCY` at a time, in the
@@ -132,7 +204,51 @@ pub fn repository_details(
     .boxed()
 }
 
+/// Where the parts of a streamed observation go: the rules first, so anything read before
+/// them waits here until they are sent.
+struct Outbox<'a> {
+    scope: &'a Scope,
+    region: &'a str,
+    /// `Some` until the rules are sent.
+    held: std::sync::Mutex<Option<Vec<Part>>>,
+}
+
+impl Outbox<'_> {
+    fn streaming(&self) -> bool {
+        self.scope.stream.is_some()
+    }
+
+    fn send(&self, part: Part) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(waiting) => waiting.push(part),
+            None => send_part(self.scope, self.region, part),
+        }
+    }
+
+    fn rules(&self, observed: &Observed) {
+        if !self.streaming() {
+            return;
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        send_part(
+            self.scope,
+            self.region,
+            Part::Rules(Box::new(observed.clone())),
+        );
+        for part in held.take().unwrap_or_default() {
+            send_part(self.scope, self.region, part);
+        }
+    }
+}
+
 pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Observed> {
+    let outbox = Outbox {
+        scope,
+        region,
+        held: std::sync::Mutex::new(Some(vec![])),
+    };
+    let outbox = &outbox;
     let named_role = async {
         match &scope.role_name {
             Some(n) => aws.get_role(n).await,
@@ -145,61 +261,121 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     let wants_repositories = scope.usage || scope.prefix.is_some();
     // Each listing page goes to the pull counts as soon as it is in: the counts of page N
     // are read while page N+1 is (the pages are sequential by nature; the counts need not be).
-    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RepoSummary>>();
-    let repositories = async move {
-        let on_page = move |page: &[RepoSummary]| {
-            let _ = page_tx.send(page.to_vec());
-        };
-        if wants_repositories {
-            aws.list_repositories_paged(&on_page).await
-        } else {
-            Ok(vec![])
-        }
-    };
     let base = futures::future::try_join(aws.caller_identity(), aws.list_cache_rules())
         .boxed()
         .shared();
-    let counts = {
+    let needed = {
         let base = base.clone();
         async move {
-            let mut out = std::collections::HashMap::new();
-            if !scope.usage {
-                return Ok::<_, AwsError>(out);
+            if !scope.only_with_rules || scope.prefix.is_some() {
+                return true;
             }
+            base.await.is_ok_and(|(_, rules)| !rules.is_empty())
+        }
+    }
+    .boxed()
+    .shared();
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RepoSummary>>();
+    let listing = {
+        let needed = needed.clone();
+        async move {
+            if !wants_repositories || !needed.await {
+                return Ok(());
+            }
+            let on_page = move |page: Vec<RepoSummary>| {
+                let _ = page_tx.send(page);
+            };
+            aws.list_repositories_paged(&on_page).await
+        }
+    };
+    // Whole UTC days ending with today, so each bar of the chart is one day.
+    let end = crate::core::model::pull_window_end(Utc::now());
+    // The cached repositories page by page, each page's counts read while the next page is
+    // listed; streamed (and not kept) when the view streams.
+    let cached = {
+        let base = base.clone();
+        async move {
+            let mut kept: Vec<(RepoSummary, String)> = vec![];
+            let mut counts = std::collections::HashMap::new();
             let (_, rules) = base.await?;
-            // Whole UTC days ending with today, so each bar of the chart is one day.
-            let end = crate::core::model::pull_window_end(Utc::now());
             let read = |names: Vec<String>| -> BoxFuture<'_, AwsResult<_>> {
                 Box::pin(async move { aws.daily_pulls(&names, end, PULL_DAYS).await })
             };
             let mut waiting: Vec<String> = vec![];
             let mut inflight = futures::stream::FuturesUnordered::new();
+            let mut counted = |done: std::collections::HashMap<String, DailyPulls>| {
+                if outbox.streaming() {
+                    outbox.send(Part::Counts(done.into_iter().collect()));
+                } else {
+                    counts.extend(done);
+                }
+            };
             loop {
                 tokio::select! {
                     page = page_rx.recv() => match page {
                         Some(page) => {
-                            waiting.extend(
-                                cached_repositories(page, &rules, scope.prefix.as_deref())
-                                    .into_iter()
-                                    .map(|(r, _)| r.name),
-                            );
+                            let page = cached_repositories(page, &rules, scope.prefix.as_deref());
+                            if scope.usage {
+                                waiting.extend(page.iter().map(|(r, _)| r.name.clone()));
+                            }
                             // Full batches only, so the call count stays N / METRIC_BATCH.
                             while waiting.len() >= METRIC_BATCH {
                                 inflight.push(read(waiting.drain(..METRIC_BATCH).collect()));
                             }
+                            if outbox.streaming() {
+                                outbox.send(Part::Repositories(
+                                    page.into_iter()
+                                        .map(|(r, prefix)| repository_info(r, prefix))
+                                        .collect(),
+                                ));
+                            } else {
+                                kept.extend(page);
+                            }
                         }
                         None => break,
                     },
-                    Some(done) = inflight.next(), if !inflight.is_empty() => out.extend(done?),
+                    Some(done) = inflight.next(), if !inflight.is_empty() => counted(done?),
                 }
             }
             if !waiting.is_empty() {
                 inflight.push(read(std::mem::take(&mut waiting)));
             }
             while let Some(done) = inflight.next().await {
-                out.extend(done?);
+                counted(done?);
             }
-            Ok(out)
+            Ok::<_, AwsError>((kept, counts))
+        }
+    };
+    // The busiest repositories first, for a view that streams: one query beside the listing.
+    let busiest = {
+        let (base, needed) = (base.clone(), needed.clone());
+        async move {
+            if !(outbox.streaming() && scope.usage && needed.await) {
+                return;
+            }
+            let (base, busiest) =
+                futures::future::join(base, aws.busiest_repositories(end, PULL_DAYS)).await;
+            match (base, busiest) {
+                (Ok((_, rules)), Ok(busiest)) => {
+                    let orphan = scope
+                        .prefix
+                        .as_deref()
+                        .and_then(|p| RepoPrefix::parse("prefix", p).ok())
+                        .filter(|p| !p.is_root());
+                    let coverage = Coverage::of(&rules);
+                    let cached = busiest
+                        .into_iter()
+                        .filter(|(name, _)| {
+                            coverage.rule_for(name).is_some()
+                                || orphan.as_ref().is_some_and(|p| p.covers(name))
+                        })
+                        .collect();
+                    outbox.send(Part::Busiest(cached));
+                }
+                // Only a hint for the order of the first rows: the counts follow anyway.
+                (_, Err(e)) => tracing::debug!("busiest repositories not read: {e}"),
+                (Err(_), _) => {}
+            }
         }
     };
 
@@ -240,60 +416,51 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
     .shared();
 
     // Usage needs the rules (which repositories are cached) and the listing.
-    let usage = {
-        let base = base.clone();
-        async move {
-            let (repos, (_, rules), counts) = futures::try_join!(repositories, base, counts)?;
-            let cached = cached_repositories(repos, &rules, scope.prefix.as_deref());
-            let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
-            let details = async {
-                if !(scope.usage && scope.details) {
-                    return Ok(BTreeMap::new());
-                }
-                let total = names.len();
-                let mut out = BTreeMap::new();
-                let mut all = repository_details(aws, names.clone());
-                while let Some((name, details)) = all.next().await {
-                    out.insert(name, details?);
-                    if let Some(tx) = &scope.progress {
-                        if out.len() % 250 == 0 || out.len() == total {
-                            emit(
-                                tx,
-                                Event::Progress {
-                                    label: "reading images of cached repositories".into(),
-                                    done: out.len(),
-                                    total,
-                                },
-                            );
-                        }
+    let usage = async move {
+        let ((), (cached, counts)) = futures::try_join!(listing, cached)?;
+        let names: Vec<String> = cached.iter().map(|(r, _)| r.name.clone()).collect();
+        let details = async {
+            if !(scope.usage && scope.details) {
+                return Ok(BTreeMap::new());
+            }
+            let total = names.len();
+            let mut out = BTreeMap::new();
+            let mut all = repository_details(aws, names.clone());
+            while let Some((name, details)) = all.next().await {
+                out.insert(name, details?);
+                if let Some(tx) = &scope.progress {
+                    if out.len() % 250 == 0 || out.len() == total {
+                        emit(
+                            tx,
+                            Event::Progress {
+                                label: "reading images of cached repositories".into(),
+                                done: out.len(),
+                                total,
+                            },
+                        );
                     }
                 }
-                Ok::<_, AwsError>(out)
-            };
-            let (mut counts, mut details) = (counts, details.await?);
-            Ok::<_, AwsError>(
-                cached
-                    .into_iter()
-                    .map(|(r, prefix)| {
-                        let days = counts.remove(&r.name).unwrap_or_default();
-                        RepositoryInfo {
-                            created_at: r.created_at,
-                            arn: r.arn,
-                            details: details.remove(&r.name),
-                            pull_count_30d: days.iter().sum(),
-                            pulls_by_day: days,
-                            name: r.name,
-                            rule_prefix: prefix,
-                            settings: r.settings,
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        }
+            }
+            Ok::<_, AwsError>(out)
+        };
+        let (mut counts, mut details) = (counts, details.await?);
+        Ok::<_, AwsError>(
+            cached
+                .into_iter()
+                .map(|(r, prefix)| {
+                    let days = counts.remove(&r.name).unwrap_or_default();
+                    let mut info = repository_info(r, prefix);
+                    info.details = details.remove(&info.name);
+                    info.pull_count_30d = days.iter().sum();
+                    info.pulls_by_day = days;
+                    info
+                })
+                .collect::<Vec<_>>(),
+        )
     };
 
     let cache = async {
-        if scope.cache == CacheReads::Skip {
+        if scope.cache == CacheReads::Skip || !needed.await {
             return Ok(CacheObserved::default());
         }
         // Exclusions only for plans and teardowns, read alongside; an account that may not
@@ -368,47 +535,57 @@ pub async fn observe(aws: &dyn Aws, region: &str, scope: &Scope) -> AwsResult<Ob
             Ok::<_, AwsError>(holding_stacks(aws, &wanted).await)
         }
     };
+    // The rules with their owners: everything but the repositories, sent first.
+    let rules = async move {
+        let ((identity, mut rules), role, rule_roles, cache, holders) =
+            futures::try_join!(base, named_role, rule_roles, cache, holders)?;
+        let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
+            .into_iter()
+            .flatten()
+            .chain(role.clone())
+            .map(|r| (r.arn.clone(), r))
+            .collect();
+        for rule in &mut rules {
+            let role = rule.role_arn.as_ref().and_then(|a| roles_by_arn.get(a));
+            let owned = match holders.get(&rule.prefix) {
+                Some(Err(why)) => Owned {
+                    by: ManagedBy::Other,
+                    proof: format!("not proven to be echo-onboard's, and CloudFormation could not be asked which stack holds it ({why})"),
+                },
+                held => ownership::rule(
+                    rule,
+                    role,
+                    cache.template(&rule.prefix),
+                    held.map(|h| h.as_ref().ok().and_then(Option::as_ref)),
+                ),
+            };
+            rule.managed_by = owned.by;
+            rule.owner_proof = owned.proof;
+        }
+        let observed = Observed {
+            secret: None,
+            cache,
+            identity,
+            region: region.to_string(),
+            rules,
+            role,
+            roles: roles_by_arn.into_values().collect(),
+            repositories: vec![],
+        };
+        outbox.rules(&observed);
+        Ok::<_, AwsError>(observed)
+    };
     let secret = async {
         match &scope.secret {
             Some(read) => read_secret(aws, read).await,
             None => Ok(None),
         }
     };
-    let ((identity, mut rules), role, rule_roles, repositories, cache, secret, holders) =
-        futures::try_join!(base, named_role, rule_roles, usage, cache, secret, holders)?;
-    let roles_by_arn: BTreeMap<String, ObservedRole> = rule_roles
-        .into_iter()
-        .flatten()
-        .chain(role.clone())
-        .map(|r| (r.arn.clone(), r))
-        .collect();
-    for rule in &mut rules {
-        let role = rule.role_arn.as_ref().and_then(|a| roles_by_arn.get(a));
-        let owned = match holders.get(&rule.prefix) {
-            Some(Err(why)) => Owned {
-                by: ManagedBy::Other,
-                proof: format!("not proven to be echo-onboard's, and CloudFormation could not be asked which stack holds it ({why})"),
-            },
-            held => ownership::rule(
-                rule,
-                role,
-                cache.template(&rule.prefix),
-                held.map(|h| h.as_ref().ok().and_then(Option::as_ref)),
-            ),
-        };
-        rule.managed_by = owned.by;
-        rule.owner_proof = owned.proof;
-    }
-    Ok(Observed {
-        secret,
-        cache,
-        identity,
-        region: region.to_string(),
-        rules,
-        role,
-        roles: roles_by_arn.into_values().collect(),
-        repositories,
-    })
+    let (mut observed, repositories, secret, ()) =
+        futures::try_join!(rules, usage, secret, busiest.map(Ok::<_, AwsError>))?;
+    observed.secret = secret;
+    observed.repositories = repositories;
+    Ok(observed)
 }
 
 /// For each rule, the stack holding it (by its prefix, the rule's physical id), with the
@@ -467,9 +644,10 @@ fn cached_repositories(
     orphan_prefix: Option<&str>,
 ) -> Vec<(RepoSummary, String)> {
     let orphan_prefix = orphan_prefix.and_then(|p| RepoPrefix::parse("prefix", p).ok());
+    let coverage = Coverage::of(rules);
     repos
         .into_iter()
-        .filter_map(|r| match rule_for(rules, &r.name) {
+        .filter_map(|r| match coverage.rule_for(&r.name) {
             Some(rule) => {
                 let prefix = rule.prefix.clone();
                 Some((r, prefix))

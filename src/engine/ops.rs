@@ -987,13 +987,15 @@ pub enum Regions {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StatusRequest {
     pub regions: Regions,
     /// Read cached repositories and their 30-day pull counts.
     pub usage: bool,
     /// Also read each cached repository's images (one call per repository).
     pub details: bool,
+    /// Send each region's read in parts as it arrives (see `observe::Scope::stream`).
+    pub stream: Option<observe::PartSender>,
 }
 
 #[derive(Debug, Clone)]
@@ -1002,7 +1004,7 @@ pub struct RegionStatus {
     pub observed: Result<Observed, Problem>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Status {
     pub account: Option<String>,
     pub regions: Vec<RegionStatus>,
@@ -1036,6 +1038,8 @@ pub async fn status(
         rule_roles_tags_only: true,
         progress: Some(progress.clone()),
         cache: observe::CacheReads::BestEffort,
+        stream: req.stream.clone(),
+        only_with_rules: regions.len() > 1,
         ..Default::default()
     };
     let reads = regions.iter().map(|r| {

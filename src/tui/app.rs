@@ -260,10 +260,12 @@ impl App {
                 }
                 self.apply.finish(result, self.now);
             }
+            Msg::DashboardPart(part) => self.dashboard.part(*part),
             Msg::Dashboard(Ok(read)) if self.resume && !read.has_rules() => {
                 // Nothing set up here yet: the wizard is the better first screen.
                 self.resume = false;
                 self.dashboard.loading = false;
+                self.dashboard.incoming = None;
                 self.screen = Screen::Echo;
             }
             Msg::Dashboard(Ok(read)) => {
@@ -272,6 +274,7 @@ impl App {
             }
             Msg::Dashboard(Err(e)) => {
                 self.dashboard.loading = false;
+                self.dashboard.incoming = None;
                 self.dashboard.error = Some(e);
             }
             Msg::Validations(v) => {

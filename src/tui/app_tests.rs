@@ -867,6 +867,76 @@ mod screens {
     }
 
     #[test]
+    fn a_streamed_read_shows_the_rules_then_the_busiest_rows_then_the_whole() {
+        use crate::engine::observe::{Part, Streamed};
+        let screen = |a: &App| {
+            let mut t =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+            t.draw(|f| crate::tui::view::render(a, crate::tui::theme::Theme { color: false }, f))
+                .unwrap();
+            t.backend().to_string()
+        };
+        let part = |part: Part| {
+            Msg::DashboardPart(Box::new(Streamed {
+                region: "eu-west-1".into(),
+                part,
+            }))
+        };
+        let mut a = App::new(Prefs::default(), Utc::now());
+        a.screen = Screen::Dashboard;
+        a.update(Msg::Resize(120, 40));
+        a.dashboard.refresh();
+        assert!(screen(&a).contains("Reading the account's rules"));
+        let full = observed();
+        let mut rules = full.clone();
+        rules.repositories.clear();
+        a.update(part(Part::Rules(Box::new(rules))));
+        // The rules are on screen while the repositories load.
+        let s = screen(&a);
+        assert!(s.contains("Rules: 2 in 1 region(s)"), "{s}");
+        assert!(s.contains("loading 0/0 repositories counted"), "{s}");
+        assert!(s.contains("Cached under echo/ (0)"), "{s}");
+        // The busiest first (one query), before the listing reaches them.
+        a.update(part(Part::Busiest(vec![("echo/b".into(), 48)])));
+        assert!(screen(&a).contains("Cached under echo/ (1)"));
+        assert_eq!(a.dashboard.visible_repos()[0].pull_count_30d, 48);
+        // A listing page: the busiest row keeps its place and its hint until counted.
+        let page: Vec<RepositoryInfo> = full
+            .repositories
+            .iter()
+            .map(|r| RepositoryInfo {
+                pull_count_30d: 0,
+                pulls_by_day: vec![],
+                details: None,
+                ..r.clone()
+            })
+            .collect();
+        a.update(part(Part::Repositories(page)));
+        let names: Vec<(&str, u64)> = a
+            .dashboard
+            .visible_repos()
+            .iter()
+            .map(|r| (r.name.as_str(), r.pull_count_30d))
+            .collect();
+        assert_eq!(names, [("echo/b", 48), ("echo/a", 0), ("echo/c", 0)]);
+        a.update(part(Part::Counts(vec![
+            ("echo/a".into(), vec![2, 3]),
+            ("echo/b".into(), vec![50]),
+        ])));
+        let s = screen(&a);
+        assert!(s.contains("loading 2/3 repositories counted"), "{s}");
+        assert_eq!(a.dashboard.visible_repos()[0].pull_count_30d, 50);
+        // The whole read: the streamed rows stay, the loading indicator goes.
+        let mut whole = full.clone();
+        whole.repositories.clear();
+        a.update(Msg::Dashboard(Ok(account(whole))));
+        assert!(a.dashboard.incoming.is_none());
+        let s = screen(&a);
+        assert!(!s.contains("loading"), "{s}");
+        assert!(s.contains("Cached under echo/ (3)"), "{s}");
+    }
+
+    #[test]
     fn keys_do_nothing_while_the_terminal_is_too_small() {
         let mut a = App::new(Prefs::default(), Utc::now());
         a.screen = Screen::Dashboard;

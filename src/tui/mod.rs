@@ -352,26 +352,69 @@ impl Runner {
                     return;
                 };
                 tokio::spawn(async move {
-                    // Every region of the account, read in parallel; image details are read
-                    // afterwards, in the background (LoadDetails).
-                    let regions = ops::account_regions(aws.as_ref()).await;
-                    let req = ops::StatusRequest {
-                        regions: ops::Regions::List(regions),
-                        usage: true,
-                        details: false,
-                    };
+                    // Every region of the account, read in parallel and shown as it arrives
+                    // (rules, then repositories page by page, then their counts); image
+                    // details are read afterwards, in the background (LoadDetails).
+                    // The session's region does not wait for the list of regions.
+                    let here = aws.region();
+                    let (parts, mut incoming) = tokio::sync::mpsc::unbounded_channel();
                     let (progress, _) = tokio::sync::mpsc::unbounded_channel();
-                    let read = match ops::status(aws.as_ref(), &req, &progress).await {
-                        Ok(s) => Ok(Box::new(AccountRead {
-                            regions: s
-                                .regions
-                                .into_iter()
-                                .map(|r| RegionRead {
-                                    region: r.region,
-                                    observed: r.observed.map_err(|e| e.line()),
-                                })
-                                .collect(),
-                        })),
+                    // Each read holds a sender: the parts end when every read has.
+                    let reader = aws.clone();
+                    let read = move |regions: Vec<String>| {
+                        let req = ops::StatusRequest {
+                            regions: ops::Regions::List(regions),
+                            usage: true,
+                            details: false,
+                            stream: Some(parts.clone()),
+                        };
+                        let (aws, progress) = (reader.clone(), progress.clone());
+                        async move { ops::status(aws.as_ref(), &req, &progress).await }
+                    };
+                    let this_region = read.clone()(vec![here.clone()]);
+                    let elsewhere = {
+                        let aws = aws.clone();
+                        let here = here.clone();
+                        async move {
+                            let mut regions = ops::account_regions(aws.as_ref()).await;
+                            regions.retain(|r| *r != here);
+                            if regions.is_empty() {
+                                return Ok(ops::Status::default());
+                            }
+                            read(regions).await
+                        }
+                    };
+                    // Every part is forwarded before the whole read is (the same task sends
+                    // both), so the dashboard sees the parts first.
+                    let forward = async {
+                        while let Some(part) = incoming.recv().await {
+                            Self::send(&tx, Msg::DashboardPart(Box::new(part)));
+                        }
+                    };
+                    let ((here_read, elsewhere), ()) =
+                        futures::join!(async { futures::join!(this_region, elsewhere) }, forward);
+                    let mut regions = match here_read {
+                        Ok(s) => s.regions,
+                        // The one region's failure, shown as the region's.
+                        Err(f) => vec![ops::RegionStatus {
+                            region: here,
+                            observed: Err(f.error),
+                        }],
+                    };
+                    let read = match elsewhere {
+                        Ok(s) => {
+                            regions.extend(s.regions);
+                            regions.sort_by(|a, b| a.region.cmp(&b.region));
+                            Ok(Box::new(AccountRead {
+                                regions: regions
+                                    .into_iter()
+                                    .map(|r| RegionRead {
+                                        region: r.region,
+                                        observed: r.observed.map_err(|e| e.line()),
+                                    })
+                                    .collect(),
+                            }))
+                        }
                         Err(f) => Err(f.error.line()),
                     };
                     Self::send(&tx, Msg::Dashboard(read));

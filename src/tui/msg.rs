@@ -82,6 +82,8 @@ pub enum Msg {
     TeardownPlanned(Result<Shared<TeardownPlanned>, Vec<String>>),
     /// The account's rules and cached repositories in every region.
     Dashboard(Result<Box<AccountRead>, String>),
+    /// A part of the dashboard's read, before the whole is in.
+    DashboardPart(Box<crate::engine::observe::Streamed>),
     /// The dashboard's refresh validated these rules.
     Validations(Vec<(RuleKey, RuleCheck)>),
     /// An apply validated the rule it set up (sent before `Applied`).

@@ -62,6 +62,17 @@ def _pattern(p: str) -> Any:
     return _PATTERNS[p]
 
 
+def _path(at: Any) -> str:
+    """A member's path ("a.b.1.member") from the nested pairs `Checker.check` passes down."""
+    parts: list[str] = []
+    while isinstance(at, tuple):
+        at, name = at
+        parts.append(name)
+    if at:
+        parts.append(at)
+    return ".".join(reversed(parts))
+
+
 def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)[:200]
@@ -73,13 +84,15 @@ class Checker:
         self.shapes = model["shapes"]
         self.errors: list[str] = []
 
-    def fail(self, value: Any, at: str, constraint: str, sensitive: bool) -> None:
+    def fail(self, value: Any, at: Any, constraint: str, sensitive: bool) -> None:
         shown = "at" if sensitive else f"'{_show(value)}' at"
         if value is None:
             shown = "null at"
-        self.errors.append(f"Value {shown} '{at}' failed to satisfy constraint: {constraint}")
+        self.errors.append(f"Value {shown} '{_path(at)}' failed to satisfy constraint: {constraint}")
 
-    def check(self, shape_name: str, value: Any, at: str, sensitive: bool = False) -> None:
+    def check(self, shape_name: str, value: Any, at: Any, sensitive: bool = False) -> None:
+        # `at` is a path built only when a value fails: ("parent path", "member") pairs,
+        # nested, since a request of 500 metric queries has thousands of members to check.
         shape = self.shapes[shape_name]
         sensitive = sensitive or bool(shape.get("sensitive"))
         kind = shape["type"]
@@ -88,23 +101,23 @@ class Checker:
                 return
             for name in shape.get("required", []):
                 if value.get(name) is None:
-                    self.fail(None, f"{at}.{name}" if at else name, "Member must not be null", False)
+                    self.fail(None, (at, name), "Member must not be null", False)
             for name, member in shape.get("members", {}).items():
                 if value.get(name) is not None:
-                    self.check(member["shape"], value[name], f"{at}.{name}" if at else name, bool(member.get("sensitive")) or sensitive)
+                    self.check(member["shape"], value[name], (at, name), bool(member.get("sensitive")) or sensitive)
         elif kind == "list":
             if not isinstance(value, list):
                 return
             self._size(shape, value, len(value), at, sensitive)
             for i, item in enumerate(value, 1):
-                self.check(shape["member"]["shape"], item, f"{at}.{i}.member", sensitive)
+                self.check(shape["member"]["shape"], item, (at, f"{i}.member"), sensitive)
         elif kind == "map":
             if not isinstance(value, dict):
                 return
             self._size(shape, value, len(value), at, sensitive)
             for k, v in value.items():
-                self.check(shape["key"]["shape"], k, f"{at}.{k}.key", sensitive)
-                self.check(shape["value"]["shape"], v, f"{at}.{k}.value", sensitive)
+                self.check(shape["key"]["shape"], k, (at, f"{k}.key"), sensitive)
+                self.check(shape["value"]["shape"], v, (at, f"{k}.value"), sensitive)
         elif kind == "string":
             if not isinstance(value, str):
                 return
@@ -189,6 +202,8 @@ def violations(environ: dict[str, Any], operation: str | None, protocol: str, bo
         m = re.match(r"^/service/([^/]+)/operation/", path)
         service = _BY_TARGET.get(m.group(1)) if m else None
         params = cbor2.loads(body) if body else {}
+        # Decoded once: the emulator's fast paths read the same request.
+        environ["echo.cbor"] = params
     elif protocol == "query":
         service = _BY_SIGNING.get(_signing_name(environ) or "")
     if not service or not operation:

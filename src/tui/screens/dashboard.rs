@@ -16,6 +16,7 @@ use super::Out;
 use crate::core::cache::scanning_words;
 use crate::core::format::human_bytes;
 use crate::core::model::{CacheRule, ImageInfo, ManagedBy, Observed, RepoDetails, RepositoryInfo};
+use crate::engine::observe::{Coverage, Part, Streamed};
 use crate::tui::keys::Cmd;
 use crate::tui::msg::{Effect, RuleKey};
 use crate::tui::theme::Theme;
@@ -161,8 +162,132 @@ pub struct ImagesPane {
     pub images: Option<Result<Vec<ImageInfo>, String>>,
 }
 
+/// A read of the account arriving in parts (rules, then repositories page by page, then
+/// their counts): what has come so far. Shown until the first whole read is in; behind a
+/// refresh, the previous read stays on screen until this one is whole.
+#[derive(Debug, Default)]
+pub struct Incoming {
+    pub read: AccountRead,
+    rows: HashMap<String, RegionRows>,
+}
+
+/// Where each repository row of a region is, and what of it has come.
+#[derive(Debug, Default)]
+struct RegionRows {
+    index: HashMap<String, usize>,
+    /// Rows of the busiest repositories that the listing has not reached yet.
+    unlisted: HashSet<String>,
+    listed: usize,
+    counted: usize,
+}
+
+impl Incoming {
+    /// Repositories listed and repositories counted so far, over every region.
+    pub fn progress(&self) -> (usize, usize) {
+        self.rows
+            .values()
+            .fold((0, 0), |(l, c), r| (l + r.listed, c + r.counted))
+    }
+
+    fn add(&mut self, streamed: Streamed) {
+        let Streamed { region, part } = streamed;
+        if let Part::Rules(observed) = part {
+            self.read.regions.retain(|r| r.region != region);
+            self.read.regions.push(RegionRead {
+                region: region.clone(),
+                observed: Ok(*observed),
+            });
+            self.rows.insert(region, RegionRows::default());
+            return;
+        }
+        let (Some(o), Some(rows)) = (
+            self.read
+                .regions
+                .iter_mut()
+                .find(|r| r.region == region)
+                .and_then(|r| r.observed.as_mut().ok()),
+            self.rows.get_mut(&region),
+        ) else {
+            return;
+        };
+        match part {
+            Part::Rules(_) => {}
+            Part::Busiest(busiest) => {
+                let rules = o.rules.clone();
+                let coverage = Coverage::of(&rules);
+                for (name, pulls) in busiest {
+                    match rows.index.get(&name) {
+                        // Counted already: the 30-day count stands.
+                        Some(i) if !o.repositories[*i].pulls_by_day.is_empty() => {}
+                        Some(i) => o.repositories[*i].pull_count_30d = pulls,
+                        None => {
+                            let Some(rule) = coverage.rule_for(&name) else {
+                                continue;
+                            };
+                            rows.index.insert(name.clone(), o.repositories.len());
+                            rows.unlisted.insert(name.clone());
+                            o.repositories.push(RepositoryInfo {
+                                rule_prefix: rule.prefix.clone(),
+                                pull_count_30d: pulls,
+                                ..RepositoryInfo::named(name)
+                            });
+                        }
+                    }
+                }
+            }
+            Part::Repositories(page) => {
+                rows.listed += page.len();
+                for mut repo in page {
+                    match rows.index.get(&repo.name) {
+                        Some(i) => {
+                            // A busiest row, now listed: the listing's fields, the hint's count.
+                            rows.unlisted.remove(&repo.name);
+                            let row = &mut o.repositories[*i];
+                            repo.pull_count_30d = row.pull_count_30d;
+                            *row = repo;
+                        }
+                        None => {
+                            rows.index.insert(repo.name.clone(), o.repositories.len());
+                            o.repositories.push(repo);
+                        }
+                    }
+                }
+            }
+            Part::Counts(counts) => {
+                rows.counted += counts.len();
+                for (name, days) in counts {
+                    if let Some(i) = rows.index.get(&name) {
+                        let row = &mut o.repositories[*i];
+                        row.pull_count_30d = days.iter().sum();
+                        row.pulls_by_day = days;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The region's streamed rows, less the busiest ones the listing never reached (a
+    /// repository deleted since its last pull).
+    fn take_rows(&mut self, region: &str) -> Option<Vec<RepositoryInfo>> {
+        let rows = self.rows.remove(region)?;
+        let o = self
+            .read
+            .regions
+            .iter_mut()
+            .find(|r| r.region == region)?
+            .observed
+            .as_mut()
+            .ok()?;
+        let mut repos = std::mem::take(&mut o.repositories);
+        repos.retain(|r| !rows.unlisted.contains(&r.name));
+        Some(repos)
+    }
+}
+
 pub struct Dashboard {
     pub account: Option<AccountRead>,
+    /// The read in progress, as far as it has come.
+    pub incoming: Option<Incoming>,
     /// The rules of every region, as listed.
     pub rules: Vec<(String, CacheRule)>,
     pub loading: bool,
@@ -201,6 +326,7 @@ impl Default for Dashboard {
     fn default() -> Self {
         Self {
             account: None,
+            incoming: None,
             rules: vec![],
             loading: false,
             error: None,
@@ -266,9 +392,36 @@ impl Dashboard {
             .map(|(region, rule)| (region.clone(), rule.prefix.clone()))
     }
 
+    /// The account as shown: the last whole read, or until there is one, the parts so far.
+    pub fn shown(&self) -> Option<&AccountRead> {
+        self.account
+            .as_ref()
+            .or_else(|| self.incoming.as_ref().map(|i| &i.read))
+    }
+
     fn observed_of_selected(&self) -> Option<&Observed> {
         let (region, _) = self.selected()?;
-        self.account.as_ref()?.observed(region)
+        self.shown()?.observed(region)
+    }
+
+    /// A part of the read in progress arrived; before the first whole read it is shown
+    /// (the rules as soon as they are in, keeping the selection).
+    pub fn part(&mut self, streamed: Streamed) {
+        let rules_arrived = matches!(streamed.part, Part::Rules(_));
+        self.incoming
+            .get_or_insert_with(Default::default)
+            .add(streamed);
+        if rules_arrived && self.account.is_none() {
+            let was = self.focus.clone().or_else(|| self.selected_key());
+            self.rules = self.shown().map(AccountRead::rules).unwrap_or_default();
+            if let Some(i) = was.and_then(|key| {
+                self.rules
+                    .iter()
+                    .position(|(region, r)| *region == key.0 && r.prefix == key.1)
+            }) {
+                self.rule_sel = i;
+            }
+        }
     }
 
     fn filter_of(&self, pane: Pane) -> Option<String> {
@@ -458,8 +611,17 @@ impl Dashboard {
     /// check the rules and stream the image details of the selected region.
     pub fn loaded(&mut self, mut read: AccountRead, now: DateTime<Utc>) -> Vec<Effect> {
         let was = self.focus.take().or_else(|| self.selected_key());
+        let mut incoming = self.incoming.take();
         for r in &mut read.regions {
             if let Ok(o) = r.observed.as_mut() {
+                // A streamed read's rows came as parts.
+                if let Some(rows) = incoming.as_mut().and_then(|i| i.take_rows(&o.region)) {
+                    if o.repositories.is_empty() {
+                        o.repositories = rows;
+                    }
+                }
+                // By name, so each batch of image details finds its rows without an index.
+                o.repositories.sort_by(|a, b| a.name.cmp(&b.name));
                 let previous = self.account.as_ref().and_then(|a| a.observed(&o.region));
                 carry_over_details(previous, o);
             }
@@ -507,15 +669,13 @@ impl Dashboard {
         else {
             return;
         };
-        let index: HashMap<String, usize> = o
-            .repositories
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
-            .collect();
+        // Sorted by name when the read arrived.
         for (name, d) in batch {
-            if let Some(i) = index.get(&name) {
-                o.repositories[*i].details = Some(d);
+            if let Ok(i) = o
+                .repositories
+                .binary_search_by(|r| r.name.as_str().cmp(name.as_str()))
+            {
+                o.repositories[i].details = Some(d);
             }
         }
         self.details_pending = self.details_pending.saturating_sub(n);
@@ -748,7 +908,10 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Frame
     if let Some(p) = error {
         frame.render_widget(p, error_area);
     }
-    let Some(account) = &d.account else {
+    let account = d
+        .shown()
+        .filter(|_| d.account.is_some() || !d.rules.is_empty());
+    let Some(account) = account else {
         frame.render_widget(
             Paragraph::new("Reading the account's rules and repositories in every region…")
                 .style(theme.warn())
@@ -834,8 +997,16 @@ fn render_status(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fr
         Some(t) => format!("updated {}", relative(now, t)),
         None => "not loaded yet".into(),
     })];
-    if d.loading {
-        s.push(Span::styled("  refreshing…", theme.warn()));
+    match (&d.incoming, d.loading) {
+        (Some(i), _) => {
+            let (listed, counted) = i.progress();
+            s.push(Span::styled(
+                format!("  loading {counted}/{listed} repositories counted…"),
+                theme.warn(),
+            ));
+        }
+        (None, true) => s.push(Span::styled("  refreshing…", theme.warn())),
+        _ => {}
     }
     if let Some(c) = &d.copied {
         s.push(Span::styled(format!("  ✓ copied the {c}"), theme.ok()));
@@ -939,7 +1110,7 @@ fn render_rules(d: &Dashboard, theme: Theme, frame: &mut Frame, area: Rect) {
         })
         .collect();
     let widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
-    let regions = d.account.as_ref().map_or(0, |a| a.regions.len());
+    let regions = d.shown().map_or(0, |a| a.regions.len());
     let highlight = if d.pane == Pane::Rules {
         theme.selected()
     } else {
@@ -1109,7 +1280,11 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
         6 + 15 + 10 + 3
     };
     let name_width = area.width.saturating_sub(2 + fixed).max(8);
-    let rows: Vec<Row> = repos
+    // Only the rows on screen are built (50,000 rows a frame would cost seconds and
+    // hundreds of megabytes): the window that shows the selection, as the table would place it.
+    let height = (area.height as usize).saturating_sub(3).max(1);
+    let offset = d.repo_sel.saturating_sub(height - 1).min(repos.len());
+    let rows: Vec<Row> = repos[offset..repos.len().min(offset + height)]
         .iter()
         .map(|r| {
             let mut cells = vec![
@@ -1190,7 +1365,7 @@ fn render_repos(d: &Dashboard, now: DateTime<Utc>, theme: Theme, frame: &mut Fra
         .header(Row::new(header).style(theme.muted()))
         .row_highlight_style(highlight)
         .block(block);
-    let mut state = TableState::new().with_selected(Some(d.repo_sel));
+    let mut state = TableState::new().with_selected(Some(d.repo_sel - offset));
     frame.render_stateful_widget(table, area, &mut state);
     list_scrollbar(frame, area, repos.len(), d.repo_sel, 1);
 }
