@@ -941,7 +941,12 @@ mod tests {
         assert!(checks[0].reason.contains("does not exist"));
         let fix = checks[0].fix.as_deref().unwrap();
         assert!(
-            crate::cli::words::say(fix).contains("`echo-onboard apply --prefix echo`"),
+            crate::core::words::names_command_with(
+                fix,
+                crate::core::words::Cmd::Apply,
+                crate::core::words::Setting::Prefix,
+                "echo"
+            ),
             "{fix}"
         );
     }

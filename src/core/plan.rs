@@ -1185,7 +1185,8 @@ mod tests {
         let p = plan(&d, &o, Some(ECHO), PlanOptions::default());
         assert_eq!(p.blockers.len(), 1);
         assert!(
-            crate::cli::words::say(&p.blockers[0]).contains("choose another --prefix"),
+            crate::core::words::refs(&p.blockers[0])
+                .contains(&crate::core::words::Setting::Prefix.other()),
             "{}",
             p.blockers[0]
         );

@@ -458,7 +458,8 @@ mod tests {
         let e = input("docker-hub").validate().unwrap_err();
         assert_eq!(e[0].field, "upstream");
         assert!(
-            crate::cli::words::say(&e[0].rule).contains("--token-stdin"),
+            crate::core::words::refs(&e[0].rule).iter().any(|r| r.target
+                == crate::core::words::Target::Setting(crate::core::words::Setting::TokenStdin)),
             "{}",
             e[0]
         );

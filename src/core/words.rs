@@ -287,6 +287,26 @@ pub enum Part<'a> {
     Ref(Ref),
 }
 
+/// The references a message makes, in order (what tests of the core assert on: the setting or
+/// command a message names, whatever a front end calls it).
+pub fn refs(text: &str) -> Vec<Ref> {
+    parts(text)
+        .into_iter()
+        .filter_map(|p| match p {
+            Part::Ref(r) => Some(r),
+            Part::Text(_) => None,
+        })
+        .collect()
+}
+
+/// Whether a message names a command given `setting` = `value` (`--prefix echo`).
+pub fn names_command_with(text: &str, cmd: Cmd, setting: Setting, value: &str) -> bool {
+    refs(text).iter().any(|r| match &r.target {
+        Target::Cmd(c, args) => *c == cmd && args.iter().any(|(s, v)| *s == setting && v == value),
+        Target::Setting(_) => false,
+    })
+}
+
 /// A message read back into its text and references (a malformed token stays text).
 pub fn parts(text: &str) -> Vec<Part<'_>> {
     let mut out = vec![];

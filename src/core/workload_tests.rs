@@ -182,7 +182,12 @@ fn every_reference_is_accounted_for() {
         Mapping::Uncovered { registry, fix } => {
             assert_eq!(registry, "docker.io");
             assert!(
-                crate::cli::words::say(&fix).contains("--upstream docker-hub"),
+                crate::core::words::names_command_with(
+                    &fix,
+                    crate::core::words::Cmd::Apply,
+                    crate::core::words::Setting::Upstream,
+                    "docker-hub"
+                ),
                 "{fix}"
             );
         }
@@ -190,7 +195,12 @@ fn every_reference_is_accounted_for() {
     }
     match t.map("ghcr.io/a/b:1") {
         Mapping::Uncovered { fix, .. } => assert!(
-            crate::cli::words::say(&fix).contains("--upstream github-container-registry"),
+            crate::core::words::names_command_with(
+                &fix,
+                crate::core::words::Cmd::Apply,
+                crate::core::words::Setting::Upstream,
+                "github-container-registry"
+            ),
             "{fix}"
         ),
         other => panic!("{other:?}"),

@@ -26,6 +26,35 @@ pub struct TeardownFailure {
 
 const REPO_CONCURRENCY: usize = 4;
 
+/// Reports a row's deletion as done or failed.
+type Finished<'a> = dyn Fn(usize, &ResourceChange, &Result<(), AwsError>) + Sync + 'a;
+
+/// Deletes a group of rows together (each already reported as started), reports each as it
+/// ends and records what went; the first error, once every delete of the group is done.
+async fn delete_group<'c, F, Fut>(
+    rows: &[&(usize, &&'c ResourceChange)],
+    delete: F,
+    finished: &Finished<'_>,
+    deleted: &mut Vec<String>,
+) -> Result<(), AwsError>
+where
+    F: Fn(&'c ResourceChange) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
+    let results = futures::future::join_all(rows.iter().map(|(_, c)| delete(c))).await;
+    let mut first_error = None;
+    for ((i, c), r) in rows.iter().zip(results) {
+        finished(*i, c, &r);
+        match r {
+            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 fn gone_is_fine(r: Result<(), AwsError>) -> Result<(), AwsError> {
     match r {
         Err(e) if e.is(ErrorKind::NotFound) => Ok(()),
@@ -255,22 +284,14 @@ pub async fn teardown(
     for (i, c) in &exclusion_rows {
         started(*i, c);
     }
-    let exclusion_results =
-        futures::future::join_all(exclusion_rows.iter().map(|(_, c)| async move {
-            gone_is_fine(aws.deregister_pull_time_exclusion(&c.name).await)
-        }))
-        .await;
-    let mut exclusion_error = None;
-    for ((i, c), r) in exclusion_rows.iter().zip(exclusion_results) {
-        finished(*i, c, &r);
-        match r {
-            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
-            Err(e) => {
-                exclusion_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(error) = exclusion_error {
+    let excluded = delete_group(
+        &exclusion_rows,
+        |c| async move { gone_is_fine(aws.deregister_pull_time_exclusion(&c.name).await) },
+        &finished,
+        &mut deleted,
+    )
+    .await;
+    if let Err(error) = excluded {
         return Err(TeardownFailure {
             error,
             remaining: remaining_from(&deleted),
@@ -293,30 +314,25 @@ pub async fn teardown(
     for (i, c) in &cache_rows {
         started(*i, c);
     }
-    let cache_results = futures::future::join_all(cache_rows.iter().map(|(_, c)| async move {
-        match c.resource {
-            ResourceKind::RepositoryCreationTemplate => {
-                gone_is_fine(aws.delete_creation_template(&c.name).await)
+    let cache = delete_group(
+        &cache_rows,
+        |c| async move {
+            match c.resource {
+                ResourceKind::RepositoryCreationTemplate => {
+                    gone_is_fine(aws.delete_creation_template(&c.name).await)
+                }
+                ResourceKind::CredentialSecret => match secret {
+                    Some((arn, days)) => gone_is_fine(aws.delete_secret(arn, Some(days)).await),
+                    None => Ok(()),
+                },
+                _ => remove_scan_filter(aws, &c.name).await,
             }
-            ResourceKind::CredentialSecret => match secret {
-                Some((arn, days)) => gone_is_fine(aws.delete_secret(arn, Some(days)).await),
-                None => Ok(()),
-            },
-            _ => remove_scan_filter(aws, &c.name).await,
-        }
-    }))
+        },
+        &finished,
+        &mut deleted,
+    )
     .await;
-    let mut cache_error = None;
-    for ((i, c), r) in cache_rows.iter().zip(cache_results) {
-        finished(*i, c, &r);
-        match r {
-            Ok(()) => deleted.push(format!("{} {}", c.resource.label(), c.name)),
-            Err(e) => {
-                cache_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(error) = cache_error {
+    if let Err(error) = cache {
         return Err(TeardownFailure {
             error,
             remaining: remaining_from(&deleted),
